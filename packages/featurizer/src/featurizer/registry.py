@@ -1,0 +1,225 @@
+"""The extractor registry: one decorator registers a factory (timm-style).
+
+``list_models()`` and ``create_extractor()`` are the whole public surface. Extractors in other
+packages register through the entry-point group ``featurizer.extractors``: each entry point names
+a module (imported for its ``@register`` side effects) or an :class:`ExtractorSpec`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+from .errors import UnknownModelError
+
+Modality = Literal["audio", "visual"]
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Where an extractor's rows sit in time.
+
+    ``kind``:
+      - ``"hop"``: audio rows every ``hop`` seconds, row k centred at ``offset + k * hop``
+        relative to the start of the audio it was given; ``window`` is the analysis window.
+      - ``"frame_window"``: audio; one row per label frame, embedding ``window`` seconds centred on it.
+      - ``"per_frame"``: visual; one row per face crop, i.e. per label frame.
+    """
+
+    kind: Literal["hop", "frame_window", "per_frame"]
+    hop: float | None = None
+    window: float | None = None
+    offset: float | None = None
+
+    def centres(self, n_rows: int) -> np.ndarray:
+        """Centres (seconds from audio start) of ``n_rows`` rows of a ``hop`` extractor."""
+        if self.kind != "hop":
+            raise ValueError(f"timing kind {self.kind!r} has no fixed row grid")
+        return self.offset + self.hop * np.arange(n_rows, dtype=np.float64)
+
+    def describe(self) -> str:
+        if self.kind == "hop":
+            return f"hop {self.hop * 1000:g} ms, window {self.window * 1000:g} ms"
+        if self.kind == "frame_window":
+            return f"window {self.window:g} s per frame"
+        return "per frame"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+
+@dataclass
+class Extractor:
+    """A loaded extractor. Audio ones implement ``extract_audio``, visual ones ``extract_faces``."""
+
+    name: str
+    modality: Modality
+    dim: int
+    timing: Timing
+    recipe_version: str
+    weights_id: str | None = None
+    weights_sha256: str | None = None
+    layer: str | None = None
+    batch_size: int = 32
+    # Longest audio (seconds) one forward may take; None: the whole track at once.
+    max_chunk_seconds: float | None = None
+    # Seconds of context on each side of a chunk so its kept rows equal an unchunked run.
+    chunk_context_seconds: float = 0.0
+
+    def extract_audio(self, waves: Sequence[np.ndarray], sample_rate: int) -> list[np.ndarray]:
+        """Batch of mono float32 waves -> list of (n_rows_i, dim) float32 (``hop`` timing)."""
+        raise NotImplementedError(f"{self.name} is not an audio extractor")
+
+    def extract_windows(
+        self, wave: np.ndarray, sample_rate: int, centres: np.ndarray
+    ) -> np.ndarray:
+        """One mono wave and frame centres (seconds) -> (len(centres), dim) (``frame_window``)."""
+        raise NotImplementedError(f"{self.name} does not embed windows")
+
+    def extract_faces(self, crops: np.ndarray) -> np.ndarray:
+        """(B, H, W, 3) uint8 RGB face crops -> (B, dim) float32."""
+        raise NotImplementedError(f"{self.name} is not a visual extractor")
+
+    def provenance(self) -> dict[str, Any]:
+        return {
+            "extractor": self.name,
+            "modality": self.modality,
+            "dim": self.dim,
+            "recipe_version": self.recipe_version,
+            "weights_id": self.weights_id,
+            "weights_sha256": self.weights_sha256,
+            "layer": self.layer,
+            "timing": self.timing.as_dict(),
+        }
+
+
+Factory = Callable[..., Extractor]
+
+
+@dataclass(frozen=True)
+class ExtractorSpec:
+    """What ``featurizer models`` shows without loading anything."""
+
+    name: str
+    modality: Modality
+    dim: int
+    timing: Timing
+    weights_source: str
+    recipe_version: str
+    factory: Factory = field(repr=False, compare=False)
+    description: str = ""
+    needs_weights: bool = False
+
+    def row(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "modality": self.modality,
+            "dim": self.dim,
+            "timing": self.timing.describe(),
+            "weights": self.weights_source,
+            "recipe_version": self.recipe_version,
+            "description": self.description,
+        }
+
+
+_REGISTRY: dict[str, ExtractorSpec] = {}
+_BUILTIN_MODULES = (
+    "featurizer.extractors.opensmile_lld",
+    "featurizer.extractors.fbank",
+    "featurizer.extractors.hog",
+)
+_OPTIONAL_BUILTIN_MODULES: tuple[str, ...] = ()
+_loaded = False
+
+
+def register(
+    name: str,
+    *,
+    modality: Modality,
+    dim: int,
+    timing: Timing,
+    weights_source: str = "none (no weights)",
+    recipe_version: str = "1",
+    description: str = "",
+    needs_weights: bool = False,
+) -> Callable[[Factory], Factory]:
+    """Register ``factory(**options) -> Extractor`` under ``name``."""
+
+    def deco(factory: Factory) -> Factory:
+        add_spec(
+            ExtractorSpec(
+                name=name,
+                modality=modality,
+                dim=dim,
+                timing=timing,
+                weights_source=weights_source,
+                recipe_version=recipe_version,
+                factory=factory,
+                description=description or (factory.__doc__ or "").strip().split("\n")[0],
+                needs_weights=needs_weights,
+            )
+        )
+        return factory
+
+    return deco
+
+
+def add_spec(spec: ExtractorSpec) -> None:
+    if spec.name in _REGISTRY and _REGISTRY[spec.name].factory is not spec.factory:
+        raise ValueError(f"extractor {spec.name!r} is registered twice")
+    _REGISTRY[spec.name] = spec
+
+
+def _load_all() -> None:
+    global _loaded
+    if _loaded:
+        return
+    _loaded = True
+    for mod in _BUILTIN_MODULES + _OPTIONAL_BUILTIN_MODULES:
+        importlib.import_module(mod)
+    for ep in importlib.metadata.entry_points(group="featurizer.extractors"):
+        obj = ep.load()
+        if isinstance(obj, ExtractorSpec):
+            add_spec(obj)
+
+
+def list_models(modality: Modality | None = None) -> list[ExtractorSpec]:
+    _load_all()
+    specs = sorted(_REGISTRY.values(), key=lambda s: (s.modality, s.name))
+    return [s for s in specs if modality is None or s.modality == modality]
+
+
+def get_spec(name: str) -> ExtractorSpec:
+    _load_all()
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        known = ", ".join(sorted(_REGISTRY))
+        raise UnknownModelError(
+            name, "unknown extractor", f"known: {known}; `featurizer models` lists them"
+        ) from None
+
+
+def create_extractor(name: str, **options: Any) -> Extractor:
+    """Build the extractor ``name``; options (``weights``, ``device``, ...) go to its factory."""
+    spec = get_spec(name)
+    options = {k: v for k, v in options.items() if v is not None}
+    return spec.factory(**options)
+
+
+def parse_model_list(text: str | Sequence[str]) -> list[str]:
+    """``"egemaps,fbank"`` or a list -> validated, de-duplicated names in order."""
+    items = text.split(",") if isinstance(text, str) else [p for t in text for p in t.split(",")]
+    names: list[str] = []
+    for item in (i.strip() for i in items):
+        if item and item not in names:
+            get_spec(item)
+            names.append(item)
+    if not names:
+        raise UnknownModelError("--model", "no extractor named", "e.g. --model egemaps,fbank")
+    return names

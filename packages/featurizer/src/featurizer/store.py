@@ -1,0 +1,190 @@
+"""The Zarr v3 feature store (layout: docs/store.md).
+
+::
+
+    <store>/                          group, attrs {"format": "featurizer-store", "format_version": 1}
+      tracks/<track>/                 group, attrs: n_frames, source_video, fps, label_file, ...
+        timestamps                    (n,) float64 seconds (video presentation times)
+        frame_present                 (n,) bool (False: label row past the video's end)
+        features/<model>/             group, attrs: provenance + "complete"
+          values                      (n, dim) float16 (or float32)
+          present                     (n,) bool (False: filled from the nearest row)
+
+An array counts only once its group's attrs say ``complete: true``, written last; anything else
+(a run killed mid-write) is treated as absent and rewritten.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import zarr
+
+from . import __version__
+from .errors import StoreError
+
+FORMAT = "featurizer-store"
+FORMAT_VERSION = 1
+_CHUNK_BYTES = 8 << 20
+
+
+def _rows_per_chunk(dim: int, itemsize: int) -> int:
+    return max(256, _CHUNK_BYTES // max(1, dim * itemsize))
+
+
+@dataclass(frozen=True)
+class Feature:
+    values: np.ndarray
+    present: np.ndarray
+    attrs: dict[str, Any]
+
+
+class FeatureStore:
+    """Open or create a store at a local path or any fsspec URL (``memory://``, ``s3://`` ...)."""
+
+    def __init__(self, url: str | os.PathLike, mode: str = "a"):
+        self.url = str(url)
+        try:
+            if mode == "r":
+                self.root = zarr.open_group(self.url, mode="r")
+            else:
+                self.root = zarr.open_group(self.url, mode="a")
+        except (FileNotFoundError, zarr.errors.GroupNotFoundError, KeyError) as e:
+            raise StoreError(self.url, f"no feature store here ({e.__class__.__name__})",
+                             "create one with `featurizer extract --out` or `featurizer import`") from None
+        fmt = self.root.attrs.get("format")
+        if fmt is None and mode != "r":
+            if list(self.root.keys()) and "tracks" not in self.root:
+                raise StoreError(self.url, "is a Zarr group but not a feature store")
+            self.root.attrs.update({"format": FORMAT, "format_version": FORMAT_VERSION})
+        elif fmt is not None and fmt != FORMAT:
+            raise StoreError(self.url, f"is a {fmt!r} group, not a feature store")
+        if mode != "r":
+            self.root.require_group("tracks")
+
+    # -- tracks -------------------------------------------------------------------------------
+    def _tracks_group(self) -> zarr.Group:
+        if "tracks" not in self.root:
+            return zarr.group()  # empty, in memory
+        return self.root["tracks"]
+
+    def tracks(self) -> list[str]:
+        return sorted(self._tracks_group().group_keys())
+
+    def has_track(self, track: str) -> bool:
+        return track in self._tracks_group()
+
+    def track(self, track: str) -> zarr.Group:
+        g = self._tracks_group()
+        if track not in g:
+            raise StoreError(f"{self.url}:{track}", "track not in store",
+                             f"{len(self.tracks())} tracks present; `featurizer inspect` lists them")
+        return g[track]
+
+    def track_attrs(self, track: str) -> dict[str, Any]:
+        return dict(self.track(track).attrs)
+
+    def timestamps(self, track: str) -> np.ndarray:
+        return self.track(track)["timestamps"][:]
+
+    def frame_present(self, track: str) -> np.ndarray:
+        return self.track(track)["frame_present"][:]
+
+    def write_timeline(
+        self, track: str, timestamps: np.ndarray, frame_present: np.ndarray,
+        attrs: dict[str, Any] | None = None, overwrite: bool = False,
+    ) -> None:
+        """Create the track's rows; an existing, different timeline needs ``overwrite``."""
+        g = self._tracks_group()
+        ts = np.asarray(timestamps, np.float64)
+        if track in g and "timestamps" in g[track]:
+            old = g[track]["timestamps"][:]
+            if len(old) == len(ts) and np.allclose(old, ts, atol=1e-6):
+                return
+            if not overwrite:
+                raise StoreError(f"{self.url}:{track}",
+                                 f"stored timeline has {len(old)} rows, this run {len(ts)}",
+                                 "use --overwrite or a new store")
+            del g[track]
+        t = g.require_group(track)
+        t.create_array("timestamps", data=ts, chunks=(max(1, len(ts)),), overwrite=True)
+        t.create_array("frame_present", data=np.asarray(frame_present, bool),
+                       chunks=(max(1, len(ts)),), overwrite=True)
+        t.attrs.update({"n_frames": int(len(ts)), **(attrs or {})})
+
+    # -- features -----------------------------------------------------------------------------
+    def _features(self, track: str) -> zarr.Group:
+        return self.track(track).require_group("features")
+
+    def feature_attrs(self, track: str, model: str) -> dict[str, Any] | None:
+        """Attrs of a complete feature array, else None (absent, or a write that never finished)."""
+        try:
+            g = self.track(track)["features"][model]
+            attrs = dict(g.attrs)
+        except (KeyError, StoreError, json.JSONDecodeError, ValueError, zarr.errors.ZarrError):
+            return None
+        return attrs if attrs.get("complete") is True else None
+
+    def is_complete(self, track: str, model: str) -> bool:
+        return self.has_track(track) and self.feature_attrs(track, model) is not None
+
+    def models(self, track: str) -> list[str]:
+        """Complete feature arrays of a track."""
+        t = self.track(track)
+        if "features" not in t:
+            return []
+        return sorted(m for m in t["features"].group_keys() if self.feature_attrs(track, m))
+
+    def write_feature(
+        self, track: str, model: str, values: np.ndarray, present: np.ndarray,
+        provenance: dict[str, Any], dtype: str = "float16",
+    ) -> None:
+        """Write (n, dim) values and the present mask; mark complete last."""
+        n = len(self.timestamps(track))
+        values = np.asarray(values)
+        if values.ndim != 2 or len(values) != n or len(present) != n:
+            raise StoreError(f"{self.url}:{track}/{model}",
+                             f"got {values.shape} values / {len(present)} flags for {n} rows")
+        if not np.isfinite(values).all():
+            raise StoreError(f"{track}/{model}", "values contain NaN or inf")
+        feats = self._features(track)
+        if model in feats:
+            del feats[model]
+        g = feats.create_group(model, attributes={"complete": False})
+        dt = np.dtype(dtype)
+        g.create_array("values", shape=values.shape, dtype=dt,
+                       chunks=(min(max(1, n), _rows_per_chunk(values.shape[1], dt.itemsize)), values.shape[1]))
+        g["values"][:] = values.astype(dt)
+        g.create_array("present", data=np.asarray(present, bool), chunks=(max(1, n),))
+        g.attrs.update({
+            **_jsonable(provenance),
+            "dtype": dt.name,
+            "dim": int(values.shape[1]),
+            "n_frames": int(n),
+            "n_present": int(np.count_nonzero(present)),
+            "package": f"featurizer {__version__}",
+            "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+            "complete": True,
+        })
+
+    def read_feature(self, track: str, model: str) -> Feature:
+        attrs = self.feature_attrs(track, model)
+        if attrs is None:
+            raise StoreError(f"{self.url}:{track}/{model}", "no complete feature array",
+                             "run `featurizer extract` for it, or see `featurizer inspect`")
+        g = self.track(track)["features"][model]
+        return Feature(g["values"][:], g["present"][:], attrs)
+
+    def delete_feature(self, track: str, model: str) -> None:
+        feats = self._features(track)
+        if model in feats:
+            del feats[model]
+
+
+def _jsonable(d: dict[str, Any]) -> dict[str, Any]:
+    return json.loads(json.dumps(d, default=lambda o: o.item() if hasattr(o, "item") else str(o)))
