@@ -157,6 +157,9 @@ class FeatureStore:
             del feats[model]
         g = feats.create_group(model, attributes={"complete": False})
         dt = np.dtype(dtype)
+        promoted = None
+        if dt == np.float16 and values.size and np.abs(values).max() > np.finfo(np.float16).max:
+            dt, promoted = np.dtype("float32"), "values exceed the float16 range"
         g.create_array("values", shape=values.shape, dtype=dt,
                        chunks=(min(max(1, n), _rows_per_chunk(values.shape[1], dt.itemsize)), values.shape[1]))
         g["values"][:] = values.astype(dt)
@@ -164,6 +167,7 @@ class FeatureStore:
         g.attrs.update({
             **_jsonable(provenance),
             "dtype": dt.name,
+            **({"dtype_promoted": promoted} if promoted else {}),
             "dim": int(values.shape[1]),
             "n_frames": int(n),
             "n_present": int(np.count_nonzero(present)),

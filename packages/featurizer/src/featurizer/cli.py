@@ -1,0 +1,235 @@
+"""``featurizer``: extract, models, inspect, import, export, demo-data, serve."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from .errors import FeaturizerError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Turn videos into per-label-frame feature arrays in a Zarr store.")
+console = Console(stderr=True)
+out_console = Console()
+
+
+def _fail(e: Exception) -> None:
+    console.print(f"[bold red]error[/]: {e}")
+    raise typer.Exit(2)
+
+
+def parse_weights(items: list[str] | None) -> dict[str, str]:
+    """``NAME=SOURCE`` pairs."""
+    out = {}
+    for item in items or []:
+        if "=" not in item:
+            raise FeaturizerError(f"--weights {item}", "expected NAME=SOURCE", "e.g. --weights hubert=./hubert-base")
+        k, v = item.split("=", 1)
+        out[k.strip()] = v.strip()
+    return out
+
+
+class RichProgress:
+    """The pipeline's progress hooks drawn as two rich bars: videos and frames."""
+
+    def __init__(self, console: Console):
+        self.p = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                          TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=False)
+        self.warnings: list[str] = []
+
+    def __enter__(self) -> RichProgress:
+        self.p.__enter__()
+        self.videos = self.p.add_task("videos", total=None)
+        self.frames_task = self.p.add_task("frames", total=0)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.p.__exit__(*exc)
+
+    def start(self, n_videos: int) -> None:
+        self.p.update(self.videos, total=n_videos)
+
+    def video(self, name: str, n_frames: int) -> None:
+        self.p.update(self.videos, description=f"videos ({name})")
+        self._start = self.p.tasks[self.frames_task].completed
+        self._n = n_frames
+        self.p.update(self.frames_task, total=(self.p.tasks[self.frames_task].total or 0) + n_frames)
+
+    def frames(self, n: int) -> None:
+        self.p.advance(self.frames_task, n)
+
+    def video_done(self) -> None:
+        self.p.advance(self.videos)
+        if hasattr(self, "_start"):
+            self.p.update(self.frames_task, completed=self._start + self._n)
+
+    def warn(self, message: str) -> None:
+        if message not in self.warnings:
+            self.warnings.append(message)
+            self.p.console.print(f"[yellow]warning[/]: {message}")
+
+
+@app.command()
+def extract(
+    videos: Annotated[list[Path], typer.Argument(help="Video files or folders (searched recursively).")],
+    model: Annotated[str, typer.Option("--model", "-m", help="Comma-separated extractor names.")] = "egemaps,compare,fbank,hog",
+    out: Annotated[str, typer.Option("--out", "-o", help="Store: a directory or fsspec URL.")] = "features.zarr",
+    labels: Annotated[Optional[Path], typer.Option(help="Aff-Wild2 annotation folder: one row per annotation line.")] = None,
+    faces: Annotated[Optional[Path], typer.Option(help="cropped_aligned/ folder; default: detect faces in the video.")] = None,
+    dtype: Annotated[str, typer.Option(help="float16 or float32.")] = "float16",
+    overwrite: Annotated[bool, typer.Option(help="Redo arrays that are already complete.")] = False,
+    weights: Annotated[Optional[list[str]], typer.Option(help="NAME=SOURCE: hub id, local folder or state-dict file (repeatable).")] = None,
+    device: Annotated[str, typer.Option(help="cpu, cuda or auto.")] = "cpu",
+    batch_size: Annotated[Optional[int], typer.Option(help="Override the extractors' batch size.")] = None,
+) -> None:
+    """Extract features of every track of VIDEOS into the store (re-runs skip complete arrays)."""
+    from .pipeline import extract as run
+
+    if dtype not in ("float16", "float32"):
+        _fail(FeaturizerError("--dtype", f"{dtype!r} is not float16 or float32"))
+    try:
+        with RichProgress(console) as prog:
+            report = run(videos, model, out, labels, faces, dtype, overwrite, parse_weights(weights),
+                         device, batch_size, prog)
+    except FeaturizerError as e:
+        _fail(e)
+    print_summary(report, out)
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+def print_summary(report, out: str) -> None:
+    t = Table(title=f"featurizer extract -> {out}", show_lines=False)
+    for c in ("track", "video", "frames", "status", "models", "s"):
+        t.add_column(c, justify="right" if c in ("frames", "s") else "left")
+    for r in report.results:
+        colour = {"done": "green", "skipped": "dim", "failed": "red"}[r.status]
+        t.add_row(r.track, Path(r.video).name, str(r.frames or ""), f"[{colour}]{r.status}[/]",
+                  ",".join(r.models), f"{r.seconds:.1f}")
+    out_console.print(t)
+    done = [r for r in report.results if r.status == "done"]
+    frames = sum(r.frames for r in done)
+    out_console.print(
+        f"{len(done)} track(s) extracted, {sum(r.status == 'skipped' for r in report.results)} already complete, "
+        f"{len(report.failed)} failed, {len(report.problems)} input problem(s); "
+        f"{frames} frames in {report.seconds:.1f} s")
+    for r in report.failed:
+        out_console.print(f"[red]failed[/] {r.track}: {r.error}")
+    for k, v in report.problems.items():
+        out_console.print(f"[red]problem[/] {k}: {v}")
+
+
+@app.command()
+def models(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """List the registered extractors."""
+    from .registry import list_models
+
+    rows = [s.row() for s in list_models()]
+    if as_json:
+        out_console.print_json(json.dumps(rows))
+        return
+    t = Table(title="featurizer extractors")
+    for c in ("name", "modality", "dim", "timing", "weights"):
+        t.add_column(c)
+    for r in rows:
+        t.add_row(r["name"], r["modality"], str(r["dim"]), r["timing"], r["weights"])
+    out_console.print(t)
+
+
+@app.command()
+def inspect(store: str, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Tracks, extractors, dims and coverage of a store."""
+    from .store import FeatureStore
+    from .transfer import inspect_store
+
+    try:
+        info = inspect_store(FeatureStore(store, mode="r"))
+    except FeaturizerError as e:
+        _fail(e)
+    if as_json:
+        out_console.print_json(json.dumps(info))
+        return
+    t = Table(title=f"{store}: {info['n_tracks']} tracks, {info['n_frames']} frames")
+    for c in ("model", "modality", "dim", "dtype", "tracks", "frames", "present"):
+        t.add_column(c)
+    for m, s in sorted(info["models"].items()):
+        cov = s["present"] / s["frames"] if s["frames"] else 0
+        t.add_row(m, str(s["modality"]), str(s["dim"]), str(s["dtype"]), f"{s['tracks']}/{info['n_tracks']}",
+                  str(s["frames"]), f"{cov:.1%}")
+    out_console.print(t)
+
+
+@app.command("import")
+def import_(
+    src: Annotated[Path, typer.Argument(help="Folder of <track>.npy, or HDF5 file(s) keyed <track>/00001.")],
+    store: Annotated[str, typer.Option(help="Store to write into.")],
+    name: Annotated[str, typer.Option(help="Feature name in the store.")],
+    fps: Annotated[float, typer.Option(help="Frame rate for tracks new to the store.")] = 30.0,
+    overwrite: bool = False,
+) -> None:
+    """Import features made elsewhere into the store layout."""
+    from .store import FeatureStore
+    from .transfer import import_features
+
+    try:
+        rep = import_features(FeatureStore(store), name, src, fps, overwrite)
+    except FeaturizerError as e:
+        _fail(e)
+    out_console.print(f"imported {name!r} for {len(rep.imported)} track(s) into {store}")
+    for k, v in rep.problems.items():
+        out_console.print(f"[red]problem[/] {k}: {v}")
+    if rep.problems:
+        raise typer.Exit(1)
+
+
+@app.command()
+def export(
+    store: Annotated[str, typer.Option(help="Store to read.")],
+    track: Annotated[str, typer.Option(help="Track id.")],
+    model: Annotated[str, typer.Option(help="Feature name.")],
+    out: Annotated[Path, typer.Option(help="Output .npy (the mask goes to <out>.present.npy).")],
+) -> None:
+    """Write one feature array (and its present mask) as .npy."""
+    from .store import FeatureStore
+    from .transfer import export_feature
+
+    try:
+        a, b = export_feature(FeatureStore(store, mode="r"), track, model, out)
+    except FeaturizerError as e:
+        _fail(e)
+    out_console.print(f"wrote {a} and {b}")
+
+
+@app.command("demo-data")
+def demo_data(
+    out: Path,
+    videos: Annotated[int, typer.Option(help="Number of videos.")] = 8,
+    seconds: Annotated[float, typer.Option(help="Length of each video.")] = 20.0,
+    seed: int = 0,
+) -> None:
+    """Write a small corpus in the Aff-Wild2 layout (videos, annotations, cropped_aligned)."""
+    from .demo import make_demo
+
+    with console.status(f"writing demo corpus to {out}"):
+        tracks = make_demo(out, videos, seconds, seed)
+    out_console.print(f"demo corpus: {len(tracks)} tracks from {videos} videos of {seconds:g} s in {out} "
+                      f"(videos/, annotations/Train_Set|Validation_Set/, cropped_aligned/)")
+
+
+def main() -> None:
+    try:
+        app()
+    except FeaturizerError as e:  # errors are reported once, here
+        console.print(f"[bold red]error[/]: {e}")
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Built-in extractors: one module per family, each registering itself with ``@register``."""
