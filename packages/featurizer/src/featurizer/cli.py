@@ -9,6 +9,7 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -20,8 +21,13 @@ console = Console(stderr=True)
 out_console = Console()
 
 
+def report_error(e: Exception) -> None:
+    """One line, verbatim (no wrapping, no markup), on stderr."""
+    console.print(f"[bold red]error[/]: {escape(str(e))}", soft_wrap=True)
+
+
 def _fail(e: Exception) -> None:
-    console.print(f"[bold red]error[/]: {e}")
+    report_error(e)
     raise typer.Exit(2)
 
 
@@ -73,7 +79,7 @@ class RichProgress:
     def warn(self, message: str) -> None:
         if message not in self.warnings:
             self.warnings.append(message)
-            self.p.console.print(f"[yellow]warning[/]: {message}")
+            self.p.console.print(f"[yellow]warning[/]: {escape(message)}", soft_wrap=True)
 
 
 @app.command()
@@ -121,9 +127,9 @@ def print_summary(report, out: str) -> None:
         f"{len(report.failed)} failed, {len(report.problems)} input problem(s); "
         f"{frames} frames in {report.seconds:.1f} s")
     for r in report.failed:
-        out_console.print(f"[red]failed[/] {r.track}: {r.error}")
+        out_console.print(f"[red]failed[/] {r.track}: {escape(str(r.error))}", soft_wrap=True)
     for k, v in report.problems.items():
-        out_console.print(f"[red]problem[/] {k}: {v}")
+        out_console.print(f"[red]problem[/] {escape(k)}: {escape(v)}", soft_wrap=True)
 
 
 @app.command()
@@ -184,7 +190,7 @@ def import_(
         _fail(e)
     out_console.print(f"imported {name!r} for {len(rep.imported)} track(s) into {store}")
     for k, v in rep.problems.items():
-        out_console.print(f"[red]problem[/] {k}: {v}")
+        out_console.print(f"[red]problem[/] {escape(k)}: {escape(v)}", soft_wrap=True)
     if rep.problems:
         raise typer.Exit(1)
 
@@ -227,7 +233,7 @@ def main() -> None:
     try:
         app()
     except FeaturizerError as e:  # errors are reported once, here
-        console.print(f"[bold red]error[/]: {e}")
+        report_error(e)
         sys.exit(2)
 
 

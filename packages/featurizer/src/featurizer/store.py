@@ -31,6 +31,8 @@ from .errors import StoreError
 FORMAT = "featurizer-store"
 FORMAT_VERSION = 1
 _CHUNK_BYTES = 8 << 20
+# What reading a half-written group or chunk can raise.
+_READ_ERRORS = (KeyError, json.JSONDecodeError, ValueError, OSError, RuntimeError, zarr.errors.BaseZarrError)
 
 
 def _rows_per_chunk(dim: int, itemsize: int) -> int:
@@ -49,11 +51,10 @@ class FeatureStore:
 
     def __init__(self, url: str | os.PathLike, mode: str = "a"):
         self.url = str(url)
+        # file:// is a local path: zarr's LocalStore creates folders (fsspec's file store does not).
+        target = self.url[len("file://"):] if self.url.startswith("file://") else self.url
         try:
-            if mode == "r":
-                self.root = zarr.open_group(self.url, mode="r")
-            else:
-                self.root = zarr.open_group(self.url, mode="a")
+            self.root = zarr.open_group(target, mode="r" if mode == "r" else "a")
         except (FileNotFoundError, zarr.errors.GroupNotFoundError, KeyError) as e:
             raise StoreError(self.url, f"no feature store here ({e.__class__.__name__})",
                              "create one with `featurizer extract --out` or `featurizer import`") from None
@@ -102,8 +103,11 @@ class FeatureStore:
         """Create the track's rows; an existing, different timeline needs ``overwrite``."""
         g = self._tracks_group()
         ts = np.asarray(timestamps, np.float64)
-        if track in g and "timestamps" in g[track]:
-            old = g[track]["timestamps"][:]
+        try:
+            old = g[track]["timestamps"][:] if track in g and "timestamps" in g[track] else None
+        except _READ_ERRORS:  # a run killed while writing it: start the track afresh
+            old, overwrite = np.zeros(0), True
+        if old is not None:
             if len(old) == len(ts) and np.allclose(old, ts, atol=1e-6):
                 return
             if not overwrite:
@@ -126,7 +130,7 @@ class FeatureStore:
         try:
             g = self.track(track)["features"][model]
             attrs = dict(g.attrs)
-        except (KeyError, StoreError, json.JSONDecodeError, ValueError, zarr.errors.ZarrError):
+        except (StoreError, *_READ_ERRORS):
             return None
         return attrs if attrs.get("complete") is True else None
 

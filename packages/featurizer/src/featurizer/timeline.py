@@ -4,7 +4,9 @@ Label frame i has timestamp t_i and the interval [t_i - d_i/2, t_i + d_i/2), whe
 edges are the midpoints between neighbouring timestamps (this equals d/2 either side at a constant
 frame rate and stays gap-free at a variable one). A row with centre c belongs to the frame whose
 interval holds c; a frame's value is the mean of its rows; a frame with no row takes the nearest
-row and is marked not present.
+row and is marked not present. Times are compared at microsecond resolution, so a row centred
+exactly on an edge (10 ms hops against 25 or 30 fps put many there) deterministically belongs to
+the later frame.
 """
 
 from __future__ import annotations
@@ -54,6 +56,11 @@ def frame_edges(timestamps: np.ndarray) -> np.ndarray:
     return np.concatenate([[t[0] - d[0] / 2], mids, [t[-1] + d[-1] / 2]])
 
 
+def to_us(t: np.ndarray) -> np.ndarray:
+    """Seconds -> integer microseconds (exact comparisons at edges)."""
+    return np.round(np.asarray(t, np.float64) * 1e6).astype(np.int64)
+
+
 def nearest_index(src_times: np.ndarray, query: np.ndarray) -> np.ndarray:
     """Index into sorted ``src_times`` of the nearest element for each query time."""
     src = np.asarray(src_times, dtype=np.float64)
@@ -75,8 +82,8 @@ def align_rows(
     n, dim = len(timestamps), values.shape[1]
     if len(values) == 0:
         return np.zeros((n, dim), np.float32), np.zeros(n, bool)
-    edges = frame_edges(timestamps)
-    frame = np.searchsorted(edges, centres, side="right") - 1
+    edges = to_us(frame_edges(timestamps))
+    frame = np.searchsorted(edges, to_us(centres), side="right") - 1
     inside = (frame >= 0) & (frame < n)
     sums = np.zeros((n, dim), np.float64)
     np.add.at(sums, frame[inside], values[inside])

@@ -1,0 +1,94 @@
+"""Service settings: one pydantic model, filled by ``featurizer serve`` or from FEATURIZER_* variables."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from pydantic import BaseModel, Field, field_validator
+
+from ..errors import FeaturizerError
+
+DEFAULT_MODELS = ("egemaps", "compare", "fbank", "hog")
+ENV_PREFIX = "FEATURIZER_"
+
+
+class Settings(BaseModel):
+    """What one service process needs; every field has a ``FEATURIZER_<NAME>`` variable."""
+
+    models: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_MODELS),
+        description="Loaded at start-up, and used by requests that name no models.")
+    weights: dict[str, str] = Field(
+        default_factory=dict, description="Model name -> weights source (hub id, folder or file).")
+    device: str = Field("cpu", description="cpu, cuda or auto (passed to the extractors).")
+    batch_size: int | None = Field(None, ge=1, description="Override the extractors' batch size.")
+    max_upload_mb: float = Field(200.0, gt=0, description="Largest accepted upload (MiB); 413 past it.")
+    max_concurrency: int = Field(
+        default_factory=lambda: max(1, os.cpu_count() or 1), ge=1,
+        description="Requests computed at once (also the size of the worker thread pool).")
+    max_queue: int = Field(64, ge=0, description="Requests that may wait for a free slot; more get 503.")
+    queue_timeout: float = Field(
+        60.0, ge=0, description="Seconds a request waits for a free slot before 503 + Retry-After.")
+    api_key: str | None = Field(None, description="When set, every route but /healthz needs it.")
+    public_docs: bool = Field(False, description="Serve /docs and /openapi.json without the API key.")
+    temp_dir: Path | None = Field(None, description="Where uploads are spooled (default: the system's).")
+    max_frames: int = Field(200_000, ge=1, description="Most label rows one request may ask for.")
+    max_field_kb: int = Field(
+        16_384, ge=1, description="Largest non-file form field (the annotation text), KiB.")
+
+    @field_validator("models", mode="before")
+    @classmethod
+    def _split_models(cls, v: object) -> object:
+        if isinstance(v, str):
+            return [m.strip() for m in v.split(",") if m.strip()]
+        return v
+
+    @field_validator("api_key", mode="before")
+    @classmethod
+    def _empty_key_is_none(cls, v: object) -> object:
+        return None if isinstance(v, str) and not v.strip() else v
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return int(self.max_upload_mb * 1024 * 1024)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+        """Settings from ``FEATURIZER_MODELS=egemaps,fbank``, ``FEATURIZER_WEIGHTS=a=src,b=src`` ..."""
+        env = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        for name in cls.model_fields:
+            raw = env.get(ENV_PREFIX + name.upper())
+            if raw is None:
+                continue
+            if name == "weights":
+                values[name] = parse_weight_pairs([p for p in raw.split(",") if p.strip()])
+            else:
+                values[name] = raw
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls.model_validate(values)
+
+    def to_env(self) -> dict[str, str]:
+        """The variables that make :meth:`from_env` rebuild these settings (for worker processes)."""
+        out: dict[str, str] = {}
+        for name, value in self.model_dump().items():
+            if value is None:
+                continue
+            if name == "models":
+                value = ",".join(value)
+            elif name == "weights":
+                value = ",".join(f"{k}={v}" for k, v in value.items())
+            out[ENV_PREFIX + name.upper()] = str(value)
+        return out
+
+
+def parse_weight_pairs(items: list[str]) -> dict[str, str]:
+    out = {}
+    for item in items:
+        if "=" not in item:
+            raise FeaturizerError(f"weights {item}", "expected NAME=SOURCE", "e.g. hubert=./hubert-base")
+        k, v = item.split("=", 1)
+        out[k.strip()] = v.strip()
+    return out

@@ -1,0 +1,92 @@
+"""Media the tests encode themselves with PyAV: CFR/VFR, with/without audio, two-face, broken."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from featurizer.demo import EXPR_CLASSES, draw_face, voice
+from featurizer.synth import encode_video
+
+FPS = 25
+
+
+def face_frames(n: int, w: int = 160, h: int = 120, seed: int = 0, faces: int = 1) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    p = np.array([0, 0, 1, 0.5, 0.2, 1.0])
+    out = []
+    for i in range(n):
+        img = np.full((h, w, 3), 90, np.uint8)
+        for j in range(faces):
+            cx = w * (j + 1) / (faces + 1) + 3 * np.sin(i / 5)
+            draw_face(img, cx, h / 2, 0.55 if faces == 1 else 0.45, p * (1 + 0.2 * np.sin(i / 7)), (200, 170, 150))
+        out.append(np.clip(img + rng.normal(0, 3, img.shape), 0, 255).astype(np.uint8))
+    return out
+
+
+def tone(seconds: float, f0: float = 180.0, sr: int = 16_000) -> np.ndarray:
+    t = np.arange(int(seconds * sr)) / sr
+    return (0.3 * np.sin(2 * np.pi * f0 * t) * (0.6 + 0.4 * np.sin(2 * np.pi * 3 * t))).astype(np.float32)
+
+
+def write_labels(path: Path, labels) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(",".join(EXPR_CLASSES) + "\n" + "\n".join(str(int(v)) for v in labels) + "\n")
+    return path
+
+
+@pytest.fixture(scope="session")
+def media(tmp_path_factory) -> dict[str, Path]:
+    """Small clips: 2 s at 25 fps (50 frames) unless named otherwise."""
+    d = tmp_path_factory.mktemp("media")
+    rng = np.random.default_rng(1)
+    n = 2 * FPS
+    vfr_ts = np.cumsum(np.r_[0.0, rng.uniform(0.025, 0.06, n - 1)])
+    labels = rng.integers(0, 8, n)
+    files = {
+        "cfr": encode_video(d / "videos" / "clip.mp4", face_frames(n), FPS, voice(labels, rng)),
+        "vfr": encode_video(d / "videos" / "vfr.mp4", face_frames(n, seed=2), FPS,
+                            tone(float(vfr_ts[-1]) + 0.05), timestamps=vfr_ts),
+        "noaudio": encode_video(d / "videos" / "silent.mp4", face_frames(n, seed=3), FPS, None),
+        "twoface": encode_video(d / "videos" / "duo.mp4", face_frames(n, seed=4, faces=2), FPS, tone(2.0)),
+        "avi": encode_video(d / "videos" / "video45_3.avi", face_frames(n, seed=5), FPS, tone(2.0), codec="mpeg4"),
+    }
+    (d / "bad").mkdir()
+    files["empty"] = d / "bad" / "empty.mp4"
+    files["empty"].write_bytes(b"")
+    files["corrupt"] = d / "bad" / "corrupt.mp4"
+    files["corrupt"].write_bytes(b"\x00\x00\x00\x18ftypmp42" + rng.bytes(4000))
+    files["vfr_ts"] = vfr_ts  # type: ignore[assignment]
+    return files
+
+
+@pytest.fixture(scope="session")
+def labelled(media, tmp_path_factory) -> dict[str, Path]:
+    """Annotation folder (Train_Set/Validation_Set) for clip, duo_left/duo_right, video45_3 and a
+    track with no video; cropped_aligned crops for clip with some frames missing."""
+    import cv2
+
+    from featurizer.faces import CascadeDetector, choose_face, square_crop
+    from featurizer.media import iter_frames
+
+    d = tmp_path_factory.mktemp("labels")
+    ann = d / "annotations"
+    rng = np.random.default_rng(7)
+    write_labels(ann / "Train_Set" / "clip.txt", rng.integers(-1, 8, 50))
+    write_labels(ann / "Train_Set" / "duo_left.txt", rng.integers(0, 8, 50))
+    write_labels(ann / "Validation_Set" / "duo_right.txt", rng.integers(0, 8, 53))  # 3 rows past the video
+    write_labels(ann / "Validation_Set" / "video45_3.txt", rng.integers(0, 8, 40))  # shorter than video
+    write_labels(ann / "Validation_Set" / "ghost_left.txt", rng.integers(0, 8, 10))  # no such video
+    crops = d / "cropped_aligned" / "clip"
+    crops.mkdir(parents=True)
+    det = CascadeDetector()
+    missing = {3, 4, 5, 20, 49}
+    for i, (_, rgb) in enumerate(iter_frames(media["cfr"])):
+        if i + 1 in missing:
+            continue
+        box = choose_face(det.detect(rgb), None)
+        crop = square_crop(rgb, box, 0.2) if box is not None else rgb[:112, :112]
+        cv2.imwrite(str(crops / f"{i + 1:05d}.jpg"), cv2.cvtColor(crop, cv2.COLOR_RGB2BGR))
+    return {"annotations": ann, "faces": d / "cropped_aligned", "missing": missing}

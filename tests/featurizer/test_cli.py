@@ -1,0 +1,81 @@
+import json
+
+import h5py
+import numpy as np
+from typer.testing import CliRunner
+
+from featurizer.cli import app
+from featurizer.store import FeatureStore
+
+runner = CliRunner()
+
+
+def test_models_table_and_json():
+    r = runner.invoke(app, ["models"])
+    assert r.exit_code == 0
+    for name in ("egemaps", "compare", "fbank", "hog"):
+        assert name in r.output
+    rows = json.loads(runner.invoke(app, ["models", "--json"]).output)
+    assert {"name", "modality", "dim", "timing", "weights"} <= set(rows[0])
+
+
+def test_unknown_model_is_named_with_the_known_ones(media, tmp_path):
+    r = runner.invoke(app, ["extract", str(media["cfr"]), "--model", "egemaps,nosuch", "--out", str(tmp_path / "s")])
+    assert r.exit_code == 2
+    assert "nosuch: unknown extractor" in r.output and "egemaps" in r.output
+
+
+def test_import_export_round_trip_npy_and_authors_hdf5(tmp_path):
+    rng = np.random.default_rng(0)
+    src = tmp_path / "npy"
+    src.mkdir()
+    a = rng.standard_normal((30, 7)).astype(np.float32)
+    np.save(src / "video1.npy", a)
+    store = str(tmp_path / "s.zarr")
+    r = runner.invoke(app, ["import", str(src), "--store", store, "--name", "mine", "--fps", "30"])
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(app, ["export", "--store", store, "--track", "video1", "--model", "mine",
+                            "--out", str(tmp_path / "out.npy")])
+    assert r.exit_code == 0, r.output
+    np.testing.assert_allclose(np.load(tmp_path / "out.npy"), a, atol=4e-3)  # float16 store
+    assert np.load(tmp_path / "out.present.npy").all()
+    # the authors' HDF5: one file per feature, datasets <track>/00001, frame 2 missing (no face)
+    h5 = tmp_path / "h5"
+    h5.mkdir()
+    with h5py.File(h5 / "densenet.h5", "w") as f:
+        for i in (1, 3, 4):
+            f[f"video1/{i:05d}"] = np.full(5, i, np.float32)
+    r = runner.invoke(app, ["import", str(h5), "--store", store, "--name", "densenet"])
+    assert r.exit_code == 1 and "4 rows, but track 'video1' has 30" in r.output  # wrong length is named
+    with h5py.File(h5 / "densenet.h5", "w") as f:
+        for i in range(1, 31):
+            if i != 2:
+                f[f"video1/{i:05d}"] = np.full(5, i, np.float32)
+    assert runner.invoke(app, ["import", str(h5), "--store", store, "--name", "densenet"]).exit_code == 0
+    d = FeatureStore(store).read_feature("video1", "densenet")
+    assert d.values.shape == (30, 5) and d.present.tolist()[:3] == [True, False, True]
+    assert d.values[1, 0] in (1.0, 3.0)  # nearest-filled
+    info = json.loads(runner.invoke(app, ["inspect", store, "--json"]).output)
+    assert info["n_tracks"] == 1 and info["models"]["densenet"]["present"] == 29
+    assert "densenet" in runner.invoke(app, ["inspect", store]).output
+
+
+def test_export_of_a_missing_array_is_a_clear_error(tmp_path):
+    store = str(tmp_path / "s.zarr")
+    FeatureStore(store).write_timeline("t", np.arange(3) / 25, np.ones(3, bool))
+    r = runner.invoke(app, ["export", "--store", store, "--track", "t", "--model", "hog", "--out", str(tmp_path / "x.npy")])
+    assert r.exit_code == 2 and "no complete feature array" in r.output
+    r = runner.invoke(app, ["inspect", str(tmp_path / "nothing.zarr")])
+    assert r.exit_code == 2 and "no feature store" in r.output
+
+
+def test_demo_data_layout(tmp_path):
+    r = runner.invoke(app, ["demo-data", str(tmp_path / "d"), "--videos", "2", "--seconds", "1"])
+    assert r.exit_code == 0, r.output
+    d = tmp_path / "d"
+    assert sorted(p.name for p in (d / "videos").iterdir()) == ["101-25-320x240.mp4", "video3.mp4"]
+    anns = sorted(p.name for p in (d / "annotations" / "Train_Set").iterdir())
+    assert anns == ["101-25-320x240.txt", "video3_left.txt", "video3_right.txt"]
+    lines = (d / "annotations" / "Train_Set" / "video3_left.txt").read_text().splitlines()
+    assert lines[0].startswith("Neutral,Anger") and len(lines) == 26
+    assert len(list((d / "cropped_aligned" / "video3_right").glob("*.jpg"))) > 15

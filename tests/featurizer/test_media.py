@@ -1,0 +1,64 @@
+import av
+import numpy as np
+import pytest
+
+from featurizer.errors import MediaError, NoAudioError
+from featurizer.media import find_videos, iter_frames, load_audio, probe_video
+from featurizer.synth import encode_audio
+
+
+def test_probe_matches_decoded_presentation_times(media):
+    for key in ("cfr", "vfr", "avi"):
+        info = probe_video(media[key])
+        decoded = np.array([t for t, _ in iter_frames(media[key])])
+        assert info.n_frames == len(decoded) == 50
+        np.testing.assert_allclose(info.timestamps, decoded, atol=1e-9)
+
+
+def test_variable_frame_rate_timestamps_are_kept(media):
+    info = probe_video(media["vfr"])
+    want = media["vfr_ts"] - media["vfr_ts"][0]
+    # the encoder's time base is 1 ms
+    np.testing.assert_allclose(info.timestamps - info.timestamps[0], want, atol=1e-3)
+    assert np.std(np.diff(info.timestamps)) > 0.005
+
+
+def test_audio_is_resampled_to_16k_mono(tmp_path):
+    sr = 44_100
+    t = np.arange(sr * 2) / sr
+    stereo_src = (0.4 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+    p = encode_audio(tmp_path / "a.wav", stereo_src, sr)
+    a = load_audio(p)
+    assert a.sample_rate == 16_000
+    assert abs(len(a.samples) - 32_000) < 64
+    spec = np.abs(np.fft.rfft(a.samples))
+    peak = np.argmax(spec) * 16_000 / len(a.samples)
+    assert abs(peak - 440) < 2
+    assert 0.25 < np.abs(a.samples).max() < 0.45
+
+
+def test_bad_files_are_named(media, tmp_path):
+    with pytest.raises(MediaError, match="empty"):
+        probe_video(media["empty"])
+    with pytest.raises(MediaError, match="corrupt.mp4"):
+        probe_video(media["corrupt"])
+    with pytest.raises(MediaError, match="not found"):
+        probe_video(tmp_path / "nope.mp4")
+    with pytest.raises(NoAudioError, match="silent.mp4: no audio stream"):
+        load_audio(media["noaudio"])
+    wav = encode_audio(tmp_path / "voice.wav", np.zeros(16000, np.float32))
+    with pytest.raises(MediaError, match="no video stream"):
+        probe_video(wav)
+
+
+def test_find_videos_recurses_and_dedups(media):
+    root = media["cfr"].parent
+    found = find_videos([root, media["cfr"]])
+    assert media["cfr"] in found and len(found) == len(set(found))
+    assert all(p.suffix in {".mp4", ".avi"} for p in found)
+
+
+def test_frames_are_rgb(media):
+    _, rgb = next(iter_frames(media["cfr"]))
+    assert rgb.dtype == np.uint8 and rgb.shape == (120, 160, 3)
+    assert isinstance(av.__version__, str)

@@ -1,0 +1,64 @@
+import numpy as np
+import pytest
+import zarr
+
+from featurizer.errors import StoreError
+from featurizer.store import FeatureStore
+
+
+def _store(url):
+    s = FeatureStore(url)
+    s.write_timeline("t", np.arange(4) / 25, np.ones(4, bool))
+    return s
+
+
+@pytest.mark.parametrize("kind", ["local", "memory", "file"])
+def test_round_trip_on_any_fsspec_url(tmp_path, kind):
+    url = {"local": str(tmp_path / "s.zarr"), "memory": f"memory://{tmp_path.name}/s.zarr",
+           "file": f"file://{tmp_path}/s.zarr"}[kind]
+    s = _store(url)
+    v = np.random.default_rng(0).standard_normal((4, 3)).astype(np.float32)
+    s.write_feature("t", "m", v, np.array([1, 0, 1, 1], bool), {"extractor": "m"})
+    f = FeatureStore(url, mode="r").read_feature("t", "m")
+    assert f.values.dtype == np.float16
+    np.testing.assert_allclose(f.values, v, atol=2e-3)
+    assert f.present.tolist() == [True, False, True, True]
+    assert f.attrs["n_present"] == 3 and f.attrs["complete"] is True and "created" in f.attrs
+
+
+def test_incomplete_array_is_ignored_and_rewritten(tmp_path):
+    s = _store(tmp_path / "s.zarr")
+    g = s.root["tracks"]["t"].require_group("features").create_group("m", attributes={"complete": False})
+    g.create_array("values", shape=(4, 3), dtype="float16")
+    assert not s.is_complete("t", "m") and s.models("t") == []
+    with pytest.raises(StoreError, match="no complete feature array"):
+        s.read_feature("t", "m")
+    s.write_feature("t", "m", np.ones((4, 3)), np.ones(4, bool), {})
+    assert s.is_complete("t", "m")
+
+
+def test_float16_overflow_is_stored_as_float32(tmp_path):
+    s = _store(tmp_path / "s.zarr")
+    s.write_feature("t", "big", np.full((4, 2), 1e6), np.ones(4, bool), {})
+    f = s.read_feature("t", "big")
+    assert f.values.dtype == np.float32 and f.values.max() == 1e6
+    assert "float16" in f.attrs["dtype_promoted"]
+
+
+def test_bad_writes_are_refused(tmp_path):
+    s = _store(tmp_path / "s.zarr")
+    with pytest.raises(StoreError, match="3 flags for 4 rows"):
+        s.write_feature("t", "m", np.ones((4, 2)), np.ones(3, bool), {})
+    with pytest.raises(StoreError, match="NaN"):
+        s.write_feature("t", "m", np.full((4, 2), np.nan), np.ones(4, bool), {})
+    with pytest.raises(StoreError, match="stored timeline has 4 rows"):
+        s.write_timeline("t", np.arange(5) / 25, np.ones(5, bool))
+
+
+def test_not_a_store(tmp_path):
+    with pytest.raises(StoreError, match="no feature store"):
+        FeatureStore(tmp_path / "missing.zarr", mode="r")
+    g = zarr.open_group(str(tmp_path / "other.zarr"), mode="w")
+    g.create_array("x", shape=(2,), dtype="i4")
+    with pytest.raises(StoreError, match="not a feature store"):
+        FeatureStore(tmp_path / "other.zarr")
