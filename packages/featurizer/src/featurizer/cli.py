@@ -229,6 +229,53 @@ def demo_data(
                       f"(videos/, annotations/Train_Set|Validation_Set/, cropped_aligned/)")
 
 
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to bind.")] = 8000,
+    models: Annotated[str, typer.Option(help="Models loaded at start-up and used when a request names none.")] = "egemaps,compare,fbank,hog",
+    max_upload_mb: Annotated[float, typer.Option(help="Largest upload (MiB); 413 past it.")] = 200.0,
+    max_concurrency: Annotated[Optional[int], typer.Option(help="Requests computed at once per worker (default: CPU count).")] = None,
+    max_queue: Annotated[int, typer.Option(help="Requests that may wait for a slot; more get 503.")] = 64,
+    queue_timeout: Annotated[float, typer.Option(help="Seconds a request may wait for a slot before 503 + Retry-After.")] = 60.0,
+    api_key: Annotated[Optional[str], typer.Option(envvar="FEATURIZER_API_KEY", show_default=False,
+                                                   help="Require this key on every route but /healthz (X-API-Key or Bearer).")] = None,
+    public_docs: Annotated[bool, typer.Option(help="Serve /docs and /openapi.json without the API key.")] = False,
+    weights: Annotated[Optional[list[str]], typer.Option(help="NAME=SOURCE: hub id, local folder or state-dict file (repeatable).")] = None,
+    device: Annotated[str, typer.Option(help="cpu, cuda or auto.")] = "cpu",
+    batch_size: Annotated[Optional[int], typer.Option(help="Override the extractors' batch size.")] = None,
+    temp_dir: Annotated[Optional[Path], typer.Option(help="Where uploads are spooled (default: the system temp dir).")] = None,
+    workers: Annotated[int, typer.Option(help="Worker processes (each loads its own models).")] = 1,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+) -> None:
+    """Serve features over HTTP (FastAPI under uvicorn); the API is in docs/http.md."""
+    import os
+
+    import uvicorn
+
+    from .registry import parse_model_list
+    from .service import Settings, create_app
+
+    try:
+        settings = Settings(
+            models=parse_model_list(models), weights=parse_weights(weights), device=device,
+            batch_size=batch_size, max_upload_mb=max_upload_mb, max_queue=max_queue,
+            queue_timeout=queue_timeout, api_key=api_key, public_docs=public_docs, temp_dir=temp_dir,
+            **({"max_concurrency": max_concurrency} if max_concurrency else {}))
+    except FeaturizerError as e:
+        _fail(e)
+    except ValueError as e:  # pydantic: a bad option value
+        _fail(FeaturizerError("featurizer serve", str(e).splitlines()[-1] if str(e) else "invalid option"))
+    if not settings.api_key and host not in ("127.0.0.1", "localhost", "::1"):
+        console.print(f"[yellow]warning[/]: serving on {host} without an API key (--api-key or FEATURIZER_API_KEY)")
+    if workers > 1:  # worker processes rebuild the settings from the environment
+        os.environ.update(settings.to_env())
+        uvicorn.run("featurizer.service:app_from_env", factory=True, host=host, port=port,
+                    workers=workers, log_level=log_level)
+    else:
+        uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level)
+
+
 def main() -> None:
     try:
         app()

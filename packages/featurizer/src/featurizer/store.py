@@ -119,7 +119,7 @@ class FeatureStore:
         t.create_array("timestamps", data=ts, chunks=(max(1, len(ts)),), overwrite=True)
         t.create_array("frame_present", data=np.asarray(frame_present, bool),
                        chunks=(max(1, len(ts)),), overwrite=True)
-        t.attrs.update({"n_frames": int(len(ts)), **(attrs or {})})
+        t.update_attributes({"n_frames": int(len(ts)), **(attrs or {})})
 
     # -- features -----------------------------------------------------------------------------
     def _features(self, track: str) -> zarr.Group:
@@ -168,7 +168,7 @@ class FeatureStore:
                        chunks=(min(max(1, n), _rows_per_chunk(values.shape[1], dt.itemsize)), values.shape[1]))
         g["values"][:] = values.astype(dt)
         g.create_array("present", data=np.asarray(present, bool), chunks=(max(1, n),))
-        g.attrs.update({
+        g.update_attributes({  # one write of zarr.json; "complete" lands with it
             **_jsonable(provenance),
             "dtype": dt.name,
             **({"dtype_promoted": promoted} if promoted else {}),

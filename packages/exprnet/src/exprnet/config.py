@@ -1,0 +1,200 @@
+"""Run configuration: pydantic models, layered sources (defaults < preset < file < flags < --set).
+
+``None`` in a model field means "the encoder's default"; :meth:`RunConfig.resolved` fills those in,
+and the resolved config is what a run folder records.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .errors import ConfigError
+
+CLASSES = ("Neutral", "Anger", "Disgust", "Fear", "Happiness", "Sadness", "Surprise", "Other")
+N_CLASSES = len(CLASSES)
+
+# Encoder-specific defaults for fields left at None.
+ENCODER_DEFAULTS: dict[str, dict[str, int]] = {
+    "lstm": {"d_model": 1024, "hidden": 512, "layers": 1, "segment": 64},
+    "transformer": {"d_model": 1024, "hidden": 1024, "layers": 4, "segment": 128},
+}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class DataConfig(_Strict):
+    store: str | None = None
+    labels: str | None = None
+    features: list[str] = Field(default_factory=list)
+    present_flags: Literal["none", "feature", "modality"] = "none"
+    on_missing: Literal["error", "skip"] = "error"
+    memmap: str | None = None
+    train_split: str = "Train_Set"
+    val_split: str = "Validation_Set"
+    train_tracks: list[str] | None = None
+    val_tracks: list[str] | None = None
+
+    @field_validator("features", mode="before")
+    @classmethod
+    def _split_features(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            v = [s for s in (p.strip() for p in v.split(",")) if s]
+        return v
+
+    @field_validator("features")
+    @classmethod
+    def _unique(cls, v: list[str]) -> list[str]:
+        dup = sorted({f for f in v if v.count(f) > 1})
+        if dup:
+            raise ValueError(f"feature(s) listed twice: {', '.join(dup)}")
+        return v
+
+
+class ModelConfig(_Strict):
+    encoder: Literal["lstm", "transformer"] = "lstm"
+    d_model: int | None = Field(None, gt=0)
+    hidden: int | None = Field(None, gt=0)
+    layers: int | None = Field(None, gt=0)
+    heads: int = Field(4, gt=0)
+    dropout: float = Field(0.3, ge=0, lt=1)
+    activation: Literal["relu", "gelu"] = "relu"
+    head: list[int] = Field(default_factory=lambda: [512, 256])
+    segment: int | None = Field(None, gt=0)
+    stride: int | None = Field(None, gt=0)
+    infer_stride: int | None = Field(None, gt=0)
+
+
+class TrainConfig(_Strict):
+    epochs: int = Field(25, gt=0)
+    batch_size: int = Field(32, gt=0)
+    eval_batch_size: int | None = Field(None, gt=0)
+    lr: float = Field(1e-4, gt=0)
+    weight_decay: float = Field(0.0, ge=0)
+    step_size: int = Field(10, gt=0)
+    gamma: float = Field(0.5, gt=0)
+    rdrop: bool = True
+    alpha: float = Field(5.0, ge=0)
+    class_weights: Literal["balanced"] | list[float] | None = None
+    grad_clip: float | None = Field(None, gt=0)
+    seed: int = 0
+    device: Literal["cpu", "cuda", "auto"] = "auto"
+    amp: bool = True
+    prefetch: int = Field(2, ge=0)
+
+    @field_validator("class_weights")
+    @classmethod
+    def _eight(cls, v: Any) -> Any:
+        if isinstance(v, list) and len(v) != N_CLASSES:
+            raise ValueError(f"class_weights needs {N_CLASSES} numbers, got {len(v)}")
+        return v
+
+
+class RunConfig(_Strict):
+    name: str = "run"
+    description: str = ""
+    paper: dict[str, Any] | None = None
+    data: DataConfig = Field(default_factory=DataConfig)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> RunConfig:
+        m = self.model
+        if m.encoder == "lstm" and m.stride is not None and m.segment is not None and m.stride != m.segment:
+            raise ValueError("the LSTM walks segments back to back: model.stride must equal model.segment")
+        return self
+
+    def resolved(self) -> RunConfig:
+        """A copy with every encoder default filled in (what a run folder records)."""
+        d = self.model_dump()
+        m = d["model"]
+        for k, v in ENCODER_DEFAULTS[m["encoder"]].items():
+            if m[k] is None:
+                m[k] = v
+        if m["encoder"] == "lstm":
+            m["stride"] = m["segment"]
+            m["infer_stride"] = m["segment"]
+        else:
+            m["stride"] = m["stride"] or m["segment"]
+            m["infer_stride"] = m["infer_stride"] or max(1, m["segment"] // 2)
+            if m["d_model"] % m["heads"]:
+                raise ConfigError("model.d_model", f"{m['d_model']} is not divisible by model.heads={m['heads']}")
+        if d["train"]["eval_batch_size"] is None:
+            d["train"]["eval_batch_size"] = d["train"]["batch_size"]
+        return RunConfig.model_validate(d)
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+
+def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(base)
+    for k, v in over.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict) and k != "paper":
+            out[k] = deep_merge(out[k], v)
+        else:
+            out[k] = copy.deepcopy(v)
+    return out
+
+
+def parse_set(items: list[str] | None) -> dict[str, Any]:
+    """``--set model.dropout=0.1 --set data.features=[mae,hubert]`` -> nested dict (values as YAML)."""
+    out: dict[str, Any] = {}
+    for item in items or []:
+        if "=" not in item:
+            raise ConfigError(f"--set {item}", "expected KEY=VALUE", "e.g. --set model.dropout=0.1")
+        key, raw = item.split("=", 1)
+        parts = [p for p in key.strip().split(".") if p]
+        if not parts:
+            raise ConfigError(f"--set {item}", "empty key")
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else None
+        except yaml.YAMLError as e:
+            raise ConfigError(f"--set {item}", f"value is not valid YAML ({e.__class__.__name__})") from None
+        node = out
+        for p in parts[:-1]:
+            node = node.setdefault(p, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"--set {item}", f"{p} is set both as a value and as a section")
+        node[parts[-1]] = value
+    return out
+
+
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    p = Path(path)
+    try:
+        data = yaml.safe_load(p.read_text())
+    except FileNotFoundError:
+        raise ConfigError(str(p), "config file not found") from None
+    except (OSError, yaml.YAMLError) as e:
+        raise ConfigError(str(p), f"cannot read YAML ({e.__class__.__name__}: {e})") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(str(p), "top level must be a mapping (data:, model:, train:)")
+    return data
+
+
+def build_config(*layers: dict[str, Any], source: str = "config") -> RunConfig:
+    """Merge layers left to right (later wins) and validate; errors name the offending key."""
+    merged: dict[str, Any] = {}
+    for layer in layers:
+        merged = deep_merge(merged, layer or {})
+    try:
+        return RunConfig.model_validate(merged)
+    except ValidationError as e:
+        problems = "; ".join(
+            f"{'.'.join(str(x) for x in err['loc']) or '(top)'}: {err['msg']}" for err in e.errors()
+        )
+        raise ConfigError(source, problems, "see docs/exprnet.md for the config keys") from None
+
+
+def load_run_config(path: str | Path) -> RunConfig:
+    return build_config(read_yaml(path), source=str(path))

@@ -1,0 +1,1 @@
+"""Data: annotation files, the Zarr store reader, the float16 feature bank, segments, batches, splits."""

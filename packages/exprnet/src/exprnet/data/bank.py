@@ -1,0 +1,221 @@
+"""The feature bank: every selected feature of every track, once, in one float16 buffer.
+
+``values`` is one contiguous (N, D) float16 array (in RAM, or a memory-mapped ``.npy`` with
+``data.memmap``); track ``i`` owns rows ``offsets[i]:offsets[i + 1]``; features sit side by side
+in the configured order. Nothing here makes a float32 copy of it: batches convert and
+standardise only the rows they take (see :mod:`exprnet.data.batches`).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import DataError, ExprnetWarning
+from .store import FeatureInfo, StoreReader
+
+F16_MAX = float(np.finfo(np.float16).max)
+
+
+@dataclass
+class FeatureBank:
+    tracks: list[str]
+    offsets: np.ndarray  # (T + 1,) int64
+    values: np.ndarray  # (N, D) float16
+    present: np.ndarray  # (N, F) bool, one column per feature
+    labels: np.ndarray  # (N,) int8, -1 = no label
+    features: list[str]
+    dims: list[int]
+    modalities: list[str]
+
+    def __post_init__(self) -> None:
+        self._index = {t: i for i, t in enumerate(self.tracks)}
+
+    @property
+    def dim(self) -> int:
+        return int(self.values.shape[1])
+
+    @property
+    def n_frames(self) -> int:
+        return int(self.offsets[-1])
+
+    def index(self, track: str) -> int:
+        return self._index[track]
+
+    def rows(self, i: int) -> slice:
+        return slice(int(self.offsets[i]), int(self.offsets[i + 1]))
+
+    def length(self, i: int) -> int:
+        return int(self.offsets[i + 1] - self.offsets[i])
+
+    def ids(self, tracks: Sequence[str]) -> list[int]:
+        return [self._index[t] for t in tracks]
+
+    def track_labels(self, i: int) -> np.ndarray:
+        return self.labels[self.rows(i)]
+
+    def labelled(self, ids: Sequence[int]) -> int:
+        return int(sum(np.count_nonzero(self.track_labels(i) >= 0) for i in ids))
+
+
+def _plural(items: list[str], limit: int = 8) -> str:
+    shown = "; ".join(items[:limit])
+    return shown + (f"; and {len(items) - limit} more" if len(items) > limit else "")
+
+
+def check_tracks(reader: StoreReader, features: Sequence[str], tracks: Sequence[str],
+                 labels: Mapping[str, np.ndarray] | None, on_missing: str = "error"
+                 ) -> tuple[list[str], dict[str, FeatureInfo], dict[str, int]]:
+    """Which tracks can be loaded: returns (tracks kept, feature facts, rows per track).
+
+    A track missing from the store or lacking a complete feature is an error naming it (or,
+    with ``on_missing="skip"``, a warning naming it); a label count that differs from the
+    store's rows, or a feature whose dim changes between tracks, is always an error.
+    """
+    if not features:
+        raise DataError("--features", "no features selected", "e.g. --features densenet,mae,hubert")
+    missing: list[str] = []
+    mismatch: list[str] = []
+    info: dict[str, FeatureInfo] = {}
+    rows: dict[str, int] = {}
+    kept: list[str] = []
+    for t in tracks:
+        if not reader.has_track(t):
+            missing.append(f"track {t!r} is not in the store")
+            continue
+        n = reader.n_frames(t)
+        absent = []
+        for f in features:
+            fi = reader.feature(t, f)
+            if fi is None:
+                absent.append(f)
+                continue
+            ref = info.setdefault(f, fi)
+            if fi.dim != ref.dim:
+                raise DataError(f"{reader.url}:{t}/{f}", f"has dim {fi.dim}, other tracks have {ref.dim}")
+        if absent:
+            missing.append(f"track {t!r} has no complete {', '.join(map(repr, absent))} feature")
+            continue
+        if labels is not None and t in labels and len(labels[t]) != n:
+            mismatch.append(f"track {t!r}: {len(labels[t])} labels but {n} rows in the store")
+            continue
+        rows[t] = n
+        kept.append(t)
+    if mismatch:
+        raise DataError(reader.url, "label length does not match the stored rows: " + _plural(mismatch),
+                        "re-extract with `featurizer extract --labels` on these annotation files")
+    if missing and on_missing == "error":
+        raise DataError(reader.url, _plural(missing),
+                        "extract the missing features, or --set data.on_missing=skip to leave these "
+                        "tracks out with a warning")
+    for m in missing:
+        warnings.warn(ExprnetWarning(f"{reader.url}: {m}; skipped"), stacklevel=2)
+    return kept, info, rows
+
+
+def _check_finite(values: np.ndarray, where: str) -> None:
+    ok = np.isfinite(values).all(axis=1)
+    if not ok.all():
+        r = int(np.flatnonzero(~ok)[0])
+        raise DataError(where, f"NaN or inf in the features ({int((~ok).sum())} rows, first row {r}, "
+                               f"frame {r + 1:05d}.jpg)", "fix or re-extract this track")
+    if values.dtype != np.float16 and values.size and float(np.abs(values).max()) > F16_MAX:
+        raise DataError(where, "values exceed the float16 range the bank holds",
+                        "rescale this feature before importing it")
+
+
+def load_bank(reader: StoreReader, features: Sequence[str], tracks: Sequence[str],
+              labels: Mapping[str, np.ndarray] | None = None, on_missing: str = "error",
+              memmap: str | Path | None = None, workers: int = 4,
+              progress: Callable[[str], None] | None = None) -> FeatureBank:
+    """Read the selected features of ``tracks`` into one float16 buffer (see module doc)."""
+    kept, info, rows = check_tracks(reader, features, tracks, labels, on_missing)
+    dims = [info[f].dim for f in features] if kept else [0] * len(features)
+    lengths = np.array([rows[t] for t in kept], np.int64)
+    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    n, d = int(offsets[-1]), int(sum(dims))
+    if memmap:
+        Path(memmap).parent.mkdir(parents=True, exist_ok=True)
+        values = np.lib.format.open_memmap(str(memmap), mode="w+", dtype=np.float16, shape=(n, d))
+    else:
+        values = np.empty((n, d), np.float16)
+    present = np.empty((n, len(features)), bool)
+    lab = np.full(n, -1, np.int8)
+    cols = np.concatenate([[0], np.cumsum(dims)]).astype(int)
+
+    def fill(i: int) -> str:
+        t = kept[i]
+        lo, hi = int(offsets[i]), int(offsets[i + 1])
+        for j, f in enumerate(features):
+            v, p = reader.read(t, f)
+            where = f"{reader.url}:{t}/{f}"
+            if v.shape[0] != hi - lo or len(p) != hi - lo:
+                raise DataError(where, f"has {v.shape[0]} rows, the track has {hi - lo}")
+            _check_finite(v, where)
+            values[lo:hi, cols[j]:cols[j + 1]] = v
+            present[lo:hi, j] = p
+        if labels is not None and t in labels:
+            lab[lo:hi] = labels[t]
+        return t
+
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        for t in pool.map(fill, range(len(kept))):
+            if progress:
+                progress(t)
+    return FeatureBank(kept, offsets, values, present, lab, list(features), dims,
+                       [info[f].modality if kept else "unknown" for f in features])
+
+
+@dataclass
+class Standardizer:
+    """Per-column mean/std fitted on training tracks only; applied per batch."""
+
+    mean: np.ndarray  # (D,) float32
+    std: np.ndarray  # (D,) float32
+    features: list[str]
+    dims: list[int]
+
+    @classmethod
+    def fit(cls, bank: FeatureBank, ids: Sequence[int], max_elems: int = 1 << 24) -> Standardizer:
+        d = bank.dim
+        chunk = max(1, max_elems // max(1, d))
+        shift: np.ndarray | None = None
+        s1 = np.zeros(d, np.float64)
+        s2 = np.zeros(d, np.float64)
+        count = 0
+        for i in ids:
+            r = bank.rows(i)
+            for a in range(r.start, r.stop, chunk):
+                x = bank.values[a:min(a + chunk, r.stop)].astype(np.float32)
+                if shift is None:  # shifted sums keep the variance exact when |mean| >> std
+                    shift = x.mean(axis=0)
+                x -= shift
+                s1 += x.sum(axis=0, dtype=np.float64)
+                s2 += np.square(x).sum(axis=0, dtype=np.float64)
+                count += len(x)
+        if count == 0:
+            raise DataError("training split", "no frames to compute feature statistics from")
+        m = s1 / count
+        var = np.maximum(s2 / count - m * m, 0.0)
+        std = np.sqrt(var)
+        std[std < 1e-6] = 1.0  # constant columns (e.g. a silent audio feature) pass through
+        return cls((m + shift).astype(np.float32), std.astype(np.float32), list(bank.features), list(bank.dims))
+
+    def save(self, path: str | Path) -> None:
+        import io
+
+        from ..io import atomic_write_bytes
+
+        buf = io.BytesIO()
+        np.savez(buf, mean=self.mean, std=self.std, features=np.array(self.features), dims=np.array(self.dims))
+        atomic_write_bytes(path, buf.getvalue())
+
+    @classmethod
+    def load(cls, path: str | Path) -> Standardizer:
+        with np.load(path, allow_pickle=False) as z:
+            return cls(z["mean"], z["std"], [str(s) for s in z["features"]], [int(x) for x in z["dims"]])

@@ -1,0 +1,87 @@
+"""Which rows go into which batch: plain lists of :class:`Segment`, no tensors.
+
+- LSTM (:func:`stream_plan`): ``batch_size`` slots; each slot walks its tracks' segments in order
+  (length ``l``, stride ``l``), so the state at the end of segment i starts segment i+1 of the same
+  track; ``first`` marks a track's first segment (state reset to zero).
+- Transformer training (:func:`shuffled_segments`): segments of length ``l`` and stride ``p`` from
+  all tracks, shuffled and cut into batches.
+- Transformer inference (:func:`overlapping_segments`): stride ``s`` <= ``l`` covering every frame;
+  per-frame outputs are averaged over the segments that hold the frame.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Segment:
+    track: int  # index into the bank
+    start: int  # first row within the track
+    length: int  # real rows (<= segment length; the rest of the slot is padding)
+    first: bool = False  # the track's first segment: start from a zero state
+
+
+Step = list[Segment | None]  # one batch: a segment (or an idle slot) per batch position
+
+
+def track_segments(track: int, n: int, seg: int, stride: int | None = None) -> list[Segment]:
+    """Segments of one track of ``n`` rows; the last one may be shorter than ``seg``."""
+    stride = stride or seg
+    starts = list(range(0, max(n - seg, 0) + 1, stride)) if n > 0 else []
+    if n > seg and starts[-1] + seg < n:
+        starts.append(starts[-1] + stride if stride == seg else n - seg)
+    return [Segment(track, s, min(seg, n - s), first=(k == 0)) for k, s in enumerate(starts)]
+
+
+def overlapping_segments(track: int, n: int, seg: int, stride: int) -> list[Segment]:
+    """Every frame covered; when ``n > seg`` the last segment ends exactly at the track's end."""
+    if n <= seg:
+        return [Segment(track, 0, n, first=True)] if n > 0 else []
+    starts = list(range(0, n - seg + 1, stride))
+    if starts[-1] + seg < n:
+        starts.append(n - seg)
+    return [Segment(track, s, seg, first=(k == 0)) for k, s in enumerate(starts)]
+
+
+def stream_plan(lengths: Mapping[int, int], batch_size: int, seg: int,
+                rng: np.random.Generator | None = None) -> list[Step]:
+    """LSTM batches: tracks dealt to ``min(batch_size, tracks)`` slots, each slot in track order.
+
+    With ``rng`` the track order is shuffled (training); without it, longest tracks go first
+    (inference, balanced). Tracks go to the slot with the fewest segments so far.
+    """
+    ids = [t for t, n in lengths.items() if n > 0]
+    if not ids:
+        return []
+    if rng is not None:
+        ids = [ids[k] for k in rng.permutation(len(ids))]
+    else:
+        ids = sorted(ids, key=lambda t: (-lengths[t], t))
+    slots: list[list[Segment]] = [[] for _ in range(min(batch_size, len(ids)))]
+    for t in ids:
+        k = min(range(len(slots)), key=lambda j: len(slots[j]))
+        slots[k].extend(track_segments(t, lengths[t], seg))
+    steps = max(len(s) for s in slots)
+    return [[s[i] if i < len(s) else None for s in slots] for i in range(steps)]
+
+
+def shuffled_segments(lengths: Mapping[int, int], batch_size: int, seg: int, stride: int,
+                      rng: np.random.Generator, keep: Callable[[Segment], bool] | None = None
+                      ) -> list[Step]:
+    """Transformer training batches; ``keep`` can drop segments (e.g. those holding no
+    labelled frame, which carry no loss)."""
+    segs = [s for t, n in lengths.items() for s in track_segments(t, n, seg, stride)]
+    if keep is not None:
+        segs = [s for s in segs if keep(s)]
+    order = rng.permutation(len(segs))
+    segs = [segs[k] for k in order]
+    return [list(segs[i:i + batch_size]) for i in range(0, len(segs), batch_size)]
+
+
+def inference_plan(lengths: Mapping[int, int], batch_size: int, seg: int, stride: int) -> list[Step]:
+    segs = [s for t, n in lengths.items() for s in overlapping_segments(t, n, seg, stride)]
+    return [list(segs[i:i + batch_size]) for i in range(0, len(segs), batch_size)]

@@ -1,0 +1,57 @@
+"""Per-frame class probabilities for whole tracks (eval mode).
+
+LSTM: every track walked segment by segment with the state carried, i.e. exactly one pass over
+the whole track. Transformer: overlapping segments (``model.infer_stride``), probabilities
+averaged per frame over the segments that hold it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import torch
+
+from .config import N_CLASSES, ModelConfig
+from .data.bank import FeatureBank
+from .data.batches import BatchBuilder, Prefetcher
+from .data.segments import inference_plan, stream_plan
+from .models import ExprNet
+
+
+def autocast(device: torch.device, enabled: bool) -> contextlib.AbstractContextManager:
+    if enabled and device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.float16)
+    return contextlib.nullcontext()
+
+
+@torch.no_grad()
+def predict_probs(model: ExprNet, builder: BatchBuilder, bank: FeatureBank, ids: Sequence[int],
+                  cfg: ModelConfig, batch_size: int, device: torch.device, amp: bool = False,
+                  prefetch: int = 2, on_batch: Callable[[int], None] | None = None
+                  ) -> dict[int, np.ndarray]:
+    """Track index -> (n, 8) float32 probabilities."""
+    model.eval()
+    lengths = {i: bank.length(i) for i in ids}
+    sums = {i: np.zeros((n, N_CLASSES), np.float32) for i, n in lengths.items()}
+    counts = {i: np.zeros(n, np.float32) for i, n in lengths.items()}
+    assert cfg.segment is not None and cfg.infer_stride is not None
+    if model.stateful:
+        plan = stream_plan(lengths, batch_size, cfg.segment)
+    else:
+        plan = inference_plan(lengths, batch_size, cfg.segment, cfg.infer_stride)
+    state = None
+    for batch in Prefetcher(builder, plan, prefetch):
+        b = batch.to(device)
+        with autocast(device, amp):
+            logits, state = model(b.x, b.mask, state, b.reset)
+        probs = torch.softmax(logits.float(), dim=-1).cpu().numpy()
+        for k, s in enumerate(batch.segments):
+            if s is None:
+                continue
+            sums[s.track][s.start:s.start + s.length] += probs[k, :s.length]
+            counts[s.track][s.start:s.start + s.length] += 1
+        if on_batch:
+            on_batch(batch.frames)
+    return {i: sums[i] / np.maximum(counts[i], 1)[:, None] for i in lengths}

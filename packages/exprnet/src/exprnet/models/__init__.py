@@ -1,0 +1,44 @@
+"""The network: fusion -> temporal encoder (LSTM or Transformer) -> per-frame MLP head."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..config import N_CLASSES, ModelConfig
+from .encoders import LSTMEncoder, State, TransformerEncoder
+from .fusion import Fusion
+from .head import Head
+
+__all__ = ["ExprNet", "build_model", "State"]
+
+
+class ExprNet(nn.Module):
+    def __init__(self, in_dim: int, cfg: ModelConfig, n_classes: int = N_CLASSES):
+        super().__init__()
+        assert cfg.d_model and cfg.hidden and cfg.layers and cfg.segment, "resolve the config first"
+        self.encoder_kind = cfg.encoder
+        self.fusion = Fusion(in_dim, cfg.d_model, cfg.activation, cfg.dropout)
+        self.encoder: nn.Module
+        if cfg.encoder == "lstm":
+            self.encoder = LSTMEncoder(cfg.d_model, cfg.hidden, cfg.layers, cfg.dropout)
+        else:
+            self.encoder = TransformerEncoder(cfg.d_model, cfg.heads, cfg.layers, cfg.hidden,
+                                              cfg.dropout, cfg.activation, max_len=max(cfg.segment, 1))
+        self.head = Head(self.encoder.out_dim, cfg.head, n_classes, cfg.activation, cfg.dropout)
+
+    @property
+    def stateful(self) -> bool:
+        return self.encoder_kind == "lstm"
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor, state: Any = None,
+                reset: torch.Tensor | None = None) -> tuple[torch.Tensor, Any]:
+        """(B, L, in_dim) -> logits (B, L, n_classes) and the encoder's state (LSTM) or None."""
+        h, state = self.encoder(self.fusion(x), mask, state, reset)
+        return self.head(h), state
+
+
+def build_model(in_dim: int, cfg: ModelConfig) -> ExprNet:
+    return ExprNet(in_dim, cfg)

@@ -1,0 +1,688 @@
+"""The HTTP service: same values as `featurizer extract`, every bad input a clear 4xx, uploads
+always removed, concurrency, API key; in-process (TestClient, raw ASGI) and against a real
+`featurizer serve` process on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from featurizer import registry
+from featurizer.demo import EXPR_CLASSES, draw_face
+from featurizer.errors import WeightsError
+from featurizer.pipeline import extract
+from featurizer.registry import Extractor, Timing
+from featurizer.service import Settings, create_app
+from featurizer.store import FeatureStore
+from featurizer.synth import encode_audio, encode_video
+
+FPS = 25
+KEY = "s3cret-test-key"
+AUDIO = "egemaps,fbank"
+NO_WEIGHTS = "svc_test_noweights"
+SLOW = "svc_test_slow"
+
+
+# -- media -------------------------------------------------------------------------------------
+def _faces(n: int, w: int = 128, h: int = 96, seed: int = 0) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    p = np.array([0, 0, 1, 0.5, 0.2, 1.0])
+    out = []
+    for i in range(n):
+        img = np.full((h, w, 3), 90, np.uint8)
+        draw_face(img, w / 2 + 3 * np.sin(i / 5), h / 2, 0.55, p * (1 + 0.2 * np.sin(i / 7)), (200, 170, 150))
+        out.append(np.clip(img + rng.normal(0, 3, img.shape), 0, 255).astype(np.uint8))
+    return out
+
+
+def _voice(seconds: float, f0: float = 170.0, sr: int = 16_000, seed: int = 0) -> np.ndarray:
+    t = np.arange(int(seconds * sr)) / sr
+    rng = np.random.default_rng(seed)
+    x = 0.3 * np.sin(2 * np.pi * f0 * t * (1 + 0.05 * np.sin(2 * np.pi * t))) * (0.6 + 0.4 * np.sin(2 * np.pi * 3 * t))
+    return (x + 0.01 * rng.standard_normal(len(t))).astype(np.float32)
+
+
+def _annotation(n: int, seed: int = 0) -> str:
+    labels = np.random.default_rng(seed).integers(-1, 8, n)
+    return ",".join(EXPR_CLASSES) + "\n" + "\n".join(str(int(v)) for v in labels) + "\n"
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory) -> dict[str, Path]:
+    """2-s clips (50 frames at 25 fps), audio-only, silent, and broken files."""
+    d = tmp_path_factory.mktemp("svc_media")
+    n = 2 * FPS
+    rng = np.random.default_rng(3)
+    f = {
+        "clip": encode_video(d / "clip.mp4", _faces(n), FPS, _voice(2.0)),
+        "silent": encode_video(d / "silent.mp4", _faces(n, seed=1), FPS, None),
+        "wav": encode_audio(d / "speech.wav", _voice(2.3, 210.0, seed=2)),
+        "m4a": encode_audio(d / "speech.m4a", _voice(1.5, 190.0, seed=3)),
+    }
+    (d / "bad").mkdir()
+    f["empty"] = d / "bad" / "empty.mp4"
+    f["empty"].write_bytes(b"")
+    f["corrupt"] = d / "bad" / "corrupt.mp4"
+    f["corrupt"].write_bytes(b"\x00\x00\x00\x18ftypmp42" + rng.bytes(4000))
+    f["text"] = d / "bad" / "notes.txt"
+    f["text"].write_text("these are meeting notes, not a video\n" * 40)
+    f["big"] = d / "bad" / "big.mp4"  # past the 1 MiB cap of the test servers
+    f["big"].write_bytes(f["clip"].read_bytes() + rng.bytes(1_200_000))
+    labels = d / "labels"
+    labels.mkdir()
+    (labels / "clip.txt").write_text(_annotation(53))  # 3 rows past the 50-frame video
+    f["labels"] = labels
+    return f
+
+
+@pytest.fixture(scope="module")
+def offline(clips, tmp_path_factory):
+    """`featurizer extract` of the same clips into stores: the reference values."""
+    d = tmp_path_factory.mktemp("svc_offline")
+    cache: dict[tuple, FeatureStore] = {}
+
+    def get(name: str, models: str = AUDIO, dtype: str = "float16", labels: bool = False) -> FeatureStore:
+        key = (name, models, dtype, labels)
+        if key not in cache:
+            out = d / f"{len(cache)}.zarr"
+            rep = extract([clips[name]], models, str(out), labels=clips["labels"] if labels else None, dtype=dtype)
+            assert rep.ok, (rep.problems, [r.error for r in rep.failed])
+            cache[key] = FeatureStore(str(out), mode="r")
+        return cache[key]
+
+    return get
+
+
+# -- throwaway extractors ----------------------------------------------------------------------
+HOP = Timing("hop", hop=0.01, window=0.02, offset=0.01)
+
+
+@dataclass
+class _Slow(Extractor):
+    delay: float = 0.6
+
+    def extract_audio(self, waves, sample_rate):
+        time.sleep(self.delay)
+        return [np.zeros((max(0, (len(w) - 320) // 160 + 1), self.dim), np.float32) for w in waves]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def throwaway_extractors():
+    registry.list_models()  # built-ins first
+
+    def no_weights(**_):
+        raise WeightsError("/nonexistent/svc_test_noweights.safetensors", "weights file not found",
+                           f"pass --weights {NO_WEIGHTS}=PATH")
+
+    def slow(**_):
+        return _Slow(name=SLOW, modality="audio", dim=4, timing=HOP, recipe_version="1")
+
+    registry.register(NO_WEIGHTS, modality="audio", dim=8, timing=HOP, needs_weights=True,
+                      weights_source="/nonexistent")(no_weights)
+    registry.register(SLOW, modality="audio", dim=4, timing=HOP)(slow)
+    yield
+    for name in (NO_WEIGHTS, SLOW):
+        registry._REGISTRY.pop(name, None)
+
+
+# -- in-process app ----------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def spool(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("svc_spool")
+
+
+@pytest.fixture(scope="module")
+def client(spool):
+    app = create_app(Settings(models=AUDIO, temp_dir=spool, max_upload_mb=1, max_concurrency=2))
+    with TestClient(app) as c:
+        yield c
+
+
+@pytest.fixture(autouse=True)
+def spool_is_emptied(request, spool):
+    """Every test leaves the in-process server's temp dir empty: uploads are always removed."""
+    yield
+    deadline = time.monotonic() + 3
+    while list(spool.iterdir()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not list(spool.iterdir()), f"left behind: {list(spool.iterdir())}"
+
+
+def post(c, path: Path | bytes, filename: str | None = None, url: str = "/v1/features", **data):
+    content = path if isinstance(path, bytes) else Path(path).read_bytes()
+    name = filename or (Path(path).name if not isinstance(path, bytes) else "clip.mp4")
+    headers = data.pop("headers", None)
+    return c.post(url, files={"file": (name, content)}, data=data, headers=headers)
+
+
+def npz(resp) -> dict[str, np.ndarray]:
+    with np.load(io.BytesIO(resp.content), allow_pickle=False) as z:
+        return {k: z[k] for k in z.files}
+
+
+def assert_equals_store(body: dict, store: FeatureStore, track: str, models: str, dtype: str = "float16"):
+    assert body["track"]["frames"] == len(store.timestamps(track))
+    np.testing.assert_array_equal(np.asarray(body["track"]["timestamps"]), store.timestamps(track))
+    np.testing.assert_array_equal(np.asarray(body["track"]["frame_present"]), store.frame_present(track))
+    assert list(body["features"]) == models.split(",")
+    for m in models.split(","):
+        ref = store.read_feature(track, m)
+        got = body["features"][m]
+        assert got["dtype"] == ref.values.dtype.name == ref.attrs["dtype"]
+        vals = np.asarray(got["values"], dtype=ref.values.dtype)
+        assert vals.shape == ref.values.shape == (body["track"]["frames"], got["dim"])
+        np.testing.assert_array_equal(vals, ref.values)  # exact, not approximately
+        np.testing.assert_array_equal(np.asarray(got["present"]), ref.present)
+        assert got["n_present"] == int(ref.present.sum())
+        assert got["provenance"]["weights_id"] == ref.attrs["weights_id"]
+
+
+# -- values ------------------------------------------------------------------------------------
+@pytest.mark.parametrize("dtype", ["float16", "float32"])
+def test_json_values_equal_offline_extract(client, clips, offline, dtype):
+    r = post(client, clips["clip"], models=AUDIO, dtype=dtype)
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"] == "application/json"
+    body = r.json()
+    assert_equals_store(body, offline("clip", dtype=dtype), "clip", AUDIO, dtype)
+    t = body["track"]
+    assert (t["name"], t["frames"], t["video_frames"], t["rows_from"]) == ("clip", 50, 50, "video")
+    assert t["has_video"] and t["has_audio"] and abs(t["fps"] - FPS) < 1e-6 and abs(t["duration"] - 2.0) < 1e-6
+    assert set(body["timing"]) == {"upload", "queue", "load", "compute", "total"}
+
+
+def test_npz_values_equal_offline_extract(client, clips, offline):
+    r = post(client, clips["clip"], models=AUDIO, headers={"Accept": "application/x-npz"})
+    assert r.status_code == 200 and r.headers["content-type"] == "application/x-npz"
+    z = npz(r)
+    store = offline("clip")
+    np.testing.assert_array_equal(z["timestamps"], store.timestamps("clip"))
+    for m in AUDIO.split(","):
+        ref = store.read_feature("clip", m)
+        assert z[f"{m}/values"].dtype == ref.values.dtype
+        np.testing.assert_array_equal(z[f"{m}/values"], ref.values)
+        np.testing.assert_array_equal(z[f"{m}/present"], ref.present)
+    meta = json.loads(str(z["meta"]))
+    assert meta["track"]["frames"] == 50 and meta["features"]["fbank"]["dim"] == 80
+    assert "values" not in meta["features"]["fbank"]
+    # format=npz in the query or form does the same; format=json wins over Accept
+    assert post(client, clips["clip"], models="fbank", format="npz").headers["content-type"] == "application/x-npz"
+    r = client.post("/v1/features?format=json&models=fbank", files={"file": ("c.mp4", clips["clip"].read_bytes())},
+                    headers={"Accept": "application/x-npz"})
+    assert r.headers["content-type"] == "application/json"
+
+
+def test_annotation_sets_rows_like_extract_with_labels(client, clips, offline):
+    text = (clips["labels"] / "clip.txt").read_text()
+    r = post(client, clips["clip"], models=AUDIO, annotation=text)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["track"]["rows_from"] == "annotation" and body["track"]["frames"] == 53
+    assert_equals_store(body, offline("clip", labels=True), "clip", AUDIO)
+    assert not any(body["features"]["egemaps"]["present"][50:])
+    # as a file part, too; frames= must agree with it
+    r = client.post("/v1/features", data={"models": "fbank"},
+                    files={"file": ("clip.mp4", clips["clip"].read_bytes()), "annotation": ("clip.txt", text.encode())})
+    assert r.status_code == 200 and r.json()["track"]["frames"] == 53
+    r = post(client, clips["clip"], models="fbank", annotation=text, frames="60")
+    assert r.status_code == 422 and r.json()["subject"] == "frames"
+
+
+def test_frames_parameter_on_video(client, clips):
+    body = post(client, clips["clip"], models="fbank", frames="55").json()
+    assert body["track"]["frames"] == 55 and body["track"]["rows_from"] == "frames"
+    assert body["track"]["frame_present"][:50] == [True] * 50 and not any(body["track"]["frame_present"][50:])
+
+
+def test_visual_model_equals_offline_and_track_name(client, clips, offline):
+    r = post(client, clips["clip"], models="fbank,hog", track="clip")
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert_equals_store(body, offline("clip", "fbank,hog"), "clip", "fbank,hog")
+    assert body["features"]["hog"]["n_present"] >= 40  # the cascade finds the drawn face
+    assert post(client, clips["clip"], "my clip (1).MP4", models="fbank").json()["track"]["name"] == "my_clip__1"
+
+
+def test_audio_only_upload(client, clips):
+    r = post(client, clips["wav"], models=AUDIO)
+    assert r.status_code == 200, r.text
+    t = r.json()["track"]
+    assert (t["has_video"], t["has_audio"], t["video_frames"], t["rows_from"]) == (False, True, 0, "audio")
+    assert t["frames"] == int(np.ceil(2.3 * 25)) and t["fps"] == 25.0
+    np.testing.assert_allclose(t["timestamps"], np.arange(t["frames"]) / 25)
+    eg = r.json()["features"]["egemaps"]
+    assert eg["n_present"] >= t["frames"] - 1
+    # fps and frames set the timeline; rows past the audio are filled, not present
+    t2 = post(client, clips["wav"], models="fbank", fps="30", frames="90").json()
+    assert t2["track"]["frames"] == 90 and t2["track"]["timestamps"][1] == pytest.approx(1 / 30)
+    pres = t2["features"]["fbank"]["present"]
+    assert all(pres[:60]) and not any(pres[72:])
+    assert post(client, clips["m4a"], models="fbank").json()["track"]["frames"] == int(np.ceil(1.5 * 25))
+    # visual models need a video
+    r = post(client, clips["wav"], models="fbank,hog")
+    assert r.status_code == 422 and r.json()["code"] == "no_video" and "hog" in r.json()["detail"]
+
+
+def test_video_without_audio(client, clips):
+    r = post(client, clips["silent"], models="fbank,hog")
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert not body["track"]["has_audio"]
+    assert body["features"]["fbank"]["n_present"] == 0 and not any(body["features"]["fbank"]["present"])
+    assert body["features"]["hog"]["n_present"] > 0
+    assert any("no audio" in w for w in body["warnings"])
+    assert all("/" not in w.split(":")[0] for w in body["warnings"])  # names the upload, not a server path
+
+
+def test_default_models_and_models_routes(client, clips):
+    body = post(client, clips["clip"]).json()
+    assert list(body["features"]) == ["egemaps", "fbank"]
+    r = client.get("/v1/models").json()
+    names = [m["name"] for m in r["models"]]
+    assert {"egemaps", "fbank", "compare", "hog"} <= set(names)
+    assert r["default"] == ["egemaps", "fbank"] and {"egemaps", "fbank"} <= set(r["loaded"])
+    hog = next(m for m in r["models"] if m["name"] == "hog")
+    assert hog["modality"] == "visual" and hog["dim"] == 576 and hog["loaded"] is True  # used above
+    assert client.get("/v1/models/fbank").json()["dim"] == 80
+
+
+# -- bad input ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("name,status,code,words", [
+    ("empty", 422, "empty_file", "empty"),
+    ("corrupt", 415, "unsupported_media", "not a decodable video or audio"),
+    ("text", 415, "unsupported_media", "not a decodable video or audio"),
+    ("big", 413, "payload_too_large", "larger than 1 MiB"),
+])
+def test_bad_files(client, clips, name, status, code, words):
+    r = post(client, clips[name], models=AUDIO)
+    assert r.status_code == status, r.text
+    body = r.json()
+    assert body["code"] == code and words in body["detail"]
+    if status != 413:
+        assert body["subject"] == clips[name].name  # names the input, never a server path
+    assert "/tmp" not in r.text
+
+
+def test_bad_requests(client, clips):
+    def check(r, status, code, *words):
+        assert r.status_code == status, r.text
+        body = r.json()
+        assert body["code"] == code, body
+        for w in words:
+            assert w in body["detail"], body["detail"]
+        return body
+
+    # unknown model: query (before the upload is read) and form; 404 on the model route
+    b = check(client.post("/v1/features?models=egemaps,nope", files={"file": ("c.mp4", b"x")}),
+              422, "unknown_model", "nope", "fbank")
+    assert {"egemaps", "fbank", "hog"} <= set(b["known_models"])
+    check(post(client, clips["clip"], models="fbank,nope"), 422, "unknown_model", "nope", "egemaps")
+    check(client.get("/v1/models/nope"), 404, "unknown_model", "nope")
+    # parameters
+    check(post(client, clips["clip"], models="fbank", dtype="float64"), 422, "invalid_parameter", "dtype")
+    check(post(client, clips["clip"], models="fbank", frames="0"), 422, "invalid_parameter", "frames")
+    check(post(client, clips["clip"], models="fbank", frames="many"), 422, "invalid_parameter", "frames")
+    check(post(client, clips["wav"], models="fbank", fps="-1"), 422, "invalid_parameter", "fps")
+    check(post(client, clips["clip"], models="fbank", track="../etc"), 422, "invalid_parameter", "track")
+    check(client.post("/v1/features?modle=fbank", files={"file": ("c.mp4", b"x")}), 422, "invalid_parameter", "modle")
+    check(post(client, clips["clip"], model="fbank"), 422, "unknown_field", "model")
+    check(client.post("/v1/features?dtype=float16", data={"dtype": "float32"},
+                      files={"file": ("c.mp4", clips["clip"].read_bytes())}), 422, "invalid_parameter", "dtype")
+    check(post(client, clips["clip"], models="fbank", frames="10000001"), 422, "invalid_parameter", "frames")
+    # annotation
+    check(post(client, clips["clip"], models="fbank", annotation="0\n1\n2\n"), 422, "invalid_annotation", "header")
+    check(post(client, clips["clip"], models="fbank", annotation=",".join(EXPR_CLASSES) + "\n0\n9\n"),
+          422, "invalid_annotation", "label 9", "annotation")
+    # body
+    check(client.post("/v1/features", content=clips["clip"].read_bytes(), headers={"Content-Type": "video/mp4"}),
+          415, "unsupported_content_type", "multipart/form-data")
+    check(client.post("/v1/features", data={"models": "fbank"}, files={"other": ("x", b"1")}),
+          422, "unknown_field", "other")
+    check(client.post("/v1/features", files={"models": (None, "fbank")}), 422, "missing_file", "file")
+    check(client.post("/v1/features", content=b"--xyz\r\nContent-Disposition: form-data; name=\"file\"; "
+                      b"filename=\"a.mp4\"\r\n\r\nabc", headers={"Content-Type": "multipart/form-data; boundary=xyz"}),
+          400, "malformed_multipart", "closing boundary")
+    check(client.get("/nope"), 404, "not_found")
+    check(client.delete("/v1/features"), 405, "method_not_allowed")
+
+
+def test_missing_weights_is_503_naming_the_model(client, clips):
+    r = post(client, clips["clip"], models=f"fbank,{NO_WEIGHTS}")
+    assert r.status_code == 503, r.text
+    b = r.json()
+    assert b["code"] == "weights_unavailable" and b["model"] == NO_WEIGHTS and b["subject"] == NO_WEIGHTS
+    assert NO_WEIGHTS in b["detail"] and f"--weights {NO_WEIGHTS}=PATH" in b["detail"]
+    assert "Retry-After" not in r.headers  # not transient
+    assert NO_WEIGHTS not in client.get("/v1/models").json()["loaded"]
+
+
+def test_openapi_describes_every_field(client):
+    spec = client.get("/openapi.json").json()
+    assert set(spec["paths"]) == {"/healthz", "/v1/models", "/v1/models/{name}", "/v1/features"}
+    for name, schema in spec["components"]["schemas"].items():
+        if name in ("HTTPValidationError", "ValidationError"):
+            continue
+        for field, prop in schema.get("properties", {}).items():
+            assert prop.get("description"), f"{name}.{field} has no description"
+    post_op = spec["paths"]["/v1/features"]["post"]
+    form = post_op["requestBody"]["content"]["multipart/form-data"]["schema"]
+    assert form["required"] == ["file"] and form["properties"]["file"]["format"] == "binary"
+    assert all(p.get("description") for p in form["properties"].values())
+    assert {p["name"] for p in post_op["parameters"]} >= {"models", "dtype", "frames", "fps", "track", "format"}
+    assert all(p.get("description") for p in post_op["parameters"])
+    assert {"200", "400", "401", "413", "415", "422", "503"} <= set(post_op["responses"])
+    assert "application/x-npz" in post_op["responses"]["200"]["content"]
+
+
+# -- limits, concurrency, cancellation (in-process) --------------------------------------------
+def test_busy_server_answers_503_with_retry_after(clips, spool):
+    app = create_app(Settings(models="fbank", temp_dir=spool, max_concurrency=1, max_queue=1, queue_timeout=0.3))
+    with TestClient(app) as c:
+        with ThreadPoolExecutor(3) as ex:
+            slow = ex.submit(post, c, clips["clip"], models=SLOW)  # holds the only slot ~0.6 s
+            time.sleep(0.2)
+            waiting = ex.submit(post, c, clips["clip"], models="fbank")  # waits 0.3 s, then 503
+            time.sleep(0.1)
+            refused = post(c, clips["clip"], models="fbank")  # queue full: 503 at once
+            r_wait, r_slow = waiting.result(), slow.result()
+        assert r_slow.status_code == 200
+        for r, words in ((refused, "waiting"), (r_wait, "no compute slot free")):
+            assert r.status_code == 503, r.text
+            assert r.json()["code"] == "busy" and words in r.json()["detail"]
+            assert int(r.headers["Retry-After"]) >= 1
+        assert post(c, clips["clip"], models="fbank").status_code == 200  # slot released
+
+
+def test_client_disconnect_mid_upload_and_mid_compute_removes_upload(clips, spool):
+    """Raw ASGI: the client goes away while uploading, and while its clip is being computed."""
+    app = create_app(Settings(models="fbank", temp_dir=spool, max_concurrency=1))
+    boundary = b"svcboundary"
+    head = (b"--" + boundary + b"\r\nContent-Disposition: form-data; name=\"file\"; filename=\"c.mp4\"\r\n"
+            b"Content-Type: video/mp4\r\n\r\n")
+    data = clips["clip"].read_bytes()
+    full = head + data + b"\r\n--" + boundary + b"\r\nContent-Disposition: form-data; name=\"models\"\r\n\r\n" \
+        + SLOW.encode() + b"\r\n--" + boundary + b"--\r\n"
+
+    async def call(messages: list[dict], disconnect_after: float) -> list[dict]:
+        sent: list[dict] = []
+        queue = list(messages)
+
+        async def receive():
+            if queue:
+                await asyncio.sleep(0.01)
+                return queue.pop(0)
+            await asyncio.sleep(disconnect_after)
+            return {"type": "http.disconnect"}
+
+        async def send(msg):
+            sent.append(msg)
+
+        scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST",
+                 "scheme": "http", "path": "/v1/features", "raw_path": b"/v1/features", "query_string": b"",
+                 "root_path": "", "server": ("127.0.0.1", 80), "client": ("127.0.0.1", 5555),
+                 "headers": [(b"content-type", b"multipart/form-data; boundary=" + boundary),
+                             (b"content-length", str(len(full)).encode())]}
+        await app(scope, receive, send)
+        return sent
+
+    # mid-upload: half the body, then gone
+    part = [{"type": "http.request", "body": full[: len(full) // 2], "more_body": True}]
+    asyncio.run(call(part, 0.05))
+    assert not list(spool.iterdir())
+    # mid-compute: whole body, gone while the slow model runs; the job stops, the upload goes
+    t0 = time.perf_counter()
+    sent = asyncio.run(call([{"type": "http.request", "body": full, "more_body": False}], 0.2))
+    assert time.perf_counter() - t0 < 0.6  # did not wait for the job
+    assert sent[0]["status"] == 499
+    deadline = time.monotonic() + 5
+    while list(spool.iterdir()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not list(spool.iterdir())
+
+
+def test_model_cache_loads_once_under_concurrency(spool):
+    from featurizer.service.jobs import ModelCache
+
+    calls = []
+
+    def factory(**_):
+        calls.append(1)
+        time.sleep(0.2)
+        return _Slow(name="svc_test_once", modality="audio", dim=4, timing=HOP, recipe_version="1")
+
+    registry.register("svc_test_once", modality="audio", dim=4, timing=HOP)(factory)
+    try:
+        cache = ModelCache()
+        with ThreadPoolExecutor(8) as ex:
+            got = list(ex.map(lambda _: cache.get("svc_test_once"), range(8)))
+        assert len(calls) == 1 and all(g is got[0] for g in got)
+    finally:
+        registry._REGISTRY.pop("svc_test_once", None)
+
+
+def test_api_key_in_process(clips, spool):
+    app = create_app(Settings(models="fbank", temp_dir=spool, api_key=KEY))
+    with TestClient(app) as c:
+        assert c.get("/healthz").status_code == 200
+        for path in ("/v1/models", "/v1/models/fbank", "/openapi.json", "/docs"):
+            r = c.get(path)
+            assert r.status_code == 401 and r.json()["code"] == "unauthorized", path
+            assert r.headers["WWW-Authenticate"].startswith("Bearer")
+        assert c.get("/v1/models", headers={"X-API-Key": "wrong"}).json()["detail"].startswith("X-API-Key: wrong API key")
+        assert c.get("/v1/models", headers={"Authorization": "Bearer wrong"}).status_code == 401
+        assert post(c, clips["clip"], models="fbank").status_code == 401
+        assert c.get("/v1/models", headers={"X-API-Key": KEY}).status_code == 200
+        assert c.get("/v1/models", headers={"Authorization": f"Bearer {KEY}"}).status_code == 200
+        assert post(c, clips["clip"], models="fbank", headers={"X-API-Key": KEY}).status_code == 200
+        spec = c.get("/openapi.json", headers={"X-API-Key": KEY}).json()
+        assert {"APIKeyHeader", "HTTPBearer"} <= set(spec["components"]["securitySchemes"])
+    app = create_app(Settings(models="fbank", temp_dir=spool, api_key=KEY, public_docs=True))
+    with TestClient(app) as c:
+        assert c.get("/openapi.json").status_code == 200 and c.get("/v1/models").status_code == 401
+
+
+# -- schema fuzz -------------------------------------------------------------------------------
+def test_openapi_fuzz_finds_no_server_error(spool):
+    """Schemathesis: positive and negative cases for every operation, bounded; no 5xx, and every
+    response is documented (status, content type, body schema)."""
+    import schemathesis
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis.errors import Unsatisfiable
+    from schemathesis import GenerationMode
+    from schemathesis.checks import not_a_server_error
+    from schemathesis.specs.openapi.checks import (
+        content_type_conformance,
+        response_schema_conformance,
+        status_code_conformance,
+    )
+
+    app = create_app(Settings(models=AUDIO, temp_dir=spool, max_upload_mb=1, max_concurrency=2))
+    schema = schemathesis.openapi.from_asgi("/openapi.json", app)
+    checks = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
+    seen: dict[str, set[int]] = {}
+    t0 = time.monotonic()
+    for result in schema.get_all_operations():
+        op = result.ok()
+        for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
+            @settings(max_examples=40, deadline=None, database=None, derandomize=True,
+                      suppress_health_check=list(HealthCheck))
+            @given(case=op.as_strategy(generation_mode=mode))
+            def fuzz(case):
+                r = case.call()
+                seen.setdefault(op.label, set()).add(r.status_code)
+                case.validate_response(r, checks=checks)
+
+            try:
+                fuzz()
+            except Unsatisfiable:  # no parameters to break (GET /healthz)
+                pass
+    assert time.monotonic() - t0 < 60
+    assert all(s < 500 for codes in seen.values() for s in codes), seen
+    assert {415, 422} <= seen["POST /v1/features"]
+
+
+# -- a real `featurizer serve` process ---------------------------------------------------------
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """`featurizer serve` on 127.0.0.1:<free port>, key from FEATURIZER_API_KEY; stopped after."""
+    spool_dir = tmp_path_factory.mktemp("svc_server_spool")
+    port = _free_port()
+    env = {**os.environ, "FEATURIZER_API_KEY": KEY}
+    cmd = [sys.executable, "-m", "featurizer.cli", "serve", "--host", "127.0.0.1", "--port", str(port),
+           "--models", AUDIO, "--max-upload-mb", "1", "--max-concurrency", "2", "--temp-dir", str(spool_dir),
+           "--log-level", "warning"]
+    log = (spool_dir.parent / "server.log").open("w")
+    proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"server exited: {(spool_dir.parent / 'server.log').read_text()}")
+            try:
+                if httpx.get(url + "/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail("server did not start within 90 s")
+            time.sleep(0.2)
+        yield {"url": url, "spool": spool_dir, "proc": proc}
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+        log.close()
+
+
+def _empty_soon(d: Path, timeout: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while list(d.iterdir()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return not list(d.iterdir())
+
+
+def test_server_values_equal_offline_extract(server, clips, offline):
+    h = {"X-API-Key": KEY}
+    with httpx.Client(base_url=server["url"], timeout=60) as c:
+        r = c.post("/v1/features", params={"models": AUDIO}, files={"file": ("clip.mp4", clips["clip"].read_bytes())}, headers=h)
+        assert r.status_code == 200, r.text
+        assert_equals_store(r.json(), offline("clip"), "clip", AUDIO)
+        r = c.post("/v1/features", params={"models": AUDIO}, files={"file": ("clip.mp4", clips["clip"].read_bytes())},
+                   headers={**h, "Accept": "application/x-npz"})
+        z = npz(r)
+        np.testing.assert_array_equal(z["egemaps/values"], offline("clip").read_feature("clip", "egemaps").values)
+        # bad input over the wire: still 4xx with a message, and nothing left on disk
+        for name, status in (("empty", 422), ("corrupt", 415), ("text", 415), ("big", 413)):
+            r = c.post("/v1/features", files={"file": (clips[name].name, clips[name].read_bytes())}, headers=h)
+            assert r.status_code == status and r.json()["detail"], (name, r.text)
+        r = c.post("/v1/features", params={"models": "nope"}, files={"file": ("c.mp4", b"x")}, headers=h)
+        assert r.status_code == 422 and "fbank" in r.json()["detail"]
+    assert _empty_soon(server["spool"])
+
+
+def test_server_api_key(server):
+    u = server["url"]
+    assert httpx.get(u + "/healthz").status_code == 200
+    assert httpx.get(u + "/v1/models").status_code == 401
+    assert httpx.get(u + "/v1/models", headers={"X-API-Key": KEY + "x"}).status_code == 401
+    assert httpx.get(u + "/v1/models", headers={"Authorization": f"Bearer {KEY}"}).status_code == 200
+    body = httpx.get(u + "/v1/models", headers={"X-API-Key": KEY}).json()
+    assert body["loaded"] == ["egemaps", "fbank"]
+
+
+def test_server_16_concurrent_requests(server, clips, offline):
+    data = clips["clip"].read_bytes()
+    ref = offline("clip").read_feature("clip", "fbank").values
+
+    def one(i: int):
+        with httpx.Client(base_url=server["url"], timeout=120) as c:
+            return c.post("/v1/features", params={"models": AUDIO, "format": "npz"},
+                          files={"file": (f"clip{i}.mp4", data)}, headers={"X-API-Key": KEY})
+
+    with ThreadPoolExecutor(16) as ex:
+        rs = list(ex.map(one, range(16)))
+    assert [r.status_code for r in rs] == [200] * 16, [r.text for r in rs if r.status_code != 200]
+    for r in rs:
+        np.testing.assert_array_equal(npz(r)["fbank/values"], ref)
+    assert _empty_soon(server["spool"])
+
+
+def test_server_removes_upload_when_client_disconnects(server, clips):
+    host, port = server["url"].removeprefix("http://").split(":")
+    boundary = "abc123"
+    data = clips["clip"].read_bytes()
+    head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"c.mp4\"\r\n\r\n").encode()
+    total = len(head) + len(data) + 200
+    with socket.create_connection((host, int(port)), timeout=5) as s:
+        s.sendall((f"POST /v1/features HTTP/1.1\r\nHost: {host}\r\nX-API-Key: {KEY}\r\n"
+                   f"Content-Type: multipart/form-data; boundary={boundary}\r\nContent-Length: {total}\r\n\r\n").encode())
+        s.sendall(head + data[: len(data) // 2])
+        deadline = time.monotonic() + 5  # the server has started spooling
+        while not list(server["spool"].iterdir()) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert list(server["spool"].iterdir())
+    assert _empty_soon(server["spool"])
+    assert httpx.get(server["url"] + "/healthz").status_code == 200
+
+
+@pytest.mark.heavy
+def test_factory_under_uvicorn_with_two_workers(tmp_path, clips, offline):
+    """`uvicorn --factory featurizer.service:app_from_env --workers 2`, settings from the env."""
+    port = _free_port()
+    env = {**os.environ, "FEATURIZER_MODELS": "fbank", "FEATURIZER_TEMP_DIR": str(tmp_path),
+           "FEATURIZER_MAX_CONCURRENCY": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "--factory", "featurizer.service:app_from_env",
+                             "--host", "127.0.0.1", "--port", str(port), "--workers", "2", "--log-level", "warning"],
+                            env=env)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(url + "/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.3)
+        data = clips["clip"].read_bytes()
+        with ThreadPoolExecutor(4) as ex:
+            rs = list(ex.map(lambda i: httpx.post(url + "/v1/features", files={"file": ("clip.mp4", data)},
+                                                  timeout=120), range(8)))
+        ref = offline("clip").read_feature("clip", "fbank").values
+        for r in rs:
+            assert r.status_code == 200, r.text
+            np.testing.assert_array_equal(np.asarray(r.json()["features"]["fbank"]["values"], np.float16), ref)
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    assert not list(tmp_path.iterdir())
+
+
+def test_settings_from_env_round_trip(tmp_path):
+    s = Settings(models="egemaps,fbank", weights={"a": "/w/a", "b": "hub/b"}, max_upload_mb=5,
+                 max_concurrency=3, api_key=KEY, temp_dir=tmp_path, public_docs=True)
+    assert Settings.from_env(s.to_env()) == s
+    assert Settings.from_env({"FEATURIZER_API_KEY": ""}).api_key is None
