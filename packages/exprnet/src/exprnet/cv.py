@@ -1,0 +1,80 @@
+"""Cross-validation (the paper's Table 2): folds by source video plus the official validation set.
+
+Features are loaded once for all folds; each fold is an ordinary run folder (``OUT/fold<k>``) with
+its own statistics (its training tracks only). Re-running the command skips finished folds and
+resumes a fold that was killed.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .config import RunConfig
+from .data.splits import Fold, make_folds
+from .experiment import load_data
+from .io import atomic_write_json, atomic_write_text
+from .progress import NullReporter, Reporter
+from .runfolder import RunFolder
+from .train import Trainer
+
+
+@dataclass
+class CVResult:
+    rows: list[dict[str, Any]]
+    mean_f1: float
+    std_f1: float
+    out: Path
+
+
+def fold_config(cfg: RunConfig, fold: Fold) -> RunConfig:
+    c = cfg.model_copy(deep=True)
+    c.name = f"{cfg.name}-{fold.name}"
+    c.data.train_tracks, c.data.val_tracks = list(fold.train), list(fold.val)
+    return c
+
+
+def run_cv(cfg: RunConfig, out: str | Path, n_folds: int = 5, reporter: Reporter | None = None,
+           only: list[int] | None = None) -> CVResult:
+    reporter = reporter or NullReporter()
+    cfg = cfg.resolved()
+    out = Path(out)
+    prep = load_data(cfg, reporter)
+    bank = prep.bank
+    weights = {t: bank.labelled([bank.index(t)]) for t in prep.split.train}
+    folds = make_folds(weights, prep.split.val, n_folds)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(out / "folds.json", [{"fold": f.index, "train": f.train, "val": f.val} for f in folds])
+    rows = []
+    for fold in folds:
+        if only and fold.index not in only:
+            continue
+        run = RunFolder(out / fold.name)
+        if run.finished():
+            reporter.message(f"{fold.name}: finished already, kept")
+            m = run.read_metrics()
+        else:
+            reporter.message(f"[bold]{fold.name}[/]: train {len(fold.train)} tracks, validate on "
+                             f"{len(fold.val)}")
+            res = Trainer(fold_config(cfg, fold), bank, fold.train, fold.val, run, reporter).fit(
+                resume=run.in_use())
+            m = {"best_val_f1": res.best_val_f1, "best_epoch": res.best_epoch}
+        rows.append({"fold": fold.index, "val_set": "Validation_Set" if fold.index == n_folds else "Train_Set part",
+                     "train_tracks": len(fold.train), "val_tracks": len(fold.val),
+                     "val_frames": bank.labelled(bank.ids(fold.val)),
+                     "best_val_f1": float(m["best_val_f1"]), "best_epoch": int(m["best_epoch"])})
+    f1s = np.array([r["best_val_f1"] for r in rows]) if rows else np.zeros(1)
+    result = CVResult(rows, float(f1s.mean()), float(f1s.std()), out)
+    atomic_write_json(out / "cv.json", {"folds": rows, "mean_f1": result.mean_f1, "std_f1": result.std_f1})
+    buf = io.StringIO()
+    if rows:
+        w = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
+        w.writeheader()
+        w.writerows(rows)
+    atomic_write_text(out / "cv.csv", buf.getvalue())
+    return result

@@ -1,0 +1,53 @@
+"""Training curves and the confusion matrix as PNG (matplotlib, Agg backend)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .config import CLASSES
+from .io import atomic_savefig
+
+
+def _figure(*args: Any, **kw: Any) -> Any:
+    from matplotlib.figure import Figure  # no pyplot: no global figure state, no GUI backend
+
+    return Figure(*args, **kw)
+
+
+def plot_curves(history: Sequence[dict[str, Any]], path: str | Path) -> None:
+    ep = [h["epoch"] for h in history]
+    fig = _figure(figsize=(9, 3.6))
+    ax1, ax2 = fig.subplots(1, 2)
+    ax1.plot(ep, [h["train_loss"] for h in history], "o-", label="loss")
+    ax1.plot(ep, [h["train_ce"] for h in history], "s--", label="CE")
+    ax1.plot(ep, [h["train_kl"] for h in history], "^:", label="KL")
+    ax1.set(xlabel="epoch", title="training loss")
+    ax1.legend()
+    ax2.plot(ep, [h["train_f1"] for h in history], "o-", label="train (running)")
+    ax2.plot(ep, [h["val_f1"] for h in history], "s-", label="validation")
+    best = int(np.argmax([h["val_f1"] for h in history]))
+    ax2.axvline(ep[best], color="grey", lw=0.8, ls="--")
+    ax2.set(xlabel="epoch", ylabel="mean F1 (8 classes)", title="F1", ylim=(0, 1))
+    ax2.legend()
+    atomic_savefig(fig, path)
+
+
+def plot_confusion(cm: np.ndarray, path: str | Path, title: str = "validation") -> None:
+    cm = np.asarray(cm, dtype=np.float64)
+    norm = cm / np.maximum(cm.sum(1, keepdims=True), 1)
+    fig = _figure(figsize=(6.4, 5.6))
+    ax = fig.subplots()
+    im = ax.imshow(norm, vmin=0, vmax=1, cmap="Blues")
+    fig.colorbar(im, ax=ax, fraction=0.046)
+    ax.set_xticks(range(len(CLASSES)), CLASSES, rotation=45, ha="right")
+    ax.set_yticks(range(len(CLASSES)), CLASSES)
+    ax.set(xlabel="predicted", ylabel="true", title=f"{title} (row-normalised; counts)")
+    for i in range(cm.shape[0]):
+        for j in range(cm.shape[1]):
+            ax.text(j, i, f"{norm[i, j]:.2f}\n{int(cm[i, j])}", ha="center", va="center", fontsize=6.5,
+                    color="white" if norm[i, j] > 0.5 else "black")
+    atomic_savefig(fig, path)

@@ -1,0 +1,161 @@
+"""Predict with a trained run: per-frame probabilities per track and the ABAW submission file.
+
+    OUT/probs/<track>.npy      (n, 8) float32, row i = frame f"{i + 1:05d}.jpg"
+    OUT/submission.txt         image_location,Neutral,...,Other / <track>/00001.jpg,<label 0-7>
+    OUT/metrics.json           only with --labels: F1 on the labelled frames
+
+Every stored row of every requested track gets a line (the store rows are the frames).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .config import CLASSES, N_CLASSES, RunConfig
+from .data.bank import Standardizer, load_bank
+from .data.batches import BatchBuilder
+from .data.labels import find_label_files, read_labels
+from .data.store import StoreReader
+from .errors import DataError, RunError
+from .inference import predict_probs
+from .io import atomic_write_bytes, atomic_write_json, atomic_write_text
+from .metrics import confusion, per_class_f1
+from .models import ExprNet, build_model
+from .progress import NullReporter, Reporter
+from .runfolder import RunFolder
+from .train import resolve_device
+
+HEADER = "image_location," + ",".join(CLASSES)
+
+
+@dataclass
+class LoadedRun:
+    cfg: RunConfig
+    stats: Standardizer
+    state: dict
+    run: RunFolder
+
+
+def load_run(run_dir: str | Path, checkpoint: str = "best") -> LoadedRun:
+    run = RunFolder(run_dir)
+    cfg = run.read_config().resolved()
+    if not run.stats.exists():
+        raise RunError(str(run_dir), "has no stats.npz", "is it a complete run folder?")
+    if checkpoint not in ("best", "last"):
+        raise RunError(f"--checkpoint {checkpoint}", "expected best or last")
+    return LoadedRun(cfg, Standardizer.load(run.stats), run.load(checkpoint)["model"], run)
+
+
+def resolve_tracks(arg: str, reader: StoreReader) -> list[str]:
+    """A folder (annotation ``.txt`` stems, else sub-folder names), a file with one track per
+    line, ``all`` (every store track), or comma-separated names."""
+    p = Path(arg)
+    if arg == "all":
+        names = reader.tracks()
+    elif p.is_dir():
+        names = sorted({f.stem for f in p.rglob("*.txt")}) or sorted(d.name for d in p.iterdir() if d.is_dir())
+    elif p.is_file():
+        names = []
+        for line in p.read_text().splitlines():
+            s = line.strip().split(",")[0].strip().rstrip("/")
+            if s and not s.startswith("#") and s != "image_location":
+                names.append(s[:-4] if s.endswith(".txt") else s)
+    else:
+        names = [s.strip() for s in arg.split(",") if s.strip()]
+    if not names:
+        raise DataError(f"--tracks {arg}", "names no track")
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise DataError(f"--tracks {arg}", f"lists track(s) twice: {', '.join(dup[:8])}")
+    return list(names)
+
+
+def write_submission(path: str | Path, items: Iterable[tuple[str, np.ndarray]]) -> int:
+    """``items``: (track, per-frame labels 0-7). Returns the number of frame lines."""
+    lines = [HEADER]
+    for track, labels in items:
+        lines.extend(f"{track}/{i:05d}.jpg,{int(v)}" for i, v in enumerate(labels, start=1))
+    atomic_write_text(path, "\n".join(lines) + "\n")
+    return len(lines) - 1
+
+
+def read_submission(path: str | Path) -> dict[str, np.ndarray]:
+    """Inverse of :func:`write_submission` (checks the header and frame numbering)."""
+    lines = Path(path).read_text().splitlines()
+    if not lines or lines[0].strip() != HEADER:
+        raise DataError(str(path), "first line is not the submission header", HEADER)
+    out: dict[str, list[int]] = {}
+    for k, line in enumerate(lines[1:], start=2):
+        loc, _, lab = line.partition(",")
+        track, _, frame = loc.rpartition("/")
+        got = out.setdefault(track, [])
+        if frame != f"{len(got) + 1:05d}.jpg":
+            raise DataError(str(path), f"line {k}: expected frame {len(got) + 1:05d}.jpg of {track}, got {frame}")
+        got.append(int(lab))
+    return {t: np.array(v, np.int64) for t, v in out.items()}
+
+
+def predict(run_dir: str | Path, store: str, tracks: Sequence[str] | str, out: str | Path,
+            checkpoint: str = "best", labels_dir: str | None = None, device: str = "auto",
+            reporter: Reporter | None = None) -> dict:
+    reporter = reporter or NullReporter()
+    lr = load_run(run_dir, checkpoint)
+    cfg = lr.cfg
+    reader = StoreReader(store)
+    names = resolve_tracks(tracks, reader) if isinstance(tracks, str) else list(tracks)
+    labels = None
+    if labels_dir:
+        files = find_label_files(labels_dir)
+        labels = {t: read_labels(files[t].path) for t in names if t in files}
+    reporter.start("load features", len(names))
+    try:
+        bank = load_bank(reader, cfg.data.features, names, labels, "error", cfg.data.memmap,
+                         progress=lambda t: reporter.advance(1))
+    finally:
+        reporter.stop()
+    if list(bank.dims) != list(lr.stats.dims):
+        raise DataError(store, f"feature dims {bank.dims} differ from the run's {lr.stats.dims}",
+                        f"the run was trained on {', '.join(cfg.data.features)} with other extractors")
+    dev = resolve_device(device)
+    builder = BatchBuilder(bank, lr.stats, cfg.model.segment or 1, cfg.data.present_flags)
+    model: ExprNet = build_model(builder.input_dim, cfg.model)
+    model.load_state_dict(lr.state)
+    model.to(dev)
+    reporter.start("predict", bank.n_frames)
+    try:
+        probs = predict_probs(model, builder, bank, range(len(bank.tracks)), cfg.model,
+                              cfg.train.eval_batch_size or cfg.train.batch_size, dev,
+                              cfg.train.amp and dev.type == "cuda", on_batch=lambda n: reporter.advance(n))
+    finally:
+        reporter.stop()
+    out = Path(out)
+    (out / "probs").mkdir(parents=True, exist_ok=True)
+    items = []
+    for i, t in enumerate(bank.tracks):
+        buf = _npy_bytes(probs[i].astype(np.float32))
+        atomic_write_bytes(out / "probs" / f"{t}.npy", buf)
+        items.append((t, probs[i].argmax(-1)))
+    n_lines = write_submission(out / "submission.txt", items)
+    summary: dict = {"tracks": len(bank.tracks), "frames": n_lines, "run": str(run_dir),
+                     "checkpoint": checkpoint}
+    if labels:
+        cm = np.zeros((N_CLASSES, N_CLASSES), np.int64)
+        for i, t in enumerate(bank.tracks):
+            cm += confusion(bank.track_labels(i), probs[i].argmax(-1))
+        pc = per_class_f1(cm)
+        summary.update({"f1": float(pc.mean()), "per_class_f1": dict(zip(CLASSES, pc.tolist(), strict=True)),
+                        "labelled_frames": int(cm.sum())})
+        atomic_write_json(out / "metrics.json", summary)
+    return summary
+
+
+def _npy_bytes(a: np.ndarray) -> bytes:
+    import io
+
+    b = io.BytesIO()
+    np.save(b, a)
+    return b.getvalue()

@@ -1,0 +1,97 @@
+"""The run folder: everything a training run writes, each file replaced atomically.
+
+    RUN/config.yaml            resolved config (what `--resume` and `predict` read)
+    RUN/tracks.json            training and validation tracks
+    RUN/stats.npz              per-column mean/std of the features (training tracks only)
+    RUN/checkpoints/best.pt    model weights of the best validation F1
+    RUN/checkpoints/last.pt    weights + optimizer, scheduler, scaler, RNG, history (each epoch)
+    RUN/metrics.json           best_val_f1, best_epoch, per_class_f1, confusion, finished, ...
+    RUN/epochs.csv             one row per epoch
+    RUN/tensorboard/           TensorBoard events
+    RUN/curves.png             loss and F1 per epoch
+    RUN/confusion.png          validation confusion matrix at the best epoch
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .config import RunConfig, load_run_config
+from .errors import RunError
+from .io import atomic_torch_save, atomic_write_json, atomic_write_text, atomic_write_yaml
+
+
+class RunFolder:
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+        self.config = self.root / "config.yaml"
+        self.tracks = self.root / "tracks.json"
+        self.stats = self.root / "stats.npz"
+        self.best = self.root / "checkpoints" / "best.pt"
+        self.last = self.root / "checkpoints" / "last.pt"
+        self.metrics = self.root / "metrics.json"
+        self.epochs_csv = self.root / "epochs.csv"
+        self.tensorboard = self.root / "tensorboard"
+        self.curves_png = self.root / "curves.png"
+        self.confusion_png = self.root / "confusion.png"
+
+    def in_use(self) -> bool:
+        """True once an epoch has been saved (a run that can be resumed)."""
+        return self.last.exists()
+
+    def finished(self) -> bool:
+        return self.metrics.exists() and bool(self.read_metrics().get("finished"))
+
+    def create(self, cfg: RunConfig, train: list[str], val: list[str]) -> None:
+        if self.in_use():
+            raise RunError(str(self.root), "holds a run already",
+                           "continue it with `exprnet train --resume`, or choose another --out")
+        self.root.mkdir(parents=True, exist_ok=True)
+        atomic_write_yaml(self.config, cfg.to_dict())
+        atomic_write_json(self.tracks, {"train": list(train), "val": list(val)})
+
+    def read_config(self) -> RunConfig:
+        if not self.config.exists():
+            raise RunError(str(self.root), "is not a run folder (no config.yaml)")
+        return load_run_config(self.config)
+
+    def write_config(self, cfg: RunConfig) -> None:
+        atomic_write_yaml(self.config, cfg.to_dict())
+
+    def read_tracks(self) -> dict[str, list[str]]:
+        return json.loads(self.tracks.read_text()) if self.tracks.exists() else {"train": [], "val": []}
+
+    def save(self, which: str, obj: dict[str, Any]) -> None:
+        path = self.best if which == "best" else self.last
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_torch_save(obj, path)
+
+    def load(self, which: str) -> dict[str, Any]:
+        path = self.best if which == "best" else self.last
+        if not path.exists():
+            raise RunError(str(self.root), f"has no {which} checkpoint ({path.name})",
+                           "the run has not finished an epoch yet")
+        return torch.load(path, map_location="cpu", weights_only=True)
+
+    def read_metrics(self) -> dict[str, Any]:
+        if not self.metrics.exists():
+            raise RunError(str(self.root), "has no metrics.json yet")
+        return json.loads(self.metrics.read_text())
+
+    def write_metrics(self, metrics: dict[str, Any]) -> None:
+        atomic_write_json(self.metrics, metrics)
+
+    def write_history(self, history: list[dict[str, Any]]) -> None:
+        if not history:
+            return
+        buf = io.StringIO()
+        w = csv.DictWriter(buf, fieldnames=list(history[0]), lineterminator="\n")
+        w.writeheader()
+        w.writerows(history)
+        atomic_write_text(self.epochs_csv, buf.getvalue())

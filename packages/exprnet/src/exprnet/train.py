@@ -1,0 +1,269 @@
+"""The training loop: R-Drop, truncated BPTT for the LSTM, per-epoch validation and checkpoints.
+
+Everything a killed run needs to continue is saved at the end of each epoch (``last.pt``:
+weights, optimizer, scheduler, grad scaler, torch RNG, history); the batch order of epoch ``e``
+is drawn from ``default_rng([seed, e])``, so a resumed run repeats an unbroken one.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from .config import CLASSES, N_CLASSES, RunConfig
+from .data.bank import FeatureBank, Standardizer
+from .data.batches import Batch, BatchBuilder, Prefetcher
+from .data.segments import Segment, shuffled_segments, stream_plan
+from .errors import ConfigError, TrainingError
+from .inference import autocast, predict_probs
+from .losses import rdrop_loss
+from .metrics import confusion, macro_f1_from_confusion, per_class_f1
+from .models import ExprNet, build_model
+from .plots import plot_confusion, plot_curves
+from .progress import NullReporter, Reporter
+from .runfolder import RunFolder
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("--device cuda", "no CUDA device is available", "use --device cpu or auto")
+    return torch.device(name)
+
+
+@dataclass
+class TrainResult:
+    best_val_f1: float
+    best_epoch: int
+    per_class_f1: list[float]
+    history: list[dict[str, Any]]
+    run: RunFolder
+
+
+def class_weights(bank: FeatureBank, ids: Sequence[int], spec: Any) -> torch.Tensor | None:
+    if spec is None:
+        return None
+    if spec == "balanced":
+        counts = np.bincount(np.concatenate([bank.track_labels(i) for i in ids]).clip(-1) + 1,
+                             minlength=N_CLASSES + 1)[1:].astype(np.float64)
+        w = np.divide(counts.sum(), N_CLASSES * counts, out=np.zeros(N_CLASSES), where=counts > 0)
+        return torch.tensor(w, dtype=torch.float32)
+    return torch.tensor(spec, dtype=torch.float32)
+
+
+class Trainer:
+    def __init__(self, cfg: RunConfig, bank: FeatureBank, train: Sequence[str], val: Sequence[str],
+                 run: RunFolder, reporter: Reporter | None = None):
+        self.cfg = cfg.resolved()
+        self.bank, self.run = bank, run
+        self.train_tracks, self.val_tracks = list(train), list(val)
+        self.train_ids, self.val_ids = bank.ids(train), bank.ids(val)
+        self.reporter = reporter or NullReporter()
+        self.device = resolve_device(self.cfg.train.device)
+        self.amp = self.cfg.train.amp and self.device.type == "cuda"
+
+    # -- setup ---------------------------------------------------------------------------------
+    def _setup(self, resume: bool) -> dict[str, Any] | None:
+        m, t = self.cfg.model, self.cfg.train
+        torch.manual_seed(t.seed)
+        if resume:
+            self.stats = Standardizer.load(self.run.stats)
+        else:
+            self.stats = Standardizer.fit(self.bank, self.train_ids)
+        self.builder = BatchBuilder(self.bank, self.stats, m.segment or 1, self.cfg.data.present_flags,
+                                    pin_memory=self.device.type == "cuda")
+        self.model: ExprNet = build_model(self.builder.input_dim, m).to(self.device)
+        self.opt = torch.optim.Adam(self.model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
+        self.sched = torch.optim.lr_scheduler.StepLR(self.opt, step_size=t.step_size, gamma=t.gamma)
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
+        w = class_weights(self.bank, self.train_ids, t.class_weights)
+        self.weights = w.to(self.device) if w is not None else None
+        if not resume:
+            self.run.create(self.cfg, self.train_tracks, self.val_tracks)
+            self.stats.save(self.run.stats)
+            return None
+        ckpt = self.run.load("last")
+        self.model.load_state_dict(ckpt["model"])
+        self.opt.load_state_dict(ckpt["optimizer"])
+        self.sched.load_state_dict(ckpt["scheduler"])
+        self.scaler.load_state_dict(ckpt["scaler"])
+        torch.set_rng_state(ckpt["rng_cpu"])
+        if self.device.type == "cuda" and ckpt.get("rng_cuda"):
+            torch.cuda.set_rng_state_all(ckpt["rng_cuda"])
+        return ckpt
+
+    # -- one epoch -----------------------------------------------------------------------------
+    def _plan(self, epoch: int) -> list[list[Segment | None]]:
+        m, t = self.cfg.model, self.cfg.train
+        rng = np.random.default_rng([t.seed, epoch])
+        lengths = {i: self.bank.length(i) for i in self.train_ids}
+        assert m.segment and m.stride
+        if self.model.stateful:
+            return stream_plan(lengths, t.batch_size, m.segment, rng)
+        labels, offsets = self.bank.labels, self.bank.offsets
+
+        def has_label(s: Segment) -> bool:
+            a = int(offsets[s.track]) + s.start
+            return bool((labels[a:a + s.length] >= 0).any())
+
+        return shuffled_segments(lengths, t.batch_size, m.segment, m.stride, rng, keep=has_label)
+
+    def _forward(self, b: Batch, state: Any) -> tuple[torch.Tensor, torch.Tensor | None, Any]:
+        n = b.x.shape[0]
+        if not self.cfg.train.rdrop:
+            logits, new = self.model(b.x, b.mask, state, b.reset)
+            return logits, None, new
+        # R-Drop: both passes in one call (batch stacked twice; dropout masks differ per row).
+        st = None if state is None else tuple(torch.cat([s, s], dim=1) for s in state)
+        logits, new = self.model(torch.cat([b.x, b.x]), torch.cat([b.mask, b.mask]), st,
+                                 torch.cat([b.reset, b.reset]))
+        if new is not None:
+            new = tuple(s[:, :n] for s in new)
+        return logits[:n], logits[n:], new
+
+    def _train_epoch(self, epoch: int) -> dict[str, Any]:
+        t = self.cfg.train
+        plan = self._plan(epoch)
+        self.model.train()
+        self.reporter.start(f"epoch {epoch}/{t.epochs}", len(plan))
+        cm = np.zeros((N_CLASSES, N_CLASSES), np.int64)
+        tot = {"loss": 0.0, "ce": 0.0, "kl": 0.0, "n": 0, "frames": 0}
+        state = None
+        feed = Prefetcher(self.builder, plan, t.prefetch)
+        t0 = time.perf_counter()
+        for step, batch in enumerate(feed, start=1):
+            b = batch.to(self.device)
+            with autocast(self.device, self.amp):
+                l1, l2, new = self._forward(b, state)
+            parts = rdrop_loss(l1, l2, b.y, t.alpha if t.rdrop else 0.0, self.weights)
+            if new is not None:
+                state = tuple(s.detach() for s in new)
+            tot["frames"] += batch.frames
+            if parts.frames == 0:
+                self.reporter.advance(1, "")
+                continue
+            if not torch.isfinite(parts.loss):
+                self.reporter.stop()
+                raise TrainingError(
+                    f"epoch {epoch}, step {step}/{len(plan)}",
+                    f"the loss is {float(parts.loss)} (CE {parts.ce}, KL {parts.kl}); batch: "
+                    f"{batch.describe(self.bank)}",
+                    "training stopped; lower --lr, add train.grad_clip, or check these tracks' features")
+            self.opt.zero_grad(set_to_none=True)
+            self.scaler.scale(parts.loss).backward()
+            if t.grad_clip:
+                self.scaler.unscale_(self.opt)
+                torch.nn.utils.clip_grad_norm_(self.model.parameters(), t.grad_clip)
+            self.scaler.step(self.opt)
+            self.scaler.update()
+            k = parts.frames
+            tot["loss"] += float(parts.loss.detach()) * k
+            tot["ce"] += parts.ce * k
+            tot["kl"] += parts.kl * k
+            tot["n"] += k
+            cm += confusion(b.y.cpu().numpy(), l1.detach().argmax(-1).cpu().numpy())
+            self.reporter.advance(1, f"loss {tot['loss'] / tot['n']:.4f}  F1 {macro_f1_from_confusion(cm):.4f}")
+        secs = time.perf_counter() - t0
+        self.reporter.stop()
+        n = max(tot["n"], 1)
+        return {"train_loss": tot["loss"] / n, "train_ce": tot["ce"] / n, "train_kl": tot["kl"] / n,
+                "train_f1": macro_f1_from_confusion(cm), "seconds": secs,
+                "frames_per_s": tot["frames"] / max(secs, 1e-9), "data_wait": feed.wait_s / max(secs, 1e-9)}
+
+    def evaluate(self) -> np.ndarray:
+        """Validation confusion matrix (labelled frames of the validation tracks)."""
+        t, frames = self.cfg.train, sum(self.bank.length(i) for i in self.val_ids)
+        self.reporter.start("validate", frames)
+        probs = predict_probs(self.model, self.builder, self.bank, self.val_ids, self.cfg.model,
+                              t.eval_batch_size or t.batch_size, self.device, self.amp, t.prefetch,
+                              on_batch=lambda n: self.reporter.advance(n))
+        self.reporter.stop()
+        cm = np.zeros((N_CLASSES, N_CLASSES), np.int64)
+        for i, p in probs.items():
+            cm += confusion(self.bank.track_labels(i), p.argmax(-1))
+        return cm
+
+    # -- the loop ------------------------------------------------------------------------------
+    def fit(self, resume: bool = False, on_epoch_end: Callable[[int], None] | None = None) -> TrainResult:
+        ckpt = self._setup(resume)
+        history: list[dict[str, Any]] = list(ckpt["history"]) if ckpt else []
+        best_f1 = float(ckpt["best_val_f1"]) if ckpt else -1.0
+        best_epoch = int(ckpt["best_epoch"]) if ckpt else 0
+        best_pc: list[float] = list(ckpt["best_per_class"]) if ckpt else [0.0] * N_CLASSES
+        best_cm: list[list[int]] = ckpt["best_confusion"] if ckpt else []
+        start = int(ckpt["epoch"]) + 1 if ckpt else 1
+        from torch.utils.tensorboard import SummaryWriter  # slow import: only when training
+
+        tb = SummaryWriter(str(self.run.tensorboard), purge_step=start if resume else None)
+        try:
+            for epoch in range(start, self.cfg.train.epochs + 1):
+                lr = float(self.opt.param_groups[0]["lr"])
+                row: dict[str, Any] = {"epoch": epoch, **self._train_epoch(epoch)}
+                self.sched.step()
+                cm = self.evaluate()
+                pc = per_class_f1(cm)
+                row.update({"val_f1": float(pc.mean()), "lr": lr})
+                row = {k: row[k] for k in ("epoch", "train_loss", "train_ce", "train_kl", "train_f1",
+                                           "val_f1", "lr", "seconds", "frames_per_s", "data_wait")}
+                history.append(row)
+                if row["val_f1"] > best_f1:
+                    best_f1, best_epoch, best_pc, best_cm = row["val_f1"], epoch, pc.tolist(), cm.tolist()
+                    self.run.save("best", {"model": self.model.state_dict(), "epoch": epoch,
+                                           "val_f1": best_f1, "in_dim": self.builder.input_dim})
+                    plot_confusion(cm, self.run.confusion_png, f"validation, epoch {epoch}")
+                self._save_last(epoch, history, best_f1, best_epoch, best_pc, best_cm)
+                self._log(tb, row, pc)
+                self._write_metrics(history, best_f1, best_epoch, best_pc, best_cm)
+                self.reporter.message(f"epoch {epoch}: loss {row['train_loss']:.4f}  train F1 "
+                                      f"{row['train_f1']:.4f}  val F1 {row['val_f1']:.4f}"
+                                      + ("  [best]" if best_epoch == epoch else ""))
+                if on_epoch_end:
+                    on_epoch_end(epoch)
+        finally:
+            tb.close()
+            self.reporter.stop()
+        self._write_metrics(history, best_f1, best_epoch, best_pc, best_cm)
+        return TrainResult(best_f1, best_epoch, best_pc, history, self.run)
+
+    def _save_last(self, epoch: int, history: list[dict[str, Any]], best_f1: float, best_epoch: int,
+                   best_pc: list[float], best_cm: list[list[int]]) -> None:
+        self.run.save("last", {
+            "model": self.model.state_dict(), "optimizer": self.opt.state_dict(),
+            "scheduler": self.sched.state_dict(), "scaler": self.scaler.state_dict(),
+            "rng_cpu": torch.get_rng_state(),
+            "rng_cuda": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else [],
+            "epoch": epoch, "history": history, "best_val_f1": best_f1, "best_epoch": best_epoch,
+            "best_per_class": best_pc, "best_confusion": best_cm, "in_dim": self.builder.input_dim,
+        })
+
+    def _log(self, tb: Any, row: dict[str, Any], pc: np.ndarray) -> None:
+        e = row["epoch"]
+        for k in ("train_loss", "train_ce", "train_kl", "train_f1", "val_f1", "lr", "frames_per_s"):
+            tb.add_scalar(k.replace("_", "/", 1), row[k], e)
+        for c, v in zip(CLASSES, pc, strict=True):
+            tb.add_scalar(f"val_f1_class/{c}", float(v), e)
+        tb.flush()
+
+    def _write_metrics(self, history: list[dict[str, Any]], best_f1: float, best_epoch: int,
+                       best_pc: list[float], best_cm: list[list[int]]) -> None:
+        if not history:
+            return
+        last = history[-1]["epoch"]
+        self.run.write_history(history)
+        plot_curves(history, self.run.curves_png)
+        self.run.write_metrics({
+            "best_val_f1": best_f1, "best_epoch": best_epoch,
+            "per_class_f1": dict(zip(CLASSES, best_pc, strict=True)),
+            "val_confusion": best_cm, "last_epoch": last, "epochs": self.cfg.train.epochs,
+            "finished": last >= self.cfg.train.epochs,
+            "train_tracks": len(self.train_ids), "val_tracks": len(self.val_ids),
+            "train_labelled_frames": self.bank.labelled(self.train_ids),
+            "val_labelled_frames": self.bank.labelled(self.val_ids),
+            "features": self.bank.features, "encoder": self.cfg.model.encoder,
+        })
