@@ -1,0 +1,210 @@
+"""``exprnet``: train, cv, predict, presets. User errors are reported once, without a traceback."""
+
+from __future__ import annotations
+
+import contextlib
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from .config import RunConfig, build_config, parse_set, read_yaml
+from .errors import ConfigError, ExprnetError, ExprnetWarning
+from .presets import list_presets, load_preset
+from .progress import RichReporter, classes_table, epochs_table
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Train fused temporal encoders (LSTM, Transformer) with R-Drop on stored "
+                       "per-frame features; cross-validate; predict ABAW submissions.")
+err = Console(stderr=True)
+out = Console()
+
+
+@contextlib.contextmanager
+def user_errors() -> Iterator[None]:
+    """Print exprnet errors and warnings once, in plain words; exit 2 on an error."""
+
+    def show(message: Any, category: type, *args: Any, **kw: Any) -> None:
+        label = "warning" if issubclass(category, ExprnetWarning) else category.__name__
+        err.print(f"[yellow]{label}[/]: {message}", highlight=False)
+
+    with warnings.catch_warnings():
+        warnings.showwarning = show
+        try:
+            yield
+        except ExprnetError as e:
+            err.print(f"[bold red]error[/]: {e}", highlight=False)
+            raise typer.Exit(2) from None
+        except KeyboardInterrupt:
+            err.print("[bold red]interrupted[/]: `exprnet train --resume RUN` continues from the last "
+                      "saved epoch")
+            raise typer.Exit(130) from None
+
+
+# -- options shared by train and cv -----------------------------------------------------------
+Store = Annotated[str | None, typer.Option(help="Feature store (Zarr; path or fsspec URL).")]
+Labels = Annotated[str | None, typer.Option(help="Annotation folder (Train_Set/, Validation_Set/ below it).")]
+Features = Annotated[str | None, typer.Option(help="Comma-separated feature names, concatenated in this order.")]
+Encoder = Annotated[str | None, typer.Option(help="lstm or transformer.")]
+ConfigFile = Annotated[Path | None, typer.Option("--config", help="YAML config (data:, model:, train:).")]
+Sets = Annotated[list[str] | None, typer.Option("--set", help="KEY=VALUE override, e.g. model.dropout=0.1 (repeatable).")]
+Preset = Annotated[str | None, typer.Option(help="A shipped preset (`exprnet presets`).")]
+Epochs = Annotated[int | None, typer.Option(help="train.epochs")]
+BatchSize = Annotated[int | None, typer.Option(help="train.batch_size (segments per batch)")]
+Lr = Annotated[float | None, typer.Option(help="train.lr")]
+Seed = Annotated[int | None, typer.Option(help="train.seed")]
+Segment = Annotated[int | None, typer.Option(help="model.segment (frames)")]
+DModel = Annotated[int | None, typer.Option(help="model.d_model (fusion / Transformer width)")]
+Layers = Annotated[int | None, typer.Option(help="model.layers")]
+Heads = Annotated[int | None, typer.Option(help="model.heads (Transformer)")]
+Hidden = Annotated[int | None, typer.Option(help="model.hidden (LSTM hidden size / Transformer feed-forward)")]
+Device = Annotated[str | None, typer.Option(help="cpu, cuda or auto")]
+
+_FLAG_KEYS = {
+    "store": ("data", "store"), "labels": ("data", "labels"), "features": ("data", "features"),
+    "encoder": ("model", "encoder"), "epochs": ("train", "epochs"), "batch_size": ("train", "batch_size"),
+    "lr": ("train", "lr"), "seed": ("train", "seed"), "segment": ("model", "segment"),
+    "d_model": ("model", "d_model"), "layers": ("model", "layers"), "heads": ("model", "heads"),
+    "hidden": ("model", "hidden"), "device": ("train", "device"),
+}
+
+
+def make_config(preset: str | None, config: Path | None, sets: list[str] | None, out_dir: str | None,
+                **flags: Any) -> RunConfig:
+    """defaults < preset < --config file < flags < --set."""
+    layers: list[dict[str, Any]] = []
+    if preset:
+        layers.append(load_preset(preset))
+    if config:
+        layers.append(read_yaml(config))
+    flag_layer: dict[str, Any] = {}
+    for k, v in flags.items():
+        if v is not None:
+            sec, key = _FLAG_KEYS[k]
+            flag_layer.setdefault(sec, {})[key] = v
+    layers += [flag_layer, parse_set(sets)]
+    if out_dir and not any("name" in layer for layer in layers):
+        layers.insert(0, {"name": Path(out_dir).name})
+    return build_config(*layers, source="configuration")
+
+
+def _summary(history: list[dict[str, Any]], best_epoch: int, per_class: list[float], run: Path) -> None:
+    out.print(epochs_table(history, best_epoch))
+    out.print(classes_table(per_class, f"validation F1 per class at the best epoch ({best_epoch})"))
+    out.print(f"run folder: [bold]{run}[/]")
+
+
+@app.command()
+def train(
+    store: Store = None, labels: Labels = None, features: Features = None, encoder: Encoder = None,
+    out_dir: Annotated[str | None, typer.Option("--out", help="Run folder to create.")] = None,
+    config: ConfigFile = None, set_: Sets = None, preset: Preset = None,
+    epochs: Epochs = None, batch_size: BatchSize = None, lr: Lr = None, seed: Seed = None,
+    segment: Segment = None, d_model: DModel = None, layers: Layers = None, heads: Heads = None,
+    hidden: Hidden = None, device: Device = None,
+    resume: Annotated[str | None, typer.Option(help="Continue a killed run from its last saved epoch.")] = None,
+) -> None:
+    """Train one model; writes a run folder (config, checkpoints, metrics, logs, plots)."""
+    from . import experiment
+
+    with user_errors():
+        reporter = RichReporter(err)
+        if resume:
+            extra = [n for n, v in (("--store", store), ("--labels", labels), ("--features", features),
+                                    ("--encoder", encoder), ("--out", out_dir), ("--config", config),
+                                    ("--set", set_), ("--preset", preset), ("--batch-size", batch_size),
+                                    ("--lr", lr), ("--seed", seed), ("--segment", segment),
+                                    ("--d-model", d_model), ("--layers", layers), ("--heads", heads),
+                                    ("--hidden", hidden)) if v]
+            if extra:
+                raise ConfigError(f"--resume {resume}", f"takes the run's own config; drop {', '.join(extra)}",
+                                  "only --epochs and --device may change on resume")
+            result = experiment.resume(resume, reporter, epochs=epochs, device=device)
+        else:
+            if not out_dir:
+                raise ConfigError("--out", "required: the run folder to create")
+            cfg = make_config(preset, config, set_, out_dir, store=store, labels=labels, features=features,
+                              encoder=encoder, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
+                              segment=segment, d_model=d_model, layers=layers, heads=heads,
+                              hidden=hidden, device=device)
+            result = experiment.train(cfg, out_dir, reporter)
+        _summary(result.history, result.best_epoch, result.per_class_f1, result.run.root)
+
+
+@app.command()
+def cv(
+    store: Store = None, labels: Labels = None, features: Features = None, encoder: Encoder = None,
+    out_dir: Annotated[str | None, typer.Option("--out", help="Folder for the fold runs and the table.")] = None,
+    folds: Annotated[int, typer.Option(help="Total folds: folds-1 from Train_Set by source video, "
+                                            "plus Validation_Set.")] = 5,
+    only: Annotated[str | None, typer.Option(help="Run only these folds, e.g. 1,5.")] = None,
+    config: ConfigFile = None, set_: Sets = None, preset: Preset = None,
+    epochs: Epochs = None, batch_size: BatchSize = None, lr: Lr = None, seed: Seed = None,
+    segment: Segment = None, d_model: DModel = None, layers: Layers = None, heads: Heads = None,
+    hidden: Hidden = None, device: Device = None,
+) -> None:
+    """Cross-validate: one run per fold, then the per-fold table and the mean F1."""
+    from .cv import run_cv
+
+    with user_errors():
+        if not out_dir:
+            raise ConfigError("--out", "required: the folder for the fold runs")
+        try:
+            only_ids = [int(s) for s in only.split(",")] if only else None
+        except ValueError:
+            raise ConfigError(f"--only {only}", "expected fold numbers, e.g. 1,5") from None
+        cfg = make_config(preset, config, set_, out_dir, store=store, labels=labels, features=features,
+                          encoder=encoder, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
+                          segment=segment, d_model=d_model, layers=layers, heads=heads, hidden=hidden,
+                          device=device)
+        res = run_cv(cfg, out_dir, folds, RichReporter(err), only_ids)
+        t = Table(title=f"{folds}-fold cross-validation ({cfg.model.encoder}, {'+'.join(cfg.data.features)})")
+        for c in ("fold", "validated on", "train tracks", "val tracks", "val frames", "best epoch", "val F1"):
+            t.add_column(c, justify="right")
+        for r in res.rows:
+            t.add_row(str(r["fold"]), r["val_set"], str(r["train_tracks"]), str(r["val_tracks"]),
+                      str(r["val_frames"]), str(r["best_epoch"]), f"{r['best_val_f1']:.4f}")
+        t.add_row("mean", "", "", "", "", "", f"[bold]{res.mean_f1:.4f}[/] ± {res.std_f1:.4f}")
+        out.print(t)
+        out.print(f"table: {Path(out_dir) / 'cv.csv'}, {Path(out_dir) / 'cv.json'}")
+
+
+@app.command()
+def predict(
+    run: Annotated[str, typer.Option(help="Run folder of `exprnet train`.")],
+    store: Annotated[str, typer.Option(help="Feature store holding the tracks.")],
+    tracks: Annotated[str, typer.Option(help="Track list file, folder (annotation .txt or crop "
+                                             "folders), comma-separated names, or 'all'.")],
+    out_dir: Annotated[str, typer.Option("--out", help="Output folder.")],
+    checkpoint: Annotated[str, typer.Option(help="best or last")] = "best",
+    labels: Annotated[str | None, typer.Option(help="Annotation folder: also report F1.")] = None,
+    device: Annotated[str, typer.Option(help="cpu, cuda or auto")] = "auto",
+) -> None:
+    """Per-frame probabilities (OUT/probs/<track>.npy) and the ABAW submission (OUT/submission.txt)."""
+    from .predict import predict as run_predict
+
+    with user_errors():
+        s = run_predict(run, store, tracks, out_dir, checkpoint, labels, device, RichReporter(err))
+        out.print(f"{s['tracks']} tracks, {s['frames']} frames -> {Path(out_dir) / 'submission.txt'}")
+        if "f1" in s:
+            out.print(classes_table(list(s["per_class_f1"].values()), f"F1 on {s['labelled_frames']} labelled frames"))
+
+
+@app.command()
+def presets() -> None:
+    """List the shipped presets (the paper's table rows and the demo)."""
+    with user_errors():
+        t = Table(title="presets (exprnet train --preset NAME)")
+        for c in ("name", "encoder", "features", "description"):
+            t.add_column(c)
+        for p in list_presets():
+            t.add_row(p["name"], p["encoder"], ",".join(p["features"]), p["description"])
+        out.print(t)
+
+
+def main() -> None:
+    app()
