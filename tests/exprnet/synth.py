@@ -75,7 +75,8 @@ def write_feature(root: zarr.Group, track: str, model: str, values: np.ndarray,
 
 
 def make_corpus(root: Path, n_train: int = 12, n_val: int = 4, frames: tuple[int, int] = (300, 500),
-                features: dict[str, int] | None = None, gain: float = 0.45, seed: int = 0) -> Corpus:
+                features: dict[str, int] | None = None, gain: float = 0.45, drift: float = 0.02,
+                seed: int = 0) -> Corpus:
     """Train tracks come in ``_left``/``_right`` pairs and singles; validation tracks are singles."""
     features = features or {"vis": 24, "aud": 12}
     rng = np.random.default_rng(seed)
@@ -96,8 +97,8 @@ def make_corpus(root: Path, n_train: int = 12, n_val: int = 4, frames: tuple[int
         write_labels(labels_dir / split / f"{track}.txt", lab)
         write_track(z, track, n)
         for f, d in features.items():
-            drift = np.cumsum(rng.standard_normal((n, d)) * 0.05, axis=0)
-            x = gain * protos[f][shown] + rng.standard_normal((n, d)) + drift
+            walk = np.cumsum(rng.standard_normal((n, d)) * drift, axis=0)
+            x = gain * protos[f][shown] + rng.standard_normal((n, d)) + walk
             present = rng.random(n) > 0.03
             write_feature(z, track, f, x, present, modality="audio" if f.startswith("aud") else "visual")
         corpus.label_arrays[track] = lab

@@ -87,6 +87,7 @@ class TrainConfig(_Strict):
     device: Literal["cpu", "cuda", "auto"] = "auto"
     amp: bool = True
     prefetch: int = Field(2, ge=0)
+    threads: int | None = Field(None, gt=0)
 
     @field_validator("class_weights")
     @classmethod

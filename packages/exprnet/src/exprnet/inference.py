@@ -29,9 +29,9 @@ def autocast(device: torch.device, enabled: bool) -> contextlib.AbstractContextM
 @torch.no_grad()
 def predict_probs(model: ExprNet, builder: BatchBuilder, bank: FeatureBank, ids: Sequence[int],
                   cfg: ModelConfig, batch_size: int, device: torch.device, amp: bool = False,
-                  prefetch: int = 2, on_batch: Callable[[int], None] | None = None
+                  prefetch: int = 2, on_batch: Callable[[int, int], None] | None = None
                   ) -> dict[int, np.ndarray]:
-    """Track index -> (n, 8) float32 probabilities."""
+    """Track index -> (n, 8) float32 probabilities; ``on_batch(done, total)`` after each batch."""
     model.eval()
     lengths = {i: bank.length(i) for i in ids}
     sums = {i: np.zeros((n, N_CLASSES), np.float32) for i, n in lengths.items()}
@@ -42,7 +42,7 @@ def predict_probs(model: ExprNet, builder: BatchBuilder, bank: FeatureBank, ids:
     else:
         plan = inference_plan(lengths, batch_size, cfg.segment, cfg.infer_stride)
     state = None
-    for batch in Prefetcher(builder, plan, prefetch):
+    for k_batch, batch in enumerate(Prefetcher(builder, plan, prefetch), start=1):
         b = batch.to(device)
         with autocast(device, amp):
             logits, state = model(b.x, b.mask, state, b.reset)
@@ -53,5 +53,5 @@ def predict_probs(model: ExprNet, builder: BatchBuilder, bank: FeatureBank, ids:
             sums[s.track][s.start:s.start + s.length] += probs[k, :s.length]
             counts[s.track][s.start:s.start + s.length] += 1
         if on_batch:
-            on_batch(batch.frames)
+            on_batch(k_batch, len(plan))
     return {i: sums[i] / np.maximum(counts[i], 1)[:, None] for i in lengths}

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from .config import CLASSES, N_CLASSES, RunConfig
 from .data.bank import Standardizer, load_bank
@@ -121,15 +122,17 @@ def predict(run_dir: str | Path, store: str, tracks: Sequence[str] | str, out: s
         raise DataError(store, f"feature dims {bank.dims} differ from the run's {lr.stats.dims}",
                         f"the run was trained on {', '.join(cfg.data.features)} with other extractors")
     dev = resolve_device(device)
+    if cfg.train.threads:
+        torch.set_num_threads(cfg.train.threads)
     builder = BatchBuilder(bank, lr.stats, cfg.model.segment or 1, cfg.data.present_flags)
     model: ExprNet = build_model(builder.input_dim, cfg.model)
     model.load_state_dict(lr.state)
     model.to(dev)
-    reporter.start("predict", bank.n_frames)
+    reporter.start("predict", None)
     try:
         probs = predict_probs(model, builder, bank, range(len(bank.tracks)), cfg.model,
                               cfg.train.eval_batch_size or cfg.train.batch_size, dev,
-                              cfg.train.amp and dev.type == "cuda", on_batch=lambda n: reporter.advance(n))
+                              cfg.train.amp and dev.type == "cuda", on_batch=reporter.update)
     finally:
         reporter.stop()
     out = Path(out)

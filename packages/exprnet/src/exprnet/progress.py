@@ -22,6 +22,7 @@ from .config import CLASSES
 class Reporter(Protocol):
     def start(self, name: str, total: int | None) -> None: ...
     def advance(self, n: int = 1, info: str = "") -> None: ...
+    def update(self, done: int, total: int) -> None: ...
     def stop(self) -> None: ...
     def message(self, text: str) -> None: ...
 
@@ -31,6 +32,9 @@ class NullReporter:
         pass
 
     def advance(self, n: int = 1, info: str = "") -> None:
+        pass
+
+    def update(self, done: int, total: int) -> None:
         pass
 
     def stop(self) -> None:
@@ -60,6 +64,10 @@ class RichReporter:
     def advance(self, n: int = 1, info: str = "") -> None:
         if self._progress is not None:
             self._progress.update(self._task, advance=n, info=info)
+
+    def update(self, done: int, total: int) -> None:
+        if self._progress is not None:
+            self._progress.update(self._task, completed=done, total=total)
 
     def stop(self) -> None:
         if self._progress is not None:

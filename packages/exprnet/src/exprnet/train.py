@@ -69,8 +69,10 @@ class Trainer:
         self.amp = self.cfg.train.amp and self.device.type == "cuda"
 
     # -- setup ---------------------------------------------------------------------------------
-    def _setup(self, resume: bool) -> dict[str, Any] | None:
+    def setup(self, resume: bool) -> dict[str, Any] | None:
         m, t = self.cfg.model, self.cfg.train
+        if t.threads:
+            torch.set_num_threads(t.threads)
         torch.manual_seed(t.seed)
         if resume:
             self.stats = Standardizer.load(self.run.stats)
@@ -127,9 +129,11 @@ class Trainer:
             new = tuple(s[:, :n] for s in new)
         return logits[:n], logits[n:], new
 
-    def _train_epoch(self, epoch: int) -> dict[str, Any]:
+    def train_epoch(self, epoch: int, max_steps: int | None = None) -> dict[str, Any]:
         t = self.cfg.train
         plan = self._plan(epoch)
+        if max_steps is not None:  # benchmarks: a fixed number of steps
+            plan = plan[:max_steps]
         self.model.train()
         self.reporter.start(f"epoch {epoch}/{t.epochs}", len(plan))
         cm = np.zeros((N_CLASSES, N_CLASSES), np.int64)
@@ -152,7 +156,7 @@ class Trainer:
                 self.reporter.stop()
                 raise TrainingError(
                     f"epoch {epoch}, step {step}/{len(plan)}",
-                    f"the loss is {float(parts.loss)} (CE {parts.ce}, KL {parts.kl}); batch: "
+                    f"the loss is {float(parts.loss.detach())} (CE {parts.ce}, KL {parts.kl}); batch: "
                     f"{batch.describe(self.bank)}",
                     "training stopped; lower --lr, add train.grad_clip, or check these tracks' features")
             self.opt.zero_grad(set_to_none=True)
@@ -178,11 +182,11 @@ class Trainer:
 
     def evaluate(self) -> np.ndarray:
         """Validation confusion matrix (labelled frames of the validation tracks)."""
-        t, frames = self.cfg.train, sum(self.bank.length(i) for i in self.val_ids)
-        self.reporter.start("validate", frames)
+        t = self.cfg.train
+        self.reporter.start("validate", None)
         probs = predict_probs(self.model, self.builder, self.bank, self.val_ids, self.cfg.model,
                               t.eval_batch_size or t.batch_size, self.device, self.amp, t.prefetch,
-                              on_batch=lambda n: self.reporter.advance(n))
+                              on_batch=self.reporter.update)
         self.reporter.stop()
         cm = np.zeros((N_CLASSES, N_CLASSES), np.int64)
         for i, p in probs.items():
@@ -191,7 +195,7 @@ class Trainer:
 
     # -- the loop ------------------------------------------------------------------------------
     def fit(self, resume: bool = False, on_epoch_end: Callable[[int], None] | None = None) -> TrainResult:
-        ckpt = self._setup(resume)
+        ckpt = self.setup(resume)
         history: list[dict[str, Any]] = list(ckpt["history"]) if ckpt else []
         best_f1 = float(ckpt["best_val_f1"]) if ckpt else -1.0
         best_epoch = int(ckpt["best_epoch"]) if ckpt else 0
@@ -204,7 +208,7 @@ class Trainer:
         try:
             for epoch in range(start, self.cfg.train.epochs + 1):
                 lr = float(self.opt.param_groups[0]["lr"])
-                row: dict[str, Any] = {"epoch": epoch, **self._train_epoch(epoch)}
+                row: dict[str, Any] = {"epoch": epoch, **self.train_epoch(epoch)}
                 self.sched.step()
                 cm = self.evaluate()
                 pc = per_class_f1(cm)
@@ -216,7 +220,6 @@ class Trainer:
                     best_f1, best_epoch, best_pc, best_cm = row["val_f1"], epoch, pc.tolist(), cm.tolist()
                     self.run.save("best", {"model": self.model.state_dict(), "epoch": epoch,
                                            "val_f1": best_f1, "in_dim": self.builder.input_dim})
-                    plot_confusion(cm, self.run.confusion_png, f"validation, epoch {epoch}")
                 self._save_last(epoch, history, best_f1, best_epoch, best_pc, best_cm)
                 self._log(tb, row, pc)
                 self._write_metrics(history, best_f1, best_epoch, best_pc, best_cm)
@@ -229,6 +232,9 @@ class Trainer:
             tb.close()
             self.reporter.stop()
         self._write_metrics(history, best_f1, best_epoch, best_pc, best_cm)
+        if history:
+            plot_curves(history, self.run.curves_png)
+            plot_confusion(np.array(best_cm), self.run.confusion_png, f"validation, epoch {best_epoch}")
         return TrainResult(best_f1, best_epoch, best_pc, history, self.run)
 
     def _save_last(self, epoch: int, history: list[dict[str, Any]], best_f1: float, best_epoch: int,
@@ -256,7 +262,6 @@ class Trainer:
             return
         last = history[-1]["epoch"]
         self.run.write_history(history)
-        plot_curves(history, self.run.curves_png)
         self.run.write_metrics({
             "best_val_f1": best_f1, "best_epoch": best_epoch,
             "per_class_f1": dict(zip(CLASSES, best_pc, strict=True)),

@@ -3,21 +3,30 @@
 ``compute_source`` yields the features of one source video's tracks in memory (the HTTP service
 uses it as it is); ``extract`` writes them to a store, skipping complete arrays, so a killed run
 resumes, and reports every failed input without stopping the others.
+
+Overlap: face crops are read (or detected) on a background thread at most ``CROP_QUEUE`` batches
+of ``CROP_WINDOW`` crops ahead of the models (bounded memory), and ``extract`` probes and decodes
+the next video's audio while the models run on the current one. Audio chunks of a track are
+batched (``audio_rows.hop_rows``).
 """
 
 from __future__ import annotations
 
+import queue
+import threading
 import time
 import warnings
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from .audio_rows import hop_rows
-from .errors import FeaturizerError, MediaError, NoAudioError
-from .faces import FaceSource, face_source
+from .errors import FaceError, FeaturizerError, MediaError, NoAudioError
+from .faces import CroppedAlignedFaces, FaceSource, _read_rgb, face_source
 from .media import Audio, VideoInfo, find_videos, load_audio, probe_video
 from .progress import NoProgress, Progress
 from .registry import Extractor, create_extractor, parse_model_list
@@ -25,7 +34,8 @@ from .store import FeatureStore
 from .timeline import Timeline, align_rows, fill_nearest
 from .tracks import SourcePlan, TrackPlan, plan_sources
 
-CROP_WINDOW = 256  # crops read ahead of the model
+CROP_WINDOW = 256  # crops per batch handed to the visual models
+CROP_QUEUE = 2  # batches read ahead of the models
 
 
 @dataclass
@@ -65,9 +75,37 @@ class RunReport:
 
 def load_extractors(models: list[str], weights: dict[str, str] | None = None,
                     device: str | None = None, batch_size: int | None = None) -> list[Extractor]:
+    """Build the extractors; ``weights`` is keyed by name (``hubert:cnn`` falls back to ``hubert``)."""
     weights = weights or {}
-    return [create_extractor(m, weights=weights.get(m), device=device, batch_size=batch_size)
+    return [create_extractor(m, weights=weights.get(m, weights.get(m.partition(":")[0])),
+                             device=device, batch_size=batch_size)
             for m in parse_model_list(models)]
+
+
+@dataclass
+class Prefetched:
+    """A source video probed and its audio decoded ahead of time (errors kept for later)."""
+
+    info: VideoInfo | None = None
+    error: BaseException | None = None
+    audio: Audio | None = None
+    audio_error: BaseException | None = None
+    audio_loaded: bool = False
+
+
+def prefetch_source(plan: SourcePlan, need_audio: bool) -> Prefetched:
+    try:
+        info = probe_video(plan.video)
+    except Exception as e:  # noqa: BLE001 - re-raised where the video is processed
+        return Prefetched(error=e)
+    out = Prefetched(info=info)
+    if need_audio:
+        out.audio_loaded = True
+        try:
+            out.audio = load_audio(plan.video)
+        except Exception as e:  # noqa: BLE001
+            out.audio_error = e
+    return out
 
 
 def track_timeline(plan: TrackPlan, info: VideoInfo) -> Timeline:
@@ -90,11 +128,16 @@ def _audio_features(ex: Extractor, audio: Audio | None, timelines: list[Timeline
             yield tl, np.zeros((tl.n, ex.dim), np.float32), np.zeros(tl.n, bool)
             continue
         if ex.timing.kind == "frame_window":
-            vals = ex.extract_windows(audio.samples, audio.sample_rate, tl.timestamps - audio.start)
-            half = ex.timing.window / 2
-            present = (tl.timestamps - half >= audio.start - 1e-9) & (
-                tl.timestamps + half <= audio.start + audio.duration + 1e-9)
-            vals = np.asarray(vals, np.float32)
+            # tracks of one video with the same frames (X_left, X_right) share the result
+            key = (ex.name, tl.timestamps.tobytes())
+            if key not in cache:
+                cache[key] = np.asarray(ex.extract_windows(
+                    audio.samples, audio.sample_rate, tl.timestamps - audio.start), np.float32)
+            vals = cache[key].copy()
+            # a window near either end of the audio is shifted inside it: the frame is present
+            # when its timestamp has audio
+            present = (tl.timestamps >= audio.start - 1e-9) & (
+                tl.timestamps <= audio.start + audio.duration + 1e-9)
         else:
             if ex.name not in cache:  # once per source video, shared by its tracks
                 cache[ex.name] = hop_rows(ex, audio)
@@ -103,32 +146,113 @@ def _audio_features(ex: Extractor, audio: Audio | None, timelines: list[Timeline
         yield tl, *_mask_past_video(tl, vals, present)
 
 
+def _read_cropped(src: CroppedAlignedFaces, tl: Timeline) -> Iterator[tuple[int, np.ndarray]]:
+    """``CroppedAlignedFaces.crops`` with at most ``2 * CROP_WINDOW`` reads in flight."""
+    folder = Path(src.root) / tl.track
+    if not folder.is_dir():
+        raise FaceError(folder, "no cropped-aligned folder for this track",
+                        "check --faces points at cropped_aligned/")
+    names = {p.name for p in folder.iterdir()}
+    rows = iter([i for i in range(tl.n) if f"{i + 1:05d}.jpg" in names])
+    bad: list[str] = []
+    with ThreadPoolExecutor(src.threads) as pool:
+        pending: deque[tuple[int, Future]] = deque()
+
+        def submit() -> None:
+            i = next(rows, None)
+            if i is not None:
+                pending.append((i, pool.submit(_read_rgb, folder / f"{i + 1:05d}.jpg")))
+
+        for _ in range(2 * CROP_WINDOW):
+            submit()
+        while pending:
+            i, fut = pending.popleft()
+            submit()
+            img = fut.result()
+            if img is None:
+                bad.append(f"{i + 1:05d}.jpg")
+            else:
+                yield i, img
+    if bad:
+        warnings.warn(f"{folder}: {len(bad)} unreadable crop(s) filled from the nearest "
+                      f"frame (first: {bad[0]})", stacklevel=2)
+
+
+_END = object()
+
+
+class _Ahead:
+    """Run an iterator on a thread, at most ``depth`` items ahead of the consumer."""
+
+    def __init__(self, make: Callable[[], Iterator], depth: int):
+        self._q: queue.Queue = queue.Queue(depth)
+        self._stop = threading.Event()
+        self._t = threading.Thread(target=self._run, args=(make,), daemon=True, name="featurizer-read")
+        self._t.start()
+
+    def _put(self, item: object) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _run(self, make: Callable[[], Iterator]) -> None:
+        try:
+            for item in make():
+                if not self._put(item):
+                    return
+            self._put(_END)
+        except BaseException as e:  # noqa: BLE001 - re-raised in the consumer
+            self._put(e)
+
+    def __iter__(self) -> Iterator:
+        while True:
+            item = self._q.get()
+            if item is _END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    def close(self) -> None:
+        self._stop.set()
+        self._t.join()
+
+
+def crop_batches(faces: FaceSource, tl: Timeline, video: Path,
+                 size: int = CROP_WINDOW) -> Iterator[tuple[list[int], np.ndarray]]:
+    """(rows, (B, 112, 112, 3) crops) batches in row order, for the models."""
+    it = _read_cropped(faces, tl) if isinstance(faces, CroppedAlignedFaces) else faces.crops(tl, video)
+    rows: list[int] = []
+    crops: list[np.ndarray] = []
+    for i, crop in it:
+        rows.append(i)
+        crops.append(crop)
+        if len(rows) >= size:
+            yield rows, np.stack(crops)
+            rows, crops = [], []
+    if rows:
+        yield rows, np.stack(crops)
+
+
 def _visual_features(extractors: list[Extractor], faces: FaceSource, tl: Timeline, video: Path,
                      progress: Progress) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     out = {e.name: np.zeros((tl.n, e.dim), np.float32) for e in extractors}
     present = np.zeros(tl.n, bool)
-    rows: list[int] = []
-    crops: list[np.ndarray] = []
-
-    def flush() -> None:
-        if not rows:
-            return
-        batch = np.stack(crops)
-        for e in extractors:
-            bs = max(1, e.batch_size)
-            for b in range(0, len(batch), bs):
-                out[e.name][rows[b : b + bs]] = e.extract_faces(batch[b : b + bs])
-        present[rows] = True
-        progress.frames(len(rows))
-        rows.clear()
-        crops.clear()
-
-    for i, crop in faces.crops(tl, video):
-        rows.append(i)
-        crops.append(crop)
-        if len(rows) >= CROP_WINDOW:
-            flush()
-    flush()
+    ahead = _Ahead(lambda: crop_batches(faces, tl, video), CROP_QUEUE)
+    try:
+        for rows, batch in ahead:  # the next batch is read while the models run on this one
+            for e in extractors:
+                bs = max(1, e.batch_size)
+                for b in range(0, len(batch), bs):
+                    out[e.name][rows[b : b + bs]] = e.extract_faces(batch[b : b + bs])
+            present[rows] = True
+            progress.frames(len(rows))
+    finally:
+        ahead.close()
     if not present.any():
         warnings.warn(f"{tl.track}: no face found in any frame; visual rows are zeros, not present",
                       stacklevel=2)
@@ -146,10 +270,16 @@ def compute_source(
     info: VideoInfo | None = None,
     todo: dict[str, list[str]] | None = None,
     progress: Progress | None = None,
+    prefetched: Prefetched | None = None,
 ) -> Iterator[TrackFeatures]:
-    """Features of every (track, model) of one source video (``todo``: track -> models to do)."""
+    """Features of every (track, model) of one source video (``todo``: track -> models to do).
+
+    ``prefetched``: the video already probed and its audio decoded (``prefetch_source``).
+    """
     progress = progress or NoProgress()
-    info = info or probe_video(plan.video)
+    if prefetched is not None and prefetched.error is not None:
+        raise prefetched.error
+    info = info or (prefetched.info if prefetched else None) or probe_video(plan.video)
     timelines = {t.track: track_timeline(t, info) for t in plan.tracks}
     todo = todo or {t: [e.name for e in extractors] for t in timelines}
     audio_ex = [e for e in extractors if e.modality == "audio" and any(e.name in m for m in todo.values())]
@@ -157,7 +287,12 @@ def compute_source(
     if audio_ex:
         audio: Audio | None
         try:
-            audio = load_audio(plan.video)
+            if prefetched is not None and prefetched.audio_loaded:
+                if prefetched.audio_error is not None:
+                    raise prefetched.audio_error
+                audio = prefetched.audio
+            else:
+                audio = load_audio(plan.video)
         except NoAudioError as e:
             progress.warn(f"{e}; audio features marked not present")
             audio = None
@@ -177,23 +312,35 @@ def compute_source(
             yield TrackFeatures(track, name, vals, present, ex.provenance())
 
 
-def extract_source(plan: SourcePlan, extractors: list[Extractor], store: FeatureStore,
-                   faces: FaceSource | None = None, dtype: str = "float16", overwrite: bool = False,
-                   progress: Progress | None = None) -> list[TrackResult]:
-    """Extract one source video into the store. Never raises for bad input: failures are results."""
-    progress = progress or NoProgress()
-    t0 = time.perf_counter()
+def _todo(plan: SourcePlan, extractors: list[Extractor], store: FeatureStore,
+          overwrite: bool) -> dict[str, list[str]]:
     names = [e.name for e in extractors]
     todo = {t.track: [m for m in names if overwrite or not store.is_complete(t.track, m)]
             for t in plan.tracks}
-    todo = {t: ms for t, ms in todo.items() if ms}
+    return {t: ms for t, ms in todo.items() if ms}
+
+
+def extract_source(plan: SourcePlan, extractors: list[Extractor], store: FeatureStore,
+                   faces: FaceSource | None = None, dtype: str = "float16", overwrite: bool = False,
+                   progress: Progress | None = None,
+                   prefetched: Future | Prefetched | None = None) -> list[TrackResult]:
+    """Extract one source video into the store. Never raises for bad input: failures are results.
+
+    ``prefetched``: ``prefetch_source`` of this plan (or a future of it) run ahead of time.
+    """
+    progress = progress or NoProgress()
+    t0 = time.perf_counter()
+    todo = _todo(plan, extractors, store, overwrite)
     video = str(plan.video)
     results = {t.track: TrackResult(t.track, video, "skipped" if t.track not in todo else "done")
                for t in plan.tracks}
     if not todo:
         return list(results.values())
     try:
-        info = probe_video(plan.video)
+        pre = prefetched.result() if isinstance(prefetched, Future) else prefetched
+        if pre is not None and pre.error is not None:
+            raise pre.error
+        info = pre.info if pre is not None and pre.info is not None else probe_video(plan.video)
         progress.video(plan.video.name, sum(len(track_timeline(t, info).timestamps) for t in plan.tracks if t.track in todo))
         for t in plan.tracks:
             if t.track in todo:
@@ -205,7 +352,7 @@ def extract_source(plan: SourcePlan, extractors: list[Extractor], store: Feature
                 results[t.track].frames = tl.n
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            for f in compute_source(plan, extractors, faces, info, todo, progress):
+            for f in compute_source(plan, extractors, faces, info, todo, progress, pre):
                 try:
                     store.write_feature(f.track, f.model, f.values, f.present, f.provenance, dtype)
                     results[f.track].models.append(f.model)
@@ -250,7 +397,18 @@ def extract(inputs: list[str | Path], models: list[str] | str, out: str, labels:
     store = FeatureStore(out)
     faces = face_source(faces_dir)
     progress.start(len(plans))
-    for plan in plans:
-        report.results.extend(extract_source(plan, extractors, store, faces, dtype, overwrite, progress))
+    audio_ex = [e for e in extractors if e.modality == "audio"]
+
+    def ahead(plan: SourcePlan) -> Prefetched:
+        need = any(e.name in ms for ms in _todo(plan, audio_ex, store, overwrite).values() for e in audio_ex)
+        return prefetch_source(plan, need)
+
+    # the next video is probed and its audio decoded while the models run on this one
+    with ThreadPoolExecutor(1, thread_name_prefix="featurizer-prefetch") as pool:
+        nxt = pool.submit(ahead, plans[0]) if plans else None
+        for k, plan in enumerate(plans):
+            cur, nxt = nxt, (pool.submit(ahead, plans[k + 1]) if k + 1 < len(plans) else None)
+            report.results.extend(extract_source(plan, extractors, store, faces, dtype, overwrite,
+                                                 progress, cur))
     report.seconds = time.perf_counter() - t0
     return report

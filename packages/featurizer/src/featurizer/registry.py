@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 import importlib.metadata
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
 import numpy as np
@@ -114,6 +114,10 @@ class ExtractorSpec:
     factory: Factory = field(repr=False, compare=False)
     description: str = ""
     needs_weights: bool = False
+    # ``NAME:VALUE`` (e.g. ``hubert:cnn``) passes VALUE to the factory as this option; ``variant``
+    # validates VALUE (ValueError if bad) and returns the fields it changes (e.g. ``dim``).
+    variant_option: str | None = None
+    variant: Callable[[str], dict[str, Any]] | None = field(default=None, repr=False, compare=False)
 
     def row(self) -> dict[str, Any]:
         return {
@@ -132,6 +136,11 @@ _BUILTIN_MODULES = (
     "featurizer.extractors.opensmile_lld",
     "featurizer.extractors.fbank",
     "featurizer.extractors.hog",
+    "featurizer.extractors.hf_audio",
+    "featurizer.extractors.ecapa",
+    "featurizer.extractors.vggish",
+    "featurizer.extractors.timm_visual",
+    "featurizer.extractors.iresnet",
 )
 _OPTIONAL_BUILTIN_MODULES: tuple[str, ...] = ()
 _loaded = False
@@ -147,8 +156,14 @@ def register(
     recipe_version: str = "1",
     description: str = "",
     needs_weights: bool = False,
+    variant_option: str | None = None,
+    variant: Callable[[str], dict[str, Any]] | None = None,
 ) -> Callable[[Factory], Factory]:
-    """Register ``factory(**options) -> Extractor`` under ``name``."""
+    """Register ``factory(**options) -> Extractor`` under ``name``.
+
+    With ``variant_option``, ``NAME:VALUE`` names a variant: VALUE goes to the factory as that
+    option and the extractor (and its arrays in the store) is called ``NAME:VALUE``.
+    """
 
     def deco(factory: Factory) -> Factory:
         add_spec(
@@ -162,6 +177,8 @@ def register(
                 factory=factory,
                 description=description or (factory.__doc__ or "").strip().split("\n")[0],
                 needs_weights=needs_weights,
+                variant_option=variant_option,
+                variant=variant,
             )
         )
         return factory
@@ -196,20 +213,37 @@ def list_models(modality: Modality | None = None) -> list[ExtractorSpec]:
 
 def get_spec(name: str) -> ExtractorSpec:
     _load_all()
+    base, _, value = name.partition(":")
     try:
-        return _REGISTRY[name]
+        spec = _REGISTRY[base]
     except KeyError:
         known = ", ".join(sorted(_REGISTRY))
         raise UnknownModelError(
             name, "unknown extractor", f"known: {known}; `featurizer models` lists them"
         ) from None
+    if not value and not name.endswith(":"):
+        return spec
+    if spec.variant_option is None:
+        raise UnknownModelError(name, f"{base} has no variants", f"use {base}")
+    try:
+        changes = spec.variant(value) if spec.variant else {}
+    except ValueError as e:
+        raise UnknownModelError(name, f"bad {spec.variant_option} {value!r} ({e})",
+                                "see docs/extractors.md") from None
+    return replace(spec, name=name, **changes)
 
 
 def create_extractor(name: str, **options: Any) -> Extractor:
     """Build the extractor ``name``; options (``weights``, ``device``, ...) go to its factory."""
     spec = get_spec(name)
     options = {k: v for k, v in options.items() if v is not None}
-    return spec.factory(**options)
+    base, sep, value = name.partition(":")
+    if sep and spec.variant_option:
+        options[spec.variant_option] = value
+    ex = spec.factory(**options)
+    if sep:
+        ex.name = name
+    return ex
 
 
 def parse_model_list(text: str | Sequence[str]) -> list[str]:

@@ -69,7 +69,7 @@ class StoreReader:
             if attrs.get("complete") is not True:
                 return None
             values = g["values"]
-        except (KeyError, DataError, json.JSONDecodeError, ValueError, zarr.errors.ZarrError):
+        except (KeyError, DataError, json.JSONDecodeError, ValueError, zarr.errors.BaseZarrError):
             return None
         if values.ndim != 2:
             raise DataError(f"{self.url}:{track}/{model}", f"values have shape {values.shape}, expected (n, dim)")

@@ -80,7 +80,7 @@ class IResNet(nn.Module):
         self.conv1 = nn.Conv2d(3, cfg.stem, kernel_size=3, stride=1, padding=1, bias=False)
         self.bn1 = nn.BatchNorm2d(cfg.stem, eps=1e-05)
         self.prelu = nn.PReLU(cfg.stem)
-        for i, (n, w) in enumerate(zip(cfg.layers, cfg.widths), start=1):
+        for i, (n, w) in enumerate(zip(cfg.layers, cfg.widths, strict=True), start=1):
             setattr(self, f"layer{i}", self._make_layer(w, n, stride=2))
         self.bn2 = nn.BatchNorm2d(cfg.widths[-1], eps=1e-05)
         self.dropout = nn.Dropout(p=dropout, inplace=True)
@@ -141,8 +141,9 @@ def config_from_state_dict(sd: Mapping[str, torch.Tensor]) -> IResNetConfig | No
         if m:
             stage, block = int(m.group(1)), int(m.group(2))
             counts[stage] = max(counts.get(stage, 0), block + 1)
-            if k.endswith(".conv1.weight") and block == 0:
-                widths[stage] = int(v.shape[0])
+            rest = k[m.end():]
+            if rest in ("conv1.weight", "conv2.weight", "bn2.weight", "bn3.weight", "prelu.weight"):
+                widths.setdefault(stage, int(v.shape[0]))
     if sorted(counts) != [1, 2, 3, 4] or sorted(widths) != [1, 2, 3, 4]:
         return None
     fc = sd["fc.weight"]

@@ -319,7 +319,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             log.info("removed %d upload folder(s) left by stopped servers", removed)
         loop = asyncio.get_running_loop()
         for name in default_models:  # load once, before the first request; fail fast
-            await loop.run_in_executor(executor(), cache.get, name)
+            try:
+                await loop.run_in_executor(executor(), cache.get, name)
+            except FeaturizerError as e:
+                log.error("cannot load default model %s: %s", name, e)
+                raise
         log.info("models loaded: %s", ", ".join(cache.loaded()) or "none")
         try:
             yield

@@ -57,11 +57,11 @@ def from_featurizer(e: FeaturizerError, *, rename: dict[str, str] | None = None,
         from ..registry import list_models
 
         return ApiError(422, "unknown_model", reason, subject=subject, hint=hint,
-                        known_models=[s.name for s in list_models()])
+                        known_models=sorted(s.name for s in list_models()))
     if isinstance(e, WeightsError):
         name = model or subject
-        return ApiError(503, "weights_unavailable", f"weights for model {name!r} cannot be loaded: "
-                        f"{subject}: {reason}", subject=name,
+        return ApiError(503, "weights_unavailable", f"weights cannot be loaded ({subject}: {reason})",
+                        subject=name,
                         hint=hint or "start the server with --weights NAME=PATH (or set "
                                      "FEATURIZER_WEIGHTS), or fill the weights cache (HF_HOME)",
                         model=name)

@@ -17,7 +17,7 @@ import numpy as np
 from .. import __version__
 from ..errors import FeaturizerError, MediaError, StoreError
 from ..faces import CascadeDetector, DetectedFaces
-from ..media import VideoInfo, probe_video
+from ..media import VideoInfo, load_audio, probe_video
 from ..pipeline import compute_source, load_extractors, track_timeline
 from ..registry import Extractor, get_spec
 from ..tracks import SourcePlan, TrackPlan, read_annotation
@@ -175,17 +175,24 @@ def probe_streams(path: Path, name: str) -> _Streams:
     return _Streams(has_video, has_audio, dur)
 
 
-def _audio_only_info(path: Path, streams: _Streams, n: int | None, fps: float) -> tuple[VideoInfo, float]:
+def _audio_only_info(path: Path, name: str, streams: _Streams, n: int | None, fps: float,
+                     max_frames: int) -> tuple[VideoInfo, float]:
     """A label timeline for an audio-only upload: rows at i / fps seconds."""
     duration = streams.audio_duration
     if duration is None or duration <= 0:
-        from ..media import load_audio
-
         duration = load_audio(path).duration
     if n is None:
         n = max(1, math.ceil(duration * fps - 1e-6))
+    _check_rows(n, max_frames, name)
     ts = np.arange(n, dtype=np.float64) / fps
     return VideoInfo(path, ts, 0, 0, True), duration
+
+
+def _check_rows(n: int, max_frames: int, name: str) -> None:
+    if n > max_frames:
+        raise ApiError(422, "too_many_frames", f"{n} label rows; this server allows at most "
+                       f"{max_frames} per request", subject=name,
+                       hint="send a shorter clip, or fewer frames")
 
 
 def run_job(req: JobRequest, cache: ModelCache) -> JobResult:
@@ -240,12 +247,9 @@ def _run(req: JobRequest, cache: ModelCache, rename: dict[str, str]) -> JobResul
         rows_from = rows_from or "video"
     else:
         fps = req.fps or DEFAULT_AUDIO_FPS
-        info, duration = _audio_only_info(req.path, streams, n_labels, fps)
+        info, duration = _audio_only_info(req.path, name, streams, n_labels, fps, req.max_frames)
         n_labels, rows_from = None, rows_from or "audio"  # the timeline has exactly n rows
-    n_rows = n_labels if n_labels is not None else info.n_frames
-    if n_rows > req.max_frames:
-        raise ApiError(422, "too_many_frames", f"{n_rows} label rows; this server allows at most "
-                       f"{req.max_frames} per request", subject=name, hint="send a shorter clip")
+    _check_rows(n_labels if n_labels is not None else info.n_frames, req.max_frames, name)
     if req.cancel.is_set():
         raise Cancelled
     extractors, load_s = _load(req, cache)

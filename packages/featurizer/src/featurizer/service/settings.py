@@ -36,7 +36,7 @@ class Settings(BaseModel):
     temp_dir: Path | None = Field(None, description="Where uploads are spooled (default: the system's).")
     max_frames: int = Field(200_000, ge=1, description="Most label rows one request may ask for.")
     max_field_kb: int = Field(
-        16_384, ge=1, description="Largest non-file form field (the annotation text), KiB.")
+        4096, ge=1, description="Largest non-file form field (the annotation text), KiB.")
 
     @field_validator("models", mode="before")
     @classmethod

@@ -1,0 +1,58 @@
+import json
+
+from typer.testing import CliRunner
+
+from exprnet.cli import app
+
+runner = CliRunner()
+
+
+def test_presets_command():
+    r = runner.invoke(app, ["presets"])
+    assert r.exit_code == 0, r.output
+    assert "demo" in r.output and "t1-r01" in r.output
+
+
+def test_help_lists_commands():
+    r = runner.invoke(app, ["--help"])
+    for cmd in ("train", "cv", "predict", "presets"):
+        assert cmd in r.output
+
+
+def test_train_command_and_resume(small, tmp_path):
+    out = tmp_path / "run"
+    args = ["train", "--store", str(small.store), "--labels", str(small.labels), "--features", "vis,aud",
+            "--encoder", "transformer", "--out", str(out), "--epochs", "1", "--batch-size", "8",
+            "--lr", "0.003", "--seed", "1", "--segment", "16", "--d-model", "32", "--layers", "1",
+            "--heads", "2", "--hidden", "32", "--device", "cpu", "--set", "model.head=[32]"]
+    r = runner.invoke(app, args)
+    assert r.exit_code == 0, r.output
+    assert "val F1" in r.output and (out / "metrics.json").exists()
+    cfg = (out / "config.yaml").read_text()
+    assert "d_model: 32" in cfg and "head: [32]" in cfg and "seed: 1" in cfg
+    r = runner.invoke(app, ["train", "--resume", str(out), "--epochs", "2"])
+    assert r.exit_code == 0, r.output
+    assert json.loads((out / "metrics.json").read_text())["last_epoch"] == 2
+    r = runner.invoke(app, ["train", "--resume", str(out), "--lr", "0.1"])
+    assert r.exit_code == 2 and "--lr" in r.output
+
+
+def test_cv_command(small, tmp_path):
+    out = tmp_path / "cv"
+    r = runner.invoke(app, ["cv", "--store", str(small.store), "--labels", str(small.labels),
+                            "--features", "vis,aud", "--out", str(out), "--folds", "3", "--epochs", "1",
+                            "--d-model", "16", "--hidden", "16", "--segment", "16",
+                            "--set", "model.head=[16]", "--device", "cpu"])
+    assert r.exit_code == 0, r.output
+    res = json.loads((out / "cv.json").read_text())
+    assert [f["fold"] for f in res["folds"]] == [1, 2, 3]
+    assert abs(res["mean_f1"] - sum(f["best_val_f1"] for f in res["folds"]) / 3) < 1e-9
+    assert "mean" in r.output
+    folds = json.loads((out / "folds.json").read_text())
+    assert sorted(folds[-1]["val"]) == sorted(t for t, s in small.tracks.items() if s == "Validation_Set")
+    # re-running keeps finished folds
+    r = runner.invoke(app, ["cv", "--store", str(small.store), "--labels", str(small.labels),
+                            "--features", "vis,aud", "--out", str(out), "--folds", "3", "--epochs", "1",
+                            "--d-model", "16", "--hidden", "16", "--segment", "16",
+                            "--set", "model.head=[16]", "--device", "cpu"])
+    assert r.exit_code == 0 and "finished already" in r.output

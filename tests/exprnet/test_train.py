@@ -1,0 +1,104 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import f1_score
+
+from exprnet import experiment
+from exprnet.data.bank import Standardizer
+from exprnet.experiment import prepare
+from exprnet.runfolder import RunFolder
+from exprnet.train import Trainer
+
+from .conftest import config_for
+
+
+def frames(bank, tracks, stats):
+    ids = bank.ids(tracks)
+    x = np.concatenate([bank.values[bank.rows(i)] for i in ids]).astype(np.float32)
+    y = np.concatenate([bank.track_labels(i) for i in ids])
+    keep = y >= 0
+    return (x[keep] - stats.mean) / stats.std, y[keep]
+
+
+@pytest.fixture(scope="module")
+def baselines(corpus):
+    prep = prepare(config_for(corpus))
+    stats = Standardizer.fit(prep.bank, prep.bank.ids(prep.split.train))
+    xt, yt = frames(prep.bank, prep.split.train, stats)
+    xv, yv = frames(prep.bank, prep.split.val, stats)
+    f1 = lambda p: f1_score(yv, p, average="macro", labels=range(8), zero_division=0)  # noqa: E731
+    majority = f1(np.full_like(yv, np.bincount(yt).argmax()))
+    logreg = f1(LogisticRegression(max_iter=300).fit(xt, yt).predict(xv))
+    return majority, logreg
+
+
+@pytest.mark.parametrize("encoder", ["lstm", "transformer"])
+def test_learns_beyond_per_frame_baselines(corpus, baselines, encoder, tmp_path):
+    majority, logreg = baselines
+    res = experiment.train(config_for(corpus, encoder, train={"epochs": 10}), tmp_path / "run")
+    print(encoder, res.best_val_f1, majority, logreg)
+    assert res.best_val_f1 > majority + 0.4, (res.best_val_f1, majority)
+    assert res.best_val_f1 > logreg + 0.15, (res.best_val_f1, logreg)
+
+
+def test_run_folder_contents(small, tmp_path):
+    res = experiment.train(config_for(small, train={"epochs": 2}), tmp_path / "run")
+    run = RunFolder(tmp_path / "run")
+    for p in (run.config, run.tracks, run.stats, run.best, run.last, run.metrics, run.epochs_csv,
+              run.curves_png, run.confusion_png):
+        assert p.exists(), p
+    assert any(run.tensorboard.glob("events.out.tfevents.*"))
+    m = json.loads(run.metrics.read_text())
+    assert m["finished"] and m["best_epoch"] in (1, 2) and np.isclose(m["best_val_f1"], res.best_val_f1)
+    assert list(m["per_class_f1"]) == ["Neutral", "Anger", "Disgust", "Fear", "Happiness", "Sadness",
+                                       "Surprise", "Other"]
+    assert len(run.epochs_csv.read_text().splitlines()) == 3
+    cfg = run.read_config()
+    assert cfg.model.d_model == 64 and cfg.model.stride == cfg.model.segment  # resolved
+    assert not list(run.root.rglob("*.tmp"))
+
+
+@pytest.mark.parametrize("encoder", ["lstm", "transformer"])
+def test_resume_repeats_an_unbroken_run(small, tmp_path, encoder):
+    cfg = config_for(small, encoder, train={"epochs": 3})
+    whole = experiment.train(cfg, tmp_path / "whole")
+
+    class Killed(KeyboardInterrupt):
+        pass
+
+    def kill(epoch):
+        if epoch == 1:
+            raise Killed
+
+    prep = prepare(cfg)
+    with pytest.raises(Killed):
+        Trainer(cfg, prep.bank, prep.split.train, prep.split.val, RunFolder(tmp_path / "broken")).fit(
+            on_epoch_end=kill)
+    assert json.loads((tmp_path / "broken" / "metrics.json").read_text())["last_epoch"] == 1
+    resumed = experiment.resume(tmp_path / "broken")
+    assert [h["epoch"] for h in resumed.history] == [1, 2, 3]
+    for a, b in zip(whole.history, resumed.history, strict=True):
+        assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-5)
+        assert a["val_f1"] == pytest.approx(b["val_f1"], abs=1e-9)
+    wa = torch.load(tmp_path / "whole" / "checkpoints" / "last.pt", weights_only=True)["model"]
+    wb = torch.load(tmp_path / "broken" / "checkpoints" / "last.pt", weights_only=True)["model"]
+    for k in wa:
+        torch.testing.assert_close(wa[k], wb[k], rtol=1e-5, atol=1e-6)
+    assert resumed.best_val_f1 == pytest.approx(whole.best_val_f1)
+
+
+def test_resume_of_a_finished_run_can_extend_it(small, tmp_path):
+    experiment.train(config_for(small, train={"epochs": 1}), tmp_path / "run")
+    res = experiment.resume(tmp_path / "run", epochs=2)
+    assert [h["epoch"] for h in res.history] == [1, 2]
+    assert RunFolder(tmp_path / "run").read_config().train.epochs == 2
+
+
+def test_class_weights_and_flags_train(small, tmp_path):
+    res = experiment.train(config_for(small, data={"present_flags": "feature"},
+                                      train={"epochs": 1, "class_weights": "balanced", "rdrop": False,
+                                             "grad_clip": 1.0}), tmp_path / "run")
+    assert np.isfinite(res.history[0]["train_loss"])

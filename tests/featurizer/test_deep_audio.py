@@ -1,0 +1,154 @@
+"""wav2vec, hubert, ecapatdnn and vggish end to end on encoded media, with tiny models saved in
+their real formats and loaded through ``weights={NAME: SOURCE}`` (the ``--weights`` path)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from featurizer.audio_rows import hop_rows
+from featurizer.media import Audio, load_audio
+from featurizer.pipeline import extract
+from featurizer.registry import create_extractor, get_spec
+from featurizer.store import FeatureStore
+from featurizer.weights import files_sha256, local_weights
+
+from .conftest_deep import *  # noqa: F403
+from .conftest_deep import ECAPA_DIM, assert_store
+
+
+def _run(demo, model, weights, tmp_path, faces=False):
+    out = str(tmp_path / "s.zarr")
+    rep = extract([demo / "videos"], model, out, labels=demo / "annotations",
+                  faces_dir=demo / "cropped_aligned" if faces else None, weights=weights)
+    assert rep.ok, (rep.problems, [r.error for r in rep.failed])
+    return out
+
+
+def test_declared_timing_is_the_conv_stack():
+    from featurizer.extractors.hf_audio import conv_timing
+
+    t = conv_timing((10, 3, 3, 3, 3, 2, 2), (5, 2, 2, 2, 2, 2, 2))
+    assert (t.hop, t.window, t.offset) == (0.02, 0.025, 0.0125)
+    for name in ("wav2vec", "hubert"):
+        assert get_spec(name).timing == t
+
+
+def test_hubert_layers_end_to_end(demo, hubert_dir, tmp_path):
+    out = _run(demo, "hubert,hubert:last,hubert:2", {"hubert": str(hubert_dir)}, tmp_path)
+    sha = local_weights("hubert", str(hubert_dir), hubert_dir).sha256
+    attrs = assert_store(out, demo, "hubert", 16, sha)  # cnn: conv_dim[-1]
+    assert_store(out, demo, "hubert:last", 32, sha)  # hidden_size
+    assert_store(out, demo, "hubert:2", 32, sha)
+    a = next(iter(attrs.values()))
+    assert a["layer"] == "cnn" and a["weights_id"] == str(hubert_dir)
+    assert a["timing"] == {"kind": "hop", "hop": 0.02, "window": 0.025, "offset": 0.0125}
+    s = FeatureStore(out, mode="r")
+    # both faces of video3 share its audio
+    np.testing.assert_array_equal(s.read_feature("video3_left", "hubert:last").values,
+                                  s.read_feature("video3_right", "hubert:last").values)
+    # the sha256 covers config, preprocessor config and weights
+    assert sha == files_sha256(sorted(p for p in hubert_dir.iterdir() if p.suffix in (".json", ".safetensors")))
+
+
+def test_layer_choice_matches_transformers_hidden_states(demo, wav2vec_dir):
+    """Hooks + truncated layers give what ``output_hidden_states`` gives (stable layer norm model)."""
+    import torch
+    import transformers
+
+    wave = load_audio(next((demo / "videos").glob("*.mp4"))).samples[:16000]
+    x = torch.from_numpy((wave - wave.mean()) / np.sqrt(wave.var() + 1e-7))[None]
+    ref = transformers.AutoModel.from_pretrained(str(wav2vec_dir)).eval()
+    with torch.inference_mode():
+        out = ref(x, output_hidden_states=True)
+        hs = out.hidden_states
+        cnn = ref.feature_extractor(x).transpose(1, 2)
+    L = len(hs) - 1
+    expect = {"cnn": cnn, "0": hs[0], "2": hs[2], str(L): hs[L], "last": out.last_hidden_state,
+              "mean4": sum(hs[-4:]) / 4}
+    for layer, want in expect.items():
+        ex = create_extractor(f"wav2vec:{layer}", weights=str(wav2vec_dir))
+        (rows,) = ex.extract_audio([wave], 16000)
+        assert rows.shape == (ex.n_rows(len(wave)), ex.dim) == tuple(want.shape[1:])
+        np.testing.assert_allclose(rows, want[0].numpy(), atol=2e-4, rtol=1e-4, err_msg=layer)
+
+
+def test_long_audio_chunks_stitch_to_the_unchunked_rows(hubert_layernorm_dir):
+    """CNN rows are local: chunked (with context, batched, grid-aligned) equals one pass exactly."""
+    rng = np.random.default_rng(0)
+    wave = (0.1 * rng.standard_normal(16000 * 7 + 1234)).astype(np.float32)
+    audio = Audio(wave, 16000, 0.25)
+    ex = create_extractor("hubert", weights=str(hubert_layernorm_dir), batch_size=3)
+    ex.normalize = False  # per-chunk normalisation would differ from per-track
+    ex.max_chunk_seconds = None
+    whole, c_whole = hop_rows(ex, audio)
+    ex.max_chunk_seconds, ex.chunk_context_seconds = 1.5, 0.05
+    parts, c_parts = hop_rows(ex, audio)
+    assert len(parts) == len(whole) == (len(wave) - 400) // 320 + 1  # rows = duration / hop
+    np.testing.assert_allclose(c_parts, c_whole)
+    np.testing.assert_allclose(c_whole, 0.25 + 0.0125 + 0.02 * np.arange(len(whole)))
+    np.testing.assert_allclose(parts, whole, atol=1e-4)
+
+
+def test_transformer_layer_chunks_are_grid_exact(hubert_dir):
+    """Transformer rows in chunks: same count and centres as one pass, no padding rows."""
+    wave = (0.1 * np.random.default_rng(1).standard_normal(16000 * 5 + 77)).astype(np.float32)
+    ex = create_extractor("hubert:last", weights=str(hubert_dir), batch_size=2)
+    ex.max_chunk_seconds, ex.chunk_context_seconds = 1.0, 0.5
+    rows, centres = hop_rows(ex, Audio(wave, 16000, 0.0))
+    assert len(rows) == (len(wave) - 400) // 320 + 1
+    np.testing.assert_allclose(centres, 0.0125 + 0.02 * np.arange(len(rows)))
+    assert np.isfinite(rows).all() and np.abs(rows).sum(1).min() > 0
+
+
+def test_ecapatdnn_from_a_speechbrain_folder(demo, ecapa_dir, tmp_path):
+    out = _run(demo, "ecapatdnn,ecapatdnn:1", {"ecapatdnn": str(ecapa_dir)}, tmp_path)
+    sha = local_weights("ecapatdnn", str(ecapa_dir), ecapa_dir).sha256
+    attrs = assert_store(out, demo, "ecapatdnn", ECAPA_DIM, sha)
+    assert_store(out, demo, "ecapatdnn:1", ECAPA_DIM, sha)
+    a = next(iter(attrs.values()))
+    assert a["timing"] == {"kind": "frame_window", "hop": 0.4, "window": 2.0}
+    s = FeatureStore(out, mode="r")
+    f = s.read_feature("101-25-320x240", "ecapatdnn")
+    assert f.present.mean() > 0.9  # windows shifted inside the audio at its ends
+
+
+def test_ecapatdnn_equals_encode_batch_on_its_grid(demo, ecapa_dir):
+    import torch
+    from speechbrain.inference.classifiers import EncoderClassifier
+
+    wave = load_audio(next((demo / "videos").glob("*.mp4"))).samples
+    ex = create_extractor("ecapatdnn", weights=str(ecapa_dir))
+    centres = np.array([1.0, 1.4, 1.2])  # 1.0 and 1.4 are grid points; 1.2 interpolated
+    got = ex.extract_windows(wave, 16000, centres)
+    clf = EncoderClassifier.from_hparams(source=str(ecapa_dir), overrides={"pretrained_path": str(ecapa_dir)})
+    wins = torch.from_numpy(np.stack([wave[0:32000], wave[6400:38400]]))
+    ref = clf.encode_batch(wins).squeeze(1).numpy()
+    np.testing.assert_allclose(got[[0, 1]], ref, atol=1e-4)
+    np.testing.assert_allclose(got[2], ref.mean(0), atol=1e-4)
+
+
+def test_vggish_state_dict_and_exact_timing(demo, vggish_file, tmp_path):
+    import torch
+    import torchvggish
+    from torchvggish.torchvggish import VGG, make_layers
+
+    out = _run(demo, "vggish,vggish:240", {"vggish": str(vggish_file)}, tmp_path)
+    sha = local_weights("vggish", str(vggish_file), vggish_file).sha256
+    assert_store(out, demo, "vggish", 128, sha)
+    assert_store(out, demo, "vggish:240", 128, sha)
+    # rows and their declared centres against torchvggish's own framing and model
+    wave = load_audio(next((demo / "videos").glob("*.mp4"))).samples
+    ex = create_extractor("vggish", weights=str(vggish_file))
+    (rows,) = ex.extract_audio([wave], 16000)
+    ref_ex = torchvggish.waveform_to_examples(wave.astype(np.float64), 16000, return_tensor=True)
+    assert len(rows) == len(ref_ex) == 3  # 3 s: patches at 0-0.975, 0.96-1.935, 1.92-2.895 s
+    model = VGG(make_layers(), postprocess=False).eval()
+    from safetensors.torch import load_file
+
+    model.load_state_dict({k: v.float() for k, v in load_file(str(vggish_file)).items()})
+    with torch.inference_mode():
+        ref = model(ref_ex.detach()).numpy()
+    np.testing.assert_allclose(rows, ref, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(ex.timing.centres(3), [0.4875, 1.4475, 2.4075])
+    assert ex.timing.window == pytest.approx(0.975)
