@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from exprnet.config import RunConfig, build_config
 
 from .synth import Corpus, make_corpus

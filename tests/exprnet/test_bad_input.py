@@ -2,14 +2,13 @@
 
 import numpy as np
 import pytest
-from typer.testing import CliRunner
-
 from exprnet import experiment
 from exprnet.cli import app
 from exprnet.errors import DataError, ExprnetWarning, TrainingError
 from exprnet.experiment import prepare
 from exprnet.runfolder import RunFolder
 from exprnet.train import Trainer
+from typer.testing import CliRunner
 
 from .conftest import config_for
 from .synth import open_store, write_feature, write_labels

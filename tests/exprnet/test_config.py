@@ -1,5 +1,4 @@
 import pytest
-
 from exprnet.cli import make_config
 from exprnet.config import ENCODER_DEFAULTS, build_config, parse_set
 from exprnet.errors import ConfigError

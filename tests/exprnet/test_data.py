@@ -3,7 +3,6 @@ import tracemalloc
 import numpy as np
 import pytest
 import torch
-
 from exprnet.data.bank import Standardizer, load_bank
 from exprnet.data.batches import BatchBuilder, Prefetcher
 from exprnet.data.labels import find_label_files, read_labels, source_video
@@ -142,3 +141,25 @@ def test_float32_store_values_are_held_as_float16(tmp_path):
     write_labels(tmp_path / "l" / "Train_Set" / "a.txt", np.zeros(12, int))
     bank = load_bank(StoreReader(str(tmp_path / "s.zarr")), ["vis"], ["a"])
     assert bank.values.dtype == np.float16
+
+
+def test_wide_range_float32_feature_is_scaled_exactly(tmp_path):
+    """Values past float16's range (ComParE energies) are held as raw * 2^-k, standardised in raw units."""
+    rng = np.random.default_rng(0)
+    z = open_store(tmp_path / "s.zarr")
+    raw = {}
+    for t, n in (("a", 300), ("b", 200)):
+        write_track(z, t, n)
+        v = np.c_[rng.normal(5e5, 2e5, n), rng.normal(0, 1, n), rng.normal(-3e6, 1e3, n)]
+        write_feature(z, t, "compare", v, dtype="float32")
+        raw[t] = v.astype(np.float32)
+    bank = load_bank(StoreReader(str(tmp_path / "s.zarr")), ["compare"], ["a", "b"])
+    assert bank.values.dtype == np.float16 and np.isfinite(bank.values).all()
+    assert bank.scale[1] == 1.0 and bank.scale[0] < 1 and np.log2(bank.scale[0]).is_integer()
+    st = Standardizer.fit(bank, [0, 1])
+    allraw = np.concatenate([raw["a"], raw["b"]]).astype(np.float64)
+    np.testing.assert_allclose(st.mean, allraw.mean(0), rtol=1e-3, atol=1e-3)
+    np.testing.assert_allclose(st.std, allraw.std(0), rtol=1e-3)
+    batch = BatchBuilder(bank, st, 300).build([stream_plan({0: 300}, 1, 300)[0][0]])
+    ref = (raw["a"] - st.mean) / st.std
+    np.testing.assert_allclose(batch.x[0].numpy(), ref, atol=0.01)

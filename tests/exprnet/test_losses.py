@@ -1,6 +1,5 @@
 import numpy as np
 import torch
-
 from exprnet.losses import rdrop_loss
 
 

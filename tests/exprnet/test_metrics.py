@@ -1,9 +1,8 @@
 import numpy as np
+from exprnet.metrics import confusion, macro_f1, per_class_f1
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.metrics import confusion_matrix, f1_score
-
-from exprnet.metrics import confusion, macro_f1, per_class_f1
 
 
 def sk(y, p):

@@ -1,7 +1,6 @@
 import numpy as np
 import pytest
 import torch
-
 from exprnet.config import build_config
 from exprnet.data.bank import Standardizer, load_bank
 from exprnet.data.batches import BatchBuilder

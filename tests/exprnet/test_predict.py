@@ -1,11 +1,10 @@
 import numpy as np
 import pytest
-from typer.testing import CliRunner
-
 from exprnet import experiment
 from exprnet.cli import app
 from exprnet.errors import DataError
 from exprnet.predict import HEADER, read_submission, write_submission
+from typer.testing import CliRunner
 
 from .conftest import config_for
 

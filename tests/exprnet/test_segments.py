@@ -1,6 +1,5 @@
 import numpy as np
 import pytest
-
 from exprnet.data.segments import (
     inference_plan,
     overlapping_segments,

@@ -1,10 +1,9 @@
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
-
 from exprnet.data.labels import source_video
 from exprnet.data.splits import make_folds
 from exprnet.errors import DataError
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 TRAIN = {"10-60-1280x720_left": 300, "10-60-1280x720_right": 280, "video2_left": 50, "video2_right": 60,
          "video45_3": 500, "video45_4": 120, "122-60-1920x1080-1": 90, "102": 400, "7": 10,

@@ -3,14 +3,13 @@ import json
 import numpy as np
 import pytest
 import torch
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import f1_score
-
 from exprnet import experiment
 from exprnet.data.bank import Standardizer
 from exprnet.experiment import prepare
 from exprnet.runfolder import RunFolder
 from exprnet.train import Trainer
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import f1_score
 
 from .conftest import config_for
 

@@ -145,3 +145,13 @@ def test_timm_strict_load_and_wrong_family(timm_dirs, tmp_path):
         create_extractor("densenet", weights=str(d))
     with pytest.raises(WeightsError, match="not a densenet model"):
         create_extractor("densenet", weights=str(timm_dirs["mae"]))
+
+
+def test_paper_densenet_342_is_densenet_bc_100_k12(demo, tmp_path):
+    """The paper's 342-d DenseNet: a timm folder whose config gives growth 12, blocks (16, 16, 16)."""
+    from .conftest_deep import save_timm_folder
+
+    d = save_timm_folder(tmp_path / "dn342", "densenet121", growth_rate=12, block_config=(16, 16, 16))
+    ex = create_extractor("densenet", weights=str(d))
+    assert ex.dim == 342
+    assert ex.extract_faces(_crops(demo, n=2)).shape == (2, 342)

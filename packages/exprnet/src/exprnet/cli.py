@@ -94,7 +94,7 @@ def make_config(preset: str | None, config: Path | None, sets: list[str] | None,
 
 def _summary(history: list[dict[str, Any]], best_epoch: int, per_class: list[float], run: Path) -> None:
     out.print(epochs_table(history, best_epoch))
-    out.print(classes_table(per_class, f"validation F1 per class at the best epoch ({best_epoch})"))
+    out.print(classes_table(per_class, f"val F1, best epoch {best_epoch}"))
     out.print(f"run folder: [bold]{run}[/]")
 
 

@@ -69,6 +69,7 @@ class ModelConfig(_Strict):
     segment: int | None = Field(None, gt=0)
     stride: int | None = Field(None, gt=0)
     infer_stride: int | None = Field(None, gt=0)
+    checkpoint: bool = False  # Transformer: activation checkpointing (less memory, ~1/3 more compute)
 
 
 class TrainConfig(_Strict):

@@ -155,7 +155,7 @@ def track_groups(tracks: Sequence[str], k: int, group_of: Callable[[str], str]) 
         groups.setdefault(group_of(t), []).append(i)
     k = max(1, min(k, len(groups)))
     folds: list[list[int]] = [[] for _ in range(k)]
-    for j, g in enumerate(sorted(groups, key=lambda g: (-len(groups[g]), g))):
+    for g in sorted(groups, key=lambda g: (-len(groups[g]), g)):
         min(folds, key=len).extend(groups[g])
     return [f for f in folds if f]
 

@@ -10,13 +10,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from pydantic import ValidationError
 
 from .config import RunConfig
 from .data.bank import FeatureBank, load_bank
 from .data.labels import LabelFile, find_label_files, read_labels
 from .data.splits import Split, official_split, require_nonempty
 from .data.store import StoreReader
-from .errors import ConfigError, DataError, LabelError
+from .errors import ConfigError, DataError, LabelError, RunError
 from .progress import NullReporter, Reporter
 from .runfolder import RunFolder
 from .train import Trainer, TrainResult
@@ -86,8 +87,6 @@ def train(cfg: RunConfig, out: str | Path, reporter: Reporter | None = None) -> 
     cfg = cfg.resolved()
     run = RunFolder(out)
     if run.in_use():
-        from .errors import RunError
-
         raise RunError(str(out), "holds a run already", "continue it with `exprnet train --resume "
                        f"{out}`, or choose another --out")
     prep = load_data(cfg, reporter)
@@ -100,10 +99,13 @@ def resume(out: str | Path, reporter: Reporter | None = None, epochs: int | None
     reporter = reporter or NullReporter()
     run = RunFolder(out)
     cfg = run.read_config()
-    if epochs is not None:
-        cfg.train.epochs = epochs
-    if device is not None:
-        cfg.train.device = device  # type: ignore[assignment]
+    try:
+        if epochs is not None:
+            cfg.train.epochs = epochs
+        if device is not None:
+            cfg.train.device = device  # type: ignore[assignment]
+    except ValidationError as e:
+        raise ConfigError("--epochs/--device", e.errors()[0]["msg"]) from None
     if not run.in_use():
         reporter.message(f"{out}: no epoch was saved yet; starting it from the beginning")
         prep = load_data(cfg, reporter)

@@ -147,7 +147,7 @@ def predict(run_dir: str | Path, store: str, tracks: Sequence[str] | str, out: s
                      "checkpoint": checkpoint}
     if labels:
         cm = np.zeros((N_CLASSES, N_CLASSES), np.int64)
-        for i, t in enumerate(bank.tracks):
+        for i in range(len(bank.tracks)):
             cm += confusion(bank.track_labels(i), probs[i].argmax(-1))
         pc = per_class_f1(cm)
         summary.update({"f1": float(pc.mean()), "per_class_f1": dict(zip(CLASSES, pc.tolist(), strict=True)),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Protocol
 
+from rich import box
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -79,21 +80,22 @@ class RichReporter:
 
 
 def epochs_table(history: Sequence[dict[str, Any]], best_epoch: int) -> Table:
-    t = Table(title="epochs", show_lines=False)
-    for c in ("epoch", "loss", "CE", "KL", "train F1", "val F1", "lr", "s", "frames/s", "data wait"):
-        t.add_column(c, justify="right")
+    t = Table(title="epochs (best in bold)", box=box.SIMPLE_HEAD, pad_edge=False)
+    for c in ("ep", "loss", "CE", "KL", "trainF1", "val F1", "lr", "s", "frames/s", "wait"):
+        t.add_column(c, justify="right", no_wrap=True)
     for h in history:
         style = "bold green" if h["epoch"] == best_epoch else None
-        t.add_row(str(h["epoch"]), f"{h['train_loss']:.4f}", f"{h['train_ce']:.4f}", f"{h['train_kl']:.4f}",
-                  f"{h['train_f1']:.4f}", f"{h['val_f1']:.4f}", f"{h['lr']:.2e}", f"{h['seconds']:.1f}",
+        t.add_row(str(h["epoch"]), f"{h['train_loss']:.3f}", f"{h['train_ce']:.3f}", f"{h['train_kl']:.3f}",
+                  f"{h['train_f1']:.3f}", f"{h['val_f1']:.4f}", f"{h['lr']:.0e}", f"{h['seconds']:.1f}",
                   f"{h['frames_per_s']:.0f}", f"{100 * h['data_wait']:.0f}%", style=style)
     return t
 
 
 def classes_table(per_class: Sequence[float], title: str) -> Table:
-    t = Table(title=title)
-    for c in CLASSES:
-        t.add_column(c[:9], justify="right")
-    t.add_column("mean", justify="right", style="bold")
-    t.add_row(*[f"{v:.3f}" for v in per_class], f"{sum(per_class) / len(per_class):.4f}")
+    t = Table(title=title, box=box.SIMPLE_HEAD)
+    t.add_column("class")
+    t.add_column("F1", justify="right")
+    for c, v in zip(CLASSES, per_class, strict=True):
+        t.add_row(c, f"{v:.4f}")
+    t.add_row("[bold]mean[/]", f"[bold]{sum(per_class) / len(per_class):.4f}[/]")
     return t

@@ -30,6 +30,8 @@ from .runfolder import RunFolder
 
 
 def resolve_device(name: str) -> torch.device:
+    if name not in ("cpu", "cuda", "auto"):
+        raise ConfigError(f"--device {name}", "expected cpu, cuda or auto")
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():

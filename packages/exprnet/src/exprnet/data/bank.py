@@ -4,6 +4,12 @@
 ``data.memmap``); track ``i`` owns rows ``offsets[i]:offsets[i + 1]``; features sit side by side
 in the configured order. Nothing here makes a float32 copy of it: batches convert and
 standardise only the rows they take (see :mod:`exprnet.data.batches`).
+
+A feature stored as float32 (featurizer does so when values exceed the float16 range, e.g.
+ComParE energies) is held as ``(raw - offset) * scale``: per column, the midpoint of its range and
+a power of two, found by a first pass over that feature, so large values fit and a large offset
+does not eat float16's precision. :class:`Standardizer` works in raw units; the mapping never
+leaks out of the bank and the batch builder.
 """
 
 from __future__ import annotations
@@ -19,8 +25,6 @@ import numpy as np
 from ..errors import DataError, ExprnetWarning
 from .store import FeatureInfo, StoreReader
 
-F16_MAX = float(np.finfo(np.float16).max)
-
 
 @dataclass
 class FeatureBank:
@@ -32,9 +36,15 @@ class FeatureBank:
     features: list[str]
     dims: list[int]
     modalities: list[str]
+    scale: np.ndarray | None = None  # (D,) powers of two: values = (raw - offset) * scale
+    offset: np.ndarray | None = None  # (D,)
 
     def __post_init__(self) -> None:
         self._index = {t: i for i, t in enumerate(self.tracks)}
+        if self.scale is None:
+            self.scale = np.ones(self.values.shape[1], np.float64)
+        if self.offset is None:
+            self.offset = np.zeros(self.values.shape[1], np.float64)
 
     @property
     def dim(self) -> int:
@@ -124,9 +134,27 @@ def _check_finite(values: np.ndarray, where: str) -> None:
         r = int(np.flatnonzero(~ok)[0])
         raise DataError(where, f"NaN or inf in the features ({int((~ok).sum())} rows, first row {r}, "
                                f"frame {r + 1:05d}.jpg)", "fix or re-extract this track")
-    if values.dtype != np.float16 and values.size and float(np.abs(values).max()) > F16_MAX:
-        raise DataError(where, "values exceed the float16 range the bank holds",
-                        "rescale this feature before importing it")
+
+
+F16_HEADROOM = 2.0**14  # scaled values stay below this (float16 max is 65504)
+
+
+def column_ranges(reader: StoreReader, tracks: Sequence[str], feature: str, dim: int
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """(offset, scale) per column of a float32 feature: range midpoint, and a power of two that
+    brings the centred values inside float16 (1 if they fit)."""
+    lo = np.full(dim, np.inf)
+    hi = np.full(dim, -np.inf)
+    for t in tracks:
+        v, _ = reader.read(t, feature)
+        _check_finite(v, f"{reader.url}:{t}/{feature}")
+        if len(v):
+            np.minimum(lo, v.min(axis=0), out=lo)
+            np.maximum(hi, v.max(axis=0), out=hi)
+    lo, hi = np.where(np.isfinite(lo), lo, 0.0), np.where(np.isfinite(hi), hi, 0.0)
+    offset = (lo + hi) / 2
+    k = np.ceil(np.log2(np.maximum((hi - lo) / 2, 1.0) / F16_HEADROOM)).clip(min=0)
+    return offset, 2.0 ** -k
 
 
 def load_bank(reader: StoreReader, features: Sequence[str], tracks: Sequence[str],
@@ -147,6 +175,11 @@ def load_bank(reader: StoreReader, features: Sequence[str], tracks: Sequence[str
     present = np.empty((n, len(features)), bool)
     lab = np.full(n, -1, np.int8)
     cols = np.concatenate([[0], np.cumsum(dims)]).astype(int)
+    scale, offset = np.ones(d), np.zeros(d)
+    wide = [j for j, f in enumerate(features) if kept and np.dtype(info[f].dtype) != np.float16]
+    for j in wide:
+        offset[cols[j]:cols[j + 1]], scale[cols[j]:cols[j + 1]] = column_ranges(
+            reader, kept, features[j], dims[j])
 
     def fill(i: int) -> str:
         t = kept[i]
@@ -157,7 +190,8 @@ def load_bank(reader: StoreReader, features: Sequence[str], tracks: Sequence[str
             if v.shape[0] != hi - lo or len(p) != hi - lo:
                 raise DataError(where, f"has {v.shape[0]} rows, the track has {hi - lo}")
             _check_finite(v, where)
-            values[lo:hi, cols[j]:cols[j + 1]] = v
+            c = slice(cols[j], cols[j + 1])
+            values[lo:hi, c] = (v.astype(np.float64) - offset[c]) * scale[c] if j in wide else v
             present[lo:hi, j] = p
         if labels is not None and t in labels:
             lab[lo:hi] = labels[t]
@@ -168,12 +202,12 @@ def load_bank(reader: StoreReader, features: Sequence[str], tracks: Sequence[str
             if progress:
                 progress(t)
     return FeatureBank(kept, offsets, values, present, lab, list(features), dims,
-                       [info[f].modality if kept else "unknown" for f in features])
+                       [info[f].modality if kept else "unknown" for f in features], scale, offset)
 
 
 @dataclass
 class Standardizer:
-    """Per-column mean/std fitted on training tracks only; applied per batch."""
+    """Per-column mean/std (raw feature units) fitted on training tracks only; applied per batch."""
 
     mean: np.ndarray  # (D,) float32
     std: np.ndarray  # (D,) float32
@@ -202,9 +236,10 @@ class Standardizer:
             raise DataError("training split", "no frames to compute feature statistics from")
         m = s1 / count
         var = np.maximum(s2 / count - m * m, 0.0)
-        std = np.sqrt(var)
-        std[std < 1e-6] = 1.0  # constant columns (e.g. a silent audio feature) pass through
-        return cls((m + shift).astype(np.float32), std.astype(np.float32), list(bank.features), list(bank.dims))
+        sc = np.asarray(bank.scale, np.float64)
+        mean, std = (m + shift) / sc + bank.offset, np.sqrt(var) / sc  # back to raw units
+        std[std < 1e-6 / sc] = 1.0  # constant columns (e.g. a silent audio feature) pass through
+        return cls(mean.astype(np.float32), std.astype(np.float32), list(bank.features), list(bank.dims))
 
     def save(self, path: str | Path) -> None:
         import io

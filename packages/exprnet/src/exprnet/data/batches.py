@@ -65,8 +65,10 @@ class BatchBuilder:
         if list(stats.features) != list(bank.features) or list(stats.dims) != list(bank.dims):
             raise ValueError("statistics were fitted on other features than the bank holds")
         self.bank, self.seg = bank, seg
-        self.inv_std = (1.0 / stats.std).astype(np.float32)
-        self.shift = (-stats.mean * self.inv_std).astype(np.float32)
+        # bank values are (raw - offset) * scale: (raw - mean) / std = values * inv_std + shift
+        std = stats.std.astype(np.float64)
+        self.inv_std = (1.0 / (std * bank.scale)).astype(np.float32)
+        self.shift = ((bank.offset - stats.mean) / std).astype(np.float32)
         self.flags = flag_columns(bank, present_flags)
         self.pin = pin_memory
 

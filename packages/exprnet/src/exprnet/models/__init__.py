@@ -26,7 +26,8 @@ class ExprNet(nn.Module):
             self.encoder = LSTMEncoder(cfg.d_model, cfg.hidden, cfg.layers, cfg.dropout)
         else:
             self.encoder = TransformerEncoder(cfg.d_model, cfg.heads, cfg.layers, cfg.hidden,
-                                              cfg.dropout, cfg.activation, max_len=max(cfg.segment, 1))
+                                              cfg.dropout, cfg.activation, max_len=max(cfg.segment, 1),
+                                              checkpoint=cfg.checkpoint)
         self.head = Head(self.encoder.out_dim, cfg.head, n_classes, cfg.activation, cfg.dropout)
 
     @property

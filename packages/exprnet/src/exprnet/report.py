@@ -1,0 +1,65 @@
+"""``exprnet report``: a Markdown page for a run or an ensemble (REPORT.md in its folder)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from .config import CLASSES
+from .errors import ConfigError
+from .io import atomic_write_text
+from .plots import plot_confusion
+from .runfolder import RunFolder
+
+
+def _per_class(pc: Any) -> list[float]:
+    return [float(pc[c]) for c in CLASSES] if isinstance(pc, dict) else [float(v) for v in pc]
+
+
+def _class_table(pc: list[float]) -> list[str]:
+    return ["| " + " | ".join(CLASSES) + " | mean |", "|" + "---|" * (len(CLASSES) + 1),
+            "| " + " | ".join(f"{v:.3f}" for v in pc) + f" | **{sum(pc) / len(pc):.4f}** |"]
+
+
+def write_report(folder: str | Path) -> Path:
+    root = Path(folder)
+    mpath = root / "metrics.json"
+    if not mpath.exists():
+        raise ConfigError(str(root), "has no metrics.json", "pass a run folder or an `exprnet ensemble` --out")
+    m = json.loads(mpath.read_text())
+    lines = [f"# Report: {root.name}", ""]
+    if m.get("kind") == "ensemble":
+        lines += [f"Ensemble of {len(m['members'])} runs by **{m['method']}** on {m['val_tracks']} validation "
+                  f"tracks ({m['val_frames']} labelled frames).", "",
+                  f"- validation F1: **{m['val_f1']:.4f}**" + (
+                      f" (fit on validation; cross-validated estimate over {m['cv_folds']} groups of "
+                      f"validation tracks: **{m['val_f1_cv']:.4f}**)" if m["fit_on_validation"] else ""),
+                  f"- best single member: {m['best_member_f1']:.4f}"]
+        if m.get("smoothing"):
+            lines.append(f"- temporal smoothing: {m['smoothing']['kind']}, +-{m['smoothing']['k']} frames")
+        lines += ["", "## Table 3 layout (validation F1)", "", "| model | features | encoder | weight | F1 |",
+                  "|---|---|---|---|---|"]
+        wsum = sum(m["weights"]) or 1.0
+        for mem, w in zip(m["members"], m["weights"], strict=True):
+            lines.append(f"| {mem['name']} | {'+'.join(mem['features'])} | {mem['encoder']} | {w / wsum:.2f} | "
+                         f"{mem['val_f1']:.4f} |")
+        lines.append(f"| **ensemble ({m['method']})** | | | | **{m['val_f1']:.4f}** |")
+        pictures = [("confusion.png", "Confusion matrix (validation)"), ("agreement.png", "Member agreement")]
+    else:
+        run = RunFolder(root)
+        cfg = run.read_config()
+        lines += [f"Run **{cfg.name}**: {cfg.model.encoder} on {'+'.join(cfg.data.features)}; best epoch "
+                  f"{m['best_epoch']}, validation F1 **{m['best_val_f1']:.4f}**.", "",
+                  "## Table 3 layout (validation F1)", "", "| model | features | encoder | F1 |", "|---|---|---|---|",
+                  f"| {root.name} | {'+'.join(cfg.data.features)} | {cfg.model.encoder} | {m['best_val_f1']:.4f} |"]
+        if "confusion" in m and not (root / "confusion.png").exists():
+            plot_confusion(m["confusion"], root / "confusion.png")
+        pictures = [("curves.png", "Training curves"), ("confusion.png", "Confusion matrix (validation, best epoch)")]
+    lines += ["", "## Per-class F1", "", *_class_table(_per_class(m["per_class_f1"])), ""]
+    for f, title in pictures:
+        if (root / f).exists():
+            lines += [f"## {title}", "", f"![{title}]({f})", ""]
+    out = root / "REPORT.md"
+    atomic_write_text(out, "\n".join(lines))
+    return out

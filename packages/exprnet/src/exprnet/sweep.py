@@ -1,0 +1,190 @@
+"""``exprnet sweep``: the cross product of presets / feature sets, encoders, folds and seeds.
+
+Grid file (YAML)::
+
+    out: runs/sweep                  # folder of the runs (or --out)
+    base:                            # config layers shared by every run (data:, model:, train:)
+      data: {store: demo/features.zarr, labels: demo/data/annotations}
+      train: {epochs: 4}
+    grid:
+      preset: [demo, demo-transformer]           # optional
+      features: [[egemaps, hog], [compare, hog]]  # optional
+      encoder: [lstm, transformer]                # optional
+      fold: [official]                            # or fold numbers 1..folds
+      folds: 5
+      seed: [0, 1]
+
+Each combination is a run folder ``OUT/<preset>_<features>_<encoder>_<fold>_s<seed>`` (axes with
+one value are left out of the name). A finished run is skipped, a killed one resumed. The end
+table is written to OUT/sweep.csv and OUT/sweep.json; OUT/runs.txt lists the run folders for
+``exprnet ensemble --runs-file``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import itertools
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .config import build_config, read_yaml
+from .errors import ConfigError
+from .io import atomic_write_json, atomic_write_text
+from .presets import load_preset
+from .progress import NullReporter, Reporter
+from .runfolder import RunFolder
+
+AXES = ("preset", "features", "encoder", "fold", "seed")
+
+
+@dataclass(frozen=True)
+class SweepRun:
+    name: str
+    layers: tuple[dict[str, Any], ...]
+    fold: int | None  # None: the official Train_Set / Validation_Set split
+    folds: int
+
+    def config(self):
+        return build_config(*self.layers, source=f"sweep run {self.name}")
+
+
+def _label(axis: str, v: Any) -> str:
+    if axis == "features":
+        return "+".join(v)
+    if axis == "fold":
+        return "official" if v in (None, "official") else f"fold{v}"
+    if axis == "seed":
+        return f"s{v}"
+    return str(v)
+
+
+def expand(grid_doc: dict[str, Any]) -> list[SweepRun]:
+    base = grid_doc.get("base") or {}
+    grid = dict(grid_doc.get("grid") or {})
+    folds = int(grid.pop("folds", 5))
+    unknown = sorted(set(grid) - set(AXES))
+    if unknown:
+        raise ConfigError(f"grid: {', '.join(unknown)}", f"unknown axis; use {', '.join(AXES)}")
+    axes = {a: (grid[a] if isinstance(grid.get(a), list) else [grid[a]]) for a in AXES if a in grid}
+    if not axes:
+        raise ConfigError("grid", "is empty", "give at least one of " + ", ".join(AXES))
+    varying = [a for a, vs in axes.items() if len(vs) > 1]
+    runs = []
+    for combo in itertools.product(*axes.values()):
+        v = dict(zip(axes, combo, strict=True))
+        layers: list[dict[str, Any]] = []
+        if "preset" in v:
+            layers.append(load_preset(v["preset"]))
+        layers.append(base)
+        over: dict[str, Any] = {}
+        if "features" in v:
+            over.setdefault("data", {})["features"] = v["features"]
+        if "encoder" in v:
+            over.setdefault("model", {})["encoder"] = v["encoder"]
+        if "seed" in v:
+            over.setdefault("train", {})["seed"] = int(v["seed"])
+        name = "_".join(_label(a, v[a]) for a in (varying or list(axes)[:1]))
+        over["name"] = name
+        layers.append(over)
+        fold = v.get("fold")
+        fold = None if fold in (None, "official") else int(fold)
+        if fold is not None and not 1 <= fold <= folds:
+            raise ConfigError(f"grid.fold {fold}", f"outside 1..{folds}")
+        runs.append(SweepRun(name, tuple(layers), fold, folds))
+    names = [r.name for r in runs]
+    if len(set(names)) != len(names):
+        raise ConfigError("grid", "two combinations get the same run name")
+    return runs
+
+
+def run_one(run: SweepRun, root: str, reporter: Reporter | None = None) -> dict[str, Any]:
+    """Train (or resume, or skip) one run; returns its row for the table."""
+    from .cv import fold_config
+    from .data.splits import make_folds
+    from .experiment import load_data
+    from .train import Trainer
+
+    reporter = reporter or NullReporter()
+    folder = RunFolder(Path(root) / run.name)
+    status = "skipped (finished)"
+    if not folder.finished():
+        cfg = run.config().resolved()
+        prep = load_data(cfg, reporter)
+        train, val = prep.split.train, prep.split.val
+        if run.fold is not None:
+            bank = prep.bank
+            folds = make_folds({t: bank.labelled([bank.index(t)]) for t in train}, val, run.folds)
+            f = folds[run.fold - 1]
+            cfg, train, val = fold_config(cfg, f), f.train, f.val
+        if not folder.in_use():
+            folder.root.mkdir(parents=True, exist_ok=True)
+        status = "resumed" if folder.in_use() else "trained"
+        Trainer(cfg, prep.bank, train, val, folder, reporter).fit(resume=folder.in_use())
+    m = folder.read_metrics()
+    cfg = folder.read_config()
+    return {"run": run.name, "encoder": cfg.model.encoder, "features": "+".join(cfg.data.features),
+            "fold": "official" if run.fold is None else run.fold, "seed": cfg.train.seed,
+            "best_val_f1": float(m["best_val_f1"]), "best_epoch": int(m["best_epoch"]), "status": status,
+            "path": str(folder.root)}
+
+
+def run_sweep(grid_file: str | Path, out: str | Path | None = None, executor: str = "local",
+              address: str | None = None, gpus_per_run: float = 0.0, cpus_per_run: float = 1.0,
+              reporter: Reporter | None = None) -> list[dict[str, Any]]:
+    doc = read_yaml(grid_file)
+    root = str(out or doc.get("out") or "")
+    if not root:
+        raise ConfigError("--out", "required (or `out:` in the grid file)")
+    runs = expand(doc)
+    Path(root).mkdir(parents=True, exist_ok=True)
+    reporter = reporter or NullReporter()
+    if executor == "local":
+        rows = []
+        for i, r in enumerate(runs, 1):
+            reporter.message(f"[{i}/{len(runs)}] {r.name}")
+            rows.append(run_one(r, root, reporter))
+    elif executor == "ray":
+        rows = _run_ray(runs, root, address, gpus_per_run, cpus_per_run, reporter)
+    else:
+        raise ConfigError(f"--executor {executor}", "choose local or ray")
+    write_table(rows, Path(root))
+    return rows
+
+
+def _run_ray(runs: list[SweepRun], root: str, address: str | None, gpus: float, cpus: float,
+             reporter: Reporter) -> list[dict[str, Any]]:
+    try:
+        import ray
+    except ImportError:
+        raise ConfigError("--executor ray", "Ray is not installed", "pip install 'exprnet[ray]'") from None
+    started = not ray.is_initialized()
+    if started:
+        ray.init(address=address, include_dashboard=False, log_to_driver=False)
+    try:
+        task = ray.remote(num_gpus=gpus, num_cpus=cpus, max_retries=2)(run_one)
+        refs = {task.remote(r, root): r for r in runs}
+        rows = []
+        while refs:
+            done, _ = ray.wait(list(refs), num_returns=1)
+            for ref in done:
+                r = refs.pop(ref)
+                rows.append(ray.get(ref))
+                reporter.message(f"{r.name}: {rows[-1]['status']}, val F1 {rows[-1]['best_val_f1']:.4f}")
+        order = {r.name: i for i, r in enumerate(runs)}
+        return sorted(rows, key=lambda row: order[row["run"]])
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def write_table(rows: list[dict[str, Any]], root: Path) -> None:
+    atomic_write_json(root / "sweep.json", rows)
+    buf = io.StringIO()
+    if rows:
+        w = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
+        w.writeheader()
+        w.writerows(rows)
+    atomic_write_text(root / "sweep.csv", buf.getvalue())
+    atomic_write_text(root / "runs.txt", "".join(f"{r['path']}\n" for r in rows))
