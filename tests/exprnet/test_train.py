@@ -38,7 +38,6 @@ def baselines(corpus):
 def test_learns_beyond_per_frame_baselines(corpus, baselines, encoder, tmp_path):
     majority, logreg = baselines
     res = experiment.train(config_for(corpus, encoder, train={"epochs": 10}), tmp_path / "run")
-    print(encoder, res.best_val_f1, majority, logreg)
     assert res.best_val_f1 > majority + 0.4, (res.best_val_f1, majority)
     assert res.best_val_f1 > logreg + 0.15, (res.best_val_f1, logreg)
 

@@ -58,11 +58,11 @@ ECAPA_DIM = 24
 
 @pytest.fixture(scope="session")
 def demo(tmp_path_factory) -> Path:
-    """Two 3 s videos in the Aff-Wild2 layout (one with two faces: ``video3_left/right``)."""
+    """Two 2 s videos in the Aff-Wild2 layout (one with two faces: ``video3_left/right``)."""
     from featurizer.demo import make_demo
 
     root = tmp_path_factory.mktemp("deep_demo")
-    make_demo(root, n_videos=2, seconds=3.0, seed=3)
+    make_demo(root, n_videos=2, seconds=2.0, seed=3)
     return root
 
 

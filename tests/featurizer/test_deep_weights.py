@@ -156,3 +156,36 @@ def test_variant_names_are_validated_early():
         get_spec("hubert:top")
     with pytest.raises(UnknownModelError, match="has no variants"):
         get_spec("egemaps:x")
+
+
+def test_ctc_checkpoint_with_legacy_weight_norm_names_loads(tmp_path):
+    """wav2vec2-large-960h style: a ForCTC checkpoint (``wav2vec2.`` prefix, ``lm_head``) saved
+    with the old ``weight_g``/``weight_v`` names loads into the base model."""
+    import transformers
+    from safetensors.torch import load_file, save_file
+
+    from .conftest_deep import tiny_speech_config
+
+    model = transformers.Wav2Vec2ForCTC(tiny_speech_config("wav2vec2"))
+    model.save_pretrained(tmp_path)
+    sd = load_file(str(tmp_path / "model.safetensors"))
+    sd = {k.replace("parametrizations.weight.original0", "weight_g")
+           .replace("parametrizations.weight.original1", "weight_v"): v for k, v in sd.items()}
+    assert any(k.endswith("weight_g") for k in sd) and any(k.startswith("lm_head") for k in sd)
+    save_file(sd, str(tmp_path / "model.safetensors"), metadata={"format": "pt"})
+    ex = create_extractor("wav2vec", weights=str(tmp_path))
+    assert ex.dim == 32 and ex.architecture.endswith("Wav2Vec2Model")
+
+
+def test_speechbrain_checkpoint_is_checked_strictly(ecapa_dir, tmp_path):
+    import shutil
+
+    import torch
+
+    d = tmp_path / "sb"
+    shutil.copytree(ecapa_dir, d)
+    sd = torch.load(d / "embedding_model.ckpt", weights_only=True)
+    sd.pop(next(iter(sd)))
+    torch.save(sd, d / "embedding_model.ckpt")
+    with pytest.raises(WeightsError, match=r"ecapatdnn weights .*embedding_model\.ckpt.*1 missing"):
+        create_extractor("ecapatdnn", weights=str(d))

@@ -14,6 +14,7 @@ from rich.table import Table
 
 from .config import RunConfig, build_config, parse_set, read_yaml
 from .errors import ConfigError, ExprnetError, ExprnetWarning
+from .memory import tune_allocator
 from .presets import list_presets, load_preset
 from .progress import RichReporter, classes_table, epochs_table
 
@@ -207,4 +208,5 @@ def presets() -> None:
 
 
 def main() -> None:
+    tune_allocator()  # process-level: give training buffers back to the OS (see exprnet.memory)
     app()

@@ -114,7 +114,8 @@ def predict(run_dir: str | Path, store: str, tracks: Sequence[str] | str, out: s
         labels = {t: read_labels(files[t].path) for t in names if t in files}
     reporter.start("load features", len(names))
     try:
-        bank = load_bank(reader, cfg.data.features, names, labels, "error", cfg.data.memmap,
+        memmap = f"{cfg.data.memmap}.predict.npy" if cfg.data.memmap else None  # never the training one
+        bank = load_bank(reader, cfg.data.features, names, labels, "error", memmap,
                          progress=lambda t: reporter.advance(1))
     finally:
         reporter.stop()

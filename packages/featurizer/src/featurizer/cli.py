@@ -5,12 +5,19 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 from .errors import FeaturizerError
@@ -87,13 +94,13 @@ def extract(
     videos: Annotated[list[Path], typer.Argument(help="Video files or folders (searched recursively).")],
     model: Annotated[str, typer.Option("--model", "-m", help="Comma-separated extractor names.")] = "egemaps,compare,fbank,hog",
     out: Annotated[str, typer.Option("--out", "-o", help="Store: a directory or fsspec URL.")] = "features.zarr",
-    labels: Annotated[Optional[Path], typer.Option(help="Aff-Wild2 annotation folder: one row per annotation line.")] = None,
-    faces: Annotated[Optional[Path], typer.Option(help="cropped_aligned/ folder; default: detect faces in the video.")] = None,
+    labels: Annotated[Path | None, typer.Option(help="Aff-Wild2 annotation folder: one row per annotation line.")] = None,
+    faces: Annotated[Path | None, typer.Option(help="cropped_aligned/ folder; default: detect faces in the video.")] = None,
     dtype: Annotated[str, typer.Option(help="float16 or float32.")] = "float16",
     overwrite: Annotated[bool, typer.Option(help="Redo arrays that are already complete.")] = False,
-    weights: Annotated[Optional[list[str]], typer.Option(help="NAME=SOURCE: hub id, local folder or state-dict file (repeatable).")] = None,
+    weights: Annotated[list[str] | None, typer.Option(help="NAME=SOURCE: hub id, local folder or state-dict file (repeatable).")] = None,
     device: Annotated[str, typer.Option(help="cpu, cuda or auto.")] = "cpu",
-    batch_size: Annotated[Optional[int], typer.Option(help="Override the extractors' batch size.")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Override the extractors' batch size.")] = None,
 ) -> None:
     """Extract features of every track of VIDEOS into the store (re-runs skip complete arrays)."""
     from .pipeline import extract as run

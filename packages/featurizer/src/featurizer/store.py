@@ -39,6 +39,21 @@ def _rows_per_chunk(dim: int, itemsize: int) -> int:
     return max(256, _CHUNK_BYTES // max(1, dim * itemsize))
 
 
+def store_cast(values: np.ndarray, dtype: str, subject: str) -> tuple[np.ndarray, str | None]:
+    """Values as the store keeps them: ``dtype``, but float32 where a value exceeds float16's range.
+
+    Returns the cast values and why the dtype was promoted (None if it was not).
+    """
+    values = np.asarray(values)
+    if not np.isfinite(values).all():
+        raise StoreError(subject, "values contain NaN or inf")
+    dt = np.dtype(dtype)
+    promoted = None
+    if dt == np.float16 and values.size and np.abs(values).max() > np.finfo(np.float16).max:
+        dt, promoted = np.dtype("float32"), "values exceed the float16 range"
+    return values.astype(dt), promoted
+
+
 @dataclass(frozen=True)
 class Feature:
     values: np.ndarray
@@ -154,19 +169,15 @@ class FeatureStore:
         if values.ndim != 2 or len(values) != n or len(present) != n:
             raise StoreError(f"{self.url}:{track}/{model}",
                              f"got {values.shape} values / {len(present)} flags for {n} rows")
-        if not np.isfinite(values).all():
-            raise StoreError(f"{track}/{model}", "values contain NaN or inf")
+        cast, promoted = store_cast(values, dtype, f"{track}/{model}")
         feats = self._features(track)
         if model in feats:
             del feats[model]
         g = feats.create_group(model, attributes={"complete": False})
-        dt = np.dtype(dtype)
-        promoted = None
-        if dt == np.float16 and values.size and np.abs(values).max() > np.finfo(np.float16).max:
-            dt, promoted = np.dtype("float32"), "values exceed the float16 range"
+        dt = cast.dtype
         g.create_array("values", shape=values.shape, dtype=dt,
                        chunks=(min(max(1, n), _rows_per_chunk(values.shape[1], dt.itemsize)), values.shape[1]))
-        g["values"][:] = values.astype(dt)
+        g["values"][:] = cast
         g.create_array("present", data=np.asarray(present, bool), chunks=(max(1, n),))
         g.update_attributes({  # one write of zarr.json; "complete" lands with it
             **_jsonable(provenance),

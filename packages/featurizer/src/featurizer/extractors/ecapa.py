@@ -111,21 +111,23 @@ class Ecapa(Extractor):
 
 
 def _strict_check(hparams: dict[str, Any], name: str, source: str) -> None:
-    """speechbrain loads checkpoints non-strictly (warnings only): check every module loaded."""
-    import torch
+    """speechbrain loads checkpoints non-strictly (warnings only): check the embedding model's.
+
+    (Modules with their own savers, such as a global ``InputNormalization``, are not ours to use.)
+    """
     from speechbrain.utils.checkpoints import torch_patched_state_dict_load
 
+    from ..errors import WeightsError
     from ..weights import check_state_dict
 
     pre = hparams.get("pretrainer")
-    if pre is None:
-        return
-    for key, obj in pre.loadables.items():
-        path = pre.paths.get(key)
-        if not isinstance(obj, torch.nn.Module) or path is None:
-            continue
-        sd = torch_patched_state_dict_load(path, "cpu")
-        check_state_dict(obj.state_dict(), sd, name, f"{source} ({key}.ckpt)", type(obj).__name__)
+    obj = hparams.get("embedding_model")
+    path = pre.paths.get("embedding_model") if pre is not None else None
+    if obj is None or path is None or "embedding_model" not in pre.loadables:
+        raise WeightsError(f"{name} weights {source}", "hyperparams.yaml loads no embedding_model "
+                           "checkpoint", "expected the layout of speechbrain/spkrec-ecapa-voxceleb")
+    sd = torch_patched_state_dict_load(path, "cpu")
+    check_state_dict(obj.state_dict(), sd, name, f"{source} (embedding_model.ckpt)", type(obj).__name__)
 
 
 def load_ecapa(weights: str | None, device: str | None, batch_size: int | None,

@@ -184,16 +184,20 @@ def load_hf_speech(name: str, default: str, model_types: tuple[str, ...], weight
         if config.model_type not in model_types:
             raise WeightsError(f"{name} weights {res.source}", f"is a {config.model_type!r} model, "
                                f"not {' or '.join(model_types)}", f"pass a {model_types[0]} checkpoint")
-        bars = transformers.utils.logging.is_progress_bar_enabled()
-        transformers.utils.logging.disable_progress_bar()
+        # our own check below reports mismatches once, as a WeightsError: quiet transformers' report
+        tlog = transformers.utils.logging
+        bars, verbosity = tlog.is_progress_bar_enabled(), tlog.get_verbosity()
+        tlog.disable_progress_bar()
+        tlog.set_verbosity_error()
         try:
             model, info = transformers.AutoModel.from_pretrained(str(res.path), output_loading_info=True)
         except Exception as e:  # noqa: BLE001 - shape mismatches and corrupt files land here
             raise WeightsError(f"{name} weights {res.source}", f"cannot load ({type(e).__name__}: "
                                f"{str(e).splitlines()[0][:300]})", f"--weights {name}=PATH") from None
         finally:
+            tlog.set_verbosity(verbosity)
             if bars:
-                transformers.utils.logging.enable_progress_bar()
+                tlog.enable_progress_bar()
         _check_loading_info(info, name, res.source, config.model_type)
         pre = res.path / "preprocessor_config.json"
         normalize = bool(read_json(pre).get("do_normalize", True)) if pre.is_file() else True

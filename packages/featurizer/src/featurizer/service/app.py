@@ -314,24 +314,29 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        import torch
+
         removed = remove_stale_workdirs(settings.temp_dir)
         if removed:
             log.info("removed %d upload folder(s) left by stopped servers", removed)
-        loop = asyncio.get_running_loop()
-        for name in default_models:  # load once, before the first request; fail fast
-            try:
-                await loop.run_in_executor(executor(), cache.get, name)
-            except FeaturizerError as e:
-                log.error("cannot load default model %s: %s", name, e)
-                raise
-        log.info("models loaded: %s", ", ".join(cache.loaded()) or "none")
+        threads_before = torch.get_num_threads()
+        torch.set_num_threads(settings.intra_op_threads)  # before the pool's threads start
         try:
+            loop = asyncio.get_running_loop()
+            for name in default_models:  # load once, before the first request; fail fast
+                try:
+                    await loop.run_in_executor(executor(), cache.get, name)
+                except FeaturizerError as e:
+                    log.error("cannot load default model %s: %s", name, e)
+                    raise
+            log.info("models loaded: %s", ", ".join(cache.loaded()) or "none")
             yield
         finally:
             with pool_lock:
                 ex = pool.pop("x", None)
             if ex is not None:
                 ex.shutdown(wait=True, cancel_futures=True)
+            torch.set_num_threads(threads_before)
 
     deps = [Depends(_documented_auth)] if settings.api_key else []
     app = FastAPI(

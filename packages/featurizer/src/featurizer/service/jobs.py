@@ -15,11 +15,12 @@ import av
 import numpy as np
 
 from .. import __version__
-from ..errors import FeaturizerError, MediaError, StoreError
+from ..errors import FeaturizerError, MediaError
 from ..faces import CascadeDetector, DetectedFaces
 from ..media import VideoInfo, load_audio, probe_video
 from ..pipeline import compute_source, load_extractors, track_timeline
 from ..registry import Extractor, get_spec
+from ..store import store_cast
 from ..tracks import SourcePlan, TrackPlan, read_annotation
 from .errors import ApiError, from_featurizer
 
@@ -134,18 +135,6 @@ class _Warnings:
     def warn(self, message: str) -> None:
         if message not in self.messages:
             self.messages.append(message)
-
-
-def store_cast(values: np.ndarray, dtype: str, subject: str) -> tuple[np.ndarray, str | None]:
-    """The cast ``FeatureStore.write_feature`` applies: float16 unless a value exceeds its range."""
-    values = np.asarray(values)
-    if not np.isfinite(values).all():
-        raise StoreError(subject, "values contain NaN or inf")
-    dt = np.dtype(dtype)
-    promoted = None
-    if dt == np.float16 and values.size and np.abs(values).max() > np.finfo(np.float16).max:
-        dt, promoted = np.dtype("float32"), "values exceed the float16 range"
-    return values.astype(dt), promoted
 
 
 def probe_streams(path: Path, name: str) -> _Streams:

@@ -31,6 +31,10 @@ class Settings(BaseModel):
     max_queue: int = Field(64, ge=0, description="Requests that may wait for a free slot; more get 503.")
     queue_timeout: float = Field(
         60.0, ge=0, description="Seconds a request waits for a free slot before 503 + Retry-After.")
+    torch_threads: int | None = Field(
+        None, ge=1, description="torch intra-op threads per process (default: CPU count divided by "
+                                "max_concurrency, at least 1: concurrent requests do not "
+                                "oversubscribe the cores).")
     api_key: str | None = Field(None, description="When set, every route but /healthz needs it.")
     public_docs: bool = Field(False, description="Serve /docs and /openapi.json without the API key.")
     temp_dir: Path | None = Field(None, description="Where uploads are spooled (default: the system's).")
@@ -49,6 +53,10 @@ class Settings(BaseModel):
     @classmethod
     def _empty_key_is_none(cls, v: object) -> object:
         return None if isinstance(v, str) and not v.strip() else v
+
+    @property
+    def intra_op_threads(self) -> int:
+        return self.torch_threads or max(1, (os.cpu_count() or 1) // self.max_concurrency)
 
     @property
     def max_upload_bytes(self) -> int:
