@@ -13,10 +13,20 @@ setup:
 	$(UV) sync --frozen --python 3.11
 
 demo: setup
+	rm -rf $(DEMO)/runs $(DEMO)/ensemble
 	$(RUN) featurizer demo-data $(DEMO)/data
 	$(RUN) featurizer extract $(DEMO)/data/videos --labels $(DEMO)/data/annotations \
 		--faces $(DEMO)/data/cropped_aligned --model egemaps,compare,fbank,hog --out $(DEMO)/features.zarr
 	$(RUN) featurizer inspect $(DEMO)/features.zarr
+	$(RUN) exprnet train --preset demo --store $(DEMO)/features.zarr --labels $(DEMO)/data/annotations \
+		--out $(DEMO)/runs/lstm
+	$(RUN) exprnet train --preset demo-transformer --store $(DEMO)/features.zarr \
+		--labels $(DEMO)/data/annotations --out $(DEMO)/runs/transformer
+	$(RUN) exprnet train --preset demo-transformer --seed 1 --store $(DEMO)/features.zarr \
+		--labels $(DEMO)/data/annotations --out $(DEMO)/runs/transformer-s1
+	$(RUN) exprnet ensemble --runs $(DEMO)/runs/lstm,$(DEMO)/runs/transformer,$(DEMO)/runs/transformer-s1 --method vote \
+		--store $(DEMO)/features.zarr --labels $(DEMO)/data/annotations --out $(DEMO)/ensemble
+	$(RUN) exprnet report $(DEMO)/ensemble
 
 test: setup
 	$(RUN) pytest

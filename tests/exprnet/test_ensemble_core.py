@@ -1,12 +1,19 @@
 """Ensemble combiners and smoothing on hand-made probabilities."""
 
 import numpy as np
-from sklearn.metrics import f1_score
-
-from exprnet.ensemble import (cross_validated, fit_class_bias, fit_combiner, fit_weights, greedy_select,
-                              track_groups, vote, weighted_mean)
+from exprnet.ensemble import (
+    cross_validated,
+    fit_class_bias,
+    fit_combiner,
+    fit_weights,
+    greedy_select,
+    track_groups,
+    vote,
+    weighted_mean,
+)
 from exprnet.metrics import macro_f1
 from exprnet.smoothing import choose_k, smooth
+from sklearn.metrics import f1_score
 
 
 def onehot(idx, c=8, hi=0.6):
@@ -21,10 +28,12 @@ def test_vote_majority_and_tie_break_by_mean_probability():
     c = onehot([0, 2, 3], hi=0.9)
     assert vote(np.stack([a, b, c])).tolist() == [0, 1, 3]
     # two members, one frame: they disagree (class 1 vs class 2): the more confident one wins
-    x = np.zeros((1, 8)); x[0, 1] = 0.55; x[0, 2] = 0.45
-    z = np.zeros((1, 8)); z[0, 2] = 0.60; z[0, 1] = 0.30
+    x = np.zeros((1, 8))
+    x[0, 1], x[0, 2] = 0.55, 0.45
+    z = np.zeros((1, 8))
+    z[0, 2], z[0, 1] = 0.60, 0.30
     assert vote(np.stack([x, z])).tolist() == [2]  # one vote each; mean: class1 0.425 < class2 0.525
-    x[0, 1] = 0.9; x[0, 2] = 0.1  # mean: class1 0.6 > class2 0.35
+    x[0, 1], x[0, 2] = 0.9, 0.1  # mean: class1 0.6 > class2 0.35
     assert vote(np.stack([x, z])).tolist() == [1]
 
 
@@ -75,7 +84,7 @@ def test_cross_validated_estimate_is_not_optimistic_on_average():
         b = fit_class_bias(Q, y)
         in_sample = macro_f1(y, (np.log(Q) + b).argmax(1))
 
-        def fit_apply(train, test):
+        def fit_apply(train, test, tracks=tracks, labels=labels, probs=probs):
             yt = np.concatenate([labels[tracks[i]] for i in train])
             bt = fit_class_bias(np.concatenate([probs[tracks[i]] for i in train]), yt)
             return (np.log(np.concatenate([probs[tracks[i]] for i in test])) + bt).argmax(1)
@@ -108,7 +117,9 @@ def test_combiner_methods_run_and_greedy_fits():
 
 
 def test_box_smoothing_by_hand_and_k_choice():
-    p = np.zeros((5, 2)); p[:, 0] = [1, 0, 1, 0, 1]; p[:, 1] = 1 - p[:, 0]
+    p = np.zeros((5, 2))
+    p[:, 0] = [1, 0, 1, 0, 1]
+    p[:, 1] = 1 - p[:, 0]
     s = smooth(p, 1, "box")
     np.testing.assert_allclose(s[:, 0], [2 / 3, 2 / 3, 1 / 3, 2 / 3, 2 / 3])  # nearest-edge padding
     np.testing.assert_allclose(smooth(p, 1, "median")[:, 0], [1, 1, 0, 1, 1])

@@ -207,6 +207,86 @@ def presets() -> None:
         out.print(t)
 
 
+@app.command()
+def ensemble(
+    runs: Annotated[list[str] | None, typer.Option("--runs", help="Run folders (repeatable, or comma-separated).")] = None,
+    runs_file: Annotated[Path | None, typer.Option(help="File listing run folders (e.g. a sweep's runs.txt).")] = None,
+    method: Annotated[str, typer.Option(help="vote, mean, weighted or greedy.")] = "vote",
+    store: Annotated[str, typer.Option(help="Feature store.")] = "",
+    labels: Annotated[str, typer.Option(help="Annotation folder (the runs' validation tracks are scored).")] = "",
+    out_dir: Annotated[str, typer.Option("--out", help="Output folder.")] = "",
+    tracks: Annotated[str | None, typer.Option(help="Test tracks for a submission (list file, folder, names).")] = None,
+    smoothing: Annotated[str | None, typer.Option(help="Temporal smoothing of probabilities: box or median "
+                                                        "(width chosen on validation).")] = None,
+    class_bias: Annotated[bool, typer.Option(help="Fit per-class biases on validation.")] = False,
+    cv_folds: Annotated[int, typer.Option(help="Groups of validation tracks for the cross-validated estimate.")] = 4,
+    device: Annotated[str, typer.Option(help="cpu, cuda or auto")] = "auto",
+) -> None:
+    """Combine runs; print member and ensemble F1 (and the cross-validated estimate when fit on validation)."""
+    from .data.store import StoreReader
+    from .ensemble_run import run_ensemble
+    from .predict import resolve_tracks
+
+    with user_errors():
+        names = [r for item in (runs or []) for r in item.split(",") if r]
+        if runs_file:
+            names += [ln.strip() for ln in Path(runs_file).read_text().splitlines() if ln.strip()]
+        for flag, v in (("--store", store), ("--labels", labels), ("--out", out_dir)):
+            if not v:
+                raise ConfigError(flag, "required")
+        test = resolve_tracks(tracks, StoreReader(store)) if tracks else None
+        m = run_ensemble(names, method, store, labels, out_dir, test, smoothing, class_bias, cv_folds, device,
+                         RichReporter(err))
+        t = Table(title=f"ensemble ({method}) on {m['val_tracks']} validation tracks")
+        for c in ("member", "encoder", "features", "weight", "val F1"):
+            t.add_column(c, justify="right" if c in ("weight", "val F1") else "left")
+        wsum = sum(m["weights"]) or 1.0
+        for mem, w in zip(m["members"], m["weights"], strict=True):
+            t.add_row(mem["name"], mem["encoder"], "+".join(mem["features"]), f"{w / wsum:.2f}", f"{mem['val_f1']:.4f}")
+        t.add_row(f"[bold]ensemble ({method})[/]", "", "", "", f"[bold]{m['val_f1']:.4f}[/]")
+        out.print(t)
+        if m["fit_on_validation"]:
+            out.print(f"val F1 {m['val_f1']:.4f} fit and scored on validation; cross-validated estimate "
+                      f"({m['cv_folds']} groups of validation tracks): [bold]{m['val_f1_cv']:.4f}[/]")
+        if m.get("smoothing"):
+            out.print(f"smoothing: {m['smoothing']['kind']} +-{m['smoothing']['k']} frames")
+        out.print(f"best member {m['best_member_f1']:.4f} -> ensemble {m['val_f1']:.4f}; outputs in {out_dir}")
+
+
+@app.command()
+def report(folder: Annotated[str, typer.Argument(help="A run folder or an `exprnet ensemble` output folder.")]) -> None:
+    """Write REPORT.md (per-class F1, confusion and agreement PNGs, the paper's Table 3 layout)."""
+    from .report import write_report
+
+    with user_errors():
+        out.print(f"wrote {write_report(folder)}")
+
+
+@app.command()
+def sweep(
+    grid: Annotated[Path, typer.Option(help="Grid YAML (base config + axes: preset, features, encoder, fold, seed).")],
+    out_dir: Annotated[str | None, typer.Option("--out", help="Folder of the runs (default: `out:` in the grid).")] = None,
+    executor: Annotated[str, typer.Option(help="local or ray.")] = "local",
+    address: Annotated[str | None, typer.Option(help="Ray address (auto, ray://host:10001); default a local cluster.")] = None,
+    gpus_per_run: Annotated[float, typer.Option(help="GPUs per run on Ray.")] = 0.0,
+    cpus_per_run: Annotated[float, typer.Option(help="CPUs per run on Ray.")] = 1.0,
+) -> None:
+    """Train every combination of a grid (finished runs are skipped); a table of all runs at the end."""
+    from .sweep import run_sweep
+
+    with user_errors():
+        rows = run_sweep(grid, out_dir, executor, address, gpus_per_run, cpus_per_run, RichReporter(err))
+        t = Table(title=f"sweep: {len(rows)} runs")
+        for c in ("run", "encoder", "features", "fold", "seed", "best epoch", "val F1", "status"):
+            t.add_column(c)
+        for r in rows:
+            t.add_row(r["run"], r["encoder"], r["features"], str(r["fold"]), str(r["seed"]), str(r["best_epoch"]),
+                      f"{r['best_val_f1']:.4f}", r["status"])
+        out.print(t)
+        root = Path(rows[0]["path"]).parent if rows else Path(out_dir or ".")
+        out.print(f"runs listed in {root / 'runs.txt'} (exprnet ensemble --runs-file {root / 'runs.txt'})")
+
+
 def main() -> None:
     tune_allocator()  # process-level: give training buffers back to the OS (see exprnet.memory)
     app()

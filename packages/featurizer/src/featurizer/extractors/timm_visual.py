@@ -110,7 +110,7 @@ def load_timm(spec: TimmModel, weights: str | None, device: str | None, batch_si
     return TorchFaceExtractor(
         name=spec.name, modality="visual", dim=dim, timing=PER_FRAME, recipe_version=RECIPE,
         weights_id=res.weights_id, weights_sha256=res.sha256, layer="pooled features",
-        batch_size=batch_size or default_batch_size(dev, 16, 128), model=model, device=dev,
+        batch_size=batch_size or default_batch_size(dev, 8, 128), model=model, device=dev,
         channels_last=spec.channels_last, architecture=f"timm {arch}",
         pre=Preprocess(size=size, mean=tuple(cfg.get("mean", (0.485, 0.456, 0.406))),
                        std=tuple(cfg.get("std", (0.229, 0.224, 0.225))),
