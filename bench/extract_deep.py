@@ -35,7 +35,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
-
 from featurizer.audio_rows import chunk_windows
 from featurizer.demo import draw_face, voice
 from featurizer.device import inference

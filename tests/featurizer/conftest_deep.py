@@ -132,7 +132,6 @@ def tiny_iresnet_config():
 def iresnet_pth(tmp_path_factory) -> Path:
     """An insightface-style training checkpoint: DataParallel ``module.`` prefix and a margin head."""
     import torch
-
     from featurizer.extractors.iresnet_arch import build
 
     torch.manual_seed(0)

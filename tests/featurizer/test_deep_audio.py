@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from featurizer.audio_rows import hop_rows
 from featurizer.media import Audio, load_audio
 from featurizer.pipeline import extract

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from featurizer.media import Audio
 from featurizer.registry import create_extractor, get_spec
 

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from typer.testing import CliRunner
-
 from featurizer.cli import app
 from featurizer.errors import WeightsError
 from featurizer.pipeline import extract
 from featurizer.registry import create_extractor
 from featurizer.store import FeatureStore
 from featurizer.weights import file_sha256, local_weights
+from typer.testing import CliRunner
 
 from .conftest_deep import *  # noqa: F403
 from .conftest_deep import assert_store, label_rows
@@ -50,7 +49,6 @@ def test_ires100_and_fau_through_the_cli(demo, iresnet_pth, tmp_path):
 def test_iresnet_output_is_the_arcface_recipe(demo, iresnet_pth):
     """(x/255 - 0.5)/0.5 at 112x112 RGB through the checkpoint's IResNet, BN folded: same numbers."""
     import torch
-
     from featurizer.extractors.iresnet_arch import build
 
     from .conftest_deep import tiny_iresnet_config

@@ -8,7 +8,6 @@ import sys
 import time
 
 import pytest
-
 from featurizer.errors import FeaturizerError, WeightsError
 from featurizer.registry import create_extractor, get_spec, list_models
 from featurizer.weights import (
