@@ -72,3 +72,17 @@ def test_ray_equals_local_and_survives_a_killed_worker(cluster, media, labelled,
     assert kills, "no worker was killed"
     assert all(r.status == "done" for r in results), [(r.track, r.error) for r in results]
     _same(local, killed)
+
+
+def test_cli_executor_ray_equals_local(cluster, media, tmp_path):
+    from typer.testing import CliRunner
+
+    from featurizer.cli import app
+
+    local, dist = str(tmp_path / "l.zarr"), str(tmp_path / "r.zarr")
+    for out, extra in ((local, []), (dist, ["--executor", "ray", "--workers", "1"])):
+        r = CliRunner().invoke(app, ["extract", str(media["cfr"]), str(media["noaudio"]), "--model", "fbank,hog",
+                                     "--out", out, *extra])
+        assert r.exit_code == 0, r.output
+        assert "2 track(s) extracted" in r.output
+    _same(local, dist)

@@ -101,6 +101,10 @@ def extract(
     weights: Annotated[list[str] | None, typer.Option(help="NAME=SOURCE: hub id, local folder or state-dict file (repeatable).")] = None,
     device: Annotated[str, typer.Option(help="cpu, cuda or auto.")] = "cpu",
     batch_size: Annotated[int | None, typer.Option(help="Override the extractors' batch size.")] = None,
+    executor: Annotated[str, typer.Option(help="local, or ray (featurizer[ray]; docs/scale.md).")] = "local",
+    address: Annotated[str | None, typer.Option(help="Ray address: auto, ray://host:10001; default a local cluster.")] = None,
+    gpus_per_task: Annotated[float, typer.Option(help="GPUs per Ray task (fractions allowed).")] = 0.0,
+    workers: Annotated[int | None, typer.Option(help="Ray workers per extractor group (default: the cluster's CPUs).")] = None,
 ) -> None:
     """Extract features of every track of VIDEOS into the store (re-runs skip complete arrays)."""
     from .pipeline import extract as run
@@ -109,8 +113,11 @@ def extract(
         _fail(FeaturizerError("--dtype", f"{dtype!r} is not float16 or float32"))
     try:
         with RichProgress(console) as prog:
+            from .executors import RayOptions
+
+            ray_opts = RayOptions(address=address, gpus_per_task=gpus_per_task, workers_per_group=workers)
             report = run(videos, model, out, labels, faces, dtype, overwrite, parse_weights(weights),
-                         device, batch_size, prog)
+                         device, batch_size, prog, executor, ray_opts)
     except FeaturizerError as e:
         _fail(e)
     print_summary(report, out)

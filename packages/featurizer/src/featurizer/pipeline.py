@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -378,8 +379,9 @@ def extract_source(plan: SourcePlan, extractors: list[Extractor], store: Feature
 def extract(inputs: list[str | Path], models: list[str] | str, out: str, labels: str | Path | None = None,
             faces_dir: str | Path | None = None, dtype: str = "float16", overwrite: bool = False,
             weights: dict[str, str] | None = None, device: str | None = None,
-            batch_size: int | None = None, progress: Progress | None = None) -> RunReport:
-    """``featurizer extract`` as a function."""
+            batch_size: int | None = None, progress: Progress | None = None,
+            executor: str = "local", ray_options: Any = None) -> RunReport:
+    """``featurizer extract`` as a function (``executor="ray"``: see featurizer.executors)."""
     progress = progress or NoProgress()
     t0 = time.perf_counter()
     names = parse_model_list(models)
@@ -393,6 +395,17 @@ def extract(inputs: list[str | Path], models: list[str] | str, out: str, labels:
     if not plans and not report.problems:
         raise MediaError(", ".join(map(str, inputs)) or "(no input)", "no video files found",
                          f"looked for {', '.join(sorted({'.mp4', '.avi', '.mkv', '.mov', '.webm'}))}")
+    if executor == "ray":
+        from .executors import JobSpec, run_ray
+
+        FeatureStore(out)  # create it (and its format marker) once, before the workers
+        job = JobSpec(names, str(out), str(faces_dir) if faces_dir else None, dtype, overwrite,
+                      dict(weights or {}), device, batch_size)
+        report.results = run_ray(plans, job, ray_options, progress)
+        report.seconds = time.perf_counter() - t0
+        return report
+    if executor != "local":
+        raise FeaturizerError(f"--executor {executor}", "unknown executor", "choose local or ray")
     extractors = load_extractors(names, weights, device, batch_size)
     store = FeatureStore(out)
     faces = face_source(faces_dir)
