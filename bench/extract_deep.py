@@ -1,8 +1,9 @@
 """Throughput of the pretrained-model extractors: pipeline vs bare forward vs a naive loop.
 
-Real-size architectures with random weights (``--weights NAME=random``), on CPU by default:
-hubert-base on a ``--seconds`` clip (default 60 s; layers ``cnn``, the paper's 512-d default,
-and ``last``), densenet121 and ires100 on ``--crops`` aligned 112x112 crops (default 1,000).
+Real-size architectures with random weights (``--weights NAME=random``), on CPU:
+hubert-base on a ``--seconds`` clip (default 60 s; layer ``cnn``, the paper's 512-d default;
+add ``hubert:last`` to ``--models`` for the transformer), densenet121 and ires100 on ``--crops``
+aligned 112x112 crops (default 1,000; the naive loop runs ``--naive-crops`` of them).
 
 For each model:
 
@@ -20,7 +21,7 @@ times, interleaved; the best of each is kept (the machine is shared and noisy). 
 a/b >= 0.8 (within 25%) and a/c >= 2.
 
     uv run python bench/extract_deep.py [--seconds 60] [--crops 1000] [--naive-crops 250]
-        [--models hubert,densenet,ires100] [--rounds 2] [--batch-size N]
+        [--models hubert:cnn,densenet,ires100] [--rounds 2] [--batch-size N]
 """
 
 from __future__ import annotations
@@ -208,8 +209,9 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=60.0, help="audio clip length")
     ap.add_argument("--crops", type=int, default=1000, help="face crops for the visual models")
     ap.add_argument("--naive-crops", type=int, default=250, help="crops the naive visual loop runs")
-    ap.add_argument("--models", default="hubert:cnn,hubert:last,densenet,ires100")
-    ap.add_argument("--rounds", type=int, default=1, help="interleaved repeats (best kept)")
+    ap.add_argument("--models", default="hubert:cnn,densenet,ires100",
+                    help="e.g. add hubert:last, wav2vec, mae, mobilenet")
+    ap.add_argument("--rounds", type=int, default=2, help="interleaved repeats (best kept)")
     ap.add_argument("--batch-size", type=int, default=None)
     args = ap.parse_args()
     torch.manual_seed(0)

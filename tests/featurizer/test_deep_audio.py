@@ -33,8 +33,10 @@ def test_declared_timing_is_the_conv_stack():
         assert get_spec(name).timing == t
 
 
-def test_hubert_layers_end_to_end(demo, hubert_dir, tmp_path):
-    out = _run(demo, "hubert,hubert:last,hubert:2", {"hubert": str(hubert_dir)}, tmp_path)
+def test_hubert_and_wav2vec_layers_end_to_end(demo, hubert_dir, wav2vec_dir, tmp_path):
+    out = _run(demo, "hubert,hubert:last,hubert:2,wav2vec:mean4",
+               {"hubert": str(hubert_dir), "wav2vec": str(wav2vec_dir)}, tmp_path)
+    assert_store(out, demo, "wav2vec:mean4", 32, local_weights("wav2vec", str(wav2vec_dir), wav2vec_dir).sha256)
     sha = local_weights("hubert", str(hubert_dir), hubert_dir).sha256
     attrs = assert_store(out, demo, "hubert", 16, sha)  # cnn: conv_dim[-1]
     assert_store(out, demo, "hubert:last", 32, sha)  # hidden_size
