@@ -93,9 +93,9 @@ def test_timm_models_from_hub_style_folders(name, demo, timm_dirs, tmp_path):
     model.load_state_dict(load_file(str(folder / "model.safetensors")))
     model.eval()
     size = pcfg["input_size"][-1]
-    x = torch.from_numpy(crops).permute(0, 3, 1, 2).float()
+    x = torch.from_numpy(crops).permute(0, 3, 1, 2)  # resized as 8-bit images, as timm's transforms do
     x = torch.nn.functional.interpolate(x, size=(size, size), mode=pcfg["interpolation"], align_corners=False)
-    x = (x / 255 - torch.tensor(pcfg["mean"]).view(1, 3, 1, 1)) / torch.tensor(pcfg["std"]).view(1, 3, 1, 1)
+    x = (x.float() / 255 - torch.tensor(pcfg["mean"]).view(1, 3, 1, 1)) / torch.tensor(pcfg["std"]).view(1, 3, 1, 1)
     with torch.inference_mode():
         ref = model(x).numpy()
     np.testing.assert_allclose(ex.extract_faces(crops), ref, rtol=1e-3, atol=1e-3)

@@ -12,6 +12,8 @@ batched (``audio_rows.hop_rows``).
 
 from __future__ import annotations
 
+import contextlib
+import os
 import queue
 import threading
 import time
@@ -376,6 +378,22 @@ def extract_source(plan: SourcePlan, extractors: list[Extractor], store: Feature
     return list(results.values())
 
 
+@contextlib.contextmanager
+def _leave_a_core() -> Iterator[None]:
+    """Torch intra-op threads = CPUs - 1 while the prefetch thread decodes beside the models:
+    oversubscribed cores made torch's spinning threads 2-4x slower on 2 cores (bench/extract_handcrafted.py).
+    ``FEATURIZER_TORCH_THREADS`` overrides."""
+    import torch
+
+    before = torch.get_num_threads()
+    want = int(os.environ.get("FEATURIZER_TORCH_THREADS", 0)) or max(1, (os.cpu_count() or 2) - 1)
+    torch.set_num_threads(min(before, want))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def extract(inputs: list[str | Path], models: list[str] | str, out: str, labels: str | Path | None = None,
             faces_dir: str | Path | None = None, dtype: str = "float16", overwrite: bool = False,
             weights: dict[str, str] | None = None, device: str | None = None,
@@ -417,7 +435,7 @@ def extract(inputs: list[str | Path], models: list[str] | str, out: str, labels:
         return prefetch_source(plan, need)
 
     # the next video is probed and its audio decoded while the models run on this one
-    with ThreadPoolExecutor(1, thread_name_prefix="featurizer-prefetch") as pool:
+    with ThreadPoolExecutor(1, thread_name_prefix="featurizer-prefetch") as pool, _leave_a_core():
         nxt = pool.submit(ahead, plans[0]) if plans else None
         for k, plan in enumerate(plans):
             cur, nxt = nxt, (pool.submit(ahead, plans[k + 1]) if k + 1 < len(plans) else None)
