@@ -7,8 +7,9 @@ from the temporally nearest row that has one and marked not present (the paper's
 from __future__ import annotations
 
 import warnings
+from collections import deque
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -45,17 +46,31 @@ class CroppedAlignedFaces:
 
     root: Path
     threads: int = 4
+    in_flight: int = 512  # crops read ahead of the consumer (bounded memory)
 
     def crops(self, timeline: Timeline, video: Path | None = None) -> Iterator[Crop]:
+        """Reads overlap the consumer (the models), with at most ``in_flight`` crops pending."""
         folder = Path(self.root) / timeline.track
         if not folder.is_dir():
             raise FaceError(folder, "no cropped-aligned folder for this track",
                             "check --faces points at cropped_aligned/")
         names = {p.name for p in folder.iterdir()}
-        rows = [i for i in range(timeline.n) if f"{i + 1:05d}.jpg" in names]
+        rows = iter([i for i in range(timeline.n) if f"{i + 1:05d}.jpg" in names])
         bad: list[str] = []
         with ThreadPoolExecutor(self.threads) as pool:
-            for i, img in zip(rows, pool.map(lambda i: _read_rgb(folder / f"{i + 1:05d}.jpg"), rows)):
+            pending: deque[tuple[int, Future]] = deque()
+
+            def submit() -> None:
+                i = next(rows, None)
+                if i is not None:
+                    pending.append((i, pool.submit(_read_rgb, folder / f"{i + 1:05d}.jpg")))
+
+            for _ in range(self.in_flight):
+                submit()
+            while pending:
+                i, fut = pending.popleft()
+                submit()
+                img = fut.result()
                 if img is None:
                     bad.append(f"{i + 1:05d}.jpg")
                 else:

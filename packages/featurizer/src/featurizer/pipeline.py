@@ -18,7 +18,6 @@ import queue
 import threading
 import time
 import warnings
-from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -28,8 +27,8 @@ from typing import Any
 import numpy as np
 
 from .audio_rows import hop_rows
-from .errors import FaceError, FeaturizerError, MediaError, NoAudioError
-from .faces import CroppedAlignedFaces, FaceSource, _read_rgb, face_source
+from .errors import FeaturizerError, MediaError, NoAudioError
+from .faces import FaceSource, face_source
 from .media import Audio, VideoInfo, find_videos, load_audio, probe_video
 from .progress import NoProgress, Progress
 from .registry import Extractor, create_extractor, parse_model_list
@@ -149,38 +148,6 @@ def _audio_features(ex: Extractor, audio: Audio | None, timelines: list[Timeline
         yield tl, *_mask_past_video(tl, vals, present)
 
 
-def _read_cropped(src: CroppedAlignedFaces, tl: Timeline) -> Iterator[tuple[int, np.ndarray]]:
-    """``CroppedAlignedFaces.crops`` with at most ``2 * CROP_WINDOW`` reads in flight."""
-    folder = Path(src.root) / tl.track
-    if not folder.is_dir():
-        raise FaceError(folder, "no cropped-aligned folder for this track",
-                        "check --faces points at cropped_aligned/")
-    names = {p.name for p in folder.iterdir()}
-    rows = iter([i for i in range(tl.n) if f"{i + 1:05d}.jpg" in names])
-    bad: list[str] = []
-    with ThreadPoolExecutor(src.threads) as pool:
-        pending: deque[tuple[int, Future]] = deque()
-
-        def submit() -> None:
-            i = next(rows, None)
-            if i is not None:
-                pending.append((i, pool.submit(_read_rgb, folder / f"{i + 1:05d}.jpg")))
-
-        for _ in range(2 * CROP_WINDOW):
-            submit()
-        while pending:
-            i, fut = pending.popleft()
-            submit()
-            img = fut.result()
-            if img is None:
-                bad.append(f"{i + 1:05d}.jpg")
-            else:
-                yield i, img
-    if bad:
-        warnings.warn(f"{folder}: {len(bad)} unreadable crop(s) filled from the nearest "
-                      f"frame (first: {bad[0]})", stacklevel=2)
-
-
 _END = object()
 
 
@@ -228,7 +195,7 @@ class _Ahead:
 def crop_batches(faces: FaceSource, tl: Timeline, video: Path,
                  size: int = CROP_WINDOW) -> Iterator[tuple[list[int], np.ndarray]]:
     """(rows, (B, 112, 112, 3) crops) batches in row order, for the models."""
-    it = _read_cropped(faces, tl) if isinstance(faces, CroppedAlignedFaces) else faces.crops(tl, video)
+    it = faces.crops(tl, video)
     rows: list[int] = []
     crops: list[np.ndarray] = []
     for i, crop in it:
