@@ -114,7 +114,7 @@ def files_sha256(files: Sequence[Path]) -> str | None:
         return None
     if len(files) == 1:
         return file_sha256(files[0])
-    lines = sorted(f"{file_sha256(f)}  {f.name}" for f in files)
+    lines = [f"{file_sha256(f)}  {f.name}" for f in sorted(files, key=lambda f: f.name)]
     return hashlib.sha256("\n".join(lines).encode()).hexdigest()
 
 
