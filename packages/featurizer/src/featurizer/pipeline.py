@@ -346,15 +346,21 @@ def extract_source(plan: SourcePlan, extractors: list[Extractor], store: Feature
 
 
 @contextlib.contextmanager
-def _leave_a_core() -> Iterator[None]:
+def _leave_a_core(extractors: list[Extractor]) -> Iterator[None]:
     """Torch intra-op threads = CPUs - 1 while the prefetch thread decodes beside the models:
     oversubscribed cores made torch's spinning threads 2-4x slower on 2 cores (bench/extract_handcrafted.py).
-    ``FEATURIZER_TORCH_THREADS`` overrides."""
+    Only for runs of weight-free extractors: a pretrained model's compute dwarfs the next video's
+    decode, and one torch thread instead of two made densenet 2.5x and ires100 1.8x slower on 2
+    cores (bench/extract_deep.py). ``FEATURIZER_TORCH_THREADS`` overrides either way."""
     import torch
 
+    from .registry import get_spec
+
     before = torch.get_num_threads()
-    want = int(os.environ.get("FEATURIZER_TORCH_THREADS", 0)) or max(1, (os.cpu_count() or 2) - 1)
-    torch.set_num_threads(min(before, want))
+    env = int(os.environ.get("FEATURIZER_TORCH_THREADS") or 0)
+    light = not any(get_spec(e.name).needs_weights for e in extractors)
+    want = env or (max(1, (os.cpu_count() or 2) - 1) if light else before)
+    torch.set_num_threads(min(before, want) if not env else want)
     try:
         yield
     finally:
@@ -402,7 +408,7 @@ def extract(inputs: list[str | Path], models: list[str] | str, out: str, labels:
         return prefetch_source(plan, need)
 
     # the next video is probed and its audio decoded while the models run on this one
-    with ThreadPoolExecutor(1, thread_name_prefix="featurizer-prefetch") as pool, _leave_a_core():
+    with ThreadPoolExecutor(1, thread_name_prefix="featurizer-prefetch") as pool, _leave_a_core(extractors):
         nxt = pool.submit(ahead, plans[0]) if plans else None
         for k, plan in enumerate(plans):
             cur, nxt = nxt, (pool.submit(ahead, plans[k + 1]) if k + 1 < len(plans) else None)
