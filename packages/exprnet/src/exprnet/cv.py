@@ -7,8 +7,6 @@ resumes a fold that was killed.
 
 from __future__ import annotations
 
-import csv
-import io
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,8 +15,8 @@ import numpy as np
 
 from .config import RunConfig
 from .data.splits import Fold, make_folds
-from .experiment import load_data
-from .io import atomic_write_json, atomic_write_text
+from .experiment import Prepared, load_data
+from .io import atomic_write_csv, atomic_write_json
 from .progress import NullReporter, Reporter
 from .runfolder import RunFolder
 from .train import Trainer
@@ -30,6 +28,12 @@ class CVResult:
     mean_f1: float
     std_f1: float
     out: Path
+
+
+def folds_of(prep: Prepared, n_folds: int) -> list[Fold]:
+    """Folds of Train_Set by source video (balanced by labelled frames) plus Validation_Set."""
+    bank = prep.bank
+    return make_folds({t: bank.labelled([bank.index(t)]) for t in prep.split.train}, prep.split.val, n_folds)
 
 
 def fold_config(cfg: RunConfig, fold: Fold) -> RunConfig:
@@ -46,8 +50,7 @@ def run_cv(cfg: RunConfig, out: str | Path, n_folds: int = 5, reporter: Reporter
     out = Path(out)
     prep = load_data(cfg, reporter)
     bank = prep.bank
-    weights = {t: bank.labelled([bank.index(t)]) for t in prep.split.train}
-    folds = make_folds(weights, prep.split.val, n_folds)
+    folds = folds_of(prep, n_folds)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / "folds.json", [{"fold": f.index, "train": f.train, "val": f.val} for f in folds])
     rows = []
@@ -71,10 +74,5 @@ def run_cv(cfg: RunConfig, out: str | Path, n_folds: int = 5, reporter: Reporter
     f1s = np.array([r["best_val_f1"] for r in rows]) if rows else np.zeros(1)
     result = CVResult(rows, float(f1s.mean()), float(f1s.std()), out)
     atomic_write_json(out / "cv.json", {"folds": rows, "mean_f1": result.mean_f1, "std_f1": result.std_f1})
-    buf = io.StringIO()
-    if rows:
-        w = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
-        w.writeheader()
-        w.writerows(rows)
-    atomic_write_text(out / "cv.csv", buf.getvalue())
+    atomic_write_csv(out / "cv.csv", rows)
     return result

@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import csv
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -23,7 +22,7 @@ from .config import CLASSES
 from .data.labels import find_label_files, read_labels, source_video
 from .ensemble import METHODS, Combiner, cross_validated, fit_combiner, fits_on_validation, stack
 from .errors import ConfigError, DataError
-from .io import atomic_write_bytes, atomic_write_json, atomic_write_text
+from .io import atomic_write_bytes, atomic_write_csv, atomic_write_json
 from .metrics import confusion, macro_f1, per_class_f1
 from .plots import plot_confusion
 from .predict import predict, write_submission
@@ -151,11 +150,7 @@ def run_ensemble(runs: Sequence[str | Path], method: str, store: str, labels_dir
             for m, w, s in zip(members, comb.weights / comb.weights.sum(), member_f1, strict=True)]
     rows.append({"member": f"ensemble ({method})", "encoder": "", "features": "", "weight": "",
                  "val_f1": float(f1)})
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
-    w.writeheader()
-    w.writerows(rows)
-    atomic_write_text(out / "members.csv", buf.getvalue())
+    atomic_write_csv(out / "members.csv", rows)
     metrics = {
         "kind": "ensemble", "method": method, "val_f1": float(f1), "val_f1_cv": float(f1_cv),
         "cv_folds": cv_folds, "fit_on_validation": fitted,

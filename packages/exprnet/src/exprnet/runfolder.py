@@ -14,8 +14,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from pathlib import Path
 from typing import Any
@@ -24,7 +22,7 @@ import torch
 
 from .config import RunConfig, load_run_config
 from .errors import RunError
-from .io import atomic_torch_save, atomic_write_json, atomic_write_text, atomic_write_yaml
+from .io import atomic_torch_save, atomic_write_csv, atomic_write_json, atomic_write_yaml
 
 
 class RunFolder:
@@ -90,8 +88,4 @@ class RunFolder:
     def write_history(self, history: list[dict[str, Any]]) -> None:
         if not history:
             return
-        buf = io.StringIO()
-        w = csv.DictWriter(buf, fieldnames=list(history[0]), lineterminator="\n")
-        w.writeheader()
-        w.writerows(history)
-        atomic_write_text(self.epochs_csv, buf.getvalue())
+        atomic_write_csv(self.epochs_csv, history)

@@ -22,8 +22,6 @@ table is written to OUT/sweep.csv and OUT/sweep.json; OUT/runs.txt lists the run
 
 from __future__ import annotations
 
-import csv
-import io
 import itertools
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +29,7 @@ from typing import Any
 
 from .config import build_config, read_yaml
 from .errors import ConfigError
-from .io import atomic_write_json, atomic_write_text
+from .io import atomic_write_csv, atomic_write_json, atomic_write_text
 from .presets import load_preset
 from .progress import NullReporter, Reporter
 from .runfolder import RunFolder
@@ -101,8 +99,7 @@ def expand(grid_doc: dict[str, Any]) -> list[SweepRun]:
 
 def run_one(run: SweepRun, root: str, reporter: Reporter | None = None) -> dict[str, Any]:
     """Train (or resume, or skip) one run; returns its row for the table."""
-    from .cv import fold_config
-    from .data.splits import make_folds
+    from .cv import fold_config, folds_of
     from .experiment import load_data
     from .train import Trainer
 
@@ -114,9 +111,7 @@ def run_one(run: SweepRun, root: str, reporter: Reporter | None = None) -> dict[
         prep = load_data(cfg, reporter)
         train, val = prep.split.train, prep.split.val
         if run.fold is not None:
-            bank = prep.bank
-            folds = make_folds({t: bank.labelled([bank.index(t)]) for t in train}, val, run.folds)
-            f = folds[run.fold - 1]
+            f = folds_of(prep, run.folds)[run.fold - 1]
             cfg, train, val = fold_config(cfg, f), f.train, f.val
         if not folder.in_use():
             folder.root.mkdir(parents=True, exist_ok=True)
@@ -181,10 +176,5 @@ def _run_ray(runs: list[SweepRun], root: str, address: str | None, gpus: float, 
 
 def write_table(rows: list[dict[str, Any]], root: Path) -> None:
     atomic_write_json(root / "sweep.json", rows)
-    buf = io.StringIO()
-    if rows:
-        w = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
-        w.writeheader()
-        w.writerows(rows)
-    atomic_write_text(root / "sweep.csv", buf.getvalue())
+    atomic_write_csv(root / "sweep.csv", rows)
     atomic_write_text(root / "runs.txt", "".join(f"{r['path']}\n" for r in rows))
