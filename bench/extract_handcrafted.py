@@ -17,15 +17,13 @@ import time
 from pathlib import Path
 
 import cv2
-import numpy as np
 import opensmile
 import torch
-from torchaudio.compliance import kaldi
-
 from featurizer.demo import make_demo
 from featurizer.extractors.hog import make_hog
 from featurizer.media import load_audio
 from featurizer.pipeline import extract
+from torchaudio.compliance import kaldi
 
 
 def bare_opensmile(waves, feature_set, levels):

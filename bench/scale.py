@@ -15,6 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from featurizer.core.cluster import start_ray
 from featurizer.demo import make_demo
 from featurizer.executors import RayOptions
 from featurizer.pipeline import extract
@@ -39,7 +40,7 @@ def main() -> None:
         t_local = time.perf_counter() - t0
         assert rep.ok
         t0 = time.perf_counter()
-        ray.init(num_cpus=os.cpu_count(), include_dashboard=False, log_to_driver=False)
+        start_ray(num_cpus=os.cpu_count())
         t_init = time.perf_counter() - t0
         t0 = time.perf_counter()
         rep = extract(vids, args.models, str(work / "ray.zarr"), executor="ray",

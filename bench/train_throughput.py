@@ -34,10 +34,10 @@ from exprnet.config import build_config
 from exprnet.data.bank import Standardizer, load_bank
 from exprnet.data.batches import BatchBuilder, Prefetcher
 from exprnet.data.segments import shuffled_segments, stream_plan
-from exprnet.data.store import StoreReader
 from exprnet.memory import tune_allocator
 from exprnet.runfolder import RunFolder
 from exprnet.train import Trainer
+from featurizer.core.store import FeatureStore
 
 FEATURES = {"densenet": 342, "mae": 768, "ires100": 512, "ecapatdnn": 512, "hubert": 512}
 FULL_TRACKS, FULL_FRAMES = 300, 1_500_000
@@ -166,7 +166,7 @@ def main() -> None:
         # (a) the data path ----------------------------------------------------------------
         names = list(tracks)
         t = time.perf_counter()
-        bank = load_bank(StoreReader(str(root / "store.zarr")), list(FEATURES), names, labels)
+        bank = load_bank(FeatureStore(root / "store.zarr", mode="r"), list(FEATURES), names, labels)
         load_s = time.perf_counter() - t
         t = time.perf_counter()
         stats = Standardizer.fit(bank, range(len(names)))

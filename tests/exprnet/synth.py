@@ -11,9 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import zarr
-
-HEADER = "Neutral,Anger,Disgust,Fear,Happiness,Sadness,Surprise,Other"
+from featurizer.core.annotations import write_annotation
+from featurizer.core.store import FeatureStore
 
 
 @dataclass
@@ -36,42 +35,33 @@ def label_runs(n: int, rng: np.random.Generator, unannotated: float = 0.08) -> n
     return out
 
 
-def write_labels(path: Path, labels: np.ndarray) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(HEADER + "\n" + "\n".join(str(int(v)) for v in labels) + "\n")
-    return path
+write_labels = write_annotation
 
 
-def open_store(path: Path | str) -> zarr.Group:
-    root = zarr.open_group(str(path), mode="a")
-    root.attrs.update({"format": "featurizer-store", "format_version": 1})
-    root.require_group("tracks")
-    return root
+def open_store(path: Path | str) -> FeatureStore:
+    return FeatureStore(path)
 
 
-def write_track(root: zarr.Group, track: str, n: int, attrs: dict | None = None) -> zarr.Group:
-    t = root["tracks"].require_group(track)
-    t.create_array("timestamps", data=np.arange(n) / 25.0, overwrite=True)
-    t.create_array("frame_present", data=np.ones(n, bool), overwrite=True)
-    t.attrs.update({"n_frames": n, "source_video": track.rsplit("_", 1)[0] + ".mp4", "fps": 25.0,
-                    **(attrs or {})})
-    return t
+def write_track(store: FeatureStore, track: str, n: int, attrs: dict | None = None) -> None:
+    store.write_timeline(track, np.arange(n) / 25.0, np.ones(n, bool),
+                         {"source_video": track.rsplit("_", 1)[0] + ".mp4", "fps": 25.0, **(attrs or {})},
+                         overwrite=True)
 
 
-def write_feature(root: zarr.Group, track: str, model: str, values: np.ndarray,
+def write_feature(store: FeatureStore, track: str, model: str, values: np.ndarray,
                   present: np.ndarray | None = None, modality: str = "visual", complete: bool = True,
-                  dtype: str = "float16") -> None:
-    feats = root["tracks"][track].require_group("features")
-    if model in feats:
-        del feats[model]
-    g = feats.create_group(model, attributes={"complete": False})
+                  dtype: str = "float16", provenance: dict | None = None) -> None:
+    """Through the store's own writer; ``complete=False`` leaves a group as a killed write does."""
     n, d = values.shape
-    g.create_array("values", shape=(n, d), dtype=dtype, chunks=(max(1, min(n, 4096)), d))
-    g["values"][:] = values.astype(dtype)
-    g.create_array("present", data=np.ones(n, bool) if present is None else present)
-    if complete:
-        g.attrs.update({"complete": True, "extractor": model, "modality": modality, "dim": d,
-                        "dtype": dtype, "n_frames": n, "timing": {"kind": "per_frame"}})
+    present = np.ones(n, bool) if present is None else present
+    if not complete:
+        g = store.root["tracks"][track].require_group("features").create_group(
+            model, attributes={"complete": False}, overwrite=True)
+        g.create_array("values", shape=(n, d), dtype=dtype)
+        return
+    prov = {"extractor": model, "modality": modality, "recipe_version": "synthetic",
+            "timing": {"kind": "per_frame"}, **(provenance or {})}
+    store.write_feature(track, model, values.astype(np.float32), present, prov, dtype)
 
 
 def make_corpus(root: Path, n_train: int = 12, n_val: int = 4, frames: tuple[int, int] = (300, 500),

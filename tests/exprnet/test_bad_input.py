@@ -11,7 +11,7 @@ from exprnet.train import Trainer
 from typer.testing import CliRunner
 
 from .conftest import config_for
-from .synth import open_store, write_feature, write_labels
+from .synth import open_store, write_labels
 
 
 def a_train_track(c):
@@ -21,7 +21,7 @@ def a_train_track(c):
 def test_missing_feature_names_the_track(tiny):
     t = a_train_track(tiny)
     z = open_store(tiny.store)
-    del z["tracks"][t]["features"]["aud"]
+    z.delete_feature(t, "aud")
     with pytest.raises(DataError, match=f"{t}.*'aud'"):
         prepare(config_for(tiny))
 
@@ -29,7 +29,7 @@ def test_missing_feature_names_the_track(tiny):
 def test_incomplete_feature_counts_as_missing(tiny):
     t = a_train_track(tiny)
     z = open_store(tiny.store)
-    z["tracks"][t]["features"]["vis"].attrs["complete"] = False
+    z.track(t)["features"]["vis"].attrs["complete"] = False  # as a killed write leaves it
     with pytest.raises(DataError, match=f"{t}.*'vis'"):
         prepare(config_for(tiny))
 
@@ -37,7 +37,7 @@ def test_incomplete_feature_counts_as_missing(tiny):
 def test_skip_missing_warns_naming_the_track(tiny):
     t = a_train_track(tiny)
     z = open_store(tiny.store)
-    del z["tracks"][t]["features"]["aud"]
+    z.delete_feature(t, "aud")
     with pytest.warns(ExprnetWarning, match=t):
         prep = prepare(config_for(tiny, data={"on_missing": "skip"}))
     assert t not in prep.bank.tracks and t not in prep.split.train
@@ -60,9 +60,7 @@ def test_track_in_labels_not_in_store(tiny):
 def test_nan_in_features_names_track_and_frame(tiny):
     t = a_train_track(tiny)
     z = open_store(tiny.store)
-    v = z["tracks"][t]["features"]["vis"]["values"][:]
-    v[5, 2] = np.nan
-    write_feature(z, t, "vis", v)
+    z.track(t)["features"]["vis"]["values"][5, 2] = np.nan  # a store the writer would refuse
     with pytest.raises(DataError, match=f"{t}/vis.*NaN.*00006.jpg"):
         prepare(config_for(tiny))
 
@@ -106,7 +104,7 @@ def test_nan_loss_stops_training_naming_step_and_batch(tiny, tmp_path, monkeypat
 def test_cli_reports_once_without_traceback(tiny, tmp_path):
     t = a_train_track(tiny)
     z = open_store(tiny.store)
-    del z["tracks"][t]["features"]["vis"]
+    z.delete_feature(t, "vis")
     r = CliRunner().invoke(app, ["train", "--store", str(tiny.store), "--labels", str(tiny.labels),
                                  "--features", "vis,aud", "--out", str(tmp_path / "run"), "--epochs", "1"])
     assert r.exit_code == 2

@@ -41,7 +41,8 @@ def test_cv_command(small, tmp_path):
     r = runner.invoke(app, ["cv", "--store", str(small.store), "--labels", str(small.labels),
                             "--features", "vis,aud", "--out", str(out), "--folds", "3", "--epochs", "1",
                             "--d-model", "16", "--hidden", "16", "--segment", "16",
-                            "--set", "model.head=[16]", "--device", "cpu"])
+                            "--set", "model.head=[16]", "--device", "cpu"],
+                      env={"COLUMNS": "160"})  # tables may wrap at narrow widths; this one is read
     assert r.exit_code == 0, r.output
     res = json.loads((out / "cv.json").read_text())
     assert [f["fold"] for f in res["folds"]] == [1, 2, 3]

@@ -11,7 +11,7 @@ KNOWN = {"densenet", "mae", "ires100", "fau", "mobilenet", "egemaps", "compare",
 def test_paper_defaults():
     cfg = build_config().resolved()
     t, m = cfg.train, cfg.model
-    assert (t.lr, t.epochs, t.alpha, t.rdrop) == (1e-4, 25, 5.0, True)
+    assert (t.lr, t.epochs, cfg.loss.alpha, cfg.loss.rdrop) == (1e-4, 25, 5.0, True)
     assert m.head == [512, 256] and m.encoder == "lstm" and m.stride == m.segment
     tr = build_config({"model": {"encoder": "transformer"}}).resolved().model
     assert (tr.layers, tr.heads, tr.d_model, tr.dropout, tr.segment) == (4, 4, 1024, 0.3, 128)
@@ -19,10 +19,10 @@ def test_paper_defaults():
 
 
 def test_parse_set():
-    d = parse_set(["model.dropout=0.1", "data.features=[a, b]", "train.class_weights=balanced",
+    d = parse_set(["model.dropout=0.1", "data.features=[a, b]", "loss.class_weights=balanced",
                    "train.grad_clip="])
     assert d == {"model": {"dropout": 0.1}, "data": {"features": ["a", "b"]},
-                 "train": {"class_weights": "balanced", "grad_clip": None}}
+                 "loss": {"class_weights": "balanced"}, "train": {"grad_clip": None}}
     with pytest.raises(ConfigError, match="KEY=VALUE"):
         parse_set(["model.dropout"])
 
@@ -41,8 +41,8 @@ def test_precedence_preset_file_flags_set(tmp_path):
 def test_unknown_and_invalid_keys_are_named():
     with pytest.raises(ConfigError, match="model.dropuot"):
         build_config({"model": {"dropuot": 0.1}})
-    with pytest.raises(ConfigError, match="train.class_weights"):
-        build_config({"train": {"class_weights": [1, 2]}})
+    with pytest.raises(ConfigError, match="loss.class_weights"):
+        build_config({"loss": {"class_weights": [1, 2]}})
     with pytest.raises(ConfigError, match="stride"):
         build_config({"model": {"encoder": "lstm", "segment": 32, "stride": 16}})
     with pytest.raises(ConfigError, match="heads"):

@@ -1,47 +1,26 @@
 import tracemalloc
 
 import numpy as np
-import pytest
 import torch
 from exprnet.data.bank import Standardizer, load_bank
 from exprnet.data.batches import BatchBuilder, Prefetcher
-from exprnet.data.labels import find_label_files, read_labels, source_video
 from exprnet.data.segments import stream_plan
-from exprnet.data.store import StoreReader
-from exprnet.errors import LabelError
+from featurizer.core.annotations import find_annotations, read_annotation
+from featurizer.core.store import FeatureStore
 
 from .synth import make_corpus, open_store, write_feature, write_labels, write_track
 
 
 def test_labels_and_splits(small):
-    files = find_label_files(small.labels)
+    files = find_annotations(small.labels)
     assert set(files) == set(small.tracks)
     for t, f in files.items():
         assert f.split == small.tracks[t]
-        np.testing.assert_array_equal(read_labels(f.path), small.label_arrays[t])
-
-
-def test_label_file_errors(tmp_path):
-    (tmp_path / "a.txt").write_text("")
-    with pytest.raises(LabelError, match="a.txt.*empty"):
-        read_labels(tmp_path / "a.txt")
-    (tmp_path / "b.txt").write_text("Neutral,Anger\n1\n9\n")
-    with pytest.raises(LabelError, match="line 3: label 9"):
-        read_labels(tmp_path / "b.txt")
-    (tmp_path / "c.txt").write_text("1\n2\n")
-    with pytest.raises(LabelError, match="header"):
-        read_labels(tmp_path / "c.txt")
-
-
-def test_source_video():
-    assert source_video("10-60-1280x720_right") == "10-60-1280x720"
-    assert source_video("135-24-1920x1080_left") == "135-24-1920x1080"
-    assert source_video("video45_3") == "video45_3"
-    assert source_video("122-60-1920x1080-1") == "122-60-1920x1080-1"
+        np.testing.assert_array_equal(read_annotation(f.path), small.label_arrays[t])
 
 
 def test_bank_layout_matches_store(small):
-    reader = StoreReader(str(small.store))
+    reader = FeatureStore(small.store, mode="r")
     tracks = sorted(small.tracks)
     feats = list(small.features)[::-1]  # the configured order, not the store's
     bank = load_bank(reader, feats, tracks, small.label_arrays)
@@ -51,7 +30,7 @@ def test_bank_layout_matches_store(small):
         r = bank.rows(i)
         col = 0
         for f in feats:
-            v, p = reader.read(t, f)
+            v, p = (feat := reader.read_feature(t, f)).values, feat.present
             np.testing.assert_array_equal(bank.values[r, col:col + v.shape[1]], v)
             np.testing.assert_array_equal(bank.present[r, feats.index(f)], p)
             col += v.shape[1]
@@ -62,12 +41,12 @@ def test_incomplete_feature_groups_are_invisible(tmp_path):
     z = open_store(tmp_path / "s.zarr")
     write_track(z, "a", 10)
     write_feature(z, "a", "vis", np.ones((10, 3)), complete=False)
-    reader = StoreReader(str(tmp_path / "s.zarr"))
+    reader = FeatureStore(tmp_path / "s.zarr", mode="r")
     assert reader.feature("a", "vis") is None and reader.models("a") == []
 
 
 def test_standardizer_uses_training_tracks_only(small):
-    reader = StoreReader(str(small.store))
+    reader = FeatureStore(small.store, mode="r")
     tracks = sorted(small.tracks)
     bank = load_bank(reader, list(small.features), tracks)
     train = [i for i, t in enumerate(tracks) if small.tracks[t] == "Train_Set"]
@@ -80,7 +59,7 @@ def test_standardizer_uses_training_tracks_only(small):
 
 
 def test_batches_standardise_per_batch_and_mark_padding(small):
-    reader = StoreReader(str(small.store))
+    reader = FeatureStore(small.store, mode="r")
     tracks = sorted(small.tracks)
     bank = load_bank(reader, list(small.features), tracks, small.label_arrays)
     st = Standardizer.fit(bank, range(len(tracks)))
@@ -105,7 +84,7 @@ def test_batches_standardise_per_batch_and_mark_padding(small):
 def test_no_float32_copy_of_the_features(tmp_path):
     """Loading, fitting statistics and batching stay far below a float32 copy's size."""
     c = make_corpus(tmp_path, n_train=14, n_val=2, frames=(1100, 1300), features={"vis": 256, "aud": 128})
-    reader = StoreReader(str(c.store))
+    reader = FeatureStore(c.store, mode="r")
     tracks = sorted(c.tracks)
     tracemalloc.start()
     try:
@@ -126,7 +105,7 @@ def test_no_float32_copy_of_the_features(tmp_path):
 
 
 def test_memmap_bank(small, tmp_path):
-    reader = StoreReader(str(small.store))
+    reader = FeatureStore(small.store, mode="r")
     tracks = sorted(small.tracks)
     mem = load_bank(reader, list(small.features), tracks, memmap=tmp_path / "bank.npy")
     ram = load_bank(reader, list(small.features), tracks)
@@ -139,7 +118,7 @@ def test_float32_store_values_are_held_as_float16(tmp_path):
     write_track(z, "a", 12)
     write_feature(z, "a", "vis", np.linspace(0, 1, 36).reshape(12, 3), dtype="float32")
     write_labels(tmp_path / "l" / "Train_Set" / "a.txt", np.zeros(12, int))
-    bank = load_bank(StoreReader(str(tmp_path / "s.zarr")), ["vis"], ["a"])
+    bank = load_bank(FeatureStore(tmp_path / "s.zarr", mode="r"), ["vis"], ["a"])
     assert bank.values.dtype == np.float16
 
 
@@ -153,7 +132,7 @@ def test_wide_range_float32_feature_is_scaled_exactly(tmp_path):
         v = np.c_[rng.normal(5e5, 2e5, n), rng.normal(0, 1, n), rng.normal(-3e6, 1e3, n)]
         write_feature(z, t, "compare", v, dtype="float32")
         raw[t] = v.astype(np.float32)
-    bank = load_bank(StoreReader(str(tmp_path / "s.zarr")), ["compare"], ["a", "b"])
+    bank = load_bank(FeatureStore(tmp_path / "s.zarr", mode="r"), ["compare"], ["a", "b"])
     assert bank.values.dtype == np.float16 and np.isfinite(bank.values).all()
     assert bank.scale[1] == 1.0 and bank.scale[0] < 1 and np.log2(bank.scale[0]).is_integer()
     st = Standardizer.fit(bank, [0, 1])

@@ -5,9 +5,9 @@ from exprnet.config import build_config
 from exprnet.data.bank import Standardizer, load_bank
 from exprnet.data.batches import BatchBuilder
 from exprnet.data.segments import Segment
-from exprnet.data.store import StoreReader
 from exprnet.inference import predict_probs
 from exprnet.models import build_model
+from featurizer.core.store import FeatureStore
 
 
 def model_cfg(encoder, **kw):
@@ -60,7 +60,7 @@ def test_reset_zeroes_the_carried_state():
 
 
 def test_carried_state_lstm_equals_whole_track_in_eval(small):
-    reader = StoreReader(str(small.store))
+    reader = FeatureStore(small.store, mode="r")
     tracks = sorted(small.tracks)
     bank = load_bank(reader, list(small.features), tracks, small.label_arrays)
     stats = Standardizer.fit(bank, range(len(tracks)))
@@ -81,7 +81,7 @@ def test_carried_state_lstm_equals_whole_track_in_eval(small):
 
 
 def test_transformer_inference_averages_overlaps(small):
-    reader = StoreReader(str(small.store))
+    reader = FeatureStore(small.store, mode="r")
     tracks = sorted(small.tracks)[:2]
     bank = load_bank(reader, list(small.features), tracks)
     stats = Standardizer.fit(bank, [0, 1])

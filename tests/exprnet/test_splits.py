@@ -1,7 +1,7 @@
 import pytest
-from exprnet.data.labels import source_video
 from exprnet.data.splits import make_folds
 from exprnet.errors import DataError
+from featurizer.core.annotations import source_video
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

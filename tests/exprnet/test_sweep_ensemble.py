@@ -4,10 +4,9 @@ import json
 
 import numpy as np
 import yaml
-from typer.testing import CliRunner
-
 from exprnet.cli import app
 from exprnet.predict import read_submission
+from typer.testing import CliRunner
 
 from .conftest import SMALL_MODEL, SMALL_TRAIN
 

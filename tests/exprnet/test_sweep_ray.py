@@ -5,8 +5,8 @@ import os
 
 import pytest
 import yaml
-
 from exprnet.sweep import run_sweep
+from featurizer.core.cluster import start_ray
 
 from .conftest import SMALL_MODEL, SMALL_TRAIN
 
@@ -21,7 +21,7 @@ def test_ray_sweep_trains_then_skips(small, tmp_path):
             "grid": {"encoder": ["lstm", "transformer"]}}
     g = tmp_path / "grid.yaml"
     g.write_text(yaml.safe_dump(grid))
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    start_ray(num_cpus=2)
     try:
         rows = run_sweep(g, tmp_path / "runs", executor="ray")
         assert [(r["run"], r["status"]) for r in rows] == [("lstm", "trained"), ("transformer", "trained")]

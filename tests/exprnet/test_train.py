@@ -97,6 +97,6 @@ def test_resume_of_a_finished_run_can_extend_it(small, tmp_path):
 
 def test_class_weights_and_flags_train(small, tmp_path):
     res = experiment.train(config_for(small, data={"present_flags": "feature"},
-                                      train={"epochs": 1, "class_weights": "balanced", "rdrop": False,
-                                             "grad_clip": 1.0}), tmp_path / "run")
+                                      train={"epochs": 1, "grad_clip": 1.0},
+                                      loss={"class_weights": "balanced", "rdrop": False}), tmp_path / "run")
     assert np.isfinite(res.history[0]["train_loss"])

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from featurizer.demo import EXPR_CLASSES, draw_face, voice
+from featurizer.core.classes import EXPR_CLASSES
+from featurizer.demo import draw_face, voice
 from featurizer.synth import encode_video
 
 FPS = 25
@@ -67,7 +67,6 @@ def labelled(media, tmp_path_factory) -> dict[str, Path]:
     """Annotation folder (Train_Set/Validation_Set) for clip, duo_left/duo_right, video45_3 and a
     track with no video; cropped_aligned crops for clip with some frames missing."""
     import cv2
-
     from featurizer.faces import CascadeDetector, choose_face, square_crop
     from featurizer.media import iter_frames
 

@@ -184,14 +184,14 @@ def vggish_file(tmp_path_factory) -> Path:
 
 
 def label_rows(demo: Path) -> dict[str, int]:
-    from featurizer.tracks import read_annotation
+    from featurizer.core.annotations import read_annotation
 
     return {p.stem: len(read_annotation(p)) for p in (demo / "annotations").rglob("*.txt")}
 
 
 def assert_store(out: str, demo: Path, model: str, dim: int, sha: str | None) -> dict:
     """Rows equal label frames, the declared dim, finite values, provenance with the sha256."""
-    from featurizer.store import FeatureStore
+    from featurizer.core.store import FeatureStore
 
     s = FeatureStore(out, mode="r")
     rows = label_rows(demo)

@@ -6,10 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from featurizer.audio_rows import hop_rows
+from featurizer.core.store import FeatureStore
 from featurizer.media import Audio, load_audio
 from featurizer.pipeline import extract
 from featurizer.registry import create_extractor, get_spec
-from featurizer.store import FeatureStore
 from featurizer.weights import files_sha256, local_weights
 
 from .conftest_deep import *  # noqa: F403

@@ -6,10 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from featurizer.cli import app
+from featurizer.core.store import FeatureStore
 from featurizer.errors import WeightsError
 from featurizer.pipeline import extract
 from featurizer.registry import create_extractor
-from featurizer.store import FeatureStore
 from featurizer.weights import file_sha256, local_weights
 from typer.testing import CliRunner
 

@@ -5,11 +5,10 @@ import numpy as np
 import opensmile
 import torch
 import torchaudio
-
+from featurizer.core.store import FeatureStore
 from featurizer.media import load_audio, probe_video
 from featurizer.pipeline import extract
 from featurizer.registry import create_extractor, get_spec, list_models
-from featurizer.store import FeatureStore
 
 
 def _hand_pool(rows: np.ndarray, starts: np.ndarray, half_window: float, ts: np.ndarray) -> np.ndarray:

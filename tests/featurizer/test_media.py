@@ -1,7 +1,6 @@
 import av
 import numpy as np
 import pytest
-
 from featurizer.errors import MediaError, NoAudioError
 from featurizer.media import find_videos, iter_frames, load_audio, probe_video
 from featurizer.synth import encode_audio

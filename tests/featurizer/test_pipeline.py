@@ -7,11 +7,11 @@ import time
 
 import numpy as np
 import pytest
-
+from featurizer.core.annotations import read_annotation
+from featurizer.core.store import FeatureStore
 from featurizer.faces import DetectedFaces
 from featurizer.pipeline import compute_source, extract, load_extractors
-from featurizer.store import FeatureStore
-from featurizer.tracks import SourcePlan, TrackPlan, read_annotation
+from featurizer.tracks import SourcePlan, TrackPlan
 
 
 def test_rows_equal_label_frames_and_sides_share_audio(media, labelled, tmp_path):
@@ -98,9 +98,8 @@ class _nullcontext:
 
 
 def test_cli_exit_status_and_no_audio_warning(media, tmp_path):
-    from typer.testing import CliRunner
-
     from featurizer.cli import app
+    from typer.testing import CliRunner
 
     r = CliRunner().invoke(app, ["extract", str(media["noaudio"]), str(media["empty"]), "--model", "fbank",
                                  "--out", str(tmp_path / "s.zarr")])

@@ -7,10 +7,10 @@ import time
 
 import numpy as np
 import pytest
-
+from featurizer.core.cluster import start_ray
+from featurizer.core.store import FeatureStore
 from featurizer.executors import JobSpec, RayOptions, run_ray
 from featurizer.pipeline import extract
-from featurizer.store import FeatureStore
 from featurizer.tracks import plan_sources
 
 ray = pytest.importorskip("ray")
@@ -19,8 +19,7 @@ ray = pytest.importorskip("ray")
 @pytest.fixture(scope="module")
 def cluster():
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
-             runtime_env={"env_vars": {"PYTHONWARNINGS": "ignore"}})
+    start_ray(num_cpus=2, runtime_env={"env_vars": {"PYTHONWARNINGS": "ignore"}})
     yield
     ray.shutdown()
 
@@ -75,9 +74,8 @@ def test_ray_equals_local_and_survives_a_killed_worker(cluster, media, labelled,
 
 
 def test_cli_executor_ray_equals_local(cluster, media, tmp_path):
-    from typer.testing import CliRunner
-
     from featurizer.cli import app
+    from typer.testing import CliRunner
 
     local, dist = str(tmp_path / "l.zarr"), str(tmp_path / "r.zarr")
     for out, extra in ((local, []), (dist, ["--executor", "ray", "--workers", "1"])):

@@ -23,12 +23,13 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from featurizer import registry
-from featurizer.demo import EXPR_CLASSES, draw_face
+from featurizer.core.classes import EXPR_CLASSES
+from featurizer.core.store import FeatureStore
+from featurizer.demo import draw_face
 from featurizer.errors import WeightsError
 from featurizer.pipeline import extract
 from featurizer.registry import Extractor, Timing
 from featurizer.service import Settings, create_app
-from featurizer.store import FeatureStore
 from featurizer.synth import encode_audio, encode_video
 
 FPS = 25

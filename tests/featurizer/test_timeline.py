@@ -1,5 +1,4 @@
 import numpy as np
-
 from featurizer.registry import Timing
 from featurizer.timeline import Timeline, align_rows, fill_nearest, frame_edges
 

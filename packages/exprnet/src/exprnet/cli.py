@@ -9,20 +9,29 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from featurizer.core import console as say
 from rich.console import Console
 from rich.table import Table
 
 from .config import RunConfig, build_config, parse_set, read_yaml
-from .errors import ConfigError, ExprnetError, ExprnetWarning
+from .errors import ConfigError, ExprnetWarning, InputError
 from .memory import tune_allocator
 from .presets import list_presets, load_preset
 from .progress import RichReporter, classes_table, epochs_table
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  rich_markup_mode=say.markup_mode(),
                   help="Train fused temporal encoders (LSTM, Transformer) with R-Drop on stored "
                        "per-frame features; cross-validate; predict ABAW submissions.")
 err = Console(stderr=True)
 out = Console()
+
+
+@app.callback()
+def _consoles() -> None:
+    """Consoles made per invocation, so they take the width (``COLUMNS``) of this call."""
+    global err, out
+    err, out = Console(stderr=True), Console()
 
 
 @contextlib.contextmanager
@@ -31,18 +40,17 @@ def user_errors() -> Iterator[None]:
 
     def show(message: Any, category: type, *args: Any, **kw: Any) -> None:
         label = "warning" if issubclass(category, ExprnetWarning) else category.__name__
-        err.print(f"[yellow]{label}[/]: {message}", highlight=False)
+        say.line(err, label, message)
 
     with warnings.catch_warnings():
         warnings.showwarning = show
         try:
             yield
-        except ExprnetError as e:
-            err.print(f"[bold red]error[/]: {e}", highlight=False)
+        except InputError as e:  # exprnet's own, and the core's store and annotation errors
+            say.error(err, e)
             raise typer.Exit(2) from None
         except KeyboardInterrupt:
-            err.print("[bold red]interrupted[/]: `exprnet train --resume RUN` continues from the last "
-                      "saved epoch")
+            say.line(err, "interrupted", "`exprnet train --resume RUN` continues from the last saved epoch")
             raise typer.Exit(130) from None
 
 
@@ -96,7 +104,7 @@ def make_config(preset: str | None, config: Path | None, sets: list[str] | None,
 def _summary(history: list[dict[str, Any]], best_epoch: int, per_class: list[float], run: Path) -> None:
     out.print(epochs_table(history, best_epoch))
     out.print(classes_table(per_class, f"val F1, best epoch {best_epoch}"))
-    out.print(f"run folder: [bold]{run}[/]")
+    say.message(out, f"run folder: {run}")
 
 
 @app.command()
@@ -171,7 +179,7 @@ def cv(
                       str(r["val_frames"]), str(r["best_epoch"]), f"{r['best_val_f1']:.4f}")
         t.add_row("mean", "", "", "", "", "", f"[bold]{res.mean_f1:.4f}[/] ± {res.std_f1:.4f}")
         out.print(t)
-        out.print(f"table: {Path(out_dir) / 'cv.csv'}, {Path(out_dir) / 'cv.json'}")
+        say.message(out, f"table: {Path(out_dir) / 'cv.csv'}, {Path(out_dir) / 'cv.json'}")
 
 
 @app.command()
@@ -190,7 +198,7 @@ def predict(
 
     with user_errors():
         s = run_predict(run, store, tracks, out_dir, checkpoint, labels, device, RichReporter(err))
-        out.print(f"{s['tracks']} tracks, {s['frames']} frames -> {Path(out_dir) / 'submission.txt'}")
+        say.message(out, f"{s['tracks']} tracks, {s['frames']} frames -> {Path(out_dir) / 'submission.txt'}")
         if "f1" in s:
             out.print(classes_table(list(s["per_class_f1"].values()), f"F1 on {s['labelled_frames']} labelled frames"))
 
@@ -223,7 +231,8 @@ def ensemble(
     device: Annotated[str, typer.Option(help="cpu, cuda or auto")] = "auto",
 ) -> None:
     """Combine runs; print member and ensemble F1 (and the cross-validated estimate when fit on validation)."""
-    from .data.store import StoreReader
+    from featurizer.core.store import FeatureStore
+
     from .ensemble_run import run_ensemble
     from .predict import resolve_tracks
 
@@ -234,7 +243,7 @@ def ensemble(
         for flag, v in (("--store", store), ("--labels", labels), ("--out", out_dir)):
             if not v:
                 raise ConfigError(flag, "required")
-        test = resolve_tracks(tracks, StoreReader(store)) if tracks else None
+        test = resolve_tracks(tracks, FeatureStore(store, mode="r")) if tracks else None
         m = run_ensemble(names, method, store, labels, out_dir, test, smoothing, class_bias, cv_folds, device,
                          RichReporter(err))
         t = Table(title=f"ensemble ({method}) on {m['val_tracks']} validation tracks")
@@ -246,11 +255,11 @@ def ensemble(
         t.add_row(f"[bold]ensemble ({method})[/]", "", "", "", f"[bold]{m['val_f1']:.4f}[/]")
         out.print(t)
         if m["fit_on_validation"]:
-            out.print(f"val F1 {m['val_f1']:.4f} fit and scored on validation; cross-validated estimate "
-                      f"({m['cv_folds']} groups of validation tracks): [bold]{m['val_f1_cv']:.4f}[/]")
+            say.message(out, f"val F1 {m['val_f1']:.4f} fit and scored on validation; cross-validated estimate "
+                      f"({m['cv_folds']} groups of validation tracks): {m['val_f1_cv']:.4f}")
         if m.get("smoothing"):
-            out.print(f"smoothing: {m['smoothing']['kind']} +-{m['smoothing']['k']} frames")
-        out.print(f"best member {m['best_member_f1']:.4f} -> ensemble {m['val_f1']:.4f}; outputs in {out_dir}")
+            say.message(out, f"smoothing: {m['smoothing']['kind']} +-{m['smoothing']['k']} frames")
+        say.message(out, f"best member {m['best_member_f1']:.4f} -> ensemble {m['val_f1']:.4f}; outputs in {out_dir}")
 
 
 @app.command()
@@ -259,7 +268,7 @@ def report(folder: Annotated[str, typer.Argument(help="A run folder or an `exprn
     from .report import write_report
 
     with user_errors():
-        out.print(f"wrote {write_report(folder)}")
+        say.message(out, f"wrote {write_report(folder)}")
 
 
 @app.command()
@@ -284,7 +293,7 @@ def sweep(
                       f"{r['best_val_f1']:.4f}", r["status"])
         out.print(t)
         root = Path(rows[0]["path"]).parent if rows else Path(out_dir or ".")
-        out.print(f"runs listed in {root / 'runs.txt'} (exprnet ensemble --runs-file {root / 'runs.txt'})")
+        say.message(out, f"runs listed in {root / 'runs.txt'} (exprnet ensemble --runs-file {root / 'runs.txt'})")
 
 
 def main() -> None:

@@ -11,17 +11,22 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
+from featurizer.core.classes import EXPR_CLASSES
+from featurizer.core.classes import N_CLASSES as N_EXPR
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import ConfigError
 
-CLASSES = ("Neutral", "Anger", "Disgust", "Fear", "Happiness", "Sadness", "Surprise", "Other")
-N_CLASSES = len(CLASSES)
+CLASSES, N_CLASSES = EXPR_CLASSES, N_EXPR  # the core's class list, under exprnet's names
 
+ENCODERS = ("lstm", "bilstm", "transformer", "tcn", "mlp")
 # Encoder-specific defaults for fields left at None.
 ENCODER_DEFAULTS: dict[str, dict[str, int]] = {
     "lstm": {"d_model": 1024, "hidden": 512, "layers": 1, "segment": 64},
+    "bilstm": {"d_model": 256, "hidden": 128, "layers": 1, "segment": 128},
     "transformer": {"d_model": 1024, "hidden": 1024, "layers": 4, "segment": 128},
+    "tcn": {"d_model": 256, "hidden": 256, "layers": 4, "segment": 128},
+    "mlp": {"d_model": 256, "hidden": 256, "layers": 1, "segment": 128},
 }
 
 
@@ -40,6 +45,14 @@ class DataConfig(_Strict):
     val_split: str = "Validation_Set"
     train_tracks: list[str] | None = None
     val_tracks: list[str] | None = None
+    # Standardise features with training statistics, per track (each track's own mean/std), or not.
+    normalize: Literal["train", "track", "none"] = "train"
+    # Frames labelled -1: kept as unlabelled context (no loss), or dropped before cutting segments
+    # (the authors' code; the last segment is then padded by repeating its final frame).
+    unlabelled: Literal["context", "drop"] = "context"
+    # Training-time input dropout: single feature columns, and whole features (all columns of one).
+    feature_dropout: float = Field(0.0, ge=0, lt=1)
+    modality_dropout: float = Field(0.0, ge=0, lt=1)
 
     @field_validator("features", mode="before")
     @classmethod
@@ -58,7 +71,7 @@ class DataConfig(_Strict):
 
 
 class ModelConfig(_Strict):
-    encoder: Literal["lstm", "transformer"] = "lstm"
+    encoder: Literal["lstm", "bilstm", "transformer", "tcn", "mlp"] = "lstm"
     d_model: int | None = Field(None, gt=0)
     hidden: int | None = Field(None, gt=0)
     layers: int | None = Field(None, gt=0)
@@ -70,25 +83,44 @@ class ModelConfig(_Strict):
     stride: int | None = Field(None, gt=0)
     infer_stride: int | None = Field(None, gt=0)
     checkpoint: bool = False  # Transformer: activation checkpointing (less memory, ~1/3 more compute)
+    # Fusion (the paper's eq. 1 is one linear layer): "linear", or "linear_act_dropout" (+ activation, dropout).
+    fusion: Literal["linear", "linear_act_dropout"] = "linear_act_dropout"
+    fusion_bias: bool = True
+    pos_dropout: bool = True  # Transformer: dropout after the positional encoding
+    norm_first: bool = False  # Transformer: pre-norm layers
+    causal: bool = False  # TCN: causal convolutions
+    kernel: int = Field(3, gt=0)  # TCN kernel size
 
 
 class TrainConfig(_Strict):
     epochs: int = Field(25, gt=0)
     batch_size: int = Field(32, gt=0)
     eval_batch_size: int | None = Field(None, gt=0)
+    steps: int | None = Field(None, gt=0)  # optimizer steps instead of epochs (validation every epoch-sized block)
     lr: float = Field(1e-4, gt=0)
     weight_decay: float = Field(0.0, ge=0)
+    schedule: Literal["step", "cosine", "constant"] = "step"
+    warmup: float = Field(0.0, ge=0, lt=1)  # fraction of training spent warming the lr up
     step_size: int = Field(10, gt=0)
     gamma: float = Field(0.5, gt=0)
-    rdrop: bool = True
-    alpha: float = Field(5.0, ge=0)
-    class_weights: Literal["balanced"] | list[float] | None = None
+    patience: int | None = Field(None, gt=0)  # early stopping: epochs without a better val F1
     grad_clip: float | None = Field(None, gt=0)
     seed: int = 0
     device: Literal["cpu", "cuda", "auto"] = "auto"
     amp: bool = True
     prefetch: int = Field(2, ge=0)
     threads: int | None = Field(None, gt=0)
+
+
+
+class LossConfig(_Strict):
+    """R-Drop over (weighted / focal / logit-adjusted) cross-entropy."""
+
+    rdrop: bool = True
+    alpha: float = Field(5.0, ge=0)
+    class_weights: Literal["none", "balanced", "sqrt"] | list[float] = "none"
+    logit_adjust: float = Field(0.0, ge=0)  # tau of logit adjustment by log class priors (0: off)
+    focal_gamma: float = Field(0.0, ge=0)  # focal loss gamma (0: plain cross-entropy)
 
     @field_validator("class_weights")
     @classmethod
@@ -105,6 +137,7 @@ class RunConfig(_Strict):
     data: DataConfig = Field(default_factory=DataConfig)
     model: ModelConfig = Field(default_factory=ModelConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
+    loss: LossConfig = Field(default_factory=LossConfig)
 
     @model_validator(mode="after")
     def _consistent(self) -> RunConfig:

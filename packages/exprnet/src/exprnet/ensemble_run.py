@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from featurizer.core.annotations import find_annotations, read_annotation, source_video
 
 from .config import CLASSES
-from .data.labels import find_label_files, read_labels, source_video
 from .ensemble import METHODS, Combiner, cross_validated, fit_combiner, fits_on_validation, stack
 from .errors import ConfigError, DataError
 from .io import atomic_write_bytes, atomic_write_csv, atomic_write_json
@@ -96,7 +96,7 @@ def run_ensemble(runs: Sequence[str | Path], method: str, store: str, labels_dir
     if not runs:
         raise ConfigError("--runs", "name at least one run folder")
     members = [member_info(r) for r in runs]
-    files = find_label_files(labels_dir)
+    files = find_annotations(labels_dir)
     vals = [set(RunFolder(m.run).read_tracks()["val"]) for m in members]
     val_tracks = sorted(set.intersection(*vals))
     if not val_tracks:
@@ -104,7 +104,7 @@ def run_ensemble(runs: Sequence[str | Path], method: str, store: str, labels_dir
     missing = [t for t in val_tracks if t not in files]
     if missing:
         raise DataError(labels_dir, f"no annotation for validation track(s) {', '.join(missing[:5])}")
-    labels = {t: read_labels(files[t].path) for t in val_tracks}
+    labels = {t: read_annotation(files[t].path) for t in val_tracks}
     probs = [member_probs(m, store, val_tracks, "val", device, reporter) for m in members]
     for t in val_tracks:
         if len(probs[0][t]) != len(labels[t]):

@@ -1,27 +1,23 @@
-"""Errors that name the input at fault; the CLI reports them once, without a traceback."""
+"""Errors that name the input at fault; the CLI reports them once, on one line, without a traceback.
+
+The base is the core's :class:`~featurizer.core.errors.InputError` (shared with featurizer);
+store and annotation problems raise the core's :class:`StoreError` and :class:`LabelError`.
+"""
 
 from __future__ import annotations
 
+from featurizer.core.errors import FormatError, InputError, LabelError, StoreError
 
-class ExprnetError(Exception):
+__all__ = ["ConfigError", "DataError", "ExprnetError", "ExprnetWarning", "FormatError", "InputError",
+           "LabelError", "RunError", "StoreError", "TrainingError"]
+
+
+class ExprnetError(InputError):
     """Base class: ``subject`` names the input (track, file, option), ``hint`` says what to do."""
-
-    def __init__(self, subject: str, reason: str, hint: str | None = None):
-        self.subject = str(subject)
-        self.reason = reason
-        self.hint = hint
-        msg = f"{self.subject}: {reason}"
-        if hint:
-            msg += f" ({hint})"
-        super().__init__(msg)
 
 
 class ConfigError(ExprnetError):
     """A configuration key, value, preset or flag that is not valid."""
-
-
-class LabelError(ExprnetError):
-    """An annotation file or folder that cannot be used."""
 
 
 class DataError(ExprnetError):

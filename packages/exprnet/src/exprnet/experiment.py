@@ -10,13 +10,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from featurizer.core.annotations import AnnotationFile, find_annotations, read_annotation
+from featurizer.core.store import FeatureStore
 from pydantic import ValidationError
 
 from .config import RunConfig
 from .data.bank import FeatureBank, load_bank
-from .data.labels import LabelFile, find_label_files, read_labels
 from .data.splits import Split, official_split, require_nonempty
-from .data.store import StoreReader
 from .errors import ConfigError, DataError, LabelError, RunError
 from .progress import NullReporter, Reporter
 from .runfolder import RunFolder
@@ -27,7 +27,7 @@ from .train import Trainer, TrainResult
 class Prepared:
     bank: FeatureBank
     split: Split
-    files: dict[str, LabelFile]
+    files: dict[str, AnnotationFile]
 
 
 def _require(cfg: RunConfig) -> tuple[str, str]:
@@ -40,7 +40,7 @@ def _require(cfg: RunConfig) -> tuple[str, str]:
     return str(d.store), str(d.labels)
 
 
-def choose_split(cfg: RunConfig, files: dict[str, LabelFile]) -> Split:
+def choose_split(cfg: RunConfig, files: dict[str, AnnotationFile]) -> Split:
     d = cfg.data
     if d.train_tracks is None and d.val_tracks is None:
         return official_split(files, d.train_split, d.val_split)
@@ -56,20 +56,20 @@ def choose_split(cfg: RunConfig, files: dict[str, LabelFile]) -> Split:
     return split
 
 
-def load_labels(files: dict[str, LabelFile], tracks: Sequence[str]) -> dict[str, np.ndarray]:
-    return {t: read_labels(files[t].path) for t in tracks}
+def load_labels(files: dict[str, AnnotationFile], tracks: Sequence[str]) -> dict[str, np.ndarray]:
+    return {t: read_annotation(files[t].path) for t in tracks}
 
 
 def prepare(cfg: RunConfig, progress: Callable[[str], None] | None = None,
             tracks: Sequence[str] | None = None) -> Prepared:
     """Labels, split and the feature bank of ``cfg`` (all split tracks, or ``tracks``)."""
     store, labels_dir = _require(cfg)
-    files = find_label_files(labels_dir, (cfg.data.train_split, cfg.data.val_split))
+    files = find_annotations(labels_dir, (cfg.data.train_split, cfg.data.val_split))
     split = choose_split(cfg, files)
     require_nonempty(split, labels_dir)
     wanted = list(tracks) if tracks is not None else sorted(set(split.train) | set(split.val))
     labels = load_labels(files, wanted)
-    reader = StoreReader(store)
+    reader = FeatureStore(store, mode="r")
     bank = load_bank(reader, cfg.data.features, wanted, labels, cfg.data.on_missing,
                      cfg.data.memmap, progress=progress)
     have = set(bank.tracks)

@@ -15,12 +15,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from featurizer.core.annotations import find_annotations, read_annotation
+from featurizer.core.device import resolve_device
+from featurizer.core.store import FeatureStore
 
 from .config import CLASSES, N_CLASSES, RunConfig
 from .data.bank import Standardizer, load_bank
 from .data.batches import BatchBuilder
-from .data.labels import find_label_files, read_labels
-from .data.store import StoreReader
 from .errors import DataError, RunError
 from .inference import predict_probs
 from .io import atomic_write_bytes, atomic_write_json, atomic_write_text
@@ -28,7 +29,6 @@ from .metrics import confusion, per_class_f1
 from .models import ExprNet, build_model
 from .progress import NullReporter, Reporter
 from .runfolder import RunFolder
-from .train import resolve_device
 
 HEADER = "image_location," + ",".join(CLASSES)
 
@@ -51,7 +51,7 @@ def load_run(run_dir: str | Path, checkpoint: str = "best") -> LoadedRun:
     return LoadedRun(cfg, Standardizer.load(run.stats), run.load(checkpoint)["model"], run)
 
 
-def resolve_tracks(arg: str, reader: StoreReader) -> list[str]:
+def resolve_tracks(arg: str, reader: FeatureStore) -> list[str]:
     """A folder (annotation ``.txt`` stems, else sub-folder names), a file with one track per
     line, ``all`` (every store track), or comma-separated names."""
     p = Path(arg)
@@ -106,12 +106,12 @@ def predict(run_dir: str | Path, store: str, tracks: Sequence[str] | str, out: s
     reporter = reporter or NullReporter()
     lr = load_run(run_dir, checkpoint)
     cfg = lr.cfg
-    reader = StoreReader(store)
+    reader = FeatureStore(store, mode="r")
     names = resolve_tracks(tracks, reader) if isinstance(tracks, str) else list(tracks)
     labels = None
     if labels_dir:
-        files = find_label_files(labels_dir)
-        labels = {t: read_labels(files[t].path) for t in names if t in files}
+        files = find_annotations(labels_dir)
+        labels = {t: read_annotation(files[t].path) for t in names if t in files}
     reporter.start("load features", len(names))
     try:
         memmap = f"{cfg.data.memmap}.predict.npy" if cfg.data.memmap else None  # never the training one

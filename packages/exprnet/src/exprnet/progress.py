@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Protocol
 
+from featurizer.core import console as say
 from rich import box
 from rich.console import Console
 from rich.progress import (
@@ -76,7 +77,7 @@ class RichReporter:
             self._progress = None
 
     def message(self, text: str) -> None:
-        self.console.print(text)
+        say.message(self.console, text, markup=True)
 
 
 def epochs_table(history: Sequence[dict[str, Any]], best_epoch: int) -> Table:

@@ -154,9 +154,9 @@ def _run_ray(runs: list[SweepRun], root: str, address: str | None, gpus: float, 
         import ray
     except ImportError:
         raise ConfigError("--executor ray", "Ray is not installed", "pip install 'exprnet[ray]'") from None
-    started = not ray.is_initialized()
-    if started:
-        ray.init(address=address, include_dashboard=False, log_to_driver=False)
+    from featurizer.core.cluster import start_ray
+
+    started = start_ray(address)
     try:
         task = ray.remote(num_gpus=gpus, num_cpus=cpus, max_retries=2)(run_one)
         refs = {task.remote(r, root): r for r in runs}

@@ -14,12 +14,13 @@ from typing import Any
 
 import numpy as np
 import torch
+from featurizer.core.device import resolve_device
 
 from .config import CLASSES, N_CLASSES, RunConfig
 from .data.bank import FeatureBank, Standardizer
 from .data.batches import Batch, BatchBuilder, Prefetcher
 from .data.segments import Segment, shuffled_segments, stream_plan
-from .errors import ConfigError, TrainingError
+from .errors import TrainingError
 from .inference import autocast, predict_probs
 from .losses import rdrop_loss
 from .metrics import confusion, macro_f1_from_confusion, per_class_f1
@@ -27,16 +28,6 @@ from .models import ExprNet, build_model
 from .plots import plot_confusion, plot_curves
 from .progress import NullReporter, Reporter
 from .runfolder import RunFolder
-
-
-def resolve_device(name: str) -> torch.device:
-    if name not in ("cpu", "cuda", "auto"):
-        raise ConfigError(f"--device {name}", "expected cpu, cuda or auto")
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("--device cuda", "no CUDA device is available", "use --device cpu or auto")
-    return torch.device(name)
 
 
 @dataclass
@@ -49,7 +40,7 @@ class TrainResult:
 
 
 def class_weights(bank: FeatureBank, ids: Sequence[int], spec: Any) -> torch.Tensor | None:
-    if spec is None:
+    if spec is None or spec == "none":
         return None
     if spec == "balanced":
         counts = np.bincount(np.concatenate([bank.track_labels(i) for i in ids]).clip(-1) + 1,
@@ -86,7 +77,7 @@ class Trainer:
         self.opt = torch.optim.Adam(self.model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
         self.sched = torch.optim.lr_scheduler.StepLR(self.opt, step_size=t.step_size, gamma=t.gamma)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
-        w = class_weights(self.bank, self.train_ids, t.class_weights)
+        w = class_weights(self.bank, self.train_ids, self.cfg.loss.class_weights)
         self.weights = w.to(self.device) if w is not None else None
         if not resume:
             self.run.create(self.cfg, self.train_tracks, self.val_tracks)
@@ -120,7 +111,7 @@ class Trainer:
 
     def _forward(self, b: Batch, state: Any) -> tuple[torch.Tensor, torch.Tensor | None, Any]:
         n = b.x.shape[0]
-        if not self.cfg.train.rdrop:
+        if not self.cfg.loss.rdrop:
             logits, new = self.model(b.x, b.mask, state, b.reset)
             return logits, None, new
         # R-Drop: both passes in one call (batch stacked twice; dropout masks differ per row).
@@ -147,7 +138,7 @@ class Trainer:
             b = batch.to(self.device)
             with autocast(self.device, self.amp):
                 l1, l2, new = self._forward(b, state)
-            parts = rdrop_loss(l1, l2, b.y, t.alpha if t.rdrop else 0.0, self.weights)
+            parts = rdrop_loss(l1, l2, b.y, self.cfg.loss.alpha if self.cfg.loss.rdrop else 0.0, self.weights)
             if new is not None:
                 state = tuple(s.detach() for s in new)
             tot["frames"] += batch.frames

@@ -9,7 +9,6 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -20,17 +19,27 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from . import extras
+from .core import console as say
 from .errors import FeaturizerError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  rich_markup_mode=say.markup_mode(),
                   help="Turn videos into per-label-frame feature arrays in a Zarr store.")
 console = Console(stderr=True)
 out_console = Console()
 
 
+@app.callback()
+def _consoles() -> None:
+    """Consoles made per invocation, so they take the width (``COLUMNS``) of this call."""
+    global console, out_console
+    console, out_console = Console(stderr=True), Console()
+
+
 def report_error(e: Exception) -> None:
     """One line, verbatim (no wrapping, no markup), on stderr."""
-    console.print(f"[bold red]error[/]: {escape(str(e))}", soft_wrap=True)
+    say.error(console, e)
 
 
 def _fail(e: Exception) -> None:
@@ -86,7 +95,7 @@ class RichProgress:
     def warn(self, message: str) -> None:
         if message not in self.warnings:
             self.warnings.append(message)
-            self.p.console.print(f"[yellow]warning[/]: {escape(message)}", soft_wrap=True)
+            say.warning(self.p.console, message)
 
 
 @app.command()
@@ -99,7 +108,7 @@ def extract(
     dtype: Annotated[str, typer.Option(help="float16 or float32.")] = "float16",
     overwrite: Annotated[bool, typer.Option(help="Redo arrays that are already complete.")] = False,
     weights: Annotated[list[str] | None, typer.Option(help="NAME=SOURCE: hub id, local folder or state-dict file (repeatable).")] = None,
-    device: Annotated[str, typer.Option(help="cpu, cuda or auto.")] = "cpu",
+    device: Annotated[str | None, typer.Option(help="cpu (default), cuda, cuda:N or auto; for the models that run on one.")] = None,
     batch_size: Annotated[int | None, typer.Option(help="Override the extractors' batch size.")] = None,
     executor: Annotated[str, typer.Option(help="local, or ray (featurizer[ray]; docs/scale.md).")] = "local",
     address: Annotated[str | None, typer.Option(help="Ray address: auto, ray://host:10001; default a local cluster.")] = None,
@@ -107,6 +116,12 @@ def extract(
     workers: Annotated[int | None, typer.Option(help="Ray workers per extractor group (default: the cluster's CPUs).")] = None,
 ) -> None:
     """Extract features of every track of VIDEOS into the store (re-runs skip complete arrays)."""
+    try:
+        extras.require("extract", "featurizer extract")
+        if executor == "ray":
+            extras.require("ray", "featurizer extract --executor ray")
+    except FeaturizerError as e:
+        _fail(e)
     from .pipeline import extract as run
 
     if dtype not in ("float16", "float32"):
@@ -136,14 +151,14 @@ def print_summary(report, out: str) -> None:
     out_console.print(t)
     done = [r for r in report.results if r.status == "done"]
     frames = sum(r.frames for r in done)
-    out_console.print(
+    say.message(out_console,
         f"{len(done)} track(s) extracted, {sum(r.status == 'skipped' for r in report.results)} already complete, "
         f"{len(report.failed)} failed, {len(report.problems)} input problem(s); "
         f"{frames} frames in {report.seconds:.1f} s")
     for r in report.failed:
-        out_console.print(f"[red]failed[/] {r.track}: {escape(str(r.error))}", soft_wrap=True)
+        say.line(out_console, "failed", f"{r.track}: {r.error}")
     for k, v in report.problems.items():
-        out_console.print(f"[red]problem[/] {escape(k)}: {escape(v)}", soft_wrap=True)
+        say.line(out_console, "problem", f"{k}: {v}")
 
 
 @app.command()
@@ -156,17 +171,20 @@ def models(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
         out_console.print_json(json.dumps(rows))
         return
     t = Table(title="featurizer extractors")
-    for c in ("name", "modality", "dim", "timing", "weights"):
+    for c in ("name", "modality", "dim", "trained on", "default weights", "timing"):
         t.add_column(c)
     for r in rows:
-        t.add_row(r["name"], r["modality"], str(r["dim"]), r["timing"], r["weights"])
+        trained = r["trained_on"] or "(no weights)"
+        if r["standin"]:
+            trained += " [yellow](stand-in)[/]"
+        t.add_row(r["name"], r["modality"], str(r["dim"]), trained, r["default_weights"], r["timing"])
     out_console.print(t)
 
 
 @app.command()
 def inspect(store: str, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Tracks, extractors, dims and coverage of a store."""
-    from .store import FeatureStore
+    from .core.store import FeatureStore
     from .transfer import inspect_store
 
     try:
@@ -195,16 +213,16 @@ def import_(
     overwrite: bool = False,
 ) -> None:
     """Import features made elsewhere into the store layout."""
-    from .store import FeatureStore
+    from .core.store import FeatureStore
     from .transfer import import_features
 
     try:
         rep = import_features(FeatureStore(store), name, src, fps, overwrite)
     except FeaturizerError as e:
         _fail(e)
-    out_console.print(f"imported {name!r} for {len(rep.imported)} track(s) into {store}")
+    say.message(out_console, f"imported {name!r} for {len(rep.imported)} track(s) into {store}")
     for k, v in rep.problems.items():
-        out_console.print(f"[red]problem[/] {escape(k)}: {escape(v)}", soft_wrap=True)
+        say.line(out_console, "problem", f"{k}: {v}")
     if rep.problems:
         raise typer.Exit(1)
 
@@ -217,14 +235,14 @@ def export(
     out: Annotated[Path, typer.Option(help="Output .npy (the mask goes to <out>.present.npy).")],
 ) -> None:
     """Write one feature array (and its present mask) as .npy."""
-    from .store import FeatureStore
+    from .core.store import FeatureStore
     from .transfer import export_feature
 
     try:
         a, b = export_feature(FeatureStore(store, mode="r"), track, model, out)
     except FeaturizerError as e:
         _fail(e)
-    out_console.print(f"wrote {a} and {b}")
+    say.message(out_console, f"wrote {a} and {b}")
 
 
 @app.command("demo-data")
@@ -239,7 +257,7 @@ def demo_data(
 
     with console.status(f"writing demo corpus to {out}"):
         tracks = make_demo(out, videos, seconds, seed)
-    out_console.print(f"demo corpus: {len(tracks)} tracks from {videos} videos of {seconds:g} s in {out} "
+    say.message(out_console, f"demo corpus: {len(tracks)} tracks from {videos} videos of {seconds:g} s in {out} "
                       f"(videos/, annotations/Train_Set|Validation_Set/, cropped_aligned/)")
 
 
@@ -267,6 +285,10 @@ def serve(
     """
     import os
 
+    try:
+        extras.require("serve", "featurizer serve")
+    except FeaturizerError as e:
+        _fail(e)
     import uvicorn
 
     from .registry import parse_model_list
@@ -286,7 +308,7 @@ def serve(
         _fail(FeaturizerError("featurizer serve", "; ".join(
             f"--{'-'.join(str(x) for x in er['loc']).replace('_', '-')}: {er['msg']}" for er in errs) or str(e)))
     if not settings.api_key and host not in ("127.0.0.1", "localhost", "::1"):
-        console.print(f"[yellow]warning[/]: serving on {host} without an API key (--api-key or FEATURIZER_API_KEY)")
+        say.warning(console, f"serving on {host} without an API key (--api-key or FEATURIZER_API_KEY)")
     if workers > 1:  # worker processes rebuild the settings from the environment
         os.environ.update(settings.to_env())
         uvicorn.run("featurizer.service:app_from_env", factory=True, host=host, port=port,

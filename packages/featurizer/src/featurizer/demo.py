@@ -17,8 +17,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from .core.annotations import write_annotation
 from .synth import encode_video
-from .tracks import EXPR_CLASSES
 
 FPS = 25
 SR = 16_000
@@ -176,10 +176,8 @@ def make_demo(out: str | Path, n_videos: int = 8, seconds: float = 20.0, seed: i
         labels = [label_sequence(n, rng) for _ in tracks]
         frames, crops = render_video(labels, rng)
         encode_video(out / "videos" / f"{video}.mp4", frames, FPS, voice(labels[0], rng), SR)
-        for track, lab, cr in zip(tracks, labels, crops):
-            ann = out / "annotations" / split / f"{track}.txt"
-            ann.parent.mkdir(parents=True, exist_ok=True)
-            ann.write_text(",".join(EXPR_CLASSES) + "\n" + "\n".join(map(str, lab.tolist())) + "\n")
+        for track, lab, cr in zip(tracks, labels, crops, strict=True):
+            write_annotation(out / "annotations" / split / f"{track}.txt", lab)
             cdir = out / "cropped_aligned" / track
             cdir.mkdir(parents=True, exist_ok=True)
             gone = rng.random(n) < missing_crops

@@ -1,4 +1,5 @@
-"""``--device cpu|cuda|auto`` and how a model runs there (inference mode, precision, layout).
+"""How a model runs on its device (inference mode, precision, layout); the device rule itself
+(``--device cpu|cuda|auto``) is the core's :func:`~featurizer.core.device.resolve_device`.
 
 Imports torch lazily: the registry and ``featurizer models`` never load it through here.
 """
@@ -9,28 +10,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from .errors import FeaturizerError
+from .core.device import is_cuda, resolve_device
 
-
-def resolve_device(device: str | None) -> Any:
-    """``None``/``cpu`` -> cpu; ``auto`` -> cuda if available else cpu; ``cuda[:i]`` must exist."""
-    import torch
-
-    d = (device or "cpu").strip().lower()
-    if d == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if d.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise FeaturizerError(f"--device {device}", "CUDA is not available on this machine",
-                                  "use --device cpu or --device auto")
-        return torch.device(d)
-    if d == "cpu":
-        return torch.device("cpu")
-    raise FeaturizerError(f"--device {device}", "unknown device", "use cpu, cuda or auto")
-
-
-def is_cuda(device: Any) -> bool:
-    return getattr(device, "type", str(device)) == "cuda"
+__all__ = ["inference", "is_cuda", "model_dtype", "prepare_model", "resolve_device"]
 
 
 @contextmanager

@@ -1,19 +1,17 @@
-"""Errors that name the input at fault and what to do about it."""
+"""Errors that name the input at fault and what to do about it.
+
+The base, :class:`FeaturizerError`, is the core's :class:`~featurizer.core.errors.InputError`
+(shared with exprnet); store and annotation errors come from the core too.
+"""
 
 from __future__ import annotations
 
+from .core.errors import FormatError, InputError, LabelError, StoreError
 
-class FeaturizerError(Exception):
-    """Base class: every error names the input it is about (``subject``) and a hint."""
+FeaturizerError = InputError
 
-    def __init__(self, subject: str, reason: str, hint: str | None = None):
-        self.subject = str(subject)
-        self.reason = reason
-        self.hint = hint
-        msg = f"{self.subject}: {reason}"
-        if hint:
-            msg += f" ({hint})"
-        super().__init__(msg)
+__all__ = ["FaceError", "FeaturizerError", "FormatError", "LabelError", "MediaError", "NoAudioError",
+           "StoreError", "UnknownModelError", "WeightsError"]
 
 
 class MediaError(FeaturizerError):
@@ -24,21 +22,13 @@ class NoAudioError(MediaError):
     """The container has no audio stream."""
 
 
-class LabelError(FeaturizerError):
-    """An annotation file that cannot be parsed."""
-
-
 class FaceError(FeaturizerError):
     """Face crops that are missing or unreadable."""
 
 
 class UnknownModelError(FeaturizerError):
-    """A model name that is not registered."""
+    """A model name (or an option of one) that is not registered."""
 
 
 class WeightsError(FeaturizerError):
     """Weights that cannot be found or loaded."""
-
-
-class StoreError(FeaturizerError):
-    """A store, track or array that is missing or malformed."""

@@ -52,8 +52,8 @@ def _worker_class():
     @ray.remote
     class ExtractWorker:
         def __init__(self, job: JobSpec):
+            from .core.store import FeatureStore
             from .faces import face_source
-            from .store import FeatureStore
 
             self.job = job
             self.extractors = load_extractors(job.models, job.weights, job.device, job.batch_size)
@@ -111,11 +111,9 @@ def run_ray(plans: list[SourcePlan], job: JobSpec, opts: RayOptions | None = Non
                               "pip install 'featurizer[ray]'") from None
     opts = opts or RayOptions()
     progress = progress or NoProgress()
-    started = False
-    if not ray.is_initialized():
-        ray.init(address=opts.address, include_dashboard=False, log_to_driver=False,
-                 **opts.init_kwargs)
-        started = True
+    from .core.cluster import start_ray
+
+    started = start_ray(opts.address, **opts.init_kwargs)
     try:
         cpus = max(1, int(ray.cluster_resources().get("CPU", 1) // max(opts.cpus_per_task, 1e-3)))
         n_workers = opts.workers_per_group or cpus

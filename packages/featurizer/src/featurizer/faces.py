@@ -17,10 +17,10 @@ from typing import Protocol
 import cv2
 import numpy as np
 
+from .core.annotations import track_side
 from .errors import FaceError
 from .media import iter_frames
 from .timeline import Timeline, nearest_index
-from .tracks import track_side
 
 CROP_SIZE = 112
 Crop = tuple[int, np.ndarray]

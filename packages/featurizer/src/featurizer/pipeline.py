@@ -14,11 +14,9 @@ from __future__ import annotations
 
 import contextlib
 import os
-import queue
-import threading
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,12 +25,13 @@ from typing import Any
 import numpy as np
 
 from .audio_rows import hop_rows
-from .errors import FeaturizerError, MediaError, NoAudioError
+from .core.ahead import Ahead
+from .core.store import FeatureStore
+from .errors import FeaturizerError, MediaError, NoAudioError, UnknownModelError
 from .faces import FaceSource, face_source
 from .media import Audio, VideoInfo, find_videos, load_audio, probe_video
 from .progress import NoProgress, Progress
-from .registry import Extractor, create_extractor, parse_model_list
-from .store import FeatureStore
+from .registry import Extractor, create_extractor, get_spec, parse_model_list
 from .timeline import Timeline, align_rows, fill_nearest
 from .tracks import SourcePlan, TrackPlan, plan_sources
 
@@ -77,11 +76,32 @@ class RunReport:
 
 def load_extractors(models: list[str], weights: dict[str, str] | None = None,
                     device: str | None = None, batch_size: int | None = None) -> list[Extractor]:
-    """Build the extractors; ``weights`` is keyed by name (``hubert:cnn`` falls back to ``hubert``)."""
+    """Build the extractors; ``weights`` is keyed by name (``hubert:cnn`` falls back to ``hubert``).
+
+    ``device`` and ``batch_size`` go to the extractors that take them; one that no selected
+    extractor takes (``--batch-size`` with only openSMILE, say) is an error, as are weights for a
+    model that is not selected.
+    """
     weights = weights or {}
-    return [create_extractor(m, weights=weights.get(m, weights.get(m.partition(":")[0])),
-                             device=device, batch_size=batch_size)
-            for m in parse_model_list(models)]
+    names = parse_model_list(models)
+    specs = {m: get_spec(m) for m in names}
+    common = {"device": None if device in (None, "cpu") else device, "batch_size": batch_size}
+    for key, value in common.items():
+        if value is not None and not any(s.takes(key) for s in specs.values()):
+            raise UnknownModelError(f"--{key.replace('_', '-')} {value}", f"none of {', '.join(names)} takes it",
+                                    "leave it out, or select a model that does (`featurizer models --json`)")
+    bases = {m.partition(":")[0] for m in names} | set(names)
+    for w in weights:
+        if w not in bases:
+            raise UnknownModelError(f"--weights {w}=...", f"{w} is not among the selected models ({', '.join(names)})",
+                                    "add it to --model, or drop its --weights")
+    out = []
+    for m, spec in specs.items():
+        given = {"weights": weights.get(m, weights.get(m.partition(":")[0])), **common}
+        if device == "cpu":
+            given["device"] = "cpu"
+        out.append(create_extractor(m, **{k: v for k, v in given.items() if spec.takes(k)}))
+    return out
 
 
 @dataclass
@@ -148,50 +168,6 @@ def _audio_features(ex: Extractor, audio: Audio | None, timelines: list[Timeline
         yield tl, *_mask_past_video(tl, vals, present)
 
 
-_END = object()
-
-
-class _Ahead:
-    """Run an iterator on a thread, at most ``depth`` items ahead of the consumer."""
-
-    def __init__(self, make: Callable[[], Iterator], depth: int):
-        self._q: queue.Queue = queue.Queue(depth)
-        self._stop = threading.Event()
-        self._t = threading.Thread(target=self._run, args=(make,), daemon=True, name="featurizer-read")
-        self._t.start()
-
-    def _put(self, item: object) -> bool:
-        while not self._stop.is_set():
-            try:
-                self._q.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def _run(self, make: Callable[[], Iterator]) -> None:
-        try:
-            for item in make():
-                if not self._put(item):
-                    return
-            self._put(_END)
-        except BaseException as e:  # noqa: BLE001 - re-raised in the consumer
-            self._put(e)
-
-    def __iter__(self) -> Iterator:
-        while True:
-            item = self._q.get()
-            if item is _END:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-
-    def close(self) -> None:
-        self._stop.set()
-        self._t.join()
-
-
 def crop_batches(faces: FaceSource, tl: Timeline, video: Path,
                  size: int = CROP_WINDOW) -> Iterator[tuple[list[int], np.ndarray]]:
     """(rows, (B, 112, 112, 3) crops) batches in row order, for the models."""
@@ -212,7 +188,7 @@ def _visual_features(extractors: list[Extractor], faces: FaceSource, tl: Timelin
                      progress: Progress) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     out = {e.name: np.zeros((tl.n, e.dim), np.float32) for e in extractors}
     present = np.zeros(tl.n, bool)
-    ahead = _Ahead(lambda: crop_batches(faces, tl, video), CROP_QUEUE)
+    ahead = Ahead(lambda: crop_batches(faces, tl, video), CROP_QUEUE, name="featurizer-read")
     try:
         for rows, batch in ahead:  # the next batch is read while the models run on this one
             for e in extractors:
@@ -353,8 +329,6 @@ def _leave_a_core(extractors: list[Extractor]) -> Iterator[None]:
     decode, and one torch thread instead of two made densenet 2.5x and ires100 1.8x slower on 2
     cores (bench/extract_deep.py). ``FEATURIZER_TORCH_THREADS`` overrides either way."""
     import torch
-
-    from .registry import get_spec
 
     before = torch.get_num_threads()
     env = int(os.environ.get("FEATURIZER_TORCH_THREADS") or 0)

@@ -99,11 +99,54 @@ class Extractor:
 
 
 Factory = Callable[..., Extractor]
+TrainedOn = Literal["imagenet", "faces", "affect", "speech", "audio"]
+WeightsKind = Literal["none", "public", "imagenet-standin", "user", "random"]
+
+
+@dataclass(frozen=True)
+class Option:
+    """One typed option an extractor takes (``--option NAME.KEY=VALUE``, or a common flag)."""
+
+    name: str
+    type: type = str
+    help: str = ""
+    choices: tuple[Any, ...] | None = None
+
+    def parse(self, value: Any, extractor: str) -> Any:
+        """``value`` (a string from the command line, or already typed) as this option's type."""
+        subject = f"{extractor} option {self.name}={value!r}"
+        try:
+            if self.type is bool and isinstance(value, str):
+                low = value.strip().lower()
+                if low not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
+                    raise ValueError(value)
+                v: Any = low in ("1", "true", "yes", "on")
+            else:
+                v = value if isinstance(value, self.type) and not isinstance(value, bool) else self.type(value)
+        except (TypeError, ValueError):
+            raise UnknownModelError(subject, f"is not a valid {self.type.__name__}",
+                                    self.help or "see `featurizer models --json`") from None
+        if self.choices is not None and v not in self.choices:
+            raise UnknownModelError(subject, f"must be one of {', '.join(map(str, self.choices))}")
+        return v
+
+    def row(self) -> dict[str, Any]:
+        return {"name": self.name, "type": self.type.__name__, "help": self.help,
+                **({"choices": list(self.choices)} if self.choices else {})}
+
+
+# Options most deep extractors take; the CLI's --weights/--device/--batch-size/--precision set them.
+WEIGHTS = Option("weights", str, "weights SOURCE: file, folder, hub id, URL, or random")
+DEVICE = Option("device", str, "cpu, cuda, cuda:N or auto")
+BATCH_SIZE = Option("batch_size", int, "crops or audio chunks per forward")
+PRECISION = Option("precision", str, "fp32, bf16 or fp16 (fp16/bf16 on CUDA; bf16 on CPU)",
+                   choices=("fp32", "bf16", "fp16"))
+DEEP_OPTIONS = (WEIGHTS, DEVICE, BATCH_SIZE, PRECISION)
 
 
 @dataclass(frozen=True)
 class ExtractorSpec:
-    """What ``featurizer models`` shows without loading anything."""
+    """What ``featurizer models`` shows without loading anything (no model library is imported)."""
 
     name: str
     modality: Modality
@@ -118,6 +161,20 @@ class ExtractorSpec:
     # validates VALUE (ValueError if bad) and returns the fields it changes (e.g. ``dim``).
     variant_option: str | None = None
     variant: Callable[[str], dict[str, Any]] | None = field(default=None, repr=False, compare=False)
+    options: tuple[Option, ...] = ()
+    # What the default weights were trained on (None: no weights, a handcrafted feature).
+    trained_on: TrainedOn | None = None
+    licence: str = "n/a"
+    # For the seed paper's feature names: are the paper's own weights public? (None: not a paper feature)
+    paper_weights_public: bool | None = None
+    # The default weights stand in for the paper's (e.g. an ImageNet model under a paper name).
+    standin: bool = False
+
+    def option(self, name: str) -> Option | None:
+        return next((o for o in self.options if o.name == name), None)
+
+    def takes(self, name: str) -> bool:
+        return self.option(name) is not None
 
     def row(self) -> dict[str, Any]:
         return {
@@ -125,8 +182,15 @@ class ExtractorSpec:
             "modality": self.modality,
             "dim": self.dim,
             "timing": self.timing.describe(),
+            "default_weights": self.weights_source,
             "weights": self.weights_source,
+            "trained_on": self.trained_on,
+            "licence": self.licence,
+            "paper_weights_public": self.paper_weights_public,
+            "standin": self.standin,
+            "needs_weights": self.needs_weights,
             "recipe_version": self.recipe_version,
+            "options": [o.row() for o in self.options],
             "description": self.description,
         }
 
@@ -158,11 +222,19 @@ def register(
     needs_weights: bool = False,
     variant_option: str | None = None,
     variant: Callable[[str], dict[str, Any]] | None = None,
+    options: tuple[Option, ...] = (),
+    trained_on: TrainedOn | None = None,
+    licence: str = "n/a",
+    paper_weights_public: bool | None = None,
+    standin: bool = False,
 ) -> Callable[[Factory], Factory]:
     """Register ``factory(**options) -> Extractor`` under ``name``.
 
+    ``options`` declares every keyword the factory takes (typed; anything else is an error).
     With ``variant_option``, ``NAME:VALUE`` names a variant: VALUE goes to the factory as that
     option and the extractor (and its arrays in the store) is called ``NAME:VALUE``.
+    Modules that register extractors import no model library at import time (only inside the
+    factory), so listing the registry stays fast.
     """
 
     def deco(factory: Factory) -> Factory:
@@ -179,6 +251,11 @@ def register(
                 needs_weights=needs_weights,
                 variant_option=variant_option,
                 variant=variant,
+                options=tuple(options),
+                trained_on=trained_on,
+                licence=licence,
+                paper_weights_public=paper_weights_public,
+                standin=standin,
             )
         )
         return factory
@@ -233,10 +310,24 @@ def get_spec(name: str) -> ExtractorSpec:
     return replace(spec, name=name, **changes)
 
 
+def check_options(spec: ExtractorSpec, options: dict[str, Any]) -> dict[str, Any]:
+    """``options`` typed by the spec's declarations; one it does not declare is an error."""
+    out = {}
+    for k, v in options.items():
+        opt = spec.option(k)
+        if opt is None:
+            takes = ", ".join(o.name for o in spec.options) or "no options"
+            raise UnknownModelError(f"{spec.name} option {k}", f"{spec.name} takes no option {k!r}",
+                                    f"it takes: {takes}")
+        out[k] = opt.parse(v, spec.name)
+    return out
+
+
 def create_extractor(name: str, **options: Any) -> Extractor:
-    """Build the extractor ``name``; options (``weights``, ``device``, ...) go to its factory."""
+    """Build the extractor ``name``; ``options`` (``weights``, ``device``, ``layer`` ...) must be
+    ones it declares; None values are left out."""
     spec = get_spec(name)
-    options = {k: v for k, v in options.items() if v is not None}
+    options = check_options(spec, {k: v for k, v in options.items() if v is not None})
     base, sep, value = name.partition(":")
     if sep and spec.variant_option:
         options[spec.variant_option] = value

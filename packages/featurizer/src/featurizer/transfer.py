@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .core.store import FeatureStore
 from .errors import FeaturizerError, StoreError
-from .store import FeatureStore
 from .timeline import fill_nearest
 
 

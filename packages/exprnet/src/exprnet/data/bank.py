@@ -17,13 +17,13 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from featurizer.core.store import FeatureInfo, FeatureStore, describe_identity
 
 from ..errors import DataError, ExprnetWarning
-from .store import FeatureInfo, StoreReader
 
 
 @dataclass
@@ -38,6 +38,7 @@ class FeatureBank:
     modalities: list[str]
     scale: np.ndarray | None = None  # (D,) powers of two: values = (raw - offset) * scale
     offset: np.ndarray | None = None  # (D,)
+    identities: dict[str, dict] = field(default_factory=dict)  # feature -> how it was made (store provenance)
 
     def __post_init__(self) -> None:
         self._index = {t: i for i, t in enumerate(self.tracks)}
@@ -78,7 +79,7 @@ def _plural(items: list[str], limit: int = 8) -> str:
     return shown + (f"; and {len(items) - limit} more" if len(items) > limit else "")
 
 
-def check_tracks(reader: StoreReader, features: Sequence[str], tracks: Sequence[str],
+def check_tracks(reader: FeatureStore, features: Sequence[str], tracks: Sequence[str],
                  labels: Mapping[str, np.ndarray] | None, on_missing: str = "error"
                  ) -> tuple[list[str], dict[str, FeatureInfo], dict[str, int]]:
     """Which tracks can be loaded: returns (tracks kept, feature facts, rows per track).
@@ -92,6 +93,7 @@ def check_tracks(reader: StoreReader, features: Sequence[str], tracks: Sequence[
     missing: list[str] = []
     mismatch: list[str] = []
     info: dict[str, FeatureInfo] = {}
+    first: dict[str, str] = {}  # feature -> the track its reference facts come from
     rows: dict[str, int] = {}
     kept: list[str] = []
     for t in tracks:
@@ -106,8 +108,14 @@ def check_tracks(reader: StoreReader, features: Sequence[str], tracks: Sequence[
                 absent.append(f)
                 continue
             ref = info.setdefault(f, fi)
+            first.setdefault(f, t)
             if fi.dim != ref.dim:
                 raise DataError(f"{reader.url}:{t}/{f}", f"has dim {fi.dim}, other tracks have {ref.dim}")
+            if fi.identity != ref.identity:
+                raise DataError(f"{reader.url}:{t}/{f}",
+                                f"was made differently from other tracks' {f!r} ({describe_identity(fi.identity)} "
+                                f"vs {describe_identity(ref.identity)} on {first[f]})",
+                                f"re-extract {f!r} for all tracks with one extractor setup")
         if absent:
             missing.append(f"track {t!r} has no complete {', '.join(map(repr, absent))} feature")
             continue
@@ -139,14 +147,14 @@ def _check_finite(values: np.ndarray, where: str) -> None:
 F16_HEADROOM = 2.0**14  # scaled values stay below this (float16 max is 65504)
 
 
-def column_ranges(reader: StoreReader, tracks: Sequence[str], feature: str, dim: int
+def column_ranges(reader: FeatureStore, tracks: Sequence[str], feature: str, dim: int
                   ) -> tuple[np.ndarray, np.ndarray]:
     """(offset, scale) per column of a float32 feature: range midpoint, and a power of two that
     brings the centred values inside float16 (1 if they fit)."""
     lo = np.full(dim, np.inf)
     hi = np.full(dim, -np.inf)
     for t in tracks:
-        v, _ = reader.read(t, feature)
+        v = reader.read_feature(t, feature).values
         _check_finite(v, f"{reader.url}:{t}/{feature}")
         if len(v):
             np.minimum(lo, v.min(axis=0), out=lo)
@@ -157,7 +165,7 @@ def column_ranges(reader: StoreReader, tracks: Sequence[str], feature: str, dim:
     return offset, 2.0 ** -k
 
 
-def load_bank(reader: StoreReader, features: Sequence[str], tracks: Sequence[str],
+def load_bank(reader: FeatureStore, features: Sequence[str], tracks: Sequence[str],
               labels: Mapping[str, np.ndarray] | None = None, on_missing: str = "error",
               memmap: str | Path | None = None, workers: int = 4,
               progress: Callable[[str], None] | None = None) -> FeatureBank:
@@ -185,7 +193,7 @@ def load_bank(reader: StoreReader, features: Sequence[str], tracks: Sequence[str
         t = kept[i]
         lo, hi = int(offsets[i]), int(offsets[i + 1])
         for j, f in enumerate(features):
-            v, p = reader.read(t, f)
+            v, p = (feat := reader.read_feature(t, f)).values, feat.present
             where = f"{reader.url}:{t}/{f}"
             if v.shape[0] != hi - lo or len(p) != hi - lo:
                 raise DataError(where, f"has {v.shape[0]} rows, the track has {hi - lo}")
@@ -202,7 +210,8 @@ def load_bank(reader: StoreReader, features: Sequence[str], tracks: Sequence[str
             if progress:
                 progress(t)
     return FeatureBank(kept, offsets, values, present, lab, list(features), dims,
-                       [info[f].modality if kept else "unknown" for f in features], scale, offset)
+                       [info[f].modality if kept else "unknown" for f in features], scale, offset,
+                       {f: info[f].identity for f in features if kept})
 
 
 @dataclass

@@ -7,14 +7,12 @@ conversions (float16 -> standardised float32, one fused pass each); no per-frame
 
 from __future__ import annotations
 
-import queue
-import threading
-import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import torch
+from featurizer.core.ahead import Ahead
 
 from .bank import FeatureBank, Standardizer
 from .segments import Segment, Step
@@ -103,57 +101,10 @@ class BatchBuilder:
                      torch.from_numpy(reset), list(step))
 
 
-class Prefetcher:
-    """Iterate batches built in a background thread, ``depth`` ahead; records the time the
-    consumer waited (``wait_s``): near zero when loading hides behind compute."""
-
-    _END = object()
+class Prefetcher(Ahead[Batch]):
+    """Batches of ``steps`` built on a background thread, ``depth`` ahead (the core's one
+    prefetcher); ``wait_s`` is the time the consumer waited: near zero when loading hides behind
+    compute."""
 
     def __init__(self, builder: BatchBuilder, steps: Iterable[Step], depth: int = 2):
-        self.builder, self.steps, self.depth = builder, steps, depth
-        self.wait_s = 0.0
-        self._stop = threading.Event()
-
-    def __iter__(self) -> Iterator[Batch]:
-        if self.depth <= 0:
-            for step in self.steps:
-                t = time.perf_counter()
-                batch = self.builder.build(step)
-                self.wait_s += time.perf_counter() - t
-                yield batch
-            return
-        q: queue.Queue = queue.Queue(maxsize=self.depth)
-
-        def put(item: object) -> bool:
-            while not self._stop.is_set():
-                try:
-                    q.put(item, timeout=0.1)
-                    return True
-                except queue.Full:
-                    continue
-            return False
-
-        def produce() -> None:
-            try:
-                for step in self.steps:
-                    if self._stop.is_set() or not put(self.builder.build(step)):
-                        return
-                put(self._END)
-            except BaseException as e:  # re-raised in the consumer
-                put(e)
-
-        th = threading.Thread(target=produce, name="exprnet-prefetch", daemon=True)
-        th.start()
-        try:
-            while True:
-                t = time.perf_counter()
-                item = q.get()
-                self.wait_s += time.perf_counter() - t
-                if item is self._END:
-                    return
-                if isinstance(item, BaseException):
-                    raise item
-                yield item
-        finally:
-            self._stop.set()
-            th.join(timeout=5)
+        super().__init__(lambda: (builder.build(step) for step in steps), depth, name="exprnet-prefetch")

@@ -13,8 +13,9 @@ import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from featurizer.core.annotations import AnnotationFile, source_video
+
 from ..errors import DataError, ExprnetWarning
-from .labels import LabelFile, source_video
 
 
 @dataclass(frozen=True)
@@ -34,7 +35,7 @@ class Fold:
         return f"fold{self.index}"
 
 
-def official_split(files: Mapping[str, LabelFile], train_split: str = "Train_Set",
+def official_split(files: Mapping[str, AnnotationFile], train_split: str = "Train_Set",
                    val_split: str = "Validation_Set") -> Split:
     train = sorted(t for t, f in files.items() if f.split == train_split)
     val = sorted(t for t, f in files.items() if f.split == val_split)

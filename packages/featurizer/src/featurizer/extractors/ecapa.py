@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from ..registry import Extractor, Timing, register
+from ..registry import BATCH_SIZE, DEVICE, WEIGHTS, Extractor, Option, Timing, register
 
 RECIPE = "1"
 DEFAULT = "speechbrain/spkrec-ecapa-voxceleb"
@@ -194,7 +194,10 @@ def _probe_dim(mods: Any) -> int:
 
 @register("ecapatdnn", modality="audio", dim=192, timing=ecapa_timing(), recipe_version=RECIPE,
           weights_source=DEFAULT, needs_weights=True, variant_option="window", variant=_variant,
-          description="speechbrain ECAPA-TDNN embedding of a 2 s window around each frame")
+          options=(WEIGHTS, DEVICE, BATCH_SIZE, Option("hop", float, "seconds between embedded windows")),
+          trained_on="speech", licence="Apache-2.0", paper_weights_public=False, standin=True,
+          description="speechbrain ECAPA-TDNN speaker embedding (VoxCeleb, 192-d; the paper's 512-d "
+                      "checkpoint is not public) of a 2 s window around each frame")
 def ecapatdnn(weights: str | None = None, device: str | None = None, batch_size: int | None = None,
-              window: str | float | None = None, hop: float | None = None, **_: object) -> Extractor:
+              window: str | float | None = None, hop: float | None = None) -> Extractor:
     return load_ecapa(weights, device, batch_size, window, hop)

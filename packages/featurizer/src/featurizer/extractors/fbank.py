@@ -6,8 +6,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import torch
-from torchaudio.compliance import kaldi
 
 from ..registry import Extractor, Timing, register
 
@@ -19,6 +17,9 @@ class Fbank(Extractor):
     num_mel_bins: int = 80
 
     def extract_audio(self, waves: Sequence[np.ndarray], sample_rate: int) -> list[np.ndarray]:
+        import torch
+        from torchaudio.compliance import kaldi
+
         out = []
         with torch.inference_mode():
             for w in waves:
@@ -34,7 +35,8 @@ class Fbank(Extractor):
 
 
 @register("fbank", modality="audio", dim=80, timing=FBANK_TIMING, recipe_version="1",
-          description="Kaldi log-mel filterbank, 80 bins")
-def fbank(**_: object) -> Extractor:
+          description="Kaldi log-mel filterbank, 80 bins", licence="BSD-2-Clause (torchaudio)",
+          paper_weights_public=True)
+def fbank() -> Extractor:
     return Fbank(name="fbank", modality="audio", dim=80, timing=FBANK_TIMING, recipe_version="1",
                  weights_id="torchaudio.compliance.kaldi.fbank")

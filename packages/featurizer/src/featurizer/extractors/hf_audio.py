@@ -29,13 +29,15 @@ from typing import Any
 
 import numpy as np
 
-from ..registry import Extractor, Timing, register
+from ..registry import BATCH_SIZE, DEVICE, WEIGHTS, Extractor, Option, Timing, register
 
 RECIPE = "1"
 W2V_TIMING = Timing("hop", hop=0.02, window=0.025, offset=0.0125)
 WAV2VEC_DEFAULT = "facebook/wav2vec2-large-960h"
 HUBERT_DEFAULT = "facebook/hubert-base-ls960"
 NAMED_LAYERS = ("cnn", "last", "mean4")
+HF_OPTIONS = (WEIGHTS, DEVICE, BATCH_SIZE,
+              Option("max_chunk_seconds", float, "longest audio (s) one forward takes"), Option("chunk_context_seconds", float, "context (s) on each side of a chunk"))
 
 
 def parse_layer(layer: str | int | None, default: str) -> str | int:
@@ -270,19 +272,23 @@ def _default_config(model_type: str) -> Any:
 
 @register("wav2vec", modality="audio", dim=1024, timing=W2V_TIMING, recipe_version=RECIPE,
           weights_source=WAV2VEC_DEFAULT, needs_weights=True, variant_option="layer",
-          variant=_variant(1024, 512),
+          variant=_variant(1024, 512), options=HF_OPTIONS, trained_on="speech",
+          licence="Apache-2.0", paper_weights_public=True,
           description="wav2vec 2.0 (transformers), last hidden state by default")
 def wav2vec(weights: str | None = None, device: str | None = None, batch_size: int | None = None,
-            layer: str | int | None = None, **opts: Any) -> Extractor:
+            layer: str | int | None = None, max_chunk_seconds: float | None = None,
+            chunk_context_seconds: float | None = None) -> Extractor:
     return load_hf_speech("wav2vec", WAV2VEC_DEFAULT, ("wav2vec2",), weights, device, batch_size,
-                          layer, "last", opts.get("max_chunk_seconds"), opts.get("chunk_context_seconds"))
+                          layer, "last", max_chunk_seconds, chunk_context_seconds)
 
 
 @register("hubert", modality="audio", dim=512, timing=W2V_TIMING, recipe_version=RECIPE,
           weights_source=HUBERT_DEFAULT, needs_weights=True, variant_option="layer",
-          variant=_variant(768, 512),
+          variant=_variant(768, 512), options=HF_OPTIONS, trained_on="speech",
+          licence="Apache-2.0", paper_weights_public=True,
           description="HuBERT (transformers), CNN feature-encoder output (512-d) by default")
 def hubert(weights: str | None = None, device: str | None = None, batch_size: int | None = None,
-           layer: str | int | None = None, **opts: Any) -> Extractor:
+           layer: str | int | None = None, max_chunk_seconds: float | None = None,
+           chunk_context_seconds: float | None = None) -> Extractor:
     return load_hf_speech("hubert", HUBERT_DEFAULT, ("hubert",), weights, device, batch_size,
-                          layer, "cnn", opts.get("max_chunk_seconds"), opts.get("chunk_context_seconds"))
+                          layer, "cnn", max_chunk_seconds, chunk_context_seconds)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import cv2
 import numpy as np
 
 from ..registry import Extractor, Timing, register
@@ -14,15 +13,19 @@ HOG_SIZE = 64
 HOG_DIM = 576
 
 
-def make_hog() -> cv2.HOGDescriptor:
+def make_hog():
+    import cv2
+
     return cv2.HOGDescriptor((HOG_SIZE, HOG_SIZE), (16, 16), (16, 16), (8, 8), 9)
 
 
 @dataclass
 class Hog(Extractor):
-    _hog: cv2.HOGDescriptor = field(default_factory=make_hog, repr=False)
+    _hog: object = field(default_factory=make_hog, repr=False)
 
     def extract_faces(self, crops: np.ndarray) -> np.ndarray:
+        import cv2
+
         out = np.empty((len(crops), self.dim), np.float32)
         for i, rgb in enumerate(crops):
             grey = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY)
@@ -32,8 +35,11 @@ class Hog(Extractor):
 
 
 @register("hog", modality="visual", dim=HOG_DIM, timing=Timing("per_frame"), recipe_version="1",
-          description="OpenCV HOG of the 112x112 aligned face crop (at 64x64)")
-def hog(**_: object) -> Extractor:
+          description="OpenCV HOG of the 112x112 aligned face crop (at 64x64)",
+          licence="Apache-2.0 (OpenCV)")
+def hog() -> Extractor:
+    import cv2
+
     return Hog(name="hog", modality="visual", dim=HOG_DIM, timing=Timing("per_frame"),
                recipe_version="1", weights_id=f"opencv {cv2.__version__} HOGDescriptor",
                batch_size=256)

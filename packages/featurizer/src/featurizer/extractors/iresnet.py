@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import warnings
 
-from ..registry import Extractor, Timing, register
+from ..registry import BATCH_SIZE, DEVICE, WEIGHTS, Extractor, Timing, register
 
 PER_FRAME = Timing("per_frame")
 RECIPE = "1"
@@ -69,16 +69,16 @@ def load_iresnet(name: str, weights: str | None, device: str | None, batch_size:
 @register("ires100", modality="visual", dim=DIM, timing=PER_FRAME, recipe_version=RECIPE,
           weights_source="none public: --weights ires100=backbone.pth",
           description="IResNet-100 (insightface layout) ArcFace-style face embedding",
-          needs_weights=True)
-def ires100(weights: str | None = None, device: str | None = None, batch_size: int | None = None,
-            **_: object) -> Extractor:
+          needs_weights=True, options=(WEIGHTS, DEVICE, BATCH_SIZE), trained_on="faces",
+          licence="insightface: non-commercial research", paper_weights_public=False)
+def ires100(weights: str | None = None, device: str | None = None, batch_size: int | None = None) -> Extractor:
     return load_iresnet("ires100", weights, device, batch_size, IRES_WHERE)
 
 
 @register("fau", modality="visual", dim=DIM, timing=PER_FRAME, recipe_version=RECIPE,
           weights_source="none public: --weights fau=PATH",
           description="IResNet-100 (insightface layout) with a facial action-unit checkpoint",
-          needs_weights=True)
-def fau(weights: str | None = None, device: str | None = None, batch_size: int | None = None,
-        **_: object) -> Extractor:
+          needs_weights=True, options=(WEIGHTS, DEVICE, BATCH_SIZE), trained_on="affect",
+          licence="depends on the checkpoint", paper_weights_public=False)
+def fau(weights: str | None = None, device: str | None = None, batch_size: int | None = None) -> Extractor:
     return load_iresnet("fau", weights, device, batch_size, FAU_WHERE)

@@ -6,7 +6,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-import opensmile
 
 from ..registry import Extractor, Timing, register
 
@@ -17,13 +16,15 @@ COMPARE_TIMING = Timing("hop", hop=0.01, window=0.06, offset=0.03)
 
 @dataclass
 class OpenSmileLLD(Extractor):
-    levels: tuple[opensmile.FeatureLevel, ...] = ()
-    feature_set: opensmile.FeatureSet = opensmile.FeatureSet.eGeMAPSv02
-    _smiles: list[opensmile.Smile] = field(default_factory=list, repr=False)
+    feature_set: str = "eGeMAPSv02"  # an opensmile.FeatureSet name
+    levels: tuple[str, ...] = ()  # opensmile.FeatureLevel names
+    _smiles: list = field(default_factory=list, repr=False)
 
     def __post_init__(self) -> None:
-        self._smiles = [opensmile.Smile(feature_set=self.feature_set, feature_level=lv)
-                        for lv in self.levels]
+        import opensmile
+
+        self._smiles = [opensmile.Smile(feature_set=opensmile.FeatureSet[self.feature_set],
+                                        feature_level=opensmile.FeatureLevel[lv]) for lv in self.levels]
 
     def extract_audio(self, waves: Sequence[np.ndarray], sample_rate: int) -> list[np.ndarray]:
         return [self._one(w, sample_rate) for w in waves]
@@ -37,23 +38,26 @@ class OpenSmileLLD(Extractor):
 
 
 @register("egemaps", modality="audio", dim=25, timing=EGEMAPS_TIMING, recipe_version="1",
-          description="openSMILE eGeMAPSv02 low-level descriptors")
-def egemaps(**_: object) -> Extractor:
+          description="openSMILE eGeMAPSv02 low-level descriptors", licence="audEERING research licence (openSMILE 3)",
+          paper_weights_public=True)
+def egemaps() -> Extractor:
+    import opensmile
+
     return OpenSmileLLD(
         name="egemaps", modality="audio", dim=25, timing=EGEMAPS_TIMING, recipe_version="1",
         weights_id=f"opensmile {opensmile.__version__} eGeMAPSv02",
-        feature_set=opensmile.FeatureSet.eGeMAPSv02,
-        levels=(opensmile.FeatureLevel.LowLevelDescriptors,),
+        feature_set="eGeMAPSv02", levels=("LowLevelDescriptors",),
     )
 
 
 @register("compare", modality="audio", dim=130, timing=COMPARE_TIMING, recipe_version="1",
-          description="openSMILE ComParE 2016 low-level descriptors + deltas")
-def compare(**_: object) -> Extractor:
+          description="openSMILE ComParE 2016 low-level descriptors + deltas", licence="audEERING research licence (openSMILE 3)",
+          paper_weights_public=True)
+def compare() -> Extractor:
+    import opensmile
+
     return OpenSmileLLD(
         name="compare", modality="audio", dim=130, timing=COMPARE_TIMING, recipe_version="1",
         weights_id=f"opensmile {opensmile.__version__} ComParE_2016",
-        feature_set=opensmile.FeatureSet.ComParE_2016,
-        levels=(opensmile.FeatureLevel.LowLevelDescriptors,
-                opensmile.FeatureLevel.LowLevelDescriptors_Deltas),
+        feature_set="ComParE_2016", levels=("LowLevelDescriptors", "LowLevelDescriptors_Deltas"),
     )

@@ -18,10 +18,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..registry import Extractor, Timing, register
+from ..registry import BATCH_SIZE, DEVICE, WEIGHTS, Extractor, Timing, register
 
 PER_FRAME = Timing("per_frame")
 RECIPE = "1"
+TIMM_OPTIONS = (WEIGHTS, DEVICE, BATCH_SIZE)
 
 
 @dataclass(frozen=True)
@@ -119,23 +120,32 @@ def load_timm(spec: TimmModel, weights: str | None, device: str | None, batch_si
 
 @register("densenet", modality="visual", dim=DENSENET.dim, timing=PER_FRAME, recipe_version=RECIPE,
           weights_source=DENSENET.hub, needs_weights=True, variant_option="input_size",
-          variant=size_variant, description="timm DenseNet-121, pooled 1024-d features")
+          variant=size_variant, options=TIMM_OPTIONS, trained_on="imagenet", licence="Apache-2.0 (timm)",
+          paper_weights_public=False, standin=True,
+          description="timm DenseNet-121 ImageNet features (1024-d), standing in for the paper's "
+                      "expression DenseNet (342-d, not public)")
 def densenet(weights: str | None = None, device: str | None = None, batch_size: int | None = None,
-             input_size: int | str | None = None, **_: object) -> Extractor:
+             input_size: int | str | None = None) -> Extractor:
     return load_timm(DENSENET, weights, device, batch_size, input_size)
 
 
 @register("mae", modality="visual", dim=MAE.dim, timing=PER_FRAME, recipe_version=RECIPE,
           weights_source=MAE.hub, needs_weights=True, variant_option="input_size",
-          variant=size_variant, description="timm ViT-B/16 MAE encoder, 768-d class token")
+          variant=size_variant, options=TIMM_OPTIONS, trained_on="imagenet", licence="CC-BY-NC-4.0 (MAE)",
+          paper_weights_public=False, standin=True,
+          description="timm ViT-B/16 MAE encoder pretrained on ImageNet (768-d), standing in for the "
+                      "paper's face MAE (see mae-face)")
 def mae(weights: str | None = None, device: str | None = None, batch_size: int | None = None,
-        input_size: int | str | None = None, **_: object) -> Extractor:
+        input_size: int | str | None = None) -> Extractor:
     return load_timm(MAE, weights, device, batch_size, input_size)
 
 
 @register("mobilenet", modality="visual", dim=MOBILENET.dim, timing=PER_FRAME, recipe_version=RECIPE,
           weights_source=MOBILENET.hub, needs_weights=True, variant_option="input_size",
-          variant=size_variant, description="timm MobileNetV3-Large 1.0, 1280-d head features")
+          variant=size_variant, options=TIMM_OPTIONS, trained_on="imagenet", licence="Apache-2.0 (timm)",
+          paper_weights_public=False, standin=True,
+          description="timm MobileNetV3-Large ImageNet features (1280-d), standing in for the "
+                      "paper's MobileNet (512-d, not public)")
 def mobilenet(weights: str | None = None, device: str | None = None, batch_size: int | None = None,
-              input_size: int | str | None = None, **_: object) -> Extractor:
+              input_size: int | str | None = None) -> Extractor:
     return load_timm(MOBILENET, weights, device, batch_size, input_size)

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from ..registry import Extractor, Timing, register
+from ..registry import BATCH_SIZE, DEVICE, WEIGHTS, Extractor, Timing, register
 
 RECIPE = "1"
 DEFAULT_URL = "https://github.com/harritaylor/torchvggish/releases/download/v0.1/vggish-10086976.pth"
@@ -145,7 +145,9 @@ def load_vggish(weights: str | None, device: str | None, batch_size: int | None,
 
 @register("vggish", modality="audio", dim=128, timing=vggish_timing(), recipe_version=RECIPE,
           weights_source=DEFAULT_URL, needs_weights=True, variant_option="hop", variant=_variant,
-          description="VGGish (torchvggish) 128-d embedding of 0.96 s log-mel patches")
+          options=(WEIGHTS, DEVICE, BATCH_SIZE), trained_on="audio", licence="Apache-2.0",
+          paper_weights_public=True,
+          description="VGGish (torchvggish, AudioSet) 128-d embedding of 0.96 s log-mel patches")
 def vggish(weights: str | None = None, device: str | None = None, batch_size: int | None = None,
-           hop: str | int | None = None, **_: object) -> Extractor:
+           hop: str | int | None = None) -> Extractor:
     return load_vggish(weights, device, batch_size, hop)

@@ -380,8 +380,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return Health(status="ok", version=__version__)
 
     def _info(spec: Any, loaded: set[str]) -> ModelInfo:
-        return ModelInfo(**spec.row(), needs_weights=spec.needs_weights,
-                         loaded=spec.name in loaded, default=spec.name in default_models)
+        return ModelInfo(**spec.row(), loaded=spec.name in loaded, default=spec.name in default_models)
 
     @app.get("/v1/models", response_model=ModelsResponse, tags=["models"], dependencies=deps,
              responses={401: _ERRORS[401]},

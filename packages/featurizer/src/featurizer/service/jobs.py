@@ -15,13 +15,14 @@ import av
 import numpy as np
 
 from .. import __version__
+from ..core.annotations import read_annotation
+from ..core.store import store_cast
 from ..errors import FeaturizerError, MediaError
 from ..faces import CascadeDetector, DetectedFaces
 from ..media import VideoInfo, load_audio, probe_video
 from ..pipeline import compute_source, load_extractors, track_timeline
 from ..registry import Extractor, get_spec
-from ..store import store_cast
-from ..tracks import SourcePlan, TrackPlan, read_annotation
+from ..tracks import SourcePlan, TrackPlan
 from .errors import ApiError, from_featurizer
 
 DEFAULT_AUDIO_FPS = 25.0

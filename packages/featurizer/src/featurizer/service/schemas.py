@@ -118,7 +118,16 @@ class ModelInfo(BaseModel):
     modality: Literal["audio", "visual"] = Field(description="audio or visual (visual needs video).")
     dim: int = Field(description="Columns of its feature array.")
     timing: str = Field(description="Where its rows sit in time (hop and window, or per frame).")
-    weights: str = Field(description="Default weights source.")
+    weights: str = Field(description="Default weights source (same as default_weights).")
+    default_weights: str = Field(description="Default weights source.")
+    trained_on: Literal["imagenet", "faces", "affect", "speech", "audio"] | None = Field(
+        description="What the default weights were trained on (null: no weights, a handcrafted feature).")
+    licence: str = Field(description="Licence of the default weights (or the library).")
+    paper_weights_public: bool | None = Field(
+        description="For the seed paper's feature names: can the paper's feature be made with public "
+                    "weights (or none)? null: not a paper feature.")
+    standin: bool = Field(description="The default weights stand in for the paper's (e.g. ImageNet).")
+    options: list[dict[str, Any]] = Field(description="Typed options it takes (name, type, help, choices).")
     recipe_version: str = Field(description="Version of its recipe (preprocessing, pooling).")
     description: str = Field(description="One line about it.")
     needs_weights: bool = Field(description="It needs downloaded or local weights to load.")

@@ -1,9 +1,8 @@
 import numpy as np
 import pytest
 import zarr
-
-from featurizer.errors import StoreError
-from featurizer.store import FeatureStore
+from featurizer.core.errors import FormatError, StoreError
+from featurizer.core.store import FeatureStore, describe_identity, feature_identity
 
 
 def _store(url):
@@ -62,3 +61,32 @@ def test_not_a_store(tmp_path):
     g.create_array("x", shape=(2,), dtype="i4")
     with pytest.raises(StoreError, match="not a feature store"):
         FeatureStore(tmp_path / "other.zarr")
+
+
+def test_unknown_format_version_is_refused_by_readers_and_writers(tmp_path):
+    _store(tmp_path / "s.zarr")
+    g = zarr.open_group(str(tmp_path / "s.zarr"), mode="a")
+    g.attrs["format_version"] = 99
+    for mode in ("r", "a"):
+        with pytest.raises(FormatError, match=r"format_version 99 is not supported.*upgrade"):
+            FeatureStore(tmp_path / "s.zarr", mode=mode)
+
+
+def test_feature_identity_names_how_a_feature_was_made():
+    base = {"extractor": "hubert", "recipe_version": "1", "weights_id": "/a/hubert",
+            "weights_sha256": "ab" * 32, "layer": "9", "timing": {"kind": "hop", "hop": 0.02},
+            "dim": 768, "created": "2026-01-01", "n_present": 3, "package": "featurizer 0.1.0"}
+    ident = feature_identity(base)
+    # the same weights at another path, made at another time, are the same feature
+    assert feature_identity({**base, "weights_id": "/b/hubert", "created": "x", "n_present": 9}) == ident
+    assert feature_identity({**base, "weights_sha256": "cd" * 32}) != ident
+    assert feature_identity({**base, "layer": "12"}) != ident
+    assert feature_identity({**base, "timing": {"kind": "hop", "hop": 0.01}}) != ident
+    # without a checksum, the weights' id is what names them
+    no_sum = {k: v for k, v in base.items() if k != "weights_sha256"}
+    assert feature_identity(no_sum)["weights_id"] == "/a/hubert"
+    # an imported feature's origin is not part of what it is
+    imp = {"extractor": "x", "recipe_version": "imported", "weights_id": "/x/a.npy", "dim": 4}
+    assert feature_identity(imp) == feature_identity({**imp, "weights_id": "/y/b.h5:t"})
+    line = describe_identity(ident)
+    assert "\n" not in line and "weights=sha256:abababababab" in line and "layer=9" in line

@@ -1,4 +1,4 @@
-"""The Zarr v3 feature store (layout: docs/store.md).
+"""The Zarr v3 feature store: the one contract between featurizer and exprnet (docs/store.md).
 
 ::
 
@@ -11,7 +11,8 @@
           present                     (n,) bool (False: filled from the nearest row)
 
 An array counts only once its group's attrs say ``complete: true``, written last; anything else
-(a run killed mid-write) is treated as absent and rewritten.
+(a run killed mid-write) is treated as absent and rewritten. A store whose ``format_version`` this
+code does not know is refused, by writers and readers alike.
 """
 
 from __future__ import annotations
@@ -25,14 +26,18 @@ from typing import Any
 import numpy as np
 import zarr
 
-from . import __version__
-from .errors import StoreError
+from .. import __version__
+from .errors import FormatError, StoreError
 
 FORMAT = "featurizer-store"
 FORMAT_VERSION = 1
+SUPPORTED_VERSIONS = (1,)
 _CHUNK_BYTES = 8 << 20
 # What reading a half-written group or chunk can raise.
 _READ_ERRORS = (KeyError, json.JSONDecodeError, ValueError, OSError, RuntimeError, zarr.errors.BaseZarrError)
+# Provenance keys that say how a feature was made; two arrays with equal identities are comparable.
+IDENTITY_KEYS = ("extractor", "recipe_version", "weights_kind", "weights_sha256", "weights_id", "layer",
+                 "timing", "options", "dim")
 
 
 def _rows_per_chunk(dim: int, itemsize: int) -> int:
@@ -54,6 +59,33 @@ def store_cast(values: np.ndarray, dtype: str, subject: str) -> tuple[np.ndarray
     return values.astype(dt), promoted
 
 
+def feature_identity(attrs: dict[str, Any]) -> dict[str, Any]:
+    """How a feature array was made: extractor, recipe, weights, layer, timing, options, dim.
+
+    Weights are named by their sha256 where known (the same file at another path is the same
+    weights), else by their id; an imported feature's origin path is not part of its identity.
+    """
+    ident = {k: attrs[k] for k in IDENTITY_KEYS if attrs.get(k) is not None}
+    if ident.get("weights_sha256") or ident.get("recipe_version") == "imported":
+        ident.pop("weights_id", None)
+    return json.loads(json.dumps(ident, sort_keys=True, default=str))
+
+
+def describe_identity(ident: dict[str, Any]) -> str:
+    """One line: ``extractor=hubert recipe=1 weights=sha256:0a1b2c3d4e5f layer=... dim=768``."""
+    parts = []
+    for k in IDENTITY_KEYS:
+        if k not in ident:
+            continue
+        v = ident[k]
+        if k == "weights_sha256":
+            k, v = "weights", f"sha256:{str(v)[:12]}"
+        elif isinstance(v, dict):
+            v = ",".join(f"{a}={b}" for a, b in sorted(v.items()))
+        parts.append(f"{k}={v}")
+    return " ".join(parts) or "(no provenance)"
+
+
 @dataclass(frozen=True)
 class Feature:
     values: np.ndarray
@@ -61,26 +93,54 @@ class Feature:
     attrs: dict[str, Any]
 
 
+@dataclass(frozen=True)
+class FeatureInfo:
+    """A complete feature array's facts, read without its values."""
+
+    name: str
+    dim: int
+    dtype: str
+    modality: str
+    attrs: dict[str, Any]
+
+    @property
+    def identity(self) -> dict[str, Any]:
+        return feature_identity(self.attrs)
+
+
 class FeatureStore:
-    """Open or create a store at a local path or any fsspec URL (``memory://``, ``s3://`` ...)."""
+    """Open or create a store at a local path or any fsspec URL (``memory://``, ``s3://`` ...).
+
+    ``mode="r"`` opens an existing store read-only; ``"a"`` creates it if needed.
+    """
 
     def __init__(self, url: str | os.PathLike, mode: str = "a"):
         self.url = str(url)
+        self.read_only = mode == "r"
         # file:// is a local path: zarr's LocalStore creates folders (fsspec's file store does not).
         target = self.url[len("file://"):] if self.url.startswith("file://") else self.url
         try:
-            self.root = zarr.open_group(target, mode="r" if mode == "r" else "a")
-        except (FileNotFoundError, zarr.errors.GroupNotFoundError, KeyError) as e:
+            self.root = zarr.open_group(target, mode="r" if self.read_only else "a")
+        except (FileNotFoundError, zarr.errors.GroupNotFoundError, KeyError, ValueError) as e:
             raise StoreError(self.url, f"no feature store here ({e.__class__.__name__})",
                              "create one with `featurizer extract --out` or `featurizer import`") from None
-        fmt = self.root.attrs.get("format")
-        if fmt is None and mode != "r":
+        attrs = dict(self.root.attrs)
+        fmt = attrs.get("format")
+        if fmt is None and not self.read_only:
             if list(self.root.keys()) and "tracks" not in self.root:
                 raise StoreError(self.url, "is a Zarr group but not a feature store")
             self.root.attrs.update({"format": FORMAT, "format_version": FORMAT_VERSION})
         elif fmt is not None and fmt != FORMAT:
-            raise StoreError(self.url, f"is a {fmt!r} group, not a feature store")
-        if mode != "r":
+            raise FormatError(self.url, f"is a {fmt!r} group, not a feature store")
+        elif fmt is None and "tracks" not in self.root:
+            raise StoreError(self.url, "is a Zarr group but not a feature store")
+        version = attrs.get("format_version", FORMAT_VERSION)
+        if version not in SUPPORTED_VERSIONS:
+            raise FormatError(self.url, f"store format_version {version!r} is not supported (this "
+                              f"featurizer {__version__} reads {', '.join(map(str, SUPPORTED_VERSIONS))})",
+                              "upgrade featurizer and exprnet, or re-extract into a new store")
+        self.format_version = int(version)
+        if not self.read_only:
             self.root.require_group("tracks")
 
     # -- tracks -------------------------------------------------------------------------------
@@ -104,6 +164,16 @@ class FeatureStore:
 
     def track_attrs(self, track: str) -> dict[str, Any]:
         return dict(self.track(track).attrs)
+
+    def n_frames(self, track: str) -> int:
+        g = self.track(track)
+        n = g.attrs.get("n_frames")
+        if n is None and "timestamps" in g:
+            n = g["timestamps"].shape[0]
+        if n is None:
+            raise StoreError(f"{self.url}:{track}", "track has neither n_frames nor timestamps",
+                             "re-extract it, or `featurizer import` it again")
+        return int(n)
 
     def timestamps(self, track: str) -> np.ndarray:
         return self.track(track)["timestamps"][:]
@@ -134,7 +204,7 @@ class FeatureStore:
         t.create_array("timestamps", data=ts, chunks=(max(1, len(ts)),), overwrite=True)
         t.create_array("frame_present", data=np.asarray(frame_present, bool),
                        chunks=(max(1, len(ts)),), overwrite=True)
-        t.update_attributes({"n_frames": int(len(ts)), **(attrs or {})})
+        t.update_attributes({"n_frames": int(len(ts)), **_jsonable(attrs or {})})
 
     # -- features -----------------------------------------------------------------------------
     def _features(self, track: str) -> zarr.Group:
@@ -148,6 +218,21 @@ class FeatureStore:
         except (StoreError, *_READ_ERRORS):
             return None
         return attrs if attrs.get("complete") is True else None
+
+    def feature(self, track: str, model: str) -> FeatureInfo | None:
+        """A complete feature array's facts (shape from the array itself), or None."""
+        attrs = self.feature_attrs(track, model)
+        if attrs is None:
+            return None
+        try:
+            values = self.track(track)["features"][model]["values"]
+        except _READ_ERRORS:
+            return None
+        if values.ndim != 2:
+            raise StoreError(f"{self.url}:{track}/{model}", f"values have shape {values.shape}, expected (n, dim)",
+                             "re-extract or re-import this feature")
+        return FeatureInfo(model, int(values.shape[1]), str(values.dtype), str(attrs.get("modality", "unknown")),
+                           attrs)
 
     def is_complete(self, track: str, model: str) -> bool:
         return self.has_track(track) and self.feature_attrs(track, model) is not None
@@ -164,7 +249,7 @@ class FeatureStore:
         provenance: dict[str, Any], dtype: str = "float16",
     ) -> None:
         """Write (n, dim) values and the present mask; mark complete last."""
-        n = len(self.timestamps(track))
+        n = self.n_frames(track)
         values = np.asarray(values)
         if values.ndim != 2 or len(values) != n or len(present) != n:
             raise StoreError(f"{self.url}:{track}/{model}",
@@ -197,7 +282,9 @@ class FeatureStore:
             raise StoreError(f"{self.url}:{track}/{model}", "no complete feature array",
                              "run `featurizer extract` for it, or see `featurizer inspect`")
         g = self.track(track)["features"][model]
-        return Feature(g["values"][:], g["present"][:], attrs)
+        values = g["values"][...]
+        present = g["present"][...].astype(bool) if "present" in g else np.ones(len(values), bool)
+        return Feature(values, present, attrs)
 
     def delete_feature(self, track: str, model: str) -> None:
         feats = self._features(track)

@@ -1,0 +1,43 @@
+"""The core is import-light, and exprnet uses it and nothing else of featurizer."""
+
+import ast
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+HEAVY = ("torch", "torchaudio", "torchvision", "av", "cv2", "opensmile", "transformers", "timm",
+         "speechbrain", "torchvggish", "fastapi", "uvicorn", "ray", "h5py")
+
+
+def test_core_imports_no_heavy_library():
+    code = ("import sys, featurizer.core, featurizer.core.store, featurizer.core.annotations, "
+            "featurizer.core.ahead, featurizer.core.device, featurizer.core.console\n"
+            f"print(','.join(m for m in {HEAVY!r} if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "", f"featurizer.core pulled in {out.stdout.strip()}"
+
+
+def test_exprnet_imports_only_featurizer_core():
+    bad = []
+    for f in (ROOT / "packages/exprnet/src").rglob("*.py"):
+        for node in ast.walk(ast.parse(f.read_text())):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            bad += [f"{f.name}: {n}" for n in names
+                    if n.split(".")[0] == "featurizer" and not n.startswith("featurizer.core")]
+    assert not bad, bad
+
+
+def test_installing_exprnet_does_not_pull_the_extractor_stack():
+    feat = tomllib.loads((ROOT / "packages/featurizer/pyproject.toml").read_text())["project"]
+    expr = tomllib.loads((ROOT / "packages/exprnet/pyproject.toml").read_text())["project"]
+    (dep,) = [d for d in expr["dependencies"] if d.split("[")[0].split(">")[0].split("=")[0] == "featurizer"]
+    assert "[" not in dep, f"exprnet asks for featurizer extras: {dep}"
+    base = {d.split("[")[0].split(">")[0].split("=")[0].split("<")[0].strip().lower() for d in feat["dependencies"]}
+    assert not base & {h.lower() for h in HEAVY} | base & {"opencv-python-headless", "opensmile"}, base
+    assert {"numpy", "zarr"} <= base
