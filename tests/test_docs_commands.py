@@ -12,12 +12,13 @@ import shlex
 from pathlib import Path
 
 import pytest
+import typer
 from typer.main import get_command
 
 try:  # typer >= 0.2x vendors click as typer._click; the CLIs' parsers raise its exceptions
-    from typer import _click as click
+    from typer._click.exceptions import UsageError
 except ImportError:  # pragma: no cover - older typer uses click itself
-    import click
+    from click import UsageError
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -26,7 +27,7 @@ _FENCE = re.compile(r"^```[^\n]*\n(.*?)^```", re.S | re.M)
 _INLINE = re.compile(r"`((?:featurizer|exprnet) [^`]+)`")
 
 
-def _apps() -> dict[str, click.Group]:
+def _apps() -> dict[str, object]:
     from exprnet.cli import app as exprnet_app
     from featurizer.cli import app as featurizer_app
 
@@ -71,7 +72,7 @@ def inline_commands() -> list[tuple[str, list[str]]]:
     return out
 
 
-def _sub(apps: dict[str, click.Group], words: list[str]) -> tuple[click.Command, list[str]]:
+def _sub(apps: dict[str, object], words: list[str]) -> tuple[object, list[str]]:
     group = apps[words[0]]
     if len(words) < 2 or words[1] not in group.commands:
         raise AssertionError(f"{' '.join(words[:2])}: no such command (have {', '.join(sorted(group.commands))})")
@@ -87,9 +88,9 @@ def test_block_command_parses(where, _k, words):
     cmd, args = _sub(_apps(), words)
     try:
         cmd.make_context(f"{words[0]} {words[1]}", list(args), resilient_parsing=False)
-    except click.exceptions.Exit:
+    except typer.Exit:
         pass  # --help
-    except click.UsageError as e:
+    except UsageError as e:
         raise AssertionError(f"{where}: `{' '.join(words)}` does not parse: {e.format_message()}") from None
 
 
