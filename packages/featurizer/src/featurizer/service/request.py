@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -104,13 +103,13 @@ def run_request(req: JobRequest, cache: ModelCache) -> JobResult:
 
 
 def _place(req: JobRequest) -> Path:
-    """Move the upload to the name its track reads (``X`` for ``X_left``), as extract maps files."""
-    suffix = Path(req.filename).suffix
-    if not re.fullmatch(r"\.[A-Za-z0-9]{1,8}", suffix):
-        suffix = ".media"
+    """Move the upload to the name its track reads (``X`` for ``X_left``), as extract maps files.
+
+    The client's suffix is not kept: FFmpeg picks some demuxers by suffix (``.txt`` renders text
+    as video); without one, it goes by the content."""
     folder = req.path.parent / "media"
     folder.mkdir(exist_ok=True)
-    target = folder / f"{source_video(req.track)}{suffix}"
+    target = folder / f"{source_video(req.track)}.upload"
     os.replace(req.path, target)
     return target
 
