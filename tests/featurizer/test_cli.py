@@ -1,4 +1,7 @@
 import json
+import os
+import subprocess
+import sys
 
 import h5py
 import numpy as np
@@ -119,3 +122,17 @@ def test_bad_inputs_are_reported_before_any_model_loads(media, tmp_path):
     assert f"problem: {missing}: file not found" in lines
     assert f"problem: {media['empty']}: file is empty" in lines
     assert "weights" not in r.output and "0 track(s) extracted" in r.output
+
+
+def test_missing_input_answers_without_loading_store_or_model_libraries(tmp_path):
+    """What made `featurizer extract missing.mp4` take ~10 s: models (torch ...) loading before the
+    inputs were looked at, and zarr imported at start. Neither happens now (bench: see report)."""
+    code = ("import sys; from featurizer.cli import main; sys.argv = ['featurizer', 'extract', "
+            f"{str(tmp_path / 'missing.mp4')!r}, '--out', {str(tmp_path / 's.zarr')!r}]\n"
+            "try:\n    main()\nexcept SystemExit as e:\n    print('exit', e.code)\n"
+            "print('loaded', [m for m in ('zarr', 'torch', 'opensmile', 'transformers', 'timm') if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "COLUMNS": "40"})
+    assert f"problem: {tmp_path / 'missing.mp4'}: file not found" in out.stdout.splitlines(), out
+    assert "exit 1" in out.stdout and "loaded []" in out.stdout, out.stdout
+    assert not (tmp_path / "s.zarr").exists()

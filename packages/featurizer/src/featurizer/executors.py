@@ -15,7 +15,6 @@ from typing import Protocol
 from .compute import Prefetched, prefetch_source
 from .core.ahead import Ahead
 from .core.device import resolve_device
-from .core.store import FeatureStore
 from .faces import face_source
 from .job import ExtractJob
 from .progress import Progress
@@ -45,6 +44,8 @@ class LocalExecutor:
         self.shared = shared
 
     def run(self, job: ExtractJob, plans: list[SourcePlan], progress: Progress) -> list[TrackResult]:
+        from .core.store import FeatureStore  # zarr: not for a run whose every input was refused
+
         if job.runtime.device is not None:
             resolve_device(job.runtime.device)  # no CUDA here: one clear line before any load
         extractors = self.models.extractors(list(job.models), job.runtime)

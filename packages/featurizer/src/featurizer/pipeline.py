@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 from .compute import compute_source
-from .core.store import FeatureStore
 from .executors import Executor, LocalExecutor
 from .job import ExtractJob
 from .progress import NoProgress, Progress
@@ -50,6 +49,8 @@ def run_job(job: ExtractJob, executor: Executor, progress: Progress | None = Non
         progress.problem(subject, reason)
     report = RunReport(problems=problems)
     if plans:
+        from .core.store import FeatureStore  # zarr loads only when there is something to write
+
         FeatureStore(job.out)  # created (with its format marker) once, before any worker
         progress.start(len(plans))
         report.results = executor.run(job, plans, progress)

@@ -6,15 +6,18 @@ from __future__ import annotations
 import contextlib
 import time
 import warnings
+from typing import TYPE_CHECKING
 
 from .compute import Prefetched, compute_source, prefetch_source, track_timeline
-from .core.store import FeatureStore
 from .errors import FeaturizerError
 from .faces import FaceSource
 from .progress import NoProgress, Progress
 from .registry import Extractor
 from .results import TrackResult
 from .tracks import SourcePlan
+
+if TYPE_CHECKING:
+    from .core.store import FeatureStore
 
 
 def todo_of(plan: SourcePlan, names: list[str], store: FeatureStore, overwrite: bool) -> dict[str, list[str]]:
