@@ -64,6 +64,15 @@ def prefetch_source(plan: SourcePlan, need_audio: bool, audio_fps: float = DEFAU
     return out
 
 
+def probed(plan: SourcePlan, prefetched: Prefetched | None) -> tuple[Prefetched, VideoInfo]:
+    """``prefetched`` (or the source probed now) and its frame times; raises what probing raised."""
+    pre = prefetched or prefetch_source(plan, need_audio=False)
+    if pre.error is not None:
+        raise pre.error
+    assert pre.info is not None
+    return pre, pre.info
+
+
 def track_timeline(plan: TrackPlan, info: VideoInfo) -> Timeline:
     """A track's rows: its video's frames (or label lines), or for audio-only files rows at fps."""
     if not info.has_video:
@@ -168,12 +177,7 @@ def compute_source(
     ``prefetched``: the file already probed and its audio decoded (``prefetch_source``).
     """
     progress = progress or NoProgress()
-    if prefetched is None:
-        prefetched = prefetch_source(plan, need_audio=False)
-    if prefetched.error is not None:
-        raise prefetched.error
-    info = prefetched.info
-    assert info is not None
+    prefetched, info = probed(plan, prefetched)
     timelines = {t.track: track_timeline(t, info) for t in plan.tracks}
     todo = todo or {t: [e.name for e in extractors] for t in timelines}
     audio_ex = [e for e in extractors if e.modality == "audio" and any(e.name in m for m in todo.values())]

@@ -8,7 +8,7 @@ import time
 import warnings
 from typing import TYPE_CHECKING
 
-from .compute import Prefetched, compute_source, prefetch_source, track_timeline
+from .compute import Prefetched, compute_source, probed, track_timeline
 from .errors import FeaturizerError
 from .faces import FaceSource
 from .progress import NoProgress, Progress
@@ -71,12 +71,7 @@ def _extract(plan: SourcePlan, extractors: list[Extractor], store: FeatureStore,
              faces: FaceSource | None, dtype: str, overwrite: bool, progress: Progress,
              prefetched: Prefetched | None, todo: dict[str, list[str]],
              results: dict[str, TrackResult], capture_warnings: bool) -> None:
-    if prefetched is None:
-        prefetched = prefetch_source(plan, need_audio=False)
-    if prefetched.error is not None:
-        raise prefetched.error
-    info = prefetched.info
-    assert info is not None
+    prefetched, info = probed(plan, prefetched)
     timelines = {t.track: track_timeline(t, info) for t in plan.tracks if t.track in todo}
     progress.video(plan.video.name, sum(tl.n for tl in timelines.values()))
     for t in plan.tracks:
