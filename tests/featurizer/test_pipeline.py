@@ -4,6 +4,7 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -143,6 +144,7 @@ def events():
 
     def probe():
         log.append(("load", PROBE, {}))
+        warnings.warn(f"{PROBE}: the checkpoint is a stand-in", UserWarning, stacklevel=2)
         return _Gain(name=PROBE, modality="audio", dim=4, timing=HOP, recipe_version="1")
 
     registry.register(GAIN, modality="audio", dim=4, timing=HOP,
@@ -159,6 +161,9 @@ class _Log(NoProgress):
 
     def problem(self, subject, reason):
         self.log.append(("problem", Path(subject).name, reason))
+
+    def warn(self, message):
+        self.log.append(("warn", message))
 
 
 def test_inputs_are_checked_before_any_model_loads(events, media, tmp_path):
@@ -177,7 +182,8 @@ def test_inputs_are_checked_before_any_model_loads(events, media, tmp_path):
     events.clear()
     rep = run_job(ExtractJob.of([bad[0], media["cfr"], bad[1]], PROBE, tmp_path / "s.zarr"),
                   LocalExecutor(), _Log(events))
-    assert [e[0] for e in events] == ["problem", "problem", "load"]
+    assert [e[0] for e in events] == ["problem", "problem", "load", "warn"]
+    assert events[-1] == ("warn", f"{PROBE}: the checkpoint is a stand-in")  # a load warning: one line
     assert [(r.track, r.status) for r in rep.results] == [("clip", "done")]
 
 

@@ -17,7 +17,7 @@ from .core.ahead import Ahead
 from .core.device import resolve_device
 from .faces import face_source
 from .job import ExtractJob
-from .progress import Progress
+from .progress import Progress, warnings_to
 from .registry import Extractor, get_spec
 from .results import TrackResult
 from .runtime import FreshModels, ModelSource
@@ -48,7 +48,8 @@ class LocalExecutor:
 
         if job.runtime.device is not None:
             resolve_device(job.runtime.device)  # no CUDA here: one clear line before any load
-        extractors = self.models.extractors(list(job.models), job.runtime)
+        with warnings_to(progress, not self.shared):
+            extractors = self.models.extractors(list(job.models), job.runtime)
         store = FeatureStore(job.out)
         faces = face_source(job.faces)
         audio = [e.name for e in extractors if e.modality == "audio"]

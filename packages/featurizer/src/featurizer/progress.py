@@ -6,7 +6,10 @@ The pipeline (local or on Ray) calls a :class:`Progress`; the CLI draws it as ri
 
 from __future__ import annotations
 
+import contextlib
 import threading
+import warnings
+from collections.abc import Iterator
 from typing import Any, Protocol
 
 from .core import console as say
@@ -140,3 +143,20 @@ class RichProgress(NoProgress):
         if message not in self.warnings:
             self.warnings.append(message)
             say.warning(self.p.console, message)
+
+
+@contextlib.contextmanager
+def warnings_to(progress: Progress, capture: bool = True) -> Iterator[None]:
+    """Python warnings raised inside (a checkpoint that is not the named architecture, unreadable
+    crops ...) reach ``progress.warn``, one line each. This changes process-wide state, so runs
+    that share their process with others pass ``capture=False``."""
+    if not capture:
+        yield
+        return
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            yield
+        finally:
+            for w in caught:
+                progress.warn(str(w.message))

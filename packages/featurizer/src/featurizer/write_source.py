@@ -3,15 +3,13 @@ any failure into a result (one bad video never stops a run)."""
 
 from __future__ import annotations
 
-import contextlib
 import time
-import warnings
 from typing import TYPE_CHECKING
 
 from .compute import Prefetched, compute_source, probed, track_timeline
 from .errors import FeaturizerError
 from .faces import FaceSource
-from .progress import NoProgress, Progress
+from .progress import NoProgress, Progress, warnings_to
 from .registry import Extractor
 from .results import TrackResult
 from .tracks import SourcePlan
@@ -82,10 +80,7 @@ def _extract(plan: SourcePlan, extractors: list[Extractor], store: FeatureStore,
                 "fps": round(info.fps, 4), "label_file": str(t.label_file) if t.label_file else None,
             }, overwrite=overwrite)
             results[t.track].frames = tl.n
-    catch = warnings.catch_warnings(record=True) if capture_warnings else contextlib.nullcontext()
-    with catch as caught:
-        if caught is not None:
-            warnings.simplefilter("always")
+    with warnings_to(progress, capture_warnings):
         last = time.perf_counter()
         for f in compute_source(plan, extractors, faces, todo, progress, prefetched):
             progress.feature(f.track, f.model, time.perf_counter() - last)
@@ -97,5 +92,3 @@ def _extract(plan: SourcePlan, extractors: list[Extractor], store: FeatureStore,
             except FeaturizerError as e:
                 _fail(results[f.track], e, str(plan.video))
             last = time.perf_counter()
-        for w in caught or ():
-            progress.warn(str(w.message))
