@@ -17,8 +17,8 @@ from pathlib import Path
 
 from featurizer.core.cluster import start_ray
 from featurizer.demo import make_demo
-from featurizer.executors import RayOptions
 from featurizer.pipeline import extract
+from featurizer.ray_executor import RayExecutor, RayOptions
 
 
 def main() -> None:
@@ -43,8 +43,8 @@ def main() -> None:
         start_ray(num_cpus=os.cpu_count())
         t_init = time.perf_counter() - t0
         t0 = time.perf_counter()
-        rep = extract(vids, args.models, str(work / "ray.zarr"), executor="ray",
-                      ray_options=RayOptions(workers_per_group=2), **kw)
+        rep = extract(vids, args.models, str(work / "ray.zarr"),
+                      executor=RayExecutor(RayOptions(workers_per_group=2)), **kw)
         t_ray = time.perf_counter() - t0
         assert rep.ok, rep.failed
         ray.shutdown()

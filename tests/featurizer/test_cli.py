@@ -1,13 +1,18 @@
 import json
+import os
+import subprocess
+import sys
 
 import h5py
 import numpy as np
+import pytest
 from featurizer.cli import app
 from featurizer.core.store import FeatureStore
 from typer.testing import CliRunner
 
 runner = CliRunner()
 wide = CliRunner(env={"COLUMNS": "250"})  # tables may wrap at narrow widths; tests that read one use this
+narrow = CliRunner(env={"COLUMNS": "40"})  # messages never do
 
 
 def test_models_table_and_json():
@@ -79,3 +84,55 @@ def test_demo_data_layout(tmp_path):
     lines = (d / "annotations" / "Train_Set" / "video3_left.txt").read_text().splitlines()
     assert lines[0].startswith("Neutral,Anger") and len(lines) == 26
     assert len(list((d / "cropped_aligned" / "video3_right").glob("*.jpg"))) > 15
+
+
+def _error_line(output: str) -> str:
+    (line,) = [s for s in output.splitlines() if s.startswith("error:")]
+    return line
+
+
+@pytest.mark.parametrize("args,words", [
+    (["--model", "egemaps,hubert", "--option", "hubert.dropout=0.1"],
+     "error: hubert option dropout: hubert takes no option 'dropout' (it takes: weights, device, batch_size"),
+    (["--model", "hubert", "--option", "hubert.max_chunk_seconds=abc"],
+     "error: hubert option max_chunk_seconds='abc': is not a valid float"),
+    (["--model", "egemaps", "--option", "nosuch.x=1"], "error: --option nosuch.x=...: nosuch: unknown extractor (known: "),
+    (["--model", "egemaps", "--option", "fbank.x=1"],
+     "error: --option fbank.x=...: fbank is not among the selected models (egemaps) (add it to --model"),
+    (["--model", "hubert", "--option", "hubert"], "error: --option hubert: expected NAME=VALUE"),
+    (["--model", "hubert", "--option", "max_chunk_seconds=2"], "error: --option max_chunk_seconds=2: expected NAME.KEY=VALUE"),
+    (["--model", "egemaps", "--precision", "bf16"], "error: --precision bf16: none of egemaps takes it"),
+    (["--model", "egemaps", "--batch-size", "4"], "error: --batch-size 4: none of egemaps takes it"),
+])
+def test_bad_option_is_one_line_naming_it_before_any_model_loads(media, tmp_path, args, words):
+    """hubert has no weights here: had it loaded, the error would be about its weights."""
+    r = narrow.invoke(app, ["extract", str(media["cfr"]), *args, "--out", str(tmp_path / "s.zarr")])
+    assert r.exit_code == 2, r.output
+    assert _error_line(r.output).startswith(words), r.output
+    assert not (tmp_path / "s.zarr").exists()
+
+
+def test_bad_inputs_are_reported_before_any_model_loads(media, tmp_path):
+    """Every input bad: each named on one line, and hubert (no weights here) never loads."""
+    missing = tmp_path / ("deep/" * 12) / "missing.mp4"  # a long path, at 40 columns
+    r = narrow.invoke(app, ["extract", str(missing), str(media["empty"]), "--model", "hubert",
+                            "--out", str(tmp_path / "s.zarr")])
+    assert r.exit_code == 1, r.output
+    lines = r.output.splitlines()
+    assert f"problem: {missing}: file not found" in lines
+    assert f"problem: {media['empty']}: file is empty" in lines
+    assert "weights" not in r.output and "0 track(s) extracted" in r.output
+
+
+def test_missing_input_answers_without_loading_store_or_model_libraries(tmp_path):
+    """What made `featurizer extract missing.mp4` take ~10 s: models (torch ...) loading before the
+    inputs were looked at, and zarr imported at start. Neither happens now (bench: see report)."""
+    code = ("import sys; from featurizer.cli import main; sys.argv = ['featurizer', 'extract', "
+            f"{str(tmp_path / 'missing.mp4')!r}, '--out', {str(tmp_path / 's.zarr')!r}]\n"
+            "try:\n    main()\nexcept SystemExit as e:\n    print('exit', e.code)\n"
+            "print('loaded', [m for m in ('zarr', 'torch', 'opensmile', 'transformers', 'timm') if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "COLUMNS": "40"})
+    assert f"problem: {tmp_path / 'missing.mp4'}: file not found" in out.stdout.splitlines(), out
+    assert "exit 1" in out.stdout and "loaded []" in out.stdout, out.stdout
+    assert not (tmp_path / "s.zarr").exists()

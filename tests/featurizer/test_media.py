@@ -2,7 +2,14 @@ import av
 import numpy as np
 import pytest
 from featurizer.errors import MediaError, NoAudioError
-from featurizer.media import find_videos, iter_frames, load_audio, probe_video
+from featurizer.media import (
+    find_media,
+    iter_frames,
+    load_audio,
+    probe_media,
+    probe_streams,
+    probe_video,
+)
 from featurizer.synth import encode_audio
 
 
@@ -50,11 +57,48 @@ def test_bad_files_are_named(media, tmp_path):
         probe_video(wav)
 
 
-def test_find_videos_recurses_and_dedups(media):
+def test_find_media_recurses_and_dedups(media):
     root = media["cfr"].parent
-    found = find_videos([root, media["cfr"]])
+    found = find_media([root, media["cfr"]])
     assert media["cfr"] in found and len(found) == len(set(found))
     assert all(p.suffix in {".mp4", ".avi"} for p in found)
+
+
+def test_find_media_takes_audio_files_unless_a_video_has_their_name(media, tmp_path):
+    d = tmp_path / "in"
+    (d / "sub").mkdir(parents=True)
+    (d / "clip.mp4").write_bytes(media["cfr"].read_bytes())
+    encode_audio(d / "clip.wav", np.zeros(16000, np.float32))  # the video's own audio, extracted
+    encode_audio(d / "sub" / "speech.wav", np.zeros(16000, np.float32))
+    (d / "notes.txt").write_text("not media")
+    assert [p.relative_to(d).as_posix() for p in find_media([d])] == ["clip.mp4", "sub/speech.wav"]
+    assert find_media([d / "clip.wav"]) == [d / "clip.wav"]  # given by name: taken as it is
+
+
+def test_probe_streams_reads_headers_and_names_bad_files(media, tmp_path):
+    s = probe_streams(media["cfr"])
+    assert s.has_video and s.has_audio and abs(s.audio_duration - 2.0) < 0.1
+    assert not probe_streams(media["noaudio"]).has_audio
+    wav = encode_audio(tmp_path / "voice.wav", np.zeros(16000 * 3, np.float32))
+    s = probe_streams(wav)
+    assert (s.has_video, s.has_audio) == (False, True) and abs(s.audio_duration - 3.0) < 1e-3
+    for key, words in (("empty", "empty.mp4: file is empty"), ("corrupt", "corrupt.mp4: not a decodable")):
+        with pytest.raises(MediaError, match=words):
+            probe_streams(media[key])
+    with pytest.raises(MediaError, match="nope.mp4: file not found"):
+        probe_streams(tmp_path / "nope.mp4")
+
+
+def test_probe_media_gives_audio_only_files_rows_at_the_given_rate(media, tmp_path):
+    wav = encode_audio(tmp_path / "voice.wav", np.zeros(int(16000 * 2.3), np.float32))
+    info = probe_media(wav, audio_fps=25)
+    assert not info.has_video and info.has_audio and info.fps == 25
+    assert info.n_frames == 58  # ceil(2.3 s x 25), by hand
+    np.testing.assert_allclose(info.timestamps, np.arange(58) / 25)
+    assert abs(info.duration - 2.3) < 1e-3
+    assert probe_media(wav, audio_fps=10).n_frames == 23
+    video = probe_media(media["cfr"], audio_fps=10)  # a video keeps its own frame times
+    np.testing.assert_array_equal(video.timestamps, probe_video(media["cfr"]).timestamps)
 
 
 def test_frames_are_rgb(media):

@@ -4,13 +4,24 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pytest
+from featurizer import registry
 from featurizer.core.annotations import read_annotation
 from featurizer.core.store import FeatureStore
+from featurizer.demo import voice
+from featurizer.errors import UnknownModelError
+from featurizer.executors import LocalExecutor
 from featurizer.faces import DetectedFaces
-from featurizer.pipeline import compute_source, extract, load_extractors
+from featurizer.job import ExtractJob
+from featurizer.pipeline import extract, run_job
+from featurizer.progress import Collected, NoProgress
+from featurizer.registry import PRECISION, Extractor, Option, Timing
+from featurizer.synth import encode_audio
 from featurizer.tracks import SourcePlan, TrackPlan
 
 
@@ -76,25 +87,18 @@ def test_bad_inputs_never_stop_the_run(media, tmp_path):
     bad_dir.mkdir()
     for k in ("cfr", "empty", "corrupt", "noaudio"):
         shutil.copy(media[k], bad_dir / media[k].name)
-    with pytest.warns(UserWarning) if False else _nullcontext():
-        rep = extract([bad_dir], "egemaps,hog", out)
+    rep = extract([bad_dir], "egemaps,hog", out)
     status = {r.track: r for r in rep.results}
     assert status["clip"].status == "done" and status["silent"].status == "done"
-    assert status["empty"].status == "failed" and "empty.mp4: file is empty" in status["empty"].error
-    assert status["corrupt"].status == "failed" and "corrupt.mp4" in status["corrupt"].error
+    # refused when the inputs were checked, before the models loaded; named with the reason
+    problems = {Path(k).name: v for k, v in rep.problems.items()}
+    assert set(problems) == {"empty.mp4", "corrupt.mp4"} and not {"empty", "corrupt"} & set(status)
+    assert problems["empty.mp4"] == "file is empty" and "not a decodable" in problems["corrupt.mp4"]
     s = FeatureStore(out)
     silent = s.read_feature("silent", "egemaps")
     assert not silent.present.any() and not silent.values.any()
     assert s.read_feature("silent", "hog").present.mean() > 0.9
     assert not rep.ok
-
-
-class _nullcontext:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *a):
-        return False
 
 
 def test_cli_exit_status_and_no_audio_warning(media, tmp_path):
@@ -105,18 +109,134 @@ def test_cli_exit_status_and_no_audio_warning(media, tmp_path):
                                  "--out", str(tmp_path / "s.zarr")])
     assert r.exit_code == 1
     assert "no audio stream" in r.output and "empty.mp4: file is empty" in r.output
-    assert "1 track(s) extracted" in r.output and "1 failed" in r.output
+    assert "1 track(s) extracted" in r.output and "0 failed, 1 input problem(s)" in r.output
 
 
-def test_service_path_equals_store_path(media, tmp_path):
-    """compute_source (what the HTTP service returns) is what extract stores, before the cast."""
-    out = str(tmp_path / "s.zarr")
-    extract([media["cfr"]], "egemaps,hog", out, dtype="float32")
-    exs = load_extractors(["egemaps", "hog"])
-    got = {f.model: f for f in compute_source(SourcePlan(media["cfr"], [TrackPlan("clip")]), exs)}
-    s = FeatureStore(out)
-    for m in ("egemaps", "hog"):
-        np.testing.assert_array_equal(s.read_feature("clip", m).values, got[m].values)
+# -- throwaway extractors: typed options, precision, and when models load ----------------------
+HOP = Timing("hop", hop=0.01, window=0.02, offset=0.01)
+GAIN, PROBE = "pipe_test_gain", "pipe_test_probe"
+
+
+@dataclass
+class _Gain(Extractor):
+    """Four statistics of each 20-ms window every 10 ms, times ``gain``."""
+
+    gain: float = 1.0
+
+    def extract_audio(self, waves, sample_rate):
+        out = []
+        for w in waves:
+            win = np.lib.stride_tricks.sliding_window_view(w, 320)[::160]
+            out.append((self.gain * np.stack([win.mean(1), win.std(1), np.abs(win).max(1), win[:, 0]], 1))
+                       .astype(np.float32))
+        return out
+
+
+@pytest.fixture(scope="module")
+def events():
+    """Registers GAIN (typed ``gain`` and the registry's PRECISION) and PROBE; both log loads."""
+    log: list = []
+    registry.list_models()
+
+    def gain(gain: float = 1.0, precision: str | None = None):
+        log.append(("load", GAIN, {"gain": gain, "precision": precision}))
+        return _Gain(name=GAIN, modality="audio", dim=4, timing=HOP, recipe_version="1", gain=gain)
+
+    def probe():
+        log.append(("load", PROBE, {}))
+        warnings.warn(f"{PROBE}: the checkpoint is a stand-in", UserWarning, stacklevel=2)
+        return _Gain(name=PROBE, modality="audio", dim=4, timing=HOP, recipe_version="1")
+
+    registry.register(GAIN, modality="audio", dim=4, timing=HOP,
+                      options=(Option("gain", float, "scales every value"), PRECISION))(gain)
+    registry.register(PROBE, modality="audio", dim=4, timing=HOP)(probe)
+    yield log
+    for name in (GAIN, PROBE):
+        registry._REGISTRY.pop(name, None)
+
+
+class _Log(NoProgress):
+    def __init__(self, log):
+        self.log = log
+
+    def problem(self, subject, reason):
+        self.log.append(("problem", Path(subject).name, reason))
+
+    def warn(self, message):
+        self.log.append(("warn", message))
+
+
+def test_inputs_are_checked_before_any_model_loads(events, media, tmp_path):
+    events.clear()
+    text = tmp_path / "notes.mp4"
+    text.write_text("meeting notes, not a video\n" * 20)
+    bad = [tmp_path / "missing.mp4", media["empty"], media["corrupt"], text]
+    job = ExtractJob.of(bad, PROBE, tmp_path / "none.zarr")
+    rep = run_job(job, LocalExecutor(), _Log(events))
+    # every bad input named with its reason, and no extractor was ever created
+    assert [e[:2] for e in events] == [("problem", p.name) for p in bad]
+    assert [e[2] for e in events][:2] == ["file not found", "file is empty"]
+    assert not rep.results and set(rep.problems) == {str(p) for p in bad}
+    assert not (tmp_path / "none.zarr").exists()  # nothing to write: no store either
+    # bad and good together: the bad ones are reported at once, then the models load, the rest runs
+    events.clear()
+    rep = run_job(ExtractJob.of([bad[0], media["cfr"], bad[1]], PROBE, tmp_path / "s.zarr"),
+                  LocalExecutor(), _Log(events))
+    assert [e[0] for e in events] == ["problem", "problem", "load", "warn"]
+    assert events[-1] == ("warn", f"{PROBE}: the checkpoint is a stand-in")  # a load warning: one line
+    assert [(r.track, r.status) for r in rep.results] == [("clip", "done")]
+
+
+def test_typed_options_reach_the_extractor(events, media, tmp_path):
+    events.clear()
+    one = extract([media["cfr"]], GAIN, tmp_path / "one.zarr", dtype="float32")
+    two = extract([media["cfr"]], GAIN, tmp_path / "two.zarr", dtype="float32",
+                  options={GAIN: {"gain": "2.5"}}, precision="bf16")
+    assert one.ok and two.ok
+    assert events == [("load", GAIN, {"gain": 1.0, "precision": None}),
+                      ("load", GAIN, {"gain": 2.5, "precision": "bf16"})]  # typed: 2.5 is a float
+    a = FeatureStore(str(tmp_path / "one.zarr")).read_feature("clip", GAIN).values
+    b = FeatureStore(str(tmp_path / "two.zarr")).read_feature("clip", GAIN).values
+    np.testing.assert_allclose(b, 2.5 * a, rtol=1e-5)  # float32 means of rows
+
+
+@pytest.mark.parametrize("kw,words", [
+    ({"options": {GAIN: {"gian": "2"}}}, f"{GAIN} option gian: {GAIN} takes no option 'gian' (it takes: gain, precision)"),
+    ({"options": {GAIN: {"gain": "loud"}}}, f"{GAIN} option gain='loud': is not a valid float"),
+    ({"options": {"fbank": {"x": "1"}}}, f"--option fbank.x=...: fbank is not among the selected models ({GAIN})"),
+    ({"options": {"nosuch": {"x": "1"}}}, "--option nosuch.x=...: nosuch: unknown extractor"),
+    ({"precision": "fp8"}, "--precision fp8: unknown precision (use one of fp32, bf16, fp16)"),
+    ({"batch_size": 4}, f"--batch-size 4: none of {GAIN} takes it"),
+])
+def test_bad_options_are_refused_before_any_model_loads(events, media, tmp_path, kw, words):
+    events.clear()
+    with pytest.raises(UnknownModelError) as e:
+        extract([media["cfr"]], GAIN, tmp_path / "s.zarr", **kw)
+    assert str(e.value).startswith(words) and "\n" not in str(e.value)
+    assert not events
+    with pytest.raises(UnknownModelError, match="--precision bf16: none of egemaps takes it"):
+        extract([media["cfr"]], "egemaps", tmp_path / "s.zarr", precision="bf16")
+
+
+def test_audio_only_input_gets_rows_at_its_fps(events, tmp_path):
+    wav = encode_audio(tmp_path / "speech.wav", voice(np.zeros(58, int), np.random.default_rng(0))[:36800])
+    out = tmp_path / "s.zarr"
+    progress = Collected()
+    rep = extract([wav], f"fbank,{GAIN},hog", out, dtype="float32", progress=progress)
+    assert [(r.track, r.status) for r in rep.results] == [("speech", "done")], rep.failed
+    s = FeatureStore(str(out))
+    n = 58  # ceil(2.3 s x 25)
+    np.testing.assert_allclose(s.timestamps("speech"), np.arange(n) / 25)
+    assert s.frame_present("speech").all() and s.track_attrs("speech")["n_video_frames"] == 0
+    assert s.read_feature("speech", "fbank").present.sum() >= n - 1
+    hog = s.read_feature("speech", "hog")  # no video: visual rows are zeros, not present
+    assert not hog.present.any() and not hog.values.any()
+    assert any("no video stream; visual features (hog)" in w for w in progress.warnings)
+    # label counts held in memory, at another rate: rows past the audio are filled, not present
+    extract([wav], GAIN, tmp_path / "t.zarr", tracks={"speech": 90}, audio_fps=30, dtype="float32")
+    g = FeatureStore(str(tmp_path / "t.zarr")).read_feature("speech", GAIN)
+    assert len(g.values) == 90 and g.present[:68].all() and not g.present[70:].any()
+    np.testing.assert_array_equal(g.values[70:], np.repeat(g.values[69:70], 20, 0))
 
 
 def _run_cli(args, capture=False):

@@ -1,5 +1,7 @@
-"""Distributed extraction on a local Ray cluster equals local extraction, even when a worker dies."""
+"""Distributed extraction on a local Ray cluster equals local extraction (and the service), even
+when a worker dies."""
 
+import io
 import os
 import signal
 import threading
@@ -9,9 +11,9 @@ import numpy as np
 import pytest
 from featurizer.core.cluster import start_ray
 from featurizer.core.store import FeatureStore
-from featurizer.executors import JobSpec, RayOptions, run_ray
-from featurizer.pipeline import extract
-from featurizer.tracks import plan_sources
+from featurizer.job import ExtractJob
+from featurizer.pipeline import extract, run_job
+from featurizer.ray_executor import RayExecutor, RayOptions
 
 ray = pytest.importorskip("ray")
 
@@ -39,17 +41,16 @@ def test_ray_equals_local_and_survives_a_killed_worker(cluster, media, labelled,
     videos = [media["cfr"], media["twoface"], media["avi"]]
     local = str(tmp_path / "local.zarr")
     extract(videos, "egemaps,fbank,hog", local, labels=labelled["annotations"])
-    plans, _ = plan_sources(videos, labelled["annotations"])
 
-    job = JobSpec(["egemaps", "fbank", "hog"], str(tmp_path / "ray.zarr"), None, "float16", False, {}, None, None)
-    results = run_ray(plans, job, RayOptions(workers_per_group=1))
-    assert sorted((r.track, r.status) for r in results) == [
+    job = ExtractJob.of(videos, "egemaps,fbank,hog", tmp_path / "ray.zarr", labels=labelled["annotations"])
+    rep = run_job(job, RayExecutor(RayOptions(workers_per_group=1)))
+    assert sorted((r.track, r.status) for r in rep.results) == [
         ("clip", "done"), ("duo_left", "done"), ("duo_right", "done"), ("video45_3", "done")]
-    _same(local, job.store_url)
+    assert [k for k in rep.problems if "ghost_left" in k]  # checked on the driver, as locally
+    _same(local, job.out)
 
     # kill the visual worker as soon as the first array lands; its task is retried on a restart
     killed = str(tmp_path / "killed.zarr")
-    job2 = JobSpec(**{**job.__dict__, "store_url": killed})
     kills = []
 
     def on_workers(workers):
@@ -67,9 +68,10 @@ def test_ray_equals_local_and_survives_a_killed_worker(cluster, media, labelled,
 
         threading.Thread(target=killer, daemon=True).start()
 
-    results = run_ray(plans, job2, RayOptions(workers_per_group=1), on_workers=on_workers)
+    rep = run_job(ExtractJob.of(videos, "egemaps,fbank,hog", killed, labels=labelled["annotations"]),
+                  RayExecutor(RayOptions(workers_per_group=1), on_workers=on_workers))
     assert kills, "no worker was killed"
-    assert all(r.status == "done" for r in results), [(r.track, r.error) for r in results]
+    assert all(r.status == "done" for r in rep.results), [(r.track, r.error) for r in rep.results]
     _same(local, killed)
 
 
@@ -83,4 +85,25 @@ def test_cli_executor_ray_equals_local(cluster, media, tmp_path):
                                      "--out", out, *extra])
         assert r.exit_code == 0, r.output
         assert "2 track(s) extracted" in r.output
+        assert "silent.mp4: no audio stream" in r.output  # a worker's warning reaches the driver
     _same(local, dist)
+
+
+def test_service_equals_ray(cluster, media, tmp_path):
+    """The same clip through the HTTP service and through Ray (one job, one function): equal."""
+    from fastapi.testclient import TestClient
+    from featurizer.service import Settings, create_app
+
+    out = tmp_path / "r.zarr"
+    rep = run_job(ExtractJob.of([media["cfr"]], "fbank,hog", out), RayExecutor(RayOptions(workers_per_group=1)))
+    assert rep.ok, rep.failed
+    store = FeatureStore(str(out), mode="r")
+    with TestClient(create_app(Settings(models="fbank,hog", temp_dir=tmp_path / "spool"))) as c:
+        r = c.post("/v1/features", files={"file": ("clip.mp4", media["cfr"].read_bytes())},
+                   data={"format": "npz"})
+    assert r.status_code == 200, r.text
+    with np.load(io.BytesIO(r.content), allow_pickle=False) as z:
+        np.testing.assert_array_equal(z["timestamps"], store.timestamps("clip"))
+        for m in ("fbank", "hog"):
+            np.testing.assert_array_equal(z[f"{m}/values"], store.read_feature("clip", m).values)
+            np.testing.assert_array_equal(z[f"{m}/present"], store.read_feature("clip", m).present)

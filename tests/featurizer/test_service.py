@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import io
 import json
 import os
@@ -26,7 +27,7 @@ from featurizer import registry
 from featurizer.core.classes import EXPR_CLASSES
 from featurizer.core.store import FeatureStore
 from featurizer.demo import draw_face
-from featurizer.errors import WeightsError
+from featurizer.errors import UnknownModelError, WeightsError
 from featurizer.pipeline import extract
 from featurizer.registry import Extractor, Timing
 from featurizer.service import Settings, create_app
@@ -37,6 +38,7 @@ KEY = "s3cret-test-key"
 AUDIO = "egemaps,fbank"
 NO_WEIGHTS = "svc_test_noweights"
 SLOW = "svc_test_slow"
+SPY = "svc_test_spy"
 
 
 # -- media -------------------------------------------------------------------------------------
@@ -290,6 +292,51 @@ def test_video_without_audio(client, clips):
     assert all("/" not in w.split(":")[0] for w in body["warnings"])  # names the upload, not a server path
 
 
+def test_audio_only_upload_equals_cli_extract(client, clips, tmp_path):
+    """An audio-only clip through `featurizer extract` and through the service: the same arrays."""
+    from featurizer.cli import app
+    from typer.testing import CliRunner
+
+    for fps in (None, "30"):
+        out = tmp_path / f"wav{fps}.zarr"
+        args = ["extract", str(clips["wav"]), "--model", AUDIO, "--out", str(out)] + (["--audio-fps", fps] if fps else [])
+        r = CliRunner().invoke(app, args)
+        assert r.exit_code == 0, r.output
+        body = post(client, clips["wav"], models=AUDIO, **({"fps": fps} if fps else {})).json()
+        assert body["track"]["rows_from"] == "audio"
+        assert_equals_store(body, FeatureStore(str(out), mode="r"), "speech", AUDIO)
+
+
+def test_service_runs_the_one_job_and_writes_no_annotation_file(clips, spool):
+    """While a request computes: the one extraction function is on the stack, the request's work
+    dir holds the upload and a store, and no annotation file."""
+    seen: list[dict] = []
+
+    @dataclass
+    class _Spy(_Slow):
+        def extract_audio(self, waves, sample_rate):
+            files = sorted(p.relative_to(spool).parts for p in spool.rglob("*") if p.is_file())
+            seen.append({"stack": {f.function for f in inspect.stack()},
+                         "files": [p for p in files if "features.zarr" not in p],
+                         "store": any("features.zarr" in p for p in files)})
+            return super().extract_audio(waves, sample_rate)
+
+    registry.register(SPY, modality="audio", dim=4, timing=HOP)(
+        lambda: _Spy(name=SPY, modality="audio", dim=4, timing=HOP, recipe_version="1", delay=0))
+    try:
+        app = create_app(Settings(models="fbank", temp_dir=spool))
+        with TestClient(app) as c:
+            r = post(c, clips["clip"], models=f"fbank,{SPY}", annotation=_annotation(53), track="clip_left")
+        assert r.status_code == 200, r.text
+        assert r.json()["track"]["frames"] == 53 and r.json()["track"]["name"] == "clip_left"
+    finally:
+        registry._REGISTRY.pop(SPY, None)
+    (s,) = seen
+    assert {"run_job", "extract_source"} <= s["stack"]
+    assert [p[1:] for p in s["files"]] == [("media", "clip.upload")] and s["store"]  # X_left reads X
+    assert not any(p[-1].endswith(".txt") or "annotation" in p[-1] for p in s["files"])
+
+
 def test_default_models_and_models_routes(client, clips):
     body = post(client, clips["clip"]).json()
     assert list(body["features"]) == ["egemaps", "fbank"]
@@ -477,7 +524,7 @@ def test_client_disconnect_mid_upload_and_mid_compute_removes_upload(clips, spoo
 
 
 def test_model_cache_loads_once_under_concurrency(spool):
-    from featurizer.service.jobs import ModelCache
+    from featurizer.service.models import ModelCache
 
     calls = []
 
@@ -744,6 +791,13 @@ def test_factory_under_uvicorn_with_two_workers(tmp_path, clips, offline):
 
 def test_settings_from_env_round_trip(tmp_path):
     s = Settings(models="egemaps,fbank", weights={"a": "/w/a", "b": "hub/b"}, max_upload_mb=5,
-                 max_concurrency=3, api_key=KEY, temp_dir=tmp_path, public_docs=True)
+                 max_concurrency=3, api_key=KEY, temp_dir=tmp_path, public_docs=True, precision="bf16",
+                 options={"hubert": {"max_chunk_seconds": "20"}, "ecapatdnn:1.5": {"hop": "0.3"}})
     assert Settings.from_env(s.to_env()) == s
+    assert s.runtime().options["ecapatdnn:1.5"] == {"hop": "0.3"}
+    Settings(weights={"hubert": "/w/h"}, options=s.options).runtime().check(None)  # registered, declared
+    with pytest.raises(UnknownModelError, match="--weights a=...: a: unknown extractor"):
+        s.runtime().check(None)
+    with pytest.raises(UnknownModelError, match="hubert option dropout: hubert takes no option"):
+        Settings(options={"hubert": {"dropout": "0.1"}}).runtime().check(None)
     assert Settings.from_env({"FEATURIZER_API_KEY": ""}).api_key is None

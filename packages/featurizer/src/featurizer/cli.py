@@ -5,23 +5,16 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 from rich.table import Table
 
 from . import extras
 from .core import console as say
 from .errors import FeaturizerError
+from .progress import RichProgress
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   rich_markup_mode=say.markup_mode(),
@@ -47,60 +40,9 @@ def _fail(e: Exception) -> None:
     raise typer.Exit(2)
 
 
-def parse_weights(items: list[str] | None) -> dict[str, str]:
-    """``NAME=SOURCE`` pairs."""
-    out = {}
-    for item in items or []:
-        if "=" not in item:
-            raise FeaturizerError(f"--weights {item}", "expected NAME=SOURCE", "e.g. --weights hubert=./hubert-base")
-        k, v = item.split("=", 1)
-        out[k.strip()] = v.strip()
-    return out
-
-
-class RichProgress:
-    """The pipeline's progress hooks drawn as two rich bars: videos and frames."""
-
-    def __init__(self, console: Console):
-        self.p = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                          TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=False)
-        self.warnings: list[str] = []
-
-    def __enter__(self) -> RichProgress:
-        self.p.__enter__()
-        self.videos = self.p.add_task("videos", total=None)
-        self.frames_task = self.p.add_task("frames", total=0)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.p.__exit__(*exc)
-
-    def start(self, n_videos: int) -> None:
-        self.p.update(self.videos, total=n_videos)
-
-    def video(self, name: str, n_frames: int) -> None:
-        self.p.update(self.videos, description=f"videos ({name})")
-        self._start = self.p.tasks[self.frames_task].completed
-        self._n = n_frames
-        self.p.update(self.frames_task, total=(self.p.tasks[self.frames_task].total or 0) + n_frames)
-
-    def frames(self, n: int) -> None:
-        self.p.advance(self.frames_task, n)
-
-    def video_done(self) -> None:
-        self.p.advance(self.videos)
-        if hasattr(self, "_start"):
-            self.p.update(self.frames_task, completed=self._start + self._n)
-
-    def warn(self, message: str) -> None:
-        if message not in self.warnings:
-            self.warnings.append(message)
-            say.warning(self.p.console, message)
-
-
 @app.command()
 def extract(
-    videos: Annotated[list[Path], typer.Argument(help="Video files or folders (searched recursively).")],
+    videos: Annotated[list[Path], typer.Argument(help="Video or audio files, or folders (searched recursively).")],
     model: Annotated[str, typer.Option("--model", "-m", help="Comma-separated extractor names.")] = "egemaps,compare,fbank,hog",
     out: Annotated[str, typer.Option("--out", "-o", help="Store: a directory or fsspec URL.")] = "features.zarr",
     labels: Annotated[Path | None, typer.Option(help="Aff-Wild2 annotation folder: one row per annotation line.")] = None,
@@ -110,29 +52,33 @@ def extract(
     weights: Annotated[list[str] | None, typer.Option(help="NAME=SOURCE: hub id, local folder or state-dict file (repeatable).")] = None,
     device: Annotated[str | None, typer.Option(help="cpu (default), cuda, cuda:N or auto; for the models that run on one.")] = None,
     batch_size: Annotated[int | None, typer.Option(help="Override the extractors' batch size.")] = None,
+    precision: Annotated[str | None, typer.Option(help="fp32, bf16 or fp16; for the models that take it.")] = None,
+    option: Annotated[list[str] | None, typer.Option("--option", help="NAME.KEY=VALUE: a typed option of one selected extractor (repeatable; `featurizer models --json` lists them).")] = None,
+    audio_fps: Annotated[float | None, typer.Option(show_default=False, help="Label rows per second of audio-only inputs (wav, m4a ...); default 25.")] = None,
     executor: Annotated[str, typer.Option(help="local, or ray (featurizer[ray]; docs/scale.md).")] = "local",
     address: Annotated[str | None, typer.Option(help="Ray address: auto, ray://host:10001; default a local cluster.")] = None,
     gpus_per_task: Annotated[float, typer.Option(help="GPUs per Ray task (fractions allowed).")] = 0.0,
     workers: Annotated[int | None, typer.Option(help="Ray workers per extractor group (default: the cluster's CPUs).")] = None,
 ) -> None:
-    """Extract features of every track of VIDEOS into the store (re-runs skip complete arrays)."""
+    """Extract features of every track of VIDEOS into the store (re-runs skip complete arrays).
+
+    Inputs are checked before any model loads: bad ones are reported at once, the rest extracted.
+    """
     try:
         extras.require("extract", "featurizer extract")
+        if executor not in ("local", "ray"):
+            raise FeaturizerError(f"--executor {executor}", "unknown executor", "choose local or ray")
         if executor == "ray":
             extras.require("ray", "featurizer extract --executor ray")
-    except FeaturizerError as e:
-        _fail(e)
-    from .pipeline import extract as run
+        from .job import ExtractJob, parse_options, parse_weights
+        from .pipeline import run_job
+        from .runtime import Runtime
 
-    if dtype not in ("float16", "float32"):
-        _fail(FeaturizerError("--dtype", f"{dtype!r} is not float16 or float32"))
-    try:
+        runtime = Runtime(parse_weights(weights), device, batch_size, precision, parse_options(option))
+        job = ExtractJob.of(videos, model, out, labels=labels, faces=faces, dtype=dtype, overwrite=overwrite,
+                            runtime=runtime, **({"audio_fps": audio_fps} if audio_fps is not None else {}))
         with RichProgress(console) as prog:
-            from .executors import RayOptions
-
-            ray_opts = RayOptions(address=address, gpus_per_task=gpus_per_task, workers_per_group=workers)
-            report = run(videos, model, out, labels, faces, dtype, overwrite, parse_weights(weights),
-                         device, batch_size, prog, executor, ray_opts)
+            report = run_job(job, _executor(executor, address, gpus_per_task, workers), prog)
     except FeaturizerError as e:
         _fail(e)
     print_summary(report, out)
@@ -140,15 +86,28 @@ def extract(
         raise typer.Exit(1)
 
 
-def print_summary(report, out: str) -> None:
-    t = Table(title=f"featurizer extract -> {out}", show_lines=False)
-    for c in ("track", "video", "frames", "status", "models", "s"):
-        t.add_column(c, justify="right" if c in ("frames", "s") else "left")
-    for r in report.results:
-        colour = {"done": "green", "skipped": "dim", "failed": "red"}[r.status]
-        t.add_row(r.track, Path(r.video).name, str(r.frames or ""), f"[{colour}]{r.status}[/]",
-                  ",".join(r.models), f"{r.seconds:.1f}")
-    out_console.print(t)
+def _executor(kind: str, address: str | None, gpus_per_task: float, workers: int | None) -> Any:
+    """The executor object a run is handed: this process, or a Ray cluster."""
+    if kind == "ray":
+        from .ray_executor import RayExecutor, RayOptions
+
+        return RayExecutor(RayOptions(address=address, gpus_per_task=gpus_per_task, workers_per_group=workers))
+    from .executors import LocalExecutor
+
+    return LocalExecutor()
+
+
+def print_summary(report: Any, out: str) -> None:
+    """The table of tracks (when any was planned), the counts, then every failure and problem."""
+    if report.results:
+        t = Table(title=f"featurizer extract -> {out}", show_lines=False)
+        for c in ("track", "video", "frames", "status", "models", "s"):
+            t.add_column(c, justify="right" if c in ("frames", "s") else "left")
+        for r in report.results:
+            colour = {"done": "green", "skipped": "dim", "failed": "red"}[r.status]
+            t.add_row(r.track, Path(r.video).name, str(r.frames or ""), f"[{colour}]{r.status}[/]",
+                      ",".join(r.models), f"{r.seconds:.1f}")
+        out_console.print(t)
     done = [r for r in report.results if r.status == "done"]
     frames = sum(r.frames for r in done)
     say.message(out_console,
@@ -275,6 +234,8 @@ def serve(
     weights: Annotated[list[str] | None, typer.Option(help="NAME=SOURCE: hub id, local folder or state-dict file (repeatable) (env FEATURIZER_WEIGHTS=a=src,b=src).")] = None,
     device: Annotated[str | None, typer.Option(show_default=False, help="cpu, cuda or auto (default: cpu; env FEATURIZER_DEVICE).")] = None,
     batch_size: Annotated[int | None, typer.Option(help="Override the extractors' batch size (env FEATURIZER_BATCH_SIZE).")] = None,
+    precision: Annotated[str | None, typer.Option(show_default=False, help="fp32, bf16 or fp16, for the models that take it (env FEATURIZER_PRECISION).")] = None,
+    option: Annotated[list[str] | None, typer.Option("--option", help="NAME.KEY=VALUE: a typed extractor option (repeatable) (env FEATURIZER_OPTIONS=a.k=v,b.k=v).")] = None,
     temp_dir: Annotated[Path | None, typer.Option(help="Where uploads are spooled (default: the system temp dir; env FEATURIZER_TEMP_DIR).")] = None,
     workers: Annotated[int, typer.Option(help="Worker processes (each loads its own models).")] = 1,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
@@ -291,6 +252,7 @@ def serve(
         _fail(e)
     import uvicorn
 
+    from .job import parse_options, parse_weights
     from .registry import parse_model_list
     from .service import Settings, create_app
 
@@ -298,9 +260,11 @@ def serve(
         settings = Settings.from_env(
             models=parse_model_list(models) if models is not None else None,
             weights=parse_weights(weights) or None, device=device, batch_size=batch_size,
+            precision=precision, options=parse_options(option) or None,
             max_upload_mb=max_upload_mb, max_concurrency=max_concurrency, max_queue=max_queue,
             queue_timeout=queue_timeout, api_key=api_key, public_docs=public_docs, temp_dir=temp_dir)
         parse_model_list(settings.models)
+        settings.runtime().check(None)
     except FeaturizerError as e:
         _fail(e)
     except ValueError as e:  # pydantic: a bad option value

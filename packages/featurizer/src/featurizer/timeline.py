@@ -47,6 +47,13 @@ class Timeline:
             ts[n_video:] = video_ts[-1] + step * np.arange(1, n - n_video + 1)
         return cls(track, ts, np.arange(n) < n_video, idx)
 
+    @classmethod
+    def at_rate(cls, track: str, n: int, rate: float) -> Timeline:
+        """An audio-only file's rows: ``n`` at ``i / rate`` s, each one a frame (there is no video
+        to run past); rows the audio does not cover are filled when rows are aligned."""
+        idx = np.arange(n)
+        return cls(track, idx / float(rate), np.ones(n, bool), idx)
+
 
 def frame_edges(timestamps: np.ndarray) -> np.ndarray:
     """(n + 1,) interval edges: midpoints between frames, half a frame beyond each end."""

@@ -34,9 +34,15 @@ def read_annotation(path: str | Path) -> np.ndarray:
     """One annotation file -> (n,) int8 labels, -1 = unannotated."""
     p = Path(path)
     try:
-        lines = p.read_text().splitlines()
+        text = p.read_text()
     except (OSError, UnicodeDecodeError) as e:
         raise LabelError(p, f"cannot read annotation file ({e.__class__.__name__})") from None
+    return parse_annotation(text, p)
+
+
+def parse_annotation(text: str, p: str | Path) -> np.ndarray:
+    """Annotation text (e.g. an uploaded one) -> labels; ``p`` names it in errors."""
+    lines = text.splitlines()
     if not lines:
         raise LabelError(p, "annotation file is empty", f"line 1 must be the class header {HEADER}")
     head = lines[0].split(",")[0].strip()

@@ -21,6 +21,10 @@ class InputError(Exception):
             msg += f" ({hint})"
         super().__init__(msg)
 
+    def __reduce__(self) -> tuple:
+        """Pickled with its parts (Ray and worker processes send errors between processes)."""
+        return self.__class__, (self.subject, self.reason, self.hint)
+
 
 class StoreError(InputError):
     """A store, track or array that is missing or malformed."""

@@ -5,10 +5,12 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
 
-from ..errors import FeaturizerError
+from ..job import parse_options, parse_pairs
+from ..runtime import Runtime
 
 DEFAULT_MODELS = ("egemaps", "compare", "fbank", "hog")
 ENV_PREFIX = "FEATURIZER_"
@@ -24,6 +26,11 @@ class Settings(BaseModel):
         default_factory=dict, description="Model name -> weights source (hub id, folder or file).")
     device: str = Field("cpu", description="cpu, cuda or auto (passed to the extractors).")
     batch_size: int | None = Field(None, ge=1, description="Override the extractors' batch size.")
+    precision: Literal["fp32", "bf16", "fp16"] | None = Field(
+        None, description="fp32, bf16 or fp16, for the extractors that take it.")
+    options: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="Typed extractor options: model -> {key: value} "
+                                          "(`--option NAME.KEY=VALUE`).")
     max_upload_mb: float = Field(200.0, gt=0, description="Largest accepted upload (MiB); 413 past it.")
     max_concurrency: int = Field(
         default_factory=lambda: max(1, os.cpu_count() or 1), ge=1,
@@ -54,6 +61,11 @@ class Settings(BaseModel):
     def _empty_key_is_none(cls, v: object) -> object:
         return None if isinstance(v, str) and not v.strip() else v
 
+    def runtime(self) -> Runtime:
+        """How this process builds its models (every request shares them)."""
+        return Runtime(dict(self.weights), self.device, self.batch_size, self.precision,
+                       {k: dict(v) for k, v in self.options.items()})
+
     @property
     def intra_op_threads(self) -> int:
         return self.torch_threads or max(1, (os.cpu_count() or 1) // self.max_concurrency)
@@ -71,8 +83,11 @@ class Settings(BaseModel):
             raw = env.get(ENV_PREFIX + name.upper())
             if raw is None:
                 continue
+            items = [p for p in raw.split(",") if p.strip()]
             if name == "weights":
-                values[name] = parse_weight_pairs([p for p in raw.split(",") if p.strip()])
+                values[name] = parse_pairs(items, ENV_PREFIX + "WEIGHTS", "hubert=./hubert-base")
+            elif name == "options":
+                values[name] = parse_options(items)
             else:
                 values[name] = raw
         values.update({k: v for k, v in overrides.items() if v is not None})
@@ -88,15 +103,8 @@ class Settings(BaseModel):
                 value = ",".join(value)
             elif name == "weights":
                 value = ",".join(f"{k}={v}" for k, v in value.items())
+            elif name == "options":
+                value = ",".join(f"{m}.{k}={v}" for m, kv in value.items() for k, v in kv.items())
             out[ENV_PREFIX + name.upper()] = str(value)
         return out
 
-
-def parse_weight_pairs(items: list[str]) -> dict[str, str]:
-    out = {}
-    for item in items:
-        if "=" not in item:
-            raise FeaturizerError(f"weights {item}", "expected NAME=SOURCE", "e.g. hubert=./hubert-base")
-        k, v = item.split("=", 1)
-        out[k.strip()] = v.strip()
-    return out
