@@ -67,8 +67,9 @@ def labelled(media, tmp_path_factory) -> dict[str, Path]:
     """Annotation folder (Train_Set/Validation_Set) for clip, duo_left/duo_right, video45_3 and a
     track with no video; cropped_aligned crops for clip with some frames missing."""
     import cv2
-    from featurizer.faces import CascadeDetector, choose_face, square_crop
-    from featurizer.media import iter_frames
+    from featurizer.faces import DetectedFaces
+    from featurizer.media import iter_frames, probe_video
+    from featurizer.timeline import Timeline
 
     d = tmp_path_factory.mktemp("labels")
     ann = d / "annotations"
@@ -80,12 +81,12 @@ def labelled(media, tmp_path_factory) -> dict[str, Path]:
     write_labels(ann / "Validation_Set" / "ghost_left.txt", rng.integers(0, 8, 10))  # no such video
     crops = d / "cropped_aligned" / "clip"
     crops.mkdir(parents=True)
-    det = CascadeDetector()
     missing = {3, 4, 5, 20, 49}
+    tl = Timeline.from_video("clip", probe_video(media["cfr"]).timestamps)
+    found = dict(DetectedFaces().crops(tl, media["cfr"]))
     for i, (_, rgb) in enumerate(iter_frames(media["cfr"])):
         if i + 1 in missing:
             continue
-        box = choose_face(det.detect(rgb), None)
-        crop = square_crop(rgb, box, 0.2) if box is not None else rgb[:112, :112]
+        crop = found.get(i, rgb[:112, :112])
         cv2.imwrite(str(crops / f"{i + 1:05d}.jpg"), cv2.cvtColor(crop, cv2.COLOR_RGB2BGR))
     return {"annotations": ann, "faces": d / "cropped_aligned", "missing": missing}

@@ -18,7 +18,7 @@ from .. import __version__
 from ..core.annotations import read_annotation
 from ..core.store import store_cast
 from ..errors import FeaturizerError, MediaError
-from ..faces import CascadeDetector, DetectedFaces
+from ..faces import face_source
 from ..media import VideoInfo, load_audio, probe_video
 from ..pipeline import compute_source, load_extractors, track_timeline
 from ..registry import Extractor, get_spec
@@ -61,17 +61,6 @@ class ModelCache:
     def loaded(self) -> list[str]:
         with self._lock:
             return list(self._models)
-
-
-_local = threading.local()
-
-
-def _detector() -> CascadeDetector:
-    """One face detector per worker thread (OpenCV cascades are not safe to share)."""
-    det = getattr(_local, "detector", None)
-    if det is None:
-        det = _local.detector = CascadeDetector()
-    return det
 
 
 class Cancelled(Exception):
@@ -245,7 +234,7 @@ def _run(req: JobRequest, cache: ModelCache, rename: dict[str, str]) -> JobResul
     extractors, load_s = _load(req, cache)
     t0 = time.perf_counter()
     plan = SourcePlan(req.path, [TrackPlan(req.track, n_labels, label_file)])
-    faces = DetectedFaces(detector=_detector()) if visual else None
+    faces = face_source(None) if visual else None  # detector weights shared, tracks per request
     results: list[ModelResult] = []
     last = time.perf_counter()
     for f in compute_source(plan, extractors, faces, info, None, warnings):
