@@ -90,3 +90,23 @@ def labelled(media, tmp_path_factory) -> dict[str, Path]:
         crop = found.get(i, rgb[:112, :112])
         cv2.imwrite(str(crops / f"{i + 1:05d}.jpg"), cv2.cvtColor(crop, cv2.COLOR_RGB2BGR))
     return {"annotations": ann, "faces": d / "cropped_aligned", "missing": missing}
+
+
+@pytest.fixture(scope="session")
+def face_media(tmp_path_factory) -> dict:
+    """Real-face clips (tests/featurizer/face_clips.py): ``talk`` (one person, face covered in
+    frames 10-12), ``pair`` (two people side by side), and the true landmarks of each frame."""
+    from .face_clips import side_by_side, talking_head
+
+    d = tmp_path_factory.mktemp("faces")
+    talk = talking_head(40, hidden={10, 11, 12})
+    pair = side_by_side(30)
+    return {
+        "talk": encode_video(d / "videos" / "talk.mp4", talk.frames, FPS, tone(40 / FPS)),
+        "pair": encode_video(d / "videos" / "pair.mp4", pair.frames, FPS, tone(30 / FPS)),
+        "talk_truth": talk.landmarks["astronaut"],
+        "pair_truth": pair.landmarks,
+        "talk_frames": talk.frames,
+        "pair_frames": pair.frames,
+        "hidden": {10, 11, 12},
+    }

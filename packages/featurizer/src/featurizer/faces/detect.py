@@ -134,6 +134,7 @@ class MtcnnDetector:
 
     name = "mtcnn"
     predicts_landmarks = True
+    min_face = 40  # px at ``size``: smaller faces cost most of MTCNN's image pyramid
 
     def __init__(self, threshold: float = 0.9, size: int = 640, batch_size: int = 8,
                  device: str | None = None):
@@ -142,7 +143,7 @@ class MtcnnDetector:
         from ..core.device import resolve_device
 
         self.threshold, self.size, self.batch_size = threshold, size, batch_size
-        self._net = MTCNN(keep_all=True, device=resolve_device(device), min_face_size=20)
+        self._net = MTCNN(keep_all=True, device=resolve_device(device), min_face_size=self.min_face)
 
     def detect(self, frames: Sequence[np.ndarray]) -> list[Detections]:
         import torch
@@ -170,7 +171,7 @@ class HaarDetector:
     name = "haar"
     predicts_landmarks = False
 
-    def __init__(self, size: int = 640, batch_size: int = 8, min_neighbors: int = 5):
+    def __init__(self, size: int = 320, batch_size: int = 8, min_neighbors: int = 5):
         self.size, self.batch_size, self.min_neighbors = size, batch_size, min_neighbors
         self._path = Path(cv2.data.haarcascades) / "haarcascade_frontalface_default.xml"
         self._local = threading.local()  # cascades are not safe to share between threads
