@@ -82,7 +82,7 @@ def talking_head(n: int, name: str = "astronaut", size: tuple[int, int] = (320, 
 
 
 def side_by_side(n: int, left: str = "astronaut", right: str = "hopper",
-                 size: tuple[int, int] = (480, 240), face_px: float = 50.0) -> Clip:
+                 size: tuple[int, int] = (640, 320), face_px: float = 70.0) -> Clip:
     """Two people, one in each half of the frame, each moving on its own."""
     w, h = size
     frames = [np.full((h, w, 3), 0, np.uint8) for _ in range(n)]
