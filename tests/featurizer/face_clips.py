@@ -59,15 +59,16 @@ def motion(i: int, amplitude: float = 1.0) -> tuple[float, float, np.ndarray]:
 
 
 def talking_head(n: int, name: str = "astronaut", size: tuple[int, int] = (320, 240),
-                 face_px: float = 60.0, hidden: set[int] = frozenset()) -> Clip:
-    """One face moving, turning and zooming; frames in ``hidden`` have the face covered."""
+                 face_px: float = 60.0, hidden: set[int] = frozenset(), amplitude: float = 1.0) -> Clip:
+    """One face moving, turning (+-12 degrees x ``amplitude``) and zooming; frames in ``hidden``
+    have the face covered."""
     img, lms = photo(name), LANDMARKS[name]
     centre = lms.mean(0)
     base = face_px / np.linalg.norm(lms[1] - lms[0]) * 0.4
     frames, truth = [], np.full((n, 5, 2), np.nan)
     w, h = size
     for i in range(n):
-        ang, sc, shift = motion(i)
+        ang, sc, shift = motion(i, amplitude)
         m = similarity(ang, base * sc, centre, np.array([w / 2, h / 2]) + shift)
         frame = cv2.warpAffine(img, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         pts = apply(m, lms)

@@ -15,8 +15,8 @@ from .face_clips import LANDMARKS, photo
 @pytest.mark.parametrize("name", ["retinaface", "mtcnn"])
 def test_landmarks_found_in_order_on_real_photographs(name):
     det = load_detector(name)
-    imgs = [photo("astronaut"), photo("hopper")]
-    for img, who, found in zip(imgs, ("astronaut", "hopper"), det.detect([imgs[0]]) + det.detect([imgs[1]])):
+    for who in ("astronaut", "hopper"):
+        (found,) = det.detect([photo(who)])
         assert len(found) == 1
         assert found.scores[0] > 0.95
         lm = found.landmarks[0]
@@ -44,7 +44,7 @@ def test_a_batch_gives_what_single_frames_give():
     frames = [photo("astronaut"), photo("astronaut")[:, ::-1].copy(), np.zeros((512, 512, 3), np.uint8)]
     batch = det.detect(frames)
     assert [len(d) for d in batch] == [1, 1, 0]
-    for f, got in zip(frames, batch):
+    for f, got in zip(frames, batch, strict=True):
         (one,) = det.detect([f])
         np.testing.assert_allclose(got.landmarks, one.landmarks, atol=1e-3)
         np.testing.assert_allclose(got.boxes, one.boxes, atol=1e-3)
@@ -58,7 +58,7 @@ def test_weights_load_once_and_threads_share_them():
         want = det.detect([img])[0]
         got, errors = [], []
 
-        def run():
+        def run(det=det, got=got, errors=errors):
             try:
                 for _ in range(3):
                     got.append(det.detect([img])[0])
@@ -78,7 +78,7 @@ def test_weights_load_once_and_threads_share_them():
 def test_haar_finds_the_face_and_places_landmarks_in_its_box():
     (found,) = load_detector("haar").detect([photo("astronaut")])
     assert len(found) >= 1
-    k = int(np.argmax((found.boxes[:, 2] - found.boxes[:, 0])))
+    k = int(np.argmax(found.boxes[:, 2] - found.boxes[:, 0]))
     np.testing.assert_allclose(found.landmarks[k], box_landmarks(found.boxes[k:k + 1])[0], rtol=1e-5)
     assert np.abs(found.landmarks[k] - LANDMARKS["astronaut"]).max() < 12  # close, without roll
     assert found.scores[k] == 1.0
