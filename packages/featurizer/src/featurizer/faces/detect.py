@@ -89,10 +89,13 @@ class RetinaFaceDetector:
         import onnxruntime as ort
         from retinaface.weights import WEIGHTS
 
+        from ..core.device import is_cuda, resolve_device
+
         self.threshold, self.size, self.batch_size, self.nms = threshold, size, batch_size, nms
-        providers = ["CPUExecutionProvider"]
-        if (device or "cpu").startswith("cuda") and "CUDAExecutionProvider" in ort.get_available_providers():
-            providers.insert(0, "CUDAExecutionProvider")
+        dev = resolve_device(device)
+        providers: list = ["CPUExecutionProvider"]  # onnxruntime-gpu adds CUDA; the CPU wheel has none
+        if is_cuda(dev) and "CUDAExecutionProvider" in ort.get_available_providers():
+            providers.insert(0, ("CUDAExecutionProvider", {"device_id": dev.index or 0}))
         self._session = ort.InferenceSession(WEIGHTS, providers=providers)
 
     def detect(self, frames: Sequence[np.ndarray]) -> list[Detections]:
