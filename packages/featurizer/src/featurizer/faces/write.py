@@ -200,10 +200,11 @@ def summary(report: FacesReport, out: str | Path) -> tuple[Table, str]:
                   f"[{colours[r.status]}]{r.status}[/]", f"{r.seconds:.1f}")
     tracks = [r for r in report.results if r.status in ("done", "skipped", "no face")]
     rate = sum(r.faces for r in tracks) / max(1, sum(r.frames for r in tracks))
-    scanned = sum({r.video: r.frames for r in report.results if r.status in ("done", "no face")}.values())
+    videos = {r.video: r for r in report.results if r.status in ("done", "no face")}
+    scanned, busy = sum(r.frames for r in videos.values()), sum(r.seconds for r in videos.values())
     line = (f"{sum(r.status == 'done' for r in report.results)} track(s) written, "
             f"{sum(r.status == 'skipped' for r in report.results)} already done, "
             f"{sum(r.status == 'failed' for r in report.results)} failed; detection rate {rate:.1%} "
             f"over {len(tracks)} track(s); {scanned} frames in {report.seconds:.1f} s "
-            f"({scanned / max(report.seconds, 1e-9):.1f} frames/s, detector {report.detector})")
+            f"({scanned / max(busy, 1e-9):.1f} frames/s on the videos, detector {report.detector})")
     return t, line
