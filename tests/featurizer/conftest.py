@@ -67,8 +67,9 @@ def labelled(media, tmp_path_factory) -> dict[str, Path]:
     """Annotation folder (Train_Set/Validation_Set) for clip, duo_left/duo_right, video45_3 and a
     track with no video; cropped_aligned crops for clip with some frames missing."""
     import cv2
-    from featurizer.faces import CascadeDetector, choose_face, square_crop
-    from featurizer.media import iter_frames
+    from featurizer.faces import DetectedFaces
+    from featurizer.media import iter_frames, probe_video
+    from featurizer.timeline import Timeline
 
     d = tmp_path_factory.mktemp("labels")
     ann = d / "annotations"
@@ -80,12 +81,32 @@ def labelled(media, tmp_path_factory) -> dict[str, Path]:
     write_labels(ann / "Validation_Set" / "ghost_left.txt", rng.integers(0, 8, 10))  # no such video
     crops = d / "cropped_aligned" / "clip"
     crops.mkdir(parents=True)
-    det = CascadeDetector()
     missing = {3, 4, 5, 20, 49}
+    tl = Timeline.from_video("clip", probe_video(media["cfr"]).timestamps)
+    found = dict(DetectedFaces().crops(tl, media["cfr"]))
     for i, (_, rgb) in enumerate(iter_frames(media["cfr"])):
         if i + 1 in missing:
             continue
-        box = choose_face(det.detect(rgb), None)
-        crop = square_crop(rgb, box, 0.2) if box is not None else rgb[:112, :112]
+        crop = found.get(i, rgb[:112, :112])
         cv2.imwrite(str(crops / f"{i + 1:05d}.jpg"), cv2.cvtColor(crop, cv2.COLOR_RGB2BGR))
     return {"annotations": ann, "faces": d / "cropped_aligned", "missing": missing}
+
+
+@pytest.fixture(scope="session")
+def face_media(tmp_path_factory) -> dict:
+    """Real-face clips (tests/featurizer/face_clips.py): ``talk`` (one person, face covered in
+    frames 10-12), ``pair`` (two people side by side), and the true landmarks of each frame."""
+    from .face_clips import side_by_side, talking_head
+
+    d = tmp_path_factory.mktemp("faces")
+    talk = talking_head(40, hidden={10, 11, 12})
+    pair = side_by_side(30)
+    return {
+        "talk": encode_video(d / "videos" / "talk.mp4", talk.frames, FPS, tone(40 / FPS)),
+        "pair": encode_video(d / "videos" / "pair.mp4", pair.frames, FPS, tone(30 / FPS)),
+        "talk_truth": talk.landmarks["astronaut"],
+        "pair_truth": pair.landmarks,
+        "talk_frames": talk.frames,
+        "pair_frames": pair.frames,
+        "hidden": {10, 11, 12},
+    }

@@ -189,6 +189,7 @@ def compute_source(
             tls = [timelines[t] for t, ms in todo.items() if ex.name in ms]
             for tl, vals, present in _audio_features(ex, audio, tls, cache):
                 yield TrackFeatures(tl.track, ex.name, vals, present, ex.provenance())
+    src = faces or face_source(None)  # one source: the tracks of a video share its detection pass
     for track, models in todo.items():
         wanted = [e for e in visual_ex if e.name in models]
         if not wanted:
@@ -200,7 +201,6 @@ def compute_source(
             for e in wanted:
                 yield TrackFeatures(track, e.name, *_absent(e, tl), e.provenance())
             continue
-        src = faces or face_source(None)
         for name, (vals, present) in _visual_features(wanted, src, tl, plan.video, progress).items():
             ex = next(e for e in wanted if e.name == name)
             yield TrackFeatures(track, name, vals, present, ex.provenance())

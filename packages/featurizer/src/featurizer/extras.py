@@ -11,7 +11,8 @@ import importlib.util
 from .errors import FeaturizerError
 
 EXTRAS: dict[str, tuple[str, ...]] = {
-    "extract": ("av", "torch", "torchaudio", "cv2", "opensmile"),
+    "extract": ("av", "torch", "torchaudio", "cv2", "opensmile", "scipy", "onnxruntime", "retinaface",
+                "facenet_pytorch"),
     "models": ("transformers", "timm", "speechbrain", "torchvggish"),
     "serve": ("fastapi", "uvicorn", "multipart"),
     "ray": ("ray",),

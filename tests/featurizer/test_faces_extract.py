@@ -1,0 +1,78 @@
+"""Extraction without ``--faces`` reads the same detector, alignment and tracks as
+``featurizer faces``: ``_left``/``_right`` get their own person; safe from several threads."""
+
+import threading
+
+import numpy as np
+from featurizer.core.store import FeatureStore
+from featurizer.faces import align_face, face_source
+from featurizer.faces.write import write_faces
+from featurizer.media import probe_video
+from featurizer.pipeline import extract
+from featurizer.registry import create_extractor
+from featurizer.timeline import Timeline
+
+from .conftest import write_labels
+
+
+def _labels(tmp_path, tracks, n):
+    ann = tmp_path / "annotations"
+    for t in tracks:
+        write_labels(ann / "Train_Set" / f"{t}.txt", np.arange(n) % 8)
+    return ann
+
+
+def test_extract_without_faces_gives_each_side_its_own_face(face_media, tmp_path):
+    ann = _labels(tmp_path, ["pair_left", "pair_right"], 30)
+    rep = extract([face_media["pair"]], "hog", str(tmp_path / "s.zarr"), labels=ann, faces_dir=None, dtype="float32")
+    assert rep.ok, rep.problems
+    s = FeatureStore(str(tmp_path / "s.zarr"), mode="r")
+    hog = create_extractor("hog")
+    frames, truth = face_media["pair_frames"], face_media["pair_truth"]
+    want = {who: hog.extract_faces(np.stack([align_face(f, truth[who][i]) for i, f in enumerate(frames)]))
+            for who in ("astronaut", "hopper")}
+    for track, me, other in (("pair_left", "astronaut", "hopper"), ("pair_right", "hopper", "astronaut")):
+        f = s.read_feature(track, "hog")
+        assert f.present.all()
+        d_me = np.linalg.norm(f.values - want[me], axis=1)
+        d_other = np.linalg.norm(f.values - want[other], axis=1)
+        assert (d_me < d_other).all(), (track, d_me, d_other)
+
+
+def test_featurizer_faces_output_is_what_extract_faces_reads(face_media, tmp_path):
+    """The crops on disk (JPEG) and the crops computed on the fly agree."""
+    write_faces([face_media["talk"]], tmp_path / "crops")
+    kw = dict(labels=None, dtype="float32")
+    a = extract([face_media["talk"]], "hog", str(tmp_path / "a.zarr"), faces_dir=tmp_path / "crops", **kw)
+    b = extract([face_media["talk"]], "hog", str(tmp_path / "b.zarr"), faces_dir=None, **kw)
+    assert a.ok and b.ok
+    fa = FeatureStore(str(tmp_path / "a.zarr"), mode="r").read_feature("talk", "hog")
+    fb = FeatureStore(str(tmp_path / "b.zarr"), mode="r").read_feature("talk", "hog")
+    np.testing.assert_array_equal(fa.present, fb.present)
+    assert (~fa.present).nonzero()[0].tolist() == sorted(face_media["hidden"])
+    assert np.corrcoef(fa.values.ravel(), fb.values.ravel())[0, 1] > 0.98
+
+
+def test_face_source_from_many_threads_equals_one(face_media):
+    """What the HTTP service does: a face_source(None) per request, requests on several threads."""
+    video = face_media["pair"]
+    tl = Timeline.from_video("pair_right", probe_video(video).timestamps)
+    want = list(face_source(None).crops(tl, video))
+    got, errors = {}, []
+
+    def request(k):
+        try:
+            got[k] = list(face_source(None).crops(tl, video))
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=request, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors and len(got) == 4
+    for crops in got.values():
+        assert [r for r, _ in crops] == [r for r, _ in want] == list(range(30))
+        for (_, x), (_, y) in zip(crops, want, strict=True):
+            np.testing.assert_array_equal(x, y)
