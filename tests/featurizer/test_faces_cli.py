@@ -39,7 +39,7 @@ def test_layout_csv_and_summary(written, face_media):
     r, out = written["result"], written["out"]
     assert r.exit_code == 1, r.output  # the broken video failed, the others were written
     failed = [ln for ln in r.output.splitlines() if ln.startswith("failed: ")]
-    assert len(failed) == 1 and "broken.mp4" in failed[0] and "not a readable media file" in failed[0]
+    assert len(failed) == 1 and "broken.mp4" in failed[0] and "not a decodable video or audio file" in failed[0]
     assert "3 track(s) written, 0 already done, 1 failed; detection rate" in r.output
     assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == [
         "pair_left", "pair_left.csv", "pair_right", "pair_right.csv", "talk", "talk.csv"]

@@ -21,7 +21,7 @@ import cv2
 from rich.table import Table
 
 from ..errors import FaceError, FeaturizerError
-from ..media import find_videos, probe_video
+from ..media import AUDIO_SUFFIXES, find_media, probe_video
 from ..progress import NoProgress, Progress
 from .detect import DEFAULT_DETECTOR, FaceDetector, load_detector
 from .scan import VideoFaces, aligned_crops, scan_video
@@ -165,7 +165,7 @@ def write_faces(inputs: list[str | Path], out: str | Path, detector: str | FaceD
     det = load_detector(detector, device, threshold) if isinstance(detector, str) else detector
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    videos = find_videos(list(inputs))
+    videos = [p for p in find_media(list(inputs)) if p.suffix.lower() not in AUDIO_SUFFIXES]  # faces need video
     if not videos:
         raise FaceError(", ".join(map(str, inputs)) or "VIDEO", "no video files found",
                         "pass video files or folders that hold them")

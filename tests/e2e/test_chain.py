@@ -1,0 +1,71 @@
+"""The whole chain through the CLIs, on real media the tests encode: video -> `featurizer extract`
+(weight-free models plus a tiny HuBERT saved in its real format) -> `exprnet train` ->
+`exprnet predict` -> `exprnet ensemble` -> `exprnet report`; and the HTTP endpoint, given the
+same clip, returns exactly the rows `featurizer extract` stored for it."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import numpy as np
+import pytest
+from featurizer.cli import app as featurizer_app
+from featurizer.core.store import FeatureStore
+from typer.testing import CliRunner
+
+from .conftest import LINES, Corpus
+
+MODELS = "egemaps,fbank,hog,hubert"
+runner = CliRunner()
+
+
+def ok(app, *args: str) -> str:
+    r = runner.invoke(app, [str(a) for a in args])
+    assert r.exit_code == 0, f"{' '.join(map(str, args[:2]))} failed:\n{r.output}"
+    return r.output
+
+
+@pytest.fixture(scope="module")
+def store(corpus: Corpus):
+    out = corpus.root / "features.zarr"
+    ok(featurizer_app, "extract", corpus.videos, "--labels", corpus.labels, "--model", MODELS,
+       "--weights", f"hubert={corpus.hubert}", "--out", out)
+    return out
+
+
+def test_extract_stores_one_row_per_label_line_and_finds_the_faces(corpus, store):
+    s = FeatureStore(store, mode="r")
+    assert s.tracks() == sorted(LINES)
+    for track, lab in corpus.labels_of.items():
+        assert s.n_frames(track) == len(lab)
+        assert set(s.models(track)) == set(MODELS.split(","))
+        hog = s.read_feature(track, "hog")
+        assert hog.present.mean() > 0.9, f"{track}: the face was found in {hog.present.mean():.0%} of frames"
+        hub = s.read_feature(track, "hubert")
+        assert hub.present.all() and len(hub.attrs["weights_sha256"]) == 64
+        assert hub.attrs["weights_id"] == str(corpus.hubert)
+        assert np.abs(s.read_feature(track, "egemaps").values.astype(np.float64)).sum() > 0  # speech, not silence
+
+
+def test_http_returns_the_rows_extract_stored(corpus, store):
+    from fastapi.testclient import TestClient
+    from featurizer.service import Settings, create_app
+
+    track = "clip4"
+    app = create_app(Settings(models=MODELS.split(","), weights={"hubert": str(corpus.hubert)}))
+    with TestClient(app) as client:
+        r = client.post("/v1/features", headers={"Accept": "application/x-npz"},
+                        data={"models": MODELS, "track": track,
+                              "annotation": (corpus.labels / "Validation_Set" / f"{track}.txt").read_text()},
+                        files={"file": (f"{track}.mp4", (corpus.videos / f"{track}.mp4").read_bytes())})
+    assert r.status_code == 200, r.text
+    with np.load(io.BytesIO(r.content), allow_pickle=False) as z:
+        got = {k: z[k] for k in z.files}
+    s = FeatureStore(store, mode="r")
+    np.testing.assert_array_equal(got["timestamps"], s.timestamps(track))
+    for m in MODELS.split(","):
+        ref = s.read_feature(track, m)
+        np.testing.assert_array_equal(got[f"{m}/values"], ref.values)  # exactly the stored rows
+        np.testing.assert_array_equal(got[f"{m}/present"], ref.present)
+    assert json.loads(str(got["meta"]))["track"]["frames"] == len(corpus.labels_of[track])
