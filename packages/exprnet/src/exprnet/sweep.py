@@ -27,7 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .config import build_config, read_yaml
+from .config import RunConfig, build_config, read_yaml
+from .data.splits import Split
 from .errors import ConfigError
 from .io import atomic_write_csv, atomic_write_json, atomic_write_text
 from .presets import load_preset
@@ -44,7 +45,7 @@ class SweepRun:
     fold: int | None  # None: the official Train_Set / Validation_Set split
     folds: int
 
-    def config(self):
+    def config(self) -> RunConfig:
         return build_config(*self.layers, source=f"sweep run {self.name}")
 
 
@@ -100,29 +101,25 @@ def expand(grid_doc: dict[str, Any]) -> list[SweepRun]:
 def run_one(run: SweepRun, root: str, reporter: Reporter | None = None) -> dict[str, Any]:
     """Train (or resume, or skip) one run; returns its row for the table."""
     from .cv import fold_config, folds_of
-    from .experiment import load_data
-    from .train import Trainer
+    from .experiment import execute, load_data
 
     reporter = reporter or NullReporter()
     folder = RunFolder(Path(root) / run.name)
-    status = "skipped (finished)"
-    if not folder.finished():
-        cfg = run.config().resolved()
+    cfg: RunConfig | None = run.config().resolved()
+    prep, split = None, None
+    if run.fold is not None and folder.finished():
+        cfg = None  # kept as it is: no need to load the data to recompute its fold
+    elif run.fold is not None and cfg is not None:
         prep = load_data(cfg, reporter)
-        train, val = prep.split.train, prep.split.val
-        if run.fold is not None:
-            f = folds_of(prep, run.folds)[run.fold - 1]
-            cfg, train, val = fold_config(cfg, f), f.train, f.val
-        if not folder.in_use():
-            folder.root.mkdir(parents=True, exist_ok=True)
-        status = "resumed" if folder.in_use() else "trained"
-        Trainer(cfg, prep.bank, train, val, folder, reporter).fit(resume=folder.in_use())
-    m = folder.read_metrics()
+        f = folds_of(prep, run.folds)[run.fold - 1]
+        cfg, split = fold_config(cfg, f), Split(f.train, f.val)
+    outcome = execute(cfg, folder.root, reporter, existing="skip", prepared=prep, split=split)
+    m = outcome.metrics
     cfg = folder.read_config()
     return {"run": run.name, "encoder": cfg.model.encoder, "features": "+".join(cfg.data.features),
             "fold": "official" if run.fold is None else run.fold, "seed": cfg.train.seed,
-            "best_val_f1": float(m["best_val_f1"]), "best_epoch": int(m["best_epoch"]), "status": status,
-            "path": str(folder.root)}
+            "best_val_f1": float(m["best_val_f1"]), "best_epoch": int(m["best_epoch"]),
+            "status": outcome.status, "path": str(folder.root)}
 
 
 def run_sweep(grid_file: str | Path, out: str | Path | None = None, executor: str = "local",
