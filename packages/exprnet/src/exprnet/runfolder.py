@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
 from pathlib import Path
@@ -112,6 +113,13 @@ class RunFolder:
             for block in iter(lambda: f.read(1 << 20), b""):
                 h.update(block)
         return h.hexdigest()
+
+    def read_history(self) -> list[dict[str, float]]:
+        """epochs.csv as numbers (empty before the first epoch)."""
+        if not self.epochs_csv.exists():
+            return []
+        with self.epochs_csv.open(newline="") as f:
+            return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(f)]
 
     def write_history(self, history: list[dict[str, Any]]) -> None:
         if not history:

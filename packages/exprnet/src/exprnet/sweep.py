@@ -30,6 +30,7 @@ from typing import Any
 from .config import RunConfig, build_config, read_yaml
 from .data.splits import Split
 from .errors import ConfigError
+from .executors import Executor, run_tasks
 from .io import atomic_write_csv, atomic_write_json, atomic_write_text
 from .presets import load_preset
 from .progress import NullReporter, Reporter
@@ -132,43 +133,15 @@ def run_sweep(grid_file: str | Path, out: str | Path | None = None, executor: st
     runs = expand(doc)
     Path(root).mkdir(parents=True, exist_ok=True)
     reporter = reporter or NullReporter()
-    if executor == "local":
-        rows = []
-        for i, r in enumerate(runs, 1):
-            reporter.message(f"[{i}/{len(runs)}] {r.name}")
-            rows.append(run_one(r, root, reporter))
-    elif executor == "ray":
-        rows = _run_ray(runs, root, address, gpus_per_run, cpus_per_run, reporter)
-    else:
-        raise ConfigError(f"--executor {executor}", "choose local or ray")
+    ex = Executor(executor, address, gpus_per_run, cpus_per_run)
+
+    def done(i: int, row: dict[str, Any]) -> None:
+        reporter.message(f"[{i + 1}/{len(runs)}] {row['run']}: {row['status']}, val F1 {row['best_val_f1']:.4f}")
+
+    local = reporter if ex.kind == "local" else None  # a Ray task reports nothing back
+    rows = run_tasks(run_one, [(r, root, local) for r in runs], ex, done)
     write_table(rows, Path(root))
     return rows
-
-
-def _run_ray(runs: list[SweepRun], root: str, address: str | None, gpus: float, cpus: float,
-             reporter: Reporter) -> list[dict[str, Any]]:
-    try:
-        import ray
-    except ImportError:
-        raise ConfigError("--executor ray", "Ray is not installed", "pip install 'exprnet[ray]'") from None
-    from featurizer.core.cluster import start_ray
-
-    started = start_ray(address)
-    try:
-        task = ray.remote(num_gpus=gpus, num_cpus=cpus, max_retries=2)(run_one)
-        refs = {task.remote(r, root): r for r in runs}
-        rows = []
-        while refs:
-            done, _ = ray.wait(list(refs), num_returns=1)
-            for ref in done:
-                r = refs.pop(ref)
-                rows.append(ray.get(ref))
-                reporter.message(f"{r.name}: {rows[-1]['status']}, val F1 {rows[-1]['best_val_f1']:.4f}")
-        order = {r.name: i for i, r in enumerate(runs)}
-        return sorted(rows, key=lambda row: order[row["run"]])
-    finally:
-        if started:
-            ray.shutdown()
 
 
 def write_table(rows: list[dict[str, Any]], root: Path) -> None:
