@@ -66,6 +66,17 @@ def test_predict_refuses_other_weights_unless_allowed(small, run, tmp_path):
     assert (tmp_path / "p" / "submission.txt").exists()
 
 
+def test_run_report_shows_each_features_provenance(tiny, tmp_path):
+    reweigh(tiny.store)  # vis now says it was made with ImageNet weights standing in
+    experiment.train(config_for(tiny, train={"epochs": 1}), tmp_path / "run")
+    r = runner.invoke(app, ["report", str(tmp_path / "run")])
+    assert r.exit_code == 0, r.output
+    page = (tmp_path / "run" / "REPORT.md").read_text()
+    assert "## Feature provenance" in page
+    assert "| vis | visual | 24 | imagenet-standin | extractor=vis" in page and "sha256:abababababab" in page
+    assert "| aud | audio | 12 | not recorded |" in page
+
+
 def test_resume_refuses_a_store_made_differently(small, tmp_path):
     store = tmp_path / "s.zarr"
     shutil.copytree(small.store, store)
@@ -114,6 +125,12 @@ def test_ensemble_cache_is_keyed_by_checkpoint_store_and_tracks(small, tmp_path)
     assert "predicting" in r.output
     caches = sorted(p.name for p in (a / "predictions").iterdir())
     assert len(caches) == 2  # the best and the last checkpoint
+    sel = m1["selection"]
+    assert m1["select"] == "best" and m1["val_f1"] == sel["best"]["val_f1"] and 0 <= sel["last"]["val_f1"] <= 1
+    r = runner.invoke(app, ["report", str(tmp_path / "e1")])
+    page = (tmp_path / "e1" / "REPORT.md").read_text()
+    assert r.exit_code == 0 and "## Checkpoint selection" in page
+    assert f"| best epoch (used) | {sel['best']['val_f1']:.4f} |" in page and f"| last epoch | {sel['last']['val_f1']:.4f} |" in page
     r, m2 = _ensemble(["--runs", f"{a},{b}", *common], tmp_path / "e2")
     assert "predicting" not in r.output and m2["val_f1"] == m1["val_f1"]  # served from the cache
     assert sorted(p.name for p in (a / "predictions").iterdir()) == caches

@@ -137,9 +137,10 @@ def markdown(plan: Plan, records: list[dict[str, Any]], prov: dict[str, dict[str
     lines = ["# Reproducing the paper's tables", "",
              'Liu et al., "Multi-modal Expression Recognition with Ensemble Method" (ABAW5, CVPR-W 2023): '
              "validation F1 (mean of the 8 per-class F1) of each table row, beside ours.", "",
-             f"- store `{plan.store}`, labels `{plan.labels}` ({plan.n_tracks} tracks); {plan.seeds} seed(s) per row "
-             f"({', '.join(map(str, seeds))}); measured = best-epoch validation F1, mean ± sample sd over seeds; "
-             "difference = measured - paper; *last* = the last epoch's F1 (no selection on validation)."]
+             f"- store `{plan.store}`, labels `{plan.labels}` ({plan.n_tracks} tracks); {plan.seeds} seed(s) per row, "
+             f"counting up from the preset's seed (seeds used: {', '.join(map(str, seeds))}); measured = validation "
+             "F1 at the best epoch, mean ± sample sd over seeds; difference = measured - paper; *last epoch* = "
+             "the F1 at the last epoch (no selection on the validation labels)."]
     if plan.standins:
         lines.append("- **Stand-in features**: these runs do NOT use the paper's features; each paper feature "
                      "is replaced by a store feature (" + ", ".join(f"{p} -> {s}" for p, s in plan.standins.items())
