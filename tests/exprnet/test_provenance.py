@@ -129,7 +129,7 @@ def test_ensemble_cache_is_keyed_by_checkpoint_store_and_tracks(small, tmp_path)
     assert m1["select"] == "best" and m1["val_f1"] == sel["best"]["val_f1"] and 0 <= sel["last"]["val_f1"] <= 1
     r = runner.invoke(app, ["report", str(tmp_path / "e1")])
     page = (tmp_path / "e1" / "REPORT.md").read_text()
-    assert r.exit_code == 0 and "## Checkpoint selection" in page
+    assert r.exit_code == 0 and "## Checkpoint selection" in page and "| vis | visual | 24 |" in page
     assert f"| best epoch (used) | {sel['best']['val_f1']:.4f} |" in page and f"| last epoch | {sel['last']['val_f1']:.4f} |" in page
     r, m2 = _ensemble(["--runs", f"{a},{b}", *common], tmp_path / "e2")
     assert "predicting" not in r.output and m2["val_f1"] == m1["val_f1"]  # served from the cache

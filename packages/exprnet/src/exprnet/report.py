@@ -78,6 +78,10 @@ def write_report(folder: str | Path) -> Path:
                          f"{mem['val_f1']:.4f} |")
         lines.append(f"| **ensemble ({m['method']})** | | | | **{m['val_f1']:.4f}** |")
         lines += selection_table(m)
+        merged: dict[str, dict[str, Any]] = {}
+        for mem in m["members"]:
+            merged.update({f: r for f, r in (RunFolder(mem["run"]).read_features() or {}).items() if f not in merged})
+        lines += provenance_table(merged)
         pictures = [("confusion.png", "Confusion matrix (validation)"), ("agreement.png", "Member agreement")]
     else:
         run = RunFolder(root)
