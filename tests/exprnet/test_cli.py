@@ -7,9 +7,18 @@ runner = CliRunner()
 
 
 def test_presets_command():
-    r = runner.invoke(app, ["presets"])
+    r = runner.invoke(app, ["presets"], env={"COLUMNS": "200"})
     assert r.exit_code == 0, r.output
-    assert "demo" in r.output and "t1-r01" in r.output
+    assert "demo" in r.output and "t1-r8" in r.output and "0.41410" in r.output
+    r = runner.invoke(app, ["presets", "--json"])
+    assert r.exit_code == 0, r.output
+    items = json.loads(r.output)
+    assert all(set(p) >= {"name", "encoder", "features", "paper", "config"} for p in items)
+    t18 = next(p for p in items if p["name"] == "t1-r8")
+    assert t18["paper"] == {"table": 1, "row": 8, "f1": 0.4141} and t18["encoder"] == "lstm"
+    assert t18["features"] == ["densenet", "mae", "ires100", "ecapatdnn", "hubert"]
+    assert t18["config"]["model"]["d_model"] == 1024 and t18["config"]["train"]["seed"] == 3407  # resolved
+    assert next(p for p in items if p["name"] == "demo")["paper"] is None
 
 
 def test_help_lists_commands():

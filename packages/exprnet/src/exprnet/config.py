@@ -48,8 +48,11 @@ class DataConfig(_Strict):
     # Standardise features with training statistics, per track (each track's own mean/std), or not.
     normalize: Literal["train", "track", "none"] = "train"
     # Frames labelled -1: kept as unlabelled context (no loss), or dropped before cutting segments
-    # (the authors' code; the last segment is then padded by repeating its final frame).
+    # (the authors' code; with data.pad: repeat, as they pad).
     unlabelled: Literal["context", "drop"] = "context"
+    # A segment shorter than model.segment (a track's last): padded with masked zeros, or by
+    # repeating its final frame (and label), as the authors' code does.
+    pad: Literal["mask", "repeat"] = "mask"
     # Training-time input dropout: single feature columns, and whole features (all columns of one).
     feature_dropout: float = Field(0.0, ge=0, lt=1)
     modality_dropout: float = Field(0.0, ge=0, lt=1)
@@ -79,6 +82,7 @@ class ModelConfig(_Strict):
     dropout: float = Field(0.3, ge=0, lt=1)
     activation: Literal["relu", "gelu"] = "relu"
     head: list[int] = Field(default_factory=lambda: [512, 256])
+    head_dropout: float | None = Field(None, ge=0, lt=1)  # dropout in the head MLP (None: model.dropout)
     segment: int | None = Field(None, gt=0)
     stride: int | None = Field(None, gt=0)
     infer_stride: int | None = Field(None, gt=0)
@@ -159,6 +163,9 @@ class RunConfig(_Strict):
         else:
             m["stride"] = m["stride"] or m["segment"]
             m["infer_stride"] = m["infer_stride"] or max(1, m["segment"] // 2)
+            if m["infer_stride"] > m["segment"]:
+                raise ConfigError("model.infer_stride", f"{m['infer_stride']} exceeds model.segment={m['segment']} "
+                                  "(frames would be skipped)", "use model.segment for non-overlapping segments")
             if m["d_model"] % m["heads"]:
                 raise ConfigError("model.d_model", f"{m['d_model']} is not divisible by model.heads={m['heads']}")
         if d["train"]["eval_batch_size"] is None:

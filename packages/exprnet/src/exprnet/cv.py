@@ -14,12 +14,10 @@ from typing import Any
 import numpy as np
 
 from .config import RunConfig
-from .data.splits import Fold, make_folds
-from .experiment import Prepared, load_data
+from .data.splits import Fold, Split, make_folds
+from .experiment import Prepared, execute, load_data
 from .io import atomic_write_csv, atomic_write_json
 from .progress import NullReporter, Reporter
-from .runfolder import RunFolder
-from .train import Trainer
 
 
 @dataclass
@@ -57,16 +55,11 @@ def run_cv(cfg: RunConfig, out: str | Path, n_folds: int = 5, reporter: Reporter
     for fold in folds:
         if only and fold.index not in only:
             continue
-        run = RunFolder(out / fold.name)
-        if run.finished():
-            reporter.message(f"{fold.name}: finished already, kept")
-            m = run.read_metrics()
-        else:
+        if not (out / fold.name / "metrics.json").exists():
             reporter.message(f"[bold]{fold.name}[/]: train {len(fold.train)} tracks, validate on "
                              f"{len(fold.val)}")
-            res = Trainer(fold_config(cfg, fold), bank, fold.train, fold.val, run, reporter).fit(
-                resume=run.in_use())
-            m = {"best_val_f1": res.best_val_f1, "best_epoch": res.best_epoch}
+        m = execute(fold_config(cfg, fold), out / fold.name, reporter, existing="skip", prepared=prep,
+                    split=Split(fold.train, fold.val)).metrics
         rows.append({"fold": fold.index, "val_set": "Validation_Set" if fold.index == n_folds else "Train_Set part",
                      "train_tracks": len(fold.train), "val_tracks": len(fold.val),
                      "val_frames": bank.labelled(bank.ids(fold.val)),

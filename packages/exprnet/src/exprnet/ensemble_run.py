@@ -1,7 +1,9 @@
 """``exprnet ensemble``: combine runs on the validation split, estimate honestly, write outputs.
 
     OUT/metrics.json        val_f1 (fit and scored on validation), val_f1_cv (cross-validated over
-                            validation tracks, by source video), per_class_f1, members, weights, ...
+                            validation tracks, by source video), per_class_f1, members, weights,
+                            and ``selection``: the same ensemble with every member at its best
+                            and at its last epoch (best-epoch selection peeks at validation)
     OUT/members.csv         per-member and ensemble F1 (the paper's Table 3 shape)
     OUT/probs/<track>.npy   ensemble probabilities on the validation tracks
     OUT/submission.txt      for --tracks (test), if given
@@ -22,40 +24,29 @@ from featurizer.core.annotations import find_annotations, read_annotation, sourc
 from .config import CLASSES
 from .ensemble import METHODS, Combiner, cross_validated, fit_combiner, fits_on_validation, stack
 from .errors import ConfigError, DataError
-from .io import atomic_write_bytes, atomic_write_csv, atomic_write_json
+from .io import atomic_savefig, atomic_write_bytes, atomic_write_csv, atomic_write_json
+from .members import Member, member_info, member_probs
 from .metrics import confusion, macro_f1, per_class_f1
-from .plots import plot_confusion
-from .predict import predict, write_submission
+from .plots import _figure, plot_confusion
+from .predict import write_submission
 from .progress import NullReporter, Reporter
 from .runfolder import RunFolder
 from .smoothing import choose_k, smooth
 
+SELECTIONS = ("best", "last")
+
 
 @dataclass
-class Member:
-    run: Path
-    name: str
-    encoder: str
-    features: list[str]
+class Scored:
+    """One checkpoint selection's ensemble on validation."""
 
-
-def member_info(run: str | Path) -> Member:
-    r = RunFolder(run)
-    if not r.best.exists():
-        raise ConfigError(str(run), "is not a finished run folder (no checkpoints/best.pt)")
-    cfg = r.read_config()
-    return Member(Path(run), Path(run).name, cfg.model.encoder, list(cfg.data.features))
-
-
-def member_probs(m: Member, store: str, tracks: Sequence[str], split: str, device: str,
-                 reporter: Reporter) -> dict[str, np.ndarray]:
-    """Per-frame probabilities of a run on ``tracks``, cached in RUN/predictions/<split>/."""
-    cache = m.run / "predictions" / split
-    files = {t: cache / "probs" / f"{t}.npy" for t in tracks}
-    if not all(f.exists() for f in files.values()):
-        reporter.message(f"{m.name}: predicting {len(tracks)} {split} tracks")
-        predict(m.run, store, list(tracks), cache, "best", None, device, reporter)
-    return {t: np.load(f) for t, f in files.items()}
+    member_f1: list[float]
+    comb: Combiner
+    k: int  # smoothing half-width (0: none)
+    Q: list[np.ndarray]  # per validation track, combined probabilities
+    f1: float
+    f1_cv: float
+    cm: np.ndarray
 
 
 def _npy(a: np.ndarray) -> bytes:
@@ -66,9 +57,6 @@ def _npy(a: np.ndarray) -> bytes:
 
 def plot_agreement(P: np.ndarray, names: Sequence[str], path: Path) -> np.ndarray:
     """Fraction of frames on which two members predict the same class."""
-    from .io import atomic_savefig
-    from .plots import _figure
-
     pred = P.argmax(2)
     A = (pred[:, None, :] == pred[None, :, :]).mean(2)
     fig = _figure(figsize=(1.2 + 0.55 * len(names), 1 + 0.5 * len(names)))
@@ -86,35 +74,25 @@ def plot_agreement(P: np.ndarray, names: Sequence[str], path: Path) -> np.ndarra
     return A
 
 
-def run_ensemble(runs: Sequence[str | Path], method: str, store: str, labels_dir: str, out: str | Path,
-                 test_tracks: Sequence[str] | None = None, smoothing: str | None = None,
-                 class_bias: bool = False, cv_folds: int = 4, device: str = "auto",
-                 reporter: Reporter | None = None) -> dict[str, Any]:
-    reporter = reporter or NullReporter()
-    if method not in METHODS:
-        raise ConfigError(f"--method {method}", f"choose from {', '.join(METHODS)}")
-    if not runs:
-        raise ConfigError("--runs", "name at least one run folder")
-    members = [member_info(r) for r in runs]
+def validation_tracks(members: Sequence[Member], labels_dir: str) -> tuple[list[str], dict[str, np.ndarray]]:
+    """The validation tracks all members share, and their labels."""
     files = find_annotations(labels_dir)
     vals = [set(RunFolder(m.run).read_tracks()["val"]) for m in members]
-    val_tracks = sorted(set.intersection(*vals))
-    if not val_tracks:
+    tracks = sorted(set.intersection(*vals))
+    if not tracks:
         raise DataError(labels_dir, "the runs share no validation track", "ensemble runs of one split")
-    missing = [t for t in val_tracks if t not in files]
+    missing = [t for t in tracks if t not in files]
     if missing:
         raise DataError(labels_dir, f"no annotation for validation track(s) {', '.join(missing[:5])}")
-    labels = {t: read_annotation(files[t].path) for t in val_tracks}
-    probs = [member_probs(m, store, val_tracks, "val", device, reporter) for m in members]
-    for t in val_tracks:
-        if len(probs[0][t]) != len(labels[t]):
-            raise DataError(t, f"{len(probs[0][t])} predicted rows for {len(labels[t])} labels")
-    P = stack(probs, val_tracks)
-    y = np.concatenate([labels[t] for t in val_tracks])
-    member_f1 = [macro_f1(y, P[i].argmax(1)) for i in range(len(members))]
+    return tracks, {t: read_annotation(files[t].path) for t in tracks}
 
-    offsets = np.cumsum([0] + [len(labels[t]) for t in val_tracks])
-    frames_of = [np.arange(offsets[i], offsets[i + 1]) for i in range(len(val_tracks))]
+
+def score(method: str, P: np.ndarray, tracks: Sequence[str], labels: dict[str, np.ndarray],
+          smoothing: str | None, class_bias: bool, cv_folds: int) -> Scored:
+    """Fit ``method`` on all validation tracks (and, if it fits anything, cross-validate it)."""
+    y = np.concatenate([labels[t] for t in tracks])
+    offsets = np.cumsum([0] + [len(labels[t]) for t in tracks])
+    frames_of = [np.arange(offsets[i], offsets[i + 1]) for i in range(len(tracks))]
 
     def fit(idx: Sequence[int]) -> tuple[Combiner, int]:
         rows = np.concatenate([frames_of[i] for i in idx])
@@ -122,56 +100,102 @@ def run_ensemble(runs: Sequence[str | Path], method: str, store: str, labels_dir
         k = 0
         if smoothing:
             per = [comb.combine(P[:, frames_of[i]]) for i in idx]
-            k, _ = choose_k(per, [labels[val_tracks[i]] for i in idx], smoothing)
+            k, _ = choose_k(per, [labels[tracks[i]] for i in idx], smoothing)
         return comb, k
 
     def apply(comb: Combiner, k: int, idx: Sequence[int]) -> list[np.ndarray]:
         out = [comb.combine(P[:, frames_of[i]]) for i in idx]
         return [smooth(q, k, smoothing) if smoothing else q for q in out]
 
-    comb, k = fit(range(len(val_tracks)))
-    Q = apply(comb, k, range(len(val_tracks)))
+    comb, k = fit(range(len(tracks)))
+    Q = apply(comb, k, range(len(tracks)))
     pred = np.concatenate(Q).argmax(1)
     f1 = macro_f1(y, pred)
-    cm = confusion(y, pred)
     fitted = fits_on_validation(method, class_bias) or bool(smoothing)
     f1_cv = cross_validated(lambda tr, te: np.concatenate(apply(*fit(tr), te)).argmax(1),
-                            val_tracks, labels, cv_folds, source_video) if fitted else f1
+                            tracks, labels, cv_folds, source_video) if fitted else f1
+    member_f1 = [macro_f1(y, P[i].argmax(1)) for i in range(len(P))]
+    return Scored(member_f1, comb, k, Q, f1, float(f1_cv), confusion(y, pred))
+
+
+def run_ensemble(runs: Sequence[str | Path], method: str, store: str, labels_dir: str, out: str | Path,
+                 test_tracks: Sequence[str] | None = None, smoothing: str | None = None,
+                 class_bias: bool = False, cv_folds: int = 4, device: str = "auto",
+                 reporter: Reporter | None = None, select: str = "best",
+                 allow_feature_mismatch: bool = False) -> dict[str, Any]:
+    reporter = reporter or NullReporter()
+    if method not in METHODS:
+        raise ConfigError(f"--method {method}", f"choose from {', '.join(METHODS)}")
+    if select not in SELECTIONS:
+        raise ConfigError(f"--select {select}", "choose best or last")
+    if not runs:
+        raise ConfigError("--runs", "name at least one run folder")
+    members = [member_info(r) for r in runs]
+    val_tracks, labels = validation_tracks(members, labels_dir)
+    other = "last" if select == "best" else "best"
+    scored: dict[str, Scored] = {}
+    P_main = np.zeros(0)
+    for sel in (select, other):
+        probs = [member_probs(m, store, val_tracks, sel, device, reporter, labels_dir, labels,
+                              allow_feature_mismatch) for m in members]
+        for t in val_tracks:
+            if len(probs[0][t]) != len(labels[t]):
+                raise DataError(t, f"{len(probs[0][t])} predicted rows for {len(labels[t])} labels")
+        P = stack(probs, val_tracks)
+        scored[sel] = score(method, P, val_tracks, labels, smoothing, class_bias, cv_folds)
+        if sel == select:
+            P_main = P
+    main = scored[select]
+    y = np.concatenate([labels[t] for t in val_tracks])
+    fitted = fits_on_validation(method, class_bias) or bool(smoothing)
 
     out = Path(out)
     (out / "probs").mkdir(parents=True, exist_ok=True)
-    for t, q in zip(val_tracks, Q, strict=True):
+    for t, q in zip(val_tracks, main.Q, strict=True):
         atomic_write_bytes(out / "probs" / f"{t}.npy", _npy(q.astype(np.float32)))
-    names = [m.name for m in members]
-    agreement = plot_agreement(P, names, out / "agreement.png")
-    plot_confusion(cm, out / "confusion.png", f"ensemble ({method}) on validation")
-    rows = [{"member": m.name, "encoder": m.encoder, "features": "+".join(m.features),
-             "weight": float(w), "val_f1": float(s)}
-            for m, w, s in zip(members, comb.weights / comb.weights.sum(), member_f1, strict=True)]
+    agreement = plot_agreement(P_main, [m.name for m in members], out / "agreement.png")
+    plot_confusion(main.cm, out / "confusion.png", f"ensemble ({method}) on validation, {select} checkpoints")
+    weights = main.comb.weights / main.comb.weights.sum()
+    rows = [{"member": m.name, "encoder": m.encoder, "features": "+".join(m.features), "weight": float(w),
+             "val_f1": float(s), "val_f1_other_selection": float(o)}
+            for m, w, s, o in zip(members, weights, main.member_f1, scored[other].member_f1, strict=True)]
     rows.append({"member": f"ensemble ({method})", "encoder": "", "features": "", "weight": "",
-                 "val_f1": float(f1)})
+                 "val_f1": float(main.f1), "val_f1_other_selection": float(scored[other].f1)})
     atomic_write_csv(out / "members.csv", rows)
     metrics = {
-        "kind": "ensemble", "method": method, "val_f1": float(f1), "val_f1_cv": float(f1_cv),
-        "cv_folds": cv_folds, "fit_on_validation": fitted,
-        "per_class_f1": dict(zip(CLASSES, map(float, per_class_f1(cm)), strict=True)), "confusion": cm.tolist(),
+        "kind": "ensemble", "method": method, "select": select, "val_f1": float(main.f1),
+        "val_f1_cv": main.f1_cv, "cv_folds": cv_folds, "fit_on_validation": fitted,
+        "per_class_f1": dict(zip(CLASSES, map(float, per_class_f1(main.cm)), strict=True)),
+        "confusion": main.cm.tolist(),
         "members": [{"run": str(m.run), "name": m.name, "encoder": m.encoder, "features": m.features,
-                     "val_f1": float(s)} for m, s in zip(members, member_f1, strict=True)],
-        "weights": [float(v) for v in comb.weights], "class_bias": None if comb.bias is None else comb.bias.tolist(),
-        "smoothing": {"kind": smoothing, "k": int(k)} if smoothing else None,
-        "best_member_f1": float(max(member_f1)), "agreement": agreement.tolist(),
+                     "val_f1": float(s)} for m, s in zip(members, main.member_f1, strict=True)],
+        "weights": [float(v) for v in main.comb.weights],
+        "class_bias": None if main.comb.bias is None else main.comb.bias.tolist(),
+        "smoothing": {"kind": smoothing, "k": int(main.k)} if smoothing else None,
+        "best_member_f1": float(max(main.member_f1)), "agreement": agreement.tolist(),
         "val_tracks": len(val_tracks), "val_frames": int((y >= 0).sum()),
+        "selection": {sel: {"val_f1": float(s.f1), "val_f1_cv": s.f1_cv, "member_f1": [float(v) for v in s.member_f1],
+                            "best_member_f1": float(max(s.member_f1)),
+                            "mean_member_f1": float(np.mean(s.member_f1))} for sel, s in scored.items()},
     }
     if test_tracks:
-        tprobs = [member_probs(m, store, test_tracks, "test", device, reporter) for m in members]
-        Pt = stack(tprobs, list(test_tracks))
-        offs = np.cumsum([0] + [len(tprobs[0][t]) for t in test_tracks])
-        items = []
-        for i, t in enumerate(test_tracks):
-            q = comb.combine(Pt[:, offs[i]:offs[i + 1]])
-            q = smooth(q, k, smoothing) if smoothing else q
-            atomic_write_bytes(out / "probs" / f"{t}.npy", _npy(q.astype(np.float32)))
-            items.append((t, q.argmax(1)))
-        metrics["submission_lines"] = write_submission(out / "submission.txt", items)
+        metrics["submission_lines"] = write_test(members, main, store, list(test_tracks), select, device,
+                                                 reporter, smoothing, out, allow_feature_mismatch)
     atomic_write_json(out / "metrics.json", metrics)
     return metrics
+
+
+def write_test(members: Sequence[Member], main: Scored, store: str, tracks: list[str], select: str, device: str,
+               reporter: Reporter, smoothing: str | None, out: Path, allow_feature_mismatch: bool) -> int:
+    """Combine the members' test predictions as fitted on validation; returns submission lines."""
+    probs = [member_probs(m, store, tracks, select, device, reporter,
+                          allow_feature_mismatch=allow_feature_mismatch) for m in members]
+    Pt = stack(probs, tracks)
+    offs = np.cumsum([0] + [len(probs[0][t]) for t in tracks])
+    items = []
+    for i, t in enumerate(tracks):
+        q = main.comb.combine(Pt[:, offs[i]:offs[i + 1]])
+        q = smooth(q, main.k, smoothing) if smoothing else q
+        atomic_write_bytes(out / "probs" / f"{t}.npy", _npy(q.astype(np.float32)))
+        items.append((t, q.argmax(1)))
+    return write_submission(out / "submission.txt", items)

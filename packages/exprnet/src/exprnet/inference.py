@@ -1,8 +1,11 @@
 """Per-frame class probabilities for whole tracks (eval mode).
 
 LSTM: every track walked segment by segment with the state carried, i.e. exactly one pass over
-the whole track. Transformer: overlapping segments (``model.infer_stride``), probabilities
-averaged per frame over the segments that hold it.
+the whole track. Transformer: segments of ``model.segment`` frames at stride ``model.infer_stride``:
+overlapping (probabilities averaged per frame over the segments that hold it) when it is smaller,
+back to back (the paper) when it equals the segment. Tracks are walked through the builder's
+views: with ``data.unlabelled: drop`` only the labelled frames of a labelled track get
+probabilities (the others stay zero).
 """
 
 from __future__ import annotations
@@ -33,9 +36,9 @@ def predict_probs(model: ExprNet, builder: BatchBuilder, bank: FeatureBank, ids:
                   ) -> dict[int, np.ndarray]:
     """Track index -> (n, 8) float32 probabilities; ``on_batch(done, total)`` after each batch."""
     model.eval()
-    lengths = {i: bank.length(i) for i in ids}
-    sums = {i: np.zeros((n, N_CLASSES), np.float32) for i, n in lengths.items()}
-    counts = {i: np.zeros(n, np.float32) for i, n in lengths.items()}
+    lengths = {i: builder.length(i) for i in ids}
+    sums = {i: np.zeros((bank.length(i), N_CLASSES), np.float32) for i in ids}
+    counts = {i: np.zeros(bank.length(i), np.float32) for i in ids}
     assert cfg.segment is not None and cfg.infer_stride is not None
     if model.stateful:
         plan = stream_plan(lengths, batch_size, cfg.segment)
@@ -50,8 +53,9 @@ def predict_probs(model: ExprNet, builder: BatchBuilder, bank: FeatureBank, ids:
         for k, s in enumerate(batch.segments):
             if s is None:
                 continue
-            sums[s.track][s.start:s.start + s.length] += probs[k, :s.length]
-            counts[s.track][s.start:s.start + s.length] += 1
+            rows = builder.frame_rows(s)
+            sums[s.track][rows] += probs[k, :s.length]
+            counts[s.track][rows] += 1
         if on_batch:
             on_batch(k_batch, len(plan))
     return {i: sums[i] / np.maximum(counts[i], 1)[:, None] for i in lengths}

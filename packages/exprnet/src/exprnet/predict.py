@@ -20,14 +20,15 @@ from featurizer.core.device import resolve_device
 from featurizer.core.store import FeatureStore
 
 from .config import CLASSES, N_CLASSES, RunConfig
-from .data.bank import Standardizer, load_bank
-from .data.batches import BatchBuilder
+from .data.bank import FeatureBank, Standardizer, load_bank
+from .data.batches import BatchBuilder, flag_columns, input_dim
 from .errors import DataError, RunError
 from .inference import predict_probs
 from .io import atomic_write_bytes, atomic_write_json, atomic_write_text
 from .metrics import confusion, per_class_f1
 from .models import ExprNet, build_model
 from .progress import NullReporter, Reporter
+from .provenance import check_features
 from .runfolder import RunFolder
 
 HEADER = "image_location," + ",".join(CLASSES)
@@ -102,7 +103,9 @@ def read_submission(path: str | Path) -> dict[str, np.ndarray]:
 
 def predict(run_dir: str | Path, store: str, tracks: Sequence[str] | str, out: str | Path,
             checkpoint: str = "best", labels_dir: str | None = None, device: str = "auto",
-            reporter: Reporter | None = None) -> dict:
+            reporter: Reporter | None = None, allow_feature_mismatch: bool = False) -> dict:
+    """Write probabilities and the submission of ``tracks`` (see the module doc); refuses a store
+    whose features were made differently from the run's unless ``allow_feature_mismatch``."""
     reporter = reporter or NullReporter()
     lr = load_run(run_dir, checkpoint)
     cfg = lr.cfg
@@ -116,24 +119,22 @@ def predict(run_dir: str | Path, store: str, tracks: Sequence[str] | str, out: s
     try:
         memmap = f"{cfg.data.memmap}.predict.npy" if cfg.data.memmap else None  # never the training one
         bank = load_bank(reader, cfg.data.features, names, labels, "error", memmap,
-                         progress=lambda t: reporter.advance(1))
+                         progress=lambda t: reporter.advance(1), labels_dir=labels_dir)
     finally:
         reporter.stop()
+    check_features(lr.run.read_features(), bank.identities, store, str(run_dir), allow_feature_mismatch)
     if list(bank.dims) != list(lr.stats.dims):
         raise DataError(store, f"feature dims {bank.dims} differ from the run's {lr.stats.dims}",
                         f"the run was trained on {', '.join(cfg.data.features)} with other extractors")
     dev = resolve_device(device)
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
-    builder = BatchBuilder(bank, lr.stats, cfg.model.segment or 1, cfg.data.present_flags)
-    model: ExprNet = build_model(builder.input_dim, cfg.model)
+    model: ExprNet = build_model(input_dim(bank.dim, len(flag_columns(bank, cfg.data.present_flags))), cfg.model)
     model.load_state_dict(lr.state)
     model.to(dev)
     reporter.start("predict", None)
     try:
-        probs = predict_probs(model, builder, bank, range(len(bank.tracks)), cfg.model,
-                              cfg.train.eval_batch_size or cfg.train.batch_size, dev,
-                              cfg.train.amp and dev.type == "cuda", on_batch=reporter.update)
+        probs = track_probs(model, bank, lr.stats, cfg, dev, reporter)
     finally:
         reporter.stop()
     out = Path(out)
@@ -155,6 +156,27 @@ def predict(run_dir: str | Path, store: str, tracks: Sequence[str] | str, out: s
                         "labelled_frames": int(cm.sum())})
         atomic_write_json(out / "metrics.json", summary)
     return summary
+
+
+def track_probs(model: ExprNet, bank: FeatureBank, stats: Standardizer, cfg: RunConfig, dev: torch.device,
+                reporter: Reporter) -> dict[int, np.ndarray]:
+    """Probabilities of every row of every bank track. A run trained with ``data.unlabelled: drop``
+    sees a labelled track's labelled frames only (as it was validated); its -1 frames, which no
+    score counts, come from a second pass over the whole track."""
+    def run(unlabelled: str, ids: Sequence[int]) -> tuple[dict[int, np.ndarray], dict[int, np.ndarray]]:
+        builder = BatchBuilder(bank, stats, cfg.model.segment or 1, cfg.data.present_flags,
+                               unlabelled=unlabelled, pad=cfg.data.pad)
+        return predict_probs(model, builder, bank, ids, cfg.model, cfg.train.eval_batch_size or cfg.train.batch_size,
+                             dev, cfg.train.amp and dev.type == "cuda", on_batch=reporter.update), builder.views
+
+    probs, views = run(cfg.data.unlabelled, range(len(bank.tracks)))
+    if views:
+        whole, _ = run("context", list(views))
+        for i, rows in views.items():
+            dropped = np.ones(bank.length(i), bool)
+            dropped[rows] = False
+            probs[i][dropped] = whole[i][dropped]
+    return probs
 
 
 def _npy_bytes(a: np.ndarray) -> bytes:

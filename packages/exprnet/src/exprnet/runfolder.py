@@ -2,6 +2,7 @@
 
     RUN/config.yaml            resolved config (what `--resume` and `predict` read)
     RUN/tracks.json            training and validation tracks
+    RUN/features.json          per feature: how it was made (store identity, weights kind, dim)
     RUN/stats.npz              per-column mean/std of the features (training tracks only)
     RUN/checkpoints/best.pt    model weights of the best validation F1
     RUN/checkpoints/last.pt    weights + optimizer, scheduler, scaler, RNG, history (each epoch)
@@ -14,6 +15,8 @@
 
 from __future__ import annotations
 
+import csv
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -30,6 +33,7 @@ class RunFolder:
         self.root = Path(root)
         self.config = self.root / "config.yaml"
         self.tracks = self.root / "tracks.json"
+        self.features = self.root / "features.json"
         self.stats = self.root / "stats.npz"
         self.best = self.root / "checkpoints" / "best.pt"
         self.last = self.root / "checkpoints" / "last.pt"
@@ -65,13 +69,26 @@ class RunFolder:
     def read_tracks(self) -> dict[str, list[str]]:
         return json.loads(self.tracks.read_text()) if self.tracks.exists() else {"train": [], "val": []}
 
+    def read_features(self) -> dict[str, dict[str, Any]] | None:
+        """The recorded feature provenance (None for a run made before it was recorded)."""
+        return json.loads(self.features.read_text()) if self.features.exists() else None
+
+    def write_features(self, records: dict[str, dict[str, Any]]) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(self.features, records)
+
+    def checkpoint(self, which: str) -> Path:
+        if which not in ("best", "last"):
+            raise RunError(f"checkpoint {which}", "expected best or last")
+        return self.best if which == "best" else self.last
+
     def save(self, which: str, obj: dict[str, Any]) -> None:
-        path = self.best if which == "best" else self.last
+        path = self.checkpoint(which)
         path.parent.mkdir(parents=True, exist_ok=True)
         atomic_torch_save(obj, path)
 
     def load(self, which: str) -> dict[str, Any]:
-        path = self.best if which == "best" else self.last
+        path = self.checkpoint(which)
         if not path.exists():
             raise RunError(str(self.root), f"has no {which} checkpoint ({path.name})",
                            "the run has not finished an epoch yet")
@@ -84,6 +101,25 @@ class RunFolder:
 
     def write_metrics(self, metrics: dict[str, Any]) -> None:
         atomic_write_json(self.metrics, metrics)
+
+    def checksum(self, which: str) -> str:
+        """sha256 of a checkpoint file: changes whenever the run is retrained or continued."""
+        path = self.checkpoint(which)
+        if not path.exists():
+            raise RunError(str(self.root), f"has no {which} checkpoint ({path.name})",
+                           "the run has not finished an epoch yet")
+        h = hashlib.sha256()
+        with path.open("rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+        return h.hexdigest()
+
+    def read_history(self) -> list[dict[str, float]]:
+        """epochs.csv as numbers (empty before the first epoch)."""
+        if not self.epochs_csv.exists():
+            return []
+        with self.epochs_csv.open(newline="") as f:
+            return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(f)]
 
     def write_history(self, history: list[dict[str, Any]]) -> None:
         if not history:

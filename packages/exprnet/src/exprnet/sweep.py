@@ -27,8 +27,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .config import build_config, read_yaml
+from .config import RunConfig, build_config, read_yaml
+from .data.splits import Split
 from .errors import ConfigError
+from .executors import Executor, run_tasks
 from .io import atomic_write_csv, atomic_write_json, atomic_write_text
 from .presets import load_preset
 from .progress import NullReporter, Reporter
@@ -44,7 +46,7 @@ class SweepRun:
     fold: int | None  # None: the official Train_Set / Validation_Set split
     folds: int
 
-    def config(self):
+    def config(self) -> RunConfig:
         return build_config(*self.layers, source=f"sweep run {self.name}")
 
 
@@ -100,29 +102,25 @@ def expand(grid_doc: dict[str, Any]) -> list[SweepRun]:
 def run_one(run: SweepRun, root: str, reporter: Reporter | None = None) -> dict[str, Any]:
     """Train (or resume, or skip) one run; returns its row for the table."""
     from .cv import fold_config, folds_of
-    from .experiment import load_data
-    from .train import Trainer
+    from .experiment import execute, load_data
 
     reporter = reporter or NullReporter()
     folder = RunFolder(Path(root) / run.name)
-    status = "skipped (finished)"
-    if not folder.finished():
-        cfg = run.config().resolved()
+    cfg: RunConfig | None = run.config().resolved()
+    prep, split = None, None
+    if run.fold is not None and folder.finished():
+        cfg = None  # kept as it is: no need to load the data to recompute its fold
+    elif run.fold is not None and cfg is not None:
         prep = load_data(cfg, reporter)
-        train, val = prep.split.train, prep.split.val
-        if run.fold is not None:
-            f = folds_of(prep, run.folds)[run.fold - 1]
-            cfg, train, val = fold_config(cfg, f), f.train, f.val
-        if not folder.in_use():
-            folder.root.mkdir(parents=True, exist_ok=True)
-        status = "resumed" if folder.in_use() else "trained"
-        Trainer(cfg, prep.bank, train, val, folder, reporter).fit(resume=folder.in_use())
-    m = folder.read_metrics()
+        f = folds_of(prep, run.folds)[run.fold - 1]
+        cfg, split = fold_config(cfg, f), Split(f.train, f.val)
+    outcome = execute(cfg, folder.root, reporter, existing="skip", prepared=prep, split=split)
+    m = outcome.metrics
     cfg = folder.read_config()
     return {"run": run.name, "encoder": cfg.model.encoder, "features": "+".join(cfg.data.features),
             "fold": "official" if run.fold is None else run.fold, "seed": cfg.train.seed,
-            "best_val_f1": float(m["best_val_f1"]), "best_epoch": int(m["best_epoch"]), "status": status,
-            "path": str(folder.root)}
+            "best_val_f1": float(m["best_val_f1"]), "best_epoch": int(m["best_epoch"]),
+            "status": outcome.status, "path": str(folder.root)}
 
 
 def run_sweep(grid_file: str | Path, out: str | Path | None = None, executor: str = "local",
@@ -135,43 +133,15 @@ def run_sweep(grid_file: str | Path, out: str | Path | None = None, executor: st
     runs = expand(doc)
     Path(root).mkdir(parents=True, exist_ok=True)
     reporter = reporter or NullReporter()
-    if executor == "local":
-        rows = []
-        for i, r in enumerate(runs, 1):
-            reporter.message(f"[{i}/{len(runs)}] {r.name}")
-            rows.append(run_one(r, root, reporter))
-    elif executor == "ray":
-        rows = _run_ray(runs, root, address, gpus_per_run, cpus_per_run, reporter)
-    else:
-        raise ConfigError(f"--executor {executor}", "choose local or ray")
+    ex = Executor(executor, address, gpus_per_run, cpus_per_run)
+
+    def done(i: int, row: dict[str, Any]) -> None:
+        reporter.message(f"[{i + 1}/{len(runs)}] {row['run']}: {row['status']}, val F1 {row['best_val_f1']:.4f}")
+
+    local = reporter if ex.kind == "local" else None  # a Ray task reports nothing back
+    rows = run_tasks(run_one, [(r, root, local) for r in runs], ex, done)
     write_table(rows, Path(root))
     return rows
-
-
-def _run_ray(runs: list[SweepRun], root: str, address: str | None, gpus: float, cpus: float,
-             reporter: Reporter) -> list[dict[str, Any]]:
-    try:
-        import ray
-    except ImportError:
-        raise ConfigError("--executor ray", "Ray is not installed", "pip install 'exprnet[ray]'") from None
-    from featurizer.core.cluster import start_ray
-
-    started = start_ray(address)
-    try:
-        task = ray.remote(num_gpus=gpus, num_cpus=cpus, max_retries=2)(run_one)
-        refs = {task.remote(r, root): r for r in runs}
-        rows = []
-        while refs:
-            done, _ = ray.wait(list(refs), num_returns=1)
-            for ref in done:
-                r = refs.pop(ref)
-                rows.append(ray.get(ref))
-                reporter.message(f"{r.name}: {rows[-1]['status']}, val F1 {rows[-1]['best_val_f1']:.4f}")
-        order = {r.name: i for i, r in enumerate(runs)}
-        return sorted(rows, key=lambda row: order[row["run"]])
-    finally:
-        if started:
-            ray.shutdown()
 
 
 def write_table(rows: list[dict[str, Any]], root: Path) -> None:

@@ -25,7 +25,6 @@ from .inference import autocast, predict_probs
 from .losses import rdrop_loss
 from .metrics import confusion, macro_f1_from_confusion, per_class_f1
 from .models import ExprNet, build_model
-from .plots import plot_confusion, plot_curves
 from .progress import NullReporter, Reporter
 from .runfolder import RunFolder
 
@@ -72,7 +71,8 @@ class Trainer:
         else:
             self.stats = Standardizer.fit(self.bank, self.train_ids)
         self.builder = BatchBuilder(self.bank, self.stats, m.segment or 1, self.cfg.data.present_flags,
-                                    pin_memory=self.device.type == "cuda")
+                                    pin_memory=self.device.type == "cuda", unlabelled=self.cfg.data.unlabelled,
+                                    pad=self.cfg.data.pad)
         self.model: ExprNet = build_model(self.builder.input_dim, m).to(self.device)
         self.opt = torch.optim.Adam(self.model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
         self.sched = torch.optim.lr_scheduler.StepLR(self.opt, step_size=t.step_size, gamma=t.gamma)
@@ -97,15 +97,14 @@ class Trainer:
     def _plan(self, epoch: int) -> list[list[Segment | None]]:
         m, t = self.cfg.model, self.cfg.train
         rng = np.random.default_rng([t.seed, epoch])
-        lengths = {i: self.bank.length(i) for i in self.train_ids}
+        lengths = {i: self.builder.length(i) for i in self.train_ids}
         assert m.segment and m.stride
         if self.model.stateful:
             return stream_plan(lengths, t.batch_size, m.segment, rng)
-        labels, offsets = self.bank.labels, self.bank.offsets
+        labels = self.bank.labels
 
         def has_label(s: Segment) -> bool:
-            a = int(offsets[s.track]) + s.start
-            return bool((labels[a:a + s.length] >= 0).any())
+            return bool((labels[self.builder.rows(s)] >= 0).any())
 
         return shuffled_segments(lengths, t.batch_size, m.segment, m.stride, rng, keep=has_label)
 
@@ -225,9 +224,6 @@ class Trainer:
             tb.close()
             self.reporter.stop()
         self._write_metrics(history, best_f1, best_epoch, best_pc, best_cm)
-        if history:
-            plot_curves(history, self.run.curves_png)
-            plot_confusion(np.array(best_cm), self.run.confusion_png, f"validation, epoch {best_epoch}")
         return TrainResult(best_f1, best_epoch, best_pc, history, self.run)
 
     def _save_last(self, epoch: int, history: list[dict[str, Any]], best_f1: float, best_epoch: int,

@@ -24,6 +24,7 @@ import numpy as np
 from featurizer.core.store import FeatureInfo, FeatureStore, describe_identity
 
 from ..errors import DataError, ExprnetWarning
+from ..extraction import extract_command
 
 
 @dataclass
@@ -80,8 +81,8 @@ def _plural(items: list[str], limit: int = 8) -> str:
 
 
 def check_tracks(reader: FeatureStore, features: Sequence[str], tracks: Sequence[str],
-                 labels: Mapping[str, np.ndarray] | None, on_missing: str = "error"
-                 ) -> tuple[list[str], dict[str, FeatureInfo], dict[str, int]]:
+                 labels: Mapping[str, np.ndarray] | None, on_missing: str = "error",
+                 labels_dir: str | None = None) -> tuple[list[str], dict[str, FeatureInfo], dict[str, int]]:
     """Which tracks can be loaded: returns (tracks kept, feature facts, rows per track).
 
     A track missing from the store or lacking a complete feature is an error naming it (or,
@@ -92,6 +93,7 @@ def check_tracks(reader: FeatureStore, features: Sequence[str], tracks: Sequence
         raise DataError("--features", "no features selected", "e.g. --features densenet,mae,hubert")
     missing: list[str] = []
     mismatch: list[str] = []
+    lacking: set[str] = set()  # features some track lacks
     info: dict[str, FeatureInfo] = {}
     first: dict[str, str] = {}  # feature -> the track its reference facts come from
     rows: dict[str, int] = {}
@@ -117,6 +119,7 @@ def check_tracks(reader: FeatureStore, features: Sequence[str], tracks: Sequence
                                 f"vs {describe_identity(ref.identity)} on {first[f]})",
                                 f"re-extract {f!r} for all tracks with one extractor setup")
         if absent:
+            lacking.update(absent)
             missing.append(f"track {t!r} has no complete {', '.join(map(repr, absent))} feature")
             continue
         if labels is not None and t in labels and len(labels[t]) != n:
@@ -128,9 +131,11 @@ def check_tracks(reader: FeatureStore, features: Sequence[str], tracks: Sequence
         raise DataError(reader.url, "label length does not match the stored rows: " + _plural(mismatch),
                         "re-extract with `featurizer extract --labels` on these annotation files")
     if missing and on_missing == "error":
+        made_by = sorted(lacking, key=list(features).index)
+        how = (f"make {', '.join(map(repr, made_by))} with `{extract_command(reader.url, made_by, labels_dir)}`, "
+               if made_by else "")
         raise DataError(reader.url, _plural(missing),
-                        "extract the missing features, or --set data.on_missing=skip to leave these "
-                        "tracks out with a warning")
+                        how + "or --set data.on_missing=skip to leave these tracks out with a warning")
     for m in missing:
         warnings.warn(ExprnetWarning(f"{reader.url}: {m}; skipped"), stacklevel=2)
     return kept, info, rows
@@ -168,9 +173,10 @@ def column_ranges(reader: FeatureStore, tracks: Sequence[str], feature: str, dim
 def load_bank(reader: FeatureStore, features: Sequence[str], tracks: Sequence[str],
               labels: Mapping[str, np.ndarray] | None = None, on_missing: str = "error",
               memmap: str | Path | None = None, workers: int = 4,
-              progress: Callable[[str], None] | None = None) -> FeatureBank:
-    """Read the selected features of ``tracks`` into one float16 buffer (see module doc)."""
-    kept, info, rows = check_tracks(reader, features, tracks, labels, on_missing)
+              progress: Callable[[str], None] | None = None, labels_dir: str | None = None) -> FeatureBank:
+    """Read the selected features of ``tracks`` into one float16 buffer (see module doc);
+    ``labels_dir`` only completes the extract command an error about a missing feature shows."""
+    kept, info, rows = check_tracks(reader, features, tracks, labels, on_missing, labels_dir)
     dims = [info[f].dim for f in features] if kept else [0] * len(features)
     lengths = np.array([rows[t] for t in kept], np.int64)
     offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)

@@ -3,6 +3,11 @@
 Each batch slot is one contiguous row range of the bank, so a batch is ``batch_size`` slice
 conversions (float16 -> standardised float32, one fused pass each); no per-frame Python work.
 :class:`Prefetcher` builds the next batches in a background thread while the model computes.
+
+With ``unlabelled="drop"`` (the authors' code) a track that has frames labelled -1 is seen as its
+labelled rows only (its *view*): segments are cut from those, so a -1 frame is never model input.
+A segment shorter than the slot is padded with masked zeros (``pad="mask"``), or by repeating its
+final frame and label as real rows (``pad="repeat"``, the authors' code).
 """
 
 from __future__ import annotations
@@ -57,12 +62,26 @@ def input_dim(bank_dim: int, n_flags: int) -> int:
     return bank_dim + n_flags
 
 
+def labelled_views(bank: FeatureBank) -> dict[int, np.ndarray]:
+    """Track index -> the rows of its labelled frames, for tracks with some frames labelled -1
+    (a fully labelled track, or one with no label at all, e.g. a test track, is seen whole)."""
+    views = {}
+    for i in range(len(bank.tracks)):
+        keep = np.flatnonzero(bank.track_labels(i) >= 0)
+        if 0 < len(keep) < bank.length(i):
+            views[i] = keep
+    return views
+
+
 class BatchBuilder:
     def __init__(self, bank: FeatureBank, stats: Standardizer, seg: int, present_flags: str = "none",
-                 pin_memory: bool = False):
+                 pin_memory: bool = False, unlabelled: str = "context", pad: str = "mask"):
         if list(stats.features) != list(bank.features) or list(stats.dims) != list(bank.dims):
             raise ValueError("statistics were fitted on other features than the bank holds")
-        self.bank, self.seg = bank, seg
+        if unlabelled not in ("context", "drop") or pad not in ("mask", "repeat"):
+            raise ValueError(f"unlabelled={unlabelled!r}, pad={pad!r}: expected context|drop, mask|repeat")
+        self.bank, self.seg, self.pad = bank, seg, pad
+        self.views = labelled_views(bank) if unlabelled == "drop" else {}
         # bank values are (raw - offset) * scale: (raw - mean) / std = values * inv_std + shift
         std = stats.std.astype(np.float64)
         self.inv_std = (1.0 / (std * bank.scale)).astype(np.float32)
@@ -73,6 +92,21 @@ class BatchBuilder:
     @property
     def input_dim(self) -> int:
         return input_dim(self.bank.dim, len(self.flags))
+
+    def length(self, track: int) -> int:
+        """Rows of the track's view (what segments count)."""
+        v = self.views.get(track)
+        return self.bank.length(track) if v is None else len(v)
+
+    def frame_rows(self, s: Segment) -> slice | np.ndarray:
+        """The segment's real rows as positions within its track."""
+        v = self.views.get(s.track)
+        return slice(s.start, s.start + s.length) if v is None else v[s.start:s.start + s.length]
+
+    def rows(self, s: Segment) -> slice | np.ndarray:
+        """The segment's real rows in the bank."""
+        r, a = self.frame_rows(s), int(self.bank.offsets[s.track])
+        return slice(a + r.start, a + r.stop) if isinstance(r, slice) else a + r
 
     def build(self, step: Sequence[Segment | None]) -> Batch:
         b, seg, d = len(step), self.seg, self.bank.dim
@@ -87,15 +121,17 @@ class BatchBuilder:
                 x[k, n:] = 0.0  # padding (and idle slots) hold zeros
             if s is None:
                 continue
-            a = int(self.bank.offsets[s.track]) + s.start
+            r = self.rows(s)
             xk = x[k, :n, :d]
-            np.multiply(self.bank.values[a:a + n], self.inv_std, out=xk)  # float16 rows -> float32
+            np.multiply(self.bank.values[r], self.inv_std, out=xk)  # float16 rows -> float32
             xk += self.shift  # (x - mean) / std, only for the rows this batch takes
-            y[k, :n] = self.bank.labels[a:a + n]
+            y[k, :n] = self.bank.labels[r]
             mask[k, :n] = True
             reset[k] = s.first
             for c, cols in enumerate(self.flags):
-                x[k, :n, d + c] = self.bank.present[a:a + n, cols].all(axis=1)
+                x[k, :n, d + c] = self.bank.present[r][:, cols].all(axis=1)
+            if self.pad == "repeat" and 0 < n < seg:  # the final frame again, as real input
+                x[k, n:], y[k, n:], mask[k, n:] = x[k, n - 1], y[k, n - 1], True
         xt = torch.from_numpy(x)
         return Batch(xt.pin_memory() if self.pin else xt, torch.from_numpy(y), torch.from_numpy(mask),
                      torch.from_numpy(reset), list(step))

@@ -5,8 +5,13 @@
   track; ``first`` marks a track's first segment (state reset to zero).
 - Transformer training (:func:`shuffled_segments`): segments of length ``l`` and stride ``p`` from
   all tracks, shuffled and cut into batches.
-- Transformer inference (:func:`overlapping_segments`): stride ``s`` <= ``l`` covering every frame;
-  per-frame outputs are averaged over the segments that hold the frame.
+- Transformer inference (:func:`inference_plan`): with stride ``s < l``, overlapping segments
+  covering every frame (the last one ends at the track's end; per-frame outputs are averaged over
+  the segments that hold the frame); with ``s = l``, non-overlapping segments as in training (the
+  paper, the authors' code), the last one shorter and padded.
+
+Positions and lengths count the rows of a track's *view*: all its rows, or (``data.unlabelled:
+drop``) only its labelled ones; :class:`~exprnet.data.batches.BatchBuilder` maps them to bank rows.
 """
 
 from __future__ import annotations
@@ -83,5 +88,7 @@ def shuffled_segments(lengths: Mapping[int, int], batch_size: int, seg: int, str
 
 
 def inference_plan(lengths: Mapping[int, int], batch_size: int, seg: int, stride: int) -> list[Step]:
-    segs = [s for t, n in lengths.items() for s in overlapping_segments(t, n, seg, stride)]
+    """Transformer inference batches: overlapping segments if ``stride < seg``, else back to back."""
+    cut = overlapping_segments if stride < seg else (lambda t, n, seg, stride: track_segments(t, n, seg))
+    segs = [s for t, n in lengths.items() for s in cut(t, n, seg, stride)]
     return [list(segs[i:i + batch_size]) for i in range(0, len(segs), batch_size)]

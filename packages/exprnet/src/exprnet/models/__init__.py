@@ -20,15 +20,16 @@ class ExprNet(nn.Module):
         super().__init__()
         assert cfg.d_model and cfg.hidden and cfg.layers and cfg.segment, "resolve the config first"
         self.encoder_kind = cfg.encoder
-        self.fusion = Fusion(in_dim, cfg.d_model, cfg.activation, cfg.dropout)
+        self.fusion = Fusion(in_dim, cfg.d_model, cfg.activation, cfg.dropout, cfg.fusion, cfg.fusion_bias)
         self.encoder: nn.Module
         if cfg.encoder == "lstm":
             self.encoder = LSTMEncoder(cfg.d_model, cfg.hidden, cfg.layers, cfg.dropout)
         else:
             self.encoder = TransformerEncoder(cfg.d_model, cfg.heads, cfg.layers, cfg.hidden,
                                               cfg.dropout, cfg.activation, max_len=max(cfg.segment, 1),
-                                              checkpoint=cfg.checkpoint)
-        self.head = Head(self.encoder.out_dim, cfg.head, n_classes, cfg.activation, cfg.dropout)
+                                              checkpoint=cfg.checkpoint, pos_dropout=cfg.pos_dropout)
+        head_dropout = cfg.dropout if cfg.head_dropout is None else cfg.head_dropout
+        self.head = Head(self.encoder.out_dim, cfg.head, n_classes, cfg.activation, head_dropout)
 
     @property
     def stateful(self) -> bool:

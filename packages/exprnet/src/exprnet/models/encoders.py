@@ -58,10 +58,10 @@ class TransformerEncoder(nn.Module):
     checkpointing): about a third more compute, a fraction of the training memory."""
 
     def __init__(self, d_model: int, heads: int, layers: int, ff: int, dropout: float = 0.3,
-                 act: str = "relu", max_len: int = 4096, checkpoint: bool = False):
+                 act: str = "relu", max_len: int = 4096, checkpoint: bool = False, pos_dropout: bool = True):
         super().__init__()
         self.pos = PositionalEncoding(d_model, max_len)
-        self.drop = nn.Dropout(dropout)
+        self.drop = nn.Dropout(dropout) if pos_dropout else nn.Identity()  # after the positions
         self.layers = nn.ModuleList(
             nn.TransformerEncoderLayer(d_model, heads, ff, dropout, activation=act, batch_first=True)
             for _ in range(layers))

@@ -1,7 +1,9 @@
-"""Presets: YAML configs shipped with the package (the paper's table rows, and ``demo``).
+"""Presets: YAML configs shipped with the package (one per row of the paper's Tables 1, 3 and 4,
+and the demos).
 
 A preset is a partial config (``data.features``, ``model``, ``train`` ...); ``--store``,
-``--labels`` and ``--out`` still come from the command line. See docs/reproduce.md.
+``--labels`` and ``--out`` still come from the command line. ``extends: BASE`` layers a preset
+over a base file (names starting with ``_`` are bases: loadable, not listed). See docs/reproduce.md.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from typing import Any
 
 import yaml
 
+from ..config import build_config, deep_merge
 from ..errors import ConfigError
 
 
@@ -20,26 +23,31 @@ def _files() -> dict[str, Any]:
 
 
 def preset_names() -> list[str]:
-    return sorted(_files())
+    return sorted(n for n in _files() if not n.startswith("_"))
 
 
-def load_preset(name: str) -> dict[str, Any]:
+def load_preset(name: str, _seen: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The preset's config layer, with its ``extends`` chain merged in."""
     files = _files()
     if name not in files:
-        close = [n for n in sorted(files) if name.lower() in n.lower()][:6]
+        close = [n for n in preset_names() if name.lower() in n.lower()][:6]
         raise ConfigError(f"--preset {name}", "no such preset",
                           f"did you mean {', '.join(close)}?" if close else "`exprnet presets` lists them")
+    if name in _seen:
+        raise ConfigError(f"preset {name}", f"extends itself ({' -> '.join((*_seen, name))})")
     data = yaml.safe_load(files[name].read_text())
     if not isinstance(data, dict):
         raise ConfigError(f"preset {name}", "is not a mapping")
-    return data
+    base = data.pop("extends", None)
+    return deep_merge(load_preset(base, (*_seen, name)), data) if base else data
 
 
 def list_presets() -> list[dict[str, Any]]:
+    """Every preset: name, encoder, features, paper ({table, row, f1} or None), the fully resolved
+    config (as a run folder records it) and the description."""
     out = []
     for name in preset_names():
-        p = load_preset(name)
-        out.append({"name": name, "encoder": p.get("model", {}).get("encoder", "lstm"),
-                    "features": list(p.get("data", {}).get("features", [])),
-                    "description": p.get("description", ""), "paper": p.get("paper") or {}})
+        cfg = build_config(load_preset(name), source=f"preset {name}").resolved()
+        out.append({"name": name, "encoder": cfg.model.encoder, "features": list(cfg.data.features),
+                    "paper": cfg.paper or None, "config": cfg.to_dict(), "description": cfg.description})
     return out

@@ -1,0 +1,107 @@
+"""What every exprnet command shares: the Typer app, the consoles, one-line errors, the config flags."""
+
+from __future__ import annotations
+
+import contextlib
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from featurizer.core import console as say
+from rich.console import Console
+
+from ..config import RunConfig, build_config, parse_set, read_yaml
+from ..errors import ExprnetWarning, InputError
+from ..presets import load_preset
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  rich_markup_mode=say.markup_mode(),
+                  help="Train fused temporal encoders (LSTM, Transformer) with R-Drop on stored "
+                       "per-frame features; cross-validate; predict ABAW submissions; reproduce the paper.")
+
+
+class Consoles:
+    """stdout and stderr consoles, made per invocation so they take that call's width (``COLUMNS``)."""
+
+    out: Console = Console()
+    err: Console = Console(stderr=True)
+
+
+io = Consoles()
+
+
+@app.callback()
+def _consoles() -> None:
+    io.err, io.out = Console(stderr=True), Console()
+
+
+@contextlib.contextmanager
+def user_errors() -> Iterator[None]:
+    """Print exprnet errors and warnings once, in plain words, on one line; exit 2 on an error."""
+
+    def show(message: Any, category: type, *args: Any, **kw: Any) -> None:
+        label = "warning" if issubclass(category, ExprnetWarning) else category.__name__
+        say.line(io.err, label, message)
+
+    with warnings.catch_warnings():
+        warnings.showwarning = show
+        try:
+            yield
+        except InputError as e:  # exprnet's own, and the core's store and annotation errors
+            say.error(io.err, e)
+            raise typer.Exit(2) from None
+        except KeyboardInterrupt:
+            say.line(io.err, "interrupted", "`exprnet train --resume RUN` continues from the last saved epoch")
+            raise typer.Exit(130) from None
+
+
+# -- options shared by train and cv -----------------------------------------------------------
+Store = Annotated[str | None, typer.Option(help="Feature store (Zarr; path or fsspec URL).")]
+Labels = Annotated[str | None, typer.Option(help="Annotation folder (Train_Set/, Validation_Set/ below it).")]
+Features = Annotated[str | None, typer.Option(help="Comma-separated feature names, concatenated in this order.")]
+Encoder = Annotated[str | None, typer.Option(help="lstm or transformer.")]
+ConfigFile = Annotated[Path | None, typer.Option("--config", help="YAML config (data:, model:, train:).")]
+Sets = Annotated[list[str] | None, typer.Option("--set", help="KEY=VALUE override, e.g. model.dropout=0.1 (repeatable).")]
+Preset = Annotated[str | None, typer.Option(help="A shipped preset (`exprnet presets`).")]
+Epochs = Annotated[int | None, typer.Option(help="train.epochs")]
+BatchSize = Annotated[int | None, typer.Option(help="train.batch_size (segments per batch)")]
+Lr = Annotated[float | None, typer.Option(help="train.lr")]
+Seed = Annotated[int | None, typer.Option(help="train.seed")]
+Segment = Annotated[int | None, typer.Option(help="model.segment (frames)")]
+DModel = Annotated[int | None, typer.Option(help="model.d_model (fusion / Transformer width)")]
+Layers = Annotated[int | None, typer.Option(help="model.layers")]
+Heads = Annotated[int | None, typer.Option(help="model.heads (Transformer)")]
+Hidden = Annotated[int | None, typer.Option(help="model.hidden (LSTM hidden size / Transformer feed-forward)")]
+Device = Annotated[str | None, typer.Option(help="cpu, cuda or auto")]
+AllowMismatch = Annotated[bool, typer.Option(
+    "--allow-feature-mismatch", help="Use a store whose features were made differently from the runs' "
+                                     "(another model, weights or timing) with a warning instead of an error.")]
+
+FLAG_KEYS = {
+    "store": ("data", "store"), "labels": ("data", "labels"), "features": ("data", "features"),
+    "encoder": ("model", "encoder"), "epochs": ("train", "epochs"), "batch_size": ("train", "batch_size"),
+    "lr": ("train", "lr"), "seed": ("train", "seed"), "segment": ("model", "segment"),
+    "d_model": ("model", "d_model"), "layers": ("model", "layers"), "heads": ("model", "heads"),
+    "hidden": ("model", "hidden"), "device": ("train", "device"),
+}
+
+
+def make_config(preset: str | None, config: Path | None, sets: list[str] | None, out_dir: str | None,
+                **flags: Any) -> RunConfig:
+    """defaults < preset < --config file < flags < --set."""
+    layers: list[dict[str, Any]] = []
+    if preset:
+        layers.append(load_preset(preset))
+    if config:
+        layers.append(read_yaml(config))
+    flag_layer: dict[str, Any] = {}
+    for k, v in flags.items():
+        if v is not None:
+            sec, key = FLAG_KEYS[k]
+            flag_layer.setdefault(sec, {})[key] = v
+    layers += [flag_layer, parse_set(sets)]
+    if out_dir and not any("name" in layer for layer in layers):
+        layers.insert(0, {"name": Path(out_dir).name})
+    return build_config(*layers, source="configuration")

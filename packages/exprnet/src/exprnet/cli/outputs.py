@@ -1,0 +1,110 @@
+"""Commands that use trained runs: ``predict``, ``ensemble``, ``report``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from featurizer.core import console as say
+from rich.table import Table
+
+from ..errors import ConfigError
+from ..progress import RichReporter, classes_table
+from .common import AllowMismatch, app, io, user_errors
+
+
+@app.command()
+def predict(
+    run: Annotated[str, typer.Option(help="Run folder of `exprnet train`.")],
+    store: Annotated[str, typer.Option(help="Feature store holding the tracks.")],
+    tracks: Annotated[str, typer.Option(help="Track list file, folder (annotation .txt or crop "
+                                             "folders), comma-separated names, or 'all'.")],
+    out_dir: Annotated[str, typer.Option("--out", help="Output folder.")],
+    checkpoint: Annotated[str, typer.Option(help="best or last")] = "best",
+    labels: Annotated[str | None, typer.Option(help="Annotation folder: also report F1.")] = None,
+    device: Annotated[str, typer.Option(help="cpu, cuda or auto")] = "auto",
+    allow_feature_mismatch: AllowMismatch = False,
+) -> None:
+    """Per-frame probabilities (OUT/probs/<track>.npy) and the ABAW submission (OUT/submission.txt)."""
+    from ..predict import predict as run_predict
+
+    with user_errors():
+        s = run_predict(run, store, tracks, out_dir, checkpoint, labels, device, RichReporter(io.err),
+                        allow_feature_mismatch=allow_feature_mismatch)
+        say.message(io.out, f"{s['tracks']} tracks, {s['frames']} frames -> {Path(out_dir) / 'submission.txt'}")
+        if "f1" in s:
+            io.out.print(classes_table(list(s["per_class_f1"].values()),
+                                       f"F1 on {s['labelled_frames']} labelled frames"))
+
+
+def run_folders(positional: list[str] | None, runs: list[str] | None, runs_file: Path | None) -> list[str]:
+    """Run folders given as arguments, by ``--runs a,b`` (repeatable) and by ``--runs-file``."""
+    names = list(positional or [])
+    names += [r for item in (runs or []) for r in item.split(",") if r]
+    if runs_file:
+        if not runs_file.is_file():
+            raise ConfigError(f"--runs-file {runs_file}", "no such file")
+        names += [ln.strip() for ln in runs_file.read_text().splitlines() if ln.strip()]
+    return names
+
+
+@app.command()
+def ensemble(
+    folders: Annotated[list[str] | None, typer.Argument(help="Run folders (or use --runs / --runs-file).",
+                                                        show_default=False)] = None,
+    runs: Annotated[list[str] | None, typer.Option("--runs", help="Run folders (repeatable, or comma-separated).")] = None,
+    runs_file: Annotated[Path | None, typer.Option(help="File listing run folders (e.g. a sweep's runs.txt).")] = None,
+    method: Annotated[str, typer.Option(help="vote, mean, weighted or greedy.")] = "vote",
+    select: Annotated[str, typer.Option(help="Each member's checkpoint: best (validation epoch) or last.")] = "best",
+    store: Annotated[str, typer.Option(help="Feature store.")] = "",
+    labels: Annotated[str, typer.Option(help="Annotation folder (the runs' validation tracks are scored).")] = "",
+    out_dir: Annotated[str, typer.Option("--out", help="Output folder.")] = "",
+    tracks: Annotated[str | None, typer.Option(help="Test tracks for a submission (list file, folder, names).")] = None,
+    smoothing: Annotated[str | None, typer.Option(help="Temporal smoothing of probabilities: box or median "
+                                                        "(width chosen on validation).")] = None,
+    class_bias: Annotated[bool, typer.Option(help="Fit per-class biases on validation.")] = False,
+    cv_folds: Annotated[int, typer.Option(help="Groups of validation tracks for the cross-validated estimate.")] = 4,
+    device: Annotated[str, typer.Option(help="cpu, cuda or auto")] = "auto",
+    allow_feature_mismatch: AllowMismatch = False,
+) -> None:
+    """Combine runs; print member and ensemble F1 at the chosen and the other checkpoint selection."""
+    from featurizer.core.store import FeatureStore
+
+    from ..ensemble_run import run_ensemble
+    from ..predict import resolve_tracks
+
+    with user_errors():
+        names = run_folders(folders, runs, runs_file)
+        for flag, v in (("--store", store), ("--labels", labels), ("--out", out_dir)):
+            if not v:
+                raise ConfigError(flag, "required")
+        test = resolve_tracks(tracks, FeatureStore(store, mode="r")) if tracks else None
+        m = run_ensemble(names, method, store, labels, out_dir, test, smoothing, class_bias, cv_folds, device,
+                         RichReporter(io.err), select=select, allow_feature_mismatch=allow_feature_mismatch)
+        t = Table(title=f"ensemble ({method}) on {m['val_tracks']} validation tracks, {select} checkpoints")
+        for c in ("member", "encoder", "features", "weight", "val F1"):
+            t.add_column(c, justify="right" if c in ("weight", "val F1") else "left")
+        wsum = sum(m["weights"]) or 1.0
+        for mem, w in zip(m["members"], m["weights"], strict=True):
+            t.add_row(mem["name"], mem["encoder"], "+".join(mem["features"]), f"{w / wsum:.2f}", f"{mem['val_f1']:.4f}")
+        t.add_row(f"[bold]ensemble ({method})[/]", "", "", "", f"[bold]{m['val_f1']:.4f}[/]")
+        io.out.print(t)
+        if m["fit_on_validation"]:
+            say.message(io.out, f"val F1 {m['val_f1']:.4f} fit and scored on validation; cross-validated estimate "
+                                f"({m['cv_folds']} groups of validation tracks): {m['val_f1_cv']:.4f}")
+        if m.get("smoothing"):
+            say.message(io.out, f"smoothing: {m['smoothing']['kind']} +-{m['smoothing']['k']} frames")
+        sel = m["selection"]
+        say.message(io.out, f"ensemble with members at their best epoch {sel['best']['val_f1']:.4f}, at their "
+                            f"last epoch {sel['last']['val_f1']:.4f}")
+        say.message(io.out, f"best member {m['best_member_f1']:.4f} -> ensemble {m['val_f1']:.4f}; outputs in {out_dir}")
+
+
+@app.command()
+def report(folder: Annotated[str, typer.Argument(help="A run folder or an `exprnet ensemble` output folder.")]) -> None:
+    """Write REPORT.md (per-class F1, feature provenance, confusion and agreement PNGs, Table 3 layout)."""
+    from ..report import write_report
+
+    with user_errors():
+        say.message(io.out, f"wrote {write_report(folder)}")

@@ -1,0 +1,142 @@
+"""Commands that train: ``train``, ``cv``, ``sweep`` (each through :func:`exprnet.experiment.execute`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from featurizer.core import console as say
+from rich.table import Table
+
+from ..errors import ConfigError
+from ..progress import RichReporter, classes_table, epochs_table
+from .common import (
+    BatchSize,
+    ConfigFile,
+    Device,
+    DModel,
+    Encoder,
+    Epochs,
+    Features,
+    Heads,
+    Hidden,
+    Labels,
+    Layers,
+    Lr,
+    Preset,
+    Seed,
+    Segment,
+    Sets,
+    Store,
+    app,
+    io,
+    make_config,
+    user_errors,
+)
+
+
+def _summary(history: list[dict[str, Any]], best_epoch: int, per_class: list[float], run: Path) -> None:
+    io.out.print(epochs_table(history, best_epoch))
+    io.out.print(classes_table(per_class, f"val F1, best epoch {best_epoch}"))
+    say.message(io.out, f"run folder: {run}")
+
+
+@app.command()
+def train(
+    store: Store = None, labels: Labels = None, features: Features = None, encoder: Encoder = None,
+    out_dir: Annotated[str | None, typer.Option("--out", help="Run folder to create.")] = None,
+    config: ConfigFile = None, set_: Sets = None, preset: Preset = None,
+    epochs: Epochs = None, batch_size: BatchSize = None, lr: Lr = None, seed: Seed = None,
+    segment: Segment = None, d_model: DModel = None, layers: Layers = None, heads: Heads = None,
+    hidden: Hidden = None, device: Device = None,
+    resume: Annotated[str | None, typer.Option(help="Continue a killed run from its last saved epoch.")] = None,
+) -> None:
+    """Train one model; writes a run folder (config, feature provenance, checkpoints, metrics, logs, plots)."""
+    from .. import experiment
+
+    with user_errors():
+        reporter = RichReporter(io.err)
+        if resume:
+            extra = [n for n, v in (("--store", store), ("--labels", labels), ("--features", features),
+                                    ("--encoder", encoder), ("--out", out_dir), ("--config", config),
+                                    ("--set", set_), ("--preset", preset), ("--batch-size", batch_size),
+                                    ("--lr", lr), ("--seed", seed), ("--segment", segment),
+                                    ("--d-model", d_model), ("--layers", layers), ("--heads", heads),
+                                    ("--hidden", hidden)) if v]
+            if extra:
+                raise ConfigError(f"--resume {resume}", f"takes the run's own config; drop {', '.join(extra)}",
+                                  "only --epochs and --device may change on resume")
+            result = experiment.resume(resume, reporter, epochs=epochs, device=device)
+        else:
+            if not out_dir:
+                raise ConfigError("--out", "required: the run folder to create")
+            cfg = make_config(preset, config, set_, out_dir, store=store, labels=labels, features=features,
+                              encoder=encoder, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
+                              segment=segment, d_model=d_model, layers=layers, heads=heads,
+                              hidden=hidden, device=device)
+            result = experiment.train(cfg, out_dir, reporter)
+        _summary(result.history, result.best_epoch, result.per_class_f1, result.run.root)
+
+
+@app.command()
+def cv(
+    store: Store = None, labels: Labels = None, features: Features = None, encoder: Encoder = None,
+    out_dir: Annotated[str | None, typer.Option("--out", help="Folder for the fold runs and the table.")] = None,
+    folds: Annotated[int, typer.Option(help="Total folds: folds-1 from Train_Set by source video, "
+                                            "plus Validation_Set.")] = 5,
+    only: Annotated[str | None, typer.Option(help="Run only these folds, e.g. 1,5.")] = None,
+    config: ConfigFile = None, set_: Sets = None, preset: Preset = None,
+    epochs: Epochs = None, batch_size: BatchSize = None, lr: Lr = None, seed: Seed = None,
+    segment: Segment = None, d_model: DModel = None, layers: Layers = None, heads: Heads = None,
+    hidden: Hidden = None, device: Device = None,
+) -> None:
+    """Cross-validate: one run per fold, then the per-fold table and the mean F1."""
+    from ..cv import run_cv
+
+    with user_errors():
+        if not out_dir:
+            raise ConfigError("--out", "required: the folder for the fold runs")
+        try:
+            only_ids = [int(s) for s in only.split(",")] if only else None
+        except ValueError:
+            raise ConfigError(f"--only {only}", "expected fold numbers, e.g. 1,5") from None
+        cfg = make_config(preset, config, set_, out_dir, store=store, labels=labels, features=features,
+                          encoder=encoder, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
+                          segment=segment, d_model=d_model, layers=layers, heads=heads, hidden=hidden,
+                          device=device)
+        res = run_cv(cfg, out_dir, folds, RichReporter(io.err), only_ids)
+        t = Table(title=f"{folds}-fold cross-validation ({cfg.model.encoder}, {'+'.join(cfg.data.features)})")
+        for c in ("fold", "validated on", "train tracks", "val tracks", "val frames", "best epoch", "val F1"):
+            t.add_column(c, justify="right")
+        for r in res.rows:
+            t.add_row(str(r["fold"]), r["val_set"], str(r["train_tracks"]), str(r["val_tracks"]),
+                      str(r["val_frames"]), str(r["best_epoch"]), f"{r['best_val_f1']:.4f}")
+        t.add_row("mean", "", "", "", "", "", f"[bold]{res.mean_f1:.4f}[/] ± {res.std_f1:.4f}")
+        io.out.print(t)
+        say.message(io.out, f"table: {Path(out_dir) / 'cv.csv'}, {Path(out_dir) / 'cv.json'}")
+
+
+@app.command()
+def sweep(
+    grid: Annotated[Path, typer.Option(help="Grid YAML (base config + axes: preset, features, encoder, fold, seed).")],
+    out_dir: Annotated[str | None, typer.Option("--out", help="Folder of the runs (default: `out:` in the grid).")] = None,
+    executor: Annotated[str, typer.Option(help="local or ray.")] = "local",
+    address: Annotated[str | None, typer.Option(help="Ray address (auto, ray://host:10001); default a local cluster.")] = None,
+    gpus_per_run: Annotated[float, typer.Option(help="GPUs per run on Ray.")] = 0.0,
+    cpus_per_run: Annotated[float, typer.Option(help="CPUs per run on Ray.")] = 1.0,
+) -> None:
+    """Train every combination of a grid (finished runs are skipped); a table of all runs at the end."""
+    from ..sweep import run_sweep
+
+    with user_errors():
+        rows = run_sweep(grid, out_dir, executor, address, gpus_per_run, cpus_per_run, RichReporter(io.err))
+        t = Table(title=f"sweep: {len(rows)} runs")
+        for c in ("run", "encoder", "features", "fold", "seed", "best epoch", "val F1", "status"):
+            t.add_column(c)
+        for r in rows:
+            t.add_row(r["run"], r["encoder"], r["features"], str(r["fold"]), str(r["seed"]), str(r["best_epoch"]),
+                      f"{r['best_val_f1']:.4f}", r["status"])
+        io.out.print(t)
+        root = Path(rows[0]["path"]).parent if rows else Path(out_dir or ".")
+        say.message(io.out, f"runs listed in {root / 'runs.txt'} (exprnet ensemble --runs-file {root / 'runs.txt'})")
