@@ -10,7 +10,9 @@ import json
 
 import numpy as np
 import pytest
+from exprnet.cli import app as exprnet_app
 from featurizer.cli import app as featurizer_app
+from featurizer.core.classes import HEADER
 from featurizer.core.store import FeatureStore
 from typer.testing import CliRunner
 
@@ -69,3 +71,40 @@ def test_http_returns_the_rows_extract_stored(corpus, store):
         np.testing.assert_array_equal(got[f"{m}/values"], ref.values)  # exactly the stored rows
         np.testing.assert_array_equal(got[f"{m}/present"], ref.present)
     assert json.loads(str(got["meta"]))["track"]["frames"] == len(corpus.labels_of[track])
+
+
+def test_train_predict_ensemble_report(corpus, store, tmp_path):
+    runs = tmp_path / "runs"
+    small = ["--d-model", "32", "--hidden", "32", "--segment", "16", "--set", "model.head=[32]",
+             "--epochs", "2", "--device", "cpu"]
+    for enc in ("lstm", "transformer"):
+        out = ok(exprnet_app, "train", "--store", store, "--labels", corpus.labels, "--features", MODELS,
+                 "--encoder", enc, "--out", runs / enc, *small)
+        assert "run folder" in out
+        metrics = json.loads((runs / enc / "metrics.json").read_text())
+        assert metrics["finished"] and 0.0 <= metrics["best_val_f1"] <= 1.0
+        assert set(json.loads((runs / enc / "features.json").read_text())) == set(MODELS.split(","))
+
+    # predict: the ABAW submission for the validation track, every frame, labels 0-7
+    ok(exprnet_app, "predict", "--run", runs / "lstm", "--store", store, "--tracks",
+       corpus.labels / "Validation_Set", "--out", tmp_path / "pred", "--labels", corpus.labels)
+    lines = (tmp_path / "pred" / "submission.txt").read_text().splitlines()
+    assert lines[0] == "image_location," + HEADER
+    n = len(corpus.labels_of["clip4"])
+    assert lines[1:] == [f"clip4/{i:05d}.jpg,{lines[i].split(',')[1]}" for i in range(1, n + 1)]
+    assert {int(ln.split(",")[1]) for ln in lines[1:]} <= set(range(8))
+    probs = np.load(tmp_path / "pred" / "probs" / "clip4.npy")
+    assert probs.shape == (n, 8) and np.allclose(probs.sum(1), 1, atol=1e-5)
+
+    # ensemble (run folders as arguments) and its report
+    ens = tmp_path / "ens"
+    ok(exprnet_app, "ensemble", runs / "lstm", runs / "transformer", "--method", "vote", "--store", store,
+       "--labels", corpus.labels, "--out", ens, "--tracks", corpus.labels / "Validation_Set", "--device", "cpu")
+    m = json.loads((ens / "metrics.json").read_text())
+    assert [x["name"] for x in m["members"]] == ["lstm", "transformer"] and 0 <= m["val_f1"] <= 1
+    assert len((ens / "submission.txt").read_text().splitlines()) == n + 1
+    ok(exprnet_app, "report", ens)
+    report = (ens / "REPORT.md").read_text()
+    for word in ("lstm", "transformer", "vote", "hubert"):
+        assert word in report
+    assert (ens / "confusion.png").stat().st_size > 0
