@@ -113,7 +113,7 @@ def test_offline_without_cache_fails_fast_naming_model_source_and_flag(tmp_path,
 
 
 def test_unreachable_host_is_detected_quickly():
-    from featurizer.weights import _unreachable
+    from featurizer.weights import unreachable as _unreachable
 
     t0 = time.perf_counter()
     assert _unreachable("https://weights.invalid/x.pth")
