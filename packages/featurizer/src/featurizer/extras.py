@@ -12,7 +12,7 @@ from .errors import FeaturizerError
 
 EXTRAS: dict[str, tuple[str, ...]] = {
     "extract": ("av", "torch", "torchaudio", "cv2", "opensmile"),
-    "models": ("transformers", "timm", "speechbrain", "torchvggish"),
+    "models": ("transformers", "timm", "speechbrain", "torchvggish", "onnxruntime", "onnx"),
     "serve": ("fastapi", "uvicorn", "multipart"),
     "ray": ("ray",),
 }

@@ -129,6 +129,11 @@ _BUILTIN_MODULES = (
     "featurizer.extractors.vggish",
     "featurizer.extractors.timm_visual",
     "featurizer.extractors.iresnet",
+    "featurizer.extractors.emotieff",
+    "featurizer.extractors.mae_face",
+    "featurizer.extractors.hf_visual",
+    "featurizer.extractors.whisper",
+    "featurizer.extractors.speech_emotion",
 )
 _OPTIONAL_BUILTIN_MODULES: tuple[str, ...] = ()
 _loaded = False

@@ -88,3 +88,32 @@ def not_a_folder(name: str, source: str, default: str) -> WeightsError:
     return WeightsError(f"{name} weights {source}", "expected a Hugging Face model folder "
                         "(config.json + model.safetensors or pytorch_model.bin) or hub id",
                         f"e.g. --weights {name}={default}")
+
+
+def checkpoint_tensors(folder: Path, prefixes: Sequence[str], name: str, source: str) -> dict[str, Any]:
+    """Tensors of a Hugging Face folder's weights whose names start with one of ``prefixes``
+    (prefix removed), read lazily from ``*.safetensors`` (or ``*.bin``, ``weights_only``): the
+    rest of a large checkpoint (a decoder, another tower) is never loaded."""
+    import torch
+
+    def keep(key: str) -> str | None:
+        return next((key[len(p):] for p in prefixes if key.startswith(p)), None)
+
+    out: dict[str, Any] = {}
+    shards = sorted(folder.glob("*.safetensors"))
+    if shards:
+        from safetensors import safe_open
+
+        for f in shards:
+            with safe_open(str(f), framework="pt") as st:
+                for k in st.keys():
+                    if (short := keep(k)) is not None:
+                        out[short] = st.get_tensor(k)
+    else:
+        for f in sorted(folder.glob("*.bin")):
+            sd = torch.load(str(f), map_location="cpu", weights_only=True, mmap=True)
+            out.update({short: v for k, v in sd.items() if (short := keep(k)) is not None})
+    if not out:
+        raise WeightsError(f"{name} weights {source}", f"holds no tensors named {' or '.join(p + '*' for p in prefixes)}",
+                           f"pass the complete Hugging Face folder with --weights {name}=PATH")
+    return out

@@ -98,3 +98,21 @@ class TorchFaceExtractor(Extractor):
 
 def default_batch_size(device: Any, cpu: int, cuda: int) -> int:
     return cuda if is_cuda(device) else cpu
+
+
+@dataclass
+class HeadedFaceExtractor(TorchFaceExtractor):
+    """A backbone with a classifier ``head``: rows are the backbone's embedding (``output``
+    ``features``) or the head's outputs (``scores``, named by ``columns``)."""
+
+    head: Any = field(default=None, repr=False)
+    output: str = "features"
+    columns: list[str] | None = None
+
+    def provenance(self) -> dict[str, Any]:
+        extra = {"columns": self.columns} if self.output == "scores" and self.columns else {}
+        return {**super().provenance(), **extra}
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        f = self.model(x)
+        return self.head(f) if self.output == "scores" else f

@@ -46,10 +46,11 @@ from .state_dict import (
     load_state_dict_file,
     match_state_dict,
     read_json,
+    strip_wrappers,
     unwrap_state_dict,
 )
 
 __all__ = ["MODEL_FILE_SUFFIXES", "RANDOM", "STATE_DICT_SUFFIXES", "LoadReport", "ResolvedWeights",
            "check_state_dict", "file_sha256", "files_sha256", "flag_hint", "is_offline", "is_present",
            "load_into", "load_state_dict_file", "local_weights", "match_state_dict", "parse_source",
-           "read_json", "resolve", "unreachable", "unwrap_state_dict"]
+           "read_json", "resolve", "strip_wrappers", "unreachable", "unwrap_state_dict"]

@@ -132,6 +132,16 @@ def _strip(sd: dict[str, Any], prefix: str) -> dict[str, Any]:
     return {k[len(prefix):] if k.startswith(prefix) else k: v for k, v in sd.items()}
 
 
+def strip_wrappers(sd: dict[str, Any], report: LoadReport | None = None) -> dict[str, Any]:
+    """``sd`` without a wrapper prefix (``module.``, ``_orig_mod.``) that every key carries."""
+    for p in WRAPPER_PREFIXES:
+        if sd and all(k.startswith(p) for k in sd):
+            sd = _strip(sd, p)
+            if report is not None:
+                report.stripped.append(p)
+    return sd
+
+
 def _top(key: str) -> str:
     return key.split(".", 1)[0]
 
@@ -146,10 +156,7 @@ def match_state_dict(model_keys: Iterable[str], sd: dict[str, Any]) -> tuple[dic
     """
     want = set(model_keys)
     rep = LoadReport()
-    for p in WRAPPER_PREFIXES:
-        if sd and all(k.startswith(p) for k in sd):
-            sd = _strip(sd, p)
-            rep.stripped.append(p)
+    sd = strip_wrappers(sd, rep)
     if not (want & set(sd)):
         for p in BACKBONE_PREFIXES:
             sub = {k[len(p):]: v for k, v in sd.items() if k.startswith(p)}
