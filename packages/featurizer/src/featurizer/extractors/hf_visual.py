@@ -93,8 +93,12 @@ def load_hf_vision(v: HFVision, weights: str | None, device: str | None, batch_s
         model = _random_model(v)
     elif res.kind == "hf_folder":
         config = hf_config(res.path, v.name, res.source, v.model_types)
+        kwargs = {}
+        if config.model_type == "clip":  # the image tower's config, with the whole model's projection
+            kwargs["config"] = config.vision_config
+            kwargs["config"].projection_dim = config.projection_dim
         model = from_pretrained_checked(getattr(transformers, v.cls), res.path, v.name, res.source,
-                                        config.model_type, ignored=v.ignored)
+                                        config.model_type, ignored=v.ignored, **kwargs)
     else:
         raise not_a_folder(v.name, res.source, v.default)
     pcfg = preprocessor_config(res.path)
