@@ -167,7 +167,8 @@ def whisper_dir(tmp_path_factory) -> Path:
     cfg = transformers.WhisperConfig(d_model=32, encoder_layers=2, encoder_attention_heads=2,
                                      decoder_layers=1, decoder_attention_heads=2, encoder_ffn_dim=64,
                                      decoder_ffn_dim=64, num_mel_bins=80, vocab_size=100,
-                                     max_source_positions=1500, max_target_positions=32)
+                                     max_source_positions=1500, max_target_positions=32, pad_token_id=1,
+                                     bos_token_id=2, eos_token_id=2, decoder_start_token_id=3)
     transformers.WhisperForConditionalGeneration(cfg).save_pretrained(d)
     transformers.WhisperFeatureExtractor(feature_size=80).save_pretrained(d)
     return d

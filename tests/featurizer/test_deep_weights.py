@@ -33,7 +33,7 @@ def test_all_paper_extractors_are_registered_with_timing_and_source():
     for name, dim in PAPER.items():
         s = specs[name]
         assert s.dim == dim and s.timing.kind in ("hop", "frame_window", "per_frame")
-        assert s.weights_source and s.recipe_version
+        assert s.weights_text() and s.recipe_version
     for name, src in DEFAULTS.items():
         assert specs[name].weights_source == src and specs[name].needs_weights
 
