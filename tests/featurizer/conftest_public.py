@@ -177,7 +177,10 @@ def whisper_dir(tmp_path_factory) -> Path:
 def emotion_model_class():
     """audeering's ``EmotionModel`` exactly as its model card defines it (the test's oracle)."""
     import torch
-    from transformers.models.wav2vec2.modeling_wav2vec2 import Wav2Vec2Model, Wav2Vec2PreTrainedModel
+    from transformers.models.wav2vec2.modeling_wav2vec2 import (
+        Wav2Vec2Model,
+        Wav2Vec2PreTrainedModel,
+    )
 
     class RegressionHead(torch.nn.Module):
         def __init__(self, config):

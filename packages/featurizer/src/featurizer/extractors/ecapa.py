@@ -83,10 +83,10 @@ def load_ecapa(weights: str | None, device: str | None, batch_size: int | None,
         win = parse_window(window, DEFAULT_WINDOW)
     except ValueError as e:
         raise WeightsError(f"ecapatdnn:{window}", str(e)) from None
+    res = resolve("ecapatdnn", weights, DEFAULT, needs=("hyperparams.yaml",),
+                  hub_patterns=(("*.yaml", "*.ckpt", "*.txt"),))  # first: fails before torch loads
     dev = resolve_device(device)
     prec = resolve_precision(precision, dev, "ecapatdnn", cuda_default="fp32")
-    res = resolve("ecapatdnn", weights, DEFAULT, needs=("hyperparams.yaml",),
-                  hub_patterns=(("*.yaml", "*.ckpt", "*.txt"),))
     if res.kind == "random":
         import torch
         from speechbrain.lobes.features import Fbank

@@ -101,11 +101,12 @@ def load_emotieff(m: EmotiEffModel, weights: str | None, device: str | None, bat
     from ..device import resolve_device, resolve_precision
     from ..errors import WeightsError
     from ..weights import resolve
-    from .torch_visual import Preprocess, default_batch_size
 
     output = output or "features"
+    res = resolve(m.name, weights, m.default)  # first: a missing download fails before torch loads
     dev = resolve_device(device)
-    res = resolve(m.name, weights, m.default)
+    from .torch_visual import Preprocess, default_batch_size
+
     pre = Preprocess(size=m.size, mean=m.mean, std=m.std, interpolation="bilinear")
     common = dict(name=m.name, modality="visual", timing=PER_FRAME, recipe_version=RECIPE,
                   weights_id=res.weights_id, weights_sha256=res.sha256,

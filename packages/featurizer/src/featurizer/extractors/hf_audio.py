@@ -157,31 +157,33 @@ def zero_mean_unit_var(batch: np.ndarray) -> np.ndarray:
     return (batch - mean) / np.sqrt(var + 1e-7)
 
 
-def load_speech_model(name: str, default: str, model_types: tuple[str, ...], weights: str | None
-                      ) -> tuple[Any, bool, Any]:
-    """(transformers model, ``do_normalize``, resolved weights) of a wav2vec2-style checkpoint."""
+def speech_weights(name: str, default: str, weights: str | None) -> Any:
+    """The resolved weights of a wav2vec2-style extractor (a Hugging Face folder or hub id)."""
+    from ..weights import resolve
+
+    return resolve(name, weights, default, needs=("config.json",),
+                   hub_patterns=(("*.json", "*.safetensors"), ("*.json", "*.bin")))
+
+
+def load_speech_model(res: Any, name: str, default: str, model_types: tuple[str, ...]) -> tuple[Any, bool]:
+    """(transformers model, ``do_normalize``) of resolved wav2vec2-style weights."""
     import transformers
 
-    from ..weights import resolve
     from .hf_load import from_pretrained_checked, hf_config, not_a_folder, preprocessor_config
 
-    res = resolve(name, weights, default, needs=("config.json",),
-                  hub_patterns=(("*.json", "*.safetensors"), ("*.json", "*.bin")))
     if res.kind == "random":
-        return transformers.AutoModel.from_config(random_config(name)), True, res
+        return transformers.AutoModel.from_config(random_config(name)), True
     if res.kind != "hf_folder":
         raise not_a_folder(name, res.source, default)
     config = hf_config(res.path, name, res.source, model_types)
     model = from_pretrained_checked(transformers.AutoModel, res.path, name, res.source, config.model_type)
-    return model, bool(preprocessor_config(res.path).get("do_normalize", True)), res
+    return model, bool(preprocessor_config(res.path).get("do_normalize", True))
 
 
 def load_hf_speech(name: str, default: str, model_types: tuple[str, ...], weights: str | None,
                    device: str | None, batch_size: int | None, layer: str | int | None,
                    default_layer: str, max_chunk_seconds: float | None = None,
                    chunk_context_seconds: float | None = None, precision: str | None = None) -> Extractor:
-    import torch
-
     from ..device import is_cuda, prepare_model, resolve_device, resolve_precision
     from ..errors import WeightsError
 
@@ -189,9 +191,12 @@ def load_hf_speech(name: str, default: str, model_types: tuple[str, ...], weight
         layer_spec = parse_layer(layer, default_layer)
     except ValueError as e:
         raise WeightsError(f"{name}:{layer}", str(e)) from None
+    res = speech_weights(name, default, weights)  # first: a missing download fails before torch loads
     dev = resolve_device(device)
     prec = resolve_precision(precision, dev, name)
-    model, normalize, res = load_speech_model(name, default, model_types, weights)
+    import torch
+
+    model, normalize = load_speech_model(res, name, default, model_types)
     config = model.config
     L = int(config.num_hidden_layers)
     if isinstance(layer_spec, int) and layer_spec > L:

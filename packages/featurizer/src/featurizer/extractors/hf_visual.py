@@ -77,18 +77,19 @@ def _crop_size(pcfg: dict[str, Any], fallback: int) -> int:
 
 def load_hf_vision(v: HFVision, weights: str | None, device: str | None, batch_size: int | None,
                    precision: str | None, output: str | None) -> Extractor:
-    import transformers
-
     from ..device import prepare_model, resolve_device, resolve_precision
     from ..weights import resolve
     from .hf_load import from_pretrained_checked, hf_config, not_a_folder, preprocessor_config
+
+    output = output or v.outputs[0]
+    res = resolve(v.name, weights, v.default, needs=("config.json",))  # first: fails before torch loads
+    dev = resolve_device(device)
+    prec = resolve_precision(precision, dev, v.name)
+    import transformers
+
     from .hf_visual_run import TransformersFaceExtractor
     from .torch_visual import Preprocess, default_batch_size
 
-    output = output or v.outputs[0]
-    dev = resolve_device(device)
-    prec = resolve_precision(precision, dev, v.name)
-    res = resolve(v.name, weights, v.default, needs=("config.json",))
     if res.kind == "random":
         model = _random_model(v)
     elif res.kind == "hf_folder":

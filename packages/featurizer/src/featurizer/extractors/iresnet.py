@@ -33,12 +33,13 @@ def load_iresnet(name: str, weights: str | None, device: str | None, batch_size:
         match_state_dict,
         resolve,
     )
+
+    res = resolve(name, weights, None, where=where)  # first: a missing file fails before torch loads
+    dev = resolve_device(device)
+    prec = resolve_precision(precision, dev, name)
     from .iresnet_arch import INPUT_SIZE, build, config_from_state_dict, fuse_for_inference
     from .torch_visual import Preprocess, TorchFaceExtractor, default_batch_size
 
-    dev = resolve_device(device)
-    prec = resolve_precision(precision, dev, name)
-    res = resolve(name, weights, None, where=where)
     if res.kind == "random":
         model = build()
     else:

@@ -44,18 +44,19 @@ def vit_args(sd: dict[str, Any]) -> dict[str, Any]:
 
 def load_mae_face(weights: str | None, device: str | None, batch_size: int | None,
                   precision: str | None) -> Extractor:
-    import timm
-    from timm.models.vision_transformer import VisionTransformer
-
     from ..device import prepare_model, resolve_device, resolve_precision
     from ..errors import WeightsError
     from ..weights import load_into, load_state_dict_file, resolve, strip_wrappers
-    from .torch_visual import Preprocess, TorchFaceExtractor, default_batch_size
 
     name = "mae-face"
+    res = resolve(name, weights, None, where=WHERE)  # first: a missing file fails before torch loads
     dev = resolve_device(device)
     prec = resolve_precision(precision, dev, name)
-    res = resolve(name, weights, None, where=WHERE)
+    import timm
+    from timm.models.vision_transformer import VisionTransformer
+
+    from .torch_visual import Preprocess, TorchFaceExtractor, default_batch_size
+
     if res.kind == "random":
         model = timm.create_model("vit_base_patch16_224", pretrained=False, num_classes=0)
         pooled = False

@@ -58,21 +58,22 @@ class SpeechEmotion(WindowedExtractor):
 
 def load_speech_emotion(weights: str | None, device: str | None, batch_size: int | None,
                         window: str | float | None, hop: float | None, precision: str | None) -> Extractor:
-    import torch
-
     from ..device import is_cuda, prepare_model, resolve_device, resolve_precision
     from ..errors import WeightsError
     from ..weights import check_state_dict
-    from .hf_audio import load_speech_model
+    from .hf_audio import load_speech_model, speech_weights
     from .hf_load import checkpoint_tensors
 
     try:
         win = parse_window(window, DEFAULT_WINDOW)
     except ValueError as e:
         raise WeightsError(f"{NAME}:{window}", str(e)) from None
+    res = speech_weights(NAME, EMOTION_DEFAULT, weights)  # first: fails before torch loads
     dev = resolve_device(device)
     prec = resolve_precision(precision, dev, NAME)
-    model, normalize, res = load_speech_model(NAME, EMOTION_DEFAULT, ("wav2vec2",), weights)
+    import torch
+
+    model, normalize = load_speech_model(res, NAME, EMOTION_DEFAULT, ("wav2vec2",))
     config = model.config
     n_out = int(config.num_labels)
     hidden = int(config.hidden_size)

@@ -65,17 +65,19 @@ def _hub_config(folder: Any) -> tuple[str | None, dict[str, Any], dict[str, Any]
 
 def load_timm(spec: TimmModel, weights: str | None, device: str | None, batch_size: int | None,
               input_size: int | str | None = None, precision: str | None = None) -> Extractor:
-    import timm
-
     from ..device import prepare_model, resolve_device, resolve_precision
     from ..errors import WeightsError
     from ..weights import STATE_DICT_SUFFIXES, load_into, load_state_dict_file, resolve
-    from .torch_visual import Preprocess, TorchFaceExtractor, default_batch_size
 
-    dev = resolve_device(device)
-    prec = resolve_precision(precision, dev, spec.name)
+    # weights first: a missing download fails at once, before the model libraries load
     res = resolve(spec.name, weights, spec.hub,
                   hub_patterns=(("config.json", "model.safetensors"), ("config.json", "pytorch_model.bin")))
+    dev = resolve_device(device)
+    prec = resolve_precision(precision, dev, spec.name)
+    import timm
+
+    from .torch_visual import Preprocess, TorchFaceExtractor, default_batch_size
+
     arch, model_args, pcfg = spec.arch, {}, {}
     wfile = None
     if res.kind == "speechbrain":

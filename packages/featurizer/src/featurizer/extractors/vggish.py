@@ -136,9 +136,6 @@ PCA_KEYS = (("pca_eigen_vectors", "pca_means"), ("pproc._pca_matrix", "pproc._pc
 
 def load_vggish(weights: str | None, device: str | None, batch_size: int | None,
                 hop: str | int | None, precision: str | None = None) -> Extractor:
-    import torch
-    from torchvggish.torchvggish import VGG, make_layers
-
     from ..device import is_cuda, prepare_model, resolve_device, resolve_precision
     from ..errors import WeightsError
     from ..weights import load_into, load_state_dict_file, resolve
@@ -147,9 +144,12 @@ def load_vggish(weights: str | None, device: str | None, batch_size: int | None,
         hop_frames = parse_hop(hop)
     except ValueError as e:
         raise WeightsError(f"vggish:{hop}", str(e)) from None
+    res = resolve("vggish", weights, DEFAULT_URL)  # first: a missing download fails before torch loads
     dev = resolve_device(device)
     prec = resolve_precision(precision, dev, "vggish", cuda_default="fp32")
-    res = resolve("vggish", weights, DEFAULT_URL)
+    import torch
+    from torchvggish.torchvggish import VGG, make_layers
+
     model = VGG(make_layers(), postprocess=False)
     pca = None
     if res.kind != "random":

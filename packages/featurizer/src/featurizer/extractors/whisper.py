@@ -117,9 +117,6 @@ def _random_encoder() -> tuple[Any, Any]:
 def load_whisper(weights: str | None, device: str | None, batch_size: int | None,
                  layer: str | int | None, precision: str | None,
                  chunk_context_seconds: float | None) -> Extractor:
-    import transformers
-    from transformers.models.whisper.modeling_whisper import WhisperEncoder
-
     from ..device import is_cuda, prepare_model, resolve_device, resolve_precision
     from ..errors import WeightsError
     from ..weights import load_into, resolve
@@ -130,9 +127,12 @@ def load_whisper(weights: str | None, device: str | None, batch_size: int | None
         layer_spec = parse_layer(layer)
     except ValueError as e:
         raise WeightsError(f"whisper:{layer}", str(e)) from None
+    res = resolve(name, weights, DEFAULT, needs=("config.json",))  # first: fails before torch loads
     dev = resolve_device(device)
     prec = resolve_precision(precision, dev, name)
-    res = resolve(name, weights, DEFAULT, needs=("config.json",))
+    import transformers
+    from transformers.models.whisper.modeling_whisper import WhisperEncoder
+
     if res.kind == "random":
         encoder, config = _random_encoder()
     elif res.kind == "hf_folder":
