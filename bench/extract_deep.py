@@ -82,6 +82,28 @@ def best(fn: Callable[[], None], store: dict[str, float], key: str) -> None:
     store[key] = min(store.get(key, float("inf")), time.perf_counter() - t0)
 
 
+def bare_runs(device: torch.device, batches: list[torch.Tensor], forward: Callable) -> dict[str, Callable]:
+    """(b) and (b16): the forward alone on the prepared batches in fp32 and in bf16, and ``diff``,
+    the largest row-wise relative difference ||fp32 - bf16|| / ||fp32|| on the first batch."""
+    def bare(precision: str) -> Callable[[], None]:
+        def run() -> None:
+            with inference(device, precision):
+                for x in batches:
+                    forward(x)
+        return run
+
+    def diff() -> float:
+        rows = []
+        for precision in ("fp32", "bf16"):
+            with inference(device, precision):
+                y = forward(batches[0]).float().numpy()
+            rows.append(y.reshape(len(y), -1))
+        a, b = rows
+        return float((np.linalg.norm(a - b, axis=1) / np.maximum(np.linalg.norm(a, axis=1), 1e-12)).max())
+
+    return {"b": bare("fp32"), "b16": bare("bf16"), "diff": diff}
+
+
 # -- audio ----------------------------------------------------------------------------------------
 def audio_runs(name: str, video: Path, batch_size: int | None, work: Path) -> dict[str, Callable[[], None]]:
     (ex,) = load_extractors([name], {name.split(":")[0]: "random"}, "cpu", batch_size)
@@ -107,17 +129,6 @@ def audio_runs(name: str, video: Path, batch_size: int | None, work: Path) -> di
         by_len.setdefault(e - s, []).append((w - w.mean()) / np.sqrt(w.var() + 1e-7))
     batches = [torch.from_numpy(np.stack(ws[b : b + ex.batch_size]))
                for ws in by_len.values() for b in range(0, len(ws), ex.batch_size)]
-
-    def bare(precision: str = "fp32") -> Callable[[], None]:
-        def run() -> None:
-            with inference(ex.device, precision):
-                for x in batches:
-                    ex._hidden(x)
-        return run
-
-    def rows(precision: str) -> np.ndarray:
-        with inference(ex.device, precision):
-            return ex._hidden(batches[0]).float().numpy()
 
     # (c) a stock model with the same weights, 10 s zero-padded chunks, one forward each
     import transformers
@@ -151,8 +162,8 @@ def audio_runs(name: str, video: Path, batch_size: int | None, work: Path) -> di
             for x in {tuple(x.shape): x for x in batches}.values():
                 ex._hidden(x)
 
-    return {"warm": warm, "a": pipeline, "b": bare(), "b16": bare("bf16"), "c": naive(True),
-            "c-layer": naive(False), "diff": lambda: rel_diff(rows("fp32"), rows("bf16"))}
+    return {"warm": warm, "a": pipeline, **bare_runs(ex.device, batches, ex._hidden), "c": naive(True),
+            "c-layer": naive(False)}
 
 
 # -- visual ---------------------------------------------------------------------------------------
@@ -172,17 +183,6 @@ def visual_runs(name: str, video: Path, faces: Path, n: int, naive_n: int, batch
     crops = np.stack([cv2.cvtColor(cv2.imread(str(f)), cv2.COLOR_BGR2RGB) for f in files])
     with torch.inference_mode():
         batches = [ex.preprocess(crops[b : b + ex.batch_size]) for b in range(0, len(crops), ex.batch_size)]
-
-    def bare(precision: str = "fp32") -> Callable[[], None]:
-        def run() -> None:
-            with inference(ex.device, precision):
-                for x in batches:
-                    ex.forward(x)
-        return run
-
-    def rows(precision: str) -> np.ndarray:
-        with inference(ex.device, precision):
-            return ex.forward(batches[0]).float().numpy()
 
     stock = _stock_visual(name, ex)
     mean = np.array(ex.pre.mean, np.float32) * 255
@@ -204,14 +204,7 @@ def visual_runs(name: str, video: Path, faces: Path, n: int, naive_n: int, batch
         with torch.no_grad():
             stock(batches[0][:1].contiguous())
 
-    return {"warm": warm, "a": pipeline, "b": bare(), "b16": bare("bf16"), "c": naive,
-            "diff": lambda: rel_diff(rows("fp32"), rows("bf16"))}
-
-
-def rel_diff(a: np.ndarray, b: np.ndarray) -> float:
-    """Largest row-wise relative difference ||a - b|| / ||a||."""
-    a, b = a.reshape(len(a), -1), b.reshape(len(b), -1)
-    return float((np.linalg.norm(a - b, axis=1) / np.maximum(np.linalg.norm(a, axis=1), 1e-12)).max())
+    return {"warm": warm, "a": pipeline, **bare_runs(ex.device, batches, ex.forward), "c": naive}
 
 
 def _stock_visual(name: str, ex) -> torch.nn.Module:
