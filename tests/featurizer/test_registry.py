@@ -139,3 +139,23 @@ def test_imagenet_standin_warns_once_and_is_recorded(tmp_path, monkeypatch, timm
     for track in s.tracks():
         assert s.read_feature(track, "mae").attrs["weights_kind"] == "imagenet-standin"
         assert s.read_feature(track, "hog").attrs["weights_kind"] == "none"
+
+
+def test_models_command_marks_stand_ins_and_says_what_is_here():
+    import json
+
+    from featurizer.cli import app
+    from typer.testing import CliRunner
+
+    r = CliRunner(env={"COLUMNS": "250"}).invoke(app, ["models"])
+    assert r.exit_code == 0, r.output
+    line = next(ln for ln in r.output.splitlines() if ln.strip("│ ").startswith("mae "))
+    assert "imagenet (stand-in)" in line and "timm/vit_base_patch16_224.mae" in line
+    assert "stand-ins run public weights in place of the paper's" in r.output
+    rows = json.loads(CliRunner().invoke(app, ["models", "--json"]).output)
+    keys = {"name", "modality", "dim", "default_weights", "trained_on", "licence", "paper_weights_public",
+            "weights_present", "weights_kind", "standin"}
+    assert all(keys <= set(row) for row in rows)
+    by = {row["name"]: row for row in rows}
+    assert by["emotieff-mbf"]["default_weights"].endswith("/onnx/mbf_va_mtl.onnx")
+    assert by["whisper"]["weights_present"] in (True, False) and by["fbank"]["weights_present"] is None
