@@ -15,7 +15,7 @@ from .conftest_deep import *  # noqa: F403
 def test_listing_imports_no_model_library():
     code = ("import sys; from featurizer.registry import list_models; rows = [s.row() for s in list_models()]; "
             "n = len(rows); "
-            "heavy = ('torch', 'cv2', 'av', 'opensmile', 'transformers', 'timm', 'speechbrain', 'torchvggish');"
+            "heavy = ('torch', 'cv2', 'av', 'opensmile', 'transformers', 'timm', 'speechbrain', 'torchvggish', 'onnx', 'onnxruntime');"
             "print(n, [m for m in heavy if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     n, loaded = out.split(" ", 1)

@@ -16,6 +16,7 @@ from typing import Any
 from .errors import UnknownModelError
 from .extractor import STANDIN_KINDS, Extractor, Modality, Timing, TrainedOn, WeightsKind
 from .options import BATCH_SIZE, DEEP_OPTIONS, DEVICE, PRECISION, WEIGHTS, Option
+from .weights.sources import is_present
 
 __all__ = ["BATCH_SIZE", "DEEP_OPTIONS", "DEVICE", "PRECISION", "STANDIN_KINDS", "WEIGHTS", "Extractor",
            "ExtractorSpec", "Modality", "Option", "Timing", "TrainedOn", "WeightsKind", "create_extractor",
@@ -97,8 +98,6 @@ class ExtractorSpec:
     def row(self) -> dict[str, Any]:
         """The listing (``featurizer models --json``, ``GET /v1/models``); ``weights_present`` is
         read from the file system (local path, hub or torch cache), never the network."""
-        from .weights.sources import is_present
-
         return {
             "name": self.name,
             "modality": self.modality,
