@@ -11,6 +11,9 @@ For each model:
     reading, chunking and batching, alignment, Zarr write); models loaded beforehand;
 (b) bare: the same extractor's model forward only, on tensors decoded, preprocessed and batched
     beforehand (the same chunks / batches the pipeline makes);
+(b16) bare in bf16: the same forward under ``--precision bf16`` (autocast, as the extractors'
+    ``precision`` option runs it), on the same CPU, interleaved with (b); the table also gives the
+    largest relative difference of its rows from fp32's;
 (c) naive: one video at a time, stock model (fresh build, default layout, ``torch.no_grad``),
     one crop per forward with the crop read and preprocessed in the loop, audio in 10 s
     zero-padded chunks with a full forward per chunk (``output_hidden_states``, as MERTools-style
@@ -18,7 +21,8 @@ For each model:
 
 Throughput: seconds of audio per second, or crops per second. Each measurement runs ``--rounds``
 times, interleaved; the best of each is kept (the machine is shared and noisy). Targets:
-a/b >= 0.8 (within 25%) and a/c >= 2.
+a/b >= 0.8 (within 25%) and a/c >= 2. b16/b says what bf16 buys on this CPU (without AVX512-BF16
+or AMX it is emulated and slower).
 
     uv run python bench/extract_deep.py [--seconds 60] [--crops 1000] [--naive-crops 250]
         [--models hubert:cnn,densenet,ires100] [--rounds 2] [--batch-size N]
@@ -78,6 +82,28 @@ def best(fn: Callable[[], None], store: dict[str, float], key: str) -> None:
     store[key] = min(store.get(key, float("inf")), time.perf_counter() - t0)
 
 
+def bare_runs(device: torch.device, batches: list[torch.Tensor], forward: Callable) -> dict[str, Callable]:
+    """(b) and (b16): the forward alone on the prepared batches in fp32 and in bf16, and ``diff``,
+    the largest row-wise relative difference ||fp32 - bf16|| / ||fp32|| on the first batch."""
+    def bare(precision: str) -> Callable[[], None]:
+        def run() -> None:
+            with inference(device, precision):
+                for x in batches:
+                    forward(x)
+        return run
+
+    def diff() -> float:
+        rows = []
+        for precision in ("fp32", "bf16"):
+            with inference(device, precision):
+                y = forward(batches[0]).float().numpy()
+            rows.append(y.reshape(len(y), -1))
+        a, b = rows
+        return float((np.linalg.norm(a - b, axis=1) / np.maximum(np.linalg.norm(a, axis=1), 1e-12)).max())
+
+    return {"b": bare("fp32"), "b16": bare("bf16"), "diff": diff}
+
+
 # -- audio ----------------------------------------------------------------------------------------
 def audio_runs(name: str, video: Path, batch_size: int | None, work: Path) -> dict[str, Callable[[], None]]:
     (ex,) = load_extractors([name], {name.split(":")[0]: "random"}, "cpu", batch_size)
@@ -103,11 +129,6 @@ def audio_runs(name: str, video: Path, batch_size: int | None, work: Path) -> di
         by_len.setdefault(e - s, []).append((w - w.mean()) / np.sqrt(w.var() + 1e-7))
     batches = [torch.from_numpy(np.stack(ws[b : b + ex.batch_size]))
                for ws in by_len.values() for b in range(0, len(ws), ex.batch_size)]
-
-    def bare() -> None:
-        with inference(ex.device):
-            for x in batches:
-                ex._hidden(x)
 
     # (c) a stock model with the same weights, 10 s zero-padded chunks, one forward each
     import transformers
@@ -141,7 +162,8 @@ def audio_runs(name: str, video: Path, batch_size: int | None, work: Path) -> di
             for x in {tuple(x.shape): x for x in batches}.values():
                 ex._hidden(x)
 
-    return {"warm": warm, "a": pipeline, "b": bare, "c": naive(True), "c-layer": naive(False)}
+    return {"warm": warm, "a": pipeline, **bare_runs(ex.device, batches, ex._hidden), "c": naive(True),
+            "c-layer": naive(False)}
 
 
 # -- visual ---------------------------------------------------------------------------------------
@@ -161,11 +183,6 @@ def visual_runs(name: str, video: Path, faces: Path, n: int, naive_n: int, batch
     crops = np.stack([cv2.cvtColor(cv2.imread(str(f)), cv2.COLOR_BGR2RGB) for f in files])
     with torch.inference_mode():
         batches = [ex.preprocess(crops[b : b + ex.batch_size]) for b in range(0, len(crops), ex.batch_size)]
-
-    def bare() -> None:
-        with inference(ex.device):
-            for x in batches:
-                ex.forward(x)
 
     stock = _stock_visual(name, ex)
     mean = np.array(ex.pre.mean, np.float32) * 255
@@ -187,7 +204,7 @@ def visual_runs(name: str, video: Path, faces: Path, n: int, naive_n: int, batch
         with torch.no_grad():
             stock(batches[0][:1].contiguous())
 
-    return {"warm": warm, "a": pipeline, "b": bare, "c": naive}
+    return {"warm": warm, "a": pipeline, **bare_runs(ex.device, batches, ex.forward), "c": naive}
 
 
 def _stock_visual(name: str, ex) -> torch.nn.Module:
@@ -230,25 +247,29 @@ def main() -> None:
                     visual_runs(m, vid, faces, args.crops, args.naive_crops, args.batch_size, work))
             amount = {k: (args.seconds if audio else
                           (min(args.naive_crops, args.crops) if k.startswith("c") else args.crops))
-                      for k in runs if k != "warm"}
+                      for k in runs if k not in ("warm", "diff")}
             times: dict[str, float] = {}
             runs.pop("warm")()  # oneDNN primitives for every batch shape, allocator
+            diff = runs.pop("diff")()
             for _ in range(args.rounds):
                 for k, fn in runs.items():
                     best(fn, times, k)
             tput = {k: amount[k] / times[k] for k in amount}
             unit = "audio-s/s" if audio else "crops/s"
-            rows.append((m, unit, tput))
+            rows.append((m, unit, tput, diff))
             print(f"  {m}: " + ", ".join(f"{k} {v:.2f} {unit}" for k, v in tput.items()), flush=True)
         print()
         print(f"{'model':14} {'unit':10} {'(a) pipeline':>13} {'(b) bare':>10} {'(c) naive':>10} "
-              f"{'c-layer':>9} {'a/b':>6} {'a/c':>6} {'a/c-layer':>10}")
-        for m, unit, t in rows:
+              f"{'c-layer':>9} {'a/b':>6} {'a/c':>6} {'a/c-layer':>10} {'(b16) bf16':>11} {'b16/b':>6} "
+              f"{'bf16 diff':>10}")
+        for m, unit, t, diff in rows:
             cl = t.get("c-layer")
             print(f"{m:14} {unit:10} {t['a']:13.2f} {t['b']:10.2f} {t['c']:10.2f} "
                   f"{(f'{cl:9.2f}' if cl else '        -')} {t['a'] / t['b']:6.2f} {t['a'] / t['c']:6.2f} "
-                  f"{(f'{t[chr(97)] / cl:10.2f}' if cl else '         -')}")
-        print("\ntargets: a/b >= 0.80 (pipeline within 25% of the bare forward), a/c >= 2.0")
+                  f"{(f'{t[chr(97)] / cl:10.2f}' if cl else '         -')} {t['b16']:11.2f} "
+                  f"{t['b16'] / t['b']:6.2f} {diff:10.4f}")
+        print("\ntargets: a/b >= 0.80 (pipeline within 25% of the bare forward), a/c >= 2.0; "
+              "b16/b: bf16 over fp32 speed on this CPU; bf16 diff: largest relative row difference")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -138,7 +138,7 @@ def test_vggish_state_dict_and_exact_timing(demo, vggish_file, tmp_path):
     sha = local_weights("vggish", str(vggish_file), vggish_file).sha256
     assert_store(out, demo, "vggish", 128, sha)
     assert_store(out, demo, "vggish:240", 128, sha)
-    # rows and their declared centres against torchvggish's own framing and model
+    # patches and their centres against torchvggish's own framing and model
     wave = load_audio(next((demo / "videos").glob("*.mp4"))).samples
     ex = create_extractor("vggish", weights=str(vggish_file))
     (rows,) = ex.extract_audio([wave], 16000)
@@ -151,5 +151,21 @@ def test_vggish_state_dict_and_exact_timing(demo, vggish_file, tmp_path):
     with torch.inference_mode():
         ref = model(ref_ex.detach()).numpy()
     np.testing.assert_allclose(rows, ref, rtol=1e-4, atol=1e-4)
-    np.testing.assert_allclose(ex.timing.centres(2), [0.4875, 1.4475])
-    assert ex.timing.window == pytest.approx(0.975)
+    np.testing.assert_allclose(ex.patch_centres(2), [0.4875, 1.4475])
+    assert ex.timing.window == pytest.approx(0.975) and ex.timing.kind == "frame_window"
+    # each frame takes the patch whose window holds it (nearest centre, by hand)
+    centres = np.arange(50) * 0.04
+    got = ex.extract_windows(wave, 16000, centres)
+    want = np.abs(centres[:, None] - np.array([0.4875, 1.4475])[None]).argmin(1)
+    np.testing.assert_array_equal(got, rows[want])
+
+
+def test_vggish_marks_every_frame_with_audio_present(demo, vggish_file, tmp_path):
+    """0.96 s patches against 25 fps frames: every frame with audio has a row (was 1 in 24)."""
+    out = _run(demo, "vggish", {"vggish": str(vggish_file)}, tmp_path)
+    s = FeatureStore(out, mode="r")
+    for track in s.tracks():
+        f = s.read_feature(track, "vggish")
+        has_frame = s.frame_present(track)  # annotation lines past the video's end have none
+        assert has_frame.sum() > 40 and f.present[has_frame].all(), (track, f.present.mean())
+        assert not f.present[~has_frame].any()

@@ -13,7 +13,9 @@ from featurizer.registry import create_extractor, get_spec
 pytestmark = pytest.mark.heavy
 
 NAMES = ["wav2vec", "wav2vec:mean4", "hubert", "hubert:last", "ecapatdnn", "vggish", "densenet", "mae",
-         "mobilenet", "ires100", "fau"]
+         "mobilenet", "ires100", "fau", "emotieff-b0", "emotieff-b2", "emotieff-mbf", "emotieff-b0:scores",
+         "mae-face", "dinov2", "dinov2:mean", "clip", "clip:pooled", "whisper", "wav2vec2-emotion",
+         "wav2vec2-emotion-adv"]
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -29,6 +31,9 @@ def test_real_size_architecture_reports_declared_dim(name):
     elif ex.timing.kind == "frame_window":
         out = ex.extract_windows(wave, 16000, np.array([0.5, 1.5, 2.5]))
         assert out.shape == (3, ex.dim)
+    elif spec.name == "whisper":
+        (out,) = ex.extract_audio([wave], 16000)
+        assert out.shape == (150, ex.dim)  # 3 s / 20 ms
     else:
         (out,) = ex.extract_audio([wave], 16000)
         assert out.shape == (len(ex.timing.centres(len(out))), ex.dim) and len(out) > 0

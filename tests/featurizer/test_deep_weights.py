@@ -25,7 +25,13 @@ PAPER = {"egemaps": 25, "compare": 130, "fbank": 80, "vggish": 128, "wav2vec": 1
 DEFAULTS = {"wav2vec": "facebook/wav2vec2-large-960h", "hubert": "facebook/hubert-base-ls960",
             "ecapatdnn": "speechbrain/spkrec-ecapa-voxceleb", "densenet": "timm/densenet121.ra_in1k",
             "mae": "timm/vit_base_patch16_224.mae", "mobilenet": "timm/mobilenetv3_large_100.ra_in1k",
-            "vggish": "https://github.com/harritaylor/torchvggish/releases/download/v0.1/vggish-10086976.pth"}
+            "vggish": "https://github.com/harritaylor/torchvggish/releases/download/v0.1/vggish-10086976.pth",
+            "emotieff-b0": "https://github.com/sb-ai-lab/EmotiEffLib/raw/main/models/affectnet_emotions/onnx/enet_b0_8_va_mtl.onnx",
+            "emotieff-mbf": "https://github.com/sb-ai-lab/EmotiEffLib/raw/main/models/affectnet_emotions/onnx/mbf_va_mtl.onnx",
+            "dinov2": "facebook/dinov2-large", "clip": "openai/clip-vit-large-patch14",
+            "whisper": "openai/whisper-large-v3",
+            "wav2vec2-emotion": "audeering/wav2vec2-large-robust-12-ft-emotion-msp-dim",
+            "wav2vec2-emotion-adv": "audeering/wav2vec2-large-robust-12-ft-emotion-msp-dim"}
 
 
 def test_all_paper_extractors_are_registered_with_timing_and_source():
@@ -33,7 +39,7 @@ def test_all_paper_extractors_are_registered_with_timing_and_source():
     for name, dim in PAPER.items():
         s = specs[name]
         assert s.dim == dim and s.timing.kind in ("hop", "frame_window", "per_frame")
-        assert s.weights_source and s.recipe_version
+        assert s.weights_text() and s.recipe_version
     for name, src in DEFAULTS.items():
         assert specs[name].weights_source == src and specs[name].needs_weights
 
@@ -107,13 +113,13 @@ def test_offline_without_cache_fails_fast_naming_model_source_and_flag(tmp_path,
         msg = str(e.value)
         assert msg.startswith(f"{name} weights {src}:"), msg
         assert "offline" in msg and f"--weights {name}=" in msg
-    for name in ("ires100", "fau"):
+    for name in ("ires100", "fau", "mae-face"):
         with pytest.raises(WeightsError, match=rf"--weights {name}=PATH"):
             create_extractor(name)
 
 
 def test_unreachable_host_is_detected_quickly():
-    from featurizer.weights import _unreachable
+    from featurizer.weights import unreachable as _unreachable
 
     t0 = time.perf_counter()
     assert _unreachable("https://weights.invalid/x.pth")

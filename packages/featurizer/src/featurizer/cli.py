@@ -155,8 +155,11 @@ def faces(
 
 
 @app.command()
-def models(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
-    """List the registered extractors."""
+def models(as_json: Annotated[bool, typer.Option("--json", help="One object per extractor (keys in docs/extractors.md).")] = False) -> None:
+    """List the registered extractors: what their default weights were trained on, their licence,
+    whether they stand in for the paper's, and whether they are on this machine (no network)."""
+    from rich.markup import escape
+
     from .registry import list_models
 
     rows = [s.row() for s in list_models()]
@@ -164,14 +167,19 @@ def models(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
         out_console.print_json(json.dumps(rows))
         return
     t = Table(title="featurizer extractors")
-    for c in ("name", "modality", "dim", "trained on", "default weights", "timing"):
+    for c in ("name", "modality", "dim", "trained on", "default weights", "here", "licence"):
         t.add_column(c)
     for r in rows:
         trained = r["trained_on"] or "(no weights)"
         if r["standin"]:
             trained += " [yellow](stand-in)[/]"
-        t.add_row(r["name"], r["modality"], str(r["dim"]), trained, r["default_weights"], r["timing"])
+        here = {True: "[green]yes[/]", False: "[red]no[/]", None: "-"}[r["weights_present"]]
+        t.add_row(r["name"], r["modality"], str(r["dim"]), trained, escape(r["weights"]), here,
+                  escape(r["licence"]))
     out_console.print(t)
+    say.message(out_console, f"{len(rows)} extractors; stand-ins run public weights in place of the "
+                             "paper's unpublished ones (docs/extractors.md); 'here': default weights "
+                             "on this machine (local, hub or torch cache)")
 
 
 @app.command()

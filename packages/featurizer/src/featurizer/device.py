@@ -1,5 +1,10 @@
-"""How a model runs on its device (inference mode, precision, layout); the device rule itself
-(``--device cpu|cuda|auto``) is the core's :func:`~featurizer.core.device.resolve_device`.
+"""How a model runs on its device: inference mode, precision, host-to-device copies, layout.
+
+The device rule itself (``--device cpu|cuda|auto``) is the core's
+:func:`~featurizer.core.device.resolve_device`. Precision (``--precision fp32|bf16|fp16``) is
+autocast: weights stay float32, matrix products and convolutions run in the lower precision,
+norms and reductions in float32; outputs come back as float32. CPU: fp32 (default) and bf16.
+CUDA: fp32, bf16 (where the GPU supports it) and fp16 (default).
 
 Imports torch lazily: the registry and ``featurizer models`` never load it through here.
 """
@@ -7,40 +12,81 @@ Imports torch lazily: the registry and ``featurizer models`` never load it throu
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
 from .core.device import is_cuda, resolve_device
+from .errors import FeaturizerError
 
-__all__ = ["inference", "is_cuda", "model_dtype", "prepare_model", "resolve_device"]
+__all__ = ["PRECISIONS", "inference", "is_cuda", "model_dtype", "prepare_model", "resolve_device",
+           "resolve_precision", "to_device"]
+
+PRECISIONS = ("fp32", "bf16", "fp16")
+
+
+def resolve_precision(precision: str | None, device: Any, extractor: str = "",
+                      cuda_default: str = "fp16") -> str:
+    """The precision to run in: ``precision`` checked against ``device``; default fp32 on CPU and
+    ``cuda_default`` on CUDA."""
+    p = (precision or (cuda_default if is_cuda(device) else "fp32")).strip().lower()
+    subject = f"{extractor + ' ' if extractor else ''}--precision {p}"
+    if p not in PRECISIONS:
+        raise FeaturizerError(subject, "unknown precision", "use fp32, bf16 or fp16")
+    if p == "fp16" and not is_cuda(device):
+        raise FeaturizerError(subject, "float16 runs on CUDA only", "on CPU use --precision bf16 or fp32")
+    if p == "bf16" and is_cuda(device):
+        import torch
+
+        if not torch.cuda.is_bf16_supported():
+            raise FeaturizerError(subject, "this GPU has no bfloat16 support", "use --precision fp16 or fp32")
+    return p
+
+
+def autocast(device: Any, precision: str) -> Any:
+    """``torch.autocast`` to ``precision`` on ``device`` (a no-op context for fp32)."""
+    if precision == "fp32":
+        return nullcontext()
+    import torch
+
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
+    return torch.autocast(getattr(device, "type", str(device)), dtype=dtype)
 
 
 @contextmanager
-def inference(device: Any) -> Iterator[None]:
-    """``torch.inference_mode``; on CPU also flush denormals (tiny activations otherwise cost
-    10-100x in some layers); restored afterwards."""
+def inference(device: Any, precision: str = "fp32") -> Iterator[None]:
+    """``torch.inference_mode`` under :func:`autocast`; on CPU also flush denormals (tiny
+    activations otherwise cost 10-100x in some layers); restored afterwards."""
     import torch
 
     flush = not is_cuda(device)
     if flush:
         torch.set_flush_denormal(True)
     try:
-        with torch.inference_mode():
+        with torch.inference_mode(), autocast(device, precision):
             yield
     finally:
         if flush:
             torch.set_flush_denormal(False)
 
 
-def prepare_model(model: Any, device: Any, *, half: bool = True, channels_last: bool = False) -> Any:
-    """eval(), moved to ``device``; on CUDA half precision where asked; channels_last for CNNs."""
+def to_device(t: Any, device: Any) -> Any:
+    """A host tensor on ``device``: on CUDA through pinned memory with an asynchronous copy (the
+    caching host allocator keeps the pinned buffer until the copy is done); elsewhere ``.to``."""
+    if t.device == device:
+        return t
+    if is_cuda(device):
+        return t.pin_memory().to(device, non_blocking=True)
+    return t.to(device)
+
+
+def prepare_model(model: Any, device: Any, *, channels_last: bool = False) -> Any:
+    """eval(), no gradients, moved to ``device``; channels_last for CNNs. Weights stay float32
+    (precision is autocast, :func:`inference`)."""
     import torch
 
     model = model.eval().to(device)
     for p in model.parameters():
         p.requires_grad_(False)
-    if is_cuda(device) and half:
-        model = model.half()
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
     return model

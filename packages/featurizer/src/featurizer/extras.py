@@ -13,7 +13,7 @@ from .errors import FeaturizerError
 EXTRAS: dict[str, tuple[str, ...]] = {
     "extract": ("av", "torch", "torchaudio", "cv2", "opensmile", "scipy", "onnxruntime", "retinaface",
                 "facenet_pytorch"),
-    "models": ("transformers", "timm", "speechbrain", "torchvggish"),
+    "models": ("transformers", "timm", "speechbrain", "torchvggish", "onnxruntime", "onnx"),
     "serve": ("fastapi", "uvicorn", "multipart"),
     "ray": ("ray",),
 }

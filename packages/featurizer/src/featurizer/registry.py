@@ -10,138 +10,20 @@ from __future__ import annotations
 import importlib
 import importlib.metadata
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field, replace
-from typing import Any, Literal
-
-import numpy as np
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 from .errors import UnknownModelError
+from .extractor import STANDIN_KINDS, Extractor, Modality, Timing, TrainedOn, WeightsKind
+from .options import BATCH_SIZE, DEEP_OPTIONS, DEVICE, PRECISION, WEIGHTS, Option
+from .weights.sources import is_present
 
-Modality = Literal["audio", "visual"]
-
-
-@dataclass(frozen=True)
-class Timing:
-    """Where an extractor's rows sit in time.
-
-    ``kind``:
-      - ``"hop"``: audio rows every ``hop`` seconds, row k centred at ``offset + k * hop``
-        relative to the start of the audio it was given; ``window`` is the analysis window.
-      - ``"frame_window"``: audio; one row per label frame, embedding ``window`` seconds centred on it.
-      - ``"per_frame"``: visual; one row per face crop, i.e. per label frame.
-    """
-
-    kind: Literal["hop", "frame_window", "per_frame"]
-    hop: float | None = None
-    window: float | None = None
-    offset: float | None = None
-
-    def centres(self, n_rows: int) -> np.ndarray:
-        """Centres (seconds from audio start) of ``n_rows`` rows of a ``hop`` extractor."""
-        if self.kind != "hop":
-            raise ValueError(f"timing kind {self.kind!r} has no fixed row grid")
-        return self.offset + self.hop * np.arange(n_rows, dtype=np.float64)
-
-    def describe(self) -> str:
-        if self.kind == "hop":
-            return f"hop {self.hop * 1000:g} ms, window {self.window * 1000:g} ms"
-        if self.kind == "frame_window":
-            return f"window {self.window:g} s per frame"
-        return "per frame"
-
-    def as_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items() if v is not None}
-
-
-@dataclass
-class Extractor:
-    """A loaded extractor. Audio ones implement ``extract_audio``, visual ones ``extract_faces``."""
-
-    name: str
-    modality: Modality
-    dim: int
-    timing: Timing
-    recipe_version: str
-    weights_id: str | None = None
-    weights_sha256: str | None = None
-    layer: str | None = None
-    batch_size: int = 32
-    # Longest audio (seconds) one forward may take; None: the whole track at once.
-    max_chunk_seconds: float | None = None
-    # Seconds of context on each side of a chunk so its kept rows equal an unchunked run.
-    chunk_context_seconds: float = 0.0
-
-    def extract_audio(self, waves: Sequence[np.ndarray], sample_rate: int) -> list[np.ndarray]:
-        """Batch of mono float32 waves -> list of (n_rows_i, dim) float32 (``hop`` timing)."""
-        raise NotImplementedError(f"{self.name} is not an audio extractor")
-
-    def extract_windows(
-        self, wave: np.ndarray, sample_rate: int, centres: np.ndarray
-    ) -> np.ndarray:
-        """One mono wave and frame centres (seconds) -> (len(centres), dim) (``frame_window``)."""
-        raise NotImplementedError(f"{self.name} does not embed windows")
-
-    def extract_faces(self, crops: np.ndarray) -> np.ndarray:
-        """(B, H, W, 3) uint8 RGB face crops -> (B, dim) float32."""
-        raise NotImplementedError(f"{self.name} is not a visual extractor")
-
-    def provenance(self) -> dict[str, Any]:
-        return {
-            "extractor": self.name,
-            "modality": self.modality,
-            "dim": self.dim,
-            "recipe_version": self.recipe_version,
-            "weights_id": self.weights_id,
-            "weights_sha256": self.weights_sha256,
-            "layer": self.layer,
-            "timing": self.timing.as_dict(),
-        }
+__all__ = ["BATCH_SIZE", "DEEP_OPTIONS", "DEVICE", "PRECISION", "STANDIN_KINDS", "WEIGHTS", "Extractor",
+           "ExtractorSpec", "Modality", "Option", "Timing", "TrainedOn", "WeightsKind", "create_extractor",
+           "get_spec", "list_models", "parse_model_list", "register"]
 
 
 Factory = Callable[..., Extractor]
-TrainedOn = Literal["imagenet", "faces", "affect", "speech", "audio"]
-WeightsKind = Literal["none", "public", "imagenet-standin", "user", "random"]
-
-
-@dataclass(frozen=True)
-class Option:
-    """One typed option an extractor takes (``--option NAME.KEY=VALUE``, or a common flag)."""
-
-    name: str
-    type: type = str
-    help: str = ""
-    choices: tuple[Any, ...] | None = None
-
-    def parse(self, value: Any, extractor: str) -> Any:
-        """``value`` (a string from the command line, or already typed) as this option's type."""
-        subject = f"{extractor} option {self.name}={value!r}"
-        try:
-            if self.type is bool and isinstance(value, str):
-                low = value.strip().lower()
-                if low not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
-                    raise ValueError(value)
-                v: Any = low in ("1", "true", "yes", "on")
-            else:
-                v = value if isinstance(value, self.type) and not isinstance(value, bool) else self.type(value)
-        except (TypeError, ValueError):
-            raise UnknownModelError(subject, f"is not a valid {self.type.__name__}",
-                                    self.help or "see `featurizer models --json`") from None
-        if self.choices is not None and v not in self.choices:
-            raise UnknownModelError(subject, f"must be one of {', '.join(map(str, self.choices))}")
-        return v
-
-    def row(self) -> dict[str, Any]:
-        return {"name": self.name, "type": self.type.__name__, "help": self.help,
-                **({"choices": list(self.choices)} if self.choices else {})}
-
-
-# Options most deep extractors take; the CLI's --weights/--device/--batch-size/--precision set them.
-WEIGHTS = Option("weights", str, "weights SOURCE: file, folder, hub id, URL, or random")
-DEVICE = Option("device", str, "cpu, cuda, cuda:N or auto")
-BATCH_SIZE = Option("batch_size", int, "crops or audio chunks per forward")
-PRECISION = Option("precision", str, "fp32, bf16 or fp16 (fp16/bf16 on CUDA; bf16 on CPU)",
-                   choices=("fp32", "bf16", "fp16"))
-DEEP_OPTIONS = (WEIGHTS, DEVICE, BATCH_SIZE, PRECISION)
 
 
 @dataclass(frozen=True)
@@ -152,7 +34,8 @@ class ExtractorSpec:
     modality: Modality
     dim: int
     timing: Timing
-    weights_source: str
+    # The default weights SOURCE (hub id, URL); None: no weights, or none public (``weights_hint``).
+    weights_source: str | None
     recipe_version: str
     factory: Factory = field(repr=False, compare=False)
     description: str = ""
@@ -169,6 +52,8 @@ class ExtractorSpec:
     paper_weights_public: bool | None = None
     # The default weights stand in for the paper's (e.g. an ImageNet model under a paper name).
     standin: bool = False
+    # Where to get weights when there is no public default (shown instead of a source).
+    weights_hint: str = ""
 
     def option(self, name: str) -> Option | None:
         return next((o for o in self.options if o.name == name), None)
@@ -176,14 +61,52 @@ class ExtractorSpec:
     def takes(self, name: str) -> bool:
         return self.option(name) is not None
 
+    def weights_text(self) -> str:
+        """The default weights for people: the source, where to get them, or that there are none."""
+        if self.weights_source:
+            return self.weights_source
+        return self.weights_hint or ("none public: pass --weights" if self.needs_weights else "none (no weights)")
+
+    def default_weights_kind(self) -> WeightsKind:
+        """``weights_kind`` of a run with the default weights."""
+        if not self.takes("weights"):
+            return "none"
+        if not self.weights_source:
+            return "user"
+        if self.standin:
+            return "imagenet-standin" if self.trained_on == "imagenet" else "public-standin"
+        return "public"
+
+    def weights_kind(self, given: str | None) -> WeightsKind:
+        """``weights_kind`` of a run given ``--weights`` ``given`` (None: the default)."""
+        if not self.takes("weights"):
+            return "none"
+        if given is not None and given.strip().lower() == "random":
+            return "random"
+        if given is None or given.strip() == (self.weights_source or ""):
+            return self.default_weights_kind()
+        return "user"
+
+    def standin_note(self) -> str:
+        trained = {"imagenet": "ImageNet", None: "public"}.get(self.trained_on, self.trained_on)
+        base = self.name.partition(":")[0]
+        return (f"{self.name} runs {trained} weights ({self.weights_source}) standing in for the paper's "
+                f"{base} feature, which has no public weights; the store records weights_kind "
+                f"{self.default_weights_kind()} (docs/extractors.md lists public models that serve in "
+                f"its place; pass the paper's weights with --weights {base}=PATH)")
+
     def row(self) -> dict[str, Any]:
+        """The listing (``featurizer models --json``, ``GET /v1/models``); ``weights_present`` is
+        read from the file system (local path, hub or torch cache), never the network."""
         return {
             "name": self.name,
             "modality": self.modality,
             "dim": self.dim,
             "timing": self.timing.describe(),
             "default_weights": self.weights_source,
-            "weights": self.weights_source,
+            "weights": self.weights_text(),
+            "weights_present": is_present(self.weights_source) if self.takes("weights") else None,
+            "weights_kind": self.default_weights_kind(),
             "trained_on": self.trained_on,
             "licence": self.licence,
             "paper_weights_public": self.paper_weights_public,
@@ -205,6 +128,11 @@ _BUILTIN_MODULES = (
     "featurizer.extractors.vggish",
     "featurizer.extractors.timm_visual",
     "featurizer.extractors.iresnet",
+    "featurizer.extractors.emotieff",
+    "featurizer.extractors.mae_face",
+    "featurizer.extractors.hf_visual",
+    "featurizer.extractors.whisper",
+    "featurizer.extractors.speech_emotion",
 )
 _OPTIONAL_BUILTIN_MODULES: tuple[str, ...] = ()
 _loaded = False
@@ -216,7 +144,7 @@ def register(
     modality: Modality,
     dim: int,
     timing: Timing,
-    weights_source: str = "none (no weights)",
+    weights_source: str | None = None,
     recipe_version: str = "1",
     description: str = "",
     needs_weights: bool = False,
@@ -227,6 +155,7 @@ def register(
     licence: str = "n/a",
     paper_weights_public: bool | None = None,
     standin: bool = False,
+    weights_hint: str = "",
 ) -> Callable[[Factory], Factory]:
     """Register ``factory(**options) -> Extractor`` under ``name``.
 
@@ -256,6 +185,7 @@ def register(
                 licence=licence,
                 paper_weights_public=paper_weights_public,
                 standin=standin,
+                weights_hint=weights_hint,
             )
         )
         return factory
@@ -334,6 +264,9 @@ def create_extractor(name: str, **options: Any) -> Extractor:
     ex = spec.factory(**options)
     if sep:
         ex.name = name
+    ex.weights_kind = spec.weights_kind(options.get("weights"))
+    if ex.weights_kind in STANDIN_KINDS:
+        ex.standin_note = spec.standin_note()
     return ex
 
 

@@ -1,9 +1,8 @@
 """ECAPA-TDNN speaker embeddings (speechbrain) of a window centred on each label frame.
 
-One embedding per window of ``window`` seconds (default 2 s). Windows are computed on a coarser
-grid (every ``hop`` seconds, default ``window / 5``) spanning the frames, then linearly
-interpolated to each frame's timestamp; near the ends of the audio a window is shifted to lie
-inside it (so every window has the full length and batches without padding). Windows go through
+One embedding per window of ``window`` seconds (default 2 s), on the grid of
+:mod:`.frame_windows` (every ``hop`` seconds, default ``window / 5``, interpolated to each
+frame; windows shifted inside the audio at its ends). Windows go through
 the checkpoint's own front end: ``compute_features`` (80-bin Fbank), ``mean_var_norm``
 (per-window mean normalisation) and ``embedding_model``, as ``EncoderClassifier.encode_batch``.
 
@@ -18,96 +17,40 @@ from typing import Any
 
 import numpy as np
 
-from ..registry import BATCH_SIZE, DEVICE, WEIGHTS, Extractor, Option, Timing, register
+from ..registry import DEEP_OPTIONS, Extractor, Option, register
+from .frame_windows import WindowedExtractor, parse_window, window_timing
 
 RECIPE = "1"
 DEFAULT = "speechbrain/spkrec-ecapa-voxceleb"
 DEFAULT_WINDOW = 2.0
-MIN_SAMPLES = 800  # 50 ms: anything shorter gets zeros
-
-
-def ecapa_timing(window: float = DEFAULT_WINDOW, hop: float | None = None) -> Timing:
-    return Timing("frame_window", hop=hop if hop is not None else window / 5, window=window)
-
-
-def parse_window(value: str | float | None) -> float:
-    if value is None or value == "":
-        return DEFAULT_WINDOW
-    try:
-        w = float(value)
-    except (TypeError, ValueError):
-        raise ValueError("expected a window in seconds, e.g. 3") from None
-    if not 0.1 <= w <= 60:
-        raise ValueError("window must be 0.1-60 s")
-    return w
 
 
 def _variant(value: str) -> dict[str, Any]:
-    return {"timing": ecapa_timing(parse_window(value))}
-
-
-def interpolate_rows(grid: np.ndarray, rows: np.ndarray, at: np.ndarray) -> np.ndarray:
-    """Linear interpolation of (G, D) rows at ``grid`` times to ``at`` times (held at the ends)."""
-    if len(grid) == 1:
-        return np.repeat(rows, len(at), axis=0)
-    j = np.clip(np.searchsorted(grid, at, side="right"), 1, len(grid) - 1)
-    t0, t1 = grid[j - 1], grid[j]
-    w = np.clip((at - t0) / np.maximum(t1 - t0, 1e-12), 0.0, 1.0)[:, None]
-    return ((1 - w) * rows[j - 1] + w * rows[j]).astype(np.float32)
+    return {"timing": window_timing(parse_window(value, DEFAULT_WINDOW))}
 
 
 @dataclass
-class Ecapa(Extractor):
+class Ecapa(WindowedExtractor):
     mods: Any = field(default=None, repr=False)  # compute_features, mean_var_norm, embedding_model
-    device: Any = None
     architecture: str = ""
 
     def provenance(self) -> dict[str, Any]:
         return {**super().provenance(), "architecture": self.architecture}
 
-    def grid(self, centres: np.ndarray) -> np.ndarray:
-        lo, hi = float(np.min(centres)), float(np.max(centres))
-        hop = self.timing.hop or 0.0
-        if hop <= 0 or hi - lo <= hop:
-            return np.unique(np.array([lo, hi]))
-        g = lo + hop * np.arange(int(np.floor((hi - lo) / hop)) + 1)
-        return g if g[-1] >= hi - 1e-9 else np.append(g, hi)
-
-    def window_starts(self, n_samples: int, sr: int, times: np.ndarray) -> tuple[np.ndarray, int]:
-        length = min(n_samples, int(round(self.timing.window * sr)))
-        starts = np.round(times * sr).astype(np.int64) - length // 2
-        return np.clip(starts, 0, n_samples - length), length
-
     def embed(self, windows: np.ndarray) -> np.ndarray:
+        """The front end (Fbank, mean normalisation) in float32, the embedding model in the
+        extractor's precision (autocast)."""
         import torch
 
-        from ..device import inference
+        from ..device import autocast, inference, to_device
 
-        out = np.empty((len(windows), self.dim), np.float32)
-        bs = max(1, self.batch_size)
         with inference(self.device):
-            for b in range(0, len(windows), bs):
-                x = torch.from_numpy(np.ascontiguousarray(windows[b : b + bs], np.float32)).to(self.device)
-                lens = torch.ones(len(x), device=self.device)
-                feats = self.mods.compute_features(x)
-                feats = self.mods.mean_var_norm(feats, lens)
+            x = to_device(torch.from_numpy(windows), self.device)
+            lens = torch.ones(len(x), device=self.device)
+            feats = self.mods.mean_var_norm(self.mods.compute_features(x), lens)
+            with autocast(self.device, self.precision):
                 emb = self.mods.embedding_model(feats, lens)
-                out[b : b + bs] = emb.reshape(len(x), -1).float().cpu().numpy()
-        return out
-
-    def extract_windows(self, wave: np.ndarray, sample_rate: int, centres: np.ndarray) -> np.ndarray:
-        centres = np.asarray(centres, np.float64)
-        if len(centres) == 0:
-            return np.zeros((0, self.dim), np.float32)
-        wave = np.asarray(wave, np.float32)
-        if len(wave) < MIN_SAMPLES:
-            return np.zeros((len(centres), self.dim), np.float32)
-        grid = self.grid(centres)
-        starts, length = self.window_starts(len(wave), sample_rate, grid)
-        # windows as strided views of the wave: no copy until a batch is formed
-        view = np.lib.stride_tricks.sliding_window_view(wave, length)
-        rows = self.embed(view[starts])
-        return interpolate_rows(grid, rows, centres)
+            return emb.reshape(len(x), -1).float().cpu().numpy()
 
 
 def _strict_check(hparams: dict[str, Any], name: str, source: str) -> None:
@@ -131,18 +74,19 @@ def _strict_check(hparams: dict[str, Any], name: str, source: str) -> None:
 
 
 def load_ecapa(weights: str | None, device: str | None, batch_size: int | None,
-               window: str | float | None, hop: float | None) -> Extractor:
-    from ..device import is_cuda, prepare_model, resolve_device
+               window: str | float | None, hop: float | None, precision: str | None = None) -> Extractor:
+    from ..device import is_cuda, prepare_model, resolve_device, resolve_precision
     from ..errors import WeightsError
     from ..weights import resolve
 
     try:
-        win = parse_window(window)
+        win = parse_window(window, DEFAULT_WINDOW)
     except ValueError as e:
         raise WeightsError(f"ecapatdnn:{window}", str(e)) from None
-    dev = resolve_device(device)
     res = resolve("ecapatdnn", weights, DEFAULT, needs=("hyperparams.yaml",),
-                  hub_patterns=(("*.yaml", "*.ckpt", "*.txt"),))
+                  hub_patterns=(("*.yaml", "*.ckpt", "*.txt"),))  # first: fails before torch loads
+    dev = resolve_device(device)
+    prec = resolve_precision(precision, dev, "ecapatdnn", cuda_default="fp32")
     if res.kind == "random":
         import torch
         from speechbrain.lobes.features import Fbank
@@ -176,8 +120,8 @@ def load_ecapa(weights: str | None, device: str | None, batch_size: int | None,
                            "(hyperparams.yaml + embedding_model.ckpt)", f"e.g. --weights ecapatdnn={DEFAULT}")
     emb = mods["embedding_model"]
     dim = int(emb.fc.conv.out_channels) if hasattr(emb, "fc") else _probe_dim(mods)
-    mods = prepare_model(mods, dev, half=False)
-    return Ecapa(name="ecapatdnn", modality="audio", dim=dim, timing=ecapa_timing(win, hop),
+    mods = prepare_model(mods, dev)
+    return Ecapa(name="ecapatdnn", modality="audio", dim=dim, timing=window_timing(win, hop), precision=prec,
                  recipe_version=RECIPE, weights_id=res.weights_id, weights_sha256=res.sha256,
                  layer="embedding", batch_size=batch_size or (64 if is_cuda(dev) else 8),
                  mods=mods, device=dev, architecture=f"speechbrain {type(emb).__name__}")
@@ -192,12 +136,13 @@ def _probe_dim(mods: Any) -> int:
         return int(mods["embedding_model"](f, torch.ones(1)).shape[-1])
 
 
-@register("ecapatdnn", modality="audio", dim=192, timing=ecapa_timing(), recipe_version=RECIPE,
+@register("ecapatdnn", modality="audio", dim=192, timing=window_timing(DEFAULT_WINDOW), recipe_version=RECIPE,
           weights_source=DEFAULT, needs_weights=True, variant_option="window", variant=_variant,
-          options=(WEIGHTS, DEVICE, BATCH_SIZE, Option("hop", float, "seconds between embedded windows")),
+          options=DEEP_OPTIONS + (Option("hop", float, "seconds between embedded windows"),),
           trained_on="speech", licence="Apache-2.0", paper_weights_public=False, standin=True,
           description="speechbrain ECAPA-TDNN speaker embedding (VoxCeleb, 192-d; the paper's 512-d "
                       "checkpoint is not public) of a 2 s window around each frame")
 def ecapatdnn(weights: str | None = None, device: str | None = None, batch_size: int | None = None,
-              window: str | float | None = None, hop: float | None = None) -> Extractor:
-    return load_ecapa(weights, device, batch_size, window, hop)
+              window: str | float | None = None, hop: float | None = None,
+              precision: str | None = None) -> Extractor:
+    return load_ecapa(weights, device, batch_size, window, hop, precision)

@@ -1,4 +1,6 @@
-"""Self-supervised speech models through transformers: ``wav2vec`` (wav2vec 2.0) and ``hubert``.
+"""Speech models through transformers: ``wav2vec`` (wav2vec 2.0), ``hubert``, and
+``wav2vec2-emotion`` (audeering's wav2vec 2.0 fine-tuned for arousal, dominance and valence: its
+hidden states; the three outputs are ``wav2vec2-emotion-adv``, :mod:`.speech_emotion`).
 
 Rows follow the convolutional feature encoder: for the standard stack (kernels 10,3,3,3,3,2,2,
 strides 5,2,2,2,2,2,2 at 16 kHz) one row per 320 samples (20 ms), each seeing 400 samples
@@ -29,15 +31,17 @@ from typing import Any
 
 import numpy as np
 
-from ..registry import BATCH_SIZE, DEVICE, WEIGHTS, Extractor, Option, Timing, register
+from ..registry import DEEP_OPTIONS, Extractor, Option, Timing, register
 
 RECIPE = "1"
 W2V_TIMING = Timing("hop", hop=0.02, window=0.025, offset=0.0125)
 WAV2VEC_DEFAULT = "facebook/wav2vec2-large-960h"
 HUBERT_DEFAULT = "facebook/hubert-base-ls960"
+EMOTION_DEFAULT = "audeering/wav2vec2-large-robust-12-ft-emotion-msp-dim"
 NAMED_LAYERS = ("cnn", "last", "mean4")
-HF_OPTIONS = (WEIGHTS, DEVICE, BATCH_SIZE,
-              Option("max_chunk_seconds", float, "longest audio (s) one forward takes"), Option("chunk_context_seconds", float, "context (s) on each side of a chunk"))
+CHUNK_OPTIONS = (Option("max_chunk_seconds", float, "longest audio (s) one forward takes"),
+                 Option("chunk_context_seconds", float, "context (s) on each side of a chunk"))
+HF_OPTIONS = DEEP_OPTIONS + CHUNK_OPTIONS
 
 
 def parse_layer(layer: str | int | None, default: str) -> str | int:
@@ -110,18 +114,13 @@ class HFSpeech(Extractor):
     def _forward(self, batch: np.ndarray) -> np.ndarray:
         import torch
 
-        from ..device import inference, is_cuda
+        from ..device import inference, to_device
 
         if self.normalize:
-            mean = batch.mean(axis=1, keepdims=True)
-            var = batch.var(axis=1, keepdims=True)
-            batch = (batch - mean) / np.sqrt(var + 1e-7)
-        with inference(self.device):
-            x = torch.from_numpy(np.ascontiguousarray(batch, np.float32)).to(self.device)
-            autocast = torch.autocast("cuda", dtype=torch.float16) if is_cuda(self.device) else _null()
-            with autocast:
-                h = self._hidden(x)
-            return h.float().cpu().numpy()
+            batch = zero_mean_unit_var(batch)
+        with inference(self.device, self.precision):
+            x = to_device(torch.from_numpy(np.ascontiguousarray(batch, np.float32)), self.device)
+            return self._hidden(x).float().cpu().numpy()
 
     def _hidden(self, x: Any) -> Any:
         m = self.model
@@ -151,62 +150,53 @@ class HFSpeech(Extractor):
         return hs[0] if len(hs) == 1 else sum(hs) / len(hs)
 
 
-class _null:
-    def __enter__(self) -> None:
-        return None
+def zero_mean_unit_var(batch: np.ndarray) -> np.ndarray:
+    """Each row to zero mean and unit variance, as ``Wav2Vec2FeatureExtractor(do_normalize=True)``."""
+    mean = batch.mean(axis=1, keepdims=True)
+    var = batch.var(axis=1, keepdims=True)
+    return (batch - mean) / np.sqrt(var + 1e-7)
 
-    def __exit__(self, *exc: object) -> None:
-        return None
+
+def speech_weights(name: str, default: str, weights: str | None) -> Any:
+    """The resolved weights of a wav2vec2-style extractor (a Hugging Face folder or hub id)."""
+    from ..weights import resolve
+
+    return resolve(name, weights, default, needs=("config.json",),
+                   hub_patterns=(("*.json", "*.safetensors"), ("*.json", "*.bin")))
+
+
+def load_speech_model(res: Any, name: str, default: str, model_types: tuple[str, ...]) -> tuple[Any, bool]:
+    """(transformers model, ``do_normalize``) of resolved wav2vec2-style weights."""
+    import transformers
+
+    from .hf_load import from_pretrained_checked, hf_config, not_a_folder, preprocessor_config
+
+    if res.kind == "random":
+        return transformers.AutoModel.from_config(random_config(name)), True
+    if res.kind != "hf_folder":
+        raise not_a_folder(name, res.source, default)
+    config = hf_config(res.path, name, res.source, model_types)
+    model = from_pretrained_checked(transformers.AutoModel, res.path, name, res.source, config.model_type)
+    return model, bool(preprocessor_config(res.path).get("do_normalize", True))
 
 
 def load_hf_speech(name: str, default: str, model_types: tuple[str, ...], weights: str | None,
                    device: str | None, batch_size: int | None, layer: str | int | None,
                    default_layer: str, max_chunk_seconds: float | None = None,
-                   chunk_context_seconds: float | None = None) -> Extractor:
-    import torch
-    import transformers
-
-    from ..device import is_cuda, prepare_model, resolve_device
+                   chunk_context_seconds: float | None = None, precision: str | None = None) -> Extractor:
+    from ..device import is_cuda, prepare_model, resolve_device, resolve_precision
     from ..errors import WeightsError
-    from ..weights import read_json, resolve
 
     try:
         layer_spec = parse_layer(layer, default_layer)
     except ValueError as e:
         raise WeightsError(f"{name}:{layer}", str(e)) from None
+    res = speech_weights(name, default, weights)  # first: a missing download fails before torch loads
     dev = resolve_device(device)
-    res = resolve(name, weights, default, needs=("config.json",),
-                  hub_patterns=(("*.json", "*.safetensors"), ("*.json", "*.bin")))
-    if res.kind == "random":
-        config = _default_config(model_types[0])
-        model = transformers.AutoModel.from_config(config)
-        normalize = True
-    elif res.kind == "hf_folder":
-        config = transformers.AutoConfig.from_pretrained(str(res.path))
-        if config.model_type not in model_types:
-            raise WeightsError(f"{name} weights {res.source}", f"is a {config.model_type!r} model, "
-                               f"not {' or '.join(model_types)}", f"pass a {model_types[0]} checkpoint")
-        # our own check below reports mismatches once, as a WeightsError: quiet transformers' report
-        tlog = transformers.utils.logging
-        bars, verbosity = tlog.is_progress_bar_enabled(), tlog.get_verbosity()
-        tlog.disable_progress_bar()
-        tlog.set_verbosity_error()
-        try:
-            model, info = transformers.AutoModel.from_pretrained(str(res.path), output_loading_info=True)
-        except Exception as e:  # noqa: BLE001 - shape mismatches and corrupt files land here
-            raise WeightsError(f"{name} weights {res.source}", f"cannot load ({type(e).__name__}: "
-                               f"{str(e).splitlines()[0][:300]})", f"--weights {name}=PATH") from None
-        finally:
-            tlog.set_verbosity(verbosity)
-            if bars:
-                tlog.enable_progress_bar()
-        _check_loading_info(info, name, res.source, config.model_type)
-        pre = res.path / "preprocessor_config.json"
-        normalize = bool(read_json(pre).get("do_normalize", True)) if pre.is_file() else True
-    else:
-        raise WeightsError(f"{name} weights {res.source}", "expected a Hugging Face model folder "
-                           "(config.json + model.safetensors or pytorch_model.bin) or hub id",
-                           f"e.g. --weights {name}={default}")
+    prec = resolve_precision(precision, dev, name)
+    import torch
+
+    model, normalize = load_speech_model(res, name, default, model_types)
     config = model.config
     L = int(config.num_hidden_layers)
     if isinstance(layer_spec, int) and layer_spec > L:
@@ -216,7 +206,7 @@ def load_hf_speech(name: str, default: str, model_types: tuple[str, ...], weight
         model.encoder.layers = torch.nn.ModuleList()
     elif isinstance(layer_spec, int) and layer_spec < L:
         model.encoder.layers = model.encoder.layers[: max(1, layer_spec)]  # skip what is not used
-    model = prepare_model(model, dev, half=False)
+    model = prepare_model(model, dev)
     timing = conv_timing(config.conv_kernel, config.conv_stride)
     cnn = layer_spec == "cnn"
     if max_chunk_seconds is None:
@@ -232,42 +222,21 @@ def load_hf_speech(name: str, default: str, model_types: tuple[str, ...], weight
         layer=str(layer_spec), batch_size=batch_size or (8 if is_cuda(dev) else (4 if cnn else 2)),
         max_chunk_seconds=max_chunk_seconds, chunk_context_seconds=chunk_context_seconds,
         model=model, device=dev, layer_spec=layer_spec, normalize=normalize, num_layers=L,
-        architecture=f"transformers {type(model).__name__}")
+        architecture=f"transformers {type(model).__name__}", precision=prec)
 
 
-IGNORED_UNEXPECTED = ("lm_head.", "quantizer.", "project_q.", "project_hid.", "final_proj.",
-                      "label_embs_concat", "classifier.", "projector.", "dropout_features")
-
-
-def _check_loading_info(info: dict[str, Any], name: str, source: str, model_type: str) -> None:
-    from ..errors import WeightsError
-
-    missing = sorted(k for k in info.get("missing_keys", ()) if "masked_spec_embed" not in k)
-    unexpected = sorted(k for k in info.get("unexpected_keys", ())
-                        if not any(p in k for p in IGNORED_UNEXPECTED))
-    mismatched = sorted(str(k[0]) if isinstance(k, tuple) else str(k)
-                        for k in info.get("mismatched_keys", ()))
-    if not (missing or unexpected or mismatched):
-        return
-
-    def some(keys: list[str]) -> str:
-        return ", ".join(keys[:8]) + (f", ... (+{len(keys) - 8})" if len(keys) > 8 else "")
-
-    parts = [f"{len(v)} {k}: {some(v)}" for k, v in
-             (("missing", missing), ("unexpected", unexpected), ("with another shape", mismatched)) if v]
-    raise WeightsError(f"{name} weights {source}", f"checkpoint does not match its {model_type} "
-                       f"config ({'; '.join(parts)})", f"pass a complete {model_type} checkpoint "
-                       f"with --weights {name}=PATH")
-
-
-def _default_config(model_type: str) -> Any:
-    """Real-size configs for random weights (benchmarks): hubert-base, wav2vec2-large."""
+def random_config(name: str) -> Any:
+    """Real-size configs for random weights (benchmarks): hubert-base, wav2vec2-large, and the
+    12-layer wav2vec2-large-robust of ``wav2vec2-emotion``."""
     import transformers
 
-    if model_type == "hubert":
+    if name == "hubert":
         return transformers.HubertConfig()  # base: 12 x 768, conv 512
-    return transformers.Wav2Vec2Config(hidden_size=1024, num_hidden_layers=24, num_attention_heads=16,
-                                       intermediate_size=4096)
+    large = dict(hidden_size=1024, num_attention_heads=16, intermediate_size=4096)
+    if name.startswith("wav2vec2-emotion"):
+        return transformers.Wav2Vec2Config(**large, num_hidden_layers=12, do_stable_layer_norm=True,
+                                           feat_extract_norm="layer", conv_bias=True, num_labels=3)
+    return transformers.Wav2Vec2Config(**large, num_hidden_layers=24)
 
 
 @register("wav2vec", modality="audio", dim=1024, timing=W2V_TIMING, recipe_version=RECIPE,
@@ -277,9 +246,9 @@ def _default_config(model_type: str) -> Any:
           description="wav2vec 2.0 (transformers), last hidden state by default")
 def wav2vec(weights: str | None = None, device: str | None = None, batch_size: int | None = None,
             layer: str | int | None = None, max_chunk_seconds: float | None = None,
-            chunk_context_seconds: float | None = None) -> Extractor:
+            chunk_context_seconds: float | None = None, precision: str | None = None) -> Extractor:
     return load_hf_speech("wav2vec", WAV2VEC_DEFAULT, ("wav2vec2",), weights, device, batch_size,
-                          layer, "last", max_chunk_seconds, chunk_context_seconds)
+                          layer, "last", max_chunk_seconds, chunk_context_seconds, precision)
 
 
 @register("hubert", modality="audio", dim=512, timing=W2V_TIMING, recipe_version=RECIPE,
@@ -289,6 +258,19 @@ def wav2vec(weights: str | None = None, device: str | None = None, batch_size: i
           description="HuBERT (transformers), CNN feature-encoder output (512-d) by default")
 def hubert(weights: str | None = None, device: str | None = None, batch_size: int | None = None,
            layer: str | int | None = None, max_chunk_seconds: float | None = None,
-           chunk_context_seconds: float | None = None) -> Extractor:
+           chunk_context_seconds: float | None = None, precision: str | None = None) -> Extractor:
     return load_hf_speech("hubert", HUBERT_DEFAULT, ("hubert",), weights, device, batch_size,
-                          layer, "cnn", max_chunk_seconds, chunk_context_seconds)
+                          layer, "cnn", max_chunk_seconds, chunk_context_seconds, precision)
+
+
+@register("wav2vec2-emotion", modality="audio", dim=1024, timing=W2V_TIMING, recipe_version=RECIPE,
+          weights_source=EMOTION_DEFAULT, needs_weights=True, variant_option="layer",
+          variant=_variant(1024, 512), options=HF_OPTIONS, trained_on="affect",
+          licence="CC-BY-NC-SA-4.0 (audEERING, research only)",
+          description="audeering wav2vec 2.0 (12 layers) fine-tuned on MSP-Podcast for arousal, dominance "
+                      "and valence: its hidden states (last by default), every 20 ms")
+def wav2vec2_emotion(weights: str | None = None, device: str | None = None, batch_size: int | None = None,
+                     layer: str | int | None = None, max_chunk_seconds: float | None = None,
+                     chunk_context_seconds: float | None = None, precision: str | None = None) -> Extractor:
+    return load_hf_speech("wav2vec2-emotion", EMOTION_DEFAULT, ("wav2vec2",), weights, device, batch_size,
+                          layer, "last", max_chunk_seconds, chunk_context_seconds, precision)

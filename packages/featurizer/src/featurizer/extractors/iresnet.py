@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import warnings
 
-from ..registry import BATCH_SIZE, DEVICE, WEIGHTS, Extractor, Timing, register
+from ..registry import DEEP_OPTIONS, Extractor, Timing, register
 
 PER_FRAME = Timing("per_frame")
 RECIPE = "1"
@@ -23,8 +23,8 @@ FAU_WHERE = "the paper's action-unit IResNet-100 checkpoint is not public: use y
 
 
 def load_iresnet(name: str, weights: str | None, device: str | None, batch_size: int | None,
-                 where: str) -> Extractor:
-    from ..device import prepare_model, resolve_device
+                 where: str, precision: str | None = None) -> Extractor:
+    from ..device import prepare_model, resolve_device, resolve_precision
     from ..errors import WeightsError
     from ..weights import (
         STATE_DICT_SUFFIXES,
@@ -33,11 +33,13 @@ def load_iresnet(name: str, weights: str | None, device: str | None, batch_size:
         match_state_dict,
         resolve,
     )
+
+    res = resolve(name, weights, None, where=where)  # first: a missing file fails before torch loads
+    dev = resolve_device(device)
+    prec = resolve_precision(precision, dev, name)
     from .iresnet_arch import INPUT_SIZE, build, config_from_state_dict, fuse_for_inference
     from .torch_visual import Preprocess, TorchFaceExtractor, default_batch_size
 
-    dev = resolve_device(device)
-    res = resolve(name, weights, None, where=where)
     if res.kind == "random":
         model = build()
     else:
@@ -57,28 +59,30 @@ def load_iresnet(name: str, weights: str | None, device: str | None, batch_size:
         if cfg.layers != (3, 13, 30, 3):
             warnings.warn(f"{name}: the checkpoint is {cfg.name}, not iresnet100", stacklevel=2)
     arch = model.cfg.name
-    model = prepare_model(fuse_for_inference(model.eval()), dev, half=True, channels_last=True)
+    model = prepare_model(fuse_for_inference(model.eval()), dev, channels_last=True)
     return TorchFaceExtractor(
         name=name, modality="visual", dim=model.cfg.num_features, timing=PER_FRAME,
         recipe_version=RECIPE, weights_id=res.weights_id, weights_sha256=res.sha256,
         layer="features", batch_size=batch_size or default_batch_size(dev, 16, 256),
-        model=model, device=dev, architecture=arch,
+        model=model, device=dev, architecture=arch, precision=prec,
         pre=Preprocess(size=INPUT_SIZE, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5)))
 
 
 @register("ires100", modality="visual", dim=DIM, timing=PER_FRAME, recipe_version=RECIPE,
-          weights_source="none public: --weights ires100=backbone.pth",
+          weights_hint="none public: --weights ires100=backbone.pth (insightface arcface_torch model zoo)",
           description="IResNet-100 (insightface layout) ArcFace-style face embedding",
-          needs_weights=True, options=(WEIGHTS, DEVICE, BATCH_SIZE), trained_on="faces",
+          needs_weights=True, options=DEEP_OPTIONS, trained_on="faces",
           licence="insightface: non-commercial research", paper_weights_public=False)
-def ires100(weights: str | None = None, device: str | None = None, batch_size: int | None = None) -> Extractor:
-    return load_iresnet("ires100", weights, device, batch_size, IRES_WHERE)
+def ires100(weights: str | None = None, device: str | None = None, batch_size: int | None = None,
+            precision: str | None = None) -> Extractor:
+    return load_iresnet("ires100", weights, device, batch_size, IRES_WHERE, precision)
 
 
 @register("fau", modality="visual", dim=DIM, timing=PER_FRAME, recipe_version=RECIPE,
-          weights_source="none public: --weights fau=PATH",
+          weights_hint="none public: --weights fau=PATH (an action-unit IResNet-100 checkpoint)",
           description="IResNet-100 (insightface layout) with a facial action-unit checkpoint",
-          needs_weights=True, options=(WEIGHTS, DEVICE, BATCH_SIZE), trained_on="affect",
+          needs_weights=True, options=DEEP_OPTIONS, trained_on="affect",
           licence="depends on the checkpoint", paper_weights_public=False)
-def fau(weights: str | None = None, device: str | None = None, batch_size: int | None = None) -> Extractor:
-    return load_iresnet("fau", weights, device, batch_size, FAU_WHERE)
+def fau(weights: str | None = None, device: str | None = None, batch_size: int | None = None,
+        precision: str | None = None) -> Extractor:
+    return load_iresnet("fau", weights, device, batch_size, FAU_WHERE, precision)

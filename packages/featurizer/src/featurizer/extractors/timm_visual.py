@@ -18,11 +18,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..registry import BATCH_SIZE, DEVICE, WEIGHTS, Extractor, Timing, register
+from ..registry import DEEP_OPTIONS, Extractor, Timing, register
 
 PER_FRAME = Timing("per_frame")
 RECIPE = "1"
-TIMM_OPTIONS = (WEIGHTS, DEVICE, BATCH_SIZE)
+TIMM_OPTIONS = DEEP_OPTIONS
 
 
 @dataclass(frozen=True)
@@ -64,17 +64,20 @@ def _hub_config(folder: Any) -> tuple[str | None, dict[str, Any], dict[str, Any]
 
 
 def load_timm(spec: TimmModel, weights: str | None, device: str | None, batch_size: int | None,
-              input_size: int | str | None = None) -> Extractor:
-    import timm
-
-    from ..device import prepare_model, resolve_device
+              input_size: int | str | None = None, precision: str | None = None) -> Extractor:
+    from ..device import prepare_model, resolve_device, resolve_precision
     from ..errors import WeightsError
     from ..weights import STATE_DICT_SUFFIXES, load_into, load_state_dict_file, resolve
-    from .torch_visual import Preprocess, TorchFaceExtractor, default_batch_size
 
-    dev = resolve_device(device)
+    # weights first: a missing download fails at once, before the model libraries load
     res = resolve(spec.name, weights, spec.hub,
                   hub_patterns=(("config.json", "model.safetensors"), ("config.json", "pytorch_model.bin")))
+    dev = resolve_device(device)
+    prec = resolve_precision(precision, dev, spec.name)
+    import timm
+
+    from .torch_visual import Preprocess, TorchFaceExtractor, default_batch_size
+
     arch, model_args, pcfg = spec.arch, {}, {}
     wfile = None
     if res.kind == "speechbrain":
@@ -107,11 +110,11 @@ def load_timm(spec: TimmModel, weights: str | None, device: str | None, batch_si
     cfg = {**model.pretrained_cfg, **pcfg}
     size = size or int(cfg.get("input_size", (3, 224, 224))[-1])
     dim = int(getattr(model, "head_hidden_size", None) or model.num_features)
-    model = prepare_model(model, dev, half=True, channels_last=spec.channels_last)
+    model = prepare_model(model, dev, channels_last=spec.channels_last)
     return TorchFaceExtractor(
         name=spec.name, modality="visual", dim=dim, timing=PER_FRAME, recipe_version=RECIPE,
         weights_id=res.weights_id, weights_sha256=res.sha256, layer="pooled features",
-        batch_size=batch_size or default_batch_size(dev, 8, 128), model=model, device=dev,
+        batch_size=batch_size or default_batch_size(dev, 8, 128), model=model, device=dev, precision=prec,
         channels_last=spec.channels_last, architecture=f"timm {arch}",
         pre=Preprocess(size=size, mean=tuple(cfg.get("mean", (0.485, 0.456, 0.406))),
                        std=tuple(cfg.get("std", (0.229, 0.224, 0.225))),
@@ -125,8 +128,8 @@ def load_timm(spec: TimmModel, weights: str | None, device: str | None, batch_si
           description="timm DenseNet-121 ImageNet features (1024-d), standing in for the paper's "
                       "expression DenseNet (342-d, not public)")
 def densenet(weights: str | None = None, device: str | None = None, batch_size: int | None = None,
-             input_size: int | str | None = None) -> Extractor:
-    return load_timm(DENSENET, weights, device, batch_size, input_size)
+             input_size: int | str | None = None, precision: str | None = None) -> Extractor:
+    return load_timm(DENSENET, weights, device, batch_size, input_size, precision)
 
 
 @register("mae", modality="visual", dim=MAE.dim, timing=PER_FRAME, recipe_version=RECIPE,
@@ -136,8 +139,8 @@ def densenet(weights: str | None = None, device: str | None = None, batch_size: 
           description="timm ViT-B/16 MAE encoder pretrained on ImageNet (768-d), standing in for the "
                       "paper's face MAE (see mae-face)")
 def mae(weights: str | None = None, device: str | None = None, batch_size: int | None = None,
-        input_size: int | str | None = None) -> Extractor:
-    return load_timm(MAE, weights, device, batch_size, input_size)
+        input_size: int | str | None = None, precision: str | None = None) -> Extractor:
+    return load_timm(MAE, weights, device, batch_size, input_size, precision)
 
 
 @register("mobilenet", modality="visual", dim=MOBILENET.dim, timing=PER_FRAME, recipe_version=RECIPE,
@@ -147,5 +150,5 @@ def mae(weights: str | None = None, device: str | None = None, batch_size: int |
           description="timm MobileNetV3-Large ImageNet features (1280-d), standing in for the "
                       "paper's MobileNet (512-d, not public)")
 def mobilenet(weights: str | None = None, device: str | None = None, batch_size: int | None = None,
-              input_size: int | str | None = None) -> Extractor:
-    return load_timm(MOBILENET, weights, device, batch_size, input_size)
+              input_size: int | str | None = None, precision: str | None = None) -> Extractor:
+    return load_timm(MOBILENET, weights, device, batch_size, input_size, precision)

@@ -118,9 +118,16 @@ class ModelInfo(BaseModel):
     modality: Literal["audio", "visual"] = Field(description="audio or visual (visual needs video).")
     dim: int = Field(description="Columns of its feature array.")
     timing: str = Field(description="Where its rows sit in time (hop and window, or per frame).")
-    weights: str = Field(description="Default weights source (same as default_weights).")
-    default_weights: str = Field(description="Default weights source.")
-    trained_on: Literal["imagenet", "faces", "affect", "speech", "audio"] | None = Field(
+    weights: str = Field(description="Default weights for people: the source, where to get them, or none.")
+    default_weights: str | None = Field(
+        description="Default weights source (hub id or URL); null: no weights, or none public.")
+    weights_present: bool | None = Field(
+        description="The default weights are on the server (local path, hub or torch cache; checked "
+                    "without network); null: the extractor takes no weights.")
+    weights_kind: Literal["none", "public", "imagenet-standin", "public-standin", "user", "random"] = Field(
+        description="What a run with the default weights records as weights_kind (user: none public, "
+                    "pass your own).")
+    trained_on: Literal["imagenet", "images", "faces", "affect", "speech", "audio"] | None = Field(
         description="What the default weights were trained on (null: no weights, a handcrafted feature).")
     licence: str = Field(description="Licence of the default weights (or the library).")
     paper_weights_public: bool | None = Field(

@@ -1,0 +1,214 @@
+"""State dicts: read from files (never running code from them unless asked), unwrapped from
+training-script containers, matched to a model's keys and loaded strictly."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import types
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import WeightsError
+
+# Wrapper keys under which training scripts save the model's state dict.
+CONTAINER_KEYS = ("state_dict", "model_state_dict", "backbone_state_dict", "model", "net",
+                  "params", "module", "ema", "model_ema")
+# Wrapper prefixes stripped from every key (DataParallel/DDP, backbone-and-head trainers).
+WRAPPER_PREFIXES = ("module.", "_orig_mod.")
+BACKBONE_PREFIXES = ("backbone.", "encoder.", "model.")
+# Module paths of old timm releases, as pickled models name them, and where they live now.
+TIMM_MOVES = {"timm.models.layers": "timm.layers",
+              "timm.models.efficientnet_blocks": "timm.models._efficientnet_blocks",
+              "timm.models.efficientnet_builder": "timm.models._efficientnet_builder"}
+
+
+def pickle_hint(extractor: str, path: Path) -> str:
+    return (f"convert it once to a state dict: python -c \"import torch; torch.save(torch.load('{path}', "
+            f"weights_only=False).state_dict(), '{path.with_suffix('.pth')}')\", or, if you trust the file, "
+            f"pass the {extractor} option allow_pickle=true")
+
+
+def load_state_dict_file(path: str | os.PathLike, extractor: str = "weights", *, allow_pickle: bool = False,
+                         module_moves: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Tensors of a ``.safetensors`` or torch file, unwrapped.
+
+    torch files load with ``weights_only=True``. A pickled whole model (``torch.save(model)``)
+    runs code stored in the file when loaded, so it is refused unless ``allow_pickle``; then it is
+    unpickled (module paths renamed per ``module_moves`` and :data:`TIMM_MOVES`) and only its
+    ``state_dict()`` is kept.
+    """
+    import torch
+
+    p = Path(path)
+    try:
+        if p.suffix.lower() == ".safetensors":
+            from safetensors.torch import load_file
+
+            sd: Any = load_file(str(p))
+        else:
+            sd = torch.load(str(p), map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        if not allow_pickle:
+            raise WeightsError(f"{extractor} weights {p}", "is a pickled model, not a state dict: loading it "
+                               "runs code stored in the file", pickle_hint(extractor, p)) from None
+        sd = load_pickled(p, extractor, {**TIMM_MOVES, **(module_moves or {})})
+    except Exception as e:  # noqa: BLE001
+        raise WeightsError(f"{extractor} weights {p}", f"cannot read state dict ({type(e).__name__}: "
+                           f"{str(e).splitlines()[0][:200] if str(e) else ''})",
+                           "save it with torch.save(model.state_dict()) or safetensors") from None
+    return unwrap_state_dict(sd, extractor, p)
+
+
+def _renaming_pickle(moves: Mapping[str, str]) -> types.ModuleType:
+    """A ``pickle_module`` for ``torch.load`` whose unpickler finds classes at their new paths."""
+
+    def moved(module: str) -> str:
+        for old, new in moves.items():
+            if module == old or module.startswith(old + "."):
+                return new + module[len(old):]
+        return module
+
+    class Unpickler(pickle.Unpickler):
+        def find_class(self, module: str, name: str) -> Any:
+            return super().find_class(moved(module), name)
+
+    mod = types.ModuleType("featurizer_renaming_pickle")
+    mod.Unpickler = Unpickler  # type: ignore[attr-defined]
+    mod.load = pickle.load  # type: ignore[attr-defined]
+    return mod
+
+
+def load_pickled(path: Path, extractor: str, moves: Mapping[str, str]) -> Any:
+    """Unpickle a whole saved model (runs code from the file: only behind ``allow_pickle``)."""
+    import torch
+
+    try:
+        return torch.load(str(path), map_location="cpu", weights_only=False,
+                          pickle_module=_renaming_pickle(moves))
+    except Exception as e:  # noqa: BLE001 - classes missing or changed in this library version
+        raise WeightsError(f"{extractor} weights {path}", f"cannot unpickle this model with the installed "
+                           f"libraries ({type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''})",
+                           "convert it to a state dict where it was made (torch.save(model.state_dict(), "
+                           "F)), or use the model's ONNX file") from None
+
+
+def _is_tensor_map(obj: Any) -> bool:
+    import torch
+
+    return isinstance(obj, Mapping) and bool(obj) and all(
+        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items())
+
+
+def unwrap_state_dict(obj: Any, extractor: str = "weights", path: Path | None = None) -> dict[str, Any]:
+    """A checkpoint's state dict: itself, or the tensor map under a training-script wrapper key."""
+    import torch
+
+    if hasattr(obj, "state_dict") and callable(obj.state_dict) and not isinstance(obj, Mapping):
+        obj = obj.state_dict()
+    if _is_tensor_map(obj):
+        return dict(obj)
+    if isinstance(obj, Mapping):
+        for k in CONTAINER_KEYS:
+            if k in obj and _is_tensor_map(obj[k]):
+                return dict(obj[k])
+        tensors = {k: v for k, v in obj.items() if isinstance(v, torch.Tensor)}
+        if tensors:
+            return tensors
+    raise WeightsError(f"{extractor} weights {path or ''}".strip(), "holds no state dict (a map of "
+                       "parameter names to tensors)", "save it with torch.save(model.state_dict())")
+
+
+@dataclass
+class LoadReport:
+    stripped: list[str] = field(default_factory=list)  # prefixes removed
+    dropped: list[str] = field(default_factory=list)  # extra keys of heads the model does not have
+
+
+def _strip(sd: dict[str, Any], prefix: str) -> dict[str, Any]:
+    return {k[len(prefix):] if k.startswith(prefix) else k: v for k, v in sd.items()}
+
+
+def strip_wrappers(sd: dict[str, Any], report: LoadReport | None = None) -> dict[str, Any]:
+    """``sd`` without a wrapper prefix (``module.``, ``_orig_mod.``) that every key carries."""
+    for p in WRAPPER_PREFIXES:
+        if sd and all(k.startswith(p) for k in sd):
+            sd = _strip(sd, p)
+            if report is not None:
+                report.stripped.append(p)
+    return sd
+
+
+def _top(key: str) -> str:
+    return key.split(".", 1)[0]
+
+
+def match_state_dict(model_keys: Iterable[str], sd: dict[str, Any]) -> tuple[dict[str, Any], LoadReport]:
+    """Strip wrapper prefixes (``module.``, ``backbone.``...) and drop heads the model lacks.
+
+    Prefixes go when every key carries them (``module.``) or when only the keys under them match
+    the model (``backbone.`` + a head). Keys whose top-level module the model does not have at all
+    (a classifier, an AU head, a margin loss) are dropped and reported; everything else is left
+    for :func:`check_state_dict` to judge.
+    """
+    want = set(model_keys)
+    rep = LoadReport()
+    sd = strip_wrappers(sd, rep)
+    if not (want & set(sd)):
+        for p in BACKBONE_PREFIXES:
+            sub = {k[len(p):]: v for k, v in sd.items() if k.startswith(p)}
+            if sub and (want & set(sub)):
+                rep.stripped.append(p)
+                rep.dropped += sorted(k for k in sd if not k.startswith(p))
+                sd = sub
+                break
+    tops = {_top(k) for k in want}
+    extra = [k for k in sd if k not in want and _top(k) not in tops]
+    if extra and (want & set(sd)):
+        rep.dropped += sorted(extra)
+        sd = {k: v for k, v in sd.items() if k not in set(extra)}
+    return sd, rep
+
+
+def check_state_dict(model_sd: Mapping[str, Any], sd: Mapping[str, Any], extractor: str,
+                     source: str, arch: str) -> None:
+    """Raise a WeightsError listing missing, unexpected and wrongly shaped keys, if any."""
+    missing = [k for k in model_sd if k not in sd and not k.endswith("num_batches_tracked")]
+    unexpected = [k for k in sd if k not in model_sd]
+    shapes = [f"{k} {tuple(sd[k].shape)} vs {tuple(model_sd[k].shape)}" for k in model_sd
+              if k in sd and hasattr(sd[k], "shape") and tuple(sd[k].shape) != tuple(model_sd[k].shape)]
+    if not (missing or unexpected or shapes):
+        return
+
+    def some(keys: list[str]) -> str:
+        return ", ".join(keys[:8]) + (f", ... (+{len(keys) - 8})" if len(keys) > 8 else "")
+
+    parts = []
+    if missing:
+        parts.append(f"{len(missing)} missing: {some(missing)}")
+    if unexpected:
+        parts.append(f"{len(unexpected)} unexpected: {some(unexpected)}")
+    if shapes:
+        parts.append(f"{len(shapes)} with another shape (checkpoint vs model): {some(shapes)}")
+    raise WeightsError(f"{extractor} weights {source}",
+                       f"state dict does not match {arch} ({'; '.join(parts)})",
+                       f"pass a checkpoint of this architecture with --weights {extractor}=PATH")
+
+
+def load_into(model: Any, sd: dict[str, Any], extractor: str, source: str, arch: str) -> LoadReport:
+    """Load ``sd`` into ``model`` strictly after prefix and head handling."""
+    model_sd = model.state_dict()
+    sd, rep = match_state_dict(model_sd.keys(), sd)
+    check_state_dict(model_sd, sd, extractor, source, arch)
+    model.load_state_dict(sd, strict=False)  # only num_batches_tracked may be absent here
+    return rep
+
+
+def read_json(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise WeightsError(path, f"cannot read ({e})") from None

@@ -1,0 +1,128 @@
+"""whisper, wav2vec2-emotion and wav2vec2-emotion-adv from Hugging Face folders in their published
+layouts: rows equal to the models called directly, declared timing checked against the models'
+own front ends, one row per label frame in the store."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from featurizer.audio_rows import hop_rows
+from featurizer.errors import WeightsError
+from featurizer.media import Audio, load_audio
+from featurizer.pipeline import extract
+from featurizer.registry import create_extractor
+from featurizer.weights import local_weights
+
+from .conftest_deep import *  # noqa: F403
+from .conftest_deep import assert_store
+from .conftest_public import *  # noqa: F403
+from .conftest_public import emotion_model_class
+
+
+def _wave(demo, seconds=None):
+    w = load_audio(next((demo / "videos").glob("*.mp4"))).samples
+    return w if seconds is None else w[: int(seconds * 16000)]
+
+
+def _norm(w):
+    return ((w - w.mean()) / np.sqrt(w.var() + 1e-7)).astype(np.float32)
+
+
+def test_whisper_rows_are_the_encoder_states_of_the_padded_window(demo, whisper_dir):
+    import torch
+    import transformers
+
+    wave = _wave(demo, 1.99)  # not a multiple of 20 ms
+    ex = create_extractor("whisper", weights=str(whisper_dir))
+    (rows,) = ex.extract_audio([wave], 16000)
+    assert rows.shape == (int(np.ceil(len(wave) / 320)), 32) == (100, 32)
+    fe = transformers.WhisperFeatureExtractor.from_pretrained(str(whisper_dir))
+    model = transformers.WhisperForConditionalGeneration.from_pretrained(str(whisper_dir)).eval()
+    x = fe(wave, sampling_rate=16000, return_tensors="pt")["input_features"]
+    assert x.shape[-1] == 3000  # 30 s, padded
+    with torch.inference_mode():
+        out = model.model.encoder(x, output_hidden_states=True)
+    np.testing.assert_allclose(rows, out.last_hidden_state[0, :100].numpy(), atol=1e-4, rtol=1e-4)
+    (first,) = create_extractor("whisper:1", weights=str(whisper_dir)).extract_audio([wave], 16000)
+    np.testing.assert_allclose(first, out.hidden_states[1][0, :100].numpy(), atol=1e-4, rtol=1e-4)
+    assert ex.provenance()["n_mels"] == 80 and ex.timing.hop == 0.02 and ex.timing.offset == 0.0
+
+
+def test_whisper_declared_timing_is_its_front_end(whisper_dir):
+    """An impulse at 1 s peaks in mel frame 100, which reaches encoder position 50 only through
+    positions' receptive fields 2k-2..2k+2: row 50 is centred at 1 s, as declared."""
+    import torch
+    import transformers
+
+    fe = transformers.WhisperFeatureExtractor.from_pretrained(str(whisper_dir))
+    wave = np.zeros(32000, np.float32)
+    wave[16000] = 1.0
+    mel = fe(wave, sampling_rate=16000, return_tensors="np")["input_features"][0]
+    assert int(np.argmax(mel[:, :200].max(0))) == 100
+    enc = transformers.WhisperForConditionalGeneration.from_pretrained(str(whisper_dir)).model.encoder
+    x = torch.zeros(1, 80, 3000, requires_grad=True)
+    y = enc.conv2(torch.nn.functional.gelu(enc.conv1(x)))  # (1, d, 1500)
+    y[0, :, 50].sum().backward()
+    seen = np.flatnonzero(x.grad[0].abs().sum(0).numpy())
+    assert seen.tolist() == [98, 99, 100, 101, 102]
+    ex = create_extractor("whisper", weights=str(whisper_dir))
+    assert ex.timing.centres(51)[50] == pytest.approx(1.0)
+    assert ex.timing.window == pytest.approx((5 * 160 + 240) / 16000)  # 5 frames of 25 ms, 10 ms apart
+
+
+def test_whisper_long_audio_in_30_s_windows_keeps_the_grid(whisper_dir):
+    rng = np.random.default_rng(0)
+    wave = (0.1 * rng.standard_normal(16000 * 65 + 123)).astype(np.float32)
+    ex = create_extractor("whisper", weights=str(whisper_dir), batch_size=2)
+    lengths = []
+    orig = ex.extract_audio
+
+    def spy(waves, sr):
+        lengths.extend(len(w) for w in waves)
+        return orig(waves, sr)
+
+    ex.extract_audio = spy
+    rows, centres = hop_rows(ex, Audio(wave, 16000, 0.5))
+    assert len(rows) == int(np.ceil(len(wave) / 320)) and np.isfinite(rows).all()
+    np.testing.assert_allclose(centres, 0.5 + 0.02 * np.arange(len(rows)), atol=1e-9)
+    assert len(lengths) == 3 and max(lengths) <= 30 * 16000
+
+
+def test_wav2vec2_emotion_hidden_states_and_adv_are_the_model_card_model(demo, emotion_dir):
+    import torch
+
+    wave = _wave(demo)
+    oracle = emotion_model_class().from_pretrained(str(emotion_dir)).eval()
+    ex = create_extractor("wav2vec2-emotion", weights=str(emotion_dir))
+    (rows,) = ex.extract_audio([wave], 16000)
+    with torch.inference_mode():
+        h = oracle.wav2vec2(torch.from_numpy(_norm(wave))[None]).last_hidden_state[0].numpy()
+    np.testing.assert_allclose(rows, h, atol=2e-4, rtol=1e-4)
+    adv = create_extractor("wav2vec2-emotion-adv:1", weights=str(emotion_dir))  # 1 s windows every 0.2 s
+    assert adv.dim == 3 and adv.provenance()["columns"] == ["arousal", "dominance", "valence"]
+    got = adv.extract_windows(wave, 16000, np.array([0.8, 1.0, 0.9]))  # 0.9: between grid points
+    with torch.inference_mode():
+        ref = np.stack([oracle(torch.from_numpy(_norm(wave[s : s + 16000]))[None])[1][0].numpy()
+                        for s in (4800, 8000)])
+    np.testing.assert_allclose(got[[0, 1]], ref, atol=1e-4)
+    np.testing.assert_allclose(got[2], ref.mean(0), atol=1e-4)
+
+
+def test_wav2vec2_emotion_adv_needs_the_regression_head(wav2vec_dir):
+    with pytest.raises(WeightsError, match=r"no tensors named classifier\.\*"):
+        create_extractor("wav2vec2-emotion-adv", weights=str(wav2vec_dir))
+
+
+def test_public_audio_models_end_to_end(demo, whisper_dir, emotion_dir, tmp_path):
+    out = str(tmp_path / "s.zarr")
+    rep = extract([demo / "videos"], "whisper,wav2vec2-emotion,wav2vec2-emotion-adv", out,
+                  labels=demo / "annotations",
+                  weights={"whisper": str(whisper_dir), "wav2vec2-emotion": str(emotion_dir),
+                           "wav2vec2-emotion-adv": str(emotion_dir)})
+    assert rep.ok, (rep.problems, [r.error for r in rep.failed])
+    w = assert_store(out, demo, "whisper", 32, local_weights("whisper", str(whisper_dir), whisper_dir).sha256)
+    assert w["video3_left"]["timing"] == {"kind": "hop", "hop": 0.02, "window": 0.065, "offset": 0.0}
+    sha = local_weights("x", str(emotion_dir), emotion_dir).sha256
+    assert_store(out, demo, "wav2vec2-emotion", 32, sha)
+    a = assert_store(out, demo, "wav2vec2-emotion-adv", 3, sha)["101-25-320x240"]
+    assert a["timing"] == {"kind": "frame_window", "hop": 0.6, "window": 3.0}
