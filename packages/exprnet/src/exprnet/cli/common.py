@@ -10,7 +10,6 @@ from typing import Annotated, Any
 
 import typer
 from featurizer.core import console as say
-from rich.console import Console
 
 from ..config import RunConfig, build_config, parse_set, read_yaml
 from ..errors import ExprnetWarning, InputError
@@ -22,19 +21,12 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
                        "per-frame features; cross-validate; predict ABAW submissions; reproduce the paper.")
 
 
-class Consoles:
-    """stdout and stderr consoles, made per invocation so they take that call's width (``COLUMNS``)."""
-
-    out: Console = Console()
-    err: Console = Console(stderr=True)
-
-
-io = Consoles()
+io = say.Consoles()  # stdout and stderr, renewed per invocation so each call takes its width
 
 
 @app.callback()
 def _consoles() -> None:
-    io.err, io.out = Console(stderr=True), Console()
+    io.renew()
 
 
 @contextlib.contextmanager

@@ -44,3 +44,16 @@ def markup_mode() -> str | None:
     import sys
 
     return "rich" if sys.stderr.isatty() else None
+
+
+class Consoles:
+    """A CLI's stdout and stderr consoles; ``renew()`` (called per invocation) makes them take that
+    call's width (``COLUMNS``) rather than the one at import."""
+
+    def __init__(self) -> None:
+        self.renew()
+
+    def renew(self) -> None:
+        from rich.console import Console
+
+        self.out, self.err = Console(), Console(stderr=True)

@@ -1,0 +1,26 @@
+"""What every featurizer command shares: the Typer app, its consoles, one-line errors."""
+
+from __future__ import annotations
+
+from typing import NoReturn
+
+import typer
+
+from ..core import console as say
+from ..errors import FeaturizerError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  rich_markup_mode=say.markup_mode(),
+                  help="Turn videos into per-label-frame feature arrays in a Zarr store.")
+io = say.Consoles()
+
+
+@app.callback()
+def _consoles() -> None:
+    io.renew()
+
+
+def fail(e: FeaturizerError) -> NoReturn:
+    """Report ``e`` once, on one line, on stderr, and exit 2."""
+    say.error(io.err, e)
+    raise typer.Exit(2)
