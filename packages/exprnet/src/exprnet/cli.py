@@ -54,15 +54,21 @@ def user_errors() -> Iterator[None]:
             raise typer.Exit(130) from None
 
 
+SmoothOpt = Annotated[str, typer.Option(
+    "--smooth", help="Smoothing of the probabilities within each track: none, box, gauss or median, with "
+                     ":WIDTH (frames each side) or :auto (chosen on the training tracks), e.g. box:12; "
+                     "'run': as the run recorded.")]
+
 # -- options shared by train and cv -----------------------------------------------------------
 Store = Annotated[str | None, typer.Option(help="Feature store (Zarr; path or fsspec URL).")]
 Labels = Annotated[str | None, typer.Option(help="Annotation folder (Train_Set/, Validation_Set/ below it).")]
 Features = Annotated[str | None, typer.Option(help="Comma-separated feature names, concatenated in this order.")]
-Encoder = Annotated[str | None, typer.Option(help="lstm or transformer.")]
+Encoder = Annotated[str | None, typer.Option(help="lstm, bilstm, transformer, tcn or mlp.")]
 ConfigFile = Annotated[Path | None, typer.Option("--config", help="YAML config (data:, model:, train:).")]
 Sets = Annotated[list[str] | None, typer.Option("--set", help="KEY=VALUE override, e.g. model.dropout=0.1 (repeatable).")]
 Preset = Annotated[str | None, typer.Option(help="A shipped preset (`exprnet presets`).")]
 Epochs = Annotated[int | None, typer.Option(help="train.epochs")]
+Steps = Annotated[int | None, typer.Option(help="train.steps: optimizer steps instead of epochs")]
 BatchSize = Annotated[int | None, typer.Option(help="train.batch_size (segments per batch)")]
 Lr = Annotated[float | None, typer.Option(help="train.lr")]
 Seed = Annotated[int | None, typer.Option(help="train.seed")]
@@ -78,7 +84,7 @@ _FLAG_KEYS = {
     "encoder": ("model", "encoder"), "epochs": ("train", "epochs"), "batch_size": ("train", "batch_size"),
     "lr": ("train", "lr"), "seed": ("train", "seed"), "segment": ("model", "segment"),
     "d_model": ("model", "d_model"), "layers": ("model", "layers"), "heads": ("model", "heads"),
-    "hidden": ("model", "hidden"), "device": ("train", "device"),
+    "hidden": ("model", "hidden"), "device": ("train", "device"), "steps": ("train", "steps"),
 }
 
 
@@ -114,8 +120,10 @@ def train(
     config: ConfigFile = None, set_: Sets = None, preset: Preset = None,
     epochs: Epochs = None, batch_size: BatchSize = None, lr: Lr = None, seed: Seed = None,
     segment: Segment = None, d_model: DModel = None, layers: Layers = None, heads: Heads = None,
-    hidden: Hidden = None, device: Device = None,
+    hidden: Hidden = None, device: Device = None, steps: Steps = None,
     resume: Annotated[str | None, typer.Option(help="Continue a killed run from its last saved epoch.")] = None,
+    baseline: Annotated[bool, typer.Option(help="Print the baseline's F1 on the same split at the end "
+                                                "(computed once per store, features and split, then cached).")] = True,
 ) -> None:
     """Train one model; writes a run folder (config, checkpoints, metrics, logs, plots)."""
     from . import experiment
@@ -128,7 +136,7 @@ def train(
                                     ("--set", set_), ("--preset", preset), ("--batch-size", batch_size),
                                     ("--lr", lr), ("--seed", seed), ("--segment", segment),
                                     ("--d-model", d_model), ("--layers", layers), ("--heads", heads),
-                                    ("--hidden", hidden)) if v]
+                                    ("--hidden", hidden), ("--steps", steps)) if v]
             if extra:
                 raise ConfigError(f"--resume {resume}", f"takes the run's own config; drop {', '.join(extra)}",
                                   "only --epochs and --device may change on resume")
@@ -139,9 +147,47 @@ def train(
             cfg = make_config(preset, config, set_, out_dir, store=store, labels=labels, features=features,
                               encoder=encoder, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
                               segment=segment, d_model=d_model, layers=layers, heads=heads,
-                              hidden=hidden, device=device)
+                              hidden=hidden, device=device, steps=steps)
             result = experiment.train(cfg, out_dir, reporter)
         _summary(result.history, result.best_epoch, result.per_class_f1, result.run.root)
+        if baseline:
+            from .baseline_cache import cached_baseline, comparison_line
+
+            rcfg, tracks = result.run.read_config(), result.run.read_tracks()
+            base = cached_baseline(rcfg, tracks["train"], tracks["val"], reporter)
+            say.message(out, comparison_line(result.run.read_metrics(), base))
+
+
+@app.command()
+def baseline(
+    store: Store = None, labels: Labels = None, features: Features = None,
+    out_dir: Annotated[str | None, typer.Option("--out", help="Run folder to create.")] = None,
+    classifier: Annotated[str, typer.Option(help="logreg (class-balanced logistic regression) or mlp.")] = "logreg",
+    normalize: Annotated[str | None, typer.Option(help="data.normalize: train, track or none.")] = None,
+    smooth: SmoothOpt = "box:auto",
+    config: ConfigFile = None, set_: Sets = None, preset: Preset = None, seed: Seed = None,
+) -> None:
+    """Per-frame classifier + smoothing (width cross-validated on the training tracks); a run folder."""
+    from .baseline import run_baseline
+    from .smoothing import parse_spec
+
+    with user_errors():
+        if not out_dir:
+            raise ConfigError("--out", "required: the run folder to create")
+        spec = parse_spec(smooth)
+        extra: dict[str, Any] = {"baseline": {"classifier": classifier},
+                                 "smooth": {"kind": spec.kind, "width": "auto" if spec.auto else spec.width or 0}}
+        if normalize:
+            extra["data"] = {"normalize": normalize}
+        cfg = make_config(preset, config, (set_ or []), out_dir, store=store, labels=labels, features=features,
+                          seed=seed)
+        cfg = build_config(cfg.to_dict(), extra, parse_set(set_), source="configuration")
+        m = run_baseline(cfg, out_dir, RichReporter(err))
+        sm = m["smoothing"]
+        out.print(classes_table(list(m["per_class_f1"].values()),
+                                f"val F1, {classifier} + {sm['kind']} +-{sm['width']}"))
+        say.message(out, f"val F1 {m['best_val_f1']:.4f} (unsmoothed {m['val_f1_raw']:.4f}); width "
+                         f"{sm['width']} chosen on {sm['chosen_on']}; run folder: {out_dir}")
 
 
 @app.command()
@@ -154,7 +200,7 @@ def cv(
     config: ConfigFile = None, set_: Sets = None, preset: Preset = None,
     epochs: Epochs = None, batch_size: BatchSize = None, lr: Lr = None, seed: Seed = None,
     segment: Segment = None, d_model: DModel = None, layers: Layers = None, heads: Heads = None,
-    hidden: Hidden = None, device: Device = None,
+    hidden: Hidden = None, device: Device = None, steps: Steps = None,
 ) -> None:
     """Cross-validate: one run per fold, then the per-fold table and the mean F1."""
     from .cv import run_cv
@@ -169,7 +215,7 @@ def cv(
         cfg = make_config(preset, config, set_, out_dir, store=store, labels=labels, features=features,
                           encoder=encoder, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
                           segment=segment, d_model=d_model, layers=layers, heads=heads, hidden=hidden,
-                          device=device)
+                          device=device, steps=steps)
         res = run_cv(cfg, out_dir, folds, RichReporter(err), only_ids)
         t = Table(title=f"{folds}-fold cross-validation ({cfg.model.encoder}, {'+'.join(cfg.data.features)})")
         for c in ("fold", "validated on", "train tracks", "val tracks", "val frames", "best epoch", "val F1"):
@@ -192,12 +238,13 @@ def predict(
     checkpoint: Annotated[str, typer.Option(help="best or last")] = "best",
     labels: Annotated[str | None, typer.Option(help="Annotation folder: also report F1.")] = None,
     device: Annotated[str, typer.Option(help="cpu, cuda or auto")] = "auto",
+    smooth: SmoothOpt = "run",
 ) -> None:
     """Per-frame probabilities (OUT/probs/<track>.npy) and the ABAW submission (OUT/submission.txt)."""
     from .predict import predict as run_predict
 
     with user_errors():
-        s = run_predict(run, store, tracks, out_dir, checkpoint, labels, device, RichReporter(err))
+        s = run_predict(run, store, tracks, out_dir, checkpoint, labels, device, RichReporter(err), smooth)
         say.message(out, f"{s['tracks']} tracks, {s['frames']} frames -> {Path(out_dir) / 'submission.txt'}")
         if "f1" in s:
             out.print(classes_table(list(s["per_class_f1"].values()), f"F1 on {s['labelled_frames']} labelled frames"))
@@ -229,6 +276,9 @@ def ensemble(
     class_bias: Annotated[bool, typer.Option(help="Fit per-class biases on validation.")] = False,
     cv_folds: Annotated[int, typer.Option(help="Groups of validation tracks for the cross-validated estimate.")] = 4,
     device: Annotated[str, typer.Option(help="cpu, cuda or auto")] = "auto",
+    smooth: Annotated[str, typer.Option(help="Smoothing of the combined probabilities: none, box, gauss or "
+                                             "median, with :WIDTH or :auto (chosen on the runs' training "
+                                             "tracks), e.g. box:auto.")] = "none",
 ) -> None:
     """Combine runs; print member and ensemble F1 (and the cross-validated estimate when fit on validation)."""
     from featurizer.core.store import FeatureStore
@@ -245,7 +295,7 @@ def ensemble(
                 raise ConfigError(flag, "required")
         test = resolve_tracks(tracks, FeatureStore(store, mode="r")) if tracks else None
         m = run_ensemble(names, method, store, labels, out_dir, test, smoothing, class_bias, cv_folds, device,
-                         RichReporter(err))
+                         RichReporter(err), smooth)
         t = Table(title=f"ensemble ({method}) on {m['val_tracks']} validation tracks")
         for c in ("member", "encoder", "features", "weight", "val F1"):
             t.add_column(c, justify="right" if c in ("weight", "val F1") else "left")
@@ -259,6 +309,9 @@ def ensemble(
                       f"({m['cv_folds']} groups of validation tracks): {m['val_f1_cv']:.4f}")
         if m.get("smoothing"):
             say.message(out, f"smoothing: {m['smoothing']['kind']} +-{m['smoothing']['k']} frames")
+        if m.get("smooth"):
+            say.message(out, f"smooth: {m['smooth']['kind']} +-{m['smooth']['width']} frames "
+                             f"({m['smooth']['chosen_on']})")
         say.message(out, f"best member {m['best_member_f1']:.4f} -> ensemble {m['val_f1']:.4f}; outputs in {out_dir}")
 
 

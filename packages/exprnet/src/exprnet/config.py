@@ -99,6 +99,7 @@ class TrainConfig(_Strict):
     steps: int | None = Field(None, gt=0)  # optimizer steps instead of epochs (validation every epoch-sized block)
     lr: float = Field(1e-4, gt=0)
     weight_decay: float = Field(0.0, ge=0)
+    optimizer: Literal["adam", "adamw"] = "adam"  # adamw: decoupled weight decay (Loshchilov & Hutter)
     schedule: Literal["step", "cosine", "constant"] = "step"
     warmup: float = Field(0.0, ge=0, lt=1)  # fraction of training spent warming the lr up
     step_size: int = Field(10, gt=0)
@@ -130,6 +131,33 @@ class LossConfig(_Strict):
         return v
 
 
+class SmoothConfig(_Strict):
+    """Temporal smoothing of predicted probabilities within each track (never across two).
+
+    ``width`` is the half-width k (box and median: 2k+1 frames; gauss: sigma k/2, cut at k), or
+    ``auto``: chosen by cross-validation on the training tracks, never on the validation tracks.
+    """
+
+    kind: Literal["none", "box", "gauss", "median"] = "none"
+    width: int | Literal["auto"] = Field("auto")
+
+    @field_validator("width")
+    @classmethod
+    def _non_negative(cls, v: Any) -> Any:
+        if isinstance(v, int) and v < 0:
+            raise ValueError("width must be >= 0 or auto")
+        return v
+
+
+class BaselineConfig(_Strict):
+    """``exprnet baseline``: a per-frame classifier (class-balanced), then smoothing."""
+
+    classifier: Literal["logreg", "mlp"] = "logreg"
+    hidden: int = Field(128, gt=0)  # mlp: hidden units
+    max_frames: int = Field(300_000, gt=0)  # labelled training frames fitted on (a random subset beyond)
+    folds: int = Field(3, ge=2)  # cross-validation folds (by source video) for the smoothing width
+
+
 class RunConfig(_Strict):
     name: str = "run"
     description: str = ""
@@ -138,6 +166,13 @@ class RunConfig(_Strict):
     model: ModelConfig = Field(default_factory=ModelConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     loss: LossConfig = Field(default_factory=LossConfig)
+    smooth: SmoothConfig = Field(default_factory=SmoothConfig)
+    baseline: BaselineConfig | None = None  # set in the run folders `exprnet baseline` writes
+
+    @property
+    def model_name(self) -> str:
+        """What made the predictions: the encoder, or ``baseline-logreg`` / ``baseline-mlp``."""
+        return f"baseline-{self.baseline.classifier}" if self.baseline else self.model.encoder
 
     @model_validator(mode="after")
     def _consistent(self) -> RunConfig:
@@ -159,7 +194,7 @@ class RunConfig(_Strict):
         else:
             m["stride"] = m["stride"] or m["segment"]
             m["infer_stride"] = m["infer_stride"] or max(1, m["segment"] // 2)
-            if m["d_model"] % m["heads"]:
+            if m["encoder"] == "transformer" and m["d_model"] % m["heads"]:
                 raise ConfigError("model.d_model", f"{m['d_model']} is not divisible by model.heads={m['heads']}")
         if d["train"]["eval_batch_size"] is None:
             d["train"]["eval_batch_size"] = d["train"]["batch_size"]

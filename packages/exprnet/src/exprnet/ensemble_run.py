@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 from featurizer.core.annotations import find_annotations, read_annotation, source_video
 
+from .baseline import is_baseline
 from .config import CLASSES
 from .ensemble import METHODS, Combiner, cross_validated, fit_combiner, fits_on_validation, stack
 from .errors import ConfigError, DataError
@@ -28,7 +29,7 @@ from .plots import plot_confusion
 from .predict import predict, write_submission
 from .progress import NullReporter, Reporter
 from .runfolder import RunFolder
-from .smoothing import choose_k, smooth
+from .smoothing import SmoothSpec, choose_k, parse_spec, smooth
 
 
 @dataclass
@@ -41,10 +42,10 @@ class Member:
 
 def member_info(run: str | Path) -> Member:
     r = RunFolder(run)
-    if not r.best.exists():
+    if not (r.best.exists() or is_baseline(run)):
         raise ConfigError(str(run), "is not a finished run folder (no checkpoints/best.pt)")
     cfg = r.read_config()
-    return Member(Path(run), Path(run).name, cfg.model.encoder, list(cfg.data.features))
+    return Member(Path(run), Path(run).name, cfg.model_name, list(cfg.data.features))
 
 
 def member_probs(m: Member, store: str, tracks: Sequence[str], split: str, device: str,
@@ -86,11 +87,40 @@ def plot_agreement(P: np.ndarray, names: Sequence[str], path: Path) -> np.ndarra
     return A
 
 
+def fixed_smoothing(spec: SmoothSpec, comb: Combiner, members: Sequence[Member], store: str, device: str,
+                    reporter: Reporter) -> tuple[SmoothSpec, dict[str, Any] | None]:
+    """``--smooth``: a fixed width as given; ``auto``: the best width for the combined
+    probabilities on the training tracks all members share (their labels from each run's config)."""
+    if spec.kind == "none":
+        return spec, None
+    if not spec.auto:
+        return spec, {"kind": spec.kind, "width": spec.width, "chosen_on": "fixed"}
+    train = sorted(set.intersection(*[set(RunFolder(m.run).read_tracks()["train"]) for m in members]))
+    if not train:
+        raise DataError("--smooth auto", "the runs share no training track", "give a width, e.g. --smooth box:12")
+    cfg = RunFolder(members[0].run).read_config()
+    files = find_annotations(str(cfg.data.labels), (cfg.data.train_split, cfg.data.val_split))
+    labels = [read_annotation(files[t].path) for t in train]
+    probs = [member_probs(m, store, train, "train", device, reporter) for m in members]
+    Pt = stack(probs, train)
+    offs = np.cumsum([0] + [len(a) for a in labels])
+    combined = [comb.combine(Pt[:, offs[i]:offs[i + 1]]) for i in range(len(train))]
+    k, scores = choose_k(combined, labels, spec.kind)
+    return SmoothSpec(spec.kind, k), {"kind": spec.kind, "width": k, "chosen_on": "training tracks",
+                                      "train_f1_by_width": {str(w): v for w, v in scores.items()}}
+
+
 def run_ensemble(runs: Sequence[str | Path], method: str, store: str, labels_dir: str, out: str | Path,
                  test_tracks: Sequence[str] | None = None, smoothing: str | None = None,
                  class_bias: bool = False, cv_folds: int = 4, device: str = "auto",
-                 reporter: Reporter | None = None) -> dict[str, Any]:
+                 reporter: Reporter | None = None, smooth_spec: str = "none") -> dict[str, Any]:
+    """``smoothing``: width chosen on validation (cross-validated estimate); ``smooth_spec``: a fixed
+    width, or ``auto`` chosen on the members' shared training tracks (see exprnet.run_smoothing)."""
     reporter = reporter or NullReporter()
+    post = parse_spec(smooth_spec)
+    if post.kind != "none" and smoothing:
+        raise ConfigError("--smooth / --smoothing", "give one of them",
+                          "--smooth picks the width on training tracks, --smoothing on validation")
     if method not in METHODS:
         raise ConfigError(f"--method {method}", f"choose from {', '.join(METHODS)}")
     if not runs:
@@ -127,9 +157,11 @@ def run_ensemble(runs: Sequence[str | Path], method: str, store: str, labels_dir
 
     def apply(comb: Combiner, k: int, idx: Sequence[int]) -> list[np.ndarray]:
         out = [comb.combine(P[:, frames_of[i]]) for i in idx]
-        return [smooth(q, k, smoothing) if smoothing else q for q in out]
+        out = [smooth(q, k, smoothing) if smoothing else q for q in out]
+        return [smooth(q, post.width or 0, post.kind) for q in out]
 
     comb, k = fit(range(len(val_tracks)))
+    post, post_info = fixed_smoothing(post, comb, members, store, device, reporter)
     Q = apply(comb, k, range(len(val_tracks)))
     pred = np.concatenate(Q).argmax(1)
     f1 = macro_f1(y, pred)
@@ -158,7 +190,7 @@ def run_ensemble(runs: Sequence[str | Path], method: str, store: str, labels_dir
         "members": [{"run": str(m.run), "name": m.name, "encoder": m.encoder, "features": m.features,
                      "val_f1": float(s)} for m, s in zip(members, member_f1, strict=True)],
         "weights": [float(v) for v in comb.weights], "class_bias": None if comb.bias is None else comb.bias.tolist(),
-        "smoothing": {"kind": smoothing, "k": int(k)} if smoothing else None,
+        "smoothing": {"kind": smoothing, "k": int(k)} if smoothing else None, "smooth": post_info,
         "best_member_f1": float(max(member_f1)), "agreement": agreement.tolist(),
         "val_tracks": len(val_tracks), "val_frames": int((y >= 0).sum()),
     }
@@ -170,6 +202,7 @@ def run_ensemble(runs: Sequence[str | Path], method: str, store: str, labels_dir
         for i, t in enumerate(test_tracks):
             q = comb.combine(Pt[:, offs[i]:offs[i + 1]])
             q = smooth(q, k, smoothing) if smoothing else q
+            q = smooth(q, post.width or 0, post.kind)
             atomic_write_bytes(out / "probs" / f"{t}.npy", _npy(q.astype(np.float32)))
             items.append((t, q.argmax(1)))
         metrics["submission_lines"] = write_submission(out / "submission.txt", items)

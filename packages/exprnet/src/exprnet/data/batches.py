@@ -15,6 +15,7 @@ import torch
 from featurizer.core.ahead import Ahead
 
 from .bank import FeatureBank, Standardizer
+from .normalize import Normalizer
 from .segments import Segment, Step
 
 
@@ -59,14 +60,11 @@ def input_dim(bank_dim: int, n_flags: int) -> int:
 
 class BatchBuilder:
     def __init__(self, bank: FeatureBank, stats: Standardizer, seg: int, present_flags: str = "none",
-                 pin_memory: bool = False):
+                 pin_memory: bool = False, normalize: str = "train"):
         if list(stats.features) != list(bank.features) or list(stats.dims) != list(bank.dims):
             raise ValueError("statistics were fitted on other features than the bank holds")
         self.bank, self.seg = bank, seg
-        # bank values are (raw - offset) * scale: (raw - mean) / std = values * inv_std + shift
-        std = stats.std.astype(np.float64)
-        self.inv_std = (1.0 / (std * bank.scale)).astype(np.float32)
-        self.shift = ((bank.offset - stats.mean) / std).astype(np.float32)
+        self.norm = Normalizer(bank, stats, normalize)  # type: ignore[arg-type]
         self.flags = flag_columns(bank, present_flags)
         self.pin = pin_memory
 
@@ -74,8 +72,20 @@ class BatchBuilder:
     def input_dim(self) -> int:
         return input_dim(self.bank.dim, len(self.flags))
 
+    def rows(self, track: int, start: int, n: int, out: np.ndarray | None = None) -> np.ndarray:
+        """Model inputs of ``n`` rows of a track from ``start``: (n, input_dim) float32."""
+        d = self.bank.dim
+        x = np.empty((n, self.input_dim), np.float32) if out is None else out
+        a = int(self.bank.offsets[track]) + start
+        inv, shift = self.norm.affine(track)
+        np.multiply(self.bank.values[a:a + n], inv, out=x[:, :d])  # float16 rows -> float32
+        x[:, :d] += shift  # normalised (data.normalize), only the rows asked for
+        for c, cols in enumerate(self.flags):
+            x[:, d + c] = self.bank.present[a:a + n, cols].all(axis=1)
+        return x
+
     def build(self, step: Sequence[Segment | None]) -> Batch:
-        b, seg, d = len(step), self.seg, self.bank.dim
+        b, seg = len(step), self.seg
         # numpy, single-threaded: no OpenMP team to contend with the model's threads.
         x = np.empty((b, seg, self.input_dim), np.float32)
         y = np.full((b, seg), -1, np.int64)
@@ -88,14 +98,10 @@ class BatchBuilder:
             if s is None:
                 continue
             a = int(self.bank.offsets[s.track]) + s.start
-            xk = x[k, :n, :d]
-            np.multiply(self.bank.values[a:a + n], self.inv_std, out=xk)  # float16 rows -> float32
-            xk += self.shift  # (x - mean) / std, only for the rows this batch takes
+            self.rows(s.track, s.start, n, out=x[k, :n])
             y[k, :n] = self.bank.labels[a:a + n]
             mask[k, :n] = True
             reset[k] = s.first
-            for c, cols in enumerate(self.flags):
-                x[k, :n, d + c] = self.bank.present[a:a + n, cols].all(axis=1)
         xt = torch.from_numpy(x)
         return Batch(xt.pin_memory() if self.pin else xt, torch.from_numpy(y), torch.from_numpy(mask),
                      torch.from_numpy(reset), list(step))

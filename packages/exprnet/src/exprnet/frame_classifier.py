@@ -1,0 +1,89 @@
+"""Per-frame, class-balanced classifiers of the baseline: scikit-learn fits, NumPy predicts.
+
+- ``logreg``: :class:`sklearn.linear_model.LogisticRegression` with ``class_weight="balanced"``;
+- ``mlp``: :class:`sklearn.neural_network.MLPClassifier` (one ReLU hidden layer, Adam, early
+  stopping) with balanced sample weights (sklearn's rule: N / (C * n_c)).
+
+A fitted classifier is kept as its weight matrices in a ``.npz`` (no pickle, no dependence on the
+scikit-learn version); :meth:`FrameClassifier.predict_proba` reproduces sklearn's forward pass
+and returns all eight classes (a class absent from training gets probability 0).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .config import N_CLASSES
+from .io import atomic_write_bytes
+
+KINDS = ("logreg", "mlp")
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+@dataclass
+class FrameClassifier:
+    kind: str
+    classes: np.ndarray  # (K,) the labels seen in training, ascending
+    weights: list[np.ndarray]  # per layer (in, out)
+    biases: list[np.ndarray]  # per layer (out,)
+
+    @classmethod
+    def fit(cls, kind: str, x: np.ndarray, y: np.ndarray, seed: int = 0, hidden: int = 128,
+            max_iter: int = 200) -> FrameClassifier:
+        """Fit on frames ``x`` (n, d) float32 with labels ``y`` (n,) in 0..7."""
+        if kind == "logreg":
+            from sklearn.linear_model import LogisticRegression
+
+            lr = LogisticRegression(class_weight="balanced", max_iter=max_iter, random_state=seed).fit(x, y)
+            return cls(kind, lr.classes_.astype(np.int64), [lr.coef_.T.astype(np.float32)],
+                       [lr.intercept_.astype(np.float32)])
+        if kind == "mlp":
+            from sklearn.neural_network import MLPClassifier
+            from sklearn.utils.class_weight import compute_sample_weight
+
+            mlp = MLPClassifier((hidden,), batch_size=512, learning_rate_init=1e-3, max_iter=min(max_iter, 40),
+                                early_stopping=True, n_iter_no_change=4, random_state=seed)
+            mlp.fit(x, y, sample_weight=compute_sample_weight("balanced", y))
+            return cls(kind, mlp.classes_.astype(np.int64), [w.astype(np.float32) for w in mlp.coefs_],
+                       [b.astype(np.float32) for b in mlp.intercepts_])
+        raise ValueError(f"unknown classifier {kind!r}; choose from {', '.join(KINDS)}")
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        """(n, 8) float32 class probabilities (sklearn's forward pass)."""
+        h = np.asarray(x, np.float32)
+        for k, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
+            h = h @ w + b
+            if k < len(self.weights) - 1:
+                np.maximum(h, 0.0, out=h)  # ReLU
+        if h.shape[1] == 1:  # two classes seen: one logistic output for the second
+            p1 = 1.0 / (1.0 + np.exp(-h[:, 0]))
+            p = np.stack([1.0 - p1, p1], axis=1)
+        else:
+            p = _softmax(h)
+        out = np.zeros((len(p), N_CLASSES), np.float32)
+        out[:, self.classes] = p
+        return out
+
+    def save(self, path: str | Path) -> None:
+        import io
+
+        arrays = {"kind": np.array(self.kind), "classes": self.classes}
+        for k, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
+            arrays[f"w{k}"], arrays[f"b{k}"] = w, b
+        buf = io.BytesIO()
+        np.savez(buf, **arrays)
+        atomic_write_bytes(path, buf.getvalue())
+
+    @classmethod
+    def load(cls, path: str | Path) -> FrameClassifier:
+        with np.load(path, allow_pickle=False) as z:
+            n = sum(1 for k in z.files if k.startswith("w"))
+            return cls(str(z["kind"]), z["classes"], [z[f"w{k}"] for k in range(n)], [z[f"b{k}"] for k in range(n)])
