@@ -38,6 +38,7 @@ def baseline_config(cfg: RunConfig, train: list[str], val: list[str]) -> RunConf
     """The default baseline on a run's data settings and split."""
     c = cfg.model_copy(deep=True)
     c.baseline, c.smooth = BaselineConfig(), SmoothConfig(kind="box", width="auto")
+    c.train.seed = 0  # one baseline per split, whatever the run's seed
     c.data.train_tracks, c.data.val_tracks = list(train), list(val)
     return c
 

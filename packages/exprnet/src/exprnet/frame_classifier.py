@@ -42,19 +42,26 @@ class FrameClassifier:
         if kind == "logreg":
             from sklearn.linear_model import LogisticRegression
 
-            lr = LogisticRegression(class_weight="balanced", max_iter=max_iter, random_state=seed).fit(x, y)
-            return cls(kind, lr.classes_.astype(np.int64), [lr.coef_.T.astype(np.float32)],
-                       [lr.intercept_.astype(np.float32)])
+            lr = LogisticRegression(class_weight="balanced", max_iter=max_iter, random_state=seed)
+            return cls.from_estimator(lr.fit(x, y))
         if kind == "mlp":
             from sklearn.neural_network import MLPClassifier
             from sklearn.utils.class_weight import compute_sample_weight
 
             mlp = MLPClassifier((hidden,), batch_size=512, learning_rate_init=1e-3, max_iter=min(max_iter, 40),
                                 early_stopping=True, n_iter_no_change=4, random_state=seed)
-            mlp.fit(x, y, sample_weight=compute_sample_weight("balanced", y))
-            return cls(kind, mlp.classes_.astype(np.int64), [w.astype(np.float32) for w in mlp.coefs_],
-                       [b.astype(np.float32) for b in mlp.intercepts_])
+            return cls.from_estimator(mlp.fit(x, y, sample_weight=compute_sample_weight("balanced", y)))
         raise ValueError(f"unknown classifier {kind!r}; choose from {', '.join(KINDS)}")
+
+    @classmethod
+    def from_estimator(cls, est: object) -> FrameClassifier:
+        """The weights of a fitted LogisticRegression or MLPClassifier (ReLU hidden layers)."""
+        classes = np.asarray(est.classes_).astype(np.int64)  # type: ignore[attr-defined]
+        if hasattr(est, "coefs_"):
+            return cls("mlp", classes, [w.astype(np.float32) for w in est.coefs_],  # type: ignore[attr-defined]
+                       [b.astype(np.float32) for b in est.intercepts_])  # type: ignore[attr-defined]
+        return cls("logreg", classes, [est.coef_.T.astype(np.float32)],  # type: ignore[attr-defined]
+                   [est.intercept_.astype(np.float32)])  # type: ignore[attr-defined]
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
         """(n, 8) float32 class probabilities (sklearn's forward pass)."""
