@@ -46,7 +46,7 @@ from exprnet.synthetic import SIZES, class_shares, make_corpus
 
 ENCODERS = ("mlp", "lstm", "bilstm", "tcn", "transformer")
 # Training budget per size: the large corpus is 25x the small one, so fewer passes over it.
-BUDGET = {"small": {"train": {"epochs": 15}}, "large": {"train": {"epochs": 2}}}
+BUDGET = {"small": {"train": {"epochs": 20}}, "large": {"train": {"epochs": 2}}}
 QUICK = {"small": {"train": {"epochs": 3}}, "large": {"train": {"steps": 300}}}
 
 
@@ -95,6 +95,8 @@ def baseline_rows(c: Any, seeds: int, threads: int) -> list[dict[str, Any]]:
                 smoothed.append(m["best_val_f1"])
                 fitted = min(m["train_labelled_frames"], BaselineConfig().max_frames)
                 fps.append(fitted * (1 + 2 / 3 * BaselineConfig().folds) / secs)  # final fit + CV fits
+                print(f"[{c.spec.n_tracks} tracks] {clf}, normalize {norm}, seed {seed}: F1 {raw[-1]:.4f} -> "
+                      f"{smoothed[-1]:.4f} smoothed, {secs:.0f} s", flush=True)
             width = m["smoothing"]["width"]
             rows.append({"method": f"{clf}, per frame", "normalize": norm, "f1": raw, "fps": fps})
             rows.append({"method": f"{clf} + box +-{width} (CV on train)", "normalize": norm, "f1": smoothed,
@@ -168,7 +170,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--size", choices=("small", "large", "both"), default="both")
     ap.add_argument("--seeds", type=int, default=3)
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=1,
+                    help="torch and BLAS threads per run (1: steadiest on a shared machine)")
     ap.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "exprnet-bench-learning",
                     help="corpora and runs (kept; the corpora are reused)")
     ap.add_argument("--quick", action="store_true", help="a few steps per network: checks the plumbing")

@@ -77,13 +77,14 @@ def track_probs(clf: FrameClassifier, builder: BatchBuilder, ids: Sequence[int])
     return {i: clf.predict_proba(builder.rows(i, 0, builder.bank.length(i))) for i in ids}
 
 
-def fit_classifier(bc: BaselineConfig, builder: BatchBuilder, ids: Sequence[int], seed: int) -> FrameClassifier:
+def fit_classifier(bc: BaselineConfig, builder: BatchBuilder, ids: Sequence[int], seed: int,
+                   threads: int = 1) -> FrameClassifier:
     x, y = labelled_frames(builder, ids, bc.max_frames, seed)
-    return FrameClassifier.fit(bc.classifier, x, y, seed=seed, hidden=bc.hidden)
+    return FrameClassifier.fit(bc.classifier, x, y, seed=seed, hidden=bc.hidden, threads=threads)
 
 
 def out_of_fold(bc: BaselineConfig, builder: BatchBuilder, train: Sequence[str], seed: int,
-                reporter: Reporter) -> Probs:
+                reporter: Reporter, threads: int = 1) -> Probs:
     """Probabilities of every training track from a classifier that did not see its source video."""
     bank = builder.bank
     groups = track_groups(list(train), bc.folds, source_video)
@@ -95,7 +96,7 @@ def out_of_fold(bc: BaselineConfig, builder: BatchBuilder, train: Sequence[str],
     for g in groups:
         held = set(g)
         fit_ids = bank.ids([t for k, t in enumerate(train) if k not in held])
-        clf = fit_classifier(bc, builder, fit_ids, seed)
+        clf = fit_classifier(bc, builder, fit_ids, seed, threads)
         out.update(track_probs(clf, builder, bank.ids([train[k] for k in g])))
         reporter.advance(1)
     reporter.stop()
@@ -115,18 +116,18 @@ def evaluate_baseline(cfg: RunConfig, bank: FeatureBank, train: Sequence[str], v
     """Fit on ``train``, choose the width on ``train`` (cross-validated), score on ``val``."""
     reporter = reporter or NullReporter()
     bc = cfg.baseline or BaselineConfig()
-    seed = cfg.train.seed
+    seed, threads = cfg.train.seed, cfg.train.threads or 1
     stats = Standardizer.fit(bank, bank.ids(train))
     builder = make_builder(cfg, bank, stats)
     spec = from_config(cfg.smooth.kind, cfg.smooth.width)
     scores: dict[int, float] = {}
     if spec.auto:
-        oof = out_of_fold(bc, builder, train, seed, reporter)
+        oof = out_of_fold(bc, builder, train, seed, reporter, threads)
         k, scores = choose_k([oof[i] for i in bank.ids(train)], [bank.track_labels(i) for i in bank.ids(train)],
                              spec.kind)
         spec = SmoothSpec(spec.kind, k)
     reporter.start(f"baseline: {bc.classifier} on the training tracks", None)
-    clf = fit_classifier(bc, builder, bank.ids(train), seed)
+    clf = fit_classifier(bc, builder, bank.ids(train), seed, threads)
     probs = track_probs(clf, builder, bank.ids(val))
     reporter.stop()
     raw, smoothed = per_class_f1(score(bank, probs, SmoothSpec())), score(bank, probs, spec)

@@ -154,7 +154,7 @@ class BaselineConfig(_Strict):
 
     classifier: Literal["logreg", "mlp"] = "logreg"
     hidden: int = Field(128, gt=0)  # mlp: hidden units
-    max_frames: int = Field(300_000, gt=0)  # labelled training frames fitted on (a random subset beyond)
+    max_frames: int = Field(200_000, gt=0)  # labelled training frames fitted on (a random subset beyond)
     folds: int = Field(3, ge=2)  # cross-validation folds (by source video) for the smoothing width
 
 
