@@ -42,7 +42,8 @@ from exprnet.predict import load_run, run_probs
 from exprnet.presets import load_preset
 from exprnet.progress import NullReporter
 from exprnet.run_smoothing import apply_smoothing, smoothing_for_run
-from exprnet.synthetic import SIZES, class_shares, make_corpus
+from exprnet.synthetic import SIZES, Corpus, class_shares, make_corpus
+from featurizer.core.annotations import find_annotations, read_annotation
 
 ENCODERS = ("mlp", "lstm", "bilstm", "tcn", "transformer")
 # Training budget per size: the large corpus is 25x the small one, so fewer passes over it.
@@ -56,10 +57,10 @@ def corpus_for(root: Path, size: str) -> Any:
     stamp = root / "spec.json"
     want = json.dumps(spec.__dict__, sort_keys=True)
     if stamp.exists() and stamp.read_text() == want:
-        from exprnet.synthetic import Corpus
-
+        files = find_annotations(root / "annotations")
         return Corpus(root, root / "features.zarr", root / "annotations", spec,
-                      features={"visual": spec.visual_dim, "audio": spec.audio_dim})
+                      {t: f.split for t, f in files.items()}, {t: read_annotation(f.path) for t, f in files.items()},
+                      {"visual": spec.visual_dim, "audio": spec.audio_dim})
     shutil.rmtree(root, ignore_errors=True)
     t0 = time.perf_counter()
     c = make_corpus(root, spec)

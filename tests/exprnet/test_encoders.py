@@ -76,6 +76,6 @@ def test_transformer_pre_norm_and_position_dropout_options():
     assert all(layer.norm_first for layer in pre.encoder.layers)
     assert isinstance(pre.encoder.final_norm, torch.nn.LayerNorm)
     assert isinstance(pre.encoder.drop, torch.nn.Identity)
-    post = net("transformer")
+    post = net("transformer", norm_first=False)
     assert not any(layer.norm_first for layer in post.encoder.layers)
     assert isinstance(post.encoder.final_norm, torch.nn.Identity)

@@ -23,7 +23,8 @@ def test_lr_factor_by_hand():
 
 
 def test_step_schedule_equals_torch_steplr_per_epoch():
-    cfg = build_config({"train": {"lr": 0.1, "schedule": "step", "step_size": 3, "gamma": 0.5, "epochs": 9}}).train
+    cfg = build_config({"train": {"lr": 0.1, "schedule": "step", "warmup": 0.0, "step_size": 3, "gamma": 0.5,
+                                  "epochs": 9}}).train
     p = torch.nn.Parameter(torch.zeros(1))
     ours = Schedule(torch.optim.SGD([p], lr=0.1), cfg, steps_per_epoch=4)
     ref_opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1)

@@ -21,12 +21,14 @@ CLASSES, N_CLASSES = EXPR_CLASSES, N_EXPR  # the core's class list, under exprne
 
 ENCODERS = ("lstm", "bilstm", "transformer", "tcn", "mlp")
 # Encoder-specific defaults for fields left at None.
+# Sizes for data of Aff-Wild2's scale and smaller (docs/learning.md); the paper's Transformer
+# (1024 wide, 4 layers) is what its presets set.
 ENCODER_DEFAULTS: dict[str, dict[str, int]] = {
-    "lstm": {"d_model": 1024, "hidden": 512, "layers": 1, "segment": 64},
-    "bilstm": {"d_model": 256, "hidden": 128, "layers": 1, "segment": 128},
-    "transformer": {"d_model": 1024, "hidden": 1024, "layers": 4, "segment": 128},
-    "tcn": {"d_model": 256, "hidden": 256, "layers": 4, "segment": 128},
-    "mlp": {"d_model": 256, "hidden": 256, "layers": 1, "segment": 128},
+    "lstm": {"d_model": 256, "hidden": 256, "layers": 1, "segment": 64},
+    "bilstm": {"d_model": 128, "hidden": 128, "layers": 1, "segment": 128},
+    "transformer": {"d_model": 256, "hidden": 512, "layers": 2, "segment": 128},
+    "tcn": {"d_model": 128, "hidden": 128, "layers": 6, "segment": 128},
+    "mlp": {"d_model": 128, "hidden": 128, "layers": 1, "segment": 128},
 }
 
 
@@ -46,7 +48,7 @@ class DataConfig(_Strict):
     train_tracks: list[str] | None = None
     val_tracks: list[str] | None = None
     # Standardise features with training statistics, per track (each track's own mean/std), or not.
-    normalize: Literal["train", "track", "none"] = "train"
+    normalize: Literal["train", "track", "none"] = "track"
     # Frames labelled -1: kept as unlabelled context (no loss), or dropped before cutting segments
     # (the authors' code; the last segment is then padded by repeating its final frame).
     unlabelled: Literal["context", "drop"] = "context"
@@ -87,7 +89,7 @@ class ModelConfig(_Strict):
     fusion: Literal["linear", "linear_act_dropout"] = "linear_act_dropout"
     fusion_bias: bool = True
     pos_dropout: bool = True  # Transformer: dropout after the positional encoding
-    norm_first: bool = False  # Transformer: pre-norm layers
+    norm_first: bool = True  # Transformer: pre-norm layers
     causal: bool = False  # TCN: causal convolutions
     kernel: int = Field(3, gt=0)  # TCN kernel size
 
@@ -97,11 +99,11 @@ class TrainConfig(_Strict):
     batch_size: int = Field(32, gt=0)
     eval_batch_size: int | None = Field(None, gt=0)
     steps: int | None = Field(None, gt=0)  # optimizer steps instead of epochs (validation every epoch-sized block)
-    lr: float = Field(1e-4, gt=0)
+    lr: float = Field(1e-3, gt=0)
     weight_decay: float = Field(0.0, ge=0)
     optimizer: Literal["adam", "adamw"] = "adam"  # adamw: decoupled weight decay (Loshchilov & Hutter)
-    schedule: Literal["step", "cosine", "constant"] = "step"
-    warmup: float = Field(0.0, ge=0, lt=1)  # fraction of training spent warming the lr up
+    schedule: Literal["step", "cosine", "constant"] = "cosine"
+    warmup: float = Field(0.05, ge=0, lt=1)  # fraction of training spent warming the lr up
     step_size: int = Field(10, gt=0)
     gamma: float = Field(0.5, gt=0)
     patience: int | None = Field(None, gt=0)  # early stopping: epochs without a better val F1
@@ -119,7 +121,7 @@ class LossConfig(_Strict):
 
     rdrop: bool = True
     alpha: float = Field(5.0, ge=0)
-    class_weights: Literal["none", "balanced", "sqrt"] | list[float] = "none"
+    class_weights: Literal["none", "balanced", "sqrt"] | list[float] = "balanced"
     logit_adjust: float = Field(0.0, ge=0)  # tau of logit adjustment by log class priors (0: off)
     focal_gamma: float = Field(0.0, ge=0)  # focal loss gamma (0: plain cross-entropy)
 
@@ -138,7 +140,7 @@ class SmoothConfig(_Strict):
     ``auto``: chosen by cross-validation on the training tracks, never on the validation tracks.
     """
 
-    kind: Literal["none", "box", "gauss", "median"] = "none"
+    kind: Literal["none", "box", "gauss", "median"] = "box"
     width: int | Literal["auto"] = Field("auto")
 
     @field_validator("width")

@@ -50,12 +50,13 @@ def member_info(run: str | Path) -> Member:
 
 def member_probs(m: Member, store: str, tracks: Sequence[str], split: str, device: str,
                  reporter: Reporter) -> dict[str, np.ndarray]:
-    """Per-frame probabilities of a run on ``tracks``, cached in RUN/predictions/<split>/."""
+    """Unsmoothed per-frame probabilities of a run on ``tracks``, cached in RUN/predictions/<split>/
+    (the combination is smoothed, if asked, by ``--smoothing`` or ``--smooth``)."""
     cache = m.run / "predictions" / split
     files = {t: cache / "probs" / f"{t}.npy" for t in tracks}
     if not all(f.exists() for f in files.values()):
         reporter.message(f"{m.name}: predicting {len(tracks)} {split} tracks")
-        predict(m.run, store, list(tracks), cache, "best", None, device, reporter)
+        predict(m.run, store, list(tracks), cache, "best", None, device, reporter, smooth="none")
     return {t: np.load(f) for t, f in files.items()}
 
 
