@@ -21,6 +21,7 @@ epoch) and the width chosen on their training tracks. The vote ensemble combines
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import resource
 import shutil
@@ -41,14 +42,24 @@ from exprnet.metrics import macro_f1
 from exprnet.predict import load_run, run_probs
 from exprnet.presets import load_preset
 from exprnet.progress import NullReporter
+from exprnet.runfolder import RunFolder
 from exprnet.run_smoothing import apply_smoothing, smoothing_for_run
 from exprnet.synthetic import SIZES, Corpus, class_shares, make_corpus
 from featurizer.core.annotations import find_annotations, read_annotation
 
 ENCODERS = ("mlp", "lstm", "bilstm", "tcn", "transformer")
-# Training budget per size: the large corpus is 25x the small one, so fewer passes over it.
-BUDGET = {"small": {"train": {"epochs": 20}}, "large": {"train": {"epochs": 2}}}
-QUICK = {"small": {"train": {"epochs": 3}}, "large": {"train": {"steps": 300}}}
+# Training budget per network: small, epochs over its ~45k training frames; large, optimizer steps
+# for about this many training frames (a third of one pass over its ~1.1M: the large corpus has
+# many more subjects, not more of each), so every row costs about the same.
+BUDGET = {"small": {"epochs": 12}, "large": {"frames": 400_000}}
+QUICK = {"small": {"epochs": 2}, "large": {"frames": 20_000}}
+
+
+def budget_layer(budget: dict[str, int], layers: list[dict[str, Any]]) -> dict[str, Any]:
+    if "epochs" in budget:
+        return {"train": {"epochs": budget["epochs"]}}
+    cfg = build_config(*layers).resolved()
+    return {"train": {"steps": -(-budget["frames"] // (cfg.train.batch_size * (cfg.model.segment or 1)))}}
 
 
 def corpus_for(root: Path, size: str) -> Any:
@@ -106,11 +117,16 @@ def baseline_rows(c: Any, seeds: int, threads: int) -> list[dict[str, Any]]:
 
 
 def deep_run(c: Any, layers: list[dict[str, Any]], out: Path) -> tuple[float, float, dict[str, np.ndarray], float]:
-    """Train; score the last checkpoint with the run's smoothing. Returns (smoothed F1, raw F1,
-    smoothed val probabilities per track, training frames/s)."""
+    """Train (or reuse a finished run of the same config in ``out``); score the last checkpoint
+    with the run's smoothing. Returns (smoothed F1, raw F1, smoothed val probabilities per track,
+    training frames/s)."""
     cfg = build_config(*layers)
-    shutil.rmtree(out, ignore_errors=True)
-    res = experiment.train(cfg, out)
+    run = RunFolder(out)
+    if not (run.finished() and run.read_config().to_dict() == cfg.resolved().to_dict()):  # else: reuse it
+        shutil.rmtree(out, ignore_errors=True)
+        experiment.train(cfg, out)
+    with open(run.epochs_csv) as f:
+        fps = float(np.mean([float(r["frames_per_s"]) for r in csv.DictReader(f)]))
     lr = load_run(out, "last")
     tracks = lr.run.read_tracks()["val"]
     labels = {t: c.label_arrays[t] for t in tracks}
@@ -120,11 +136,10 @@ def deep_run(c: Any, layers: list[dict[str, Any]], out: Path) -> tuple[float, fl
     raw = macro_f1(y, np.concatenate([probs[i] for i in range(len(tracks))]).argmax(1))
     sm = {t: apply_smoothing(probs[i], spec) for i, t in enumerate(bank.tracks)}
     f1 = macro_f1(y, np.concatenate([sm[t] for t in bank.tracks]).argmax(1))
-    fps = float(np.mean([h["frames_per_s"] for h in res.history]))
     return f1, raw, sm, fps
 
 
-def deep_rows(c: Any, size: str, seeds: int, threads: int, work: Path, budget: dict[str, Any]
+def deep_rows(c: Any, size: str, seeds: int, threads: int, work: Path, budget: dict[str, int]
               ) -> list[dict[str, Any]]:
     rows = []
     configs = [(f"encoder {e}", [{"model": {"encoder": e}}]) for e in ENCODERS]
@@ -134,7 +149,8 @@ def deep_rows(c: Any, size: str, seeds: int, threads: int, work: Path, budget: d
         f1s, raws, fpss = [], [], []
         for seed in range(seeds):
             t0 = time.perf_counter()
-            f1, raw, sm, fps = deep_run(c, [base_config(c, threads), *extra, budget, {"train": {"seed": seed}}],
+            layers = [base_config(c, threads), *extra, {"train": {"seed": seed}}]
+            f1, raw, sm, fps = deep_run(c, [*layers, budget_layer(budget, layers)],
                                         work / size / f"{name.replace(' ', '-')}-s{seed}")
             f1s.append(f1)
             raws.append(raw)

@@ -15,9 +15,9 @@ def test_defaults():
     assert (t.lr, t.epochs, t.schedule, t.warmup, cfg.loss.alpha, cfg.loss.rdrop) == (1e-3, 25, "cosine", 0.05, 5.0, True)
     assert (cfg.loss.class_weights, cfg.data.normalize, cfg.smooth.kind, cfg.smooth.width) == (
         "balanced", "track", "box", "auto")
-    assert m.head == [512, 256] and m.encoder == "lstm" and m.stride == m.segment
+    assert m.head == [128] and m.encoder == "lstm" and m.stride == m.segment
     tr = build_config({"model": {"encoder": "transformer"}}).resolved().model
-    assert (tr.layers, tr.heads, tr.d_model, tr.dropout, tr.segment, tr.norm_first) == (2, 4, 256, 0.3, 128, True)
+    assert (tr.layers, tr.heads, tr.d_model, tr.dropout, tr.segment, tr.norm_first) == (2, 4, 128, 0.3, 128, True)
     assert tr.infer_stride == 64 and ENCODER_DEFAULTS["transformer"]["segment"] == 128
 
 

@@ -24,9 +24,9 @@ ENCODERS = ("lstm", "bilstm", "transformer", "tcn", "mlp")
 # Sizes for data of Aff-Wild2's scale and smaller (docs/learning.md); the paper's Transformer
 # (1024 wide, 4 layers) is what its presets set.
 ENCODER_DEFAULTS: dict[str, dict[str, int]] = {
-    "lstm": {"d_model": 256, "hidden": 256, "layers": 1, "segment": 64},
+    "lstm": {"d_model": 128, "hidden": 128, "layers": 1, "segment": 64},
     "bilstm": {"d_model": 128, "hidden": 128, "layers": 1, "segment": 128},
-    "transformer": {"d_model": 256, "hidden": 512, "layers": 2, "segment": 128},
+    "transformer": {"d_model": 128, "hidden": 256, "layers": 2, "segment": 128},
     "tcn": {"d_model": 128, "hidden": 128, "layers": 6, "segment": 128},
     "mlp": {"d_model": 128, "hidden": 128, "layers": 1, "segment": 128},
 }
@@ -80,7 +80,7 @@ class ModelConfig(_Strict):
     heads: int = Field(4, gt=0)
     dropout: float = Field(0.3, ge=0, lt=1)
     activation: Literal["relu", "gelu"] = "relu"
-    head: list[int] = Field(default_factory=lambda: [512, 256])
+    head: list[int] = Field(default_factory=lambda: [128])  # the paper's: [512, 256]
     segment: int | None = Field(None, gt=0)
     stride: int | None = Field(None, gt=0)
     infer_stride: int | None = Field(None, gt=0)

@@ -48,6 +48,19 @@ def choose_k(per_track: Sequence[np.ndarray], labels: Sequence[np.ndarray], kind
     return max(scores, key=lambda k: (scores[k], -k)), scores
 
 
+def tracks_for_width(ids: Sequence[int], lengths: Sequence[int], max_frames: int, seed: int = 0) -> list[int]:
+    """A seeded random subset of tracks with at most ``max_frames`` frames in all (at least one
+    track): what an ``auto`` width is chosen on when the training tracks are many."""
+    order = np.random.default_rng(seed).permutation(len(ids))
+    out, total = [], 0
+    for k in order:
+        if out and total + lengths[k] > max_frames:
+            continue
+        out.append(ids[k])
+        total += lengths[k]
+    return sorted(out)
+
+
 @dataclass(frozen=True)
 class SmoothSpec:
     """What to do: ``kind`` and a half-width, or ``width=None`` for ``auto``."""

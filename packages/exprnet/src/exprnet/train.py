@@ -28,9 +28,9 @@ from .metrics import confusion, macro_f1_from_confusion, per_class_f1
 from .models import ExprNet, build_model
 from .plots import plot_confusion, plot_curves
 from .progress import NullReporter, Reporter
+from .run_smoothing import smoothing_after_training
 from .runfolder import RunFolder
 from .schedule import Schedule
-from .smoothing import from_config, resolve, smooth
 
 
 @dataclass
@@ -261,23 +261,11 @@ class Trainer:
             self.reporter.stop()
 
     def fit_smoothing(self) -> dict[str, Any] | None:
-        """``smooth:`` for the best checkpoint: an ``auto`` width is chosen on the training tracks
-        (the model's own predictions there), then applied to the validation tracks."""
-        spec = from_config(self.cfg.smooth.kind, self.cfg.smooth.width)
-        if spec.kind == "none":
+        """``smooth:`` for the best checkpoint (see :func:`exprnet.run_smoothing.smoothing_after_training`)."""
+        if self.cfg.smooth.kind == "none":
             return None
         self.model.load_state_dict(self.run.load("best")["model"])
-        train = self.probs(self.train_ids, "smoothing: training tracks") if spec.auto else None
-        spec, scores = resolve(spec, None if train is None else list(train.values()),
-                               [self.bank.track_labels(i) for i in self.train_ids])
-        cm = np.zeros((N_CLASSES, N_CLASSES), np.int64)
-        for i, p in self.probs(self.val_ids, "smoothing: validation").items():
-            cm += confusion(self.bank.track_labels(i), smooth(p, spec.width or 0, spec.kind).argmax(-1))
-        pc = per_class_f1(cm)
-        self.reporter.message(f"smoothing {spec.describe()}: val F1 {pc.mean():.4f}")
-        return {"kind": spec.kind, "width": spec.width, "chosen_on": "training tracks" if scores else "fixed",
-                "train_f1_by_width": {str(k): v for k, v in scores.items()}, "val_f1": float(pc.mean()),
-                "per_class_f1": dict(zip(CLASSES, pc.tolist(), strict=True)), "val_confusion": cm.tolist()}
+        return smoothing_after_training(self.cfg, self.bank, self.train_ids, self.val_ids, self.probs, self.reporter)
 
     def _save_last(self, epoch: int, history: list[dict[str, Any]], best_f1: float, best_epoch: int,
                    best_pc: list[float], best_cm: list[list[int]]) -> None:
