@@ -42,8 +42,8 @@ from exprnet.metrics import macro_f1
 from exprnet.predict import load_run, run_probs
 from exprnet.presets import load_preset
 from exprnet.progress import NullReporter
-from exprnet.runfolder import RunFolder
 from exprnet.run_smoothing import apply_smoothing, smoothing_for_run
+from exprnet.runfolder import RunFolder
 from exprnet.synthetic import SIZES, Corpus, class_shares, make_corpus
 from featurizer.core.annotations import find_annotations, read_annotation
 
