@@ -15,21 +15,28 @@ from .fusion import activation
 
 
 class TCNBlock(nn.Module):
+    """Dilated convolution (as one matmul over the ``kernel`` shifted copies of the sequence:
+    faster on CPU than ``Conv1d`` with dilation, and no transposes), activation, dropout, a 1x1
+    projection back, residual, LayerNorm."""
+
     def __init__(self, d_model: int, hidden: int, kernel: int, dilation: int, dropout: float, act: str,
                  causal: bool):
         super().__init__()
         span = (kernel - 1) * dilation
         self.pad = (span, 0) if causal else (span // 2, span - span // 2)
-        self.conv = nn.Conv1d(d_model, hidden, kernel, dilation=dilation)
+        self.kernel, self.dilation = kernel, dilation
+        self.conv = nn.Linear(kernel * d_model, hidden)
         self.act = activation(act)
-        self.out = nn.Conv1d(hidden, d_model, 1)
+        self.out = nn.Linear(hidden, d_model)
         self.drop = nn.Dropout(dropout)
         self.norm = nn.LayerNorm(d_model)
 
     def forward(self, h: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
         """``h``: (B, L, d_model); ``keep``: (B, L, 1) 1.0 on real rows."""
-        z = F.pad((h * keep).transpose(1, 2), self.pad)
-        z = self.out(self.drop(self.act(self.conv(z)))).transpose(1, 2)
+        n = h.shape[1]
+        p = F.pad(h * keep, (0, 0, *self.pad))  # pad the time axis
+        taps = torch.cat([p[:, j * self.dilation:j * self.dilation + n] for j in range(self.kernel)], dim=-1)
+        z = self.out(self.drop(self.act(self.conv(taps))))
         return self.norm(h + self.drop(z))
 
 
