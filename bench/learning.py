@@ -116,7 +116,8 @@ def baseline_rows(c: Any, seeds: int, threads: int) -> list[dict[str, Any]]:
     return rows
 
 
-def deep_run(c: Any, layers: list[dict[str, Any]], out: Path) -> tuple[float, float, dict[str, np.ndarray], float]:
+def deep_run(c: Any, layers: list[dict[str, Any]], out: Path, want_probs: bool = False
+             ) -> tuple[float, float, dict[str, np.ndarray], float]:
     """Train (or reuse a finished run of the same config in ``out``); score the last checkpoint
     with the run's smoothing. Returns (smoothed F1, raw F1, smoothed val probabilities per track,
     training frames/s)."""
@@ -127,6 +128,9 @@ def deep_run(c: Any, layers: list[dict[str, Any]], out: Path) -> tuple[float, fl
         experiment.train(cfg, out)
     with open(run.epochs_csv) as f:
         fps = float(np.mean([float(r["frames_per_s"]) for r in csv.DictReader(f)]))
+    m = run.read_metrics()
+    if not want_probs and m["best_epoch"] == m["last_epoch"] and m.get("smoothing"):  # last = best: scored
+        return m["smoothing"]["val_f1"], m["best_val_f1"], {}, fps
     lr = load_run(out, "last")
     tracks = lr.run.read_tracks()["val"]
     labels = {t: c.label_arrays[t] for t in tracks}
@@ -151,7 +155,7 @@ def deep_rows(c: Any, size: str, seeds: int, threads: int, work: Path, budget: d
             t0 = time.perf_counter()
             layers = [base_config(c, threads), *extra, {"train": {"seed": seed}}]
             f1, raw, sm, fps = deep_run(c, [*layers, budget_layer(budget, layers)],
-                                        work / size / f"{name.replace(' ', '-')}-s{seed}")
+                                        work / size / f"{name.replace(' ', '-')}-s{seed}", name == "recommended")
             f1s.append(f1)
             raws.append(raw)
             fpss.append(fps)

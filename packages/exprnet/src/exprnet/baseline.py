@@ -78,13 +78,13 @@ def track_probs(clf: FrameClassifier, builder: BatchBuilder, ids: Sequence[int])
 
 
 def fit_classifier(bc: BaselineConfig, builder: BatchBuilder, ids: Sequence[int], seed: int,
-                   threads: int = 1) -> FrameClassifier:
+                   threads: int | None = None) -> FrameClassifier:
     x, y = labelled_frames(builder, ids, bc.max_frames, seed)
     return FrameClassifier.fit(bc.classifier, x, y, seed=seed, hidden=bc.hidden, threads=threads)
 
 
 def out_of_fold(bc: BaselineConfig, builder: BatchBuilder, train: Sequence[str], seed: int,
-                reporter: Reporter, threads: int = 1) -> Probs:
+                reporter: Reporter, threads: int | None = None) -> Probs:
     """Probabilities of every training track from a classifier that did not see its source video."""
     bank = builder.bank
     groups = track_groups(list(train), bc.folds, source_video)
@@ -116,7 +116,7 @@ def evaluate_baseline(cfg: RunConfig, bank: FeatureBank, train: Sequence[str], v
     """Fit on ``train``, choose the width on ``train`` (cross-validated), score on ``val``."""
     reporter = reporter or NullReporter()
     bc = cfg.baseline or BaselineConfig()
-    seed, threads = cfg.train.seed, cfg.train.threads or 1
+    seed, threads = cfg.train.seed, cfg.train.threads  # BLAS threads: train.threads (None: all)
     stats = Standardizer.fit(bank, bank.ids(train))
     builder = make_builder(cfg, bank, stats)
     spec = from_config(cfg.smooth.kind, cfg.smooth.width)
