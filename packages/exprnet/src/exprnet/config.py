@@ -107,7 +107,7 @@ class TrainConfig(_Strict):
     step_size: int = Field(10, gt=0)
     gamma: float = Field(0.5, gt=0)
     patience: int | None = Field(None, gt=0)  # early stopping: epochs without a better val F1
-    grad_clip: float | None = Field(None, gt=0)
+    grad_clip: float | None = Field(1.0, gt=0)  # max gradient norm (null: none)
     seed: int = 0
     device: Literal["cpu", "cuda", "auto"] = "auto"
     amp: bool = True
