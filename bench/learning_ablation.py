@@ -23,7 +23,7 @@ from learning import base_config, corpus_for, deep_run
 # Today's behaviour before issue 13, at a CPU-friendly size: plain R-Drop CE, training-set
 # standardisation, StepLR, no smoothing (what `exprnet train --encoder lstm --lr 1e-3` did).
 BEFORE = {"model": {"encoder": "lstm", "d_model": 64, "hidden": 64, "head": [64], "segment": 64, "norm_first": False},
-          "train": {"epochs": 12, "lr": 1e-3, "batch_size": 32, "schedule": "step", "warmup": 0.0},
+          "train": {"epochs": 12, "lr": 1e-3, "batch_size": 32, "schedule": "step", "warmup": 0.0, "grad_clip": None},
           "loss": {"class_weights": "none"}, "data": {"normalize": "train"}, "smooth": {"kind": "none"}}
 
 GROUPS: dict[str, list[tuple[str, dict[str, Any]]]] = {
