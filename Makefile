@@ -12,20 +12,22 @@ setup:
 	@command -v uv >/dev/null 2>&1 || $(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
 	$(UV) sync --frozen --python 3.11
 
+DEMO_FEATURES := egemaps,compare,fbank,hog
+DEMO_DATA := --store $(DEMO)/features.zarr --labels $(DEMO)/data/annotations
+
 demo: setup
 	rm -rf $(DEMO)/runs $(DEMO)/ensemble
 	$(RUN) featurizer demo-data $(DEMO)/data
 	$(RUN) featurizer extract $(DEMO)/data/videos --labels $(DEMO)/data/annotations \
-		--faces $(DEMO)/data/cropped_aligned --model egemaps,compare,fbank,hog --out $(DEMO)/features.zarr
+		--faces $(DEMO)/data/cropped_aligned --model $(DEMO_FEATURES) --out $(DEMO)/features.zarr
 	$(RUN) featurizer inspect $(DEMO)/features.zarr
-	$(RUN) exprnet train --preset demo --store $(DEMO)/features.zarr --labels $(DEMO)/data/annotations \
-		--out $(DEMO)/runs/lstm
-	$(RUN) exprnet train --preset demo-transformer --store $(DEMO)/features.zarr \
-		--labels $(DEMO)/data/annotations --out $(DEMO)/runs/transformer
-	$(RUN) exprnet train --preset demo-transformer --seed 1 --store $(DEMO)/features.zarr \
-		--labels $(DEMO)/data/annotations --out $(DEMO)/runs/transformer-s1
-	$(RUN) exprnet ensemble --runs $(DEMO)/runs/lstm,$(DEMO)/runs/transformer,$(DEMO)/runs/transformer-s1 --method vote \
-		--store $(DEMO)/features.zarr --labels $(DEMO)/data/annotations --out $(DEMO)/ensemble
+	$(RUN) exprnet baseline $(DEMO_DATA) --features $(DEMO_FEATURES) --out $(DEMO)/runs/baseline
+	$(RUN) exprnet train --preset recommended --features $(DEMO_FEATURES) --set train.threads=2 $(DEMO_DATA) \
+		--out $(DEMO)/runs/recommended
+	$(RUN) exprnet train --preset demo $(DEMO_DATA) --no-baseline --out $(DEMO)/runs/lstm
+	$(RUN) exprnet train --preset demo-transformer $(DEMO_DATA) --no-baseline --out $(DEMO)/runs/transformer
+	$(RUN) exprnet ensemble $(DEMO)/runs/recommended $(DEMO)/runs/lstm $(DEMO)/runs/transformer $(DEMO)/runs/baseline \
+		--method vote $(DEMO_DATA) --out $(DEMO)/ensemble
 	$(RUN) exprnet report $(DEMO)/ensemble
 
 test: setup

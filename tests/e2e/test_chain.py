@@ -79,8 +79,9 @@ def test_train_predict_ensemble_report(corpus, store, tmp_path):
              "--epochs", "2", "--device", "cpu"]
     for enc in ("lstm", "transformer"):
         out = ok(exprnet_app, "train", "--store", store, "--labels", corpus.labels, "--features", MODELS,
-                 "--encoder", enc, "--out", runs / enc, *small)
+                 "--encoder", enc, "--out", runs / enc, *small, *(["--no-baseline"] if enc == "transformer" else []))
         assert "run folder" in out
+        assert ("baseline" in out) == (enc == "lstm")  # the baseline's F1 beside the model's
         metrics = json.loads((runs / enc / "metrics.json").read_text())
         assert metrics["finished"] and 0.0 <= metrics["best_val_f1"] <= 1.0
         assert set(json.loads((runs / enc / "features.json").read_text())) == set(MODELS.split(","))
@@ -96,15 +97,21 @@ def test_train_predict_ensemble_report(corpus, store, tmp_path):
     probs = np.load(tmp_path / "pred" / "probs" / "clip4.npy")
     assert probs.shape == (n, 8) and np.allclose(probs.sum(1), 1, atol=1e-5)
 
+    # the built-in baseline: a run folder like the others
+    ok(exprnet_app, "baseline", "--store", store, "--labels", corpus.labels, "--features", MODELS,
+       "--smooth", "box:4", "--out", runs / "baseline")
+
     # ensemble (run folders as arguments) and its report
     ens = tmp_path / "ens"
-    ok(exprnet_app, "ensemble", runs / "lstm", runs / "transformer", "--method", "vote", "--store", store,
-       "--labels", corpus.labels, "--out", ens, "--tracks", corpus.labels / "Validation_Set", "--device", "cpu")
+    ok(exprnet_app, "ensemble", runs / "lstm", runs / "transformer", runs / "baseline", "--method", "vote",
+       "--store", store, "--labels", corpus.labels, "--out", ens, "--tracks", corpus.labels / "Validation_Set",
+       "--device", "cpu")
     m = json.loads((ens / "metrics.json").read_text())
-    assert [x["name"] for x in m["members"]] == ["lstm", "transformer"] and 0 <= m["val_f1"] <= 1
+    assert [x["name"] for x in m["members"]] == ["lstm", "transformer", "baseline"] and 0 <= m["val_f1"] <= 1
+    assert m["members"][2]["encoder"] == "baseline-logreg"
     assert len((ens / "submission.txt").read_text().splitlines()) == n + 1
     ok(exprnet_app, "report", ens)
     report = (ens / "REPORT.md").read_text()
-    for word in ("lstm", "transformer", "vote", "hubert"):
+    for word in ("lstm", "transformer", "baseline-logreg", "vote", "hubert"):
         assert word in report
     assert (ens / "confusion.png").stat().st_size > 0

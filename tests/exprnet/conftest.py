@@ -21,6 +21,15 @@ def config_for(c: Corpus, encoder: str = "lstm", **over: Any) -> RunConfig:
     return build_config(base, over)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _baseline_cache(tmp_path_factory):
+    """`exprnet train` caches the baseline's score: in a temporary folder, never in ~/.cache."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("EXPRNET_CACHE", str(tmp_path_factory.mktemp("exprnet-cache")))
+    yield
+    mp.undo()
+
+
 @pytest.fixture(scope="session")
 def corpus(tmp_path_factory) -> Corpus:
     """~17k frames: big enough to learn from (the learning test)."""

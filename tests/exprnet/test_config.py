@@ -8,13 +8,17 @@ KNOWN = {"densenet", "mae", "ires100", "fau", "mobilenet", "egemaps", "compare",
          "wav2vec", "ecapatdnn", "hubert", "hog"}
 
 
-def test_paper_defaults():
+def test_defaults():
+    """The library's defaults (chosen by bench/learning*.py, docs/learning.md); paper presets set theirs."""
     cfg = build_config().resolved()
     t, m = cfg.train, cfg.model
-    assert (t.lr, t.epochs, cfg.loss.alpha, cfg.loss.rdrop) == (1e-4, 25, 5.0, True)
-    assert m.head == [512, 256] and m.encoder == "lstm" and m.stride == m.segment
+    assert (t.lr, t.epochs, t.batch_size, t.schedule, t.warmup, cfg.loss.alpha, cfg.loss.rdrop) == (
+        1e-3, 25, 8, "cosine", 0.05, 1.0, True)
+    assert (cfg.loss.class_weights, cfg.data.normalize, cfg.smooth.kind, cfg.smooth.width) == (
+        "balanced", "track", "box", "auto")
+    assert m.head == [128] and m.encoder == "lstm" and m.stride == m.segment
     tr = build_config({"model": {"encoder": "transformer"}}).resolved().model
-    assert (tr.layers, tr.heads, tr.d_model, tr.dropout, tr.segment) == (4, 4, 1024, 0.3, 128)
+    assert (tr.layers, tr.heads, tr.d_model, tr.dropout, tr.segment, tr.norm_first) == (2, 4, 128, 0.3, 128, True)
     assert tr.infer_stride == 64 and ENCODER_DEFAULTS["transformer"]["segment"] == 128
 
 

@@ -144,7 +144,7 @@ def test_ensemble_cache_is_keyed_by_checkpoint_store_and_tracks(small, tmp_path)
     r, m3 = _ensemble([str(a), str(b), *common], tmp_path / "e3")
     assert f"{a.name}: predicting" in r.output and f"{b.name}: predicting" not in r.output
     fresh = predict(a, str(small.store), sorted(t for t, s in small.tracks.items() if s == "Validation_Set"),
-                    tmp_path / "fresh", labels_dir=str(small.labels))
+                    tmp_path / "fresh", labels_dir=str(small.labels), smooth="none")  # members: unsmoothed
     assert m3["members"][0]["val_f1"] == pytest.approx(fresh["f1"])
     experiment.resume(a, epochs=2)  # continuing the run changes its checkpoints too
     r, _ = _ensemble([str(a), str(b), *common], tmp_path / "e5")

@@ -76,3 +76,19 @@ def test_face_source_from_many_threads_equals_one(face_media):
         assert [r for r, _ in crops] == [r for r, _ in want] == list(range(30))
         for (_, x), (_, y) in zip(crops, want, strict=True):
             np.testing.assert_array_equal(x, y)
+
+
+def test_extract_takes_the_detector_by_name(face_media, tmp_path):
+    from featurizer.cli import app
+    from typer.testing import CliRunner
+
+    ann = _labels(tmp_path, ["talk"], 20)
+    args = ["extract", str(face_media["talk"]), "--model", "hog", "--labels", str(ann), "--out", str(tmp_path / "s.zarr")]
+    r = CliRunner().invoke(app, [*args, "--detector", "dlib"])
+    assert r.exit_code != 0
+    assert "--detector dlib: unknown face detector (use one of retinaface, mtcnn, haar)" in r.output
+    assert not (tmp_path / "s.zarr").exists()  # refused before anything was written
+    r = CliRunner().invoke(app, [*args, "--detector", "haar"])
+    assert r.exit_code == 0, r.output
+    f = FeatureStore(str(tmp_path / "s.zarr"), mode="r").read_feature("talk", "hog")
+    assert f.values.shape == (20, f.values.shape[1]) and f.present.any()

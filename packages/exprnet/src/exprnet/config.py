@@ -21,12 +21,14 @@ CLASSES, N_CLASSES = EXPR_CLASSES, N_EXPR  # the core's class list, under exprne
 
 ENCODERS = ("lstm", "bilstm", "transformer", "tcn", "mlp")
 # Encoder-specific defaults for fields left at None.
+# Sizes for data of Aff-Wild2's scale and smaller (docs/learning.md); the paper's Transformer
+# (1024 wide, 4 layers) is what its presets set.
 ENCODER_DEFAULTS: dict[str, dict[str, int]] = {
-    "lstm": {"d_model": 1024, "hidden": 512, "layers": 1, "segment": 64},
-    "bilstm": {"d_model": 256, "hidden": 128, "layers": 1, "segment": 128},
-    "transformer": {"d_model": 1024, "hidden": 1024, "layers": 4, "segment": 128},
-    "tcn": {"d_model": 256, "hidden": 256, "layers": 4, "segment": 128},
-    "mlp": {"d_model": 256, "hidden": 256, "layers": 1, "segment": 128},
+    "lstm": {"d_model": 128, "hidden": 128, "layers": 1, "segment": 64},
+    "bilstm": {"d_model": 128, "hidden": 128, "layers": 1, "segment": 128},
+    "transformer": {"d_model": 128, "hidden": 256, "layers": 2, "segment": 128},
+    "tcn": {"d_model": 128, "hidden": 128, "layers": 6, "segment": 128},
+    "mlp": {"d_model": 128, "hidden": 128, "layers": 1, "segment": 128},
 }
 
 
@@ -46,7 +48,7 @@ class DataConfig(_Strict):
     train_tracks: list[str] | None = None
     val_tracks: list[str] | None = None
     # Standardise features with training statistics, per track (each track's own mean/std), or not.
-    normalize: Literal["train", "track", "none"] = "train"
+    normalize: Literal["train", "track", "none"] = "track"
     # Frames labelled -1: kept as unlabelled context (no loss), or dropped before cutting segments
     # (the authors' code; with data.pad: repeat, as they pad).
     unlabelled: Literal["context", "drop"] = "context"
@@ -81,7 +83,7 @@ class ModelConfig(_Strict):
     heads: int = Field(4, gt=0)
     dropout: float = Field(0.3, ge=0, lt=1)
     activation: Literal["relu", "gelu"] = "relu"
-    head: list[int] = Field(default_factory=lambda: [512, 256])
+    head: list[int] = Field(default_factory=lambda: [128])  # the paper's: [512, 256]
     head_dropout: float | None = Field(None, ge=0, lt=1)  # dropout in the head MLP (None: model.dropout)
     segment: int | None = Field(None, gt=0)
     stride: int | None = Field(None, gt=0)
@@ -91,24 +93,25 @@ class ModelConfig(_Strict):
     fusion: Literal["linear", "linear_act_dropout"] = "linear_act_dropout"
     fusion_bias: bool = True
     pos_dropout: bool = True  # Transformer: dropout after the positional encoding
-    norm_first: bool = False  # Transformer: pre-norm layers
+    norm_first: bool = True  # Transformer: pre-norm layers
     causal: bool = False  # TCN: causal convolutions
     kernel: int = Field(3, gt=0)  # TCN kernel size
 
 
 class TrainConfig(_Strict):
     epochs: int = Field(25, gt=0)
-    batch_size: int = Field(32, gt=0)
+    batch_size: int = Field(8, gt=0)  # segments per step: small data needs steps more than width
     eval_batch_size: int | None = Field(None, gt=0)
     steps: int | None = Field(None, gt=0)  # optimizer steps instead of epochs (validation every epoch-sized block)
-    lr: float = Field(1e-4, gt=0)
+    lr: float = Field(1e-3, gt=0)
     weight_decay: float = Field(0.0, ge=0)
-    schedule: Literal["step", "cosine", "constant"] = "step"
-    warmup: float = Field(0.0, ge=0, lt=1)  # fraction of training spent warming the lr up
+    optimizer: Literal["adam", "adamw"] = "adam"  # adamw: decoupled weight decay (Loshchilov & Hutter)
+    schedule: Literal["step", "cosine", "constant"] = "cosine"
+    warmup: float = Field(0.05, ge=0, lt=1)  # fraction of training spent warming the lr up
     step_size: int = Field(10, gt=0)
     gamma: float = Field(0.5, gt=0)
     patience: int | None = Field(None, gt=0)  # early stopping: epochs without a better val F1
-    grad_clip: float | None = Field(None, gt=0)
+    grad_clip: float | None = Field(1.0, gt=0)  # max gradient norm (null: none)
     seed: int = 0
     device: Literal["cpu", "cuda", "auto"] = "auto"
     amp: bool = True
@@ -121,8 +124,8 @@ class LossConfig(_Strict):
     """R-Drop over (weighted / focal / logit-adjusted) cross-entropy."""
 
     rdrop: bool = True
-    alpha: float = Field(5.0, ge=0)
-    class_weights: Literal["none", "balanced", "sqrt"] | list[float] = "none"
+    alpha: float = Field(1.0, ge=0)  # the paper: 5 (with plain CE; with class weights it can pin the output at uniform)
+    class_weights: Literal["none", "balanced", "sqrt"] | list[float] = "balanced"
     logit_adjust: float = Field(0.0, ge=0)  # tau of logit adjustment by log class priors (0: off)
     focal_gamma: float = Field(0.0, ge=0)  # focal loss gamma (0: plain cross-entropy)
 
@@ -134,6 +137,33 @@ class LossConfig(_Strict):
         return v
 
 
+class SmoothConfig(_Strict):
+    """Temporal smoothing of predicted probabilities within each track (never across two).
+
+    ``width`` is the half-width k (box and median: 2k+1 frames; gauss: sigma k/2, cut at k), or
+    ``auto``: chosen by cross-validation on the training tracks, never on the validation tracks.
+    """
+
+    kind: Literal["none", "box", "gauss", "median"] = "box"
+    width: int | Literal["auto"] = Field("auto")
+
+    @field_validator("width")
+    @classmethod
+    def _non_negative(cls, v: Any) -> Any:
+        if isinstance(v, int) and v < 0:
+            raise ValueError("width must be >= 0 or auto")
+        return v
+
+
+class BaselineConfig(_Strict):
+    """``exprnet baseline``: a per-frame classifier (class-balanced), then smoothing."""
+
+    classifier: Literal["logreg", "mlp"] = "logreg"
+    hidden: int = Field(128, gt=0)  # mlp: hidden units
+    max_frames: int = Field(200_000, gt=0)  # labelled training frames fitted on (a random subset beyond)
+    folds: int = Field(3, ge=2)  # cross-validation folds (by source video) for the smoothing width
+
+
 class RunConfig(_Strict):
     name: str = "run"
     description: str = ""
@@ -142,6 +172,13 @@ class RunConfig(_Strict):
     model: ModelConfig = Field(default_factory=ModelConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     loss: LossConfig = Field(default_factory=LossConfig)
+    smooth: SmoothConfig = Field(default_factory=SmoothConfig)
+    baseline: BaselineConfig | None = None  # set in the run folders `exprnet baseline` writes
+
+    @property
+    def model_name(self) -> str:
+        """What made the predictions: the encoder, or ``baseline-logreg`` / ``baseline-mlp``."""
+        return f"baseline-{self.baseline.classifier}" if self.baseline else self.model.encoder
 
     @model_validator(mode="after")
     def _consistent(self) -> RunConfig:
@@ -166,7 +203,7 @@ class RunConfig(_Strict):
             if m["infer_stride"] > m["segment"]:
                 raise ConfigError("model.infer_stride", f"{m['infer_stride']} exceeds model.segment={m['segment']} "
                                   "(frames would be skipped)", "use model.segment for non-overlapping segments")
-            if m["d_model"] % m["heads"]:
+            if m["encoder"] == "transformer" and m["d_model"] % m["heads"]:
                 raise ConfigError("model.d_model", f"{m['d_model']} is not divisible by model.heads={m['heads']}")
         if d["train"]["eval_batch_size"] is None:
             d["train"]["eval_batch_size"] = d["train"]["batch_size"]

@@ -13,7 +13,7 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,7 +31,7 @@ from .plots import _figure, plot_confusion
 from .predict import write_submission
 from .progress import NullReporter, Reporter
 from .runfolder import RunFolder
-from .smoothing import choose_k, smooth
+from .smoothing import SmoothSpec, choose_k, parse_spec, smooth
 
 SELECTIONS = ("best", "last")
 
@@ -42,7 +42,9 @@ class Scored:
 
     member_f1: list[float]
     comb: Combiner
-    k: int  # smoothing half-width (0: none)
+    k: int  # smoothing half-width chosen on validation (``--smoothing``; 0: none)
+    post: SmoothSpec  # ``--smooth``: fixed, or chosen on the members' training tracks
+    post_info: dict[str, Any] | None
     Q: list[np.ndarray]  # per validation track, combined probabilities
     f1: float
     f1_cv: float
@@ -74,6 +76,29 @@ def plot_agreement(P: np.ndarray, names: Sequence[str], path: Path) -> np.ndarra
     return A
 
 
+def fixed_smoothing(spec: SmoothSpec, comb: Combiner, members: Sequence[Member], store: str, select: str,
+                    device: str, reporter: Reporter) -> tuple[SmoothSpec, dict[str, Any] | None]:
+    """``--smooth``: a fixed width as given; ``auto``: the best width for the combined
+    probabilities on the training tracks all members share (their labels from each run's config)."""
+    if spec.kind == "none":
+        return spec, None
+    if not spec.auto:
+        return spec, {"kind": spec.kind, "width": spec.width, "chosen_on": "fixed"}
+    train = sorted(set.intersection(*[set(RunFolder(m.run).read_tracks()["train"]) for m in members]))
+    if not train:
+        raise DataError("--smooth auto", "the runs share no training track", "give a width, e.g. --smooth box:12")
+    cfg = RunFolder(members[0].run).read_config()
+    files = find_annotations(str(cfg.data.labels), (cfg.data.train_split, cfg.data.val_split))
+    labels = {t: read_annotation(files[t].path) for t in train}
+    probs = [member_probs(m, store, train, select, device, reporter, str(cfg.data.labels), labels) for m in members]
+    Pt = stack(probs, train)
+    offs = np.cumsum([0] + [len(labels[t]) for t in train])
+    combined = [comb.combine(Pt[:, offs[i]:offs[i + 1]]) for i in range(len(train))]
+    k, scores = choose_k(combined, [labels[t] for t in train], spec.kind)
+    return SmoothSpec(spec.kind, k), {"kind": spec.kind, "width": k, "chosen_on": "training tracks",
+                                      "train_f1_by_width": {str(w): v for w, v in scores.items()}}
+
+
 def validation_tracks(members: Sequence[Member], labels_dir: str) -> tuple[list[str], dict[str, np.ndarray]]:
     """The validation tracks all members share, and their labels."""
     files = find_annotations(labels_dir)
@@ -88,8 +113,10 @@ def validation_tracks(members: Sequence[Member], labels_dir: str) -> tuple[list[
 
 
 def score(method: str, P: np.ndarray, tracks: Sequence[str], labels: dict[str, np.ndarray],
-          smoothing: str | None, class_bias: bool, cv_folds: int) -> Scored:
-    """Fit ``method`` on all validation tracks (and, if it fits anything, cross-validate it)."""
+          smoothing: str | None, class_bias: bool, cv_folds: int,
+          post_for: Callable[[Combiner], tuple[SmoothSpec, dict[str, Any] | None]]) -> Scored:
+    """Fit ``method`` on all validation tracks (and, if it fits anything, cross-validate it);
+    ``post_for`` gives the ``--smooth`` smoothing of the fitted combination."""
     y = np.concatenate([labels[t] for t in tracks])
     offsets = np.cumsum([0] + [len(labels[t]) for t in tracks])
     frames_of = [np.arange(offsets[i], offsets[i + 1]) for i in range(len(tracks))]
@@ -105,9 +132,11 @@ def score(method: str, P: np.ndarray, tracks: Sequence[str], labels: dict[str, n
 
     def apply(comb: Combiner, k: int, idx: Sequence[int]) -> list[np.ndarray]:
         out = [comb.combine(P[:, frames_of[i]]) for i in idx]
-        return [smooth(q, k, smoothing) if smoothing else q for q in out]
+        out = [smooth(q, k, smoothing) if smoothing else q for q in out]
+        return [smooth(q, post.width or 0, post.kind) for q in out]
 
     comb, k = fit(range(len(tracks)))
+    post, post_info = post_for(comb)
     Q = apply(comb, k, range(len(tracks)))
     pred = np.concatenate(Q).argmax(1)
     f1 = macro_f1(y, pred)
@@ -115,15 +144,21 @@ def score(method: str, P: np.ndarray, tracks: Sequence[str], labels: dict[str, n
     f1_cv = cross_validated(lambda tr, te: np.concatenate(apply(*fit(tr), te)).argmax(1),
                             tracks, labels, cv_folds, source_video) if fitted else f1
     member_f1 = [macro_f1(y, P[i].argmax(1)) for i in range(len(P))]
-    return Scored(member_f1, comb, k, Q, f1, float(f1_cv), confusion(y, pred))
+    return Scored(member_f1, comb, k, post, post_info, Q, f1, float(f1_cv), confusion(y, pred))
 
 
 def run_ensemble(runs: Sequence[str | Path], method: str, store: str, labels_dir: str, out: str | Path,
                  test_tracks: Sequence[str] | None = None, smoothing: str | None = None,
                  class_bias: bool = False, cv_folds: int = 4, device: str = "auto",
                  reporter: Reporter | None = None, select: str = "best",
-                 allow_feature_mismatch: bool = False) -> dict[str, Any]:
+                 allow_feature_mismatch: bool = False, smooth_spec: str = "none") -> dict[str, Any]:
+    """``smoothing``: width chosen on validation (cross-validated estimate); ``smooth_spec``: a fixed
+    width, or ``auto`` chosen on the members' shared training tracks (see exprnet.run_smoothing)."""
     reporter = reporter or NullReporter()
+    post = parse_spec(smooth_spec)
+    if post.kind != "none" and smoothing:
+        raise ConfigError("--smooth / --smoothing", "give one of them",
+                          "--smooth picks the width on training tracks, --smoothing on validation")
     if method not in METHODS:
         raise ConfigError(f"--method {method}", f"choose from {', '.join(METHODS)}")
     if select not in SELECTIONS:
@@ -142,7 +177,8 @@ def run_ensemble(runs: Sequence[str | Path], method: str, store: str, labels_dir
             if len(probs[0][t]) != len(labels[t]):
                 raise DataError(t, f"{len(probs[0][t])} predicted rows for {len(labels[t])} labels")
         P = stack(probs, val_tracks)
-        scored[sel] = score(method, P, val_tracks, labels, smoothing, class_bias, cv_folds)
+        scored[sel] = score(method, P, val_tracks, labels, smoothing, class_bias, cv_folds,
+                            lambda comb, sel=sel: fixed_smoothing(post, comb, members, store, sel, device, reporter))
         if sel == select:
             P_main = P
     main = scored[select]
@@ -171,7 +207,7 @@ def run_ensemble(runs: Sequence[str | Path], method: str, store: str, labels_dir
                      "val_f1": float(s)} for m, s in zip(members, main.member_f1, strict=True)],
         "weights": [float(v) for v in main.comb.weights],
         "class_bias": None if main.comb.bias is None else main.comb.bias.tolist(),
-        "smoothing": {"kind": smoothing, "k": int(main.k)} if smoothing else None,
+        "smoothing": {"kind": smoothing, "k": int(main.k)} if smoothing else None, "smooth": main.post_info,
         "best_member_f1": float(max(main.member_f1)), "agreement": agreement.tolist(),
         "val_tracks": len(val_tracks), "val_frames": int((y >= 0).sum()),
         "selection": {sel: {"val_f1": float(s.f1), "val_f1_cv": s.f1_cv, "member_f1": [float(v) for v in s.member_f1],
@@ -196,6 +232,7 @@ def write_test(members: Sequence[Member], main: Scored, store: str, tracks: list
     for i, t in enumerate(tracks):
         q = main.comb.combine(Pt[:, offs[i]:offs[i + 1]])
         q = smooth(q, main.k, smoothing) if smoothing else q
+        q = smooth(q, main.post.width or 0, main.post.kind)
         atomic_write_bytes(out / "probs" / f"{t}.npy", _npy(q.astype(np.float32)))
         items.append((t, q.argmax(1)))
     return write_submission(out / "submission.txt", items)

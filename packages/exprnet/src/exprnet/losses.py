@@ -1,18 +1,32 @@
-"""R-Drop: two forward passes in train mode (different dropout masks) and a symmetric KL term.
+"""The training loss: R-Drop over a (class-weighted, focal, logit-adjusted) cross-entropy.
 
     loss = 0.5 * (CE1 + CE2) + alpha * 0.5 * (KL(p1 || p2) + KL(p2 || p1))
 
 Both terms are per labelled frame: KL is summed over the classes, then averaged over the labelled
-frames, like CE (with class weights, CE is the weighted mean sum(w_y * ce) / sum(w_y), as in
-torch). Frames labelled -1 (and padding) carry no loss. Softmax is taken in float32.
+frames, like CE. With class weights, CE is the weighted mean ``sum(w_y * ce) / sum(w_y)``, as in
+torch. Frames labelled -1 (and padding) carry no loss. Softmax is taken in float32.
+
+For class imbalance, each composing with R-Drop and with the others:
+
+- class weights ``w_c``: ``balanced`` = N / (C * n_c) (sklearn's rule), ``sqrt`` = its square
+  root, or eight numbers;
+- logit adjustment (Menon et al., 2021): CE is taken on ``logits + tau * log(prior)``, so the
+  model's own logits learn the balanced posterior; predictions use the plain logits;
+- focal loss (Lin et al., 2017): each frame's CE times ``(1 - p_y) ** gamma``.
+
+KL compares the two passes' plain (unadjusted) distributions: the ones used to predict.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
+
+from .config import N_CLASSES, LossConfig
 
 
 @dataclass
@@ -23,27 +37,84 @@ class LossParts:
     frames: int  # labelled frames the loss is averaged over
 
 
-def _ce(logp: torch.Tensor, y: torch.Tensor, weight: torch.Tensor | None) -> torch.Tensor:
-    return F.nll_loss(logp, y, weight=weight, reduction="mean")
+def class_counts(labels: Sequence[np.ndarray]) -> np.ndarray:
+    """Labelled frames per class (-1 skipped)."""
+    y = np.concatenate([np.asarray(a).ravel() for a in labels]) if len(labels) else np.zeros(0, int)
+    return np.bincount(y[y >= 0].astype(np.int64), minlength=N_CLASSES)[:N_CLASSES].astype(np.float64)
+
+
+def class_weight_vector(counts: np.ndarray, spec: str | Sequence[float]) -> np.ndarray | None:
+    """Per-class CE weights for ``loss.class_weights`` (None: unweighted). A class with no
+    training frame gets weight 0 (it cannot be learned from this split)."""
+    if isinstance(spec, str):
+        if spec == "none":
+            return None
+        counts = np.asarray(counts, np.float64)
+        balanced = np.divide(counts.sum(), N_CLASSES * counts, out=np.zeros(N_CLASSES), where=counts > 0)
+        if spec == "balanced":
+            return balanced
+        if spec == "sqrt":
+            return np.sqrt(balanced)
+        raise ValueError(f"unknown class_weights {spec!r}")
+    return np.asarray(spec, np.float64)
+
+
+def log_priors(counts: np.ndarray) -> np.ndarray:
+    """log of the class shares; a class with no frame counts as one frame (a finite offset)."""
+    c = np.maximum(np.asarray(counts, np.float64), 1.0)
+    return np.log(c / c.sum())
+
+
+def _ce(logits: torch.Tensor, y: torch.Tensor, weight: torch.Tensor | None, gamma: float,
+        offset: torch.Tensor | None) -> torch.Tensor:
+    logp = F.log_softmax(logits if offset is None else logits + offset, dim=-1)
+    lp_y = logp.gather(-1, y[:, None])[:, 0]
+    loss = -lp_y
+    if gamma > 0:
+        loss = loss * (1.0 - lp_y.exp()).clamp(min=0.0) ** gamma
+    if weight is None:
+        return loss.mean()
+    w = weight[y]
+    return (w * loss).sum() / w.sum().clamp(min=1e-12)
 
 
 def rdrop_loss(logits1: torch.Tensor, logits2: torch.Tensor | None, target: torch.Tensor,
-               alpha: float = 5.0, class_weights: torch.Tensor | None = None) -> LossParts:
-    """``logits*``: (..., C); ``target``: (...) with -1 = no loss. ``logits2=None``: plain CE."""
+               alpha: float = 5.0, class_weights: torch.Tensor | None = None, focal_gamma: float = 0.0,
+               logit_offset: torch.Tensor | None = None) -> LossParts:
+    """``logits*``: (..., C); ``target``: (...) with -1 = no loss. ``logits2=None``: plain CE.
+    ``logit_offset``: (C,) added to the logits inside CE only (logit adjustment)."""
     valid = target >= 0
     n = int(valid.sum())
     if n == 0:
         zero = logits1.sum() * 0.0
         return LossParts(zero, 0.0, 0.0, 0)
     y = target[valid]
-    lp1 = F.log_softmax(logits1[valid].float(), dim=-1)
+    z1 = logits1[valid].float()
     w = class_weights.float() if class_weights is not None else None
+    off = logit_offset.float() if logit_offset is not None else None
     if logits2 is None:
-        ce = _ce(lp1, y, w)
+        ce = _ce(z1, y, w, focal_gamma, off)
         return LossParts(ce, float(ce.detach()), 0.0, n)
-    lp2 = F.log_softmax(logits2[valid].float(), dim=-1)
-    ce = 0.5 * (_ce(lp1, y, w) + _ce(lp2, y, w))
+    z2 = logits2[valid].float()
+    ce = 0.5 * (_ce(z1, y, w, focal_gamma, off) + _ce(z2, y, w, focal_gamma, off))
+    lp1, lp2 = F.log_softmax(z1, dim=-1), F.log_softmax(z2, dim=-1)
     kl12 = (lp1.exp() * (lp1 - lp2)).sum(-1).mean()
     kl21 = (lp2.exp() * (lp2 - lp1)).sum(-1).mean()
     kl = 0.5 * (kl12 + kl21)
     return LossParts(ce + alpha * kl, float(ce.detach()), float(kl.detach()), n)
+
+
+class Criterion:
+    """``loss:`` of a run config, fixed with the training split's class counts."""
+
+    def __init__(self, cfg: LossConfig, counts: np.ndarray, device: torch.device | str = "cpu"):
+        self.cfg = cfg
+        w = class_weight_vector(counts, cfg.class_weights)
+        self.weights = None if w is None else torch.tensor(w, dtype=torch.float32, device=device)
+        self.offset = (torch.tensor(cfg.logit_adjust * log_priors(counts), dtype=torch.float32, device=device)
+                       if cfg.logit_adjust > 0 else None)
+
+    def __call__(self, logits1: torch.Tensor, logits2: torch.Tensor | None, target: torch.Tensor) -> LossParts:
+        return rdrop_loss(logits1, logits2 if self.cfg.rdrop else None, target,
+                          self.cfg.alpha if self.cfg.rdrop else 0.0, self.weights, self.cfg.focal_gamma,
+                          self.offset)

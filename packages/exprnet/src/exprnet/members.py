@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 from featurizer.core.store import FeatureStore
 
+from .baseline import baseline_file, is_baseline
 from .errors import ConfigError
 from .io import atomic_write_json
 from .predict import predict
@@ -37,11 +38,19 @@ class Member:
 
 
 def member_info(run: str | Path) -> Member:
+    """A network run (its best checkpoint exists) or an `exprnet baseline` run."""
     r = RunFolder(run)
-    if not r.best.exists():
+    if not (r.best.exists() or is_baseline(run)):
         raise ConfigError(str(run), "is not a finished run folder (no checkpoints/best.pt)")
     cfg = r.read_config()
-    return Member(Path(run), Path(run).name, cfg.model.encoder, list(cfg.data.features))
+    return Member(Path(run), Path(run).name, cfg.model_name, list(cfg.data.features))
+
+
+def model_checksum(m: Member, select: str) -> str:
+    """sha256 of what predicts: the ``select`` checkpoint, or a baseline's one fitted model."""
+    if is_baseline(m.run):
+        return hashlib.sha256(baseline_file(m.run).read_bytes()).hexdigest()
+    return RunFolder(m.run).checksum(select)
 
 
 def store_location(store: str) -> str:
@@ -70,15 +79,15 @@ def cache_key(m: Member, store: str, tracks: Sequence[str], select: str, labels_
                 ident = info.identity
             arrays.append(None if info is None else [t, info.attrs.get("created"), info.attrs.get("n_frames")])
         feats[f] = {"identity": ident, "arrays": arrays}
-    return {"checkpoint": select, "checkpoint_sha256": RunFolder(m.run).checksum(select),
+    return {"checkpoint": select, "checkpoint_sha256": model_checksum(m, select),
             "store": store_location(store), "features": feats, "tracks": list(tracks), "labels": labels_sha}
 
 
 def member_probs(m: Member, store: str, tracks: Sequence[str], select: str, device: str, reporter: Reporter,
                  labels_dir: str | None = None, labels: Mapping[str, np.ndarray] | None = None,
                  allow_feature_mismatch: bool = False) -> dict[str, np.ndarray]:
-    """Per-frame probabilities of member ``m`` (checkpoint ``select``) on ``tracks``, from the
-    cache when nothing they depend on has changed."""
+    """Unsmoothed per-frame probabilities of member ``m`` (checkpoint ``select``) on ``tracks``,
+    from the cache when nothing they depend on has changed (the ensemble smooths the combination)."""
     key = cache_key(m, store, tracks, select, labels_digest(labels, tracks))
     have = {f: v["identity"] for f, v in key["features"].items() if v["identity"] is not None}
     check_features(RunFolder(m.run).read_features(), have, store, str(m.run), allow_feature_mismatch)
@@ -86,7 +95,7 @@ def member_probs(m: Member, store: str, tracks: Sequence[str], select: str, devi
     cache = m.run / "predictions" / digest
     if not (cache / "key.json").exists():
         reporter.message(f"{m.name}: predicting {len(tracks)} tracks ({select} checkpoint)")
-        predict(m.run, store, list(tracks), cache, select, labels_dir, device, reporter,
+        predict(m.run, store, list(tracks), cache, select, labels_dir, device, reporter, smooth="none",
                 allow_feature_mismatch=allow_feature_mismatch)
         atomic_write_json(cache / "key.json", key)
     return {t: np.load(cache / "probs" / f"{t}.npy") for t in tracks}

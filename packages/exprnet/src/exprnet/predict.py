@@ -19,9 +19,10 @@ from featurizer.core.annotations import find_annotations, read_annotation
 from featurizer.core.device import resolve_device
 from featurizer.core.store import FeatureStore
 
+from .baseline import baseline_probs
 from .config import CLASSES, N_CLASSES, RunConfig
 from .data.bank import FeatureBank, Standardizer, load_bank
-from .data.batches import BatchBuilder, flag_columns, input_dim
+from .data.batches import BatchBuilder
 from .errors import DataError, RunError
 from .inference import predict_probs
 from .io import atomic_write_bytes, atomic_write_json, atomic_write_text
@@ -29,6 +30,7 @@ from .metrics import confusion, per_class_f1
 from .models import ExprNet, build_model
 from .progress import NullReporter, Reporter
 from .provenance import check_features
+from .run_smoothing import apply_smoothing, smoothing_for_run
 from .runfolder import RunFolder
 
 HEADER = "image_location," + ",".join(CLASSES)
@@ -49,7 +51,8 @@ def load_run(run_dir: str | Path, checkpoint: str = "best") -> LoadedRun:
         raise RunError(str(run_dir), "has no stats.npz", "is it a complete run folder?")
     if checkpoint not in ("best", "last"):
         raise RunError(f"--checkpoint {checkpoint}", "expected best or last")
-    return LoadedRun(cfg, Standardizer.load(run.stats), run.load(checkpoint)["model"], run)
+    state = {} if cfg.baseline is not None else run.load(checkpoint)["model"]  # a baseline: no network
+    return LoadedRun(cfg, Standardizer.load(run.stats), state, run)
 
 
 def resolve_tracks(arg: str, reader: FeatureStore) -> list[str]:
@@ -101,20 +104,14 @@ def read_submission(path: str | Path) -> dict[str, np.ndarray]:
     return {t: np.array(v, np.int64) for t, v in out.items()}
 
 
-def predict(run_dir: str | Path, store: str, tracks: Sequence[str] | str, out: str | Path,
-            checkpoint: str = "best", labels_dir: str | None = None, device: str = "auto",
-            reporter: Reporter | None = None, allow_feature_mismatch: bool = False) -> dict:
-    """Write probabilities and the submission of ``tracks`` (see the module doc); refuses a store
-    whose features were made differently from the run's unless ``allow_feature_mismatch``."""
-    reporter = reporter or NullReporter()
-    lr = load_run(run_dir, checkpoint)
+def run_probs(lr: LoadedRun, store: str, names: Sequence[str], labels: dict[str, np.ndarray] | None,
+              device: str, reporter: Reporter, labels_dir: str | None = None,
+              allow_feature_mismatch: bool = False) -> tuple[FeatureBank, dict[int, np.ndarray]]:
+    """Unsmoothed per-frame probabilities of a run (network or baseline) on tracks of a store;
+    refuses a store whose features were made differently from the run's unless
+    ``allow_feature_mismatch``."""
     cfg = lr.cfg
     reader = FeatureStore(store, mode="r")
-    names = resolve_tracks(tracks, reader) if isinstance(tracks, str) else list(tracks)
-    labels = None
-    if labels_dir:
-        files = find_annotations(labels_dir)
-        labels = {t: read_annotation(files[t].path) for t in names if t in files}
     reporter.start("load features", len(names))
     try:
         memmap = f"{cfg.data.memmap}.predict.npy" if cfg.data.memmap else None  # never the training one
@@ -122,14 +119,16 @@ def predict(run_dir: str | Path, store: str, tracks: Sequence[str] | str, out: s
                          progress=lambda t: reporter.advance(1), labels_dir=labels_dir)
     finally:
         reporter.stop()
-    check_features(lr.run.read_features(), bank.identities, store, str(run_dir), allow_feature_mismatch)
+    check_features(lr.run.read_features(), bank.identities, store, str(lr.run.root), allow_feature_mismatch)
     if list(bank.dims) != list(lr.stats.dims):
         raise DataError(store, f"feature dims {bank.dims} differ from the run's {lr.stats.dims}",
                         f"the run was trained on {', '.join(cfg.data.features)} with other extractors")
+    if cfg.baseline is not None:
+        return bank, baseline_probs(lr.run.root, cfg, lr.stats, bank, range(len(bank.tracks)))
     dev = resolve_device(device)
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
-    model: ExprNet = build_model(input_dim(bank.dim, len(flag_columns(bank, cfg.data.present_flags))), cfg.model)
+    model: ExprNet = build_model(BatchBuilder(bank, lr.stats, 1, cfg.data.present_flags).input_dim, cfg.model)
     model.load_state_dict(lr.state)
     model.to(dev)
     reporter.start("predict", None)
@@ -137,16 +136,45 @@ def predict(run_dir: str | Path, store: str, tracks: Sequence[str] | str, out: s
         probs = track_probs(model, bank, lr.stats, cfg, dev, reporter)
     finally:
         reporter.stop()
+    return bank, probs
+
+
+def training_probs(lr: LoadedRun, device: str, reporter: Reporter) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """The run's probabilities and labels on its own training tracks (from its store and labels)."""
+    cfg = lr.cfg
+    train = lr.run.read_tracks()["train"]
+    files = find_annotations(str(cfg.data.labels), (cfg.data.train_split, cfg.data.val_split))
+    labels = {t: read_annotation(files[t].path) for t in train if t in files}
+    bank, probs = run_probs(lr, str(cfg.data.store), train, labels, device, reporter)
+    return [probs[i] for i in range(len(bank.tracks))], [bank.track_labels(i) for i in range(len(bank.tracks))]
+
+
+def predict(run_dir: str | Path, store: str, tracks: Sequence[str] | str, out: str | Path,
+            checkpoint: str = "best", labels_dir: str | None = None, device: str = "auto",
+            reporter: Reporter | None = None, smooth: str = "run", allow_feature_mismatch: bool = False) -> dict:
+    """Write probabilities and the submission of ``tracks`` (see the module doc). ``smooth``:
+    ``run`` (as the run recorded), or a spec for :func:`exprnet.smoothing.parse_spec`."""
+    reporter = reporter or NullReporter()
+    lr = load_run(run_dir, checkpoint)
+    reader = FeatureStore(store, mode="r")
+    names = resolve_tracks(tracks, reader) if isinstance(tracks, str) else list(tracks)
+    labels = None
+    if labels_dir:
+        files = find_annotations(labels_dir)
+        labels = {t: read_annotation(files[t].path) for t in names if t in files}
+    spec, smoothing = smoothing_for_run(lr.run, smooth, lambda: training_probs(lr, device, reporter))
+    bank, probs = run_probs(lr, store, names, labels, device, reporter, labels_dir, allow_feature_mismatch)
     out = Path(out)
     (out / "probs").mkdir(parents=True, exist_ok=True)
     items = []
     for i, t in enumerate(bank.tracks):
+        probs[i] = apply_smoothing(probs[i], spec)
         buf = _npy_bytes(probs[i].astype(np.float32))
         atomic_write_bytes(out / "probs" / f"{t}.npy", buf)
         items.append((t, probs[i].argmax(-1)))
     n_lines = write_submission(out / "submission.txt", items)
     summary: dict = {"tracks": len(bank.tracks), "frames": n_lines, "run": str(run_dir),
-                     "checkpoint": checkpoint}
+                     "checkpoint": checkpoint, "smoothing": smoothing}
     if labels:
         cm = np.zeros((N_CLASSES, N_CLASSES), np.int64)
         for i in range(len(bank.tracks)):
@@ -165,7 +193,7 @@ def track_probs(model: ExprNet, bank: FeatureBank, stats: Standardizer, cfg: Run
     score counts, come from a second pass over the whole track."""
     def run(unlabelled: str, ids: Sequence[int]) -> tuple[dict[int, np.ndarray], dict[int, np.ndarray]]:
         builder = BatchBuilder(bank, stats, cfg.model.segment or 1, cfg.data.present_flags,
-                               unlabelled=unlabelled, pad=cfg.data.pad)
+                               unlabelled=unlabelled, pad=cfg.data.pad, normalize=cfg.data.normalize)
         return predict_probs(model, builder, bank, ids, cfg.model, cfg.train.eval_batch_size or cfg.train.batch_size,
                              dev, cfg.train.amp and dev.type == "cuda", on_batch=reporter.update), builder.views
 

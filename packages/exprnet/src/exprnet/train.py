@@ -16,17 +16,20 @@ import numpy as np
 import torch
 from featurizer.core.device import resolve_device
 
+from .augment import InputDropout
 from .config import CLASSES, N_CLASSES, RunConfig
 from .data.bank import FeatureBank, Standardizer
-from .data.batches import Batch, BatchBuilder, Prefetcher
+from .data.batches import Batch, BatchBuilder, Prefetcher, flag_columns
 from .data.segments import Segment, shuffled_segments, stream_plan
 from .errors import TrainingError
 from .inference import autocast, predict_probs
-from .losses import rdrop_loss
+from .losses import Criterion, class_counts
 from .metrics import confusion, macro_f1_from_confusion, per_class_f1
 from .models import ExprNet, build_model
 from .progress import NullReporter, Reporter
+from .run_smoothing import smoothing_after_training
 from .runfolder import RunFolder
+from .schedule import Schedule
 
 
 @dataclass
@@ -36,17 +39,7 @@ class TrainResult:
     per_class_f1: list[float]
     history: list[dict[str, Any]]
     run: RunFolder
-
-
-def class_weights(bank: FeatureBank, ids: Sequence[int], spec: Any) -> torch.Tensor | None:
-    if spec is None or spec == "none":
-        return None
-    if spec == "balanced":
-        counts = np.bincount(np.concatenate([bank.track_labels(i) for i in ids]).clip(-1) + 1,
-                             minlength=N_CLASSES + 1)[1:].astype(np.float64)
-        w = np.divide(counts.sum(), N_CLASSES * counts, out=np.zeros(N_CLASSES), where=counts > 0)
-        return torch.tensor(w, dtype=torch.float32)
-    return torch.tensor(spec, dtype=torch.float32)
+    smoothing: dict[str, Any] | None = None  # the width chosen and the smoothed val F1 (``smooth:``)
 
 
 class Trainer:
@@ -70,15 +63,20 @@ class Trainer:
             self.stats = Standardizer.load(self.run.stats)
         else:
             self.stats = Standardizer.fit(self.bank, self.train_ids)
-        self.builder = BatchBuilder(self.bank, self.stats, m.segment or 1, self.cfg.data.present_flags,
-                                    pin_memory=self.device.type == "cuda", unlabelled=self.cfg.data.unlabelled,
-                                    pad=self.cfg.data.pad)
+        d = self.cfg.data
+        self.builder = BatchBuilder(self.bank, self.stats, m.segment or 1, d.present_flags,
+                                    pin_memory=self.device.type == "cuda", unlabelled=d.unlabelled, pad=d.pad,
+                                    normalize=d.normalize)
         self.model: ExprNet = build_model(self.builder.input_dim, m).to(self.device)
-        self.opt = torch.optim.Adam(self.model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
-        self.sched = torch.optim.lr_scheduler.StepLR(self.opt, step_size=t.step_size, gamma=t.gamma)
+        optim = torch.optim.AdamW if t.optimizer == "adamw" else torch.optim.Adam
+        self.opt = optim(self.model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
+        self.epoch_steps = max(1, len(self._plan(1)))
+        self.sched = Schedule(self.opt, t, self.epoch_steps)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
-        w = class_weights(self.bank, self.train_ids, self.cfg.loss.class_weights)
-        self.weights = w.to(self.device) if w is not None else None
+        self.criterion = Criterion(self.cfg.loss, class_counts([self.bank.track_labels(i) for i in self.train_ids]),
+                                   self.device)
+        self.input_dropout = InputDropout(self.bank.dims, flag_columns(self.bank, d.present_flags),
+                                          d.feature_dropout, d.modality_dropout)
         if not resume:
             self.run.create(self.cfg, self.train_tracks, self.val_tracks)
             self.stats.save(self.run.stats)
@@ -110,12 +108,13 @@ class Trainer:
 
     def _forward(self, b: Batch, state: Any) -> tuple[torch.Tensor, torch.Tensor | None, Any]:
         n = b.x.shape[0]
+        drop = self.input_dropout if self.input_dropout.active else (lambda x: x)
         if not self.cfg.loss.rdrop:
-            logits, new = self.model(b.x, b.mask, state, b.reset)
+            logits, new = self.model(drop(b.x), b.mask, state, b.reset)
             return logits, None, new
         # R-Drop: both passes in one call (batch stacked twice; dropout masks differ per row).
         st = None if state is None else tuple(torch.cat([s, s], dim=1) for s in state)
-        logits, new = self.model(torch.cat([b.x, b.x]), torch.cat([b.mask, b.mask]), st,
+        logits, new = self.model(drop(torch.cat([b.x, b.x])), torch.cat([b.mask, b.mask]), st,
                                  torch.cat([b.reset, b.reset]))
         if new is not None:
             new = tuple(s[:, :n] for s in new)
@@ -124,10 +123,12 @@ class Trainer:
     def train_epoch(self, epoch: int, max_steps: int | None = None) -> dict[str, Any]:
         t = self.cfg.train
         plan = self._plan(epoch)
+        if t.steps is not None:  # --steps: this epoch-sized block, up to the step budget
+            plan = plan[:max(0, t.steps - self.sched.step)]
         if max_steps is not None:  # benchmarks: a fixed number of steps
             plan = plan[:max_steps]
         self.model.train()
-        self.reporter.start(f"epoch {epoch}/{t.epochs}", len(plan))
+        self.reporter.start(f"epoch {epoch}/{self.planned_epochs}", len(plan))
         cm = np.zeros((N_CLASSES, N_CLASSES), np.int64)
         tot = {"loss": 0.0, "ce": 0.0, "kl": 0.0, "n": 0, "frames": 0}
         state = None
@@ -135,9 +136,10 @@ class Trainer:
         t0 = time.perf_counter()
         for step, batch in enumerate(feed, start=1):
             b = batch.to(self.device)
+            self.sched.apply(epoch)
             with autocast(self.device, self.amp):
                 l1, l2, new = self._forward(b, state)
-            parts = rdrop_loss(l1, l2, b.y, self.cfg.loss.alpha if self.cfg.loss.rdrop else 0.0, self.weights)
+            parts = self.criterion(l1, l2, b.y)
             if new is not None:
                 state = tuple(s.detach() for s in new)
             tot["frames"] += batch.frames
@@ -158,6 +160,7 @@ class Trainer:
                 torch.nn.utils.clip_grad_norm_(self.model.parameters(), t.grad_clip)
             self.scaler.step(self.opt)
             self.scaler.update()
+            self.sched.step += 1
             k = parts.frames
             tot["loss"] += float(parts.loss.detach()) * k
             tot["ce"] += parts.ce * k
@@ -186,6 +189,22 @@ class Trainer:
         return cm
 
     # -- the loop ------------------------------------------------------------------------------
+    @property
+    def planned_epochs(self) -> int:
+        """Epochs (or, with ``train.steps``, epoch-sized blocks) the run is set to take."""
+        t = self.cfg.train
+        return -(-t.steps // self.epoch_steps) if t.steps else t.epochs
+
+    def done(self, history: list[dict[str, Any]], best_epoch: int) -> bool:
+        """All epochs (or steps) taken, or ``train.patience`` epochs without a better val F1."""
+        t = self.cfg.train
+        if not history:
+            return False
+        last = history[-1]["epoch"]
+        if t.patience is not None and last - best_epoch >= t.patience:
+            return True
+        return self.sched.step >= t.steps if t.steps else last >= t.epochs
+
     def fit(self, resume: bool = False, on_epoch_end: Callable[[int], None] | None = None) -> TrainResult:
         ckpt = self.setup(resume)
         history: list[dict[str, Any]] = list(ckpt["history"]) if ckpt else []
@@ -193,15 +212,15 @@ class Trainer:
         best_epoch = int(ckpt["best_epoch"]) if ckpt else 0
         best_pc: list[float] = list(ckpt["best_per_class"]) if ckpt else [0.0] * N_CLASSES
         best_cm: list[list[int]] = ckpt["best_confusion"] if ckpt else []
-        start = int(ckpt["epoch"]) + 1 if ckpt else 1
+        epoch = int(ckpt["epoch"]) if ckpt else 0
         from torch.utils.tensorboard import SummaryWriter  # slow import: only when training
 
-        tb = SummaryWriter(str(self.run.tensorboard), purge_step=start if resume else None)
+        tb = SummaryWriter(str(self.run.tensorboard), purge_step=epoch + 1 if resume else None)
         try:
-            for epoch in range(start, self.cfg.train.epochs + 1):
-                lr = float(self.opt.param_groups[0]["lr"])
+            while not self.done(history, best_epoch):
+                epoch += 1
+                lr = self.sched.apply(epoch)
                 row: dict[str, Any] = {"epoch": epoch, **self.train_epoch(epoch)}
-                self.sched.step()
                 cm = self.evaluate()
                 pc = per_class_f1(cm)
                 row.update({"val_f1": float(pc.mean()), "lr": lr})
@@ -223,8 +242,26 @@ class Trainer:
         finally:
             tb.close()
             self.reporter.stop()
-        self._write_metrics(history, best_f1, best_epoch, best_pc, best_cm)
-        return TrainResult(best_f1, best_epoch, best_pc, history, self.run)
+        smoothing = self.fit_smoothing() if history else None
+        self._write_metrics(history, best_f1, best_epoch, best_pc, best_cm, smoothing)
+        return TrainResult(best_f1, best_epoch, best_pc, history, self.run, smoothing)
+
+    def probs(self, ids: Sequence[int], name: str) -> dict[int, np.ndarray]:
+        t = self.cfg.train
+        self.reporter.start(name, None)
+        try:
+            return predict_probs(self.model, self.builder, self.bank, ids, self.cfg.model,
+                                 t.eval_batch_size or t.batch_size, self.device, self.amp, t.prefetch,
+                                 on_batch=self.reporter.update)
+        finally:
+            self.reporter.stop()
+
+    def fit_smoothing(self) -> dict[str, Any] | None:
+        """``smooth:`` for the best checkpoint (see :func:`exprnet.run_smoothing.smoothing_after_training`)."""
+        if self.cfg.smooth.kind == "none":
+            return None
+        self.model.load_state_dict(self.run.load("best")["model"])
+        return smoothing_after_training(self.cfg, self.bank, self.train_ids, self.val_ids, self.probs, self.reporter)
 
     def _save_last(self, epoch: int, history: list[dict[str, Any]], best_f1: float, best_epoch: int,
                    best_pc: list[float], best_cm: list[list[int]]) -> None:
@@ -246,16 +283,19 @@ class Trainer:
         tb.flush()
 
     def _write_metrics(self, history: list[dict[str, Any]], best_f1: float, best_epoch: int,
-                       best_pc: list[float], best_cm: list[list[int]]) -> None:
+                       best_pc: list[float], best_cm: list[list[int]], smoothing: dict | None = None) -> None:
         if not history:
             return
         last = history[-1]["epoch"]
+        t = self.cfg.train
         self.run.write_history(history)
         self.run.write_metrics({
             "best_val_f1": best_f1, "best_epoch": best_epoch,
             "per_class_f1": dict(zip(CLASSES, best_pc, strict=True)),
-            "val_confusion": best_cm, "last_epoch": last, "epochs": self.cfg.train.epochs,
-            "finished": last >= self.cfg.train.epochs,
+            "val_confusion": best_cm, "last_epoch": last, "epochs": t.epochs, "steps": self.sched.step,
+            "finished": self.done(history, best_epoch),
+            "stopped_early": t.patience is not None and last - best_epoch >= t.patience,
+            "smoothing": smoothing, "val_f1_smoothed": smoothing["val_f1"] if smoothing else None,
             "train_tracks": len(self.train_ids), "val_tracks": len(self.val_ids),
             "train_labelled_frames": self.bank.labelled(self.train_ids),
             "val_labelled_frames": self.bank.labelled(self.val_ids),

@@ -51,7 +51,7 @@ class LocalExecutor:
         with warnings_to(progress, not self.shared):
             extractors = self.models.extractors(list(job.models), job.runtime)
         store = FeatureStore(job.out)
-        faces = face_source(job.faces)
+        faces = face_source(job.faces, job.detector)
         audio = [e.name for e in extractors if e.modality == "audio"]
 
         def ahead() -> Iterator[Prefetched]:

@@ -29,6 +29,7 @@ class ExtractJob:
     labels: str | None = None  # Aff-Wild2 annotation folder: one row per annotation line
     tracks: Mapping[str, int | None] | None = None  # or in memory: track -> rows (None: per frame)
     faces: str | None = None  # cropped_aligned/ folder; None: detect faces in the video
+    detector: str = "retinaface"  # the face detector when faces are detected (see featurizer.faces)
     dtype: str = "float16"
     overwrite: bool = False
     audio_fps: float = DEFAULT_AUDIO_FPS  # label rows per second of audio-only inputs
@@ -47,6 +48,12 @@ class ExtractJob:
     def check(self) -> list[str]:
         """The job's own values, against the registry only (nothing loads): returns the models."""
         names = parse_model_list(list(self.models))
+        if self.faces is None:
+            from .faces.detect import DETECTORS
+
+            if self.detector not in DETECTORS:
+                raise FeaturizerError(f"--detector {self.detector}", "unknown face detector",
+                                      f"use one of {', '.join(DETECTORS)}")
         if self.dtype not in DTYPES:
             raise FeaturizerError(f"--dtype {self.dtype}", "is not float16 or float32")
         if not self.audio_fps > 0:

@@ -53,11 +53,12 @@ def user_errors() -> Iterator[None]:
 Store = Annotated[str | None, typer.Option(help="Feature store (Zarr; path or fsspec URL).")]
 Labels = Annotated[str | None, typer.Option(help="Annotation folder (Train_Set/, Validation_Set/ below it).")]
 Features = Annotated[str | None, typer.Option(help="Comma-separated feature names, concatenated in this order.")]
-Encoder = Annotated[str | None, typer.Option(help="lstm or transformer.")]
+Encoder = Annotated[str | None, typer.Option(help="lstm, bilstm, transformer, tcn or mlp.")]
 ConfigFile = Annotated[Path | None, typer.Option("--config", help="YAML config (data:, model:, train:).")]
 Sets = Annotated[list[str] | None, typer.Option("--set", help="KEY=VALUE override, e.g. model.dropout=0.1 (repeatable).")]
 Preset = Annotated[str | None, typer.Option(help="A shipped preset (`exprnet presets`).")]
 Epochs = Annotated[int | None, typer.Option(help="train.epochs")]
+Steps = Annotated[int | None, typer.Option(help="train.steps: optimizer steps instead of epochs")]
 BatchSize = Annotated[int | None, typer.Option(help="train.batch_size (segments per batch)")]
 Lr = Annotated[float | None, typer.Option(help="train.lr")]
 Seed = Annotated[int | None, typer.Option(help="train.seed")]
@@ -71,12 +72,17 @@ AllowMismatch = Annotated[bool, typer.Option(
     "--allow-feature-mismatch", help="Use a store whose features were made differently from the runs' "
                                      "(another model, weights or timing) with a warning instead of an error.")]
 
+SmoothOpt = Annotated[str, typer.Option(
+    "--smooth", help="Smoothing of the probabilities within each track: none, box, gauss or median, with "
+                     ":WIDTH (frames each side) or :auto (chosen on the training tracks), e.g. box:12; "
+                     "'run': as the run recorded.")]
+
 FLAG_KEYS = {
     "store": ("data", "store"), "labels": ("data", "labels"), "features": ("data", "features"),
     "encoder": ("model", "encoder"), "epochs": ("train", "epochs"), "batch_size": ("train", "batch_size"),
     "lr": ("train", "lr"), "seed": ("train", "seed"), "segment": ("model", "segment"),
     "d_model": ("model", "d_model"), "layers": ("model", "layers"), "heads": ("model", "heads"),
-    "hidden": ("model", "hidden"), "device": ("train", "device"),
+    "hidden": ("model", "hidden"), "device": ("train", "device"), "steps": ("train", "steps"),
 }
 
 

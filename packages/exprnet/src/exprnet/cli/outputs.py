@@ -11,7 +11,7 @@ from rich.table import Table
 
 from ..errors import ConfigError
 from ..progress import RichReporter, classes_table
-from .common import AllowMismatch, app, io, user_errors
+from .common import AllowMismatch, SmoothOpt, app, io, user_errors
 
 
 @app.command()
@@ -25,12 +25,13 @@ def predict(
     labels: Annotated[str | None, typer.Option(help="Annotation folder: also report F1.")] = None,
     device: Annotated[str, typer.Option(help="cpu, cuda or auto")] = "auto",
     allow_feature_mismatch: AllowMismatch = False,
+    smooth: SmoothOpt = "run",
 ) -> None:
     """Per-frame probabilities (OUT/probs/<track>.npy) and the ABAW submission (OUT/submission.txt)."""
     from ..predict import predict as run_predict
 
     with user_errors():
-        s = run_predict(run, store, tracks, out_dir, checkpoint, labels, device, RichReporter(io.err),
+        s = run_predict(run, store, tracks, out_dir, checkpoint, labels, device, RichReporter(io.err), smooth,
                         allow_feature_mismatch=allow_feature_mismatch)
         say.message(io.out, f"{s['tracks']} tracks, {s['frames']} frames -> {Path(out_dir) / 'submission.txt'}")
         if "f1" in s:
@@ -67,6 +68,9 @@ def ensemble(
     cv_folds: Annotated[int, typer.Option(help="Groups of validation tracks for the cross-validated estimate.")] = 4,
     device: Annotated[str, typer.Option(help="cpu, cuda or auto")] = "auto",
     allow_feature_mismatch: AllowMismatch = False,
+    smooth: Annotated[str, typer.Option(help="Smoothing of the combined probabilities: none, box, gauss or "
+                                             "median, with :WIDTH or :auto (chosen on the runs' training "
+                                             "tracks), e.g. box:auto.")] = "none",
 ) -> None:
     """Combine runs; print member and ensemble F1 at the chosen and the other checkpoint selection."""
     from featurizer.core.store import FeatureStore
@@ -81,7 +85,8 @@ def ensemble(
                 raise ConfigError(flag, "required")
         test = resolve_tracks(tracks, FeatureStore(store, mode="r")) if tracks else None
         m = run_ensemble(names, method, store, labels, out_dir, test, smoothing, class_bias, cv_folds, device,
-                         RichReporter(io.err), select=select, allow_feature_mismatch=allow_feature_mismatch)
+                         RichReporter(io.err), select=select, allow_feature_mismatch=allow_feature_mismatch,
+                         smooth_spec=smooth)
         t = Table(title=f"ensemble ({method}) on {m['val_tracks']} validation tracks, {select} checkpoints")
         for c in ("member", "encoder", "features", "weight", "val F1"):
             t.add_column(c, justify="right" if c in ("weight", "val F1") else "left")
@@ -95,6 +100,9 @@ def ensemble(
                                 f"({m['cv_folds']} groups of validation tracks): {m['val_f1_cv']:.4f}")
         if m.get("smoothing"):
             say.message(io.out, f"smoothing: {m['smoothing']['kind']} +-{m['smoothing']['k']} frames")
+        if m.get("smooth"):
+            say.message(io.out, f"smooth: {m['smooth']['kind']} +-{m['smooth']['width']} frames "
+                                f"({m['smooth']['chosen_on']})")
         sel = m["selection"]
         say.message(io.out, f"ensemble with members at their best epoch {sel['best']['val_f1']:.4f}, at their "
                             f"last epoch {sel['last']['val_f1']:.4f}")

@@ -28,6 +28,8 @@ from .common import (
     Seed,
     Segment,
     Sets,
+    SmoothOpt,
+    Steps,
     Store,
     app,
     io,
@@ -49,8 +51,10 @@ def train(
     config: ConfigFile = None, set_: Sets = None, preset: Preset = None,
     epochs: Epochs = None, batch_size: BatchSize = None, lr: Lr = None, seed: Seed = None,
     segment: Segment = None, d_model: DModel = None, layers: Layers = None, heads: Heads = None,
-    hidden: Hidden = None, device: Device = None,
+    hidden: Hidden = None, device: Device = None, steps: Steps = None,
     resume: Annotated[str | None, typer.Option(help="Continue a killed run from its last saved epoch.")] = None,
+    baseline: Annotated[bool, typer.Option(help="Print the baseline's F1 on the same split at the end "
+                                                "(computed once per store, features and split, then cached).")] = True,
 ) -> None:
     """Train one model; writes a run folder (config, feature provenance, checkpoints, metrics, logs, plots)."""
     from .. import experiment
@@ -63,7 +67,7 @@ def train(
                                     ("--set", set_), ("--preset", preset), ("--batch-size", batch_size),
                                     ("--lr", lr), ("--seed", seed), ("--segment", segment),
                                     ("--d-model", d_model), ("--layers", layers), ("--heads", heads),
-                                    ("--hidden", hidden)) if v]
+                                    ("--hidden", hidden), ("--steps", steps)) if v]
             if extra:
                 raise ConfigError(f"--resume {resume}", f"takes the run's own config; drop {', '.join(extra)}",
                                   "only --epochs and --device may change on resume")
@@ -74,9 +78,48 @@ def train(
             cfg = make_config(preset, config, set_, out_dir, store=store, labels=labels, features=features,
                               encoder=encoder, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
                               segment=segment, d_model=d_model, layers=layers, heads=heads,
-                              hidden=hidden, device=device)
+                              hidden=hidden, device=device, steps=steps)
             result = experiment.train(cfg, out_dir, reporter)
         _summary(result.history, result.best_epoch, result.per_class_f1, result.run.root)
+        if baseline:
+            from ..baseline_cache import cached_baseline, comparison_line
+
+            rcfg, tracks = result.run.read_config(), result.run.read_tracks()
+            base = cached_baseline(rcfg, tracks["train"], tracks["val"], reporter)
+            say.message(io.out, comparison_line(result.run.read_metrics(), base))
+
+
+@app.command()
+def baseline(
+    store: Store = None, labels: Labels = None, features: Features = None,
+    out_dir: Annotated[str | None, typer.Option("--out", help="Run folder to create.")] = None,
+    classifier: Annotated[str, typer.Option(help="logreg (class-balanced logistic regression) or mlp.")] = "logreg",
+    normalize: Annotated[str | None, typer.Option(help="data.normalize: train, track or none.")] = None,
+    smooth: SmoothOpt = "box:auto",
+    config: ConfigFile = None, set_: Sets = None, preset: Preset = None, seed: Seed = None,
+) -> None:
+    """Per-frame classifier + smoothing (width cross-validated on the training tracks); a run folder."""
+    from ..baseline import run_baseline
+    from ..config import build_config, parse_set
+    from ..smoothing import parse_spec
+
+    with user_errors():
+        if not out_dir:
+            raise ConfigError("--out", "required: the run folder to create")
+        spec = parse_spec(smooth)
+        extra: dict[str, Any] = {"baseline": {"classifier": classifier},
+                                 "smooth": {"kind": spec.kind, "width": "auto" if spec.auto else spec.width or 0}}
+        if normalize:
+            extra["data"] = {"normalize": normalize}
+        cfg = make_config(preset, config, (set_ or []), out_dir, store=store, labels=labels, features=features,
+                          seed=seed)
+        cfg = build_config(cfg.to_dict(), extra, parse_set(set_), source="configuration")
+        m = run_baseline(cfg, out_dir, RichReporter(io.err))
+        sm = m["smoothing"]
+        io.out.print(classes_table(list(m["per_class_f1"].values()),
+                                   f"val F1, {classifier} + {sm['kind']} +-{sm['width']}"))
+        say.message(io.out, f"val F1 {m['best_val_f1']:.4f} (unsmoothed {m['val_f1_raw']:.4f}); width "
+                            f"{sm['width']} chosen on {sm['chosen_on']}; run folder: {out_dir}")
 
 
 @app.command()
@@ -89,7 +132,7 @@ def cv(
     config: ConfigFile = None, set_: Sets = None, preset: Preset = None,
     epochs: Epochs = None, batch_size: BatchSize = None, lr: Lr = None, seed: Seed = None,
     segment: Segment = None, d_model: DModel = None, layers: Layers = None, heads: Heads = None,
-    hidden: Hidden = None, device: Device = None,
+    hidden: Hidden = None, device: Device = None, steps: Steps = None,
 ) -> None:
     """Cross-validate: one run per fold, then the per-fold table and the mean F1."""
     from ..cv import run_cv
@@ -104,7 +147,7 @@ def cv(
         cfg = make_config(preset, config, set_, out_dir, store=store, labels=labels, features=features,
                           encoder=encoder, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
                           segment=segment, d_model=d_model, layers=layers, heads=heads, hidden=hidden,
-                          device=device)
+                          device=device, steps=steps)
         res = run_cv(cfg, out_dir, folds, RichReporter(io.err), only_ids)
         t = Table(title=f"{folds}-fold cross-validation ({cfg.model.encoder}, {'+'.join(cfg.data.features)})")
         for c in ("fold", "validated on", "train tracks", "val tracks", "val frames", "best epoch", "val F1"):

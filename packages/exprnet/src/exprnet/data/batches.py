@@ -20,6 +20,7 @@ import torch
 from featurizer.core.ahead import Ahead
 
 from .bank import FeatureBank, Standardizer
+from .normalize import Normalizer
 from .segments import Segment, Step
 
 
@@ -75,17 +76,15 @@ def labelled_views(bank: FeatureBank) -> dict[int, np.ndarray]:
 
 class BatchBuilder:
     def __init__(self, bank: FeatureBank, stats: Standardizer, seg: int, present_flags: str = "none",
-                 pin_memory: bool = False, unlabelled: str = "context", pad: str = "mask"):
+                 pin_memory: bool = False, unlabelled: str = "context", pad: str = "mask",
+                 normalize: str = "train"):
         if list(stats.features) != list(bank.features) or list(stats.dims) != list(bank.dims):
             raise ValueError("statistics were fitted on other features than the bank holds")
         if unlabelled not in ("context", "drop") or pad not in ("mask", "repeat"):
             raise ValueError(f"unlabelled={unlabelled!r}, pad={pad!r}: expected context|drop, mask|repeat")
         self.bank, self.seg, self.pad = bank, seg, pad
         self.views = labelled_views(bank) if unlabelled == "drop" else {}
-        # bank values are (raw - offset) * scale: (raw - mean) / std = values * inv_std + shift
-        std = stats.std.astype(np.float64)
-        self.inv_std = (1.0 / (std * bank.scale)).astype(np.float32)
-        self.shift = ((bank.offset - stats.mean) / std).astype(np.float32)
+        self.norm = Normalizer(bank, stats, normalize)  # type: ignore[arg-type]
         self.flags = flag_columns(bank, present_flags)
         self.pin = pin_memory
 
@@ -105,11 +104,31 @@ class BatchBuilder:
 
     def rows(self, s: Segment) -> slice | np.ndarray:
         """The segment's real rows in the bank."""
-        r, a = self.frame_rows(s), int(self.bank.offsets[s.track])
+        return self._bank_rows(s.track, self.frame_rows(s))
+
+    def _bank_rows(self, track: int, r: slice | np.ndarray) -> slice | np.ndarray:
+        a = int(self.bank.offsets[track])
         return slice(a + r.start, a + r.stop) if isinstance(r, slice) else a + r
 
+    def inputs(self, track: int, r: slice | np.ndarray | None = None, out: np.ndarray | None = None) -> np.ndarray:
+        """Model inputs of a track's rows ``r`` (positions within the track; all by default):
+        (n, input_dim) float32, normalised by ``data.normalize``, with present flags."""
+        r = slice(0, self.bank.length(track)) if r is None else r
+        rows = self._bank_rows(track, r)
+        vals = self.bank.values[rows]
+        d = self.bank.dim
+        x = np.empty((len(vals), self.input_dim), np.float32) if out is None else out
+        inv, shift = self.norm.affine(track)
+        np.multiply(vals, inv, out=x[:, :d])  # float16 rows -> float32
+        x[:, :d] += shift  # only the rows asked for
+        if self.flags:
+            present = self.bank.present[rows]
+            for c, cols in enumerate(self.flags):
+                x[:, d + c] = present[:, cols].all(axis=1)
+        return x
+
     def build(self, step: Sequence[Segment | None]) -> Batch:
-        b, seg, d = len(step), self.seg, self.bank.dim
+        b, seg = len(step), self.seg
         # numpy, single-threaded: no OpenMP team to contend with the model's threads.
         x = np.empty((b, seg, self.input_dim), np.float32)
         y = np.full((b, seg), -1, np.int64)
@@ -121,15 +140,11 @@ class BatchBuilder:
                 x[k, n:] = 0.0  # padding (and idle slots) hold zeros
             if s is None:
                 continue
-            r = self.rows(s)
-            xk = x[k, :n, :d]
-            np.multiply(self.bank.values[r], self.inv_std, out=xk)  # float16 rows -> float32
-            xk += self.shift  # (x - mean) / std, only for the rows this batch takes
-            y[k, :n] = self.bank.labels[r]
+            r = self.frame_rows(s)
+            self.inputs(s.track, r, out=x[k, :n])
+            y[k, :n] = self.bank.labels[self._bank_rows(s.track, r)]
             mask[k, :n] = True
             reset[k] = s.first
-            for c, cols in enumerate(self.flags):
-                x[k, :n, d + c] = self.bank.present[r][:, cols].all(axis=1)
             if self.pad == "repeat" and 0 < n < seg:  # the final frame again, as real input
                 x[k, n:], y[k, n:], mask[k, n:] = x[k, n - 1], y[k, n - 1], True
         xt = torch.from_numpy(x)

@@ -1,4 +1,4 @@
-"""The network: fusion -> temporal encoder (LSTM or Transformer) -> per-frame MLP head."""
+"""The network: fusion -> temporal encoder (LSTM, BiLSTM, Transformer, TCN or per-frame MLP) -> per-frame MLP head."""
 
 from __future__ import annotations
 
@@ -8,11 +8,14 @@ import torch
 from torch import nn
 
 from ..config import N_CLASSES, ModelConfig
+from .bilstm import BiLSTMEncoder
 from .encoders import LSTMEncoder, State, TransformerEncoder
 from .fusion import Fusion
 from .head import Head
+from .mlp import FrameMLP
+from .tcn import TCNEncoder
 
-__all__ = ["ExprNet", "build_model", "State"]
+__all__ = ["ExprNet", "build_encoder", "build_model", "State"]
 
 
 class ExprNet(nn.Module):
@@ -21,13 +24,7 @@ class ExprNet(nn.Module):
         assert cfg.d_model and cfg.hidden and cfg.layers and cfg.segment, "resolve the config first"
         self.encoder_kind = cfg.encoder
         self.fusion = Fusion(in_dim, cfg.d_model, cfg.activation, cfg.dropout, cfg.fusion, cfg.fusion_bias)
-        self.encoder: nn.Module
-        if cfg.encoder == "lstm":
-            self.encoder = LSTMEncoder(cfg.d_model, cfg.hidden, cfg.layers, cfg.dropout)
-        else:
-            self.encoder = TransformerEncoder(cfg.d_model, cfg.heads, cfg.layers, cfg.hidden,
-                                              cfg.dropout, cfg.activation, max_len=max(cfg.segment, 1),
-                                              checkpoint=cfg.checkpoint, pos_dropout=cfg.pos_dropout)
+        self.encoder = build_encoder(cfg)
         head_dropout = cfg.dropout if cfg.head_dropout is None else cfg.head_dropout
         self.head = Head(self.encoder.out_dim, cfg.head, n_classes, cfg.activation, head_dropout)
 
@@ -40,6 +37,22 @@ class ExprNet(nn.Module):
         """(B, L, in_dim) -> logits (B, L, n_classes) and the encoder's state (LSTM) or None."""
         h, state = self.encoder(self.fusion(x), mask, state, reset)
         return self.head(h), state
+
+
+def build_encoder(cfg: ModelConfig) -> nn.Module:
+    """The temporal encoder named by ``model.encoder`` (see docs/exprnet.md)."""
+    assert cfg.d_model and cfg.hidden and cfg.layers and cfg.segment
+    if cfg.encoder == "lstm":
+        return LSTMEncoder(cfg.d_model, cfg.hidden, cfg.layers, cfg.dropout)
+    if cfg.encoder == "bilstm":
+        return BiLSTMEncoder(cfg.d_model, cfg.hidden, cfg.layers, cfg.dropout)
+    if cfg.encoder == "tcn":
+        return TCNEncoder(cfg.d_model, cfg.hidden, cfg.layers, cfg.kernel, cfg.dropout, cfg.activation, cfg.causal)
+    if cfg.encoder == "mlp":
+        return FrameMLP(cfg.d_model, cfg.hidden, cfg.layers, cfg.dropout, cfg.activation)
+    return TransformerEncoder(cfg.d_model, cfg.heads, cfg.layers, cfg.hidden, cfg.dropout, cfg.activation,
+                              max_len=max(cfg.segment, 1), checkpoint=cfg.checkpoint,
+                              norm_first=cfg.norm_first, pos_dropout=cfg.pos_dropout)
 
 
 def build_model(in_dim: int, cfg: ModelConfig) -> ExprNet:

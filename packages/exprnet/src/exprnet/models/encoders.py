@@ -3,7 +3,8 @@
 - :class:`LSTMEncoder`: unidirectional; takes and returns its (h, c) state so segment i+1 of a
   track starts where segment i ended (the caller detaches it: truncated BPTT); ``reset`` zeroes
   the state of the slots that start a new track.
-- :class:`TransformerEncoder`: sinusoidal positions, post-norm encoder layers, key padding mask.
+- :class:`TransformerEncoder`: sinusoidal positions, post-norm (or, with ``norm_first``, pre-norm)
+  encoder layers, key padding mask.
 """
 
 from __future__ import annotations
@@ -58,13 +59,17 @@ class TransformerEncoder(nn.Module):
     checkpointing): about a third more compute, a fraction of the training memory."""
 
     def __init__(self, d_model: int, heads: int, layers: int, ff: int, dropout: float = 0.3,
-                 act: str = "relu", max_len: int = 4096, checkpoint: bool = False, pos_dropout: bool = True):
+                 act: str = "relu", max_len: int = 4096, checkpoint: bool = False,
+                 norm_first: bool = False, pos_dropout: bool = True):
         super().__init__()
         self.pos = PositionalEncoding(d_model, max_len)
-        self.drop = nn.Dropout(dropout) if pos_dropout else nn.Identity()  # after the positions
+        self.drop = nn.Dropout(dropout) if pos_dropout else nn.Identity()
         self.layers = nn.ModuleList(
-            nn.TransformerEncoderLayer(d_model, heads, ff, dropout, activation=act, batch_first=True)
+            nn.TransformerEncoderLayer(d_model, heads, ff, dropout, activation=act, batch_first=True,
+                                       norm_first=norm_first)
             for _ in range(layers))
+        # pre-norm layers leave their output unnormalised: one LayerNorm at the end (as in GPT-2, ViT)
+        self.final_norm = nn.LayerNorm(d_model) if norm_first else nn.Identity()
         self.checkpoint = checkpoint
         self.out_dim = d_model
 
@@ -78,4 +83,4 @@ class TransformerEncoder(nn.Module):
                 h = torch.utils.checkpoint.checkpoint(layer, h, None, pad, use_reentrant=False)
             else:
                 h = layer(h, src_key_padding_mask=pad)
-        return h, None
+        return self.final_norm(h), None

@@ -22,6 +22,7 @@ def extract(
     out: Annotated[str, typer.Option("--out", "-o", help="Store: a directory or fsspec URL.")] = "features.zarr",
     labels: Annotated[Path | None, typer.Option(help="Aff-Wild2 annotation folder: one row per annotation line.")] = None,
     faces: Annotated[Path | None, typer.Option(help="cropped_aligned/ folder; default: detect faces in the video.")] = None,
+    detector: Annotated[str, typer.Option(help="Face detector without --faces: retinaface, mtcnn, or haar (no landmarks).")] = "retinaface",
     dtype: Annotated[str, typer.Option(help="float16 or float32.")] = "float16",
     overwrite: Annotated[bool, typer.Option(help="Redo arrays that are already complete.")] = False,
     weights: Annotated[list[str] | None, typer.Option(help="NAME=SOURCE: hub id, local folder or state-dict file (repeatable).")] = None,
@@ -50,7 +51,7 @@ def extract(
         from ..runtime import Runtime
 
         runtime = Runtime(parse_weights(weights), device, batch_size, precision, parse_options(option))
-        job = ExtractJob.of(videos, model, out, labels=labels, faces=faces, dtype=dtype, overwrite=overwrite,
+        job = ExtractJob.of(videos, model, out, labels=labels, faces=faces, detector=detector, dtype=dtype, overwrite=overwrite,
                             runtime=runtime, **({"audio_fps": audio_fps} if audio_fps is not None else {}))
         with RichProgress(io.err) as prog:
             report = run_job(job, _executor(executor, address, gpus_per_task, workers), prog)

@@ -1,0 +1,222 @@
+"""Learning benchmark: built-in baselines, every encoder, `recommended` and a vote ensemble.
+
+On a synthetic feature corpus in the Aff-Wild2 layout (:mod:`exprnet.synthetic`: Aff-Wild2's
+class shares, expressions from a fraction of a second to many seconds, a weak per-frame signal,
+per-subject offsets, slow drift, missing faces, unannotated stretches), at two sizes:
+
+    small  about 40 tracks,  60k frames, 32 visual + 16 audio dims
+    large  about 300 tracks, 1.5M frames, same reduced width
+
+Every row is the validation mean F1 (8 classes), mean +- sd over ``--seeds`` seeds, and the
+training throughput (frames/s; for baselines: fitted frames / fit time). Nothing is selected on
+the validation tracks: baselines choose their smoothing width by cross-validation on the
+training tracks, networks are scored with their *last* checkpoint (not the best validation
+epoch) and the width chosen on their training tracks. The vote ensemble combines the seeds of
+`recommended`.
+
+    uv run python bench/learning.py                     # both sizes, 3 seeds
+    uv run python bench/learning.py --size small --seeds 1 --quick
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import resource
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from exprnet import experiment
+from exprnet.baseline import evaluate_baseline
+from exprnet.config import BaselineConfig, build_config
+from exprnet.ensemble import fit_combiner
+from exprnet.experiment import prepare
+from exprnet.memory import tune_allocator
+from exprnet.metrics import macro_f1
+from exprnet.predict import load_run, run_probs
+from exprnet.presets import load_preset
+from exprnet.progress import NullReporter
+from exprnet.run_smoothing import apply_smoothing, smoothing_for_run
+from exprnet.runfolder import RunFolder
+from exprnet.synthetic import SIZES, Corpus, class_shares, make_corpus
+from featurizer.core.annotations import find_annotations, read_annotation
+
+ENCODERS = ("mlp", "lstm", "bilstm", "tcn", "transformer")
+# Training budget per network: small, epochs over its ~45k training frames; large, optimizer steps
+# for about this many training frames (a third of one pass over its ~1.1M: the large corpus has
+# many more subjects, not more of each), so every row costs about the same.
+BUDGET = {"small": {"epochs": 12}, "large": {"frames": 400_000}}
+QUICK = {"small": {"epochs": 2}, "large": {"frames": 20_000}}
+
+
+def budget_layer(budget: dict[str, int], layers: list[dict[str, Any]]) -> dict[str, Any]:
+    if "epochs" in budget:
+        return {"train": {"epochs": budget["epochs"]}}
+    cfg = build_config(*layers).resolved()
+    return {"train": {"steps": -(-budget["frames"] // (cfg.train.batch_size * (cfg.model.segment or 1)))}}
+
+
+def corpus_for(root: Path, size: str) -> Any:
+    """Generate once; reuse when the spec is unchanged."""
+    spec = SIZES[size]
+    stamp = root / "spec.json"
+    want = json.dumps(spec.__dict__, sort_keys=True)
+    if stamp.exists() and stamp.read_text() == want:
+        files = find_annotations(root / "annotations")
+        return Corpus(root, root / "features.zarr", root / "annotations", spec,
+                      {t: f.split for t, f in files.items()}, {t: read_annotation(f.path) for t, f in files.items()},
+                      {"visual": spec.visual_dim, "audio": spec.audio_dim})
+    shutil.rmtree(root, ignore_errors=True)
+    t0 = time.perf_counter()
+    c = make_corpus(root, spec)
+    stamp.write_text(want)
+    shares = ", ".join(f"{k} {v:.1%}" for k, v in class_shares(c).items())
+    n = sum(len(v) for v in c.label_arrays.values())
+    print(f"[{size}] generated {len(c.tracks)} tracks, {n:,} frames in {time.perf_counter() - t0:.0f} s; "
+          f"labelled shares: {shares}", flush=True)
+    return c
+
+
+def base_config(c: Any, threads: int) -> dict[str, Any]:
+    return {"data": {"store": str(c.store), "labels": str(c.labels), "features": ["visual", "audio"]},
+            "train": {"device": "cpu", "threads": threads}}
+
+
+def baseline_rows(c: Any, seeds: int, threads: int) -> list[dict[str, Any]]:
+    torch.set_num_threads(threads)
+    rows: list[dict[str, Any]] = []
+    prep = None
+    for norm in ("train", "track"):
+        for clf in ("logreg", "mlp"):
+            raw, smoothed, fps = [], [], []
+            for seed in range(seeds):
+                cfg = build_config(base_config(c, threads), {
+                    "data": {"normalize": norm}, "train": {"seed": seed},
+                    "baseline": BaselineConfig(classifier=clf).model_dump(), "smooth": {"kind": "box"}})
+                prep = prep or prepare(cfg)
+                t0 = time.perf_counter()
+                _, _, m = evaluate_baseline(cfg, prep.bank, prep.split.train, prep.split.val)
+                secs = time.perf_counter() - t0
+                raw.append(m["val_f1_raw"])
+                smoothed.append(m["best_val_f1"])
+                fitted = min(m["train_labelled_frames"], BaselineConfig().max_frames)
+                fps.append(fitted * (1 + 2 / 3 * BaselineConfig().folds) / secs)  # final fit + CV fits
+                print(f"[{c.spec.n_tracks} tracks] {clf}, normalize {norm}, seed {seed}: F1 {raw[-1]:.4f} -> "
+                      f"{smoothed[-1]:.4f} smoothed, {secs:.0f} s", flush=True)
+            width = m["smoothing"]["width"]
+            rows.append({"method": f"{clf}, per frame", "normalize": norm, "f1": raw, "fps": fps})
+            rows.append({"method": f"{clf} + box +-{width} (CV on train)", "normalize": norm, "f1": smoothed,
+                         "fps": fps})
+    return rows
+
+
+def deep_run(c: Any, layers: list[dict[str, Any]], out: Path, want_probs: bool = False
+             ) -> tuple[float, float, dict[str, np.ndarray], float]:
+    """Train (or reuse a finished run of the same config in ``out``); score the last checkpoint
+    with the run's smoothing. Returns (smoothed F1, raw F1, smoothed val probabilities per track,
+    training frames/s)."""
+    cfg = build_config(*layers)
+    run = RunFolder(out)
+    if not (run.finished() and run.read_config().to_dict() == cfg.resolved().to_dict()):  # else: reuse it
+        shutil.rmtree(out, ignore_errors=True)
+        experiment.train(cfg, out)
+    with open(run.epochs_csv) as f:
+        fps = float(np.mean([float(r["frames_per_s"]) for r in csv.DictReader(f)]))
+    m = run.read_metrics()
+    if not want_probs and m["best_epoch"] == m["last_epoch"] and m.get("smoothing"):  # last = best: scored
+        return m["smoothing"]["val_f1"], m["best_val_f1"], {}, fps
+    lr = load_run(out, "last")
+    tracks = lr.run.read_tracks()["val"]
+    labels = {t: c.label_arrays[t] for t in tracks}
+    spec, _ = smoothing_for_run(lr.run, "run", lambda: ([], []))
+    bank, probs = run_probs(lr, str(c.store), tracks, labels, "cpu", NullReporter())
+    y = np.concatenate([bank.track_labels(i) for i in range(len(tracks))])
+    raw = macro_f1(y, np.concatenate([probs[i] for i in range(len(tracks))]).argmax(1))
+    sm = {t: apply_smoothing(probs[i], spec) for i, t in enumerate(bank.tracks)}
+    f1 = macro_f1(y, np.concatenate([sm[t] for t in bank.tracks]).argmax(1))
+    return f1, raw, sm, fps
+
+
+def deep_rows(c: Any, size: str, seeds: int, threads: int, work: Path, budget: dict[str, int]
+              ) -> list[dict[str, Any]]:
+    rows = []
+    configs = [(f"encoder {e}", [{"model": {"encoder": e}}]) for e in ENCODERS]
+    configs.append(("recommended", [load_preset("recommended")]))
+    members: list[dict[str, np.ndarray]] = []
+    for name, extra in configs:
+        f1s, raws, fpss = [], [], []
+        for seed in range(seeds):
+            t0 = time.perf_counter()
+            layers = [base_config(c, threads), *extra, {"train": {"seed": seed}}]
+            f1, raw, sm, fps = deep_run(c, [*layers, budget_layer(budget, layers)],
+                                        work / size / f"{name.replace(' ', '-')}-s{seed}", name == "recommended")
+            f1s.append(f1)
+            raws.append(raw)
+            fpss.append(fps)
+            if name == "recommended":
+                members.append(sm)
+            print(f"[{size}] {name} seed {seed}: F1 {f1:.4f} (unsmoothed {raw:.4f}), {fps:.0f} frames/s, "
+                  f"{time.perf_counter() - t0:.0f} s", flush=True)
+        norm = build_config(*extra).data.normalize
+        rows.append({"method": f"{name} (unsmoothed)", "normalize": norm, "f1": raws, "fps": fpss})
+        rows.append({"method": f"{name} + its smoothing", "normalize": norm, "f1": f1s, "fps": fpss})
+    if len(members) > 1:
+        tracks = list(members[0])
+        y = np.concatenate([c.label_arrays[t] for t in tracks])
+        P = np.stack([np.concatenate([m[t] for t in tracks]) for m in members])
+        vote = fit_combiner("vote", P, y).combine(P)
+        rows.append({"method": f"vote of the {len(members)} recommended seeds", "normalize": "track",
+                     "f1": [macro_f1(y, vote.argmax(1))], "fps": [float("nan")]})
+    return rows
+
+
+def table(size: str, rows: list[dict[str, Any]]) -> str:
+    out = [f"| {size}: method | normalize | val F1 (mean ± sd) | train frames/s |", "|---|---|---|---|"]
+    for r in rows:
+        f = np.array(r["f1"])
+        sd = f"{f.std():.3f}" if len(f) > 1 else "-"
+        fps = np.nanmean(r["fps"]) if not np.isnan(r["fps"]).all() else float("nan")
+        out.append(f"| {r['method']} | {r['normalize']} | {f.mean():.3f} ± {sd} | "
+                   f"{'' if np.isnan(fps) else f'{fps:,.0f}'} |")
+    return "\n".join(out)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--size", choices=("small", "large", "both"), default="both")
+    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=1,
+                    help="torch and BLAS threads per run (1: steadiest on a shared machine)")
+    ap.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "exprnet-bench-learning",
+                    help="corpora and runs (kept; the corpora are reused)")
+    ap.add_argument("--quick", action="store_true", help="a few steps per network: checks the plumbing")
+    ap.add_argument("--only", choices=("baselines", "networks"), default=None)
+    a = ap.parse_args()
+    tune_allocator()
+    sizes = ("small", "large") if a.size == "both" else (a.size,)
+    tables = []
+    t_all = time.perf_counter()
+    for size in sizes:
+        t0 = time.perf_counter()
+        c = corpus_for(a.work / size / "corpus", size)
+        rows = [] if a.only == "networks" else baseline_rows(c, a.seeds, a.threads)
+        budget = (QUICK if a.quick else BUDGET)[size]
+        if a.only != "baselines":
+            rows += deep_rows(c, size, a.seeds, a.threads, a.work / "runs", budget)
+        tables.append(table(size, rows))
+        print(tables[-1], flush=True)
+        print(f"[{size}] {time.perf_counter() - t0:.0f} s; peak RSS so far "
+              f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.2f} GiB", flush=True)
+    print("\n\n".join(tables))
+    print(f"total {time.perf_counter() - t_all:.0f} s, peak RSS "
+          f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.2f} GiB")
+
+
+if __name__ == "__main__":
+    main()
