@@ -17,7 +17,7 @@ from ..featurizer.face_clips import talking_head
 from ..speech import speak
 
 FPS = 25
-N = 60  # frames per video (2.4 s)
+N = 40  # frames per video (1.6 s)
 LINES = {
     "clip1": ("astronaut", "Train_Set", "Good morning, how are you today?"),
     "clip2": ("hopper", "Train_Set", "I am quite surprised to hear that."),
