@@ -126,9 +126,11 @@ def evaluate_baseline(cfg: RunConfig, bank: FeatureBank, train: Sequence[str], v
         k, scores = choose_k([oof[i] for i in bank.ids(train)], [bank.track_labels(i) for i in bank.ids(train)],
                              spec.kind)
         spec = SmoothSpec(spec.kind, k)
-    reporter.start(f"baseline: {bc.classifier} on the training tracks", None)
+    reporter.start(f"baseline: {bc.classifier} on the training tracks", 2)
     clf = fit_classifier(bc, builder, bank.ids(train), seed, threads)
+    reporter.advance(1)
     probs = track_probs(clf, builder, bank.ids(val))
+    reporter.advance(1)
     reporter.stop()
     raw, smoothed = per_class_f1(score(bank, probs, SmoothSpec())), score(bank, probs, spec)
     pc = per_class_f1(smoothed)
