@@ -31,6 +31,7 @@ from .frame_classifier import FrameClassifier
 from .metrics import confusion, per_class_f1
 from .plots import plot_confusion
 from .progress import NullReporter, Reporter
+from .provenance import feature_records
 from .runfolder import RunFolder
 from .smoothing import SmoothSpec, choose_k, from_config, smooth
 
@@ -155,8 +156,6 @@ def write_baseline_run(cfg: RunConfig, out: str | Path, clf: FrameClassifier, st
                        metrics: dict[str, Any], bank: FeatureBank, train: Sequence[str], val: Sequence[str]
                        ) -> RunFolder:
     """A run folder like a network's: config, tracks, feature provenance, stats, model, metrics, plot."""
-    from .provenance import feature_records
-
     run = RunFolder(out)
     if run.in_use() or is_baseline(out):
         raise RunError(str(out), "holds a run already", "choose another --out")

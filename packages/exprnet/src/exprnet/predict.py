@@ -22,7 +22,7 @@ from featurizer.core.store import FeatureStore
 from .baseline import baseline_probs
 from .config import CLASSES, N_CLASSES, RunConfig
 from .data.bank import FeatureBank, Standardizer, load_bank
-from .data.batches import BatchBuilder
+from .data.batches import BatchBuilder, flag_columns, input_dim
 from .errors import DataError, RunError
 from .inference import predict_probs
 from .io import atomic_write_bytes, atomic_write_json, atomic_write_text
@@ -128,7 +128,7 @@ def run_probs(lr: LoadedRun, store: str, names: Sequence[str], labels: dict[str,
     dev = resolve_device(device)
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
-    model: ExprNet = build_model(BatchBuilder(bank, lr.stats, 1, cfg.data.present_flags).input_dim, cfg.model)
+    model: ExprNet = build_model(input_dim(bank.dim, len(flag_columns(bank, cfg.data.present_flags))), cfg.model)
     model.load_state_dict(lr.state)
     model.to(dev)
     reporter.start("predict", None)

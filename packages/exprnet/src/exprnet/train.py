@@ -177,14 +177,8 @@ class Trainer:
 
     def evaluate(self) -> np.ndarray:
         """Validation confusion matrix (labelled frames of the validation tracks)."""
-        t = self.cfg.train
-        self.reporter.start("validate", None)
-        probs = predict_probs(self.model, self.builder, self.bank, self.val_ids, self.cfg.model,
-                              t.eval_batch_size or t.batch_size, self.device, self.amp, t.prefetch,
-                              on_batch=self.reporter.update)
-        self.reporter.stop()
         cm = np.zeros((N_CLASSES, N_CLASSES), np.int64)
-        for i, p in probs.items():
+        for i, p in self.probs(self.val_ids, "validate").items():
             cm += confusion(self.bank.track_labels(i), p.argmax(-1))
         return cm
 
@@ -247,6 +241,7 @@ class Trainer:
         return TrainResult(best_f1, best_epoch, best_pc, history, self.run, smoothing)
 
     def probs(self, ids: Sequence[int], name: str) -> dict[int, np.ndarray]:
+        """Per-frame probabilities of the current weights on tracks ``ids`` (progress as ``name``)."""
         t = self.cfg.train
         self.reporter.start(name, None)
         try:
