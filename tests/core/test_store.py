@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 import zarr
 from featurizer.core.errors import FormatError, StoreError
-from featurizer.core.store import FeatureStore, describe_identity, feature_identity
+from featurizer.core.identity import describe_identity, feature_identity
+from featurizer.core.store import FeatureStore
 
 
 def _store(url):
@@ -90,3 +91,35 @@ def test_feature_identity_names_how_a_feature_was_made():
     assert feature_identity(imp) == feature_identity({**imp, "weights_id": "/y/b.h5:t"})
     line = describe_identity(ident)
     assert "\n" not in line and "weights=sha256:abababababab" in line and "layer=9" in line
+
+
+def _writer(url: str, model: str, n_tracks: int, start) -> None:
+    start.wait()
+    store = FeatureStore(url)
+    for i in range(n_tracks):
+        ts = np.arange(50 + i) / 30.0
+        store.write_timeline(f"t{i}", ts, np.ones(len(ts), bool), {"fps": 30.0})
+        store.write_feature(f"t{i}", model, np.full((len(ts), 3), i, np.float32), np.ones(len(ts), bool),
+                            {"extractor": model})
+
+
+def test_writers_of_the_same_tracks_in_parallel_lose_nothing(tmp_path):
+    """Two processes (as Ray's audio and visual workers) create the same tracks at once."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")
+    url, n = str(tmp_path / "s.zarr"), 25
+    start = ctx.Event()
+    procs = [ctx.Process(target=_writer, args=(url, m, n, start)) for m in ("audio", "visual", "third")]
+    for p in procs:
+        p.start()
+    start.set()
+    for p in procs:
+        p.join(120)
+    assert [p.exitcode for p in procs] == [0, 0, 0]
+    s = FeatureStore(url, mode="r")
+    assert s.tracks() == sorted(f"t{i}" for i in range(n))
+    for i in range(n):
+        assert s.models(f"t{i}") == ["audio", "third", "visual"]
+        np.testing.assert_array_equal(s.timestamps(f"t{i}"), np.arange(50 + i) / 30.0)
+        assert s.read_feature(f"t{i}", "visual").values[0, 0] == i

@@ -11,7 +11,8 @@ from exprnet.cli import app
 from exprnet.errors import DataError, RunError
 from exprnet.predict import predict
 from exprnet.runfolder import RunFolder
-from featurizer.core.store import FeatureStore, describe_identity
+from featurizer.core.identity import describe_identity
+from featurizer.core.store import FeatureStore
 from typer.testing import CliRunner
 
 from .conftest import config_for

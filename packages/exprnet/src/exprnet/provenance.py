@@ -1,6 +1,6 @@
 """Feature provenance: what a run was trained on, and refusing stores whose features differ.
 
-A feature's identity is the core's :func:`~featurizer.core.store.feature_identity` of its attrs
+A feature's identity is the core's :func:`~featurizer.core.identity.feature_identity` of its attrs
 (extractor, recipe, weights sha256 or id, weights kind, layer, timing, options, dim); the feature
 bank checks that every track agrees. A run records the identities in ``RUN/features.json``;
 predicting or ensembling on a store whose features were made differently is refused unless the
@@ -13,7 +13,7 @@ import warnings
 from collections.abc import Mapping
 from typing import Any
 
-from featurizer.core.store import describe_identity
+from featurizer.core.identity import describe_identity
 
 from .data.bank import FeatureBank
 from .errors import DataError, ExprnetWarning

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from featurizer.core.store import describe_identity
+from featurizer.core.identity import describe_identity
 
 from .config import CLASSES
 from .errors import ConfigError

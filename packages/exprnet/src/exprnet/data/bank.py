@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from featurizer.core.store import FeatureInfo, FeatureStore, describe_identity
+from featurizer.core.identity import describe_identity
+from featurizer.core.store import FeatureInfo, FeatureStore
 
 from ..errors import DataError, ExprnetWarning
 from ..extraction import extract_command

@@ -14,7 +14,8 @@ from typing import Any
 
 import numpy as np
 from featurizer.core.annotations import find_annotations
-from featurizer.core.store import FeatureStore, describe_identity
+from featurizer.core.identity import describe_identity
+from featurizer.core.store import FeatureStore
 
 from ..io import atomic_write_csv, atomic_write_text
 from ..paper import TITLES, table_rows

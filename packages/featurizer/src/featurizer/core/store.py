@@ -28,6 +28,7 @@ import zarr
 
 from .. import __version__
 from .errors import FormatError, StoreError
+from .identity import feature_identity
 
 FORMAT = "featurizer-store"
 FORMAT_VERSION = 1
@@ -35,9 +36,6 @@ SUPPORTED_VERSIONS = (1,)
 _CHUNK_BYTES = 8 << 20
 # What reading a half-written group or chunk can raise.
 _READ_ERRORS = (KeyError, json.JSONDecodeError, ValueError, OSError, RuntimeError, zarr.errors.BaseZarrError)
-# Provenance keys that say how a feature was made; two arrays with equal identities are comparable.
-IDENTITY_KEYS = ("extractor", "recipe_version", "weights_kind", "weights_sha256", "weights_id", "layer",
-                 "timing", "options", "dim")
 
 
 def _rows_per_chunk(dim: int, itemsize: int) -> int:
@@ -57,33 +55,6 @@ def store_cast(values: np.ndarray, dtype: str, subject: str) -> tuple[np.ndarray
     if dt == np.float16 and values.size and np.abs(values).max() > np.finfo(np.float16).max:
         dt, promoted = np.dtype("float32"), "values exceed the float16 range"
     return values.astype(dt), promoted
-
-
-def feature_identity(attrs: dict[str, Any]) -> dict[str, Any]:
-    """How a feature array was made: extractor, recipe, weights, layer, timing, options, dim.
-
-    Weights are named by their sha256 where known (the same file at another path is the same
-    weights), else by their id; an imported feature's origin path is not part of its identity.
-    """
-    ident = {k: attrs[k] for k in IDENTITY_KEYS if attrs.get(k) is not None}
-    if ident.get("weights_sha256") or ident.get("recipe_version") == "imported":
-        ident.pop("weights_id", None)
-    return json.loads(json.dumps(ident, sort_keys=True, default=str))
-
-
-def describe_identity(ident: dict[str, Any]) -> str:
-    """One line: ``extractor=hubert recipe=1 weights=sha256:0a1b2c3d4e5f layer=... dim=768``."""
-    parts = []
-    for k in IDENTITY_KEYS:
-        if k not in ident:
-            continue
-        v = ident[k]
-        if k == "weights_sha256":
-            k, v = "weights", f"sha256:{str(v)[:12]}"
-        elif isinstance(v, dict):
-            v = ",".join(f"{a}={b}" for a, b in sorted(v.items()))
-        parts.append(f"{k}={v}")
-    return " ".join(parts) or "(no provenance)"
 
 
 @dataclass(frozen=True)
@@ -141,7 +112,7 @@ class FeatureStore:
                               "upgrade featurizer and exprnet, or re-extract into a new store")
         self.format_version = int(version)
         if not self.read_only:
-            self.root.require_group("tracks")
+            _child_group(self.root, "tracks")
 
     # -- tracks -------------------------------------------------------------------------------
     def _tracks_group(self) -> zarr.Group:
@@ -185,13 +156,18 @@ class FeatureStore:
         self, track: str, timestamps: np.ndarray, frame_present: np.ndarray,
         attrs: dict[str, Any] | None = None, overwrite: bool = False,
     ) -> None:
-        """Create the track's rows; an existing, different timeline needs ``overwrite``."""
+        """Create the track's rows; an existing, different timeline needs ``overwrite``.
+
+        Safe when several processes (Ray's audio and visual workers) write the same timeline at
+        once: nothing is deleted unless it differs, and ``n_frames`` lands last, marking it done.
+        """
         g = self._tracks_group()
         ts = np.asarray(timestamps, np.float64)
         try:
-            old = g[track]["timestamps"][:] if track in g and "timestamps" in g[track] else None
-        except _READ_ERRORS:  # a run killed while writing it: start the track afresh
-            old, overwrite = np.zeros(0), True
+            t = g[track]
+            old = t["timestamps"][:] if "n_frames" in t.attrs else None
+        except _READ_ERRORS:  # absent, or being written (no n_frames yet): write it (again)
+            old = None
         if old is not None:
             if len(old) == len(ts) and np.allclose(old, ts, atol=1e-6):
                 return
@@ -200,15 +176,14 @@ class FeatureStore:
                                  f"stored timeline has {len(old)} rows, this run {len(ts)}",
                                  "use --overwrite or a new store")
             del g[track]
-        t = g.require_group(track)
-        t.create_array("timestamps", data=ts, chunks=(max(1, len(ts)),), overwrite=True)
-        t.create_array("frame_present", data=np.asarray(frame_present, bool),
-                       chunks=(max(1, len(ts)),), overwrite=True)
-        t.update_attributes({"n_frames": int(len(ts)), **_jsonable(attrs or {})})
+        t = _child_group(g, track)
+        _put_array(t, "timestamps", ts)
+        _put_array(t, "frame_present", np.asarray(frame_present, bool))
+        t.update_attributes({**_jsonable(attrs or {}), "n_frames": int(len(ts))})
 
     # -- features -----------------------------------------------------------------------------
     def _features(self, track: str) -> zarr.Group:
-        return self.track(track).require_group("features")
+        return _child_group(self.track(track), "features")
 
     def feature_attrs(self, track: str, model: str) -> dict[str, Any] | None:
         """Attrs of a complete feature array, else None (absent, or a write that never finished)."""
@@ -290,6 +265,31 @@ class FeatureStore:
         feats = self._features(track)
         if model in feats:
             del feats[model]
+
+
+def _child_group(parent: zarr.Group, name: str) -> zarr.Group:
+    """``parent[name]``, created if absent; another process creating it meanwhile is fine."""
+    try:
+        return parent.require_group(name)
+    except (zarr.errors.ContainsGroupError, zarr.errors.ContainsArrayError):
+        return parent[name]
+
+
+def _put_array(g: zarr.Group, name: str, data: np.ndarray) -> None:
+    """Write a whole 1-d array in place; writers of equal data may race (chunk writes are atomic)."""
+    try:
+        a = g[name] if name in g else None
+        if a is not None and (a.shape != data.shape or a.dtype != data.dtype):
+            del g[name]
+            a = None
+    except _READ_ERRORS:  # half-made metadata: another writer is at it, or one was killed
+        a = None
+    if a is None:
+        try:
+            a = g.create_array(name, shape=data.shape, dtype=data.dtype, chunks=(max(1, len(data)),))
+        except (zarr.errors.ContainsArrayError, zarr.errors.ContainsGroupError):
+            a = g[name]
+    a[:] = data
 
 
 def _jsonable(d: dict[str, Any]) -> dict[str, Any]:
