@@ -59,9 +59,9 @@ def test_run_folder_contents(small, tmp_path):
     assert not list(run.root.rglob("*.tmp"))
 
 
-@pytest.mark.parametrize("encoder", ["lstm", "transformer"])
-def test_resume_repeats_an_unbroken_run(small, tmp_path, encoder):
-    cfg = config_for(small, encoder, train={"epochs": 3})
+@pytest.mark.parametrize(("encoder", "ema"), [("lstm", None), ("transformer", None), ("lstm", 0.9)])
+def test_resume_repeats_an_unbroken_run(small, tmp_path, encoder, ema):
+    cfg = config_for(small, encoder, train={"epochs": 3, "ema": ema})
     whole = experiment.train(cfg, tmp_path / "whole")
 
     class Killed(KeyboardInterrupt):

@@ -17,6 +17,7 @@ import torch
 from featurizer.core.device import resolve_device
 
 from .augment import InputDropout
+from .averaging import WeightAverage
 from .config import CLASSES, N_CLASSES, RunConfig
 from .data.bank import FeatureBank, Standardizer
 from .data.batches import Batch, BatchBuilder, Prefetcher, flag_columns
@@ -68,6 +69,7 @@ class Trainer:
                                     pin_memory=self.device.type == "cuda", unlabelled=d.unlabelled, pad=d.pad,
                                     normalize=d.normalize)
         self.model: ExprNet = build_model(self.builder.input_dim, m).to(self.device)
+        self.average = WeightAverage(self.model, t.ema)  # .module: the network validated and saved
         optim = torch.optim.AdamW if t.optimizer == "adamw" else torch.optim.Adam
         self.opt = optim(self.model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
         self.epoch_steps = max(1, len(self._plan(1)))
@@ -82,7 +84,7 @@ class Trainer:
             self.stats.save(self.run.stats)
             return None
         ckpt = self.run.load("last")
-        self.model.load_state_dict(ckpt["model"])
+        self.average.load_state_dict(ckpt)
         self.opt.load_state_dict(ckpt["optimizer"])
         self.sched.load_state_dict(ckpt["scheduler"])
         self.scaler.load_state_dict(ckpt["scaler"])
@@ -160,6 +162,7 @@ class Trainer:
                 torch.nn.utils.clip_grad_norm_(self.model.parameters(), t.grad_clip)
             self.scaler.step(self.opt)
             self.scaler.update()
+            self.average.update()
             self.sched.step += 1
             k = parts.frames
             tot["loss"] += float(parts.loss.detach()) * k
@@ -177,10 +180,8 @@ class Trainer:
 
     def evaluate(self) -> np.ndarray:
         """Validation confusion matrix (labelled frames of the validation tracks)."""
-        cm = np.zeros((N_CLASSES, N_CLASSES), np.int64)
-        for i, p in self.probs(self.val_ids, "validate").items():
-            cm += confusion(self.bank.track_labels(i), p.argmax(-1))
-        return cm
+        return sum((confusion(self.bank.track_labels(i), p.argmax(-1))
+                    for i, p in self.probs(self.val_ids, "validate").items()), np.zeros((N_CLASSES, N_CLASSES), np.int64))
 
     # -- the loop ------------------------------------------------------------------------------
     @property
@@ -223,7 +224,7 @@ class Trainer:
                 history.append(row)
                 if row["val_f1"] > best_f1:
                     best_f1, best_epoch, best_pc, best_cm = row["val_f1"], epoch, pc.tolist(), cm.tolist()
-                    self.run.save("best", {"model": self.model.state_dict(), "epoch": epoch,
+                    self.run.save("best", {"model": self.average.module.state_dict(), "epoch": epoch,
                                            "val_f1": best_f1, "in_dim": self.builder.input_dim})
                 self._save_last(epoch, history, best_f1, best_epoch, best_pc, best_cm)
                 self._log(tb, row, pc)
@@ -245,7 +246,7 @@ class Trainer:
         t = self.cfg.train
         self.reporter.start(name, None)
         try:
-            return predict_probs(self.model, self.builder, self.bank, ids, self.cfg.model,
+            return predict_probs(self.average.module, self.builder, self.bank, ids, self.cfg.model,
                                  t.eval_batch_size or t.batch_size, self.device, self.amp, t.prefetch,
                                  on_batch=self.reporter.update)
         finally:
@@ -255,14 +256,14 @@ class Trainer:
         """``smooth:`` for the best checkpoint (see :func:`exprnet.run_smoothing.smoothing_after_training`)."""
         if self.cfg.smooth.kind == "none":
             return None
-        self.model.load_state_dict(self.run.load("best")["model"])
+        self.average.module.load_state_dict(self.run.load("best")["model"])
         return smoothing_after_training(self.cfg, self.bank, self.train_ids, self.val_ids, self.probs, self.reporter)
 
     def _save_last(self, epoch: int, history: list[dict[str, Any]], best_f1: float, best_epoch: int,
                    best_pc: list[float], best_cm: list[list[int]]) -> None:
         self.run.save("last", {
-            "model": self.model.state_dict(), "optimizer": self.opt.state_dict(),
-            "scheduler": self.sched.state_dict(), "scaler": self.scaler.state_dict(),
+            "model": self.average.module.state_dict(), **self.average.state_dict(),
+            "optimizer": self.opt.state_dict(), "scheduler": self.sched.state_dict(), "scaler": self.scaler.state_dict(),
             "rng_cpu": torch.get_rng_state(),
             "rng_cuda": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else [],
             "epoch": epoch, "history": history, "best_val_f1": best_f1, "best_epoch": best_epoch,
