@@ -168,8 +168,8 @@ def deep_rows(c: Any, size: str, seeds: int, threads: int, work: Path, budget: d
             print(f"[{size}] {name} seed {seed}: F1 {f1:.4f} (unsmoothed {raw:.4f}), {fps:.0f} frames/s, "
                   f"{time.perf_counter() - t0:.0f} s", flush=True)
         norm = build_config(*extra).data.normalize
-        rows.append({"method": f"{name} (unsmoothed)", "normalize": norm, "f1": raws[:seeds], "fps": fpss})
-        rows.append({"method": f"{name} + its smoothing", "normalize": norm, "f1": f1s[:seeds], "fps": fpss})
+        rows.append({"method": f"{name} (unsmoothed)", "normalize": norm, "f1": raws[:seeds], "fps": fpss[:seeds]})
+        rows.append({"method": f"{name} + its smoothing", "normalize": norm, "f1": f1s[:seeds], "fps": fpss[:seeds]})
     if len(members) >= 3:
         rows.append(vote_row(c, members, member_f1, size))
     return rows

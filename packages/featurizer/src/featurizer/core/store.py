@@ -278,11 +278,11 @@ def _child_group(parent: zarr.Group, name: str) -> zarr.Group:
 def _put_array(g: zarr.Group, name: str, data: np.ndarray) -> None:
     """Write a whole 1-d array in place; writers of equal data may race (chunk writes are atomic)."""
     try:
-        a = g[name] if name in g else None
-        if a is not None and (a.shape != data.shape or a.dtype != data.dtype):
+        a = g[name]
+        if a.shape != data.shape or a.dtype != data.dtype:
             del g[name]
             a = None
-    except _READ_ERRORS:  # half-made metadata: another writer is at it, or one was killed
+    except _READ_ERRORS:  # absent, or half-made metadata (another writer is at it, or one was killed)
         a = None
     if a is None:
         try:
