@@ -1,6 +1,8 @@
 import json
 
+import numpy as np
 from exprnet.cli import app
+from sklearn.metrics import f1_score
 from typer.testing import CliRunner
 
 runner = CliRunner()
@@ -56,7 +58,15 @@ def test_cv_command(small, tmp_path):
     res = json.loads((out / "cv.json").read_text())
     assert [f["fold"] for f in res["folds"]] == [1, 2, 3]
     assert abs(res["mean_f1"] - sum(f["best_val_f1"] for f in res["folds"]) / 3) < 1e-9
-    assert "mean" in r.output
+    assert "mean" in r.output and "pooled" in r.output
+    # pooled: every labelled frame once, scored as sklearn scores the frames the confusions count
+    cms = [np.array(json.loads((out / f"fold{k}" / "metrics.json").read_text())["val_confusion"]) for k in (1, 2, 3)]
+    pooled = sum(cms)
+    assert pooled.sum() == sum(f["val_frames"] for f in res["folds"])
+    true, pred = np.nonzero(pooled)
+    counts = pooled[true, pred]
+    want = f1_score(np.repeat(true, counts), np.repeat(pred, counts), labels=range(8), average="macro", zero_division=0)
+    assert abs(res["pooled_f1"] - want) < 1e-9
     folds = json.loads((out / "folds.json").read_text())
     assert sorted(folds[-1]["val"]) == sorted(t for t, s in small.tracks.items() if s == "Validation_Set")
     # re-running keeps finished folds

@@ -2,7 +2,9 @@
 
 Features are loaded once for all folds; each fold is an ordinary run folder (``OUT/fold<k>``) with
 its own statistics (its training tracks only). Re-running the command skips finished folds and
-resumes a fold that was killed.
+resumes a fold that was killed. Besides the folds' mean F1 (the paper's number), the pooled F1
+scores every track once, each by the fold that held it out (the folds' confusions summed): on
+small data it moves less with which subjects one fold happens to hold.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from .config import RunConfig
 from .data.splits import Fold, Split, make_folds
 from .experiment import Prepared, execute, load_data
 from .io import atomic_write_csv, atomic_write_json
+from .metrics import macro_f1_from_confusion
 from .progress import NullReporter, Reporter
 
 
@@ -26,6 +29,7 @@ class CVResult:
     mean_f1: float
     std_f1: float
     out: Path
+    pooled_f1: float | None = None  # every track once, by the fold that held it out (all folds run)
 
 
 def folds_of(prep: Prepared, n_folds: int) -> list[Fold]:
@@ -52,6 +56,7 @@ def run_cv(cfg: RunConfig, out: str | Path, n_folds: int = 5, reporter: Reporter
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / "folds.json", [{"fold": f.index, "train": f.train, "val": f.val} for f in folds])
     rows = []
+    pooled = np.zeros((0, 0), np.int64)
     for fold in folds:
         if only and fold.index not in only:
             continue
@@ -60,12 +65,18 @@ def run_cv(cfg: RunConfig, out: str | Path, n_folds: int = 5, reporter: Reporter
                              f"{len(fold.val)}")
         m = execute(fold_config(cfg, fold), out / fold.name, reporter, existing="skip", prepared=prep,
                     split=Split(fold.train, fold.val)).metrics
+        cm = np.asarray(m["val_confusion"], np.int64)
+        pooled = cm if not pooled.size else pooled + cm
         rows.append({"fold": fold.index, "val_set": "Validation_Set" if fold.index == n_folds else "Train_Set part",
                      "train_tracks": len(fold.train), "val_tracks": len(fold.val),
                      "val_frames": bank.labelled(bank.ids(fold.val)),
                      "best_val_f1": float(m["best_val_f1"]), "best_epoch": int(m["best_epoch"])})
     f1s = np.array([r["best_val_f1"] for r in rows]) if rows else np.zeros(1)
-    result = CVResult(rows, float(f1s.mean()), float(f1s.std()), out)
-    atomic_write_json(out / "cv.json", {"folds": rows, "mean_f1": result.mean_f1, "std_f1": result.std_f1})
+    every = len(rows) == len(folds) and pooled.size
+    result = CVResult(rows, float(f1s.mean()), float(f1s.std()), out,
+                      macro_f1_from_confusion(pooled) if every else None)
+    atomic_write_json(out / "cv.json", {"folds": rows, "mean_f1": result.mean_f1, "std_f1": result.std_f1,
+                                        "pooled_f1": result.pooled_f1,
+                                        "pooled_confusion": pooled.tolist() if every else None})
     atomic_write_csv(out / "cv.csv", rows)
     return result

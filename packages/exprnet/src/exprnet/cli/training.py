@@ -156,6 +156,9 @@ def cv(
             t.add_row(str(r["fold"]), r["val_set"], str(r["train_tracks"]), str(r["val_tracks"]),
                       str(r["val_frames"]), str(r["best_epoch"]), f"{r['best_val_f1']:.4f}")
         t.add_row("mean", "", "", "", "", "", f"[bold]{res.mean_f1:.4f}[/] ± {res.std_f1:.4f}")
+        if res.pooled_f1 is not None:
+            t.add_row("pooled", "every track once", "", "", str(sum(r["val_frames"] for r in res.rows)), "",
+                      f"{res.pooled_f1:.4f}")
         io.out.print(t)
         say.message(io.out, f"table: {Path(out_dir) / 'cv.csv'}, {Path(out_dir) / 'cv.json'}")
 
