@@ -12,11 +12,14 @@ training throughput (frames/s; for baselines: fitted frames / fit time). Nothing
 the validation tracks: baselines choose their smoothing width by cross-validation on the
 training tracks, networks are scored with their *last* checkpoint (not the best validation
 epoch) and the width chosen on their training tracks. The vote ensemble combines 3 seeds of
-`recommended`; with ``--vote-seeds N`` it is scored over every 3 of N seeds.
+`recommended`; with ``--vote-seeds N`` it is scored over every 3 of N seeds. ``--oof-folds K``
+adds a table scored out of fold over every track (bench/learning_oof.py): the baselines,
+`recommended`'s seeds and their vote, each track predicted by the fold that held it out.
 
     uv run python bench/learning.py                     # both sizes, 3 seeds
     uv run python bench/learning.py --size small --seeds 1 --quick
     uv run python bench/learning.py --size small --vote-seeds 7   # the vote over 35 triples
+    uv run python bench/learning.py --size small --only oof --oof-folds 4 --vote-seeds 7
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ import torch
 from exprnet import experiment
 from exprnet.baseline import evaluate_baseline
 from exprnet.config import BaselineConfig, build_config
-from exprnet.ensemble import fit_combiner
+from exprnet.ensemble import vote_probs
 from exprnet.experiment import prepare
 from exprnet.memory import tune_allocator
 from exprnet.metrics import macro_f1
@@ -128,21 +131,30 @@ def deep_run(c: Any, layers: list[dict[str, Any]], out: Path, want_probs: bool =
     if not (run.finished() and run.read_config().to_dict() == cfg.resolved().to_dict()):  # else: reuse it
         shutil.rmtree(out, ignore_errors=True)
         experiment.train(cfg, out)
-    with open(run.epochs_csv) as f:
-        fps = float(np.mean([float(r["frames_per_s"]) for r in csv.DictReader(f)]))
+    fps = train_fps(run)
     m = run.read_metrics()
     if not want_probs and m["best_epoch"] == m["last_epoch"] and m.get("smoothing"):  # last = best: scored
         return m["smoothing"]["val_f1"], m["best_val_f1"], {}, fps
+    raw, sm = last_probs(c, out)
+    y = np.concatenate([c.label_arrays[t] for t in raw])
+    return (macro_f1(y, np.concatenate(list(sm.values())).argmax(1)),
+            macro_f1(y, np.concatenate(list(raw.values())).argmax(1)), sm, fps)
+
+
+def train_fps(run: RunFolder) -> float:
+    with open(run.epochs_csv) as f:
+        return float(np.mean([float(r["frames_per_s"]) for r in csv.DictReader(f)]))
+
+
+def last_probs(c: Any, out: Path) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """A run's last-checkpoint probabilities on its validation tracks: raw, and smoothed with the
+    run's own smoothing (its width chosen on its training tracks)."""
     lr = load_run(out, "last")
     tracks = lr.run.read_tracks()["val"]
-    labels = {t: c.label_arrays[t] for t in tracks}
     spec, _ = smoothing_for_run(lr.run, "run", lambda: ([], []))
-    bank, probs = run_probs(lr, str(c.store), tracks, labels, "cpu", NullReporter())
-    y = np.concatenate([bank.track_labels(i) for i in range(len(tracks))])
-    raw = macro_f1(y, np.concatenate([probs[i] for i in range(len(tracks))]).argmax(1))
-    sm = {t: apply_smoothing(probs[i], spec) for i, t in enumerate(bank.tracks)}
-    f1 = macro_f1(y, np.concatenate([sm[t] for t in bank.tracks]).argmax(1))
-    return f1, raw, sm, fps
+    bank, probs = run_probs(lr, str(c.store), tracks, {t: c.label_arrays[t] for t in tracks}, "cpu", NullReporter())
+    raw = {t: probs[i] for i, t in enumerate(bank.tracks)}
+    return raw, {t: apply_smoothing(p, spec) for t, p in raw.items()}
 
 
 def deep_rows(c: Any, size: str, seeds: int, threads: int, work: Path, budget: dict[str, int],
@@ -171,28 +183,34 @@ def deep_rows(c: Any, size: str, seeds: int, threads: int, work: Path, budget: d
         rows.append({"method": f"{name} (unsmoothed)", "normalize": norm, "f1": raws[:seeds], "fps": fpss[:seeds]})
         rows.append({"method": f"{name} + its smoothing", "normalize": norm, "f1": f1s[:seeds], "fps": fpss[:seeds]})
     if len(members) >= 3:
-        rows.append(vote_row(c, members, member_f1, size))
+        rows += vote_rows(c, members, member_f1, size)
     return rows
 
 
-def vote_row(c: Any, members: list[dict[str, np.ndarray]], f1s: list[float], size: str) -> dict[str, Any]:
-    """The vote of 3 `recommended` seeds, over every 3 of the seeds trained (``--vote-seeds``),
-    and how often it is at least as good as its best member."""
+def vote_rows(c: Any, members: list[dict[str, np.ndarray]], f1s: list[float], size: str) -> list[dict[str, Any]]:
+    """The vote (and the mean) of 3 `recommended` seeds, over every 3 of the seeds trained
+    (``--vote-seeds``), and how often each is at least as good as its best member."""
     tracks = list(members[0])
     y = np.concatenate([c.label_arrays[t] for t in tracks])
     P = np.stack([np.concatenate([m[t] for t in tracks]) for m in members])
-    votes, met = [], 0
-    triples = list(itertools.combinations(range(len(members)), 3))
-    for tri in triples:
-        Q = P[list(tri)]
-        votes.append(macro_f1(y, fit_combiner("vote", Q, y).combine(Q).argmax(1)))
-        met += votes[-1] >= max(f1s[i] for i in tri)
-    print(f"[{size}] vote of 3 recommended seeds over {len(triples)} triple(s) of {len(members)} seeds: "
-          f"F1 {np.mean(votes):.4f} (members {np.mean(f1s):.4f} +- {np.std(f1s):.4f}); at least its best "
-          f"member in {met} of {len(triples)}", flush=True)
+    return [triples_row(P, y, f1s, how, size, "") for how in ("vote", "mean")]
+
+
+def triples_row(P: np.ndarray, y: np.ndarray, f1s: list[float], how: str, size: str, where: str
+                ) -> dict[str, Any]:
+    """``how`` (vote: majority of argmaxes; mean: mean probabilities) of every 3 members of ``P``
+    (members, frames, classes), against each triple's best member."""
+    combine = vote_probs if how == "vote" else lambda Q: Q.mean(0)
+    triples = list(itertools.combinations(range(len(P)), 3))
+    scores = [macro_f1(y, combine(P[list(t)]).argmax(1)) for t in triples]
+    over = [s - max(f1s[i] for i in t) for s, t in zip(scores, triples, strict=True)]
+    met = sum(d >= 0 for d in over)
+    print(f"[{size}] {how} of 3 recommended seeds{where} over {len(triples)} triple(s) of {len(P)}: F1 "
+          f"{np.mean(scores):.4f} (members {np.mean(f1s):.4f} +- {np.std(f1s):.4f}); minus its best member "
+          f"{np.mean(over):+.4f} on average, at least its best in {met} of {len(triples)}", flush=True)
     what = ("the 3 recommended seeds" if len(triples) == 1 else
-            f"3 recommended seeds ({len(triples)} triples of {len(members)} seeds; >= best member in {met})")
-    return {"method": f"vote of {what}", "normalize": "track", "f1": votes, "fps": [float("nan")]}
+            f"3 recommended seeds ({len(triples)} triples of {len(P)} seeds; >= best member in {met})")
+    return {"method": f"{how} of {what}{where}", "normalize": "track", "f1": scores, "fps": [float("nan")]}
 
 
 def table(size: str, rows: list[dict[str, Any]]) -> str:
@@ -215,9 +233,13 @@ def main() -> None:
     ap.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "exprnet-bench-learning",
                     help="corpora and runs (kept; the corpora are reused)")
     ap.add_argument("--quick", action="store_true", help="a few steps per network: checks the plumbing")
-    ap.add_argument("--only", choices=("baselines", "networks"), default=None)
+    ap.add_argument("--only", choices=("baselines", "networks", "oof"), default=None,
+                    help="oof: only the out-of-fold table (needs --oof-folds)")
     ap.add_argument("--vote-seeds", type=int, default=0,
                     help="train this many `recommended` seeds and score the vote over every 3 of them")
+    ap.add_argument("--oof-folds", type=int, default=0,
+                    help="also score the smoothed baselines, `recommended` (--vote-seeds or --seeds seeds) and "
+                         "its vote out of fold over all tracks, with this many folds (bench/learning_oof.py)")
     a = ap.parse_args()
     tune_allocator()
     sizes = ("small", "large") if a.size == "both" else (a.size,)
@@ -226,12 +248,18 @@ def main() -> None:
     for size in sizes:
         t0 = time.perf_counter()
         c = corpus_for(a.work / size / "corpus", size)
-        rows = [] if a.only == "networks" else baseline_rows(c, a.seeds, a.threads)
         budget = (QUICK if a.quick else BUDGET)[size]
-        if a.only != "baselines":
-            rows += deep_rows(c, size, a.seeds, a.threads, a.work / "runs", budget, a.vote_seeds)
-        tables.append(table(size, rows))
-        print(tables[-1], flush=True)
+        if a.only != "oof":
+            rows = [] if a.only == "networks" else baseline_rows(c, a.seeds, a.threads)
+            if a.only != "baselines":
+                rows += deep_rows(c, size, a.seeds, a.threads, a.work / "runs", budget, a.vote_seeds)
+            tables.append(table(size, rows))
+            print(tables[-1], flush=True)
+        if a.oof_folds:
+            from learning_oof import oof_rows  # imports this module
+            rows = oof_rows(c, size, max(a.seeds, a.vote_seeds), a.oof_folds, a.threads, a.work / "runs", budget)
+            tables.append(table(f"{size}, out of fold over all {len(c.tracks)} tracks ({a.oof_folds} folds)", rows))
+            print(tables[-1], flush=True)
         print(f"[{size}] {time.perf_counter() - t0:.0f} s; peak RSS so far "
               f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.2f} GiB", flush=True)
     print("\n\n".join(tables))
