@@ -136,9 +136,12 @@ def deep_run(c: Any, layers: list[dict[str, Any]], out: Path, want_probs: bool =
     if not want_probs and m["best_epoch"] == m["last_epoch"] and m.get("smoothing"):  # last = best: scored
         return m["smoothing"]["val_f1"], m["best_val_f1"], {}, fps
     raw, sm = last_probs(c, out)
-    y = np.concatenate([c.label_arrays[t] for t in raw])
-    return (macro_f1(y, np.concatenate(list(sm.values())).argmax(1)),
-            macro_f1(y, np.concatenate(list(raw.values())).argmax(1)), sm, fps)
+    return corpus_f1(c, sm), corpus_f1(c, raw), sm, fps
+
+
+def corpus_f1(c: Any, probs: dict[str, np.ndarray]) -> float:
+    """Mean F1 of per-track probabilities against the corpus labels."""
+    return macro_f1(np.concatenate([c.label_arrays[t] for t in probs]), np.concatenate(list(probs.values())).argmax(1))
 
 
 def train_fps(run: RunFolder) -> float:
@@ -187,13 +190,14 @@ def deep_rows(c: Any, size: str, seeds: int, threads: int, work: Path, budget: d
     return rows
 
 
-def vote_rows(c: Any, members: list[dict[str, np.ndarray]], f1s: list[float], size: str) -> list[dict[str, Any]]:
+def vote_rows(c: Any, members: list[dict[str, np.ndarray]], f1s: list[float], size: str, where: str = ""
+              ) -> list[dict[str, Any]]:
     """The vote (and the mean) of 3 `recommended` seeds, over every 3 of the seeds trained
     (``--vote-seeds``), and how often each is at least as good as its best member."""
     tracks = list(members[0])
     y = np.concatenate([c.label_arrays[t] for t in tracks])
     P = np.stack([np.concatenate([m[t] for t in tracks]) for m in members])
-    return [triples_row(P, y, f1s, how, size, "") for how in ("vote", "mean")]
+    return [triples_row(P, y, f1s, how, size, where) for how in ("vote", "mean")]
 
 
 def triples_row(P: np.ndarray, y: np.ndarray, f1s: list[float], how: str, size: str, where: str

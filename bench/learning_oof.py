@@ -22,22 +22,24 @@ from exprnet.config import BaselineConfig, build_config
 from exprnet.cv import folds_of, run_cv
 from exprnet.errors import RunError
 from exprnet.experiment import prepare
-from exprnet.metrics import macro_f1, macro_f1_from_confusion
+from exprnet.metrics import macro_f1_from_confusion
 from exprnet.presets import load_preset
 from exprnet.runfolder import RunFolder
-from learning import base_config, budget_layer, last_probs, train_fps, triples_row
+from learning import base_config, budget_layer, corpus_f1, last_probs, train_fps, vote_rows
 
 
 def oof_baselines(c: Any, folds: int, threads: int) -> list[dict[str, Any]]:
     """The per-track-normalised baselines, smoothed (width by CV on each fold's training tracks)."""
-    rows = []
+    rows, prep, split = [], None, []
     for clf in ("logreg", "mlp"):
         cfg = build_config(base_config(c, threads), {
             "data": {"normalize": "track"}, "baseline": BaselineConfig(classifier=clf).model_dump(),
             "smooth": {"kind": "box"}})
-        prep = prepare(cfg)
+        if prep is None:  # the same tracks and features for both classifiers
+            prep = prepare(cfg)
+            split = folds_of(prep, folds)
         cm, t0 = 0, time.perf_counter()
-        for fold in folds_of(prep, folds):
+        for fold in split:
             cm = cm + np.array(evaluate_baseline(cfg, prep.bank, fold.train, fold.val)[2]["val_confusion"])
         f1 = macro_f1_from_confusion(cm)
         print(f"[oof] {clf} + box, per-track: F1 {f1:.4f} over {int(cm.sum()):,} frames, "
@@ -69,18 +71,14 @@ def oof_rows(c: Any, size: str, n_seeds: int, folds: int, threads: int, work: Pa
              budget: dict[str, int]) -> list[dict[str, Any]]:
     rows = oof_baselines(c, folds, threads)
     members, f1s, fpss = [], [], []
-    tracks: list[str] = []
     for seed in range(n_seeds):
         t0 = time.perf_counter()
         probs, fps = oof_seed(c, seed, folds, threads, work / size / f"recommended-oof{folds}-s{seed}", budget)
-        tracks = tracks or sorted(probs)
-        y = np.concatenate([c.label_arrays[t] for t in tracks])
-        members.append(np.concatenate([probs[t] for t in tracks]))
-        f1s.append(macro_f1(y, members[-1].argmax(1)))
+        members.append(probs)
+        f1s.append(corpus_f1(c, probs))
         fpss.append(fps)
-        print(f"[oof] recommended seed {seed}: F1 {f1s[-1]:.4f} over {len(tracks)} tracks, "
+        print(f"[oof] recommended seed {seed}: F1 {f1s[-1]:.4f} over {len(probs)} tracks, "
               f"{time.perf_counter() - t0:.0f} s", flush=True)
     rows.append({"method": "recommended + its smoothing, out of fold", "normalize": "track", "f1": f1s,
                  "fps": fpss})
-    P = np.stack(members)
-    return rows + [triples_row(P, y, f1s, how, size, ", out of fold") for how in ("vote", "mean")]
+    return rows + vote_rows(c, members, f1s, size, ", out of fold")

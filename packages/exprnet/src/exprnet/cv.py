@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from .config import RunConfig
+from .config import N_CLASSES, RunConfig
 from .data.splits import Fold, Split, make_folds
 from .experiment import Prepared, execute, load_data
 from .io import atomic_write_csv, atomic_write_json
@@ -56,7 +56,7 @@ def run_cv(cfg: RunConfig, out: str | Path, n_folds: int = 5, reporter: Reporter
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / "folds.json", [{"fold": f.index, "train": f.train, "val": f.val} for f in folds])
     rows = []
-    pooled = np.zeros((0, 0), np.int64)
+    pooled = np.zeros((N_CLASSES, N_CLASSES), np.int64)
     for fold in folds:
         if only and fold.index not in only:
             continue
@@ -65,14 +65,13 @@ def run_cv(cfg: RunConfig, out: str | Path, n_folds: int = 5, reporter: Reporter
                              f"{len(fold.val)}")
         m = execute(fold_config(cfg, fold), out / fold.name, reporter, existing="skip", prepared=prep,
                     split=Split(fold.train, fold.val)).metrics
-        cm = np.asarray(m["val_confusion"], np.int64)
-        pooled = cm if not pooled.size else pooled + cm
+        pooled += np.asarray(m["val_confusion"], np.int64)
         rows.append({"fold": fold.index, "val_set": "Validation_Set" if fold.index == n_folds else "Train_Set part",
                      "train_tracks": len(fold.train), "val_tracks": len(fold.val),
                      "val_frames": bank.labelled(bank.ids(fold.val)),
                      "best_val_f1": float(m["best_val_f1"]), "best_epoch": int(m["best_epoch"])})
     f1s = np.array([r["best_val_f1"] for r in rows]) if rows else np.zeros(1)
-    every = len(rows) == len(folds) and pooled.size
+    every = len(rows) == len(folds)
     result = CVResult(rows, float(f1s.mean()), float(f1s.std()), out,
                       macro_f1_from_confusion(pooled) if every else None)
     atomic_write_json(out / "cv.json", {"folds": rows, "mean_f1": result.mean_f1, "std_f1": result.std_f1,
