@@ -62,3 +62,47 @@ def test_shuffled_segments_keep_filter_and_batches():
 
 def test_inference_plan_is_deterministic():
     assert inference_plan(LENGTHS, 4, 32, 16) == inference_plan(LENGTHS, 4, 32, 16)
+
+
+def _by_track(plan):
+    out: dict[int, list] = {}
+    for step in plan:
+        for s in step:
+            if s is not None:
+                out.setdefault(s.track, []).append(s)
+    return out
+
+
+@pytest.mark.parametrize("stateful", [True, False])
+def test_jitter_moves_the_grid_and_still_covers_each_frame_once(stateful):
+    grids = []
+    for epoch in range(6):
+        rng = np.random.default_rng([0, epoch])
+        plan = (stream_plan(LENGTHS, 3, 32, rng, jitter=True) if stateful
+                else shuffled_segments(LENGTHS, 4, 32, 32, rng, jitter=True))
+        by_track = _by_track(plan)
+        for t, n in LENGTHS.items():
+            segs = sorted(by_track[t], key=lambda s: s.start)
+            cover = np.zeros(n, int)
+            for s in segs:
+                assert 0 < s.length <= 32 and s.start + s.length <= n
+                cover[s.start:s.start + s.length] += 1
+            assert (cover == 1).all(), f"track {t}: every frame once per epoch"
+            assert segs[0].first and not any(s.first for s in segs[1:])  # state resets at track start only
+        grids.append(tuple(s.start for s in sorted(by_track[4], key=lambda s: s.start)))
+    assert len(set(grids)) > 1, "the phase changes from epoch to epoch"
+    assert all(g[1] - 0 <= 32 for g in grids)  # the head segment is shorter than one segment
+
+
+def test_jitter_off_keeps_the_fixed_grid():
+    a = shuffled_segments(LENGTHS, 4, 32, 32, np.random.default_rng(1))
+    b = shuffled_segments(LENGTHS, 4, 32, 32, np.random.default_rng(1), jitter=False)
+    assert a == b
+    assert all(s.start % 32 == 0 for step in a for s in step)
+
+
+def test_jitter_with_overlapping_segments_ends_at_track_end():
+    segs = track_segments(0, 100, seg=32, stride=16, phase=7)
+    assert segs[0].start == 0 and segs[0].length == 7 and segs[0].first
+    assert [s.start for s in segs[1:]][:2] == [7, 23]
+    assert segs[-1].start + segs[-1].length == 100

@@ -59,9 +59,10 @@ def test_run_folder_contents(small, tmp_path):
     assert not list(run.root.rglob("*.tmp"))
 
 
-@pytest.mark.parametrize(("encoder", "ema"), [("lstm", None), ("transformer", None), ("lstm", 0.9)])
-def test_resume_repeats_an_unbroken_run(small, tmp_path, encoder, ema):
-    cfg = config_for(small, encoder, train={"epochs": 3, "ema": ema})
+@pytest.mark.parametrize(("encoder", "ema", "jitter"), [("lstm", None, False), ("transformer", None, False),
+                                                         ("lstm", 0.9, False), ("transformer", None, True)])
+def test_resume_repeats_an_unbroken_run(small, tmp_path, encoder, ema, jitter):
+    cfg = config_for(small, encoder, train={"epochs": 3, "ema": ema, "segment_jitter": jitter})
     whole = experiment.train(cfg, tmp_path / "whole")
 
     class Killed(KeyboardInterrupt):
@@ -86,6 +87,20 @@ def test_resume_repeats_an_unbroken_run(small, tmp_path, encoder, ema):
     for k in wa:
         torch.testing.assert_close(wa[k], wb[k], rtol=1e-5, atol=1e-6)
     assert resumed.best_val_f1 == pytest.approx(whole.best_val_f1)
+
+
+@pytest.mark.parametrize("encoder", ["lstm", "transformer"])
+def test_segment_jitter_moves_the_training_grid_each_epoch(small, tmp_path, encoder):
+    cfg = config_for(small, encoder, train={"epochs": 1, "segment_jitter": True})
+    prep = prepare(cfg)
+    trainer = Trainer(cfg, prep.bank, prep.split.train, prep.split.val, RunFolder(tmp_path / "run"))
+    trainer.setup(resume=False)
+    starts = [sorted((s.track, s.start) for step in trainer._plan(e) for s in step if s) for e in (1, 2, 1)]
+    assert starts[0] != starts[1] and starts[0] == starts[2]  # a new grid per epoch, the same for a resumed epoch
+    labelled = sum(int((prep.bank.track_labels(i) >= 0).sum()) for i in trainer.train_ids)
+    seen = sum(int((prep.bank.labels[trainer.builder.rows(s)] >= 0).sum())
+               for step in trainer._plan(2) for s in step if s)
+    assert seen == labelled  # every labelled training frame once per epoch
 
 
 def test_resume_of_a_finished_run_can_extend_it(small, tmp_path):

@@ -113,6 +113,7 @@ class TrainConfig(_Strict):
     patience: int | None = Field(None, gt=0)  # early stopping: epochs without a better val F1
     grad_clip: float | None = Field(1.0, gt=0)  # max gradient norm (null: none)
     ema: float | None = Field(None, gt=0, lt=1)  # decay of a moving average of the weights, per step (null: off)
+    segment_jitter: bool = False  # cut each track's training segments at a random phase every epoch
     seed: int = 0
     device: Literal["cpu", "cuda", "auto"] = "auto"
     amp: bool = True

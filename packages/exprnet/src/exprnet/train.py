@@ -100,13 +100,13 @@ class Trainer:
         lengths = {i: self.builder.length(i) for i in self.train_ids}
         assert m.segment and m.stride
         if self.model.stateful:
-            return stream_plan(lengths, t.batch_size, m.segment, rng)
+            return stream_plan(lengths, t.batch_size, m.segment, rng, t.segment_jitter)
         labels = self.bank.labels
 
         def has_label(s: Segment) -> bool:
             return bool((labels[self.builder.rows(s)] >= 0).any())
 
-        return shuffled_segments(lengths, t.batch_size, m.segment, m.stride, rng, keep=has_label)
+        return shuffled_segments(lengths, t.batch_size, m.segment, m.stride, rng, has_label, t.segment_jitter)
 
     def _forward(self, b: Batch, state: Any) -> tuple[torch.Tensor, torch.Tensor | None, Any]:
         n = b.x.shape[0]

@@ -10,6 +10,10 @@
   the segments that hold the frame); with ``s = l``, non-overlapping segments as in training (the
   paper, the authors' code), the last one shorter and padded.
 
+With ``phase`` (training, ``train.segment_jitter``) a track's segments start at a random offset
+each epoch (its first ``phase`` rows form a shorter first segment), so an expression lands in new
+contexts and at new positions within its segment from epoch to epoch instead of on a fixed grid.
+
 Positions and lengths count the rows of a track's *view*: all its rows, or (``data.unlabelled:
 drop``) only its labelled ones; :class:`~exprnet.data.batches.BatchBuilder` maps them to bank rows.
 """
@@ -33,9 +37,14 @@ class Segment:
 Step = list[Segment | None]  # one batch: a segment (or an idle slot) per batch position
 
 
-def track_segments(track: int, n: int, seg: int, stride: int | None = None) -> list[Segment]:
-    """Segments of one track of ``n`` rows; the last one may be shorter than ``seg``."""
+def track_segments(track: int, n: int, seg: int, stride: int | None = None, phase: int = 0) -> list[Segment]:
+    """Segments of one track of ``n`` rows; the last one may be shorter than ``seg``. With
+    ``0 < phase < n`` rows ``[0, phase)`` form the first segment and the grid starts at ``phase``."""
     stride = stride or seg
+    if 0 < phase < n:
+        rest = track_segments(track, n - phase, seg, stride)
+        return [Segment(track, 0, min(phase, seg), first=True)] + [
+            Segment(track, s.start + phase, s.length) for s in rest]
     starts = list(range(0, max(n - seg, 0) + 1, stride)) if n > 0 else []
     if n > seg and starts[-1] + seg < n:
         starts.append(starts[-1] + stride if stride == seg else n - seg)
@@ -52,12 +61,18 @@ def overlapping_segments(track: int, n: int, seg: int, stride: int) -> list[Segm
     return [Segment(track, s, seg, first=(k == 0)) for k, s in enumerate(starts)]
 
 
+def _phases(lengths: Mapping[int, int], stride: int, rng: np.random.Generator | None) -> dict[int, int]:
+    """A random grid offset in ``[0, stride)`` per track, or none (``rng`` None)."""
+    return {t: int(rng.integers(0, stride)) if rng is not None else 0 for t in lengths}
+
+
 def stream_plan(lengths: Mapping[int, int], batch_size: int, seg: int,
-                rng: np.random.Generator | None = None) -> list[Step]:
+                rng: np.random.Generator | None = None, jitter: bool = False) -> list[Step]:
     """LSTM batches: tracks dealt to ``min(batch_size, tracks)`` slots, each slot in track order.
 
     With ``rng`` the track order is shuffled (training); without it, longest tracks go first
-    (inference, balanced). Tracks go to the slot with the fewest segments so far.
+    (inference, balanced). Tracks go to the slot with the fewest segments so far. ``jitter`` (with
+    ``rng``): each track's segments start at a random phase.
     """
     ids = [t for t, n in lengths.items() if n > 0]
     if not ids:
@@ -66,20 +81,22 @@ def stream_plan(lengths: Mapping[int, int], batch_size: int, seg: int,
         ids = [ids[k] for k in rng.permutation(len(ids))]
     else:
         ids = sorted(ids, key=lambda t: (-lengths[t], t))
+    phase = _phases(lengths, seg, rng if jitter else None)
     slots: list[list[Segment]] = [[] for _ in range(min(batch_size, len(ids)))]
     for t in ids:
         k = min(range(len(slots)), key=lambda j: len(slots[j]))
-        slots[k].extend(track_segments(t, lengths[t], seg))
+        slots[k].extend(track_segments(t, lengths[t], seg, phase=phase[t]))
     steps = max(len(s) for s in slots)
     return [[s[i] if i < len(s) else None for s in slots] for i in range(steps)]
 
 
 def shuffled_segments(lengths: Mapping[int, int], batch_size: int, seg: int, stride: int,
-                      rng: np.random.Generator, keep: Callable[[Segment], bool] | None = None
-                      ) -> list[Step]:
+                      rng: np.random.Generator, keep: Callable[[Segment], bool] | None = None,
+                      jitter: bool = False) -> list[Step]:
     """Transformer training batches; ``keep`` can drop segments (e.g. those holding no
-    labelled frame, which carry no loss)."""
-    segs = [s for t, n in lengths.items() for s in track_segments(t, n, seg, stride)]
+    labelled frame, which carry no loss); ``jitter``: each track's grid at a random phase."""
+    phase = _phases(lengths, stride, rng if jitter else None)
+    segs = [s for t, n in lengths.items() for s in track_segments(t, n, seg, stride, phase[t])]
     if keep is not None:
         segs = [s for s in segs if keep(s)]
     order = rng.permutation(len(segs))
