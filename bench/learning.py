@@ -20,6 +20,7 @@ adds a table scored out of fold over every track (bench/learning_oof.py): the ba
     uv run python bench/learning.py --size small --seeds 1 --quick
     uv run python bench/learning.py --size small --vote-seeds 7   # the vote over 35 triples
     uv run python bench/learning.py --size small --only oof --oof-folds 4 --vote-seeds 7
+    uv run python bench/learning.py --size small --only networks --vote-seeds 7 --set train.segment_jitter=true
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ import numpy as np
 import torch
 from exprnet import experiment
 from exprnet.baseline import evaluate_baseline
-from exprnet.config import BaselineConfig, build_config
+from exprnet.config import BaselineConfig, build_config, parse_set
 from exprnet.ensemble import vote_probs
 from exprnet.experiment import prepare
 from exprnet.memory import tune_allocator
@@ -58,6 +59,11 @@ ENCODERS = ("mlp", "lstm", "bilstm", "tcn", "transformer")
 # many more subjects, not more of each), so every row costs about the same.
 BUDGET = {"small": {"epochs": 12}, "large": {"frames": 400_000}}
 QUICK = {"small": {"epochs": 2}, "large": {"frames": 20_000}}
+
+
+def recommended(sets: list[str]) -> tuple[str, list[dict[str, Any]]]:
+    """`recommended` with ``--set`` overrides: its name (in the table and its run folders) and layers."""
+    return "recommended" + "".join(f" +{s}" for s in sets), [load_preset("recommended"), parse_set(sets)]
 
 
 def budget_layer(budget: dict[str, int], layers: list[dict[str, Any]]) -> dict[str, Any]:
@@ -161,23 +167,24 @@ def last_probs(c: Any, out: Path) -> tuple[dict[str, np.ndarray], dict[str, np.n
 
 
 def deep_rows(c: Any, size: str, seeds: int, threads: int, work: Path, budget: dict[str, int],
-              vote_seeds: int = 0) -> list[dict[str, Any]]:
+              vote_seeds: int = 0, sets: list[str] | tuple[str, ...] = ()) -> list[dict[str, Any]]:
     rows = []
     configs = [(f"encoder {e}", [{"model": {"encoder": e}}]) for e in ENCODERS]
-    configs.append(("recommended", [load_preset("recommended")]))
+    configs.append(recommended(list(sets)))
     members: list[dict[str, np.ndarray]] = []
     member_f1: list[float] = []
     for name, extra in configs:
         f1s, raws, fpss = [], [], []
-        for seed in range(max(seeds, vote_seeds) if name == "recommended" else seeds):
+        rec = name.startswith("recommended")
+        for seed in range(max(seeds, vote_seeds) if rec else seeds):
             t0 = time.perf_counter()
             layers = [base_config(c, threads), *extra, {"train": {"seed": seed}}]
             f1, raw, sm, fps = deep_run(c, [*layers, budget_layer(budget, layers)],
-                                        work / size / f"{name.replace(' ', '-')}-s{seed}", name == "recommended")
+                                        work / size / f"{name.replace(' ', '-')}-s{seed}", rec)
             f1s.append(f1)
             raws.append(raw)
             fpss.append(fps)
-            if name == "recommended":
+            if rec:
                 members.append(sm)
                 member_f1.append(f1)
             print(f"[{size}] {name} seed {seed}: F1 {f1:.4f} (unsmoothed {raw:.4f}), {fps:.0f} frames/s, "
@@ -241,6 +248,9 @@ def main() -> None:
                     help="oof: only the out-of-fold table (needs --oof-folds)")
     ap.add_argument("--vote-seeds", type=int, default=0,
                     help="train this many `recommended` seeds and score the vote over every 3 of them")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="override of `recommended` (repeatable), e.g. train.segment_jitter=true; its runs are "
+                         "kept in folders named after it")
     ap.add_argument("--oof-folds", type=int, default=0,
                     help="also score the smoothed baselines, `recommended` (--vote-seeds or --seeds seeds) and "
                          "its vote out of fold over all tracks, with this many folds (bench/learning_oof.py)")
@@ -256,12 +266,13 @@ def main() -> None:
         if a.only != "oof":
             rows = [] if a.only == "networks" else baseline_rows(c, a.seeds, a.threads)
             if a.only != "baselines":
-                rows += deep_rows(c, size, a.seeds, a.threads, a.work / "runs", budget, a.vote_seeds)
+                rows += deep_rows(c, size, a.seeds, a.threads, a.work / "runs", budget, a.vote_seeds, a.set)
             tables.append(table(size, rows))
             print(tables[-1], flush=True)
         if a.oof_folds:
             from learning_oof import oof_rows  # imports this module
-            rows = oof_rows(c, size, max(a.seeds, a.vote_seeds), a.oof_folds, a.threads, a.work / "runs", budget)
+            rows = oof_rows(c, size, max(a.seeds, a.vote_seeds), a.oof_folds, a.threads, a.work / "runs", budget,
+                            a.set)
             tables.append(table(f"{size}, out of fold over all {len(c.tracks)} tracks ({a.oof_folds} folds)", rows))
             print(tables[-1], flush=True)
         print(f"[{size}] {time.perf_counter() - t0:.0f} s; peak RSS so far "

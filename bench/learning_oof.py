@@ -23,9 +23,16 @@ from exprnet.cv import folds_of, run_cv
 from exprnet.errors import RunError
 from exprnet.experiment import prepare
 from exprnet.metrics import macro_f1_from_confusion
-from exprnet.presets import load_preset
 from exprnet.runfolder import RunFolder
-from learning import base_config, budget_layer, corpus_f1, last_probs, train_fps, vote_rows
+from learning import (
+    base_config,
+    budget_layer,
+    corpus_f1,
+    last_probs,
+    recommended,
+    train_fps,
+    vote_rows,
+)
 
 
 def oof_baselines(c: Any, folds: int, threads: int) -> list[dict[str, Any]]:
@@ -49,11 +56,11 @@ def oof_baselines(c: Any, folds: int, threads: int) -> list[dict[str, Any]]:
     return rows
 
 
-def oof_seed(c: Any, seed: int, folds: int, threads: int, out: Path, budget: dict[str, int]
-             ) -> tuple[dict[str, np.ndarray], float]:
-    """`recommended` with ``seed`` trained on every fold (kept and reused in ``out``); its smoothed
-    last-checkpoint probabilities on every track, each from the fold that held it out."""
-    layers = [base_config(c, threads), load_preset("recommended"), {"train": {"seed": seed}}]
+def oof_seed(c: Any, seed: int, folds: int, threads: int, out: Path, budget: dict[str, int],
+             rec: list[dict[str, Any]]) -> tuple[dict[str, np.ndarray], float]:
+    """`recommended` (layers ``rec``) with ``seed`` trained on every fold (kept and reused in ``out``);
+    its smoothed last-checkpoint probabilities on every track, each from the fold that held it out."""
+    layers = [base_config(c, threads), *rec, {"train": {"seed": seed}}]
     cfg = build_config(*layers, budget_layer(budget, layers))
     try:
         result = run_cv(cfg, out, folds)
@@ -68,17 +75,19 @@ def oof_seed(c: Any, seed: int, folds: int, threads: int, out: Path, budget: dic
 
 
 def oof_rows(c: Any, size: str, n_seeds: int, folds: int, threads: int, work: Path,
-             budget: dict[str, int]) -> list[dict[str, Any]]:
+             budget: dict[str, int], sets: list[str]) -> list[dict[str, Any]]:
     rows = oof_baselines(c, folds, threads)
+    name, rec = recommended(sets)
     members, f1s, fpss = [], [], []
     for seed in range(n_seeds):
         t0 = time.perf_counter()
-        probs, fps = oof_seed(c, seed, folds, threads, work / size / f"recommended-oof{folds}-s{seed}", budget)
+        tag = name.replace(" ", "-")
+        probs, fps = oof_seed(c, seed, folds, threads, work / size / f"{tag}-oof{folds}-s{seed}", budget, rec)
         members.append(probs)
         f1s.append(corpus_f1(c, probs))
         fpss.append(fps)
-        print(f"[oof] recommended seed {seed}: F1 {f1s[-1]:.4f} over {len(probs)} tracks, "
+        print(f"[oof] {name} seed {seed}: F1 {f1s[-1]:.4f} over {len(probs)} tracks, "
               f"{time.perf_counter() - t0:.0f} s", flush=True)
-    rows.append({"method": "recommended + its smoothing, out of fold", "normalize": "track", "f1": f1s,
+    rows.append({"method": f"{name} + its smoothing, out of fold", "normalize": "track", "f1": f1s,
                  "fps": fpss})
     return rows + vote_rows(c, members, f1s, size, ", out of fold")
