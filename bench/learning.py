@@ -170,12 +170,13 @@ def deep_rows(c: Any, size: str, seeds: int, threads: int, work: Path, budget: d
               vote_seeds: int = 0, sets: list[str] | tuple[str, ...] = ()) -> list[dict[str, Any]]:
     rows = []
     configs = [(f"encoder {e}", [{"model": {"encoder": e}}]) for e in ENCODERS]
-    configs.append(recommended(list(sets)))
+    rec_name, rec_layers = recommended(list(sets))
+    configs.append((rec_name, rec_layers))
     members: list[dict[str, np.ndarray]] = []
     member_f1: list[float] = []
     for name, extra in configs:
         f1s, raws, fpss = [], [], []
-        rec = name.startswith("recommended")
+        rec = name == rec_name
         for seed in range(max(seeds, vote_seeds) if rec else seeds):
             t0 = time.perf_counter()
             layers = [base_config(c, threads), *extra, {"train": {"seed": seed}}]

@@ -68,20 +68,22 @@ def oof_seed(c: Any, seed: int, folds: int, threads: int, out: Path, budget: dic
         shutil.rmtree(out)
         result = run_cv(cfg, out, folds)
     probs: dict[str, np.ndarray] = {}
+    fps = []
     for row in result.rows:
-        probs.update(last_probs(c, out / f"fold{row['fold']}")[1])
-    fps = float(np.mean([train_fps(RunFolder(out / f"fold{r['fold']}")) for r in result.rows]))
-    return probs, fps
+        fold = out / f"fold{row['fold']}"
+        probs.update(last_probs(c, fold)[1])
+        fps.append(train_fps(RunFolder(fold)))
+    return probs, float(np.mean(fps))
 
 
 def oof_rows(c: Any, size: str, n_seeds: int, folds: int, threads: int, work: Path,
              budget: dict[str, int], sets: list[str]) -> list[dict[str, Any]]:
     rows = oof_baselines(c, folds, threads)
     name, rec = recommended(sets)
+    tag = name.replace(" ", "-")
     members, f1s, fpss = [], [], []
     for seed in range(n_seeds):
         t0 = time.perf_counter()
-        tag = name.replace(" ", "-")
         probs, fps = oof_seed(c, seed, folds, threads, work / size / f"{tag}-oof{folds}-s{seed}", budget, rec)
         members.append(probs)
         f1s.append(corpus_f1(c, probs))

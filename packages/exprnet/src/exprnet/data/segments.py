@@ -21,7 +21,7 @@ drop``) only its labelled ones; :class:`~exprnet.data.batches.BatchBuilder` maps
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -39,12 +39,15 @@ Step = list[Segment | None]  # one batch: a segment (or an idle slot) per batch 
 
 def track_segments(track: int, n: int, seg: int, stride: int | None = None, phase: int = 0) -> list[Segment]:
     """Segments of one track of ``n`` rows; the last one may be shorter than ``seg``. With
-    ``0 < phase < n`` rows ``[0, phase)`` form the first segment and the grid starts at ``phase``."""
+    ``0 < phase < n`` (``phase <= seg``) rows ``[0, phase)`` form the first segment and the grid
+    starts at ``phase``."""
     stride = stride or seg
     if 0 < phase < n:
+        if phase > seg:
+            raise ValueError(f"phase {phase} exceeds the segment length {seg}")
         rest = track_segments(track, n - phase, seg, stride)
-        return [Segment(track, 0, min(phase, seg), first=True)] + [
-            Segment(track, s.start + phase, s.length) for s in rest]
+        return [Segment(track, 0, phase, first=True)] + [
+            replace(s, start=s.start + phase, first=False) for s in rest]
     starts = list(range(0, max(n - seg, 0) + 1, stride)) if n > 0 else []
     if n > seg and starts[-1] + seg < n:
         starts.append(starts[-1] + stride if stride == seg else n - seg)
