@@ -59,8 +59,8 @@ def test_paper_presets_use_the_authors_settings(name):
     assert m.segment == 128 and m.infer_stride == 128 and m.dropout == 0.3 and m.head == [512, 256]
     assert (cfg.loss.rdrop, cfg.loss.alpha) == (True, 5.0)
     # exprnet's own defaults for learning (docs/learning.md) are off: the authors trained without them
-    assert (t.optimizer, t.schedule, t.warmup, t.grad_clip, t.steps, t.patience, t.segment_jitter) == (
-        "adam", "step", 0.0, None, None, None, False)
+    assert (t.optimizer, t.schedule, t.warmup, t.grad_clip, t.steps, t.patience, t.segment_jitter, t.sampling) == (
+        "adam", "step", 0.0, None, None, None, False, "uniform")
     assert (d.normalize, d.feature_dropout, d.modality_dropout) == ("train", 0.0, 0.0)
     assert (cfg.loss.class_weights, cfg.loss.logit_adjust, cfg.loss.focal_gamma) == ("none", 0.0, 0.0)
     assert cfg.smooth.kind == "none" and m.norm_first is False

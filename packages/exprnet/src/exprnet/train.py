@@ -21,6 +21,7 @@ from .averaging import WeightAverage
 from .config import CLASSES, N_CLASSES, RunConfig
 from .data.bank import FeatureBank, Standardizer
 from .data.batches import Batch, BatchBuilder, Prefetcher, flag_columns
+from .data.sampling import SegmentSampler
 from .data.segments import Segment, shuffled_segments, stream_plan
 from .errors import TrainingError
 from .inference import autocast, predict_probs
@@ -72,11 +73,15 @@ class Trainer:
         self.average = WeightAverage(self.model, t.ema)  # .module: the network validated and saved
         optim = torch.optim.AdamW if t.optimizer == "adamw" else torch.optim.Adam
         self.opt = optim(self.model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
+        counts, self.sampler = class_counts([self.bank.track_labels(i) for i in self.train_ids]), None
+        if t.sampling == "balanced":  # the loss balances what the draw holds, not the split
+            sampler = SegmentSampler(self._labels_of, counts)
+            counts = sampler.expected_counts([s for step in self._plan(1) for s in step if s is not None])
+            self.sampler = sampler
         self.epoch_steps = max(1, len(self._plan(1)))
         self.sched = Schedule(self.opt, t, self.epoch_steps)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
-        self.criterion = Criterion(self.cfg.loss, class_counts([self.bank.track_labels(i) for i in self.train_ids]),
-                                   self.device)
+        self.criterion = Criterion(self.cfg.loss, counts, self.device)
         self.input_dropout = InputDropout(self.bank.dims, flag_columns(self.bank, d.present_flags),
                                           d.feature_dropout, d.modality_dropout)
         if not resume:
@@ -101,12 +106,12 @@ class Trainer:
         assert m.segment and m.stride
         if self.model.stateful:
             return stream_plan(lengths, t.batch_size, m.segment, rng, t.segment_jitter)
-        labels = self.bank.labels
+        return shuffled_segments(lengths, t.batch_size, m.segment, m.stride, rng,
+                                 lambda s: bool((self._labels_of(s) >= 0).any()), t.segment_jitter,
+                                 self.sampler.draw if self.sampler else None)
 
-        def has_label(s: Segment) -> bool:
-            return bool((labels[self.builder.rows(s)] >= 0).any())
-
-        return shuffled_segments(lengths, t.batch_size, m.segment, m.stride, rng, has_label, t.segment_jitter)
+    def _labels_of(self, s: Segment) -> np.ndarray:
+        return self.bank.labels[self.builder.rows(s)]
 
     def _forward(self, b: Batch, state: Any) -> tuple[torch.Tensor, torch.Tensor | None, Any]:
         n = b.x.shape[0]
@@ -187,15 +192,13 @@ class Trainer:
     @property
     def planned_epochs(self) -> int:
         """Epochs (or, with ``train.steps``, epoch-sized blocks) the run is set to take."""
-        t = self.cfg.train
-        return -(-t.steps // self.epoch_steps) if t.steps else t.epochs
+        return -(-self.cfg.train.steps // self.epoch_steps) if self.cfg.train.steps else self.cfg.train.epochs
 
     def done(self, history: list[dict[str, Any]], best_epoch: int) -> bool:
         """All epochs (or steps) taken, or ``train.patience`` epochs without a better val F1."""
-        t = self.cfg.train
         if not history:
             return False
-        last = history[-1]["epoch"]
+        t, last = self.cfg.train, history[-1]["epoch"]
         if t.patience is not None and last - best_epoch >= t.patience:
             return True
         return self.sched.step >= t.steps if t.steps else last >= t.epochs
@@ -271,19 +274,17 @@ class Trainer:
         })
 
     def _log(self, tb: Any, row: dict[str, Any], pc: np.ndarray) -> None:
-        e = row["epoch"]
         for k in ("train_loss", "train_ce", "train_kl", "train_f1", "val_f1", "lr", "frames_per_s"):
-            tb.add_scalar(k.replace("_", "/", 1), row[k], e)
+            tb.add_scalar(k.replace("_", "/", 1), row[k], row["epoch"])
         for c, v in zip(CLASSES, pc, strict=True):
-            tb.add_scalar(f"val_f1_class/{c}", float(v), e)
+            tb.add_scalar(f"val_f1_class/{c}", float(v), row["epoch"])
         tb.flush()
 
     def _write_metrics(self, history: list[dict[str, Any]], best_f1: float, best_epoch: int,
                        best_pc: list[float], best_cm: list[list[int]], smoothing: dict | None = None) -> None:
         if not history:
             return
-        last = history[-1]["epoch"]
-        t = self.cfg.train
+        last, t = history[-1]["epoch"], self.cfg.train
         self.run.write_history(history)
         self.run.write_metrics({
             "best_val_f1": best_f1, "best_epoch": best_epoch,

@@ -95,15 +95,17 @@ def stream_plan(lengths: Mapping[int, int], batch_size: int, seg: int,
 
 def shuffled_segments(lengths: Mapping[int, int], batch_size: int, seg: int, stride: int,
                       rng: np.random.Generator, keep: Callable[[Segment], bool] | None = None,
-                      jitter: bool = False) -> list[Step]:
+                      jitter: bool = False,
+                      draw: Callable[[list[Segment], np.random.Generator], list[Segment]] | None = None
+                      ) -> list[Step]:
     """Transformer training batches; ``keep`` can drop segments (e.g. those holding no
-    labelled frame, which carry no loss); ``jitter``: each track's grid at a random phase."""
+    labelled frame, which carry no loss); ``jitter``: each track's grid at a random phase;
+    ``draw``: the epoch's segments drawn from the kept ones (default: each once, shuffled)."""
     phase = _phases(lengths, stride, rng if jitter else None)
     segs = [s for t, n in lengths.items() for s in track_segments(t, n, seg, stride, phase[t])]
     if keep is not None:
         segs = [s for s in segs if keep(s)]
-    order = rng.permutation(len(segs))
-    segs = [segs[k] for k in order]
+    segs = draw(segs, rng) if draw is not None else [segs[k] for k in rng.permutation(len(segs))]
     return [list(segs[i:i + batch_size]) for i in range(0, len(segs), batch_size)]
 
 
