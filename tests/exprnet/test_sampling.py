@@ -17,6 +17,7 @@ from .conftest import config_for
 # one track of 12 rows: class 0 everywhere except rows 4-5 (class 7) and rows 8-9 (unlabelled)
 LABELS = np.array([0, 0, 0, 0, 7, 7, 0, 0, -1, -1, 0, 0])
 SEGS = [Segment(0, 0, 4), Segment(0, 4, 4), Segment(0, 8, 2), Segment(0, 8, 4)]
+COUNTS = np.bincount(LABELS[LABELS >= 0], minlength=8).astype(float)  # 8 of class 0, 2 of class 7
 
 
 def labels_of(s: Segment) -> np.ndarray:
@@ -24,8 +25,7 @@ def labels_of(s: Segment) -> np.ndarray:
 
 
 def sampler() -> SegmentSampler:
-    counts = np.bincount(LABELS[LABELS >= 0], minlength=8).astype(float)  # 8 of class 0, 2 of class 7
-    return SegmentSampler(labels_of, counts)
+    return SegmentSampler(labels_of, COUNTS)
 
 
 def test_segment_weight_is_the_mean_balanced_weight_of_its_labelled_frames():
@@ -37,6 +37,8 @@ def test_segment_weight_is_the_mean_balanced_weight_of_its_labelled_frames():
     assert s.weight(SEGS[3]) == pytest.approx(w0)  # the unlabelled rows do not count
     w = np.array([w0, (w7 + w0) / 2, 0.0, w0])
     np.testing.assert_allclose(s.probabilities(SEGS), w / w.sum())
+    half = SegmentSampler(labels_of, COUNTS, power=0.5)
+    np.testing.assert_allclose(half.probabilities(SEGS), np.sqrt(w) / np.sqrt(w).sum())  # train.sampling: sqrt
 
 
 def test_draws_follow_the_probabilities_and_expected_counts_match_a_monte_carlo_count():
@@ -68,7 +70,7 @@ def test_shuffled_segments_uses_the_draw():
 
 def test_the_lstm_refuses_balanced_sampling():
     with pytest.raises(ConfigError, match="train.sampling"):
-        build_config({"model": {"encoder": "lstm"}, "train": {"sampling": "balanced"}})
+        build_config({"model": {"encoder": "lstm"}, "train": {"sampling": "sqrt"}})
 
 
 def test_trainer_draws_rare_segments_more_often_and_balances_the_draw(small, tmp_path):

@@ -114,7 +114,7 @@ class TrainConfig(_Strict):
     grad_clip: float | None = Field(1.0, gt=0)  # max gradient norm (null: none)
     ema: float | None = Field(None, gt=0, lt=1)  # decay of a moving average of the weights, per step (null: off)
     segment_jitter: bool = False  # cut each track's training segments at a random phase every epoch
-    sampling: Literal["uniform", "balanced"] = "uniform"  # balanced: draw segments by their classes' rarity
+    sampling: Literal["uniform", "balanced", "sqrt"] = "uniform"  # draw segments by their classes' rarity
     seed: int = 0
     device: Literal["cpu", "cuda", "auto"] = "auto"
     amp: bool = True
@@ -188,8 +188,8 @@ class RunConfig(_Strict):
         m = self.model
         if m.encoder == "lstm" and m.stride is not None and m.segment is not None and m.stride != m.segment:
             raise ValueError("the LSTM walks segments back to back: model.stride must equal model.segment")
-        if m.encoder == "lstm" and self.train.sampling == "balanced":
-            raise ValueError("train.sampling: balanced draws shuffled segments, but the LSTM walks each track in "
+        if m.encoder == "lstm" and self.train.sampling != "uniform":
+            raise ValueError(f"train.sampling: {self.train.sampling} draws shuffled segments, but the LSTM walks each track in "
                              "order; use it with bilstm, tcn, transformer or mlp")
         return self
 

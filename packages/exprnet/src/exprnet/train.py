@@ -74,8 +74,8 @@ class Trainer:
         optim = torch.optim.AdamW if t.optimizer == "adamw" else torch.optim.Adam
         self.opt = optim(self.model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
         counts, self.sampler = class_counts([self.bank.track_labels(i) for i in self.train_ids]), None
-        if t.sampling == "balanced":  # the loss balances what the draw holds, not the split
-            sampler = SegmentSampler(self._labels_of, counts)
+        if t.sampling != "uniform":  # the loss balances what the draw holds, not the split
+            sampler = SegmentSampler(self._labels_of, counts, {"balanced": 1.0, "sqrt": 0.5}[t.sampling])
             counts = sampler.expected_counts([s for step in self._plan(1) for s in step if s is not None])
             self.sampler = sampler
         self.epoch_steps = max(1, len(self._plan(1)))

@@ -8,6 +8,8 @@ segments as there are, with replacement, each with probability proportional to t
 weight of its labelled frames; the loss's class weights are then computed from the class counts
 that draw gives in expectation (:meth:`SegmentSampler.expected_counts`), so
 ``loss.class_weights: balanced`` still balances the classes, with factors near 1.
+``train.sampling: sqrt`` draws by the square root of that weight: half way, in log terms, between
+the plain epoch and the balanced draw (rare segments repeated less, more distinct segments seen).
 """
 
 from __future__ import annotations
@@ -23,10 +25,11 @@ from .segments import Segment
 
 class SegmentSampler:
     """``labels_of(segment)``: the segment's labels (-1 unlabelled); ``counts``: the training
-    split's labelled frames per class."""
+    split's labelled frames per class; ``power``: a segment is drawn in proportion to its
+    :meth:`weight` to this power (1: balanced, 0.5: sqrt)."""
 
-    def __init__(self, labels_of: Callable[[Segment], np.ndarray], counts: np.ndarray):
-        self.labels_of = labels_of
+    def __init__(self, labels_of: Callable[[Segment], np.ndarray], counts: np.ndarray, power: float = 1.0):
+        self.labels_of, self.power = labels_of, power
         self.class_w = class_weight_vector(counts, "balanced")
 
     def weight(self, s: Segment) -> float:
@@ -36,7 +39,7 @@ class SegmentSampler:
         return float(self.class_w[y].mean()) if len(y) else 0.0
 
     def probabilities(self, segs: Sequence[Segment]) -> np.ndarray:
-        w = np.array([self.weight(s) for s in segs], np.float64)
+        w = np.array([self.weight(s) for s in segs], np.float64) ** self.power
         if not w.sum() > 0:
             raise ValueError("no training segment holds a labelled frame")
         return w / w.sum()
