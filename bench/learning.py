@@ -194,21 +194,21 @@ def deep_rows(c: Any, size: str, seeds: int, threads: int, work: Path, budget: d
         rows.append({"method": f"{name} (unsmoothed)", "normalize": norm, "f1": raws[:seeds], "fps": fpss[:seeds]})
         rows.append({"method": f"{name} + its smoothing", "normalize": norm, "f1": f1s[:seeds], "fps": fpss[:seeds]})
     if len(members) >= 3:
-        rows += vote_rows(c, members, member_f1, size)
+        rows += vote_rows(c, members, member_f1, size, rec_name)
     return rows
 
 
-def vote_rows(c: Any, members: list[dict[str, np.ndarray]], f1s: list[float], size: str, where: str = ""
-              ) -> list[dict[str, Any]]:
-    """The vote (and the mean) of 3 `recommended` seeds, over every 3 of the seeds trained
+def vote_rows(c: Any, members: list[dict[str, np.ndarray]], f1s: list[float], size: str, name: str,
+              where: str = "") -> list[dict[str, Any]]:
+    """The vote (and the mean) of 3 seeds of ``name`` (`recommended`, with any ``--set``), over every 3 of the seeds trained
     (``--vote-seeds``), and how often each is at least as good as its best member."""
     tracks = list(members[0])
     y = np.concatenate([c.label_arrays[t] for t in tracks])
     P = np.stack([np.concatenate([m[t] for t in tracks]) for m in members])
-    return [triples_row(P, y, f1s, how, size, where) for how in ("vote", "mean")]
+    return [triples_row(P, y, f1s, how, size, name, where) for how in ("vote", "mean")]
 
 
-def triples_row(P: np.ndarray, y: np.ndarray, f1s: list[float], how: str, size: str, where: str
+def triples_row(P: np.ndarray, y: np.ndarray, f1s: list[float], how: str, size: str, name: str, where: str
                 ) -> dict[str, Any]:
     """``how`` (vote: majority of argmaxes; mean: mean probabilities) of every 3 members of ``P``
     (members, frames, classes), against each triple's best member."""
@@ -217,11 +217,11 @@ def triples_row(P: np.ndarray, y: np.ndarray, f1s: list[float], how: str, size: 
     scores = [macro_f1(y, combine(P[list(t)]).argmax(1)) for t in triples]
     over = [s - max(f1s[i] for i in t) for s, t in zip(scores, triples, strict=True)]
     met = sum(d >= 0 for d in over)
-    print(f"[{size}] {how} of 3 recommended seeds{where} over {len(triples)} triple(s) of {len(P)}: F1 "
+    print(f"[{size}] {how} of 3 {name} seeds{where} over {len(triples)} triple(s) of {len(P)}: F1 "
           f"{np.mean(scores):.4f} (members {np.mean(f1s):.4f} +- {np.std(f1s):.4f}); minus its best member "
           f"{np.mean(over):+.4f} on average, at least its best in {met} of {len(triples)}", flush=True)
-    what = ("the 3 recommended seeds" if len(triples) == 1 else
-            f"3 recommended seeds ({len(triples)} triples of {len(P)} seeds; >= best member in {met})")
+    what = (f"the 3 {name} seeds" if len(triples) == 1 else
+            f"3 {name} seeds ({len(triples)} triples of {len(P)} seeds; >= best member in {met})")
     return {"method": f"{how} of {what}{where}", "normalize": "track", "f1": scores, "fps": [float("nan")]}
 
 

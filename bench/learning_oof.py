@@ -92,4 +92,4 @@ def oof_rows(c: Any, size: str, n_seeds: int, folds: int, threads: int, work: Pa
               f"{time.perf_counter() - t0:.0f} s", flush=True)
     rows.append({"method": f"{name} + its smoothing, out of fold", "normalize": "track", "f1": f1s,
                  "fps": fpss})
-    return rows + vote_rows(c, members, f1s, size, ", out of fold")
+    return rows + vote_rows(c, members, f1s, size, name, ", out of fold")
