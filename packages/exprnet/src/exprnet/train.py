@@ -21,7 +21,7 @@ from .averaging import WeightAverage
 from .config import CLASSES, N_CLASSES, RunConfig
 from .data.bank import FeatureBank, Standardizer
 from .data.batches import Batch, BatchBuilder, Prefetcher, flag_columns
-from .data.sampling import SegmentSampler
+from .data.sampling import POWERS, SegmentSampler
 from .data.segments import Segment, shuffled_segments, stream_plan
 from .errors import TrainingError
 from .inference import autocast, predict_probs
@@ -74,11 +74,11 @@ class Trainer:
         optim = torch.optim.AdamW if t.optimizer == "adamw" else torch.optim.Adam
         self.opt = optim(self.model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
         counts, self.sampler = class_counts([self.bank.track_labels(i) for i in self.train_ids]), None
+        plan = self._plan(1)  # a draw holds as many segments as the plain epoch: the same steps
         if t.sampling != "uniform":  # the loss balances what the draw holds, not the split
-            sampler = SegmentSampler(self._labels_of, counts, {"balanced": 1.0, "sqrt": 0.5}[t.sampling])
-            counts = sampler.expected_counts([s for step in self._plan(1) for s in step if s is not None])
-            self.sampler = sampler
-        self.epoch_steps = max(1, len(self._plan(1)))
+            self.sampler = SegmentSampler(self._labels_of, counts, POWERS[t.sampling])
+            counts = self.sampler.expected_counts([s for step in plan for s in step if s is not None])
+        self.epoch_steps = max(1, len(plan))
         self.sched = Schedule(self.opt, t, self.epoch_steps)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
         self.criterion = Criterion(self.cfg.loss, counts, self.device)

@@ -18,31 +18,41 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from ..config import N_CLASSES
-from ..losses import class_weight_vector
+from ..losses import class_counts, class_weight_vector
 from .segments import Segment
+
+POWERS = {"balanced": 1.0, "sqrt": 0.5}  # train.sampling -> the power of a segment's weight
 
 
 class SegmentSampler:
     """``labels_of(segment)``: the segment's labels (-1 unlabelled); ``counts``: the training
     split's labelled frames per class; ``power``: a segment is drawn in proportion to its
-    :meth:`weight` to this power (1: balanced, 0.5: sqrt)."""
+    :meth:`weight` to this power (:data:`POWERS`)."""
 
     def __init__(self, labels_of: Callable[[Segment], np.ndarray], counts: np.ndarray, power: float = 1.0):
         self.labels_of, self.power = labels_of, power
         self.class_w = class_weight_vector(counts, "balanced")
 
-    def weight(self, s: Segment) -> float:
-        """Mean balanced class weight over the segment's labelled frames (0: none labelled)."""
-        y = self.labels_of(s)
-        y = y[y >= 0]
-        return float(self.class_w[y].mean()) if len(y) else 0.0
+    def _frames(self, segs: Sequence[Segment]) -> np.ndarray:
+        """(segments, classes): each segment's labelled frames per class."""
+        return np.array([class_counts([self.labels_of(s)]) for s in segs]).reshape(len(segs), len(self.class_w))
 
-    def probabilities(self, segs: Sequence[Segment]) -> np.ndarray:
-        w = np.array([self.weight(s) for s in segs], np.float64) ** self.power
+    def _weights(self, frames: np.ndarray) -> np.ndarray:
+        n = frames.sum(1)
+        return np.divide(frames @ self.class_w, n, out=np.zeros(len(n)), where=n > 0)
+
+    def _probabilities(self, frames: np.ndarray) -> np.ndarray:
+        w = self._weights(frames) ** self.power
         if not w.sum() > 0:
             raise ValueError("no training segment holds a labelled frame")
         return w / w.sum()
+
+    def weight(self, s: Segment) -> float:
+        """Mean balanced class weight over the segment's labelled frames (0: none labelled)."""
+        return float(self._weights(self._frames([s]))[0])
+
+    def probabilities(self, segs: Sequence[Segment]) -> np.ndarray:
+        return self._probabilities(self._frames(segs))
 
     def draw(self, segs: Sequence[Segment], rng: np.random.Generator) -> list[Segment]:
         """As many segments as given, with replacement, in drawn order."""
@@ -51,9 +61,5 @@ class SegmentSampler:
 
     def expected_counts(self, segs: Sequence[Segment]) -> np.ndarray:
         """Labelled frames per class that one epoch's draw holds on average."""
-        p = self.probabilities(segs) * len(segs)
-        out = np.zeros(N_CLASSES)
-        for s, ps in zip(segs, p, strict=True):
-            y = self.labels_of(s)
-            out += ps * np.bincount(y[y >= 0].astype(np.int64), minlength=N_CLASSES)[:N_CLASSES]
-        return out
+        frames = self._frames(segs)
+        return len(segs) * self._probabilities(frames) @ frames
