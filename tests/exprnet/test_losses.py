@@ -138,3 +138,19 @@ def test_imbalance_terms_compose_with_rdrop():
     a, b = np_log_softmax(l1[keep]), np_log_softmax(l2[keep])  # KL on the plain logits
     kl = 0.5 * ((np.exp(a) * (a - b)).sum(-1).mean() + (np.exp(b) * (b - a)).sum(-1).mean())
     assert np.isclose(float(got.loss), 0.5 * (focal_ce(l1) + focal_ce(l2)) + 2.0 * kl, atol=1e-5)
+
+
+def test_label_smoothing_matches_torch_and_composes_with_weights():
+    import torch.nn.functional as F
+
+    rng = np.random.default_rng(4)
+    z, y = rng.normal(size=(20, 8)), rng.integers(0, 8, 20)
+    got = rdrop_loss(torch.tensor(z), None, torch.tensor(y), label_smoothing=0.1)
+    want = F.cross_entropy(torch.tensor(z), torch.tensor(y), label_smoothing=0.1)
+    assert np.isclose(float(got.loss), float(want), atol=1e-6)
+    # with class weights: each frame's smoothed CE weighted by its own class's weight
+    w = rng.uniform(0.5, 3, 8)
+    lp = np_log_softmax(z)
+    per = -0.9 * lp[np.arange(20), y] - 0.1 * lp.mean(-1)
+    got = rdrop_loss(torch.tensor(z), None, torch.tensor(y), class_weights=torch.tensor(w), label_smoothing=0.1)
+    assert np.isclose(float(got.loss), (w[y] * per).sum() / w[y].sum(), atol=1e-6)

@@ -62,7 +62,8 @@ def test_paper_presets_use_the_authors_settings(name):
     assert (t.optimizer, t.schedule, t.warmup, t.grad_clip, t.steps, t.patience, t.segment_jitter, t.sampling) == (
         "adam", "step", 0.0, None, None, None, False, "uniform")
     assert (d.normalize, d.feature_dropout, d.modality_dropout) == ("train", 0.0, 0.0)
-    assert (cfg.loss.class_weights, cfg.loss.logit_adjust, cfg.loss.focal_gamma) == ("none", 0.0, 0.0)
+    assert (cfg.loss.class_weights, cfg.loss.logit_adjust, cfg.loss.focal_gamma, cfg.loss.label_smoothing) == (
+        "none", 0.0, 0.0, 0.0)
     assert cfg.smooth.kind == "none" and m.norm_first is False
 
 

@@ -131,6 +131,7 @@ class LossConfig(_Strict):
     class_weights: Literal["none", "balanced", "sqrt"] | list[float] = "balanced"
     logit_adjust: float = Field(0.0, ge=0)  # tau of logit adjustment by log class priors (0: off)
     focal_gamma: float = Field(0.0, ge=0)  # focal loss gamma (0: plain cross-entropy)
+    label_smoothing: float = Field(0.0, ge=0, lt=1)  # share of each frame's target spread evenly over the classes
 
     @field_validator("class_weights")
     @classmethod

@@ -1,4 +1,4 @@
-"""The training loss: R-Drop over a (class-weighted, focal, logit-adjusted) cross-entropy.
+"""The training loss: R-Drop over a (class-weighted, focal, logit-adjusted, smoothed) cross-entropy.
 
     loss = 0.5 * (CE1 + CE2) + alpha * 0.5 * (KL(p1 || p2) + KL(p2 || p1))
 
@@ -6,13 +6,16 @@ Both terms are per labelled frame: KL is summed over the classes, then averaged 
 frames, like CE. With class weights, CE is the weighted mean ``sum(w_y * ce) / sum(w_y)``, as in
 torch. Frames labelled -1 (and padding) carry no loss. Softmax is taken in float32.
 
-For class imbalance, each composing with R-Drop and with the others:
+For class imbalance (and overconfidence), each composing with R-Drop and with the others:
 
 - class weights ``w_c``: ``balanced`` = N / (C * n_c) (sklearn's rule), ``sqrt`` = its square
   root, or eight numbers;
 - logit adjustment (Menon et al., 2021): CE is taken on ``logits + tau * log(prior)``, so the
   model's own logits learn the balanced posterior; predictions use the plain logits;
-- focal loss (Lin et al., 2017): each frame's CE times ``(1 - p_y) ** gamma``.
+- focal loss (Lin et al., 2017): each frame's CE times ``(1 - p_y) ** gamma``;
+- label smoothing (Szegedy et al., 2016): each frame's target puts ``1 - eps`` on its class and
+  ``eps / C`` on every class, ``(1 - eps) * ce + eps * mean_c(-log p_c)`` (torch's rule); with class
+  weights, each frame's smoothed CE is weighted by its own class's weight.
 
 KL compares the two passes' plain (unadjusted) distributions: the ones used to predict.
 """
@@ -66,10 +69,10 @@ def log_priors(counts: np.ndarray) -> np.ndarray:
 
 
 def _ce(logits: torch.Tensor, y: torch.Tensor, weight: torch.Tensor | None, gamma: float,
-        offset: torch.Tensor | None) -> torch.Tensor:
+        offset: torch.Tensor | None, smoothing: float = 0.0) -> torch.Tensor:
     logp = F.log_softmax(logits if offset is None else logits + offset, dim=-1)
     lp_y = logp.gather(-1, y[:, None])[:, 0]
-    loss = -lp_y
+    loss = -lp_y if smoothing == 0 else -(1.0 - smoothing) * lp_y - smoothing * logp.mean(-1)
     if gamma > 0:
         loss = loss * (1.0 - lp_y.exp()).clamp(min=0.0) ** gamma
     if weight is None:
@@ -80,7 +83,7 @@ def _ce(logits: torch.Tensor, y: torch.Tensor, weight: torch.Tensor | None, gamm
 
 def rdrop_loss(logits1: torch.Tensor, logits2: torch.Tensor | None, target: torch.Tensor,
                alpha: float = 5.0, class_weights: torch.Tensor | None = None, focal_gamma: float = 0.0,
-               logit_offset: torch.Tensor | None = None) -> LossParts:
+               logit_offset: torch.Tensor | None = None, label_smoothing: float = 0.0) -> LossParts:
     """``logits*``: (..., C); ``target``: (...) with -1 = no loss. ``logits2=None``: plain CE.
     ``logit_offset``: (C,) added to the logits inside CE only (logit adjustment)."""
     valid = target >= 0
@@ -93,10 +96,10 @@ def rdrop_loss(logits1: torch.Tensor, logits2: torch.Tensor | None, target: torc
     w = class_weights.float() if class_weights is not None else None
     off = logit_offset.float() if logit_offset is not None else None
     if logits2 is None:
-        ce = _ce(z1, y, w, focal_gamma, off)
+        ce = _ce(z1, y, w, focal_gamma, off, label_smoothing)
         return LossParts(ce, float(ce.detach()), 0.0, n)
     z2 = logits2[valid].float()
-    ce = 0.5 * (_ce(z1, y, w, focal_gamma, off) + _ce(z2, y, w, focal_gamma, off))
+    ce = 0.5 * (_ce(z1, y, w, focal_gamma, off, label_smoothing) + _ce(z2, y, w, focal_gamma, off, label_smoothing))
     lp1, lp2 = F.log_softmax(z1, dim=-1), F.log_softmax(z2, dim=-1)
     kl12 = (lp1.exp() * (lp1 - lp2)).sum(-1).mean()
     kl21 = (lp2.exp() * (lp2 - lp1)).sum(-1).mean()
@@ -117,4 +120,4 @@ class Criterion:
     def __call__(self, logits1: torch.Tensor, logits2: torch.Tensor | None, target: torch.Tensor) -> LossParts:
         return rdrop_loss(logits1, logits2 if self.cfg.rdrop else None, target,
                           self.cfg.alpha if self.cfg.rdrop else 0.0, self.weights, self.cfg.focal_gamma,
-                          self.offset)
+                          self.offset, self.cfg.label_smoothing)
