@@ -95,11 +95,15 @@ def rdrop_loss(logits1: torch.Tensor, logits2: torch.Tensor | None, target: torc
     z1 = logits1[valid].float()
     w = class_weights.float() if class_weights is not None else None
     off = logit_offset.float() if logit_offset is not None else None
+
+    def ce_of(z: torch.Tensor) -> torch.Tensor:
+        return _ce(z, y, w, focal_gamma, off, label_smoothing)
+
     if logits2 is None:
-        ce = _ce(z1, y, w, focal_gamma, off, label_smoothing)
+        ce = ce_of(z1)
         return LossParts(ce, float(ce.detach()), 0.0, n)
     z2 = logits2[valid].float()
-    ce = 0.5 * (_ce(z1, y, w, focal_gamma, off, label_smoothing) + _ce(z2, y, w, focal_gamma, off, label_smoothing))
+    ce = 0.5 * (ce_of(z1) + ce_of(z2))
     lp1, lp2 = F.log_softmax(z1, dim=-1), F.log_softmax(z2, dim=-1)
     kl12 = (lp1.exp() * (lp1 - lp2)).sum(-1).mean()
     kl21 = (lp2.exp() * (lp2 - lp1)).sum(-1).mean()
