@@ -14,7 +14,8 @@ training tracks, networks are scored with their *last* checkpoint (not the best 
 epoch) and the width chosen on their training tracks. The vote ensemble combines 3 seeds of
 `recommended`; with ``--vote-seeds N`` it is scored over every 3 of N seeds. ``--oof-folds K``
 adds a table scored out of fold over every track (bench/learning_oof.py): the baselines,
-`recommended`'s seeds and their vote, each track predicted by the fold that held it out.
+`recommended`'s seeds and their vote, each track predicted by the fold that held it out. After
+the tables it prints whether each target is met, per table (bench/learning_targets.py).
 
     uv run python bench/learning.py                     # both sizes, 3 seeds
     uv run python bench/learning.py --size small --seeds 1 --quick
@@ -52,6 +53,7 @@ from exprnet.run_smoothing import apply_smoothing, smoothing_for_run
 from exprnet.runfolder import RunFolder
 from exprnet.synthetic import SIZES, Corpus, class_shares, make_corpus
 from featurizer.core.annotations import find_annotations, read_annotation
+from learning_targets import targets_table
 
 ENCODERS = ("mlp", "lstm", "bilstm", "tcn", "transformer")
 # Training budget per network: small, epochs over its ~45k training frames; large, optimizer steps
@@ -121,9 +123,9 @@ def baseline_rows(c: Any, seeds: int, threads: int) -> list[dict[str, Any]]:
                 print(f"[{c.spec.n_tracks} tracks] {clf}, normalize {norm}, seed {seed}: F1 {raw[-1]:.4f} -> "
                       f"{smoothed[-1]:.4f} smoothed, {secs:.0f} s", flush=True)
             width = m["smoothing"]["width"]
-            rows.append({"method": f"{clf}, per frame", "normalize": norm, "f1": raw, "fps": fps})
+            rows.append({"method": f"{clf}, per frame", "normalize": norm, "f1": raw, "fps": fps, "kind": "frame"})
             rows.append({"method": f"{clf} + box +-{width} (CV on train)", "normalize": norm, "f1": smoothed,
-                         "fps": fps})
+                         "fps": fps, "kind": "baseline"})
     return rows
 
 
@@ -191,8 +193,11 @@ def deep_rows(c: Any, size: str, seeds: int, threads: int, work: Path, budget: d
             print(f"[{size}] {name} seed {seed}: F1 {f1:.4f} (unsmoothed {raw:.4f}), {fps:.0f} frames/s, "
                   f"{time.perf_counter() - t0:.0f} s", flush=True)
         norm = build_config(*extra).data.normalize
-        rows.append({"method": f"{name} (unsmoothed)", "normalize": norm, "f1": raws[:seeds], "fps": fpss[:seeds]})
-        rows.append({"method": f"{name} + its smoothing", "normalize": norm, "f1": f1s[:seeds], "fps": fpss[:seeds]})
+        kind = "recommended" if rec else "encoder"
+        rows.append({"method": f"{name} (unsmoothed)", "normalize": norm, "f1": raws[:seeds], "fps": fpss[:seeds],
+                     "kind": f"{kind} unsmoothed"})
+        rows.append({"method": f"{name} + its smoothing", "normalize": norm, "f1": f1s[:seeds], "fps": fpss[:seeds],
+                     "kind": kind})
     if len(members) >= 3:
         rows += vote_rows(c, members, member_f1, size, rec_name)
     return rows
@@ -222,7 +227,8 @@ def triples_row(P: np.ndarray, y: np.ndarray, f1s: list[float], how: str, size: 
           f"{np.mean(over):+.4f} on average, at least its best in {met} of {len(triples)}", flush=True)
     what = (f"the 3 {name} seeds" if len(triples) == 1 else
             f"3 {name} seeds ({len(triples)} triples of {len(P)} seeds; >= best member in {met})")
-    return {"method": f"{how} of {what}{where}", "normalize": "track", "f1": scores, "fps": [float("nan")]}
+    return {"method": f"{how} of {what}{where}", "normalize": "track", "f1": scores, "fps": [float("nan")],
+            "kind": how, "over": over}
 
 
 def table(size: str, rows: list[dict[str, Any]]) -> str:
@@ -258,7 +264,7 @@ def main() -> None:
     a = ap.parse_args()
     tune_allocator()
     sizes = ("small", "large") if a.size == "both" else (a.size,)
-    tables = []
+    tables, measured = [], []
     t_all = time.perf_counter()
     for size in sizes:
         t0 = time.perf_counter()
@@ -269,18 +275,23 @@ def main() -> None:
             if a.only != "baselines":
                 rows += deep_rows(c, size, a.seeds, a.threads, a.work / "runs", budget, a.vote_seeds, a.set)
             tables.append(table(size, rows))
+            measured.append((f"{size}, validation split", rows))
             print(tables[-1], flush=True)
         if a.oof_folds:
             from learning_oof import oof_rows  # imports this module
             rows = oof_rows(c, size, max(a.seeds, a.vote_seeds), a.oof_folds, a.threads, a.work / "runs", budget,
                             a.set)
             tables.append(table(f"{size}, out of fold over all {len(c.tracks)} tracks ({a.oof_folds} folds)", rows))
+            measured.append((f"{size}, out of fold", rows))
             print(tables[-1], flush=True)
-        print(f"[{size}] {time.perf_counter() - t0:.0f} s; peak RSS so far "
-              f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.2f} GiB", flush=True)
+        print(f"[{size}] {time.perf_counter() - t0:.0f} s; peak RSS so far {peak_rss_gib():.2f} GiB", flush=True)
     print("\n\n".join(tables))
-    print(f"total {time.perf_counter() - t_all:.0f} s, peak RSS "
-          f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.2f} GiB")
+    print("\ntargets (bench/learning_targets.py):\n" + targets_table(measured, peak_rss_gib(), ", ".join(sizes)))
+    print(f"total {time.perf_counter() - t_all:.0f} s, peak RSS {peak_rss_gib():.2f} GiB")
+
+
+def peak_rss_gib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
 
 
 if __name__ == "__main__":

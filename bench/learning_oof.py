@@ -52,7 +52,7 @@ def oof_baselines(c: Any, folds: int, threads: int) -> list[dict[str, Any]]:
         print(f"[oof] {clf} + box, per-track: F1 {f1:.4f} over {int(cm.sum()):,} frames, "
               f"{time.perf_counter() - t0:.0f} s", flush=True)
         rows.append({"method": f"{clf} + box (CV on train), out of fold", "normalize": "track", "f1": [f1],
-                     "fps": [float("nan")]})
+                     "fps": [float("nan")], "kind": "baseline"})
     return rows
 
 
@@ -91,5 +91,5 @@ def oof_rows(c: Any, size: str, n_seeds: int, folds: int, threads: int, work: Pa
         print(f"[oof] {name} seed {seed}: F1 {f1s[-1]:.4f} over {len(probs)} tracks, "
               f"{time.perf_counter() - t0:.0f} s", flush=True)
     rows.append({"method": f"{name} + its smoothing, out of fold", "normalize": "track", "f1": f1s,
-                 "fps": fpss})
+                 "fps": fpss, "kind": "recommended"})
     return rows + vote_rows(c, members, f1s, size, name, ", out of fold")

@@ -1,0 +1,70 @@
+"""The learning benchmark's targets (issue 13, docs/learning.md), read off its rows.
+
+``bench/learning.py`` prints this table after its tables, one block per table it measured:
+
+1. `recommended` (smoothed) beats the best smoothed built-in baseline by at least ``BAR``;
+2. every encoder (smoothed) beats the best unsmoothed per-frame baseline by at least ``WIDE``;
+3. the vote of 3 `recommended` seeds is at least as good as its best member, on average over the
+   triples scored (every 3 of ``--vote-seeds`` seeds); the soft vote (mean probabilities) beside it;
+4. training fits in memory: the process's peak RSS against the machine's physical memory.
+
+A row kind missing from a table (``--only``, no ``--vote-seeds``) leaves its target unread there.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+
+BAR = 0.03
+WIDE = 0.05  # "a wide margin": above any row's spread over seeds in docs/learning.md
+
+
+def _mean(row: dict[str, Any]) -> float:
+    return float(np.mean(row["f1"]))
+
+
+def _line(table: str, target: str, measured: str, met: bool) -> str:
+    return f"| {table} | {target} | {measured} | {'met' if met else 'NOT met'} |"
+
+
+def table_verdicts(table: str, rows: list[dict[str, Any]]) -> list[str]:
+    """Targets 1-3 on one table's rows (each row has ``kind``; vote rows carry ``over``: each
+    triple's F1 minus its best member's)."""
+    def kind(k: str) -> list[dict[str, Any]]:
+        return [r for r in rows if r.get("kind") == k]
+
+    out = []
+    rec, base = kind("recommended"), kind("baseline")
+    if rec and base:
+        best = max(base, key=_mean)
+        d = _mean(rec[0]) - _mean(best)
+        out.append(_line(table, f"recommended >= best baseline + {BAR}",
+                         f"{_mean(rec[0]):.3f} vs {_mean(best):.3f} ({best['method']}): {d:+.3f}", d >= BAR))
+    frame, enc = kind("frame"), kind("encoder")
+    if frame and enc:
+        ref, worst = max(frame, key=_mean), min(enc, key=_mean)
+        d = _mean(worst) - _mean(ref)
+        out.append(_line(table, f"every encoder >= best unsmoothed per-frame baseline + {WIDE}",
+                         f"weakest {worst['method']} {_mean(worst):.3f} vs {_mean(ref):.3f}: {d:+.3f}", d >= WIDE))
+    for k, what in (("vote", "vote"), ("mean", "soft vote")):
+        for r in kind(k):
+            over = np.asarray(r["over"])
+            out.append(_line(table, f"{what} of 3 recommended seeds >= its best member",
+                             f"{over.mean():+.3f} on average, >= it in {int((over >= 0).sum())} of {len(over)} "
+                             f"triple(s)", over.mean() >= 0))
+    return out
+
+
+def memory_verdict(peak_gib: float, sizes: str) -> str:
+    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return _line(sizes, "training fits in memory", f"peak RSS {peak_gib:.2f} GiB of {total:.1f} GiB", peak_gib < total)
+
+
+def targets_table(tables: list[tuple[str, list[dict[str, Any]]]], peak_gib: float, sizes: str) -> str:
+    lines = ["| table | target | measured | |", "|---|---|---|---|"]
+    for title, rows in tables:
+        lines += table_verdicts(title, rows)
+    return "\n".join([*lines, memory_verdict(peak_gib, sizes)])
