@@ -53,7 +53,7 @@ from exprnet.run_smoothing import apply_smoothing, smoothing_for_run
 from exprnet.runfolder import RunFolder
 from exprnet.synthetic import SIZES, Corpus, class_shares, make_corpus
 from featurizer.core.annotations import find_annotations, read_annotation
-from learning_targets import targets_table
+from learning_targets import TRAINED, targets_table
 
 ENCODERS = ("mlp", "lstm", "bilstm", "tcn", "transformer")
 # Training budget per network: small, epochs over its ~45k training frames; large, optimizer steps
@@ -139,6 +139,7 @@ def deep_run(c: Any, layers: list[dict[str, Any]], out: Path, want_probs: bool =
     if not (run.finished() and run.read_config().to_dict() == cfg.resolved().to_dict()):  # else: reuse it
         shutil.rmtree(out, ignore_errors=True)
         experiment.train(cfg, out)
+        TRAINED["runs"] += 1
     fps = train_fps(run)
     m = run.read_metrics()
     if not want_probs and m["best_epoch"] == m["last_epoch"] and m.get("smoothing"):  # last = best: scored
@@ -286,7 +287,8 @@ def main() -> None:
             print(tables[-1], flush=True)
         print(f"[{size}] {time.perf_counter() - t0:.0f} s; peak RSS so far {peak_rss_gib():.2f} GiB", flush=True)
     print("\n\n".join(tables))
-    print("\ntargets (bench/learning_targets.py):\n" + targets_table(measured, peak_rss_gib(), ", ".join(sizes)))
+    print("\ntargets (bench/learning_targets.py):\n" + targets_table(measured, peak_rss_gib(), ", ".join(sizes),
+                                                                       TRAINED["runs"]))
     print(f"total {time.perf_counter() - t_all:.0f} s, peak RSS {peak_rss_gib():.2f} GiB")
 
 

@@ -33,6 +33,7 @@ from learning import (
     train_fps,
     vote_rows,
 )
+from learning_targets import TRAINED
 
 
 def oof_baselines(c: Any, folds: int, threads: int) -> list[dict[str, Any]]:
@@ -62,11 +63,14 @@ def oof_seed(c: Any, seed: int, folds: int, threads: int, out: Path, budget: dic
     its smoothed last-checkpoint probabilities on every track, each from the fold that held it out."""
     layers = [base_config(c, threads), *rec, {"train": {"seed": seed}}]
     cfg = build_config(*layers, budget_layer(budget, layers))
+    done = len(list(out.glob("fold*/metrics.json")))  # folds finished before: reused, not trained
     try:
         result = run_cv(cfg, out, folds)
     except RunError:  # a folder of another configuration: train again
         shutil.rmtree(out)
         result = run_cv(cfg, out, folds)
+        done = 0
+    TRAINED["runs"] += folds - done
     probs: dict[str, np.ndarray] = {}
     fps = []
     for row in result.rows:
@@ -92,4 +96,4 @@ def oof_rows(c: Any, size: str, n_seeds: int, folds: int, threads: int, work: Pa
               f"{time.perf_counter() - t0:.0f} s", flush=True)
     rows.append({"method": f"{name} + its smoothing, out of fold", "normalize": "track", "f1": f1s,
                  "fps": fpss, "kind": "recommended"})
-    return rows + vote_rows(c, members, f1s, size, name, ", out of fold")
+    return rows + (vote_rows(c, members, f1s, size, name, ", out of fold") if len(members) >= 3 else [])

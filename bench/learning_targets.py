@@ -6,7 +6,8 @@
 2. every encoder (smoothed) beats the best unsmoothed per-frame baseline by at least ``WIDE``;
 3. the vote of 3 `recommended` seeds is at least as good as its best member, on average over the
    triples scored (every 3 of ``--vote-seeds`` seeds); the soft vote (mean probabilities) beside it;
-4. training fits in memory: the process's peak RSS against the machine's physical memory.
+4. training fits in memory: the process's peak RSS against the machine's physical memory, with
+   the number of network runs it trained (runs reused from ``--work`` cost it nothing).
 
 A row kind missing from a table (``--only``, no ``--vote-seeds``) leaves its target unread there.
 """
@@ -20,6 +21,9 @@ import numpy as np
 
 BAR = 0.03
 WIDE = 0.05  # "a wide margin": above any row's spread over seeds in docs/learning.md
+# Network runs trained (not reused) by this process, what its peak RSS covers. Kept here, not in
+# learning.py, which runs as __main__ and is imported again by learning_oof.py as a second module.
+TRAINED = {"runs": 0}
 
 
 def _mean(row: dict[str, Any]) -> float:
@@ -58,13 +62,18 @@ def table_verdicts(table: str, rows: list[dict[str, Any]]) -> list[str]:
     return out
 
 
-def memory_verdict(peak_gib: float, sizes: str) -> str:
+def memory_verdict(peak_gib: float, sizes: str, trained: int) -> str:
+    """Read only where this process trained a run (reused runs say nothing of training's memory)."""
     total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return _line(sizes, "training fits in memory", f"peak RSS {peak_gib:.2f} GiB of {total:.1f} GiB", peak_gib < total)
+    measured = f"peak RSS {peak_gib:.2f} GiB of {total:.1f} GiB, {trained} network run(s) trained here"
+    if not trained:
+        return f"| {sizes} | training fits in memory | {measured} | not read |"
+    return _line(sizes, "training fits in memory", measured, peak_gib < total)
 
 
-def targets_table(tables: list[tuple[str, list[dict[str, Any]]]], peak_gib: float, sizes: str) -> str:
+def targets_table(tables: list[tuple[str, list[dict[str, Any]]]], peak_gib: float, sizes: str,
+                  trained: int) -> str:
     lines = ["| table | target | measured | |", "|---|---|---|---|"]
     for title, rows in tables:
         lines += table_verdicts(title, rows)
-    return "\n".join([*lines, memory_verdict(peak_gib, sizes)])
+    return "\n".join([*lines, memory_verdict(peak_gib, sizes, trained)])

@@ -34,7 +34,8 @@ def test_recommended_below_the_bar_and_unread_targets():
 
 
 def test_memory_and_whole_table():
-    assert memory_verdict(1.0, "large").endswith("| met |")
-    assert memory_verdict(1e9, "large").endswith("| NOT met |")
-    out = targets_table([("small", [_row("baseline", [0.5]), _row("recommended", [0.6])])], 1.0, "small")
+    assert memory_verdict(1.0, "large", 3).endswith("| met |")
+    assert memory_verdict(1e9, "large", 3).endswith("| NOT met |")
+    assert memory_verdict(1.0, "large", 0).endswith("| not read |")  # every run reused: no training measured
+    out = targets_table([("small", [_row("baseline", [0.5]), _row("recommended", [0.6])])], 1.0, "small", 1)
     assert out.splitlines()[0].startswith("| table | target |") and len(out.splitlines()) == 4
