@@ -53,7 +53,7 @@ from exprnet.run_smoothing import apply_smoothing, smoothing_for_run
 from exprnet.runfolder import RunFolder
 from exprnet.synthetic import SIZES, Corpus, class_shares, make_corpus
 from featurizer.core.annotations import find_annotations, read_annotation
-from learning_targets import TRAINED, targets_table
+from learning_targets import targets_table
 
 ENCODERS = ("mlp", "lstm", "bilstm", "tcn", "transformer")
 # Training budget per network: small, epochs over its ~45k training frames; large, optimizer steps
@@ -61,6 +61,7 @@ ENCODERS = ("mlp", "lstm", "bilstm", "tcn", "transformer")
 # many more subjects, not more of each), so every row costs about the same.
 BUDGET = {"small": {"epochs": 12}, "large": {"frames": 400_000}}
 QUICK = {"small": {"epochs": 2}, "large": {"frames": 20_000}}
+TRAINED = {"runs": 0}  # network runs trained (not reused) by this process: what its peak RSS covers
 
 
 def recommended(sets: list[str]) -> tuple[str, list[dict[str, Any]]]:
@@ -279,7 +280,7 @@ def main() -> None:
             measured.append((f"{size}, validation split", rows))
             print(tables[-1], flush=True)
         if a.oof_folds:
-            from learning_oof import oof_rows  # imports this module
+            from learning_oof import oof_rows
             rows = oof_rows(c, size, max(a.seeds, a.vote_seeds), a.oof_folds, a.threads, a.work / "runs", budget,
                             a.set)
             tables.append(table(f"{size}, out of fold over all {len(c.tracks)} tracks ({a.oof_folds} folds)", rows))
@@ -297,4 +298,6 @@ def peak_rss_gib() -> float:
 
 
 if __name__ == "__main__":
-    main()
+    import learning  # run as the one `learning` module that learning_oof.py imports too (one TRAINED)
+
+    learning.main()

@@ -25,6 +25,7 @@ from exprnet.experiment import prepare
 from exprnet.metrics import macro_f1_from_confusion
 from exprnet.runfolder import RunFolder
 from learning import (
+    TRAINED,
     base_config,
     budget_layer,
     corpus_f1,
@@ -33,7 +34,6 @@ from learning import (
     train_fps,
     vote_rows,
 )
-from learning_targets import TRAINED
 
 
 def oof_baselines(c: Any, folds: int, threads: int) -> list[dict[str, Any]]:

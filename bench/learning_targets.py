@@ -21,17 +21,15 @@ import numpy as np
 
 BAR = 0.03
 WIDE = 0.05  # "a wide margin": above any row's spread over seeds in docs/learning.md
-# Network runs trained (not reused) by this process, what its peak RSS covers. Kept here, not in
-# learning.py, which runs as __main__ and is imported again by learning_oof.py as a second module.
-TRAINED = {"runs": 0}
 
 
 def _mean(row: dict[str, Any]) -> float:
     return float(np.mean(row["f1"]))
 
 
-def _line(table: str, target: str, measured: str, met: bool) -> str:
-    return f"| {table} | {target} | {measured} | {'met' if met else 'NOT met'} |"
+def _line(table: str, target: str, measured: str, met: bool | None) -> str:
+    verdict = "not read" if met is None else "met" if met else "NOT met"
+    return f"| {table} | {target} | {measured} | {verdict} |"
 
 
 def table_verdicts(table: str, rows: list[dict[str, Any]]) -> list[str]:
@@ -66,9 +64,7 @@ def memory_verdict(peak_gib: float, sizes: str, trained: int) -> str:
     """Read only where this process trained a run (reused runs say nothing of training's memory)."""
     total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     measured = f"peak RSS {peak_gib:.2f} GiB of {total:.1f} GiB, {trained} network run(s) trained here"
-    if not trained:
-        return f"| {sizes} | training fits in memory | {measured} | not read |"
-    return _line(sizes, "training fits in memory", measured, peak_gib < total)
+    return _line(sizes, "training fits in memory", measured, peak_gib < total if trained else None)
 
 
 def targets_table(tables: list[tuple[str, list[dict[str, Any]]]], peak_gib: float, sizes: str,
