@@ -42,12 +42,11 @@ import numpy as np
 import torch
 from featurizer.audio_rows import chunk_windows
 from featurizer.core.store import FeatureStore
-from featurizer.demo import draw_face, voice
-from featurizer.device import inference
+from featurizer.demo import draw_face, encode_video, voice
 from featurizer.faces import CroppedAlignedFaces
 from featurizer.media import load_audio
 from featurizer.pipeline import extract_source, load_extractors
-from featurizer.synth import encode_video
+from featurizer.precision import inference
 from featurizer.tracks import SourcePlan, TrackPlan
 
 FPS = 25

@@ -25,10 +25,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from featurizer.demo import encode_video  # noqa: E402
 from featurizer.faces import load_detector  # noqa: E402
 from featurizer.faces.scan import indexed_frames, scan_video  # noqa: E402
 from featurizer.media import probe_video  # noqa: E402
-from featurizer.synth import encode_video  # noqa: E402
 
 from tests.featurizer.face_clips import side_by_side, talking_head  # noqa: E402
 

@@ -35,13 +35,12 @@ from pathlib import Path
 import httpx
 import numpy as np
 import psutil
-from featurizer.demo import draw_face
+from featurizer.demo import draw_face, encode_video
 from featurizer.executors import LocalExecutor
 from featurizer.job import ExtractJob
 from featurizer.pipeline import run_job
 from featurizer.runtime import Runtime
 from featurizer.service.models import ModelCache
-from featurizer.synth import encode_video
 
 
 def make_clip(path: Path, seconds: float, fps: int = 25, w: int = 160, h: int = 120) -> Path:

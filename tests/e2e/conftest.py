@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from featurizer.core.annotations import write_annotation
-from featurizer.synth import encode_video
+from featurizer.demo import encode_video
 
 from ..featurizer.conftest_deep import save_speech_folder
 from ..featurizer.face_clips import talking_head

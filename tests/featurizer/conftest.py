@@ -7,8 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from featurizer.core.classes import EXPR_CLASSES
-from featurizer.demo import draw_face, voice
-from featurizer.synth import encode_video
+from featurizer.demo import draw_face, encode_video, voice
 
 FPS = 25
 

@@ -140,7 +140,7 @@ def test_cli_offline_error_is_one_clear_line(demo, tmp_path):
 
 
 def test_device_option():
-    from featurizer.device import resolve_device
+    from featurizer.core.device import resolve_device
 
     assert resolve_device("auto").type in ("cpu", "cuda")
     assert resolve_device(None).type == "cpu"

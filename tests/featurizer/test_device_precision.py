@@ -41,7 +41,7 @@ def test_preprocess_resizes_uint8_on_the_cpu_only(timm_dirs, monkeypatch):
 
 
 def test_host_to_device_copy_is_pinned_and_asynchronous_on_cuda(monkeypatch):
-    import featurizer.device as device
+    import featurizer.precision as device
 
     seen = {}
     real_to = torch.Tensor.to
@@ -66,7 +66,7 @@ def test_host_to_device_copy_is_pinned_and_asynchronous_on_cuda(monkeypatch):
 
 
 def test_precision_rules():
-    from featurizer.device import resolve_precision
+    from featurizer.precision import resolve_precision
 
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
     assert resolve_precision(None, cpu) == "fp32" and resolve_precision("bf16", cpu) == "bf16"

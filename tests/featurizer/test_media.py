@@ -1,6 +1,7 @@
 import av
 import numpy as np
 import pytest
+from featurizer.demo import encode_audio
 from featurizer.errors import MediaError, NoAudioError
 from featurizer.media import (
     find_media,
@@ -10,7 +11,6 @@ from featurizer.media import (
     probe_streams,
     probe_video,
 )
-from featurizer.synth import encode_audio
 
 
 def test_probe_matches_decoded_presentation_times(media):

@@ -13,7 +13,7 @@ import pytest
 from featurizer import registry
 from featurizer.core.annotations import read_annotation
 from featurizer.core.store import FeatureStore
-from featurizer.demo import voice
+from featurizer.demo import encode_audio, voice
 from featurizer.errors import UnknownModelError
 from featurizer.executors import LocalExecutor
 from featurizer.faces import DetectedFaces
@@ -21,7 +21,6 @@ from featurizer.job import ExtractJob
 from featurizer.pipeline import extract, run_job
 from featurizer.progress import Collected, NoProgress
 from featurizer.registry import PRECISION, Extractor, Option, Timing
-from featurizer.synth import encode_audio
 from featurizer.tracks import SourcePlan, TrackPlan
 
 

@@ -26,12 +26,11 @@ from fastapi.testclient import TestClient
 from featurizer import registry
 from featurizer.core.classes import EXPR_CLASSES
 from featurizer.core.store import FeatureStore
-from featurizer.demo import draw_face
+from featurizer.demo import draw_face, encode_audio, encode_video
 from featurizer.errors import UnknownModelError, WeightsError
 from featurizer.pipeline import extract
 from featurizer.registry import Extractor, Timing
 from featurizer.service import Settings, create_app
-from featurizer.synth import encode_audio, encode_video
 
 FPS = 25
 KEY = "s3cret-test-key"

@@ -1,7 +1,8 @@
-"""Errors that name the input at fault and what to do about it.
+"""Extraction's errors (media, faces, models, weights), each naming the input at fault and what to do.
 
-The base, :class:`FeaturizerError`, is the core's :class:`~featurizer.core.errors.InputError`
-(shared with exprnet); store and annotation errors come from the core too.
+Two modules because of the layering: the base, :class:`FeaturizerError`, is the core's
+:class:`~featurizer.core.errors.InputError`, with the store and annotation errors, since exprnet
+shares them and imports only the core; the kinds here concern extraction alone.
 """
 
 from __future__ import annotations

@@ -1,5 +1,9 @@
 """The one progress vocabulary of an extraction run, and its renderings.
 
+exprnet has its own reporter (:mod:`exprnet.reports.progress`) because it reports other events
+(training phases and epochs, not videos and frames) and exprnet may import only featurizer's core;
+both print their one-line messages through the core's :mod:`~featurizer.core.console`.
+
 The pipeline (local or on Ray) calls a :class:`Progress`; the CLI draws it as rich bars
 (:class:`RichProgress`), the HTTP service keeps what a response needs (:class:`Collected`).
 """

@@ -7,7 +7,8 @@ It owns what featurizer and exprnet share, once:
 - :mod:`.annotations`: the Aff-Wild2 annotation reader (and writer);
 - :mod:`.classes`: the eight expression classes;
 - :mod:`.errors`: the error base both CLIs report on one line (:mod:`.console`);
-- :mod:`.ahead` (the one prefetcher) and :mod:`.device` (the one device rule).
+- :mod:`.ahead` (the one prefetcher), :mod:`.device` (the one device rule) and :mod:`.files`
+  (atomic file writes).
 
 exprnet imports this package and nothing else of featurizer.
 """

@@ -42,7 +42,7 @@ class Ecapa(WindowedExtractor):
         extractor's precision (autocast)."""
         import torch
 
-        from ..device import autocast, inference, to_device
+        from ..precision import autocast, inference, to_device
 
         with inference(self.device):
             x = to_device(torch.from_numpy(windows), self.device)
@@ -75,8 +75,9 @@ def _strict_check(hparams: dict[str, Any], name: str, source: str) -> None:
 
 def load_ecapa(weights: str | None, device: str | None, batch_size: int | None,
                window: str | float | None, hop: float | None, precision: str | None = None) -> Extractor:
-    from ..device import is_cuda, prepare_model, resolve_device, resolve_precision
+    from ..core.device import is_cuda, resolve_device
     from ..errors import WeightsError
+    from ..precision import prepare_model, resolve_precision
     from ..weights import resolve
 
     try:

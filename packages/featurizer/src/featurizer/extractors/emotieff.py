@@ -98,8 +98,9 @@ def _split_head(sd: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
 
 def load_emotieff(m: EmotiEffModel, weights: str | None, device: str | None, batch_size: int | None,
                   precision: str | None, output: str | None, allow_pickle: bool | None) -> Extractor:
-    from ..device import resolve_device, resolve_precision
+    from ..core.device import resolve_device
     from ..errors import WeightsError
+    from ..precision import resolve_precision
     from ..weights import resolve
 
     output = output or "features"
@@ -135,8 +136,8 @@ def _load_torch(m: EmotiEffModel, res: Any, dev: Any, prec: str, output: str, al
                 pre: Any, common: dict[str, Any]) -> Extractor:
     import torch
 
-    from ..device import prepare_model
     from ..errors import WeightsError
+    from ..precision import prepare_model
     from ..weights import load_into, load_state_dict_file
     from . import mobilefacenet_arch
     from .torch_visual import HeadedFaceExtractor

@@ -114,7 +114,7 @@ class HFSpeech(Extractor):
     def _forward(self, batch: np.ndarray) -> np.ndarray:
         import torch
 
-        from ..device import inference, to_device
+        from ..precision import inference, to_device
 
         if self.normalize:
             batch = zero_mean_unit_var(batch)
@@ -184,8 +184,9 @@ def load_hf_speech(name: str, default: str, model_types: tuple[str, ...], weight
                    device: str | None, batch_size: int | None, layer: str | int | None,
                    default_layer: str, max_chunk_seconds: float | None = None,
                    chunk_context_seconds: float | None = None, precision: str | None = None) -> Extractor:
-    from ..device import is_cuda, prepare_model, resolve_device, resolve_precision
+    from ..core.device import is_cuda, resolve_device
     from ..errors import WeightsError
+    from ..precision import prepare_model, resolve_precision
 
     try:
         layer_spec = parse_layer(layer, default_layer)

@@ -77,7 +77,8 @@ def _crop_size(pcfg: dict[str, Any], fallback: int) -> int:
 
 def load_hf_vision(v: HFVision, weights: str | None, device: str | None, batch_size: int | None,
                    precision: str | None, output: str | None) -> Extractor:
-    from ..device import prepare_model, resolve_device, resolve_precision
+    from ..core.device import resolve_device
+    from ..precision import prepare_model, resolve_precision
     from ..weights import resolve
     from .hf_load import from_pretrained_checked, hf_config, not_a_folder, preprocessor_config
 

@@ -24,8 +24,9 @@ FAU_WHERE = "the paper's action-unit IResNet-100 checkpoint is not public: use y
 
 def load_iresnet(name: str, weights: str | None, device: str | None, batch_size: int | None,
                  where: str, precision: str | None = None) -> Extractor:
-    from ..device import prepare_model, resolve_device, resolve_precision
+    from ..core.device import resolve_device
     from ..errors import WeightsError
+    from ..precision import prepare_model, resolve_precision
     from ..weights import (
         STATE_DICT_SUFFIXES,
         load_into,

@@ -44,8 +44,9 @@ def vit_args(sd: dict[str, Any]) -> dict[str, Any]:
 
 def load_mae_face(weights: str | None, device: str | None, batch_size: int | None,
                   precision: str | None) -> Extractor:
-    from ..device import prepare_model, resolve_device, resolve_precision
+    from ..core.device import resolve_device
     from ..errors import WeightsError
+    from ..precision import prepare_model, resolve_precision
     from ..weights import load_into, load_state_dict_file, resolve, strip_wrappers
 
     name = "mae-face"

@@ -42,7 +42,7 @@ def open_graph(path: Path, name: str, source: str, device: Any) -> OnnxGraph:
     import onnxruntime as ort
     from onnx import TensorProto, helper, numpy_helper
 
-    from ..device import is_cuda
+    from ..core.device import is_cuda
 
     try:
         model = onnx.load(str(path))

@@ -47,7 +47,7 @@ class SpeechEmotion(WindowedExtractor):
     def embed(self, windows: np.ndarray) -> np.ndarray:
         import torch
 
-        from ..device import inference, to_device
+        from ..precision import inference, to_device
         from .hf_audio import zero_mean_unit_var
 
         x = zero_mean_unit_var(windows) if self.normalize else windows
@@ -58,8 +58,9 @@ class SpeechEmotion(WindowedExtractor):
 
 def load_speech_emotion(weights: str | None, device: str | None, batch_size: int | None,
                         window: str | float | None, hop: float | None, precision: str | None) -> Extractor:
-    from ..device import is_cuda, prepare_model, resolve_device, resolve_precision
+    from ..core.device import is_cuda, resolve_device
     from ..errors import WeightsError
+    from ..precision import prepare_model, resolve_precision
     from ..weights import check_state_dict
     from .hf_audio import load_speech_model, speech_weights
     from .hf_load import checkpoint_tensors

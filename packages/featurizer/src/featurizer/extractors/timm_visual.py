@@ -65,8 +65,9 @@ def _hub_config(folder: Any) -> tuple[str | None, dict[str, Any], dict[str, Any]
 
 def load_timm(spec: TimmModel, weights: str | None, device: str | None, batch_size: int | None,
               input_size: int | str | None = None, precision: str | None = None) -> Extractor:
-    from ..device import prepare_model, resolve_device, resolve_precision
+    from ..core.device import resolve_device
     from ..errors import WeightsError
+    from ..precision import prepare_model, resolve_precision
     from ..weights import STATE_DICT_SUFFIXES, load_into, load_state_dict_file, resolve
 
     # weights first: a missing download fails at once, before the model libraries load

@@ -4,7 +4,7 @@ and precision. Imports torch; extractor modules import this inside their factori
 Preprocessing: the uint8 crops are resized on the CPU, as 8-bit images (like timm's and PIL's
 eval transforms; bilinear/bicubic interpolation of uint8 is not implemented on CUDA), copied to
 the device through pinned memory, then normalised there in float32. The model runs under
-``torch.inference_mode`` and the extractor's precision (autocast, :mod:`featurizer.device`).
+``torch.inference_mode`` and the extractor's precision (autocast, :mod:`featurizer.precision`).
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..device import inference, is_cuda, to_device
+from ..core.device import is_cuda
+from ..precision import inference, to_device
 from ..registry import Extractor
 
 INTERPOLATIONS = ("bilinear", "bicubic")

@@ -108,7 +108,7 @@ class VGGish(Extractor):
     def extract_audio(self, waves: Sequence[np.ndarray], sample_rate: int) -> list[np.ndarray]:
         import torch
 
-        from ..device import autocast, inference, to_device
+        from ..precision import autocast, inference, to_device
 
         per_wave = [self.examples(w, sample_rate) for w in waves]
         flat = np.concatenate(per_wave) if per_wave else np.zeros((0, PATCH, 64), np.float32)
@@ -136,8 +136,9 @@ PCA_KEYS = (("pca_eigen_vectors", "pca_means"), ("pproc._pca_matrix", "pproc._pc
 
 def load_vggish(weights: str | None, device: str | None, batch_size: int | None,
                 hop: str | int | None, precision: str | None = None) -> Extractor:
-    from ..device import is_cuda, prepare_model, resolve_device, resolve_precision
+    from ..core.device import is_cuda, resolve_device
     from ..errors import WeightsError
+    from ..precision import prepare_model, resolve_precision
     from ..weights import load_into, load_state_dict_file, resolve
 
     try:

@@ -84,7 +84,7 @@ class WhisperStates(Extractor):
     def _forward(self, waves: list[np.ndarray]) -> np.ndarray:
         import torch
 
-        from ..device import inference, to_device
+        from ..precision import inference, to_device
 
         feats = self.features(waves, sampling_rate=SR, return_tensors="np", padding="max_length")
         with inference(self.device, self.precision):
@@ -117,8 +117,9 @@ def _random_encoder() -> tuple[Any, Any]:
 def load_whisper(weights: str | None, device: str | None, batch_size: int | None,
                  layer: str | int | None, precision: str | None,
                  chunk_context_seconds: float | None) -> Extractor:
-    from ..device import is_cuda, prepare_model, resolve_device, resolve_precision
+    from ..core.device import is_cuda, resolve_device
     from ..errors import WeightsError
+    from ..precision import prepare_model, resolve_precision
     from ..weights import load_into, resolve
     from .hf_load import checkpoint_tensors, hf_config, not_a_folder, preprocessor_config
 

@@ -20,6 +20,7 @@ from pathlib import Path
 import cv2
 from rich.table import Table
 
+from ..core.files import atomic_write_json
 from ..errors import FaceError, FeaturizerError
 from ..media import AUDIO_SUFFIXES, find_media, probe_video
 from ..progress import NoProgress, Progress
@@ -67,12 +68,6 @@ def _write_csv(path: Path, track: FaceTrack) -> None:
         w = csv.writer(fh)
         w.writerow(CSV_COLUMNS)
         w.writerows(csv_rows(track))
-
-
-def _write_json(path: Path, obj: dict) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(obj, indent=1))
-    os.replace(tmp, path)
 
 
 def _read_record(record: Path) -> dict:
@@ -147,13 +142,13 @@ def _write_tracks(video: Path, out: Path, tmp: Path, faces: VideoFaces, tracks: 
     rec = {"video": str(video), "detector": detector, "frames": faces.n_frames,
            "frames_with_face": faces.frames_with_face,
            "tracks": {t: len(track) for t, track in tracks.items()}, "state": "moving"}
-    _write_json(record, rec)
+    atomic_write_json(record, rec)
     for t in tracks:  # each track folder appears whole: rename, never copy
         if (out / t).exists():
             shutil.rmtree(out / t)
         os.replace(tmp / t, out / t)
         os.replace(tmp / f"{t}.csv", out / f"{t}.csv")
-    _write_json(record, {**rec, "state": "done"})
+    atomic_write_json(record, {**rec, "state": "done"})
 
 
 def write_faces(inputs: list[str | Path], out: str | Path, detector: str | FaceDetector = DEFAULT_DETECTOR,

@@ -17,8 +17,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .core.annotations import write_annotation
-from .synth import encode_video
+from ..core.annotations import write_annotation
+from .media import encode_video
 
 FPS = 25
 SR = 16_000

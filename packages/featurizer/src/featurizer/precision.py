@@ -1,7 +1,8 @@
-"""How a model runs on its device: inference mode, precision, host-to-device copies, layout.
+"""How a model runs on its device: precision, inference mode, host-to-device copies, layout.
 
-The device rule itself (``--device cpu|cuda|auto``) is the core's
-:func:`~featurizer.core.device.resolve_device`. Precision (``--precision fp32|bf16|fp16``) is
+Which device (``--device cpu|cuda|auto``) is not decided here but by the core's
+:func:`~featurizer.core.device.resolve_device`, the one device rule, kept in the core because
+exprnet shares it and imports nothing else of featurizer. Precision (``--precision fp32|bf16|fp16``) is
 autocast: weights stay float32, matrix products and convolutions run in the lower precision,
 norms and reductions in float32; outputs come back as float32. CPU: fp32 (default) and bf16.
 CUDA: fp32, bf16 (where the GPU supports it) and fp16 (default).
@@ -15,11 +16,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from typing import Any
 
-from .core.device import is_cuda, resolve_device
+from .core.device import is_cuda
 from .errors import FeaturizerError
 
-__all__ = ["PRECISIONS", "inference", "is_cuda", "model_dtype", "prepare_model", "resolve_device",
-           "resolve_precision", "to_device"]
+__all__ = ["PRECISIONS", "autocast", "inference", "model_dtype", "prepare_model", "resolve_precision",
+           "to_device"]
 
 PRECISIONS = ("fp32", "bf16", "fp16")
 
