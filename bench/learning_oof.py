@@ -17,14 +17,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from exprnet.baseline import evaluate_baseline
+from exprnet.baseline.fit import evaluate_baseline
 from exprnet.config import BaselineConfig, build_config
-from exprnet.cv import folds_of, run_cv
 from exprnet.errors import RunError
-from exprnet.experiment import prepare
-from exprnet.metrics import macro_f1_from_confusion
-from exprnet.runfolder import RunFolder
-from learning import (
+from exprnet.reports.metrics import macro_f1_from_confusion
+from exprnet.training.cv import folds_of, run_cv
+from exprnet.training.experiment import prepare
+from exprnet.training.runfolder import RunFolder
+from learning_runs import (
     TRAINED,
     base_config,
     budget_layer,

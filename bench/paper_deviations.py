@@ -21,10 +21,10 @@ from typing import Any
 import numpy as np
 import torch
 from exprnet.config import build_config
-from exprnet.experiment import execute
-from exprnet.paper import paper_rows
-from exprnet.presets import load_preset
-from exprnet.reproduce import DEMO_STANDINS
+from exprnet.config.presets import load_preset
+from exprnet.paper.plan import DEMO_STANDINS
+from exprnet.paper.tables import paper_rows
+from exprnet.training.experiment import execute
 
 SEGMENT = 32
 # name, config layer, encoders it applies to

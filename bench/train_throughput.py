@@ -34,9 +34,9 @@ from exprnet.config import build_config
 from exprnet.data.bank import Standardizer, load_bank
 from exprnet.data.batches import BatchBuilder, Prefetcher
 from exprnet.data.segments import shuffled_segments, stream_plan
-from exprnet.memory import tune_allocator
-from exprnet.runfolder import RunFolder
-from exprnet.train import Trainer
+from exprnet.training.memory import tune_allocator
+from exprnet.training.runfolder import RunFolder
+from exprnet.training.trainer import Trainer
 from featurizer.core.store import FeatureStore
 
 FEATURES = {"densenet": 342, "mae": 768, "ires100": 512, "ecapatdnn": 512, "hubert": 512}

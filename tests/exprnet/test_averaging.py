@@ -3,11 +3,11 @@
 import numpy as np
 import pytest
 import torch
-from exprnet import experiment
-from exprnet.averaging import WeightAverage
-from exprnet.metrics import macro_f1
-from exprnet.predict import load_run, run_probs
-from exprnet.progress import NullReporter
+from exprnet.prediction.predict import load_run, run_probs
+from exprnet.reports.metrics import macro_f1
+from exprnet.reports.progress import NullReporter
+from exprnet.training import experiment
+from exprnet.training.ema import WeightAverage
 
 from .conftest import config_for
 

@@ -2,12 +2,12 @@
 
 import numpy as np
 import pytest
-from exprnet import experiment
 from exprnet.cli import app
 from exprnet.errors import DataError, ExprnetWarning, TrainingError
-from exprnet.experiment import prepare
-from exprnet.runfolder import RunFolder
-from exprnet.train import Trainer
+from exprnet.training import experiment
+from exprnet.training.experiment import prepare
+from exprnet.training.runfolder import RunFolder
+from exprnet.training.trainer import Trainer
 from typer.testing import CliRunner
 
 from .conftest import config_for
@@ -82,7 +82,7 @@ def test_split_with_only_unlabelled_frames(tiny):
 
 
 def test_nan_loss_stops_training_naming_step_and_batch(tiny, tmp_path, monkeypatch):
-    import exprnet.losses as train_mod  # the trainer's Criterion calls losses.rdrop_loss
+    import exprnet.training.losses as train_mod  # the trainer's Criterion calls losses.rdrop_loss
 
     real = train_mod.rdrop_loss
     calls = {"n": 0}

@@ -4,17 +4,17 @@ import json
 
 import numpy as np
 import pytest
-from exprnet import experiment
-from exprnet.baseline import evaluate_baseline, out_of_fold
+from exprnet.baseline.classifier import FrameClassifier
+from exprnet.baseline.fit import evaluate_baseline, out_of_fold
 from exprnet.cli import app
 from exprnet.config import BaselineConfig, build_config
 from exprnet.data.bank import Standardizer
 from exprnet.data.batches import BatchBuilder
-from exprnet.experiment import prepare
-from exprnet.frame_classifier import FrameClassifier
-from exprnet.progress import NullReporter
-from exprnet.runfolder import RunFolder
-from exprnet.train import Trainer
+from exprnet.reports.progress import NullReporter
+from exprnet.training import experiment
+from exprnet.training.experiment import prepare
+from exprnet.training.runfolder import RunFolder
+from exprnet.training.trainer import Trainer
 from sklearn.linear_model import LogisticRegression
 from sklearn.neural_network import MLPClassifier
 from typer.testing import CliRunner

@@ -1,8 +1,8 @@
 import pytest
 from exprnet.cli import make_config
 from exprnet.config import ENCODER_DEFAULTS, build_config, parse_set
+from exprnet.config.presets import list_presets, load_preset, preset_names
 from exprnet.errors import ConfigError
-from exprnet.presets import list_presets, load_preset, preset_names
 
 KNOWN = {"densenet", "mae", "ires100", "fau", "mobilenet", "egemaps", "compare", "fbank", "vggish",
          "wav2vec", "ecapatdnn", "hubert", "hog"}

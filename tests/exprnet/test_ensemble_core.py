@@ -1,18 +1,18 @@
 """Ensemble combiners and smoothing on hand-made probabilities."""
 
 import numpy as np
-from exprnet.ensemble import (
+from exprnet.data.splits import track_groups
+from exprnet.ensemble.combine import (
     cross_validated,
     fit_class_bias,
     fit_combiner,
     fit_weights,
     greedy_select,
-    track_groups,
     vote,
     weighted_mean,
 )
-from exprnet.metrics import macro_f1
-from exprnet.smoothing import choose_k, smooth
+from exprnet.postprocess.smoothing import choose_k, smooth
+from exprnet.reports.metrics import macro_f1
 from sklearn.metrics import f1_score
 
 

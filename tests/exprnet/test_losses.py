@@ -1,6 +1,6 @@
 import numpy as np
 import torch
-from exprnet.losses import rdrop_loss
+from exprnet.training.losses import rdrop_loss
 
 
 def np_log_softmax(z):
@@ -66,7 +66,7 @@ def test_no_labelled_frame_gives_zero_loss_with_graph():
 
 # -- class imbalance: weights, logit adjustment, focal loss (hand computations) ----------------
 from exprnet.config import LossConfig  # noqa: E402
-from exprnet.losses import Criterion, class_counts, class_weight_vector, log_priors  # noqa: E402
+from exprnet.training.losses import Criterion, class_counts, class_weight_vector, log_priors  # noqa: E402
 
 
 def test_class_weight_rules_by_hand():

@@ -1,5 +1,5 @@
 import numpy as np
-from exprnet.metrics import confusion, macro_f1, per_class_f1
+from exprnet.reports.metrics import confusion, macro_f1, per_class_f1
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.metrics import confusion_matrix, f1_score

@@ -5,8 +5,8 @@ from exprnet.config import build_config
 from exprnet.data.bank import Standardizer, load_bank
 from exprnet.data.batches import BatchBuilder
 from exprnet.data.segments import Segment
-from exprnet.inference import predict_probs
 from exprnet.models import build_model
+from exprnet.models.inference import predict_probs
 from featurizer.core.store import FeatureStore
 
 

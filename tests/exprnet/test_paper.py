@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 import torch
 from exprnet.config import build_config
+from exprnet.config.presets import list_presets, load_preset
 from exprnet.data.bank import Standardizer, load_bank
 from exprnet.data.batches import BatchBuilder
 from exprnet.data.segments import Segment, inference_plan, shuffled_segments, stream_plan
-from exprnet.inference import predict_probs
 from exprnet.models import build_model
-from exprnet.paper import model_rows, paper_rows, table_rows
-from exprnet.presets import list_presets, load_preset
+from exprnet.models.inference import predict_probs
+from exprnet.paper.tables import model_rows, paper_rows, table_rows
 from featurizer.core.store import FeatureStore
 from torch import nn
 

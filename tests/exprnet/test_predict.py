@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
-from exprnet import experiment
 from exprnet.cli import app
 from exprnet.errors import DataError
-from exprnet.predict import HEADER, read_submission, write_submission
+from exprnet.prediction.predict import HEADER, read_submission, write_submission
+from exprnet.training import experiment
 from typer.testing import CliRunner
 
 from .conftest import config_for

@@ -6,11 +6,11 @@ import shutil
 
 import numpy as np
 import pytest
-from exprnet import experiment
 from exprnet.cli import app
 from exprnet.errors import DataError, RunError
-from exprnet.predict import predict
-from exprnet.runfolder import RunFolder
+from exprnet.prediction.predict import predict
+from exprnet.training import experiment
+from exprnet.training.runfolder import RunFolder
 from featurizer.core.identity import describe_identity
 from featurizer.core.store import FeatureStore
 from typer.testing import CliRunner
@@ -100,7 +100,7 @@ def test_a_folder_holding_another_configuration_is_refused(small, tmp_path):
 
 
 def test_missing_feature_names_the_extract_command(tiny):
-    from exprnet.experiment import prepare
+    from exprnet.training.experiment import prepare
 
     t = sorted(tiny.tracks)[0]
     open_store(tiny.store).delete_feature(t, "aud")

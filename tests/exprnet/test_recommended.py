@@ -1,12 +1,12 @@
-"""On a small corpus from exprnet.synthetic, `recommended` beats the unsmoothed per-frame baseline."""
+"""On a small corpus from exprnet.data.synthetic, `recommended` beats the unsmoothed per-frame baseline."""
 
 import pytest
-from exprnet import experiment
-from exprnet.baseline import evaluate_baseline
+from exprnet.baseline.fit import evaluate_baseline
 from exprnet.config import BaselineConfig, build_config
-from exprnet.experiment import prepare
-from exprnet.presets import load_preset
-from exprnet.synthetic import CorpusSpec, make_corpus
+from exprnet.config.presets import load_preset
+from exprnet.data.synthetic import CorpusSpec, make_corpus
+from exprnet.training import experiment
+from exprnet.training.experiment import prepare
 
 
 @pytest.fixture(scope="module")

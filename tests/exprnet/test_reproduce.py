@@ -7,7 +7,7 @@ import shlex
 import pytest
 import typer
 from exprnet.cli import app
-from exprnet.paper import table_rows
+from exprnet.paper.tables import table_rows
 from featurizer.cli import app as featurizer_app
 from featurizer.registry import list_models
 from typer.testing import CliRunner

@@ -4,13 +4,13 @@ class counts against hand computations and a Monte-Carlo count; the Trainer's pl
 import numpy as np
 import pytest
 from exprnet.config import build_config
-from exprnet.data.sampling import SegmentSampler
 from exprnet.data.segments import Segment, shuffled_segments
 from exprnet.errors import ConfigError
-from exprnet.experiment import prepare
-from exprnet.losses import class_weight_vector
-from exprnet.runfolder import RunFolder
-from exprnet.train import Trainer
+from exprnet.training.experiment import prepare
+from exprnet.training.losses import class_weight_vector
+from exprnet.training.runfolder import RunFolder
+from exprnet.training.sampling import SegmentSampler
+from exprnet.training.trainer import Trainer
 
 from .conftest import config_for
 

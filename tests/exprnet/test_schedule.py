@@ -5,9 +5,9 @@ import math
 import numpy as np
 import pytest
 import torch
-from exprnet import experiment
 from exprnet.config import build_config
-from exprnet.schedule import Schedule, lr_factor
+from exprnet.training import experiment
+from exprnet.training.schedule import Schedule, lr_factor
 
 from .conftest import config_for
 

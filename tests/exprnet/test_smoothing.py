@@ -3,7 +3,14 @@
 import numpy as np
 import pytest
 from exprnet.errors import ConfigError
-from exprnet.smoothing import SmoothSpec, choose_k, parse_spec, resolve, smooth, smooth_tracks
+from exprnet.postprocess.smoothing import (
+    SmoothSpec,
+    choose_k,
+    parse_spec,
+    resolve,
+    smooth,
+    smooth_tracks,
+)
 
 
 def reference(p: np.ndarray, k: int, kind: str) -> np.ndarray:
@@ -59,6 +66,10 @@ def test_parse_spec():
     for bad in ("boxy", "box:-3", "box:1.5", "gauss:wide"):
         with pytest.raises(ConfigError, match="--smooth"):
             parse_spec(bad)
+    opt = parse_spec("box:optimistic", optimistic_ok=True)
+    assert opt == SmoothSpec("box", None, optimistic=True) and not opt.auto
+    with pytest.raises(ConfigError, match="only `exprnet ensemble` fits a width on the validation labels"):
+        parse_spec("box:optimistic")
 
 
 def test_auto_width_uses_only_the_tracks_given():
@@ -69,3 +80,20 @@ def test_auto_width_uses_only_the_tracks_given():
     k, direct = choose_k([noisy], [y], "box")
     assert spec == SmoothSpec("box", k) and scores == direct and k > 0
     assert resolve(SmoothSpec("box", 3), None, None) == (SmoothSpec("box", 3), {})
+
+
+def test_a_fixed_smoothing_round_trips_as_a_processor():
+    from exprnet.postprocess.processor import processor_from_dict
+
+    rng = np.random.default_rng(1)
+    p = rng.random((50, 8))
+    spec = SmoothSpec("gauss", 6)
+    back = processor_from_dict(spec.to_dict())
+    out = back.apply(p)
+    expect = smooth(p, 6, "gauss")
+    np.testing.assert_allclose(out.probs, expect / expect.sum(1, keepdims=True), rtol=1e-5)
+    np.testing.assert_array_equal(out.labels, out.probs.argmax(1))
+    with pytest.raises(ConfigError, match="unknown post-processing kind 'wobble'"):
+        processor_from_dict({"kind": "wobble"})
+    with pytest.raises(ValueError, match="choose the width"):
+        SmoothSpec("box", None).apply(p)

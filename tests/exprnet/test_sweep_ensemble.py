@@ -5,7 +5,7 @@ import json
 import numpy as np
 import yaml
 from exprnet.cli import app
-from exprnet.predict import read_submission
+from exprnet.prediction.predict import read_submission
 from typer.testing import CliRunner
 
 from .conftest import SMALL_MODEL, SMALL_TRAIN
@@ -60,19 +60,20 @@ def test_sweep_skips_finished_runs_and_ensemble_beats_members(corpus, tmp_path):
 
 
 def test_smoothing_is_cross_validated(small, tmp_path):
-    from exprnet.experiment import train
+    from exprnet.training.experiment import train
 
     from .conftest import config_for
 
     run = tmp_path / "r"
     train(config_for(small, train={"epochs": 1}), run)
     out = tmp_path / "e"
-    r = runner.invoke(app, ["ensemble", "--runs", str(run), "--method", "mean", "--smoothing", "box",
+    r = runner.invoke(app, ["ensemble", "--runs", str(run), "--method", "mean", "--smooth", "box:optimistic",
                             "--store", str(small.store), "--labels", str(small.labels), "--out", str(out),
                             "--cv-folds", "2"])
     assert r.exit_code == 0, r.output
     m = json.loads((out / "metrics.json").read_text())
     assert m["smoothing"]["kind"] == "box" and m["fit_on_validation"]
+    assert m["smoothing"]["chosen_on"] == "validation (optimistic)" and "optimistic" in r.output
     assert "cross-validated estimate" in r.output
 
 

@@ -5,7 +5,7 @@ import os
 
 import pytest
 import yaml
-from exprnet.sweep import run_sweep
+from exprnet.training.sweep import run_sweep
 from featurizer.core.cluster import start_ray
 
 from .conftest import SMALL_MODEL, SMALL_TRAIN

@@ -3,11 +3,11 @@ import json
 import numpy as np
 import pytest
 import torch
-from exprnet import experiment
 from exprnet.data.bank import Standardizer
-from exprnet.experiment import prepare
-from exprnet.runfolder import RunFolder
-from exprnet.train import Trainer
+from exprnet.training import experiment
+from exprnet.training.experiment import prepare
+from exprnet.training.runfolder import RunFolder
+from exprnet.training.trainer import Trainer
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import f1_score
 

@@ -17,13 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from featurizer.core.annotations import find_annotations, read_annotation
+from featurizer.core.files import atomic_write_json
 from featurizer.core.store import FeatureStore
 
-from .baseline import evaluate_baseline
-from .config import BaselineConfig, RunConfig, SmoothConfig
-from .experiment import prepare
-from .io import atomic_write_json
-from .progress import NullReporter, Reporter
+from ..config import BaselineConfig, RunConfig, SmoothConfig
+from ..reports.progress import NullReporter, Reporter
+from ..training.experiment import prepare
+from .fit import evaluate_baseline
 
 KEEP = ("best_val_f1", "val_f1_raw", "smoothing", "classifier", "train_cv_f1")
 

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from featurizer.core.files import atomic_write_bytes
 
-from .config import N_CLASSES
-from .io import atomic_write_bytes
+from ..config import N_CLASSES
 
 KINDS = ("logreg", "mlp")
 

@@ -1,7 +1,7 @@
 """``exprnet baseline``: a class-balanced per-frame classifier, then temporal smoothing.
 
 1. Frames are the model's inputs (same features, ``data.normalize`` and present flags).
-2. The classifier (:mod:`exprnet.frame_classifier`) is fitted on the labelled training frames (a
+2. The classifier (:mod:`exprnet.baseline.classifier`) is fitted on the labelled training frames (a
    random subset of ``baseline.max_frames`` beyond that).
 3. The smoothing width (``smooth:``; ``auto`` by default) is chosen by cross-validation on the
    training tracks: ``baseline.folds`` groups by source video; each group's probabilities come
@@ -22,18 +22,18 @@ from typing import Any
 import numpy as np
 from featurizer.core.annotations import source_video
 
-from .config import CLASSES, N_CLASSES, BaselineConfig, RunConfig
-from .data.bank import FeatureBank, Standardizer
-from .data.batches import BatchBuilder
-from .ensemble import track_groups
-from .errors import DataError, RunError
-from .frame_classifier import FrameClassifier
-from .metrics import confusion, per_class_f1
-from .plots import plot_confusion
-from .progress import NullReporter, Reporter
-from .provenance import feature_records
-from .runfolder import RunFolder
-from .smoothing import SmoothSpec, choose_k, from_config, smooth
+from ..config import CLASSES, N_CLASSES, BaselineConfig, RunConfig
+from ..data.bank import FeatureBank, Standardizer
+from ..data.batches import BatchBuilder
+from ..data.provenance import feature_records
+from ..data.splits import track_groups
+from ..errors import DataError, RunError
+from ..postprocess.smoothing import SmoothSpec, choose_k, from_config, smooth
+from ..reports.metrics import confusion, per_class_f1
+from ..reports.plots import plot_confusion
+from ..reports.progress import NullReporter, Reporter
+from ..training.runfolder import RunFolder
+from .classifier import FrameClassifier
 
 Probs = dict[int, np.ndarray]
 
@@ -178,7 +178,7 @@ def baseline_probs(run: str | Path, cfg: RunConfig, stats: Standardizer, bank: F
 
 def run_baseline(cfg: RunConfig, out: str | Path, reporter: Reporter | None = None) -> dict[str, Any]:
     """``exprnet baseline``: load the split, fit, score, write the run folder; returns its metrics."""
-    from .experiment import load_data
+    from ..training.experiment import load_data
 
     reporter = reporter or NullReporter()
     if RunFolder(out).in_use() or is_baseline(out):

@@ -6,7 +6,7 @@ group (training, outputs, paper); this package puts them on one Typer app.
 
 from __future__ import annotations
 
-from ..memory import tune_allocator
+from ..training.memory import tune_allocator
 from . import outputs, paper, training  # noqa: F401  (registers the commands)
 from .common import app, make_config
 
@@ -14,5 +14,5 @@ __all__ = ["app", "main", "make_config"]
 
 
 def main() -> None:
-    tune_allocator()  # process-level: give training buffers back to the OS (see exprnet.memory)
+    tune_allocator()  # process-level: give training buffers back to the OS (see exprnet.training.memory)
     app()

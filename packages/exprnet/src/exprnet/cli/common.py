@@ -12,8 +12,8 @@ import typer
 from featurizer.core import console as say
 
 from ..config import RunConfig, build_config, parse_set, read_yaml
+from ..config.presets import load_preset
 from ..errors import ExprnetWarning, InputError
-from ..presets import load_preset
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   rich_markup_mode=say.markup_mode(),

@@ -10,7 +10,7 @@ from featurizer.core import console as say
 from rich.table import Table
 
 from ..errors import ConfigError
-from ..progress import RichReporter, classes_table
+from ..reports.progress import RichReporter, classes_table
 from .common import AllowMismatch, SmoothOpt, app, io, user_errors
 
 
@@ -28,7 +28,7 @@ def predict(
     smooth: SmoothOpt = "run",
 ) -> None:
     """Per-frame probabilities (OUT/probs/<track>.npy) and the ABAW submission (OUT/submission.txt)."""
-    from ..predict import predict as run_predict
+    from ..prediction.predict import predict as run_predict
 
     with user_errors():
         s = run_predict(run, store, tracks, out_dir, checkpoint, labels, device, RichReporter(io.err), smooth,
@@ -62,21 +62,21 @@ def ensemble(
     labels: Annotated[str, typer.Option(help="Annotation folder (the runs' validation tracks are scored).")] = "",
     out_dir: Annotated[str, typer.Option("--out", help="Output folder.")] = "",
     tracks: Annotated[str | None, typer.Option(help="Test tracks for a submission (list file, folder, names).")] = None,
-    smoothing: Annotated[str | None, typer.Option(help="Temporal smoothing of probabilities: box or median "
-                                                        "(width chosen on validation).")] = None,
     class_bias: Annotated[bool, typer.Option(help="Fit per-class biases on validation.")] = False,
     cv_folds: Annotated[int, typer.Option(help="Groups of validation tracks for the cross-validated estimate.")] = 4,
     device: Annotated[str, typer.Option(help="cpu, cuda or auto")] = "auto",
     allow_feature_mismatch: AllowMismatch = False,
     smooth: Annotated[str, typer.Option(help="Smoothing of the combined probabilities: none, box, gauss or "
-                                             "median, with :WIDTH or :auto (chosen on the runs' training "
-                                             "tracks), e.g. box:auto.")] = "none",
+                                             "median, with :WIDTH, :auto (chosen on the runs' training "
+                                             "tracks) or :optimistic (chosen on the validation labels it "
+                                             "is scored on, beside a cross-validated estimate), e.g. "
+                                             "box:auto.")] = "none",
 ) -> None:
     """Combine runs; print member and ensemble F1 at the chosen and the other checkpoint selection."""
     from featurizer.core.store import FeatureStore
 
-    from ..ensemble_run import run_ensemble
-    from ..predict import resolve_tracks
+    from ..ensemble.evaluate import run_ensemble
+    from ..prediction.predict import resolve_tracks
 
     with user_errors():
         names = run_folders(folders, runs, runs_file)
@@ -84,7 +84,7 @@ def ensemble(
             if not v:
                 raise ConfigError(flag, "required")
         test = resolve_tracks(tracks, FeatureStore(store, mode="r")) if tracks else None
-        m = run_ensemble(names, method, store, labels, out_dir, test, smoothing, class_bias, cv_folds, device,
+        m = run_ensemble(names, method, store, labels, out_dir, test, class_bias, cv_folds, device,
                          RichReporter(io.err), select=select, allow_feature_mismatch=allow_feature_mismatch,
                          smooth_spec=smooth)
         t = Table(title=f"ensemble ({method}) on {m['val_tracks']} validation tracks, {select} checkpoints")
@@ -99,7 +99,8 @@ def ensemble(
             say.message(io.out, f"val F1 {m['val_f1']:.4f} fit and scored on validation; cross-validated estimate "
                                 f"({m['cv_folds']} groups of validation tracks): {m['val_f1_cv']:.4f}")
         if m.get("smoothing"):
-            say.message(io.out, f"smoothing: {m['smoothing']['kind']} +-{m['smoothing']['k']} frames")
+            say.message(io.out, f"smooth: {m['smoothing']['kind']} +-{m['smoothing']['k']} frames "
+                                f"(chosen on validation: optimistic)")
         if m.get("smooth"):
             say.message(io.out, f"smooth: {m['smooth']['kind']} +-{m['smooth']['width']} frames "
                                 f"({m['smooth']['chosen_on']})")
@@ -112,7 +113,7 @@ def ensemble(
 @app.command()
 def report(folder: Annotated[str, typer.Argument(help="A run folder or an `exprnet ensemble` output folder.")]) -> None:
     """Write REPORT.md (per-class F1, feature provenance, confusion and agreement PNGs, Table 3 layout)."""
-    from ..report import write_report
+    from ..reports.report import write_report
 
     with user_errors():
         say.message(io.out, f"wrote {write_report(folder)}")

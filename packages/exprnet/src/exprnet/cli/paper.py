@@ -9,11 +9,11 @@ import typer
 from featurizer.core import console as say
 from rich.table import Table
 
-from ..paper import table_rows
-from ..presets import list_presets
-from ..progress import RichReporter
-from ..reproduce.plan import Plan
-from ..runfolder import RunFolder
+from ..config.presets import list_presets
+from ..paper.plan import Plan
+from ..paper.tables import table_rows
+from ..reports.progress import RichReporter
+from ..training.runfolder import RunFolder
 from .common import Sets, app, io, user_errors
 
 
@@ -60,9 +60,9 @@ def reproduce(
 ) -> None:
     """Train the paper's table rows (N seeds each), Table 2's CV and Table 3's vote; REPORT.md beside the paper."""
     from ..config import parse_set
-    from ..executors import Executor
-    from ..reproduce import make_plan, parse_standins
-    from ..reproduce import reproduce as run_plan
+    from ..paper.plan import make_plan, parse_standins
+    from ..paper.reproduce import reproduce as run_plan
+    from ..training.executors import Executor
 
     with user_errors():
         ex = Executor(executor, address, gpus_per_run, cpus_per_run)

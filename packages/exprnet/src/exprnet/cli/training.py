@@ -1,4 +1,4 @@
-"""Commands that train: ``train``, ``cv``, ``sweep`` (each through :func:`exprnet.experiment.execute`)."""
+"""Commands that train: ``train``, ``cv``, ``sweep`` (each through :func:`exprnet.training.experiment.execute`)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from featurizer.core import console as say
 from rich.table import Table
 
 from ..errors import ConfigError
-from ..progress import RichReporter, classes_table, epochs_table
+from ..reports.progress import RichReporter, classes_table, epochs_table
 from .common import (
     BatchSize,
     ConfigFile,
@@ -57,7 +57,7 @@ def train(
                                                 "(computed once per store, features and split, then cached).")] = True,
 ) -> None:
     """Train one model; writes a run folder (config, feature provenance, checkpoints, metrics, logs, plots)."""
-    from .. import experiment
+    from ..training import experiment
 
     with user_errors():
         reporter = RichReporter(io.err)
@@ -82,7 +82,7 @@ def train(
             result = experiment.train(cfg, out_dir, reporter)
         _summary(result.history, result.best_epoch, result.per_class_f1, result.run.root)
         if baseline:
-            from ..baseline_cache import cached_baseline, comparison_line
+            from ..baseline.cache import cached_baseline, comparison_line
 
             rcfg, tracks = result.run.read_config(), result.run.read_tracks()
             base = cached_baseline(rcfg, tracks["train"], tracks["val"], reporter)
@@ -99,9 +99,9 @@ def baseline(
     config: ConfigFile = None, set_: Sets = None, preset: Preset = None, seed: Seed = None,
 ) -> None:
     """Per-frame classifier + smoothing (width cross-validated on the training tracks); a run folder."""
-    from ..baseline import run_baseline
+    from ..baseline.fit import run_baseline
     from ..config import build_config, parse_set
-    from ..smoothing import parse_spec
+    from ..postprocess.smoothing import parse_spec
 
     with user_errors():
         if not out_dir:
@@ -135,7 +135,7 @@ def cv(
     hidden: Hidden = None, device: Device = None, steps: Steps = None,
 ) -> None:
     """Cross-validate: one run per fold, then the per-fold table and the mean F1."""
-    from ..cv import run_cv
+    from ..training.cv import run_cv
 
     with user_errors():
         if not out_dir:
@@ -173,7 +173,7 @@ def sweep(
     cpus_per_run: Annotated[float, typer.Option(help="CPUs per run on Ray.")] = 1.0,
 ) -> None:
     """Train every combination of a grid (finished runs are skipped); a table of all runs at the end."""
-    from ..sweep import run_sweep
+    from ..training.sweep import run_sweep
 
     with user_errors():
         rows = run_sweep(grid, out_dir, executor, address, gpus_per_run, cpus_per_run, RichReporter(io.err))

@@ -15,7 +15,7 @@ from featurizer.core.classes import EXPR_CLASSES
 from featurizer.core.classes import N_CLASSES as N_EXPR
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 CLASSES, N_CLASSES = EXPR_CLASSES, N_EXPR  # the core's class list, under exprnet's names
 

@@ -25,7 +25,7 @@ from featurizer.core.identity import describe_identity
 from featurizer.core.store import FeatureInfo, FeatureStore
 
 from ..errors import DataError, ExprnetWarning
-from ..extraction import extract_command
+from .extraction import extract_command
 
 
 @dataclass
@@ -260,7 +260,7 @@ class Standardizer:
     def save(self, path: str | Path) -> None:
         import io
 
-        from ..io import atomic_write_bytes
+        from featurizer.core.files import atomic_write_bytes
 
         buf = io.BytesIO()
         np.savez(buf, mean=self.mean, std=self.std, features=np.array(self.features), dims=np.array(self.dims))

@@ -14,7 +14,7 @@ from featurizer.core.store import FeatureStore
 
 from ..config import RunConfig
 from ..errors import ConfigError, DataError, LabelError
-from ..progress import Reporter
+from ..reports.progress import Reporter
 from .bank import FeatureBank, load_bank
 from .splits import Split, official_split, require_nonempty
 

@@ -15,8 +15,8 @@ from typing import Any
 
 from featurizer.core.identity import describe_identity
 
-from .data.bank import FeatureBank
-from .errors import DataError, ExprnetWarning
+from ..errors import DataError, ExprnetWarning
+from .bank import FeatureBank
 
 
 def feature_records(bank: FeatureBank, store: str | None = None) -> dict[str, dict[str, Any]]:

@@ -10,7 +10,7 @@ official split.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from featurizer.core.annotations import AnnotationFile, source_video
@@ -85,3 +85,15 @@ def make_folds(train_weights: Mapping[str, int], val_tracks: Sequence[str], n_fo
         out.append(Fold(i + 1, sorted(rest + val), sorted(folds[i])))
     out.append(Fold(n_folds, sorted(train_weights), val))
     return out
+
+
+def track_groups(tracks: Sequence[str], k: int, group_of: Callable[[str], str]) -> list[list[int]]:
+    """Split track indices into <= k folds, keeping tracks of one group (source video) together."""
+    groups: dict[str, list[int]] = {}
+    for i, t in enumerate(tracks):
+        groups.setdefault(group_of(t), []).append(i)
+    k = max(1, min(k, len(groups)))
+    folds: list[list[int]] = [[] for _ in range(k)]
+    for g in sorted(groups, key=lambda g: (-len(groups[g]), g)):
+        min(folds, key=len).extend(groups[g])
+    return [f for f in folds if f]

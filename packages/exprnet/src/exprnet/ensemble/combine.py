@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.optimize import minimize
 
-from .metrics import macro_f1
+from ..data.splits import track_groups
+from ..reports.metrics import macro_f1
 
 Probs = dict[str, np.ndarray]
 Labels = dict[str, np.ndarray]
@@ -146,18 +147,6 @@ def fit_combiner(method: str, P: np.ndarray, y: np.ndarray, class_bias: bool = F
 
 def fits_on_validation(method: str, class_bias: bool) -> bool:
     return method in ("weighted", "greedy") or class_bias
-
-
-def track_groups(tracks: Sequence[str], k: int, group_of: Callable[[str], str]) -> list[list[int]]:
-    """Split track indices into <= k folds, keeping tracks of one group (source video) together."""
-    groups: dict[str, list[int]] = {}
-    for i, t in enumerate(tracks):
-        groups.setdefault(group_of(t), []).append(i)
-    k = max(1, min(k, len(groups)))
-    folds: list[list[int]] = [[] for _ in range(k)]
-    for g in sorted(groups, key=lambda g: (-len(groups[g]), g)):
-        min(folds, key=len).extend(groups[g])
-    return [f for f in folds if f]
 
 
 def cross_validated(

@@ -20,18 +20,18 @@ from typing import Any
 
 import numpy as np
 from featurizer.core.annotations import find_annotations, read_annotation, source_video
+from featurizer.core.files import atomic_write_bytes, atomic_write_csv, atomic_write_json
 
-from .config import CLASSES
-from .ensemble import METHODS, Combiner, cross_validated, fit_combiner, fits_on_validation, stack
-from .errors import ConfigError, DataError
-from .io import atomic_savefig, atomic_write_bytes, atomic_write_csv, atomic_write_json
+from ..config import CLASSES
+from ..errors import ConfigError, DataError
+from ..postprocess.smoothing import SmoothSpec, choose_k, parse_spec, smooth
+from ..prediction.predict import write_submission
+from ..reports.metrics import confusion, macro_f1, per_class_f1
+from ..reports.plots import _figure, atomic_savefig, plot_confusion
+from ..reports.progress import NullReporter, Reporter
+from ..training.runfolder import RunFolder
+from .combine import METHODS, Combiner, cross_validated, fit_combiner, fits_on_validation, stack
 from .members import Member, member_info, member_probs
-from .metrics import confusion, macro_f1, per_class_f1
-from .plots import _figure, plot_confusion
-from .predict import write_submission
-from .progress import NullReporter, Reporter
-from .runfolder import RunFolder
-from .smoothing import SmoothSpec, choose_k, parse_spec, smooth
 
 SELECTIONS = ("best", "last")
 
@@ -42,7 +42,7 @@ class Scored:
 
     member_f1: list[float]
     comb: Combiner
-    k: int  # smoothing half-width chosen on validation (``--smoothing``; 0: none)
+    k: int  # smoothing half-width chosen on validation (``--smooth KIND:optimistic``; 0: none)
     post: SmoothSpec  # ``--smooth``: fixed, or chosen on the members' training tracks
     post_info: dict[str, Any] | None
     Q: list[np.ndarray]  # per validation track, combined probabilities
@@ -148,17 +148,17 @@ def score(method: str, P: np.ndarray, tracks: Sequence[str], labels: dict[str, n
 
 
 def run_ensemble(runs: Sequence[str | Path], method: str, store: str, labels_dir: str, out: str | Path,
-                 test_tracks: Sequence[str] | None = None, smoothing: str | None = None,
-                 class_bias: bool = False, cv_folds: int = 4, device: str = "auto",
-                 reporter: Reporter | None = None, select: str = "best",
+                 test_tracks: Sequence[str] | None = None, class_bias: bool = False, cv_folds: int = 4,
+                 device: str = "auto", reporter: Reporter | None = None, select: str = "best",
                  allow_feature_mismatch: bool = False, smooth_spec: str = "none") -> dict[str, Any]:
-    """``smoothing``: width chosen on validation (cross-validated estimate); ``smooth_spec``: a fixed
-    width, or ``auto`` chosen on the members' shared training tracks (see exprnet.run_smoothing)."""
+    """``smooth_spec``: none, a fixed width, ``auto`` (chosen on the members' shared training
+    tracks), or ``KIND:optimistic`` (chosen on the validation labels it is scored on, beside a
+    cross-validated estimate); see :mod:`exprnet.postprocess.smoothing`."""
     reporter = reporter or NullReporter()
-    post = parse_spec(smooth_spec)
-    if post.kind != "none" and smoothing:
-        raise ConfigError("--smooth / --smoothing", "give one of them",
-                          "--smooth picks the width on training tracks, --smoothing on validation")
+    post = parse_spec(smooth_spec, optimistic_ok=True)
+    smoothing = post.kind if post.optimistic else None
+    if post.optimistic:
+        post = SmoothSpec()
     if method not in METHODS:
         raise ConfigError(f"--method {method}", f"choose from {', '.join(METHODS)}")
     if select not in SELECTIONS:
@@ -207,7 +207,8 @@ def run_ensemble(runs: Sequence[str | Path], method: str, store: str, labels_dir
                      "val_f1": float(s)} for m, s in zip(members, main.member_f1, strict=True)],
         "weights": [float(v) for v in main.comb.weights],
         "class_bias": None if main.comb.bias is None else main.comb.bias.tolist(),
-        "smoothing": {"kind": smoothing, "k": int(main.k)} if smoothing else None, "smooth": main.post_info,
+        "smoothing": {"kind": smoothing, "k": int(main.k), "chosen_on": "validation (optimistic)"}
+        if smoothing else None, "smooth": main.post_info,
         "best_member_f1": float(max(main.member_f1)), "agreement": agreement.tolist(),
         "val_tracks": len(val_tracks), "val_frames": int((y >= 0).sum()),
         "selection": {sel: {"val_f1": float(s.f1), "val_f1_cv": s.f1_cv, "member_f1": [float(v) for v in s.member_f1],

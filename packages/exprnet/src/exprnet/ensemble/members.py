@@ -18,15 +18,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from featurizer.core.files import atomic_write_json
 from featurizer.core.store import FeatureStore
 
-from .baseline import baseline_file, is_baseline
-from .errors import ConfigError
-from .io import atomic_write_json
-from .predict import predict
-from .progress import Reporter
-from .provenance import check_features
-from .runfolder import RunFolder
+from ..baseline.fit import baseline_file, is_baseline
+from ..data.provenance import check_features
+from ..errors import ConfigError
+from ..prediction.predict import predict
+from ..reports.progress import Reporter
+from ..training.runfolder import RunFolder
 
 
 @dataclass

@@ -1,4 +1,10 @@
-"""The network: fusion -> temporal encoder (LSTM, BiLSTM, Transformer, TCN or per-frame MLP) -> per-frame MLP head."""
+"""The network: fusion -> temporal encoder (LSTM, BiLSTM, Transformer, TCN or per-frame MLP) -> per-frame MLP head.
+
+Built here (:func:`build_model`); :mod:`.inference` runs one over whole tracks (the LSTM's state
+carried, the others' windows averaged), for validation and prediction alike.
+
+May import: :mod:`exprnet.config`, :mod:`exprnet.data`.
+"""
 
 from __future__ import annotations
 

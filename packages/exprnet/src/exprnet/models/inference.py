@@ -16,11 +16,11 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import torch
 
-from .config import N_CLASSES, ModelConfig
-from .data.bank import FeatureBank
-from .data.batches import BatchBuilder, Prefetcher
-from .data.segments import inference_plan, stream_plan
-from .models import ExprNet
+from ..config import N_CLASSES, ModelConfig
+from ..data.bank import FeatureBank
+from ..data.batches import BatchBuilder, Prefetcher
+from ..data.segments import inference_plan, stream_plan
+from . import ExprNet
 
 
 def autocast(device: torch.device, enabled: bool) -> contextlib.AbstractContextManager:

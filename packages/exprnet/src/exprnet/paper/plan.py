@@ -18,11 +18,11 @@ from featurizer.core.annotations import find_annotations
 from featurizer.core.store import FeatureStore
 
 from ..config import RunConfig, build_config
+from ..config.presets import load_preset
+from ..data.extraction import extract_command
 from ..errors import ConfigError
-from ..experiment import RUNTIME_KEYS
-from ..extraction import extract_command
-from ..paper import TABLE2_PRESET, TABLES, PaperRow, model_rows, paper_rows
-from ..presets import load_preset
+from ..training.experiment import RUNTIME_KEYS
+from .tables import TABLE2_PRESET, TABLES, PaperRow, model_rows, paper_rows
 
 # `--standin demo`: the demo store's weight-free features in place of the paper's deep ones
 # (egemaps, compare and fbank are the paper's own names and need no stand-in).

@@ -14,13 +14,13 @@ from typing import Any
 
 import numpy as np
 from featurizer.core.annotations import find_annotations
+from featurizer.core.files import atomic_write_csv, atomic_write_text
 from featurizer.core.identity import describe_identity
 from featurizer.core.store import FeatureStore
 
-from ..io import atomic_write_csv, atomic_write_text
-from ..paper import TITLES, table_rows
-from ..runfolder import RunFolder
+from ..training.runfolder import RunFolder
 from .plan import Plan, RowPlan
+from .tables import TITLES, table_rows
 
 NOT_RUN = "not run"
 

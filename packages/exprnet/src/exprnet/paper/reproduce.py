@@ -8,13 +8,13 @@ from pathlib import Path
 from typing import Any
 
 from ..config import RunConfig
-from ..cv import run_cv
-from ..ensemble_run import run_ensemble
+from ..ensemble.evaluate import run_ensemble
 from ..errors import DataError
-from ..executors import Executor, run_tasks
-from ..experiment import execute
-from ..progress import NullReporter, Reporter
-from ..runfolder import RunFolder
+from ..reports.progress import NullReporter, Reporter
+from ..training.cv import run_cv
+from ..training.executors import Executor, run_tasks
+from ..training.experiment import execute
+from ..training.runfolder import RunFolder
 from .plan import Plan, with_seed
 from .report import write_report
 

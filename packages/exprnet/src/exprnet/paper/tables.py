@@ -1,4 +1,4 @@
-"""The seed paper's tables (Liu et al., ABAW5 2023) as data: ``presets/paper-tables.csv``.
+"""The seed paper's tables (Liu et al., ABAW5 2023) as data: ``paper/tables.csv``.
 
 One CSV row per table row: Tables 1, 3 and 4 name the encoder and the visual and audio features
 (in the paper's order) with the validation F1; Table 2 has the five cross-validation folds and
@@ -45,7 +45,7 @@ class PaperRow:
 
 @cache
 def paper_rows() -> tuple[PaperRow, ...]:
-    text = resources.files("exprnet.presets").joinpath("paper-tables.csv").read_text()
+    text = resources.files("exprnet.paper").joinpath("tables.csv").read_text()
     return tuple(PaperRow(r["table"], r["row"], r["encoder"], tuple(r["visual"].split()),
                           tuple(r["audio"].split()), float(r["f1"]))
                  for r in csv.DictReader(io.StringIO(text)))

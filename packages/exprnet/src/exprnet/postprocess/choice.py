@@ -15,11 +15,10 @@ from typing import Any
 
 import numpy as np
 
-from .config import CLASSES, N_CLASSES, RunConfig
-from .data.bank import FeatureBank
-from .metrics import confusion, per_class_f1
-from .progress import Reporter
-from .runfolder import RunFolder
+from ..config import CLASSES, N_CLASSES, RunConfig
+from ..data.bank import FeatureBank
+from ..reports.metrics import confusion, per_class_f1
+from ..reports.progress import Reporter
 from .smoothing import (
     SmoothSpec,
     choose_k,
@@ -34,18 +33,10 @@ TrainingProbs = Callable[[], tuple[list[np.ndarray], list[np.ndarray]]]
 WIDTH_FRAMES = 200_000  # an auto width after training is chosen on at most this many training frames
 
 
-def recorded(run: RunFolder) -> dict[str, Any] | None:
-    """The smoothing a run recorded (kind, width, chosen_on), if any."""
-    if not run.metrics.exists():
-        return None
-    s = run.read_metrics().get("smoothing")
-    return s if s and s.get("kind") not in (None, "none") and s.get("width") is not None else None
-
-
-def smoothing_for_run(run: RunFolder, text: str, training_probs: TrainingProbs
+def smoothing_for_run(rec: dict[str, Any] | None, text: str, training_probs: TrainingProbs
                       ) -> tuple[SmoothSpec, dict[str, Any] | None]:
-    """``text`` -> a fixed :class:`SmoothSpec` and what to record about the choice."""
-    rec = recorded(run)
+    """``text`` -> a fixed :class:`SmoothSpec` and what to record about the choice; ``rec``: the
+    smoothing the run recorded (:meth:`~exprnet.training.runfolder.RunFolder.recorded_smoothing`)."""
     if text == "run":
         if rec is None:
             return SmoothSpec(), None

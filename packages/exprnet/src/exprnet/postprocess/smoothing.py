@@ -11,12 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from scipy.ndimage import gaussian_filter1d, median_filter, uniform_filter1d
 
-from .errors import ConfigError
-from .metrics import macro_f1
+from ..errors import ConfigError
+from ..reports.metrics import macro_f1
+from .processor import Decoded, normalised, register
 
 KINDS = ("none", "box", "gauss", "median")
 CANDIDATES = (0, 1, 2, 4, 6, 8, 12, 16, 24, 32, 48, 64)
@@ -63,21 +65,47 @@ def tracks_for_width(ids: Sequence[int], lengths: Sequence[int], max_frames: int
 
 @dataclass(frozen=True)
 class SmoothSpec:
-    """What to do: ``kind`` and a half-width, or ``width=None`` for ``auto``."""
+    """What to do: ``kind`` and a half-width, or ``width=None`` for ``auto`` (chosen on training
+    tracks); ``optimistic``: the width is chosen on the validation labels it is scored on."""
 
     kind: str = "none"
     width: int | None = 0
+    optimistic: bool = False
 
     @property
     def auto(self) -> bool:
-        return self.kind != "none" and self.width is None
+        return self.kind != "none" and self.width is None and not self.optimistic
 
     def describe(self) -> str:
-        return "none" if self.kind == "none" else f"{self.kind} +-{'auto' if self.auto else self.width} frames"
+        if self.kind == "none":
+            return "none"
+        return f"{self.kind} +-{'optimistic' if self.optimistic else 'auto' if self.auto else self.width} frames"
+
+    def apply(self, probs: np.ndarray) -> Decoded:
+        """One track smoothed with this (fixed) width; labels are the rows' argmax."""
+        if self.width is None:
+            raise ValueError(f"{self.describe()}: choose the width before applying it")
+        q = normalised(smooth(probs, self.width, self.kind))
+        return Decoded(q, q.argmax(1))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "width": self.width}
 
 
-def parse_spec(text: str, where: str = "--smooth") -> SmoothSpec:
-    """``none``, ``box`` (auto width), ``gauss:auto``, ``median:12`` -> :class:`SmoothSpec`."""
+def _load(d: dict[str, Any]) -> SmoothSpec:
+    width = d.get("width", 0)
+    if d["kind"] != "none" and (not isinstance(width, int) or width < 0):
+        raise ConfigError(f"post-processing {d}", "a smoothing needs a whole width >= 0")
+    return SmoothSpec(d["kind"], width if d["kind"] != "none" else 0)
+
+
+for _kind in KINDS:
+    register(_kind)(_load)
+
+
+def parse_spec(text: str, where: str = "--smooth", optimistic_ok: bool = False) -> SmoothSpec:
+    """``none``, ``box`` (auto width), ``gauss:auto``, ``median:12`` -> :class:`SmoothSpec`;
+    ``box:optimistic`` (where ``optimistic_ok``: the ensemble's width fitted on validation)."""
     kind, _, width = text.strip().lower().partition(":")
     if kind not in KINDS:
         raise ConfigError(f"{where} {text}", f"unknown kind {kind!r}",
@@ -86,6 +114,11 @@ def parse_spec(text: str, where: str = "--smooth") -> SmoothSpec:
         return SmoothSpec("none", 0)
     if width in ("", "auto"):
         return SmoothSpec(kind, None)
+    if width == "optimistic":
+        if not optimistic_ok:
+            raise ConfigError(f"{where} {text}", "only `exprnet ensemble` fits a width on the validation labels",
+                              f"use {kind}:auto (chosen on training tracks) or {kind}:WIDTH")
+        return SmoothSpec(kind, None, optimistic=True)
     if not width.isdigit():
         raise ConfigError(f"{where} {text}", f"width {width!r} is not a whole number of frames or auto",
                           "e.g. box:12 or box:auto")

@@ -17,21 +17,21 @@ import numpy as np
 import torch
 from featurizer.core.annotations import find_annotations, read_annotation
 from featurizer.core.device import resolve_device
+from featurizer.core.files import atomic_write_bytes, atomic_write_json, atomic_write_text
 from featurizer.core.store import FeatureStore
 
-from .baseline import baseline_probs
-from .config import CLASSES, N_CLASSES, RunConfig
-from .data.bank import FeatureBank, Standardizer, load_bank
-from .data.batches import BatchBuilder, flag_columns, input_dim
-from .errors import DataError, RunError
-from .inference import predict_probs
-from .io import atomic_write_bytes, atomic_write_json, atomic_write_text
-from .metrics import confusion, per_class_f1
-from .models import ExprNet, build_model
-from .progress import NullReporter, Reporter
-from .provenance import check_features
-from .run_smoothing import apply_smoothing, smoothing_for_run
-from .runfolder import RunFolder
+from ..baseline.fit import baseline_probs
+from ..config import CLASSES, N_CLASSES, RunConfig
+from ..data.bank import FeatureBank, Standardizer, load_bank
+from ..data.batches import BatchBuilder, flag_columns, input_dim
+from ..data.provenance import check_features
+from ..errors import DataError, RunError
+from ..models import ExprNet, build_model
+from ..models.inference import predict_probs
+from ..postprocess.choice import apply_smoothing, smoothing_for_run
+from ..reports.metrics import confusion, per_class_f1
+from ..reports.progress import NullReporter, Reporter
+from ..training.runfolder import RunFolder
 
 HEADER = "image_location," + ",".join(CLASSES)
 
@@ -153,7 +153,7 @@ def predict(run_dir: str | Path, store: str, tracks: Sequence[str] | str, out: s
             checkpoint: str = "best", labels_dir: str | None = None, device: str = "auto",
             reporter: Reporter | None = None, smooth: str = "run", allow_feature_mismatch: bool = False) -> dict:
     """Write probabilities and the submission of ``tracks`` (see the module doc). ``smooth``:
-    ``run`` (as the run recorded), or a spec for :func:`exprnet.smoothing.parse_spec`."""
+    ``run`` (as the run recorded), or a spec for :func:`exprnet.postprocess.smoothing.parse_spec`."""
     reporter = reporter or NullReporter()
     lr = load_run(run_dir, checkpoint)
     reader = FeatureStore(store, mode="r")
@@ -162,7 +162,7 @@ def predict(run_dir: str | Path, store: str, tracks: Sequence[str] | str, out: s
     if labels_dir:
         files = find_annotations(labels_dir)
         labels = {t: read_annotation(files[t].path) for t in names if t in files}
-    spec, smoothing = smoothing_for_run(lr.run, smooth, lambda: training_probs(lr, device, reporter))
+    spec, smoothing = smoothing_for_run(lr.run.recorded_smoothing(), smooth, lambda: training_probs(lr, device, reporter))
     bank, probs = run_probs(lr, store, names, labels, device, reporter, labels_dir, allow_feature_mismatch)
     out = Path(out)
     (out / "probs").mkdir(parents=True, exist_ok=True)

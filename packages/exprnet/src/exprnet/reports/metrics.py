@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .config import N_CLASSES
+from ..config import N_CLASSES
 
 
 def confusion(y: np.ndarray, p: np.ndarray, n_classes: int = N_CLASSES) -> np.ndarray:

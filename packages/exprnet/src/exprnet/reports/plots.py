@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import io
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from featurizer.core.files import atomic_write_bytes
 
-from .config import CLASSES
-from .io import atomic_savefig
+from ..config import CLASSES
+
+
+def atomic_savefig(fig: Any, path: str | os.PathLike, dpi: int = 110) -> None:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+    atomic_write_bytes(path, buf.getvalue())
 
 
 def _figure(*args: Any, **kw: Any) -> Any:

@@ -18,7 +18,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from .config import CLASSES
+from ..config import CLASSES
 
 
 class Reporter(Protocol):

@@ -6,13 +6,13 @@ import json
 from pathlib import Path
 from typing import Any
 
+from featurizer.core.files import atomic_write_text
 from featurizer.core.identity import describe_identity
 
-from .config import CLASSES
-from .errors import ConfigError
-from .io import atomic_write_text
+from ..config import CLASSES
+from ..errors import ConfigError
+from ..training.runfolder import RunFolder
 from .plots import plot_confusion
-from .runfolder import RunFolder
 
 
 def _per_class(pc: Any) -> list[float]:

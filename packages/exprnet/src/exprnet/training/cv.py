@@ -14,13 +14,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from featurizer.core.files import atomic_write_csv, atomic_write_json
 
-from .config import N_CLASSES, RunConfig
-from .data.splits import Fold, Split, make_folds
+from ..config import N_CLASSES, RunConfig
+from ..data.splits import Fold, Split, make_folds
+from ..reports.metrics import macro_f1_from_confusion
+from ..reports.progress import NullReporter, Reporter
 from .experiment import Prepared, execute, load_data
-from .io import atomic_write_csv, atomic_write_json
-from .metrics import macro_f1_from_confusion
-from .progress import NullReporter, Reporter
 
 
 @dataclass

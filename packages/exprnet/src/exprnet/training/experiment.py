@@ -3,7 +3,7 @@
 
 ``execute`` creates a run folder, or resumes the one that holds a killed run, or skips a finished
 one; resolves and records the config, the tracks and the feature provenance (``features.json``);
-hands the epochs to :class:`~exprnet.train.Trainer` (which saves checkpoints, metrics and history
+hands the epochs to :class:`~exprnet.training.trainer.Trainer` (which saves checkpoints, metrics and history
 after every epoch, so a killed run loses at most one epoch); and draws the plots at the end.
 """
 
@@ -16,15 +16,15 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import ValidationError
 
-from .config import RunConfig
-from .data.prepare import Prepared, choose_split, load_data, load_labels, prepare
-from .data.splits import Split
-from .errors import ConfigError, DataError, RunError
-from .plots import plot_confusion, plot_curves
-from .progress import NullReporter, Reporter
-from .provenance import feature_records, mismatches
+from ..config import RunConfig
+from ..data.prepare import Prepared, choose_split, load_data, load_labels, prepare
+from ..data.provenance import feature_records, mismatches
+from ..data.splits import Split
+from ..errors import ConfigError, DataError, RunError
+from ..reports.plots import plot_confusion, plot_curves
+from ..reports.progress import NullReporter, Reporter
 from .runfolder import RunFolder
-from .train import Trainer, TrainResult
+from .trainer import Trainer, TrainResult
 
 __all__ = ["Prepared", "RunOutcome", "choose_split", "execute", "load_data", "load_labels", "prepare",
            "resume", "train"]

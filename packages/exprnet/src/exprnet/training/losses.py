@@ -29,7 +29,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .config import N_CLASSES, LossConfig
+from ..config import N_CLASSES, LossConfig
 
 
 @dataclass

@@ -17,15 +17,33 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import json
+import os
 from pathlib import Path
 from typing import Any
 
 import torch
+import yaml
+from featurizer.core.files import (
+    atomic_write_bytes,
+    atomic_write_csv,
+    atomic_write_json,
+    atomic_write_text,
+)
 
-from .config import RunConfig, load_run_config
-from .errors import RunError
-from .io import atomic_torch_save, atomic_write_csv, atomic_write_json, atomic_write_yaml
+from ..config import RunConfig, load_run_config
+from ..errors import RunError
+
+
+def atomic_write_yaml(path: str | os.PathLike, obj: Any) -> None:
+    atomic_write_text(path, yaml.safe_dump(obj, sort_keys=False, default_flow_style=None))
+
+
+def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    atomic_write_bytes(path, buf.getvalue())
 
 
 class RunFolder:
@@ -98,6 +116,13 @@ class RunFolder:
         if not self.metrics.exists():
             raise RunError(str(self.root), "has no metrics.json yet")
         return json.loads(self.metrics.read_text())
+
+    def recorded_smoothing(self) -> dict[str, Any] | None:
+        """The smoothing the run recorded (kind, width, chosen_on), if any."""
+        if not self.metrics.exists():
+            return None
+        s = self.read_metrics().get("smoothing")
+        return s if s and s.get("kind") not in (None, "none") and s.get("width") is not None else None
 
     def write_metrics(self, metrics: dict[str, Any]) -> None:
         atomic_write_json(self.metrics, metrics)

@@ -18,8 +18,8 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from ..losses import class_counts, class_weight_vector
-from .segments import Segment
+from ..data.segments import Segment
+from .losses import class_counts, class_weight_vector
 
 POWERS = {"balanced": 1.0, "sqrt": 0.5}  # train.sampling -> the power of a segment's weight
 

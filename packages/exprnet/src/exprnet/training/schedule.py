@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from .config import TrainConfig
+from ..config import TrainConfig
 
 
 def lr_factor(schedule: str, step: int, total: int, warmup_steps: int, epoch: int, step_size: int,

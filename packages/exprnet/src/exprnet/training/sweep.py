@@ -27,13 +27,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .config import RunConfig, build_config, read_yaml
-from .data.splits import Split
-from .errors import ConfigError
+from featurizer.core.files import atomic_write_csv, atomic_write_json, atomic_write_text
+
+from ..config import RunConfig, build_config, read_yaml
+from ..config.presets import load_preset
+from ..data.splits import Split
+from ..errors import ConfigError
+from ..reports.progress import NullReporter, Reporter
 from .executors import Executor, run_tasks
-from .io import atomic_write_csv, atomic_write_json, atomic_write_text
-from .presets import load_preset
-from .progress import NullReporter, Reporter
 from .runfolder import RunFolder
 
 AXES = ("preset", "features", "encoder", "fold", "seed")

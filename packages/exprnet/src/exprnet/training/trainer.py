@@ -16,21 +16,21 @@ import numpy as np
 import torch
 from featurizer.core.device import resolve_device
 
+from ..config import CLASSES, N_CLASSES, RunConfig
+from ..data.bank import FeatureBank, Standardizer
+from ..data.batches import Batch, BatchBuilder, Prefetcher, flag_columns
+from ..data.segments import Segment, shuffled_segments, stream_plan
+from ..errors import TrainingError
+from ..models import ExprNet, build_model
+from ..models.inference import autocast, predict_probs
+from ..postprocess.choice import smoothing_after_training
+from ..reports.metrics import confusion, macro_f1_from_confusion, per_class_f1
+from ..reports.progress import NullReporter, Reporter
 from .augment import InputDropout
-from .averaging import WeightAverage
-from .config import CLASSES, N_CLASSES, RunConfig
-from .data.bank import FeatureBank, Standardizer
-from .data.batches import Batch, BatchBuilder, Prefetcher, flag_columns
-from .data.sampling import POWERS, SegmentSampler
-from .data.segments import Segment, shuffled_segments, stream_plan
-from .errors import TrainingError
-from .inference import autocast, predict_probs
+from .ema import WeightAverage
 from .losses import Criterion, class_counts
-from .metrics import confusion, macro_f1_from_confusion, per_class_f1
-from .models import ExprNet, build_model
-from .progress import NullReporter, Reporter
-from .run_smoothing import smoothing_after_training
 from .runfolder import RunFolder
+from .sampling import POWERS, SegmentSampler
 from .schedule import Schedule
 
 
@@ -256,7 +256,7 @@ class Trainer:
             self.reporter.stop()
 
     def fit_smoothing(self) -> dict[str, Any] | None:
-        """``smooth:`` for the best checkpoint (see :func:`exprnet.run_smoothing.smoothing_after_training`)."""
+        """``smooth:`` for the best checkpoint (see :func:`exprnet.postprocess.choice.smoothing_after_training`)."""
         if self.cfg.smooth.kind == "none":
             return None
         self.average.module.load_state_dict(self.run.load("best")["model"])

@@ -13,8 +13,8 @@ from typing import Any
 
 import yaml
 
-from ..config import build_config, deep_merge
-from ..errors import ConfigError
+from ...errors import ConfigError
+from ..schema import build_config, deep_merge
 
 
 def _files() -> dict[str, Any]:

@@ -1,0 +1,10 @@
+"""What happens to per-frame probabilities after a model: temporal smoothing and its choice.
+
+- :mod:`.smoothing`: the kinds (box, gauss, median) within each track, and a width chosen on
+  training tracks;
+- :mod:`.choice`: which smoothing a run's predictions get (``--smooth``), and the ``smooth:``
+  width a training run fits at its end.
+
+May import: config, data (the bank), reports (metrics, progress), errors. Never the validation
+labels: a parameter is fixed or chosen on training tracks.
+"""
