@@ -83,6 +83,13 @@ def test_feature_identity_names_how_a_feature_was_made():
     assert feature_identity({**base, "weights_sha256": "cd" * 32}) != ident
     assert feature_identity({**base, "layer": "12"}) != ident
     assert feature_identity({**base, "timing": {"kind": "hop", "hop": 0.01}}) != ident
+    # rows made in bf16 (--precision auto on a CPU with native bf16) are another feature than
+    # fp32's; fp32 is implicit, so identities recorded before precision counted still match
+    assert feature_identity({**base, "precision": "fp32"}) == ident
+    bf16 = feature_identity({**base, "precision": "bf16"})
+    assert bf16 != ident and bf16["precision"] == "bf16"
+    assert feature_identity({**base, "precision": "fp16"}) not in (ident, bf16)
+    assert "precision=bf16" in describe_identity(bf16)
     # without a checksum, the weights' id is what names them
     no_sum = {k: v for k, v in base.items() if k != "weights_sha256"}
     assert feature_identity(no_sum)["weights_id"] == "/a/hubert"

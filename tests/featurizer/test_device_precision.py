@@ -65,17 +65,62 @@ def test_host_to_device_copy_is_pinned_and_asynchronous_on_cuda(monkeypatch):
     assert device.to_device(t, torch.device("cpu")) is t and seen == {}  # CPU: no copy at all
 
 
-def test_precision_rules():
+def test_precision_rules(monkeypatch):
+    import featurizer.precision as precision
     from featurizer.precision import resolve_precision
 
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
-    assert resolve_precision(None, cpu) == "fp32" and resolve_precision("bf16", cpu) == "bf16"
-    assert resolve_precision(None, cuda) == "fp16" and resolve_precision(None, cuda, cuda_default="fp32") == "fp32"
-    assert resolve_precision("FP16", cuda) == "fp16"
+    monkeypatch.setattr(precision, "has_native_bf16", lambda d: False)
+    assert resolve_precision(None, cpu) == resolve_precision("auto", cpu) == "fp32"
+    assert resolve_precision("bf16", cpu) == "bf16" and resolve_precision("FP32", cpu) == "fp32"
+    assert resolve_precision(None, cuda) == "fp32" and resolve_precision("FP16", cuda) == "fp16"
+    monkeypatch.setattr(precision, "has_native_bf16", lambda d: True)
+    assert resolve_precision(None, cpu) == resolve_precision("Auto", cuda) == "bf16"
+    assert resolve_precision(None, cpu, prefer_fp32=True) == "fp32"  # ECAPA, VGGish, ONNX graphs
     with pytest.raises(FeaturizerError, match=r"densenet --precision fp16: float16 runs on CUDA only"):
         resolve_precision("fp16", cpu, "densenet")
     with pytest.raises(FeaturizerError, match="unknown precision"):
         resolve_precision("int8", cpu)
+
+
+def test_native_bf16_detection(monkeypatch, tmp_path):
+    """AVX512-BF16, AMX or Arm BF16 in the CPU's flags (or torch's probe) is native bf16; AVX2 and
+    plain AVX-512 are not (bf16 is emulated there, 4-90x slower than fp32 on this machine's CPU)."""
+    import featurizer.core.device as device
+
+    info = tmp_path / "cpuinfo"
+    for flags, native in (("fpu sse2 avx2 fma", False), ("avx2 avx512f avx512bw avx512_vnni", False),
+                          ("avx2 avx512f avx512_bf16", True), ("avx512f amx_tile amx_bf16", True)):
+        info.write_text(f"processor\t: 0\nflags\t\t: {flags}\n\nprocessor\t: 1\nflags\t\t: {flags}\n")
+        assert bool(device.BF16_CPU_FLAGS & device.cpu_flags(info)) is native, flags
+    info.write_text("processor\t: 0\nFeatures\t: fp asimd sve bf16 i8mm\n")  # Graviton 3
+    assert "bf16" in device.cpu_flags(info)
+    assert device.cpu_flags(tmp_path / "absent") == frozenset()
+    # the rule on the CPU, with the probe and the flags monkeypatched
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
+    for flags, native in ((frozenset({"avx2"}), False), (frozenset({"avx2", "avx512_bf16"}), True)):
+        device.cpu_has_native_bf16.cache_clear()
+        monkeypatch.setattr(device, "cpu_flags", lambda *a, f=flags: f)
+        assert device.has_native_bf16(torch.device("cpu")) is native
+    device.cpu_has_native_bf16.cache_clear()
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: True)
+    assert device.has_native_bf16(torch.device("cpu"))
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: not including_emulation)
+    assert device.has_native_bf16(torch.device("cuda"))  # asked without emulation
+    assert not device.has_native_bf16(torch.device("meta"))
+    device.cpu_has_native_bf16.cache_clear()
+
+
+def test_auto_precision_is_this_machines_rule_and_is_recorded(timm_dirs, monkeypatch):
+    import featurizer.precision as precision
+    from featurizer.core.device import has_native_bf16
+
+    here = "bf16" if has_native_bf16(torch.device("cpu")) else "fp32"
+    assert create_extractor("densenet", weights=str(timm_dirs["densenet"])).provenance()["precision"] == here
+    monkeypatch.setattr(precision, "has_native_bf16", lambda d: True)
+    ex = create_extractor("densenet", weights=str(timm_dirs["densenet"]), precision="auto")
+    assert ex.precision == ex.provenance()["precision"] == "bf16"
 
 
 def test_every_deep_extractor_declares_precision():
@@ -88,7 +133,7 @@ def test_every_deep_extractor_declares_precision():
 def test_precision_option_reaches_the_model(timm_dirs, iresnet_pth, hubert_dir):
     with pytest.raises(FeaturizerError, match="float16 runs on CUDA only"):
         create_extractor("densenet", weights=str(timm_dirs["densenet"]), precision="fp16")
-    with pytest.raises(UnknownModelError, match="must be one of fp32, bf16, fp16"):
+    with pytest.raises(UnknownModelError, match="must be one of auto, fp32, bf16, fp16"):
         create_extractor("densenet", weights=str(timm_dirs["densenet"]), precision="fp8")
     crops = _crops()
     for name, w in (("densenet", timm_dirs["densenet"]), ("ires100", iresnet_pth)):
@@ -132,3 +177,29 @@ def test_ecapa_copies_one_batch_of_windows_at_a_time(ecapa_dir):
     assert n > 145 and sum(b[0] for b in batches) == n and max(b[0] for b in batches) == 4
     all_windows = n * 32000 * 4
     assert peak < all_windows / 4, (peak, all_windows)
+
+
+def test_exprnet_refuses_features_made_in_another_precision(tmp_path):
+    """A run trained on fp32 rows, a store re-extracted in bf16 (``--precision auto`` on a CPU
+    with native bf16): exprnet's feature check refuses it unless ``--allow-feature-mismatch``."""
+    import warnings
+
+    from exprnet.data.provenance import check_features
+    from exprnet.errors import DataError
+    from featurizer.core.store import FeatureStore
+
+    made = {"extractor": "hubert", "recipe_version": "1", "weights_sha256": "ab" * 32, "layer": "cnn",
+            "timing": {"kind": "hop", "hop": 0.02}, "weights_kind": "user", "modality": "audio"}
+    store = FeatureStore(tmp_path / "s.zarr")
+    store.write_timeline("t", np.arange(4) / 25, np.ones(4, bool))
+    store.write_feature("t", "hubert", np.ones((4, 3)), np.ones(4, bool), {**made, "precision": "fp32"})
+    recorded = {"hubert": {"identity": store.feature("t", "hubert").identity}}
+    assert check_features(recorded, {"hubert": store.feature("t", "hubert").identity}, "s", "run") == []
+    store.write_feature("t", "hubert", np.ones((4, 3)), np.ones(4, bool), {**made, "precision": "bf16"})
+    have = {"hubert": store.feature("t", "hubert").identity}
+    with pytest.raises(DataError, match=r"precision=bf16.*--allow-feature-mismatch"):
+        check_features(recorded, have, "s", "run")
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        assert check_features(recorded, have, "s", "run", allow=True) == ["hubert"]
+    assert any("used anyway" in str(x.message) for x in w)

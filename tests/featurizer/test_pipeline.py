@@ -204,7 +204,7 @@ def test_typed_options_reach_the_extractor(events, media, tmp_path):
     ({"options": {GAIN: {"gain": "loud"}}}, f"{GAIN} option gain='loud': is not a valid float"),
     ({"options": {"fbank": {"x": "1"}}}, f"--option fbank.x=...: fbank is not among the selected models ({GAIN})"),
     ({"options": {"nosuch": {"x": "1"}}}, "--option nosuch.x=...: nosuch: unknown extractor"),
-    ({"precision": "fp8"}, "--precision fp8: unknown precision (use one of fp32, bf16, fp16)"),
+    ({"precision": "fp8"}, "--precision fp8: unknown precision (use one of auto, fp32, bf16, fp16)"),
     ({"batch_size": 4}, f"--batch-size 4: none of {GAIN} takes it"),
 ])
 def test_bad_options_are_refused_before_any_model_loads(events, media, tmp_path, kw, words):
@@ -215,6 +215,9 @@ def test_bad_options_are_refused_before_any_model_loads(events, media, tmp_path,
     assert not events
     with pytest.raises(UnknownModelError, match="--precision bf16: none of egemaps takes it"):
         extract([media["cfr"]], "egemaps", tmp_path / "s.zarr", precision="bf16")
+    from featurizer.runtime import Runtime
+
+    Runtime(precision="auto").check(["egemaps"])  # the default, named, is never an error
 
 
 def test_audio_only_input_gets_rows_at_its_fps(events, tmp_path):

@@ -44,6 +44,6 @@ class Option:
 WEIGHTS = Option("weights", str, "weights SOURCE: file, folder, hub id, URL, or random")
 DEVICE = Option("device", str, "cpu, cuda, cuda:N or auto")
 BATCH_SIZE = Option("batch_size", int, "crops or audio chunks per forward")
-PRECISION = Option("precision", str, "fp32, bf16 or fp16 (fp16/bf16 on CUDA; bf16 on CPU)",
-                   choices=("fp32", "bf16", "fp16"))
+PRECISION = Option("precision", str, "auto (default: bf16 where the device computes it natively, else "
+                   "fp32), fp32, bf16 or fp16 (CUDA only)", choices=("auto", "fp32", "bf16", "fp16"))
 DEEP_OPTIONS = (WEIGHTS, DEVICE, BATCH_SIZE, PRECISION)

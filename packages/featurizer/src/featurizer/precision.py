@@ -2,10 +2,12 @@
 
 Which device (``--device cpu|cuda|auto``) is not decided here but by the core's
 :func:`~featurizer.core.device.resolve_device`, the one device rule, kept in the core because
-exprnet shares it and imports nothing else of featurizer. Precision (``--precision fp32|bf16|fp16``) is
-autocast: weights stay float32, matrix products and convolutions run in the lower precision,
-norms and reductions in float32; outputs come back as float32. CPU: fp32 (default) and bf16.
-CUDA: fp32, bf16 (where the GPU supports it) and fp16 (default).
+exprnet shares it and imports nothing else of featurizer. Precision (``--precision
+auto|fp32|bf16|fp16``) is autocast: weights stay float32, matrix products and convolutions run in
+the lower precision, norms and reductions in float32; outputs come back as float32. ``auto`` (the
+default) is bf16 where the device computes it natively (a CUDA GPU with bf16, a CPU with
+AVX512-BF16, AMX or Arm BF16: :func:`~featurizer.core.device.has_native_bf16`), fp32 elsewhere.
+CPU: fp32 and bf16. CUDA: fp32, bf16 (where the GPU supports it) and fp16.
 
 Imports torch lazily: the registry and ``featurizer models`` never load it through here.
 """
@@ -16,23 +18,32 @@ from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from typing import Any
 
-from .core.device import is_cuda
+from .core.device import has_native_bf16, is_cuda
 from .errors import FeaturizerError
 
-__all__ = ["PRECISIONS", "autocast", "inference", "model_dtype", "prepare_model", "resolve_precision",
-           "to_device"]
+__all__ = ["AUTO", "PRECISIONS", "auto_precision", "autocast", "inference", "model_dtype", "prepare_model",
+           "resolve_precision", "to_device"]
 
+AUTO = "auto"
 PRECISIONS = ("fp32", "bf16", "fp16")
 
 
+def auto_precision(device: Any, prefer_fp32: bool = False) -> str:
+    """What ``--precision auto`` runs in on ``device``: bf16 where it is native, else fp32;
+    fp32 for extractors that keep it by choice (``prefer_fp32``)."""
+    return "bf16" if not prefer_fp32 and has_native_bf16(device) else "fp32"
+
+
 def resolve_precision(precision: str | None, device: Any, extractor: str = "",
-                      cuda_default: str = "fp16") -> str:
-    """The precision to run in: ``precision`` checked against ``device``; default fp32 on CPU and
-    ``cuda_default`` on CUDA."""
-    p = (precision or (cuda_default if is_cuda(device) else "fp32")).strip().lower()
+                      prefer_fp32: bool = False) -> str:
+    """The precision to run in: ``precision`` checked against ``device``; None or ``auto``:
+    :func:`auto_precision` (``prefer_fp32``: the extractor's auto is fp32)."""
+    p = (precision or AUTO).strip().lower()
+    if p == AUTO:
+        return auto_precision(device, prefer_fp32)
     subject = f"{extractor + ' ' if extractor else ''}--precision {p}"
     if p not in PRECISIONS:
-        raise FeaturizerError(subject, "unknown precision", "use fp32, bf16 or fp16")
+        raise FeaturizerError(subject, "unknown precision", "use auto, fp32, bf16 or fp16")
     if p == "fp16" and not is_cuda(device):
         raise FeaturizerError(subject, "float16 runs on CUDA only", "on CPU use --precision bf16 or fp32")
     if p == "bf16" and is_cuda(device):

@@ -41,9 +41,10 @@ class Runtime:
     options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # model -> {key: value}
 
     def _common(self) -> dict[str, Any]:
-        # cpu is every model's default: --device cpu is never an error
+        # cpu and auto are every model's defaults: --device cpu and --precision auto are never errors
         return {"device": None if self.device in (None, "cpu") else self.device,
-                "batch_size": self.batch_size, "precision": self.precision}
+                "batch_size": self.batch_size,
+                "precision": None if self.precision in (None, "auto") else self.precision}
 
     def check(self, models: Sequence[str] | None = None) -> None:
         """Refuse what the registry does not declare, loading nothing.

@@ -28,7 +28,7 @@ def extract(
     weights: Annotated[list[str] | None, typer.Option(help="NAME=SOURCE: hub id, local folder or state-dict file (repeatable).")] = None,
     device: Annotated[str | None, typer.Option(help="cpu (default), cuda, cuda:N or auto; for the models that run on one.")] = None,
     batch_size: Annotated[int | None, typer.Option(help="Override the extractors' batch size.")] = None,
-    precision: Annotated[str | None, typer.Option(help="fp32, bf16 or fp16; for the models that take it.")] = None,
+    precision: Annotated[str | None, typer.Option(show_default=False, help="auto (default: bf16 where the device computes it natively, else fp32), fp32, bf16 or fp16; for the models that take it.")] = None,
     option: Annotated[list[str] | None, typer.Option("--option", help="NAME.KEY=VALUE: a typed option of one selected extractor (repeatable; `featurizer models --json` lists them).")] = None,
     audio_fps: Annotated[float | None, typer.Option(show_default=False, help="Label rows per second of audio-only inputs (wav, m4a ...); default 25.")] = None,
     executor: Annotated[str, typer.Option(help="local, or ray (featurizer[ray]; docs/scale.md).")] = "local",

@@ -27,7 +27,7 @@ def serve(
     weights: Annotated[list[str] | None, typer.Option(help="NAME=SOURCE: hub id, local folder or state-dict file (repeatable) (env FEATURIZER_WEIGHTS=a=src,b=src).")] = None,
     device: Annotated[str | None, typer.Option(show_default=False, help="cpu, cuda or auto (default: cpu; env FEATURIZER_DEVICE).")] = None,
     batch_size: Annotated[int | None, typer.Option(help="Override the extractors' batch size (env FEATURIZER_BATCH_SIZE).")] = None,
-    precision: Annotated[str | None, typer.Option(show_default=False, help="fp32, bf16 or fp16, for the models that take it (env FEATURIZER_PRECISION).")] = None,
+    precision: Annotated[str | None, typer.Option(show_default=False, help="auto (default: bf16 where the device computes it natively, else fp32), fp32, bf16 or fp16, for the models that take it (env FEATURIZER_PRECISION).")] = None,
     option: Annotated[list[str] | None, typer.Option("--option", help="NAME.KEY=VALUE: a typed extractor option (repeatable) (env FEATURIZER_OPTIONS=a.k=v,b.k=v).")] = None,
     temp_dir: Annotated[Path | None, typer.Option(help="Where uploads are spooled (default: the system temp dir; env FEATURIZER_TEMP_DIR).")] = None,
     workers: Annotated[int, typer.Option(help="Worker processes (each loads its own models).")] = 1,

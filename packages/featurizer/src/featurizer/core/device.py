@@ -1,10 +1,13 @@
-"""The one device rule: ``cpu``, ``cuda[:i]`` or ``auto`` (CUDA when available, else CPU).
+"""The one device rule: ``cpu``, ``cuda[:i]`` or ``auto`` (CUDA when available, else CPU); and
+what a device computes natively (bfloat16).
 
 Imports torch only when called, so the core stays import-light.
 """
 
 from __future__ import annotations
 
+import functools
+from pathlib import Path
 from typing import Any
 
 from .errors import InputError
@@ -35,3 +38,46 @@ def resolve_device(device: str | None, flag: str = "--device") -> Any:
 
 def is_cuda(device: Any) -> bool:
     return getattr(device, "type", str(device)) == "cuda"
+
+
+# /proc/cpuinfo flags of native bfloat16 arithmetic: x86 AVX512-BF16 and AMX-BF16 tiles, Arm BF16.
+BF16_CPU_FLAGS = frozenset({"avx512_bf16", "amx_bf16", "bf16"})
+
+
+def cpu_flags(cpuinfo: str | Path = "/proc/cpuinfo") -> frozenset[str]:
+    """The CPU's feature flags (``flags`` on x86, ``Features`` on Arm); empty where unreadable."""
+    try:
+        text = Path(cpuinfo).read_text()
+    except OSError:
+        return frozenset()
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip().lower() in ("flags", "features"):
+            return frozenset(value.split())
+    return frozenset()
+
+
+@functools.cache
+def cpu_has_native_bf16() -> bool:
+    """This CPU computes bfloat16 natively (AVX512-BF16, AMX or Arm BF16), not by emulation:
+    torch's own CPU probe (cpuinfo), else the kernel's flags in /proc/cpuinfo."""
+    import torch
+
+    probe = getattr(torch, "cpu", None)
+    for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"):
+        fn = getattr(probe, name, None)
+        if fn is not None and fn():
+            return True
+    return bool(BF16_CPU_FLAGS & cpu_flags())
+
+
+def has_native_bf16(device: Any) -> bool:
+    """``device`` runs bfloat16 natively: a CUDA GPU with bf16 units (Ampere and later), or a
+    CPU with AVX512-BF16, AMX or Arm BF16. Emulated bf16 (older GPUs, AVX2 CPUs) is not."""
+    import torch
+
+    if is_cuda(device):
+        return bool(torch.cuda.is_bf16_supported(including_emulation=False))
+    if getattr(device, "type", str(device)) == "cpu":
+        return cpu_has_native_bf16()
+    return False

@@ -87,7 +87,7 @@ def load_ecapa(weights: str | None, device: str | None, batch_size: int | None,
     res = resolve("ecapatdnn", weights, DEFAULT, needs=("hyperparams.yaml",),
                   hub_patterns=(("*.yaml", "*.ckpt", "*.txt"),))  # first: fails before torch loads
     dev = resolve_device(device)
-    prec = resolve_precision(precision, dev, "ecapatdnn", cuda_default="fp32")
+    prec = resolve_precision(precision, dev, "ecapatdnn", prefer_fp32=True)
     if res.kind == "random":
         import torch
         from speechbrain.lobes.features import Fbank

@@ -116,7 +116,7 @@ def load_emotieff(m: EmotiEffModel, weights: str | None, device: str | None, bat
     if res.suffix == ".onnx":
         from .onnx_visual import OnnxFaceExtractor, open_graph
 
-        if resolve_precision(precision, dev, m.name, cuda_default="fp32") != "fp32":
+        if resolve_precision(precision, dev, m.name, prefer_fp32=True) != "fp32":
             raise WeightsError(f"{m.name} --precision {precision}", "ONNX files run in the precision they "
                                "were exported in (fp32)", "use --precision fp32, or pass a state dict")
         g = open_graph(res.path, m.name, res.source, dev)

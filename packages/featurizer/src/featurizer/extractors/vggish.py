@@ -147,7 +147,7 @@ def load_vggish(weights: str | None, device: str | None, batch_size: int | None,
         raise WeightsError(f"vggish:{hop}", str(e)) from None
     res = resolve("vggish", weights, DEFAULT_URL)  # first: a missing download fails before torch loads
     dev = resolve_device(device)
-    prec = resolve_precision(precision, dev, "vggish", cuda_default="fp32")
+    prec = resolve_precision(precision, dev, "vggish", prefer_fp32=True)
     import torch
     from torchvggish.torchvggish import VGG, make_layers
 

@@ -26,8 +26,9 @@ class Settings(BaseModel):
         default_factory=dict, description="Model name -> weights source (hub id, folder or file).")
     device: str = Field("cpu", description="cpu, cuda or auto (passed to the extractors).")
     batch_size: int | None = Field(None, ge=1, description="Override the extractors' batch size.")
-    precision: Literal["fp32", "bf16", "fp16"] | None = Field(
-        None, description="fp32, bf16 or fp16, for the extractors that take it.")
+    precision: Literal["auto", "fp32", "bf16", "fp16"] | None = Field(
+        None, description="auto (default: bf16 where the device computes it natively, else fp32), "
+                          "fp32, bf16 or fp16, for the extractors that take it.")
     options: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="Typed extractor options: model -> {key: value} "
                                           "(`--option NAME.KEY=VALUE`).")
