@@ -170,10 +170,10 @@ def write_baseline_run(cfg: RunConfig, out: str | Path, clf: FrameClassifier, st
     return run
 
 
-def baseline_probs(run: str | Path, cfg: RunConfig, stats: Standardizer, bank: FeatureBank,
+def baseline_probs(clf: FrameClassifier, cfg: RunConfig, stats: Standardizer, bank: FeatureBank,
                    ids: Sequence[int]) -> Probs:
-    """Unsmoothed probabilities of a baseline run folder on ``ids`` of ``bank``."""
-    return track_probs(FrameClassifier.load(baseline_file(run)), make_builder(cfg, bank, stats), ids)
+    """Unsmoothed probabilities of a fitted baseline (its config and statistics) on ``ids`` of ``bank``."""
+    return track_probs(clf, make_builder(cfg, bank, stats), ids)
 
 
 def run_baseline(cfg: RunConfig, out: str | Path, reporter: Reporter | None = None) -> dict[str, Any]:

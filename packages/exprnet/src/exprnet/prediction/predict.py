@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -20,7 +21,8 @@ from featurizer.core.device import resolve_device
 from featurizer.core.files import atomic_write_bytes, atomic_write_json, atomic_write_text
 from featurizer.core.store import FeatureStore
 
-from ..baseline.fit import baseline_probs
+from ..baseline.classifier import FrameClassifier
+from ..baseline.fit import baseline_file, baseline_probs
 from ..config import CLASSES, N_CLASSES, RunConfig
 from ..data.bank import FeatureBank, Standardizer, load_bank
 from ..data.batches import BatchBuilder, flag_columns, input_dim
@@ -38,10 +40,20 @@ HEADER = "image_location," + ",".join(CLASSES)
 
 @dataclass
 class LoadedRun:
+    """What predicts: a network's weights (``state``) or a baseline's ``classifier``, with the
+    config, the normalisation statistics and the recorded feature provenance; from a run folder
+    (``run``) or from a bundle member (``run`` None, ``source`` names it)."""
+
     cfg: RunConfig
     stats: Standardizer
     state: dict
-    run: RunFolder
+    run: RunFolder | None
+    features: dict[str, Any] | None = None
+    classifier: FrameClassifier | None = None
+    source: str = ""
+
+    def __post_init__(self) -> None:
+        self.source = self.source or (str(self.run.root) if self.run is not None else "model")
 
 
 def load_run(run_dir: str | Path, checkpoint: str = "best") -> LoadedRun:
@@ -51,8 +63,51 @@ def load_run(run_dir: str | Path, checkpoint: str = "best") -> LoadedRun:
         raise RunError(str(run_dir), "has no stats.npz", "is it a complete run folder?")
     if checkpoint not in ("best", "last"):
         raise RunError(f"--checkpoint {checkpoint}", "expected best or last")
-    state = {} if cfg.baseline is not None else run.load(checkpoint)["model"]  # a baseline: no network
-    return LoadedRun(cfg, Standardizer.load(run.stats), state, run)
+    if cfg.baseline is not None:  # a baseline: no network
+        return LoadedRun(cfg, Standardizer.load(run.stats), {}, run, run.read_features(),
+                         FrameClassifier.load(baseline_file(run.root)))
+    return LoadedRun(cfg, Standardizer.load(run.stats), run.load(checkpoint)["model"], run, run.read_features())
+
+
+class Predictor:
+    """A loaded run ready to predict banks of tracks: the network is built and placed once, on the
+    first bank (its input width comes from the bank's features and present flags)."""
+
+    def __init__(self, lr: LoadedRun, device: str = "auto"):
+        self.lr, self.device = lr, device
+        self._model: tuple[ExprNet, torch.device] | None = None
+
+    def model(self, bank: FeatureBank) -> tuple[ExprNet, torch.device]:
+        if self._model is None:
+            cfg = self.lr.cfg
+            dev = resolve_device(self.device)
+            if cfg.train.threads:
+                torch.set_num_threads(cfg.train.threads)
+            net: ExprNet = build_model(input_dim(bank.dim, len(flag_columns(bank, cfg.data.present_flags))), cfg.model)
+            net.load_state_dict(self.lr.state)
+            self._model = (net.to(dev), dev)
+        return self._model
+
+    def probs(self, bank: FeatureBank, reporter: Reporter | None = None) -> dict[int, np.ndarray]:
+        """Unsmoothed (n, 8) probabilities of every track of ``bank``, by bank index."""
+        reporter = reporter or NullReporter()
+        cfg = self.lr.cfg
+        if self.lr.classifier is not None:
+            return baseline_probs(self.lr.classifier, cfg, self.lr.stats, bank, range(len(bank.tracks)))
+        model, dev = self.model(bank)
+        reporter.start("predict", None)
+        try:
+            return track_probs(model, bank, self.lr.stats, cfg, dev, reporter)
+        finally:
+            reporter.stop()
+
+
+def check_bank(lr: LoadedRun, bank: FeatureBank, store: str, allow_feature_mismatch: bool = False) -> None:
+    """Refuse a bank whose features were made differently from the run's, or are not its width."""
+    check_features(lr.features, bank.identities, store, lr.source, allow_feature_mismatch)
+    if list(bank.dims) != list(lr.stats.dims):
+        raise DataError(store, f"feature dims {bank.dims} differ from the run's {lr.stats.dims}",
+                        f"the run was trained on {', '.join(lr.cfg.data.features)} with other extractors")
 
 
 def resolve_tracks(arg: str, reader: FeatureStore) -> list[str]:
@@ -119,24 +174,8 @@ def run_probs(lr: LoadedRun, store: str, names: Sequence[str], labels: dict[str,
                          progress=lambda t: reporter.advance(1), labels_dir=labels_dir)
     finally:
         reporter.stop()
-    check_features(lr.run.read_features(), bank.identities, store, str(lr.run.root), allow_feature_mismatch)
-    if list(bank.dims) != list(lr.stats.dims):
-        raise DataError(store, f"feature dims {bank.dims} differ from the run's {lr.stats.dims}",
-                        f"the run was trained on {', '.join(cfg.data.features)} with other extractors")
-    if cfg.baseline is not None:
-        return bank, baseline_probs(lr.run.root, cfg, lr.stats, bank, range(len(bank.tracks)))
-    dev = resolve_device(device)
-    if cfg.train.threads:
-        torch.set_num_threads(cfg.train.threads)
-    model: ExprNet = build_model(input_dim(bank.dim, len(flag_columns(bank, cfg.data.present_flags))), cfg.model)
-    model.load_state_dict(lr.state)
-    model.to(dev)
-    reporter.start("predict", None)
-    try:
-        probs = track_probs(model, bank, lr.stats, cfg, dev, reporter)
-    finally:
-        reporter.stop()
-    return bank, probs
+    check_bank(lr, bank, store, allow_feature_mismatch)
+    return bank, Predictor(lr, device).probs(bank, reporter)
 
 
 def training_probs(lr: LoadedRun, device: str, reporter: Reporter) -> tuple[list[np.ndarray], list[np.ndarray]]:
