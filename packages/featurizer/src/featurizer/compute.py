@@ -203,4 +203,4 @@ def compute_source(
             continue
         for name, (vals, present) in _visual_features(wanted, src, tl, plan.video, progress).items():
             ex = next(e for e in wanted if e.name == name)
-            yield TrackFeatures(track, name, vals, present, ex.provenance())
+            yield TrackFeatures(track, name, vals, present, {**ex.provenance(), "faces": src.describe()})

@@ -35,6 +35,12 @@ class FaceSource(Protocol):
     def crops(self, timeline: Timeline, video: Path) -> Iterator[Crop]:
         """(row index, RGB uint8 112x112 crop) for each label row that has a face, in row order."""
 
+    def describe(self) -> dict[str, str]:
+        """Where the crops come from, for the provenance of visual features (``faces``)."""
+
+
+ALIGNMENT = "arcface-112 five-point similarity"  # featurizer.faces.align: the crops every source gives
+
 
 def _read_rgb(path: Path) -> np.ndarray | None:
     img = cv2.imread(str(path), cv2.IMREAD_COLOR)
@@ -52,6 +58,10 @@ class CroppedAlignedFaces:
     root: Path
     threads: int = 4
     in_flight: int = 512  # crops read ahead of the consumer (bounded memory)
+
+    def describe(self) -> dict[str, str]:
+        return {"source": "cropped_aligned", "folder": Path(self.root).name,
+                "alignment": "as given (Aff-Wild2: 112x112, five-point aligned)"}
 
     def crops(self, timeline: Timeline, video: Path | None = None) -> Iterator[Crop]:
         """Reads overlap the consumer (the models), with at most ``in_flight`` crops pending."""
@@ -103,6 +113,10 @@ class DetectedFaces:
     def __post_init__(self) -> None:
         self._scans: OrderedDict[tuple, VideoFaces] = OrderedDict()
         self._lock = threading.Lock()
+
+    def describe(self) -> dict[str, str]:
+        name = self.detector if isinstance(self.detector, str) else getattr(self.detector, "name", None)
+        return {"source": "detected", "detector": name or "retinaface", "alignment": ALIGNMENT}
 
     def _detector(self) -> FaceDetector:
         if self.detector is None or isinstance(self.detector, str):
