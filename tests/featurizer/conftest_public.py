@@ -3,8 +3,10 @@ publish (so tests load them through ``--weights NAME=SOURCE`` like a user's down
 
 - EmotiEffLib: an EfficientNet-B0 / MobileFaceNet with a 10-way (8 emotions + valence, arousal)
   classifier, exported to ONNX as their ``convert_pt_to_onnx.py`` does (opset 11, input ``input``,
-  dynamic batch), as a state dict, and as a whole pickled model (their ``.pt``);
-- MAE-Face: ``{"model": state dict}`` of an MAE (encoder + decoder, ``mask_token``);
+  dynamic batch), as a state dict, and as a whole pickled model (their ``.pt``), also as older
+  timm releases pickled it (0.9.7's attributes; pre-0.9 module paths);
+- MAE-Face: an MAE training checkpoint (``model``: encoder + decoder, ``mask_token``; ``optimizer``,
+  ``epoch``, ``scaler``, ``args`` as an ``argparse.Namespace``);
 - DINOv2, CLIP, Whisper, audeering's wav2vec 2.0 emotion model: Hugging Face folders written by
   ``save_pretrained`` (tiny configs), with their preprocessor configs.
 
@@ -79,9 +81,44 @@ def mbf_state_dict(model) -> dict:
     return {**model.backbone.state_dict(), **{f"fc.{k}": v for k, v in model.fc.state_dict().items()}}
 
 
+# Attributes timm added to EfficientNet blocks after 0.9 (space-to-depth stems): a model pickled by
+# timm 0.9.7 has none of them.
+TIMM_LATER_ATTRS = ("conv_s2d", "bn_s2d")
+# Module paths of timm before 0.9, as older pickles name them (timm.layers was timm.models.layers).
+TIMM_OLD_PATHS = {b"ctimm.layers.": b"ctimm.models.layers.",
+                  b"ctimm.models._efficientnet_blocks\n": b"ctimm.models.efficientnet_blocks\n"}
+
+
+def save_legacy_timm_pickle(model, path: Path, old_paths: bool) -> Path:
+    """``torch.save(model)`` as timm 0.9.7 wrote it (no attributes added since), and with
+    ``old_paths`` also under pre-0.9 module paths (the pickle's GLOBAL opcodes renamed)."""
+    import copy
+    import zipfile
+
+    import torch
+
+    model = copy.deepcopy(model)
+    for mod in model.modules():
+        for a in TIMM_LATER_ATTRS:
+            mod.__dict__.pop(a, None)
+    torch.save(model, path)
+    if old_paths:
+        tmp = path.with_suffix(".new")
+        with zipfile.ZipFile(path) as z, zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as out:
+            for info in z.infolist():
+                data = z.read(info)
+                if info.filename.endswith("data.pkl"):
+                    for a, b in TIMM_OLD_PATHS.items():
+                        data = data.replace(a, b)
+                out.writestr(info.filename, data)
+        tmp.replace(path)
+    return path
+
+
 @pytest.fixture(scope="session")
 def emotieff_files(tmp_path_factory) -> dict[str, Path]:
-    """``b0.onnx``, ``b0.pth`` (state dict), ``b0.pt`` (pickled whole model), ``mbf.onnx``, ``mbf.pth``."""
+    """``b0.onnx``, ``b0.pth`` (state dict), ``b0.pt`` (pickled whole model), ``b0.pt-0.9.7`` and
+    ``b0.pt-0.6`` (pickled by older timm releases), ``mbf.onnx``, ``mbf.pth``."""
     import torch
 
     d = tmp_path_factory.mktemp("emotieff")
@@ -91,7 +128,11 @@ def emotieff_files(tmp_path_factory) -> dict[str, Path]:
     torch.save(b0.state_dict(), d / "enet_b0_8_va_mtl.pth")
     torch.save(b0, d / "enet_b0_8_va_mtl.pt")
     torch.save(mbf_state_dict(mbf), d / "mbf_va_mtl.pth")
+    (d / "timm097").mkdir()
+    (d / "timm06").mkdir()
     out.update({"b0.pth": d / "enet_b0_8_va_mtl.pth", "b0.pt": d / "enet_b0_8_va_mtl.pt",
+                "b0.pt-0.9.7": save_legacy_timm_pickle(b0, d / "timm097" / "enet_b0_8_va_mtl.pt", False),
+                "b0.pt-0.6": save_legacy_timm_pickle(b0, d / "timm06" / "enet_b0_8_va_mtl.pt", True),
                 "mbf.pth": d / "mbf_va_mtl.pth"})
     return out
 
@@ -99,9 +140,24 @@ def emotieff_files(tmp_path_factory) -> dict[str, Path]:
 MAE_TINY = dict(img_size=224, patch_size=16, embed_dim=64, depth=2, num_heads=1, mlp_ratio=4.0)
 
 
+def mae_args():
+    """The ``args`` MAE's ``main_pretrain.py`` saves in its checkpoints (an argparse.Namespace)."""
+    import argparse
+
+    return argparse.Namespace(
+        batch_size=64, epochs=800, accum_iter=1, model="mae_vit_base_patch16", input_size=224,
+        mask_ratio=0.75, norm_pix_loss=True, weight_decay=0.05, lr=None, blr=1.5e-4, min_lr=0.0,
+        warmup_epochs=40, data_path="/datasets/faces", output_dir="./output_dir", log_dir="./output_dir",
+        device="cuda", seed=0, resume="", start_epoch=0, num_workers=10, pin_mem=True, world_size=8,
+        local_rank=-1, dist_on_itp=False, dist_url="env://", distributed=True, rank=0, gpu=0,
+        dist_backend="nccl")
+
+
 @pytest.fixture(scope="session")
 def mae_face_file(tmp_path_factory) -> Path:
-    """An MAE pretraining checkpoint: ``{"model": encoder + decoder + mask_token, "epoch": ...}``."""
+    """An MAE pretraining checkpoint as ``util/misc.py`` ``save_model`` writes it: ``{"model":
+    encoder + decoder + mask_token, "optimizer": AdamW state, "epoch", "scaler": GradScaler state,
+    "args": argparse.Namespace}``."""
     import torch
     from timm.models.vision_transformer import VisionTransformer
 
@@ -113,9 +169,27 @@ def mae_face_file(tmp_path_factory) -> Path:
     sd["decoder_pos_embed"] = torch.randn(1, 197, 32)
     sd["decoder_blocks.0.norm1.weight"] = torch.ones(32)
     sd["decoder_pred.weight"] = torch.randn(768, 32)
+    opt = torch.optim.AdamW(enc.parameters(), lr=1e-4, betas=(0.9, 0.95), weight_decay=0.05)
+    enc(torch.zeros(1, 3, 224, 224)).sum().backward()
+    with torch.no_grad():
+        saved = {k: v.clone() for k, v in sd.items()}  # the weights before the step: the rows' oracle
+    opt.step()
+    scaler = {"scale": 65536.0, "growth_factor": 2.0, "backoff_factor": 0.5, "growth_interval": 2000,
+              "_growth_tracker": 117}
     p = tmp_path_factory.mktemp("mae_face") / "mae_face_pretrain_vit_base.pth"
-    torch.save({"model": sd, "epoch": 799}, p)
+    torch.save({"model": saved, "optimizer": opt.state_dict(), "epoch": 799, "scaler": scaler,
+                "args": mae_args()}, p)
     return p
+
+
+def read_mae_model(path: Path) -> dict:
+    """The checkpoint's ``model`` as MAE's own code reads it (``torch.load``), with its args allowed."""
+    import argparse
+
+    import torch
+
+    with torch.serialization.safe_globals([argparse.Namespace]):
+        return torch.load(path, map_location="cpu", weights_only=True)["model"]
 
 
 @pytest.fixture(scope="session")

@@ -71,12 +71,26 @@ def test_emotieff_b0_onnx_state_dict_and_pickle_agree_with_the_model(demo, emoti
         _close(ex.extract_faces(crops), want_scores)
 
 
+@pytest.mark.parametrize("release", ["0.9.7", "0.6"])
+def test_emotieff_pickle_of_an_older_timm_gives_the_models_rows(demo, emotieff_files, release):
+    """Their ``.pt`` as older timm releases wrote it (fewer attributes; pre-0.9 module paths, which
+    today's timm cannot import) unpickles onto today's classes and gives the model's own rows."""
+    import torch
+
+    p = emotieff_files[f"b0.pt-{release}"]
+    found = torch.serialization.get_unsafe_globals_in_checkpoint(str(p))
+    assert ("timm.models.efficientnet_blocks.InvertedResidual" in found) is (release == "0.6")
+    crops = _crops(demo, 2)
+    ex = create_extractor("emotieff-b0:scores", weights=str(p), allow_pickle=True)
+    _close(ex.extract_faces(crops), _emotieff_reference(EmotiEffNet.b0(), crops, 224, *IMAGENET, features=False))
+
+
 def test_emotieff_pickles_need_allow_pickle(emotieff_files):
     with pytest.raises(WeightsError) as e:
         create_extractor("emotieff-b0", weights=str(emotieff_files["b0.pt"]))
     msg = str(e.value)
-    assert "pickled model" in msg and "runs code" in msg and "allow_pickle" in msg and "\n" not in msg
-    assert "state_dict()" in msg  # how to convert it once
+    assert "timm.models.efficientnet.EfficientNet" in msg and "runs code" in msg and "\n" not in msg
+    assert "allow_pickle" in msg and "state_dict()" in msg  # how to convert it once
 
 
 def test_emotieff_mbf_onnx_and_state_dict(demo, emotieff_files):
@@ -132,21 +146,24 @@ def test_emotieff_onnx_errors(emotieff_files, tmp_path):
         create_extractor("emotieff-b0", weights=str(headless))
 
 
-def test_mae_face_is_the_mae_encoder_class_token(demo, mae_face_file):
+def _mae_face_reference(path, crops, global_pool: bool):
+    """MAE-Face's ``models_vit.VisionTransformer.forward_features`` written out (patches, cls, pos,
+    blocks; then ``norm`` and the class token, or the patch mean through ``fc_norm``, which a
+    pretrained checkpoint lacks: built fresh, as their model builds it) on MAE's eval transform."""
     import torch
     import torch.nn.functional as F
     from timm.models.vision_transformer import VisionTransformer
 
-    from .conftest_public import MAE_TINY
+    from .conftest_public import MAE_TINY, read_mae_model
 
-    crops = _crops(demo, 3)
-    ex = create_extractor("mae-face", weights=str(mae_face_file))
-    assert ex.dim == 64 and ex.layer == "class token, norm" and ex.pre.interpolation == "bicubic"
-    # MAE-Face's forward_features (global_pool=False) written out: patches, cls, pos, blocks, norm
+    sd = read_mae_model(path)
     enc = VisionTransformer(**MAE_TINY, num_classes=0)
-    sd = torch.load(mae_face_file, weights_only=True)["model"]
-    enc.load_state_dict({k: v for k, v in sd.items() if not k.startswith(("decoder", "mask_token"))})
+    enc.load_state_dict({k: v for k, v in sd.items() if not k.startswith(("decoder", "mask_token", "fc_norm"))},
+                        strict=False)
     enc.eval()
+    fc_norm = torch.nn.LayerNorm(MAE_TINY["embed_dim"], eps=1e-6)
+    if "fc_norm.weight" in sd:
+        fc_norm.load_state_dict({"weight": sd["fc_norm.weight"], "bias": sd["fc_norm.bias"]})
     x = F.interpolate(torch.from_numpy(crops).permute(0, 3, 1, 2), size=(224, 224), mode="bicubic",
                       align_corners=False).float() / 255
     x = (x - torch.tensor(IMAGENET[0]).view(1, 3, 1, 1)) / torch.tensor(IMAGENET[1]).view(1, 3, 1, 1)
@@ -155,26 +172,83 @@ def test_mae_face_is_the_mae_encoder_class_token(demo, mae_face_file):
         t = torch.cat([enc.cls_token.expand(len(t), -1, -1), t], dim=1) + enc.pos_embed
         for blk in enc.blocks:
             t = blk(t)
-        want = enc.norm(t)[:, 0].numpy()
-    _close(ex.extract_faces(crops), want, tol=1e-4)
+        return (fc_norm(t[:, 1:].mean(1)) if global_pool else enc.norm(t)[:, 0]).numpy()
+
+
+def test_mae_face_training_checkpoint_loads_safely_and_pools_both_ways(demo, mae_face_file, monkeypatch):
+    """The release is MAE's training checkpoint (``args`` an argparse.Namespace, which a plain
+    ``weights_only`` load refuses): it loads without unpickling code; ``cls`` by default (their
+    example's choice for features of the pretrained model), ``mean`` on request (their
+    ``global_pool=True``), both recorded."""
+    import pickle
+
+    import torch
+
+    crops = _crops(demo, 3)
+    with pytest.raises(pickle.UnpicklingError, match="argparse.Namespace"):
+        torch.load(mae_face_file, weights_only=True)  # why the release did not load before
+    real_load = torch.load
+
+    def no_general_unpickle(*a, **kw):
+        assert kw.get("weights_only") is True, kw
+        return real_load(*a, **kw)
+
+    monkeypatch.setattr(torch, "load", no_general_unpickle)
+    ex = create_extractor("mae-face", weights=str(mae_face_file))
+    assert ex.dim == 64 and ex.layer == "class token, norm" and ex.pre.interpolation == "bicubic"
+    assert ex.provenance()["pool"] == "cls"
+    _close(ex.extract_faces(crops), _mae_face_reference(mae_face_file, crops, global_pool=False), tol=1e-4)
+    mean = create_extractor("mae-face", weights=str(mae_face_file), pool="mean")
+    assert mean.provenance()["pool"] == "mean" and mean.layer.startswith("mean patch token, fc_norm (fresh")
+    _close(mean.extract_faces(crops), _mae_face_reference(mae_face_file, crops, global_pool=True), tol=1e-4)
 
 
 def test_mae_face_fine_tuned_checkpoint_pools_patches_through_fc_norm(demo, mae_face_file, tmp_path):
     import torch
 
-    sd = torch.load(mae_face_file, weights_only=True)["model"]
+    from .conftest_public import mae_args, read_mae_model
+
+    sd = read_mae_model(mae_face_file)
     sd = {k: v for k, v in sd.items() if not k.startswith(("decoder", "mask_token", "norm."))}
-    sd["fc_norm.weight"], sd["fc_norm.bias"] = torch.full((64,), 2.0), torch.zeros(64)
+    sd["fc_norm.weight"], sd["fc_norm.bias"] = torch.full((64,), 2.0), torch.full((64,), 0.1)
     sd["head.weight"], sd["head.bias"] = torch.zeros(12, 64), torch.zeros(12)  # a task head: dropped
     p = tmp_path / "finetuned.pth"
-    torch.save({"model": sd}, p)
+    torch.save({"model": sd, "epoch": 29, "args": mae_args()}, p)  # main_finetune.py's checkpoint
     ex = create_extractor("mae-face", weights=str(p))
-    assert ex.layer == "mean patch token, fc_norm"
-    with torch.inference_mode():
-        x = ex.preprocess(_crops(demo, 2))
-        t = ex.model.forward_features(x)  # blocks output, norm is Identity when pooling
-        want = torch.nn.functional.layer_norm(t[:, 1:].mean(1), (64,), eps=1e-6) * 2.0
-    _close(ex.extract_faces(_crops(demo, 2)), want.numpy(), tol=1e-4)
+    assert ex.layer == "mean patch token, fc_norm" and ex.provenance()["pool"] == "mean"
+    crops = _crops(demo, 2)
+    _close(ex.extract_faces(crops), _mae_face_reference(p, crops, global_pool=True), tol=1e-4)
+    with pytest.raises(WeightsError, match=r"pool=cls needs the final norm.*--option mae-face\.pool=mean"):
+        create_extractor("mae-face", weights=str(p), pool="cls")
+
+
+def test_mae_face_refuses_a_pickled_model_with_a_hint_that_works(mae_face_file, tmp_path):
+    """A whole pickled model (their ``models_vit.VisionTransformer``) is refused, naming the class;
+    mae-face takes no allow_pickle, and the one-line conversion it prints gives a loadable file."""
+    import shlex
+
+    import torch
+    from timm.models.vision_transformer import VisionTransformer
+
+    from .conftest_public import MAE_TINY, read_mae_model
+
+    enc = VisionTransformer(**MAE_TINY, num_classes=0)
+    enc.load_state_dict({k: v for k, v in read_mae_model(mae_face_file).items()
+                         if not k.startswith(("decoder", "mask_token"))})
+    p = tmp_path / "whole.pth"
+    torch.save(enc, p)
+    with pytest.raises(WeightsError) as e:
+        create_extractor("mae-face", weights=str(p))
+    msg = str(e.value)
+    assert "timm.models.vision_transformer.VisionTransformer" in msg and "runs code" in msg
+    assert "allow_pickle" not in msg and "\n" not in msg
+    cmd = shlex.split(msg[msg.index("python -c"):msg.rindex(")")])
+    assert cmd[:2] == ["python", "-c"] and len(cmd) == 3
+    exec(cmd[2], {})  # the one-liner, run as python -c would (this process trusts the file)
+    ex = create_extractor("mae-face", weights=str(tmp_path / "whole.state_dict.pth"))
+    ref = create_extractor("mae-face", weights=str(mae_face_file))
+    crops = np.random.default_rng(0).integers(0, 255, (2, 112, 112, 3), dtype=np.uint8)
+    np.testing.assert_allclose(ex.extract_faces(crops), ref.extract_faces(crops), rtol=1e-5, atol=1e-6)
 
 
 def test_dinov2_equals_the_model_on_its_own_processor(demo, dinov2_dir):

@@ -68,10 +68,11 @@ class TorchFaceExtractor(Extractor):
     pre: Preprocess = field(default_factory=Preprocess)
     channels_last: bool = True
     architecture: str = ""
+    details: dict[str, Any] = field(default_factory=dict)  # extractor-specific provenance (mae-face's pool)
 
     def provenance(self) -> dict[str, Any]:
         return {**super().provenance(), "architecture": self.architecture,
-                "preprocess": self.pre.describe()}
+                "preprocess": self.pre.describe(), **self.details}
 
     def preprocess(self, crops: np.ndarray) -> torch.Tensor:
         """Resized as uint8 on the CPU, copied (pinned, asynchronously on CUDA), normalised on the

@@ -26,20 +26,80 @@ TIMM_MOVES = {"timm.models.layers": "timm.layers",
               "timm.models.efficientnet_builder": "timm.models._efficientnet_builder"}
 
 
-def pickle_hint(extractor: str, path: Path) -> str:
-    return (f"convert it once to a state dict: python -c \"import torch; torch.save(torch.load('{path}', "
-            f"weights_only=False).state_dict(), '{path.with_suffix('.pth')}')\", or, if you trust the file, "
-            f"pass the {extractor} option allow_pickle=true")
+def converted_path(path: Path) -> Path:
+    """Where a converted state dict of ``path`` goes (beside it, never over it)."""
+    return path.with_name(f"{path.stem}.state_dict.pth")
 
 
-def load_state_dict_file(path: str | os.PathLike, extractor: str = "weights", *, allow_pickle: bool = False,
+def pickle_hint(extractor: str, path: Path, takes_allow_pickle: bool) -> str:
+    """How to get a plain state dict out of a file that pickles more than tensors (true for a
+    whole model, which has ``state_dict()``, and for a training container with ``model`` or
+    ``state_dict``)."""
+    convert = (f"convert it once where you trust it: python -c \"import torch; c = torch.load('{path}', "
+               f"weights_only=False); torch.save(c.state_dict() if hasattr(c, 'state_dict') else "
+               f"{{k: v for k, v in c.items() if k in ('model', 'state_dict')}}, '{converted_path(path)}')\"")
+    if takes_allow_pickle:
+        return f"{convert}, or, if you trust the file, pass the {extractor} option allow_pickle=true"
+    return convert
+
+
+def plain_globals() -> list[Any]:
+    """Plain data types training scripts pickle beside the weights, which torch's weights-only
+    unpickler may build (it runs no code from the file for them): ``argparse.Namespace`` (MAE's
+    ``args``), numpy scalars and dtypes (a best score, an epoch counter)."""
+    import argparse
+
+    import numpy as np
+
+    scalar = (getattr(np, "_core", None) or np.core).multiarray.scalar
+    dtypes = [type(np.dtype(t)) for t in ("float16", "float32", "float64", "int32", "int64", "bool")]
+    # files written under numpy 1 name the scalar by its old module path
+    return [argparse.Namespace, scalar, (scalar, "numpy.core.multiarray.scalar"), np.dtype, *dtypes]
+
+
+def _global_name(g: Any) -> str:
+    return g[1] if isinstance(g, tuple) else f"{g.__module__}.{g.__qualname__}"
+
+
+def _pickle_order(path: Path) -> list[str]:
+    """Globals in the order a torch zip file's pickle names them (the outermost object's class
+    first), read with ``pickletools``, nothing run."""
+    import pickletools
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as z:
+            data = z.read(next(n for n in z.namelist() if n.endswith("data.pkl")))
+        return [str(arg).replace(" ", ".") for op, arg, _ in pickletools.genops(data) if op.name == "GLOBAL"]
+    except Exception:  # noqa: BLE001 - not a zip, or another protocol: no order
+        return []
+
+
+def unsafe_globals(path: Path) -> list[str]:
+    """The classes and functions a torch file pickles beyond the allowed ones (read, not run),
+    the outermost first."""
+    import torch
+
+    allowed = {_global_name(g) for g in plain_globals()}
+    try:
+        found = torch.serialization.get_unsafe_globals_in_checkpoint(str(path))
+    except Exception:  # noqa: BLE001 - a legacy (non-zip) torch file: not listed
+        return []
+    order = {g: i for i, g in reversed(list(enumerate(_pickle_order(path))))}
+    return sorted((g for g in found if g not in allowed), key=lambda g: order.get(g, len(order)))
+
+
+def load_state_dict_file(path: str | os.PathLike, extractor: str = "weights", *,
+                         allow_pickle: bool | None = None,
                          module_moves: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Tensors of a ``.safetensors`` or torch file, unwrapped.
 
-    torch files load with ``weights_only=True``. A pickled whole model (``torch.save(model)``)
-    runs code stored in the file when loaded, so it is refused unless ``allow_pickle``; then it is
-    unpickled (module paths renamed per ``module_moves`` and :data:`TIMM_MOVES`) and only its
-    ``state_dict()`` is kept.
+    torch files load with ``weights_only=True``, with :func:`plain_globals` allowed (training
+    checkpoints such as MAE's ``{'model', 'optimizer', 'epoch', 'scaler', 'args'}`` load as they
+    are). A file that pickles anything else (a whole model, ``torch.save(model)``) runs code stored
+    in it when loaded, so it is refused unless ``allow_pickle`` (None: the extractor has no such
+    option); then it is unpickled (module paths renamed per ``module_moves`` and
+    :data:`TIMM_MOVES`) and only its ``state_dict()`` is kept.
     """
     import torch
 
@@ -50,11 +110,16 @@ def load_state_dict_file(path: str | os.PathLike, extractor: str = "weights", *,
 
             sd: Any = load_file(str(p))
         else:
-            sd = torch.load(str(p), map_location="cpu", weights_only=True)
+            with torch.serialization.safe_globals(plain_globals()):
+                sd = torch.load(str(p), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError:
         if not allow_pickle:
-            raise WeightsError(f"{extractor} weights {p}", "is a pickled model, not a state dict: loading it "
-                               "runs code stored in the file", pickle_hint(extractor, p)) from None
+            found = unsafe_globals(p)
+            what = (f" ({', '.join(found[:3])}{f', +{len(found) - 3} more' if len(found) > 3 else ''})"
+                    if found else "")
+            raise WeightsError(f"{extractor} weights {p}", f"pickles objects other than tensors and plain "
+                               f"data{what}: loading it runs code stored in the file",
+                               pickle_hint(extractor, p, allow_pickle is not None)) from None
         sd = load_pickled(p, extractor, {**TIMM_MOVES, **(module_moves or {})})
     except Exception as e:  # noqa: BLE001
         raise WeightsError(f"{extractor} weights {p}", f"cannot read state dict ({type(e).__name__}: "
