@@ -126,3 +126,121 @@ def test_public_audio_models_end_to_end(demo, whisper_dir, emotion_dir, tmp_path
     assert_store(out, demo, "wav2vec2-emotion", 32, sha)
     a = assert_store(out, demo, "wav2vec2-emotion-adv", 3, sha)["101-25-320x240"]
     assert a["timing"] == {"kind": "frame_window", "hop": 0.6, "window": 3.0}
+
+
+# openai/whisper-large-v3's files (sizes in bytes as the hub lists them, weights only)
+LARGE_V3 = {"added_tokens.json": 0, "config.json": 0, "flax_model.msgpack": 3_087_236_306,
+            "generation_config.json": 0, "merges.txt": 0, "model.safetensors": 3_087_130_976,
+            "model.fp32-00001-of-00002.safetensors": 4_993_448_880,
+            "model.fp32-00002-of-00002.safetensors": 1_180_663_192, "model.safetensors.index.fp32.json": 0,
+            "normalizer.json": 0, "preprocessor_config.json": 0, "pytorch_model.bin": 3_087_394_975,
+            "pytorch_model.bin.index.fp32.json": 0, "pytorch_model.fp32-00001-of-00002.bin": 4_993_677_250,
+            "pytorch_model.fp32-00002-of-00002.bin": 1_180_685_262, "special_tokens_map.json": 0,
+            "tokenizer.json": 0, "tokenizer_config.json": 0, "vocab.json": 0}
+
+
+def _with_other_weight_sets(whisper_dir, d):
+    """``whisper_dir`` plus what large-v3 ships beside ``model.safetensors``: fp32 shards with
+    their index, and a ``pytorch_model.bin``, all holding other values."""
+    import json
+    import shutil
+
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    shutil.copytree(whisper_dir, d)
+    sd = load_file(str(d / "model.safetensors"))
+    other = {k: v + 1.0 for k, v in sd.items()}
+    keys = sorted(other)
+    shards = {"model.fp32-00001-of-00002.safetensors": keys[: len(keys) // 2],
+              "model.fp32-00002-of-00002.safetensors": keys[len(keys) // 2 :]}
+    for fname, ks in shards.items():
+        save_file({k: other[k].contiguous() for k in ks}, str(d / fname), metadata={"format": "pt"})
+    (d / "model.safetensors.index.fp32.json").write_text(json.dumps(
+        {"metadata": {}, "weight_map": {k: f for f, ks in shards.items() for k in ks}}))
+    torch.save(other, d / "pytorch_model.bin")
+    return d
+
+
+def test_whisper_reads_one_weights_set_of_a_full_download(demo, whisper_dir, tmp_path, monkeypatch):
+    """A folder with every set large-v3 ships loads model.safetensors only (rows as transformers'
+    own ``from_pretrained``), opens no other weights file, and hashes only what it used."""
+    import safetensors
+    import torch
+    import transformers
+    from featurizer.weights import files_sha256
+
+    d = _with_other_weight_sets(whisper_dir, tmp_path / "whisper")
+    opened = []
+    real_open = safetensors.safe_open
+    monkeypatch.setattr(safetensors, "safe_open", lambda f, **kw: opened.append(f) or real_open(f, **kw))
+    real_load = torch.load
+    monkeypatch.setattr(torch, "load", lambda f, *a, **kw: opened.append(str(f)) or real_load(f, *a, **kw))
+    wave = _wave(demo, 1.0)
+    ex = create_extractor("whisper", weights=str(d))
+    assert [p.rsplit("/", 1)[-1] for p in opened] == ["model.safetensors"]
+    monkeypatch.undo()
+    (rows,) = ex.extract_audio([wave], 16000)
+    fe = transformers.WhisperFeatureExtractor.from_pretrained(str(d))
+    model = transformers.WhisperForConditionalGeneration.from_pretrained(str(d)).eval()  # its own choice
+    with torch.inference_mode():
+        ref = model.model.encoder(fe(wave, sampling_rate=16000, return_tensors="pt")["input_features"])
+    np.testing.assert_allclose(rows, ref.last_hidden_state[0, : len(rows)].numpy(), atol=1e-4, rtol=1e-4)
+    res = local_weights("whisper", str(d), d)
+    assert {f.name for f in res.files} == {"config.json", "generation_config.json", "preprocessor_config.json",
+                                           "model.safetensors"}
+    assert ex.weights_sha256 == res.sha256 == files_sha256(list(res.files))
+
+
+def test_whisper_sharded_checkpoint_loads_from_its_index(demo, whisper_dir, tmp_path):
+    import transformers
+
+    model = transformers.WhisperForConditionalGeneration.from_pretrained(str(whisper_dir)).eval()
+    d = tmp_path / "sharded"
+    model.save_pretrained(d, max_shard_size="200KB")  # model-0000k-of-0000n.safetensors + index
+    transformers.WhisperFeatureExtractor.from_pretrained(str(whisper_dir)).save_pretrained(d)
+    assert (d / "model.safetensors.index.json").is_file() and not (d / "model.safetensors").exists()
+    wave = _wave(demo, 1.0)
+    (rows,) = create_extractor("whisper", weights=str(d)).extract_audio([wave], 16000)
+    (want,) = create_extractor("whisper", weights=str(whisper_dir)).extract_audio([wave], 16000)
+    np.testing.assert_array_equal(rows, want)
+    res = local_weights("whisper", str(d), d)
+    assert "model.safetensors.index.json" in {f.name for f in res.files}
+    assert len([f for f in res.files if f.suffix == ".safetensors"]) > 1
+    (tmp_path / "empty").mkdir()  # a folder with no weights set is refused, naming what it looked for
+    (tmp_path / "empty" / "config.json").write_text((d / "config.json").read_text())
+    with pytest.raises(WeightsError, match="model.safetensors, pytorch_model.bin"):
+        create_extractor("whisper", weights=str(tmp_path / "empty"))
+
+
+def test_whisper_download_takes_one_weights_set(tmp_path, monkeypatch):
+    """Against large-v3's file list, the hub download asks for model.safetensors and the configs:
+    3.1 GB, where ``*.safetensors`` took the fp32 shards too (9.3 GB)."""
+    import huggingface_hub
+    from featurizer.weights import remote
+    from huggingface_hub.utils import filter_repo_objects
+
+    asked = []
+
+    def snapshot_download(repo, allow_patterns, local_files_only, **kw):
+        if local_files_only:
+            raise FileNotFoundError("not cached")
+        asked.append(list(allow_patterns))
+        folder = tmp_path / repo.replace("/", "--")
+        folder.mkdir(exist_ok=True)
+        for f in filter_repo_objects(LARGE_V3, allow_patterns=allow_patterns):
+            (folder / f).write_text("{}" if f.endswith(".json") else "x")
+        return str(folder)
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", snapshot_download)
+    monkeypatch.setattr(remote, "check_can_download", lambda *a: None)
+    from featurizer.weights import resolve
+
+    res = resolve("whisper", None, "openai/whisper-large-v3", needs=("config.json",))
+    got = {f.name for f in res.path.iterdir()}
+    weights = sorted(f for f in got if LARGE_V3[f])
+    assert weights == ["model.safetensors"] and len(asked) == 1
+    assert sum(LARGE_V3[f] for f in got) / 1e9 == pytest.approx(3.09, abs=0.01)
+    old = filter_repo_objects(LARGE_V3, allow_patterns=["*.json", "*.safetensors"])
+    assert sum(LARGE_V3[f] for f in old) / 1e9 == pytest.approx(9.26, abs=0.01)  # what it was
+    assert [f.name for f in res.files if f.suffix == ".safetensors"] == ["model.safetensors"]

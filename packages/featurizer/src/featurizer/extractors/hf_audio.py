@@ -161,8 +161,7 @@ def speech_weights(name: str, default: str, weights: str | None) -> Any:
     """The resolved weights of a wav2vec2-style extractor (a Hugging Face folder or hub id)."""
     from ..weights import resolve
 
-    return resolve(name, weights, default, needs=("config.json",),
-                   hub_patterns=(("*.json", "*.safetensors"), ("*.json", "*.bin")))
+    return resolve(name, weights, default, needs=("config.json",))
 
 
 def load_speech_model(res: Any, name: str, default: str, model_types: tuple[str, ...]) -> tuple[Any, bool]:

@@ -91,27 +91,37 @@ def not_a_folder(name: str, source: str, default: str) -> WeightsError:
 
 
 def checkpoint_tensors(folder: Path, prefixes: Sequence[str], name: str, source: str) -> dict[str, Any]:
-    """Tensors of a Hugging Face folder's weights whose names start with one of ``prefixes``
-    (prefix removed), read lazily from ``*.safetensors`` (or ``*.bin``, ``weights_only``): the
-    rest of a large checkpoint (a decoder, another tower) is never loaded."""
+    """Tensors of a Hugging Face folder's one weights set (:func:`~featurizer.weights.local.hf_weight_files`:
+    ``model.safetensors`` or its index's shards, never a second set beside it) whose names start
+    with one of ``prefixes`` (prefix removed), read lazily from ``.safetensors`` (``.bin``:
+    ``weights_only``, memory-mapped): the rest of a large checkpoint (a decoder, another tower) is
+    never loaded."""
     import torch
+
+    from ..weights.local import hf_weight_files
 
     def keep(key: str) -> str | None:
         return next((key[len(p):] for p in prefixes if key.startswith(p)), None)
 
+    files = hf_weight_files(folder)
+    if not files:
+        raise WeightsError(f"{name} weights {source}", "has no weights set transformers would load "
+                           "(model.safetensors, pytorch_model.bin, or the shards of their index)",
+                           f"pass the complete Hugging Face folder with --weights {name}=PATH")
     out: dict[str, Any] = {}
-    shards = sorted(folder.glob("*.safetensors"))
-    if shards:
-        from safetensors import safe_open
+    for f in files:
+        if f.suffix == ".safetensors":
+            from safetensors import safe_open
 
-        for f in shards:
             with safe_open(str(f), framework="pt") as st:
                 for k in st.keys():
                     if (short := keep(k)) is not None:
                         out[short] = st.get_tensor(k)
-    else:
-        for f in sorted(folder.glob("*.bin")):
-            sd = torch.load(str(f), map_location="cpu", weights_only=True, mmap=True)
+        else:
+            try:
+                sd = torch.load(str(f), map_location="cpu", weights_only=True, mmap=True)
+            except RuntimeError:  # a legacy (pre-zip) torch file cannot be memory-mapped
+                sd = torch.load(str(f), map_location="cpu", weights_only=True)
             out.update({short: v for k, v in sd.items() if (short := keep(k)) is not None})
     if not out:
         raise WeightsError(f"{name} weights {source}", f"holds no tensors named {' or '.join(p + '*' for p in prefixes)}",

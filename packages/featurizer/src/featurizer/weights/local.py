@@ -69,11 +69,62 @@ def _folder_kind(folder: Path) -> Kind:
     return "file"
 
 
-def _folder_files(folder: Path) -> list[Path]:
-    """The files of a folder that define the model (configs and weights), top level only."""
+# A Hugging Face folder's weights, in the order transformers prefers them: one file, or the shards
+# an index names. Hub repos often hold several sets (whisper-large-v3: model.safetensors in fp16
+# and model.fp32-0000N-of-00002.safetensors; pytorch_model.bin beside them): one is used.
+HF_WEIGHT_SETS = (("model.safetensors", "model.safetensors.index.json"),
+                  ("pytorch_model.bin", "pytorch_model.bin.index.json"))
+# The same choice as download patterns (``*.json`` brings the index and configs), tried in order.
+HF_HUB_PATTERNS = (("*.json", "model.safetensors"), ("*.json", "model-*-of-*.safetensors"),
+                   ("*.json", "pytorch_model.bin"), ("*.json", "pytorch_model-*-of-*.bin"))
+_INDEX = ".index"
+
+
+def _index_shards(index: Path) -> list[Path] | None:
+    """The shard files an index (``{"weight_map": {tensor: file}}``) names, if all are present."""
+    import json
+
+    try:
+        names = sorted(set(json.loads(index.read_text())["weight_map"].values()))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+    shards = [index.parent / n for n in names]
+    return shards if names and all(f.is_file() for f in shards) else None
+
+
+def hf_weight_set(folder: Path) -> tuple[list[Path], Path | None]:
+    """The one weights set of a Hugging Face folder and the index naming it (None: one file):
+    ``model.safetensors``, else the shards of ``model.safetensors.index.json``, else
+    ``pytorch_model.bin`` or its index's shards; else the one index or one weights file of another
+    name (a variant alone, e.g. fp32 shards). ``[]``: none, or no way to tell which."""
+    for single, index in HF_WEIGHT_SETS:
+        if (folder / single).is_file():
+            return [folder / single], None
+        if (folder / index).is_file() and (shards := _index_shards(folder / index)):
+            return shards, folder / index
+    indexes = [f for f in folder.glob(f"*{_INDEX}*.json") if f.is_file()]
+    if len(indexes) == 1 and (shards := _index_shards(indexes[0])):
+        return shards, indexes[0]
+    lone = [f for f in folder.iterdir() if f.is_file() and f.suffix.lower() in STATE_DICT_SUFFIXES]
+    return (lone if len(lone) == 1 else []), None
+
+
+def hf_weight_files(folder: Path) -> list[Path]:
+    """The weights files of a Hugging Face folder that are used (:func:`hf_weight_set`)."""
+    return hf_weight_set(folder)[0]
+
+
+def _folder_files(folder: Path, kind: Kind) -> list[Path]:
+    """The files of a folder that define the model (configs and weights), top level only; of a
+    Hugging Face folder's weights, only the set used (:func:`hf_weight_set`) and its index."""
     keep = (".json", ".yaml", ".yml", ".txt") + MODEL_FILE_SUFFIXES
-    return sorted(f for f in folder.iterdir() if f.is_file() and f.suffix.lower() in keep
-                  and not f.name.startswith(".") and f.name.lower() != "readme.md")
+    files = [f for f in folder.iterdir() if f.is_file() and f.suffix.lower() in keep
+             and not f.name.startswith(".") and f.name.lower() != "readme.md"]
+    used, index = hf_weight_set(folder) if kind == "hf_folder" else ([], None)
+    if used:
+        files = [f for f in files if f in used or f == index or (
+            f.suffix.lower() not in MODEL_FILE_SUFFIXES and _INDEX not in f.name)]
+    return sorted(files)
 
 
 def _single_model_file(folder: Path, extractor: str, source: str) -> Path:
@@ -101,5 +152,5 @@ def local_weights(extractor: str, source: str, path: Path) -> ResolvedWeights:
     if kind == "file":
         f = _single_model_file(path, extractor, source)
         return ResolvedWeights(extractor, source, "file", f, (f,), file_sha256(f))
-    files = _folder_files(path)
+    files = _folder_files(path, kind)
     return ResolvedWeights(extractor, source, kind, path, tuple(files), files_sha256(files))

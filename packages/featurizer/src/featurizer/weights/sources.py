@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Literal
 
 from ..errors import WeightsError
-from .local import RANDOM, ResolvedWeights, flag_hint, local_weights, looks_local
+from .local import HF_HUB_PATTERNS, RANDOM, ResolvedWeights, flag_hint, local_weights, looks_local
 from .remote import hub_file, hub_snapshot, url_cache_path, url_file
 
 SourceKind = Literal["random", "local", "missing_local", "url", "hub_file", "hub_repo", "invalid"]
@@ -48,14 +48,14 @@ def resolve(
     source: str | None,
     default: str | None,
     *,
-    hub_patterns: Sequence[Sequence[str]] = (("*.json", "*.safetensors"), ("*.json", "*.bin")),
+    hub_patterns: Sequence[Sequence[str]] = HF_HUB_PATTERNS,
     needs: Sequence[str] = (),
     where: str | None = None,
 ) -> ResolvedWeights:
     """Make ``source`` (or ``default``) local, downloading it if needed and possible.
 
     ``hub_patterns``: alternative allow-pattern sets for a hub snapshot, tried in order until one
-    yields a weights file. ``needs``: files a hub folder must contain. ``where``: a hint for
+    yields a weights file (default: one Hugging Face weights set, :data:`HF_HUB_PATTERNS`). ``needs``: files a hub folder must contain. ``where``: a hint for
     sources that have no public download.
     """
     src = (source or default or "").strip()
