@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from featurizer.core.errors import FormatError, InputError, LabelError, StoreError
 
-__all__ = ["ConfigError", "DataError", "ExprnetError", "ExprnetWarning", "FormatError", "InputError",
-           "LabelError", "RunError", "StoreError", "TrainingError"]
+__all__ = ["BundleError", "ConfigError", "DataError", "ExprnetError", "ExprnetWarning", "FormatError", "InputError",
+           "LabelError", "RunError", "StoreError", "TrainingError", "VideoError"]
 
 
 class ExprnetError(InputError):
@@ -30,6 +30,14 @@ class TrainingError(ExprnetError):
 
 class RunError(ExprnetError):
     """A run folder that is missing, incomplete or already used."""
+
+
+class BundleError(ExprnetError):
+    """A bundle that is missing, of an unknown format, altered, or inconsistent with its recipe."""
+
+
+class VideoError(ExprnetError):
+    """A video that ``exprnet infer`` cannot turn into expressions (no face, no audio the bundle needs)."""
 
 
 class ExprnetWarning(UserWarning):

@@ -49,12 +49,17 @@ class Batch:
 
 def flag_columns(bank: FeatureBank, mode: str) -> list[list[int]]:
     """Present-flag inputs: per feature, per modality (all its features present), or none."""
+    return flag_groups(bank.modalities, mode)
+
+
+def flag_groups(modalities: Sequence[str], mode: str) -> list[list[int]]:
+    """:func:`flag_columns` from the features' modalities alone (in the bank's feature order)."""
     if mode == "none":
         return []
     if mode == "feature":
-        return [[j] for j in range(len(bank.features))]
+        return [[j] for j in range(len(modalities))]
     groups: dict[str, list[int]] = {}
-    for j, m in enumerate(bank.modalities):
+    for j, m in enumerate(modalities):
         groups.setdefault(m, []).append(j)
     return [groups[m] for m in sorted(groups)]
 

@@ -209,6 +209,9 @@ def run_ensemble(runs: Sequence[str | Path], method: str, store: str, labels_dir
         "class_bias": None if main.comb.bias is None else main.comb.bias.tolist(),
         "smoothing": {"kind": smoothing, "k": int(main.k), "chosen_on": "validation (optimistic)"}
         if smoothing else None, "smooth": main.post_info,
+        # what the combined probabilities went through, in order (a bundle replays it exactly)
+        "postprocess": ([SmoothSpec(smoothing, int(main.k)).to_dict()] if smoothing else [])
+        + ([main.post.to_dict()] if main.post.kind != "none" else []),
         "best_member_f1": float(max(main.member_f1)), "agreement": agreement.tolist(),
         "val_tracks": len(val_tracks), "val_frames": int((y >= 0).sum()),
         "selection": {sel: {"val_f1": float(s.f1), "val_f1_cv": s.f1_cv, "member_f1": [float(v) for v in s.member_f1],
