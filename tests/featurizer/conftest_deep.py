@@ -183,6 +183,30 @@ def vggish_file(tmp_path_factory) -> Path:
     return p
 
 
+@pytest.fixture(scope="session")
+def vggish_release(vggish_file, tmp_path_factory) -> dict[str, Path]:
+    """torchvggish's release files under their names, in one folder: ``vggish-10086976.pth`` (the
+    VGG state dict, torch format) and ``vggish_pca_params-970ea276.pth`` (AudioSet's PCA as numpy
+    arrays, as ``torch.save(dict(np.load("vggish_pca_params.npz")))`` writes them); and
+    ``pproc.pth``, a state dict of torchvggish's ``VGGish`` module (``pproc.pca_matrix``,
+    ``pproc.pca_means`` beside the VGG's tensors)."""
+    import torch
+    from safetensors.torch import load_file
+
+    d = tmp_path_factory.mktemp("vggish_release")
+    sd = load_file(str(vggish_file))
+    torch.save(sd, d / "vggish-10086976.pth")
+    rng = np.random.default_rng(0)
+    pca = {"pca_eigen_vectors": np.linalg.qr(rng.standard_normal((128, 128)))[0] * 2.0,
+           "pca_means": rng.normal(0.0, 0.05, 128)}
+    torch.save(pca, d / "vggish_pca_params-970ea276.pth")
+    other = tmp_path_factory.mktemp("vggish_pproc") / "pproc.pth"
+    torch.save({**sd, "pproc.pca_matrix": torch.from_numpy(pca["pca_eigen_vectors"]).float(),
+                "pproc.pca_means": torch.from_numpy(pca["pca_means"]).float().reshape(-1, 1)}, other)
+    return {"folder": d, "weights": d / "vggish-10086976.pth", "pca": d / "vggish_pca_params-970ea276.pth",
+            "pproc": other}
+
+
 def label_rows(demo: Path) -> dict[str, int]:
     from featurizer.core.annotations import read_annotation
 

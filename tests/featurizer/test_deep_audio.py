@@ -149,8 +149,11 @@ def test_vggish_state_dict_and_exact_timing(demo, vggish_file, tmp_path):
 
     model.load_state_dict({k: v.float() for k, v in load_file(str(vggish_file)).items()})
     with torch.inference_mode():
-        ref = model(ref_ex.detach()).numpy()
-    np.testing.assert_allclose(rows, ref, rtol=1e-4, atol=1e-4)
+        ref = model(ref_ex.detach()).numpy()  # torchvggish's forward: its last layer through a ReLU
+        pre = model.embeddings[:-1](model.features(ref_ex.detach()).permute(0, 2, 3, 1).flatten(1)).numpy()
+    np.testing.assert_allclose(rows, pre, rtol=1e-4, atol=1e-4)  # Google's embedding: before it
+    assert rows.min() < 0 and ex.layer == "embedding" and ex.provenance()["postprocess"] is False
+    np.testing.assert_allclose(np.maximum(rows, 0), ref, rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(ex.patch_centres(2), [0.4875, 1.4475])
     assert ex.timing.window == pytest.approx(0.975) and ex.timing.kind == "frame_window"
     # each frame takes the patch whose window holds it (nearest centre, by hand)
@@ -169,3 +172,72 @@ def test_vggish_marks_every_frame_with_audio_present(demo, vggish_file, tmp_path
         has_frame = s.frame_present(track)  # annotation lines past the video's end have none
         assert has_frame.sum() > 40 and f.present[has_frame].all(), (track, f.present.mean())
         assert not f.present[~has_frame].any()
+
+
+def _torchvggish_postprocessed(weights: dict, pca: dict, wave: np.ndarray) -> np.ndarray:
+    """torchvggish's own call: ``waveform_to_examples``, ``VGG`` forward, ``Postprocessor.postprocess``
+    with the given PCA parameters (its constructor would download them)."""
+    import torch
+    import torchvggish
+    from torchvggish.torchvggish import VGG, Postprocessor, make_layers
+
+    model = VGG(make_layers(), postprocess=False).eval()
+    model.load_state_dict({k: v.float() for k, v in weights.items()})
+    pp = Postprocessor.__new__(Postprocessor)
+    pp._pca_matrix = torch.as_tensor(pca["pca_eigen_vectors"]).float()
+    pp._pca_means = torch.as_tensor(pca["pca_means"].reshape(-1, 1)).float()
+    with torch.inference_mode():
+        x = torchvggish.waveform_to_examples(wave.astype(np.float64), 16000, return_tensor=True)
+        return pp.postprocess(model(x)).numpy()
+
+
+def test_vggish_postprocess_is_torchvggish_output_from_each_pca_source(demo, vggish_release, tmp_path, monkeypatch):
+    """postprocess=true: the PCA file as an option, both release files in one folder, a VGGish
+    state dict's pproc.* tensors, and (default weights) the release URL from the cache; all
+    equal torchvggish's Postprocessor on its own forward, and say so in provenance."""
+    import os
+    import shutil
+    import warnings
+
+    import torch
+    from featurizer.errors import WeightsError
+    from featurizer.extractors.vggish import DEFAULT_URL, PCA_URL
+    from featurizer.weights import file_sha256
+    from featurizer.weights.remote import url_cache_path
+
+    wave = load_audio(next((demo / "videos").glob("*.mp4"))).samples
+    rel = vggish_release
+    pca = torch.load(rel["pca"], weights_only=False)
+    want = _torchvggish_postprocessed(torch.load(rel["weights"], weights_only=True), pca, wave)
+    assert want.shape == (2, 128) and want.min() >= 0 and want.max() <= 255
+    cache = tmp_path / "torch"
+    monkeypatch.setenv("TORCH_HOME", str(cache))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # nothing is downloaded: the cache holds the release
+    for url, f in ((DEFAULT_URL, rel["weights"]), (PCA_URL, rel["pca"])):
+        url_cache_path(url).parent.mkdir(parents=True, exist_ok=True)
+        os.symlink(f, url_cache_path(url))
+    cases = {"option": dict(weights=str(rel["weights"]), pca=str(rel["pca"])),
+             "folder": dict(weights=str(rel["folder"])), "pproc": dict(weights=str(rel["pproc"])),
+             "default": {}}
+    for case, kw in cases.items():
+        ex = create_extractor("vggish", postprocess=True, **kw)
+        (rows,) = ex.extract_audio([wave], 16000)
+        np.testing.assert_allclose(rows, want, atol=1.0 + 1e-3, err_msg=case)  # 8-bit: a rounding step apart
+        assert np.mean(rows == want) > 0.97, case
+        prov = ex.provenance()
+        assert ex.layer == "pca" and prov["postprocess"] is True and "Postprocessor" in prov["architecture"]
+        assert prov["pca_sha256"] == file_sha256(rel["pproc"] if case == "pproc" else rel["pca"]), case
+    assert create_extractor("vggish", postprocess=True).provenance()["pca_id"] == PCA_URL
+    # pproc.* tensors are not dropped silently: without postprocess, the raw embedding and a warning
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        ex = create_extractor("vggish", weights=str(rel["pproc"]))
+    assert ex.layer == "embedding" and any("pproc" in str(x.message) for x in w)
+    with pytest.raises(WeightsError, match=r"postprocess needs AudioSet's PCA parameters.*--option vggish\.pca="):
+        create_extractor("vggish", weights=str(rel["weights"]), postprocess=True)
+    sd = torch.load(rel["pproc"], weights_only=True)
+    sd["pproc.scale"] = torch.ones(1)
+    torch.save(sd, tmp_path / "odd.pth")
+    with pytest.raises(WeightsError, match=r"pproc\.\* tensors that are not PCA parameters \(pproc\.scale\)"):
+        create_extractor("vggish", weights=str(tmp_path / "odd.pth"))
+    shutil.rmtree(cache)

@@ -46,15 +46,17 @@ def pickle_hint(extractor: str, path: Path, takes_allow_pickle: bool) -> str:
 def plain_globals() -> list[Any]:
     """Plain data types training scripts pickle beside the weights, which torch's weights-only
     unpickler may build (it runs no code from the file for them): ``argparse.Namespace`` (MAE's
-    ``args``), numpy scalars and dtypes (a best score, an epoch counter)."""
+    ``args``), numpy scalars, arrays and dtypes (a best score; torchvggish's PCA parameters)."""
     import argparse
 
     import numpy as np
 
-    scalar = (getattr(np, "_core", None) or np.core).multiarray.scalar
+    multiarray = (getattr(np, "_core", None) or np.core).multiarray
     dtypes = [type(np.dtype(t)) for t in ("float16", "float32", "float64", "int32", "int64", "bool")]
-    # files written under numpy 1 name the scalar by its old module path
-    return [argparse.Namespace, scalar, (scalar, "numpy.core.multiarray.scalar"), np.dtype, *dtypes]
+    # files written under numpy 1 name these by their old module path
+    old = [(f, f"numpy.core.multiarray.{f.__name__}") for f in (multiarray.scalar, multiarray._reconstruct)]
+    return [argparse.Namespace, multiarray.scalar, multiarray._reconstruct, *old, np.ndarray, np.dtype,
+            *dtypes]
 
 
 def _global_name(g: Any) -> str:
@@ -174,6 +176,11 @@ def unwrap_state_dict(obj: Any, extractor: str = "weights", path: Path | None = 
 
     if hasattr(obj, "state_dict") and callable(obj.state_dict) and not isinstance(obj, Mapping):
         obj = obj.state_dict()
+    if isinstance(obj, Mapping):  # numpy arrays saved as parameters (torchvggish's PCA file)
+        import numpy as np
+
+        obj = {k: torch.from_numpy(v) if isinstance(v, np.ndarray) and v.dtype.kind in "fiub" else v
+               for k, v in obj.items()}
     if _is_tensor_map(obj):
         return dict(obj)
     if isinstance(obj, Mapping):
