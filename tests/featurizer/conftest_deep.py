@@ -89,6 +89,29 @@ def save_speech_folder(folder: Path, model_type: str, seed: int = 0, **kw) -> Pa
     return folder
 
 
+LEGACY_WEIGHT_NORM = {"parametrizations.weight.original0": "weight_g",
+                      "parametrizations.weight.original1": "weight_v"}
+
+
+def save_legacy_bin(model, folder: Path) -> dict:
+    """``model`` as 2021-22 transformers wrote it: ``pytorch_model.bin`` (torch pickle, no
+    safetensors) with weight norm under its old names ``weight_g``/``weight_v``, plus its config
+    (and a feature extractor config); returns the saved state dict."""
+    import torch
+    import transformers
+
+    model.save_pretrained(folder)
+    (folder / "model.safetensors").unlink()
+    sd = {}
+    for k, v in model.state_dict().items():
+        for new, old in LEGACY_WEIGHT_NORM.items():
+            k = k.replace(new, old)
+        sd[k] = v.contiguous()
+    torch.save(sd, folder / "pytorch_model.bin")
+    transformers.Wav2Vec2FeatureExtractor(do_normalize=True).save_pretrained(folder)
+    return sd
+
+
 @pytest.fixture(scope="session")
 def hubert_dir(tmp_path_factory) -> Path:
     return save_speech_folder(tmp_path_factory.mktemp("hubert_tiny"), "hubert")
@@ -126,6 +149,87 @@ def tiny_iresnet_config():
     from featurizer.extractors.iresnet_arch import IResNetConfig
 
     return IResNetConfig(layers=(1, 2, 1, 1), widths=(8, 16, 16, 32), stem=8, num_features=16)
+
+
+def insightface_iresnet(layers=(1, 2, 1, 1), widths=(8, 16, 16, 32), num_features=16):
+    """insightface ``arcface_torch/backbones/iresnet.py``'s ``IResNet`` as the test's oracle: the
+    same modules, names, initialisation and forward (their stem is 64 wide and the stages
+    64/128/256/512; here the widths are a parameter so the fixture stays tiny)."""
+    import torch
+    from torch import nn
+
+    def conv3x3(cin, cout, stride=1):
+        return nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False)
+
+    class IBasicBlock(nn.Module):
+        def __init__(self, inplanes, planes, stride=1, downsample=None):
+            super().__init__()
+            self.bn1 = nn.BatchNorm2d(inplanes, eps=1e-05)
+            self.conv1 = conv3x3(inplanes, planes)
+            self.bn2 = nn.BatchNorm2d(planes, eps=1e-05)
+            self.prelu = nn.PReLU(planes)
+            self.conv2 = conv3x3(planes, planes, stride)
+            self.bn3 = nn.BatchNorm2d(planes, eps=1e-05)
+            self.downsample = downsample
+
+        def forward(self, x):
+            out = self.bn3(self.conv2(self.prelu(self.bn2(self.conv1(self.bn1(x))))))
+            return out + (self.downsample(x) if self.downsample is not None else x)
+
+    class IResNet(nn.Module):
+        fc_scale = 7 * 7
+
+        def __init__(self):
+            super().__init__()
+            self.inplanes = widths[0]
+            self.conv1 = nn.Conv2d(3, self.inplanes, 3, stride=1, padding=1, bias=False)
+            self.bn1 = nn.BatchNorm2d(self.inplanes, eps=1e-05)
+            self.prelu = nn.PReLU(self.inplanes)
+            for i, (n, w) in enumerate(zip(layers, widths, strict=True)):
+                setattr(self, f"layer{i + 1}", self._make_layer(w, n))
+            self.bn2 = nn.BatchNorm2d(widths[-1], eps=1e-05)
+            self.dropout = nn.Dropout(p=0, inplace=True)
+            self.fc = nn.Linear(widths[-1] * self.fc_scale, num_features)
+            self.features = nn.BatchNorm1d(num_features, eps=1e-05)
+            nn.init.constant_(self.features.weight, 1.0)
+            self.features.weight.requires_grad = False
+            for m in self.modules():
+                if isinstance(m, nn.Conv2d):
+                    nn.init.normal_(m.weight, 0, 0.1)
+                elif isinstance(m, nn.BatchNorm2d):
+                    nn.init.constant_(m.weight, 1)
+                    nn.init.constant_(m.bias, 0)
+
+        def _make_layer(self, planes, blocks, stride=2):
+            downsample = nn.Sequential(nn.Conv2d(self.inplanes, planes, 1, stride=stride, bias=False),
+                                       nn.BatchNorm2d(planes, eps=1e-05))
+            seq = [IBasicBlock(self.inplanes, planes, stride, downsample)]
+            self.inplanes = planes
+            seq += [IBasicBlock(planes, planes) for _ in range(1, blocks)]
+            return nn.Sequential(*seq)
+
+        def forward(self, x):
+            x = self.prelu(self.bn1(self.conv1(x)))
+            x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+            x = self.dropout(torch.flatten(self.bn2(x), 1))
+            return self.features(self.fc(x))
+
+    return IResNet()
+
+
+@pytest.fixture(scope="session")
+def insightface_pth(tmp_path_factory) -> Path:
+    """``backbone.pth`` as arcface_torch's ``train.py`` saves it (``backbone.module.state_dict()``
+    of their IResNet after training: running statistics no longer the initial ones)."""
+    import torch
+
+    from .conftest_public import lively
+
+    torch.manual_seed(11)
+    model = lively(insightface_iresnet())
+    p = tmp_path_factory.mktemp("insightface") / "backbone.pth"
+    torch.save(model.state_dict(), p)
+    return p
 
 
 @pytest.fixture(scope="session")

@@ -302,3 +302,38 @@ def emotion_dir(tmp_path_factory) -> Path:
     emotion_model_class()(cfg).eval().save_pretrained(d)
     transformers.Wav2Vec2FeatureExtractor(do_normalize=True, return_attention_mask=True).save_pretrained(d)
     return d
+
+
+@pytest.fixture(scope="session")
+def emotion_legacy_dir(emotion_dir, tmp_path_factory) -> Path:
+    """The same model as audeering published it in 2022: ``pytorch_model.bin`` with the old
+    weight-norm names (``weight_g``/``weight_v``), no safetensors."""
+    import transformers
+
+    from .conftest_deep import save_legacy_bin
+
+    d = tmp_path_factory.mktemp("w2v2_emotion_bin")
+    save_legacy_bin(emotion_model_class().from_pretrained(str(emotion_dir)).eval(), d)
+    transformers.Wav2Vec2FeatureExtractor(do_normalize=True, return_attention_mask=True).save_pretrained(d)
+    return d
+
+
+@pytest.fixture(scope="session")
+def clip_legacy_dir(clip_dir, tmp_path_factory) -> Path:
+    """The CLIP checkpoint as openai/clip-vit-large-patch14's 2022 ``pytorch_model.bin``: the same
+    tensors plus the persistent ``position_ids`` buffers transformers kept in state dicts then."""
+    import shutil
+
+    import torch
+    from safetensors.torch import load_file
+
+    d = tmp_path_factory.mktemp("clip_bin")
+    for f in clip_dir.iterdir():
+        if f.suffix == ".json":
+            shutil.copy(f, d / f.name)
+    sd = load_file(str(clip_dir / "model.safetensors"))
+    for tower in ("text_model", "vision_model"):
+        n = sd[f"{tower}.embeddings.position_embedding.weight"].shape[0]
+        sd[f"{tower}.embeddings.position_ids"] = torch.arange(n).unsqueeze(0)
+    torch.save(sd, d / "pytorch_model.bin")
+    return d

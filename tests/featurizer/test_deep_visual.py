@@ -65,6 +65,27 @@ def test_iresnet_output_is_the_arcface_recipe(demo, iresnet_pth):
     np.testing.assert_allclose(got, ref, rtol=1e-3, atol=1e-3)
 
 
+def test_insightface_backbone_gives_their_iresnets_rows(demo, insightface_pth):
+    """A backbone.pth of insightface's own IResNet class loads key for key and gives its forward
+    (eval mode) on arcface_torch's inference preprocessing, with the project's folded blocks."""
+    import torch
+
+    from .conftest_deep import insightface_iresnet
+
+    model = insightface_iresnet().eval()
+    model.load_state_dict(torch.load(insightface_pth, weights_only=True))
+    crops = _crops(demo)
+    x = torch.from_numpy(crops).permute(0, 3, 1, 2).float().div(255).sub(0.5).div(0.5)
+    with torch.inference_mode():
+        ref = model(x).numpy()
+    with pytest.warns(UserWarning, match="not iresnet100"):  # a tiny depth, loaded and named
+        ex = create_extractor("ires100", weights=str(insightface_pth))
+    assert ex.dim == 16 and ex.architecture.startswith("iresnet1-2-1-1")
+    got = ex.extract_faces(crops)
+    assert np.abs(ref).mean() > 1e-2
+    np.testing.assert_allclose(got, ref, rtol=1e-3, atol=1e-3 * np.abs(ref).max())
+
+
 @pytest.mark.parametrize("name", ["densenet", "mae", "mobilenet"])
 def test_timm_models_from_hub_style_folders(name, demo, timm_dirs, tmp_path):
     import json

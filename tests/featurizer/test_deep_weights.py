@@ -163,23 +163,38 @@ def test_variant_names_are_validated_early():
         get_spec("egemaps:x")
 
 
-def test_ctc_checkpoint_with_legacy_weight_norm_names_loads(tmp_path):
-    """wav2vec2-large-960h style: a ForCTC checkpoint (``wav2vec2.`` prefix, ``lm_head``) saved
-    with the old ``weight_g``/``weight_v`` names loads into the base model."""
+@pytest.mark.parametrize("kind", ["wav2vec2-ctc", "hubert"])
+def test_legacy_pytorch_model_bin_with_weight_norm_names(kind, tmp_path):
+    """The 2021-22 hub releases (facebook/wav2vec2-large-960h: a ForCTC checkpoint with the
+    ``wav2vec2.`` prefix and ``lm_head``; facebook/hubert-base-ls960: a bare HubertModel) are
+    ``pytorch_model.bin`` files whose positional convolution keeps the old weight-norm names
+    ``weight_g``/``weight_v``: they load, and give the rows of transformers' own model."""
+    import numpy as np
+    import torch
     import transformers
-    from safetensors.torch import load_file, save_file
 
-    from .conftest_deep import tiny_speech_config
+    from .conftest_deep import save_legacy_bin, tiny_speech_config
 
-    model = transformers.Wav2Vec2ForCTC(tiny_speech_config("wav2vec2"))
-    model.save_pretrained(tmp_path)
-    sd = load_file(str(tmp_path / "model.safetensors"))
-    sd = {k.replace("parametrizations.weight.original0", "weight_g")
-           .replace("parametrizations.weight.original1", "weight_v"): v for k, v in sd.items()}
-    assert any(k.endswith("weight_g") for k in sd) and any(k.startswith("lm_head") for k in sd)
-    save_file(sd, str(tmp_path / "model.safetensors"), metadata={"format": "pt"})
-    ex = create_extractor("wav2vec", weights=str(tmp_path))
-    assert ex.dim == 32 and ex.architecture.endswith("Wav2Vec2Model")
+    torch.manual_seed(7)
+    if kind == "hubert":
+        name, model = "hubert", transformers.HubertModel(tiny_speech_config("hubert"))
+    else:
+        name, model = "wav2vec", transformers.Wav2Vec2ForCTC(tiny_speech_config("wav2vec2"))
+    sd = save_legacy_bin(model, tmp_path)
+    assert any(k.endswith("weight_g") for k in sd) and not (tmp_path / "model.safetensors").exists()
+    assert any(k.startswith("lm_head") for k in sd) is (kind != "hubert")
+    ex = create_extractor(f"{name}:last", weights=str(tmp_path))
+    assert ex.dim == 32 and ex.architecture.endswith("Model")
+    assert ex.weights_sha256 == files_sha256(sorted(tmp_path.glob("*.json")) + [tmp_path / "pytorch_model.bin"])
+    wave = (0.1 * np.random.default_rng(0).standard_normal(16000)).astype(np.float32)
+    ref = transformers.AutoModel.from_pretrained(str(tmp_path)).eval()  # transformers' own reading
+    x = torch.from_numpy((wave - wave.mean()) / np.sqrt(wave.var() + 1e-7))[None]
+    with torch.inference_mode():
+        want = ref(x).last_hidden_state[0].numpy()
+    (rows,) = ex.extract_audio([wave], 16000)
+    np.testing.assert_allclose(rows, want, atol=2e-4, rtol=1e-4)
+    g = next(k for k in sd if k.endswith("weight_g"))
+    assert float(sd[g].abs().sum()) > 0  # the legacy tensors were used, not a fresh init
 
 
 def test_speechbrain_checkpoint_is_checked_strictly(ecapa_dir, tmp_path):

@@ -88,9 +88,13 @@ def test_whisper_long_audio_in_30_s_windows_keeps_the_grid(whisper_dir):
     assert len(lengths) == 3 and max(lengths) <= 30 * 16000
 
 
-def test_wav2vec2_emotion_hidden_states_and_adv_are_the_model_card_model(demo, emotion_dir):
+@pytest.mark.parametrize("folder", ["emotion_dir", "emotion_legacy_dir"])
+def test_wav2vec2_emotion_hidden_states_and_adv_are_the_model_card_model(demo, folder, request):
+    """Today's save_pretrained folder and the 2022 release's pytorch_model.bin (old weight-norm
+    names) both give the model card's EmotionModel, loaded by transformers from the same folder."""
     import torch
 
+    emotion_dir = request.getfixturevalue(folder)
     wave = _wave(demo)
     oracle = emotion_model_class().from_pretrained(str(emotion_dir)).eval()
     ex = create_extractor("wav2vec2-emotion", weights=str(emotion_dir))

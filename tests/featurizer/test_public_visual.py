@@ -105,6 +105,24 @@ def test_emotieff_mbf_onnx_and_state_dict(demo, emotieff_files):
         _close(scores, _emotieff_reference(model, crops, 112, (0.5,) * 3, (0.5,) * 3, features=False), tol=1e-3)
 
 
+@pytest.mark.parametrize("src, size, mean, std", [("mbf.onnx", 112, (0.5,) * 3, (0.5,) * 3),
+                                                   ("b0.onnx", 224, *IMAGENET)])
+def test_emotieff_onnx_scores_equal_onnxruntimes_own_run(demo, emotieff_files, src, size, mean, std):
+    """The ONNX graph run by onnxruntime directly (EmotiEffLib's ONNX path: cv2.resize, /255,
+    mean/std, session.run on ``input``) against the extractor's ``:scores`` rows."""
+    import cv2
+    import onnxruntime as ort
+
+    crops = _crops(demo, 3)
+    x = np.stack([cv2.resize(c, (size, size)) / 255.0 if size != 112 else c / 255.0 for c in crops])
+    x = ((x - np.array(mean)) / np.array(std)).transpose(0, 3, 1, 2).astype(np.float32)
+    sess = ort.InferenceSession(str(emotieff_files[src]), providers=["CPUExecutionProvider"])
+    (want,) = sess.run(None, {"input": x})
+    name = "emotieff-mbf:scores" if src.startswith("mbf") else "emotieff-b0:scores"
+    got = create_extractor(name, weights=str(emotieff_files[src])).extract_faces(crops)
+    _close(got, want, tol=1e-4 if size == 112 else 2e-2)  # 224: the 8-bit resize differs by library
+
+
 def test_mobilefacenet_pickle_unpickles_onto_the_project_classes(emotieff_files, tmp_path, monkeypatch):
     """Their ``mbf_va_mtl.pt`` pickles ``mobilefacenet.MobileFaceNet`` (a module on their path)."""
     import torch
@@ -268,11 +286,15 @@ def test_dinov2_equals_the_model_on_its_own_processor(demo, dinov2_dir):
            out.last_hidden_state[:, 1:].mean(1).numpy(), tol=5e-2)
 
 
-def test_clip_image_embeds_from_a_whole_clip_checkpoint(demo, clip_dir):
+@pytest.mark.parametrize("folder", ["clip_dir", "clip_legacy_dir"])
+def test_clip_image_embeds_from_a_whole_clip_checkpoint(demo, folder, request):
+    """Today's model.safetensors and the 2022 pytorch_model.bin with persistent position_ids: the
+    image tower's rows equal transformers' CLIPModel on its own processor."""
     import torch
     import transformers
     from PIL import Image
 
+    clip_dir = request.getfixturevalue(folder)
     crops = _crops(demo, 3)
     proc = transformers.CLIPImageProcessor.from_pretrained(str(clip_dir))
     model = transformers.CLIPModel.from_pretrained(str(clip_dir)).eval()
