@@ -130,3 +130,56 @@ def test_writers_of_the_same_tracks_in_parallel_lose_nothing(tmp_path):
         assert s.models(f"t{i}") == ["audio", "third", "visual"]
         np.testing.assert_array_equal(s.timestamps(f"t{i}"), np.arange(50 + i) / 30.0)
         assert s.read_feature(f"t{i}", "visual").values[0, 0] == i
+
+
+def test_store_opens_in_xarray_and_tensorstore(tmp_path):
+    """Arrays carry Zarr v3 dimension_names: xarray opens a feature group and a track group as
+    Datasets (and the whole store as a DataTree); tensorstore, a second Zarr v3 implementation,
+    reads the same values with the same labels."""
+    import tensorstore as ts
+    import xarray as xr
+
+    url = tmp_path / "s.zarr"
+    s = FeatureStore(url)
+    s.write_timeline("video1", np.arange(6) / 25, np.array([1, 1, 1, 1, 1, 0], bool))
+    v = np.random.default_rng(0).standard_normal((6, 3))
+    s.write_feature("video1", "hubert:last", v, np.array([1, 0, 1, 1, 1, 0], bool),
+                    {"extractor": "hubert:last", "timing": {"kind": "hop", "hop": 0.02}})
+    f = s.read_feature("video1", "hubert:last")
+    ds = xr.open_zarr(url / "tracks" / "video1" / "features" / "hubert:last", consolidated=False)
+    assert ds["values"].dims == ("frame", "feature") and ds["present"].dims == ("frame",)
+    np.testing.assert_array_equal(ds["values"].values, f.values)
+    np.testing.assert_array_equal(ds["present"].values, f.present)
+    assert ds.attrs["extractor"] == "hubert:last" and ds.attrs["complete"] is True
+    track = xr.open_zarr(url / "tracks" / "video1", consolidated=False)
+    assert track["timestamps"].dims == ("frame",) and track.sizes["frame"] == 6
+    rows = ds.assign_coords(time=("frame", track["timestamps"].values))  # rows by presentation time
+    np.testing.assert_array_equal(rows["values"].sel(frame=rows.time > 0.1).values, f.values[3:])
+    tree = xr.open_datatree(url, engine="zarr", consolidated=False)
+    assert tree["tracks/video1/features/hubert:last"]["values"].shape == (6, 3)
+    arr = ts.open({"driver": "zarr3", "kvstore": {"driver": "file", "path": str(
+        url / "tracks" / "video1" / "features" / "hubert:last" / "values")}}).result()
+    assert arr.domain.labels == ("frame", "feature")
+    np.testing.assert_array_equal(arr.read().result(), f.values)
+
+
+def test_store_without_dimension_names_still_reads(tmp_path):
+    """Stores written before arrays carried dimension_names read as before (format_version 1)."""
+    url = tmp_path / "old.zarr"
+    root = zarr.open_group(url, mode="w", attributes={"format": "featurizer-store", "format_version": 1})
+    t = root.create_group("tracks").create_group("t")
+    t.create_array("timestamps", data=np.arange(4) / 25.0)
+    t.create_array("frame_present", data=np.ones(4, bool))
+    t.attrs["n_frames"] = 4
+    g = t.create_group("features").create_group("m")
+    g.create_array("values", data=np.ones((4, 2), np.float16))
+    g.create_array("present", data=np.ones(4, bool))
+    g.attrs.update({"complete": True, "extractor": "m", "dim": 2})
+    assert g["values"].metadata.dimension_names is None
+    s = FeatureStore(url, mode="r")
+    assert s.models("t") == ["m"] and s.read_feature("t", "m").values.shape == (4, 2)
+    s = FeatureStore(url)  # appending to it: an equal timeline is kept, new arrays get names
+    s.write_timeline("t", np.arange(4) / 25.0, np.ones(4, bool))
+    s.write_feature("t", "n", np.zeros((4, 1)), np.ones(4, bool), {"extractor": "n"})
+    assert s.root["tracks/t/features/n/values"].metadata.dimension_names == ("frame", "feature")
+    assert s.read_feature("t", "m").values.shape == (4, 2)

@@ -10,6 +10,10 @@
           values                      (n, dim) float16 (or float32)
           present                     (n,) bool (False: filled from the nearest row)
 
+Arrays carry Zarr v3 ``dimension_names`` (:data:`DIMS`: ``frame``, and ``feature`` for values), so
+xarray opens a track or feature group as a Dataset; stores written before they were added read
+the same here (readers never need them).
+
 An array counts only once its group's attrs say ``complete: true``, written last; anything else
 (a run killed mid-write) is treated as absent and rewritten. A store whose ``format_version`` this
 code does not know is refused, by writers and readers alike.
@@ -34,6 +38,9 @@ FORMAT = "featurizer-store"
 FORMAT_VERSION = 1
 SUPPORTED_VERSIONS = (1,)
 _CHUNK_BYTES = 8 << 20
+# Zarr v3 dimension names of each array (xarray's dims): rows are label frames everywhere.
+DIMS = {"timestamps": ("frame",), "frame_present": ("frame",), "values": ("frame", "feature"),
+        "present": ("frame",)}
 # What reading a half-written group or chunk can raise.
 _READ_ERRORS = (KeyError, json.JSONDecodeError, ValueError, OSError, RuntimeError, zarr.errors.BaseZarrError)
 
@@ -235,10 +242,11 @@ class FeatureStore:
             del feats[model]
         g = feats.create_group(model, attributes={"complete": False})
         dt = cast.dtype
-        g.create_array("values", shape=values.shape, dtype=dt,
+        g.create_array("values", shape=values.shape, dtype=dt, dimension_names=DIMS["values"],
                        chunks=(min(max(1, n), _rows_per_chunk(values.shape[1], dt.itemsize)), values.shape[1]))
         g["values"][:] = cast
-        g.create_array("present", data=np.asarray(present, bool), chunks=(max(1, n),))
+        g.create_array("present", data=np.asarray(present, bool), chunks=(max(1, n),),
+                       dimension_names=DIMS["present"])
         g.update_attributes({  # one write of zarr.json; "complete" lands with it
             **_jsonable(provenance),
             "dtype": dt.name,
@@ -286,7 +294,8 @@ def _put_array(g: zarr.Group, name: str, data: np.ndarray) -> None:
         a = None
     if a is None:
         try:
-            a = g.create_array(name, shape=data.shape, dtype=data.dtype, chunks=(max(1, len(data)),))
+            a = g.create_array(name, shape=data.shape, dtype=data.dtype, chunks=(max(1, len(data)),),
+                               dimension_names=DIMS.get(name))
         except (zarr.errors.ContainsArrayError, zarr.errors.ContainsGroupError):
             a = g[name]
     a[:] = data
