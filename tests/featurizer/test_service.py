@@ -10,6 +10,7 @@ import inspect
 import io
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -75,6 +76,7 @@ def clips(tmp_path_factory) -> dict[str, Path]:
         "silent": encode_video(d / "silent.mp4", _faces(n, seed=1), FPS, None),
         "wav": encode_audio(d / "speech.wav", _voice(2.3, 210.0, seed=2)),
         "m4a": encode_audio(d / "speech.m4a", _voice(1.5, 190.0, seed=3)),
+        "short": encode_video(d / "short.mp4", _faces(FPS, seed=4), FPS, _voice(1.0, seed=4)),
     }
     (d / "bad").mkdir()
     f["empty"] = d / "bad" / "empty.mp4"
@@ -442,7 +444,8 @@ def test_openapi_describes_every_field(client):
     form = post_op["requestBody"]["content"]["multipart/form-data"]["schema"]
     assert form["required"] == ["file"] and form["properties"]["file"]["format"] == "binary"
     assert all(p.get("description") for p in form["properties"].values())
-    assert {p["name"] for p in post_op["parameters"]} >= {"models", "dtype", "frames", "fps", "track", "format"}
+    assert {p["name"] for p in post_op["parameters"]} >= {"models", "dtype", "fps", "track", "format"}
+    assert "frames" in form["properties"] and "annotation" in form["properties"]
     assert all(p.get("description") for p in post_op["parameters"])
     assert {"200", "400", "401", "413", "415", "422", "503"} <= set(post_op["responses"])
     assert "application/x-npz" in post_op["responses"]["200"]["content"]
@@ -583,9 +586,11 @@ def _without_broken_lazy_modules():
         sys.modules.update(hidden)
 
 
-def test_openapi_fuzz_finds_no_server_error(spool):
-    """Schemathesis: positive and negative cases for every operation, bounded; no 5xx, and every
-    response is documented (status, content type, body schema)."""
+def test_openapi_fuzz_finds_no_server_error_and_accepts_every_valid_request(clips, spool):
+    """Schemathesis, bounded: positive and negative cases for every operation; no 5xx, every
+    response documented (status, content type, body schema), and every request the schema calls
+    valid is accepted (positive_data_acceptance: no 400/413/415/422). The one thing a schema cannot
+    say, that the file is media, is given: positive cases upload a real clip."""
     import schemathesis
     from hypothesis import HealthCheck, given, settings
     from hypothesis.errors import Unsatisfiable
@@ -593,27 +598,38 @@ def test_openapi_fuzz_finds_no_server_error(spool):
     from schemathesis.checks import not_a_server_error
     from schemathesis.specs.openapi.checks import (
         content_type_conformance,
+        positive_data_acceptance,
         response_schema_conformance,
         status_code_conformance,
     )
 
-    app = create_app(Settings(models=AUDIO, temp_dir=spool, max_upload_mb=1, max_concurrency=2))
+    app = create_app(Settings(models=AUDIO, allowed_models=AUDIO, temp_dir=spool, max_upload_mb=1,
+                              max_concurrency=2, max_frames=120, max_field_kb=8))
     schema = schemathesis.openapi.from_asgi("/openapi.json", app)
     checks = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
-    seen: dict[str, set[int]] = {}
+    clip = clips["short"].read_bytes()
+    seen: dict[tuple[str, str], set[int]] = {}
     t0 = time.monotonic()
 
-    def check(case) -> None:
+    def check(case, positive: bool) -> None:
+        if positive and isinstance(case.body, dict) and "file" in case.body:
+            case.body["file"] = clip
         r = case.call()
-        seen.setdefault(case.operation.label, set()).add(r.status_code)
-        case.validate_response(r, checks=checks)
+        seen.setdefault((case.operation.label, "positive" if positive else "negative"), set()).add(r.status_code)
+        case.validate_response(r, checks=checks + ([positive_data_acceptance] if positive else []))
+
+    def checker(positive: bool):
+        def run(case) -> None:
+            check(case, positive)
+        return run
 
     for result in schema.get_all_operations():
         op = result.ok()
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
-            fuzz = settings(max_examples=40, deadline=None, database=None, derandomize=True,
+            positive = mode == GenerationMode.POSITIVE
+            fuzz = settings(max_examples=25 if positive else 30, deadline=None, database=None, derandomize=True,
                             suppress_health_check=list(HealthCheck))(
-                given(case=op.as_strategy(generation_mode=mode))(check))
+                given(case=op.as_strategy(generation_mode=mode))(checker(positive)))
             try:
                 with _without_broken_lazy_modules():
                     fuzz()
@@ -621,7 +637,46 @@ def test_openapi_fuzz_finds_no_server_error(spool):
                 pass
     assert time.monotonic() - t0 < 60
     assert all(s < 500 for codes in seen.values() for s in codes), seen
-    assert {415, 422} <= seen["POST /v1/features"]
+    assert seen[("POST /v1/features", "positive")] == {200}, seen
+    assert {415, 422} <= seen[("POST /v1/features", "negative")]
+
+
+def test_openapi_states_what_the_server_enforces(spool, clips):
+    """The schema carries the server's limits and vocabulary: model names it serves, the row
+    limit, the annotation's grammar and size, frames or annotation; requests beyond them are
+    refused with the documented 422."""
+    from featurizer.service.openapi import annotation_pattern
+
+    app = create_app(Settings(models="", allowed_models="fbank", temp_dir=spool, max_frames=40, max_field_kb=1))
+    with TestClient(app) as c:
+        spec = c.get("/openapi.json").json()
+        op = spec["paths"]["/v1/features"]["post"]
+        models = next(p for p in op["parameters"] if p["name"] == "models")
+        assert models["required"] is True and models["schema"]["pattern"] == "^(fbank)(,(fbank))*$"
+        assert {p["name"] for p in op["parameters"]} == {"models", "dtype", "fps", "track", "format"}
+        form = op["requestBody"]["content"]["multipart/form-data"]["schema"]
+        assert set(form["properties"]) == {"file", "annotation", "frames"} and form["required"] == ["file"]
+        assert form["properties"]["frames"] == {**form["properties"]["frames"], "minimum": 1, "maximum": 40}
+        assert form["properties"]["annotation"]["maxLength"] == 1024
+        assert form["properties"]["annotation"]["pattern"] == annotation_pattern(40)
+        assert form["not"] == {"required": ["frames", "annotation"]}
+        fps = next(p for p in op["parameters"] if p["name"] == "fps")["schema"]
+        assert fps["exclusiveMinimum"] == 0 and fps["maximum"] == 1000
+        name = spec["paths"]["/v1/models/{name}"]["get"]["parameters"][0]["schema"]
+        assert {"egemaps", "fbank", "hubert"} <= set(name["enum"])
+        # each limit the schema states is one the server keeps
+        r = post(c, clips["short"], models="egemaps")
+        assert r.status_code == 422 and r.json()["code"] == "unknown_model" and r.json()["known_models"] == ["fbank"]
+        assert post(c, clips["short"]).json()["code"] == "invalid_parameter"  # no models, no default
+        assert post(c, clips["short"], models="fbank", frames="41").json()["code"] == "too_many_frames"
+        assert post(c, clips["short"], models="fbank", annotation=_annotation(41)).json()["code"] == "too_many_frames"
+        big = _annotation(40) + "\n" * 1000
+        assert post(c, clips["short"], models="fbank", annotation=big).status_code == 413
+        ok = post(c, clips["short"], models="fbank", frames="40")
+        assert ok.status_code == 200 and ok.json()["track"]["frames"] == 40
+        for ann in (_annotation(12), _annotation(12).replace("\n", "\r\n")):
+            assert re.match(annotation_pattern(40), ann)
+            assert post(c, clips["short"], models="fbank", annotation=ann).status_code == 200
 
 
 # -- a real `featurizer serve` process ---------------------------------------------------------
@@ -789,10 +844,11 @@ def test_factory_under_uvicorn_with_two_workers(tmp_path, clips, offline):
 
 
 def test_settings_from_env_round_trip(tmp_path):
-    s = Settings(models="egemaps,fbank", weights={"a": "/w/a", "b": "hub/b"}, max_upload_mb=5,
+    s = Settings(models="egemaps,fbank", allowed_models="compare", weights={"a": "/w/a", "b": "hub/b"}, max_upload_mb=5,
                  max_concurrency=3, api_key=KEY, temp_dir=tmp_path, public_docs=True, precision="bf16",
                  options={"hubert": {"max_chunk_seconds": "20"}, "ecapatdnn:1.5": {"hop": "0.3"}})
     assert Settings.from_env(s.to_env()) == s
+    assert s.servable() == ["compare", "egemaps", "fbank"] and Settings().servable() is None
     assert s.runtime().options["ecapatdnn:1.5"] == {"hop": "0.3"}
     Settings(weights={"hubert": "/w/h"}, options=s.options).runtime().check(None)  # registered, declared
     with pytest.raises(UnknownModelError, match="--weights a=...: a: unknown extractor"):

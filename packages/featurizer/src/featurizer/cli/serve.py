@@ -18,6 +18,7 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to bind.")] = 8000,
     models: Annotated[str | None, typer.Option(show_default=False, help="Models loaded at start-up and used when a request names none (default: egemaps,compare,fbank,hog; env FEATURIZER_MODELS).")] = None,
+    allowed_models: Annotated[str | None, typer.Option(show_default=False, help="The only models requests may name, besides --models (default: every registered one; env FEATURIZER_ALLOWED_MODELS); the OpenAPI schema lists them.")] = None,
     max_upload_mb: Annotated[float | None, typer.Option(show_default=False, help="Largest upload in MiB; 413 past it (default: 200; env FEATURIZER_MAX_UPLOAD_MB).")] = None,
     max_concurrency: Annotated[int | None, typer.Option(show_default=False, help="Requests computed at once per worker; also its thread pool size (default: CPU count; env FEATURIZER_MAX_CONCURRENCY).")] = None,
     max_queue: Annotated[int | None, typer.Option(show_default=False, help="Requests that may wait for a slot; more get 503 (default: 64; env FEATURIZER_MAX_QUEUE).")] = None,
@@ -52,11 +53,14 @@ def serve(
     try:
         settings = Settings.from_env(
             models=parse_model_list(models) if models is not None else None,
+            allowed_models=parse_model_list(allowed_models) if allowed_models is not None else None,
             weights=parse_weights(weights) or None, device=device, batch_size=batch_size,
             precision=precision, options=parse_options(option) or None,
             max_upload_mb=max_upload_mb, max_concurrency=max_concurrency, max_queue=max_queue,
             queue_timeout=queue_timeout, api_key=api_key, public_docs=public_docs, temp_dir=temp_dir)
         parse_model_list(settings.models)
+        if settings.allowed_models is not None:
+            parse_model_list(settings.allowed_models)
         settings.runtime().check(None)
     except FeaturizerError as e:
         fail(e)

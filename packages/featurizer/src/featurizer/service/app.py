@@ -34,6 +34,7 @@ from .encode import encode_json, encode_npz, error_response
 from .errors import ApiError, from_featurizer
 from .gate import ClientGone, Gate, unless_gone, until_disconnect
 from .models import ModelCache
+from .openapi import tailor
 from .params import (
     ERRORS,
     FEATURE_ERRORS,
@@ -64,6 +65,7 @@ log = logging.getLogger("featurizer.service")
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     default_models = resolve_models(",".join(settings.models), []) if settings.models else []
+    allowed = settings.servable()
     cache = ModelCache(settings.runtime())
     gate = Gate(settings.max_concurrency, settings.max_queue, settings.queue_timeout)
     pool: dict[str, ThreadPoolExecutor] = {}
@@ -115,6 +117,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings, app.state.cache, app.state.gate = settings, cache, gate
+    base_openapi = app.openapi
+
+    def openapi() -> dict[str, Any]:  # narrowed to what this server accepts (service/openapi.py)
+        if app.openapi_schema is None:
+            registered = [s.name for s in list_models()]
+            app.openapi_schema = tailor(base_openapi(), settings, default_models, allowed or registered,
+                                        registered)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     if settings.api_key:
         open_paths = OPEN_PATHS | (DOC_PATHS if settings.public_docs else frozenset())
         app.add_middleware(ApiKeyMiddleware, key=settings.api_key, open_paths=open_paths)
@@ -184,7 +196,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         t_start = time.perf_counter()
         if query.models:  # fail before reading the upload
             try:
-                resolve_models(query.models, default_models)
+                resolve_models(query.models, default_models, allowed)
             except FeaturizerError as e:
                 raise from_featurizer(e) from None
         workdir = new_workdir(settings.temp_dir)
@@ -202,7 +214,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             t_upload = time.perf_counter()
             params = merge_params(query, upload.fields)
             try:
-                names = resolve_models(params.models, default_models)
+                names = resolve_models(params.models, default_models, allowed)
             except FeaturizerError as e:
                 raise from_featurizer(e) from None
             if not names:

@@ -28,9 +28,15 @@ def track_name(params: FeatureParams, filename: str) -> str:
     return stem or "upload"
 
 
-def resolve_models(text: str | None, default: list[str]) -> list[str]:
+def resolve_models(text: str | None, default: list[str], allowed: list[str] | None = None) -> list[str]:
+    """The request's models (else ``default``); each registered, and one of ``allowed`` if set."""
     names = [n.strip() for n in (text or "").split(",") if n.strip()]
-    return parse_model_list(names) if names else list(default)
+    out = parse_model_list(names) if names else list(default)
+    refused = [n for n in out if allowed is not None and n not in allowed]
+    if refused:
+        raise ApiError(422, "unknown_model", f"{', '.join(refused)}: not served here", subject="models",
+                       hint=f"this server serves: {', '.join(allowed or [])}", known_models=sorted(allowed or []))
+    return out
 
 
 def merge_params(query: FeatureParams, fields: dict[str, str]) -> FeatureParams:

@@ -22,6 +22,9 @@ class Settings(BaseModel):
     models: list[str] = Field(
         default_factory=lambda: list(DEFAULT_MODELS),
         description="Loaded at start-up, and used by requests that name no models.")
+    allowed_models: list[str] | None = Field(
+        None, description="The models requests may name (the default models are always allowed); "
+                          "unset: every registered model. The OpenAPI schema lists them.")
     weights: dict[str, str] = Field(
         default_factory=dict, description="Model name -> weights source (hub id, folder or file).")
     device: str = Field("cpu", description="cpu, cuda or auto (passed to the extractors).")
@@ -50,7 +53,7 @@ class Settings(BaseModel):
     max_field_kb: int = Field(
         4096, ge=1, description="Largest non-file form field (the annotation text), KiB.")
 
-    @field_validator("models", mode="before")
+    @field_validator("models", "allowed_models", mode="before")
     @classmethod
     def _split_models(cls, v: object) -> object:
         if isinstance(v, str):
@@ -61,6 +64,12 @@ class Settings(BaseModel):
     @classmethod
     def _empty_key_is_none(cls, v: object) -> object:
         return None if isinstance(v, str) and not v.strip() else v
+
+    def servable(self) -> list[str] | None:
+        """The model names requests may give (None: every registered one)."""
+        if self.allowed_models is None:
+            return None
+        return list(dict.fromkeys([*self.allowed_models, *self.models]))
 
     def runtime(self) -> Runtime:
         """How this process builds its models (every request shares them)."""
@@ -100,7 +109,7 @@ class Settings(BaseModel):
         for name, value in self.model_dump().items():
             if value is None:
                 continue
-            if name == "models":
+            if name in ("models", "allowed_models"):
                 value = ",".join(value)
             elif name == "weights":
                 value = ",".join(f"{k}={v}" for k, v in value.items())
