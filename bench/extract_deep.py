@@ -12,8 +12,9 @@ For each model:
 (b) bare: the same extractor's model forward only, on tensors decoded, preprocessed and batched
     beforehand (the same chunks / batches the pipeline makes);
 (b16) bare in bf16: the same forward under ``--precision bf16`` (autocast, as the extractors'
-    ``precision`` option runs it), on the same CPU, interleaved with (b); the table also gives the
-    largest relative difference of its rows from fp32's;
+    ``precision`` option runs it), on the same CPU, interleaved with (b); the table also gives how
+    far its rows are from fp32's (largest and median relative difference, beside what storing fp32
+    rows as float16 costs, and the share of rows keeping their nearest neighbour);
 (c) naive: one video at a time, stock model (fresh build, default layout, ``torch.no_grad``),
     one crop per forward with the crop read and preprocessed in the loop, audio in 10 s
     zero-padded chunks with a full forward per chunk (``output_hidden_states``, as MERTools-style
@@ -22,7 +23,7 @@ For each model:
 Throughput: seconds of audio per second, or crops per second. Each measurement runs ``--rounds``
 times, interleaved; the best of each is kept (the machine is shared and noisy). Targets:
 a/b >= 0.8 (within 25%) and a/c >= 2. b16/b says what bf16 buys on this CPU (without AVX512-BF16
-or AMX it is emulated and slower).
+or AMX it is emulated and slower; the first line says what ``--precision auto`` picks here).
 
     uv run python bench/extract_deep.py [--seconds 60] [--crops 1000] [--naive-crops 250]
         [--models hubert:cnn,densenet,ires100] [--rounds 2] [--batch-size N]
@@ -41,12 +42,13 @@ import cv2
 import numpy as np
 import torch
 from featurizer.audio_rows import chunk_windows
+from featurizer.core.device import has_native_bf16
 from featurizer.core.store import FeatureStore
 from featurizer.demo import draw_face, encode_video, voice
 from featurizer.faces import CroppedAlignedFaces
 from featurizer.media import load_audio
 from featurizer.pipeline import extract_source, load_extractors
-from featurizer.precision import inference
+from featurizer.precision import auto_precision, inference
 from featurizer.tracks import SourcePlan, TrackPlan
 
 FPS = 25
@@ -81,9 +83,29 @@ def best(fn: Callable[[], None], store: dict[str, float], key: str) -> None:
     store[key] = min(store.get(key, float("inf")), time.perf_counter() - t0)
 
 
+def row_effects(a: np.ndarray, b: np.ndarray) -> dict[str, float]:
+    """How far bf16 rows ``b`` are from fp32 rows ``a`` (one row each), next to what storing
+    ``a`` as float16 (the store's default) already costs: the largest and median row-wise relative
+    difference, the float16 cast's largest, and the share of rows whose nearest other row (cosine)
+    is the same in both: a proxy of what a model trained on the rows sees."""
+    def rel(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        return np.linalg.norm(x - y, axis=1) / np.maximum(np.linalg.norm(x, axis=1), 1e-12)
+
+    def nearest(x: np.ndarray) -> np.ndarray:
+        u = x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+        sim = u @ u.T
+        np.fill_diagonal(sim, -np.inf)
+        return sim.argmax(1)
+
+    r = rel(a, b)
+    return {"max": float(r.max()), "median": float(np.median(r)),
+            "f16": float(rel(a, a.astype(np.float16).astype(np.float32)).max()),
+            "nn": float(np.mean(nearest(a) == nearest(b))) if len(a) > 2 else float("nan")}
+
+
 def bare_runs(device: torch.device, batches: list[torch.Tensor], forward: Callable) -> dict[str, Callable]:
     """(b) and (b16): the forward alone on the prepared batches in fp32 and in bf16, and ``diff``,
-    the largest row-wise relative difference ||fp32 - bf16|| / ||fp32|| on the first batch."""
+    :func:`row_effects` of bf16 on every row of the batches."""
     def bare(precision: str) -> Callable[[], None]:
         def run() -> None:
             with inference(device, precision):
@@ -91,14 +113,13 @@ def bare_runs(device: torch.device, batches: list[torch.Tensor], forward: Callab
                     forward(x)
         return run
 
-    def diff() -> float:
+    def diff() -> dict[str, float]:
         rows = []
         for precision in ("fp32", "bf16"):
             with inference(device, precision):
-                y = forward(batches[0]).float().numpy()
-            rows.append(y.reshape(len(y), -1))
-        a, b = rows
-        return float((np.linalg.norm(a - b, axis=1) / np.maximum(np.linalg.norm(a, axis=1), 1e-12)).max())
+                ys = [forward(x).float().numpy() for x in batches]
+            rows.append(np.concatenate([y.reshape(-1, y.shape[-1]) for y in ys]))
+        return row_effects(*rows)
 
     return {"b": bare("fp32"), "b16": bare("bf16"), "diff": diff}
 
@@ -237,9 +258,11 @@ def main() -> None:
         models = [m.strip() for m in args.models.split(",") if m.strip()]
         clip = make_audio_clip(work, args.seconds) if any(m.startswith(("hubert", "wav2vec")) for m in models) else None
         vid, faces = make_crops(work, args.crops) if any(not m.startswith(("hubert", "wav2vec")) for m in models) else (None, None)
-        print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU; "
-              f"audio {args.seconds:g} s, {args.crops} crops (naive: {min(args.naive_crops, args.crops)})",
-              flush=True)
+        cpu = torch.device("cpu")
+        print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU "
+              f"({torch.backends.cpu.get_cpu_capability()}; native bf16: {has_native_bf16(cpu)}, so "
+              f"--precision auto = {auto_precision(cpu)}); audio {args.seconds:g} s, {args.crops} crops "
+              f"(naive: {min(args.naive_crops, args.crops)})", flush=True)
         for m in models:
             audio = m.startswith(("hubert", "wav2vec"))
             runs = (audio_runs(m, clip, args.batch_size, work) if audio else
@@ -260,15 +283,18 @@ def main() -> None:
         print()
         print(f"{'model':14} {'unit':10} {'(a) pipeline':>13} {'(b) bare':>10} {'(c) naive':>10} "
               f"{'c-layer':>9} {'a/b':>6} {'a/c':>6} {'a/c-layer':>10} {'(b16) bf16':>11} {'b16/b':>6} "
-              f"{'bf16 diff':>10}")
+              f"{'bf16 max':>9} {'median':>7} {'f16 max':>8} {'same nn':>8}")
         for m, unit, t, diff in rows:
             cl = t.get("c-layer")
             print(f"{m:14} {unit:10} {t['a']:13.2f} {t['b']:10.2f} {t['c']:10.2f} "
                   f"{(f'{cl:9.2f}' if cl else '        -')} {t['a'] / t['b']:6.2f} {t['a'] / t['c']:6.2f} "
                   f"{(f'{t[chr(97)] / cl:10.2f}' if cl else '         -')} {t['b16']:11.2f} "
-                  f"{t['b16'] / t['b']:6.2f} {diff:10.4f}")
+                  f"{t['b16'] / t['b']:6.2f} {diff['max']:9.4f} {diff['median']:7.4f} {diff['f16']:8.5f} "
+                  f"{diff['nn']:8.3f}")
         print("\ntargets: a/b >= 0.80 (pipeline within 25% of the bare forward), a/c >= 2.0; "
-              "b16/b: bf16 over fp32 speed on this CPU; bf16 diff: largest relative row difference")
+              "b16/b: bf16 over fp32 speed on this CPU; bf16 max / median: relative row difference "
+              "from fp32; f16 max: the same for fp32 rows stored as float16 (the store's default); "
+              "same nn: rows whose nearest other row is the same in bf16 as in fp32")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
