@@ -15,7 +15,7 @@ from typing import Protocol
 from .compute import Prefetched, prefetch_source
 from .core.ahead import Ahead
 from .core.device import resolve_device
-from .faces import face_source
+from .faces import FaceSource, face_source
 from .job import ExtractJob
 from .progress import Progress, warnings_to
 from .registry import Extractor, get_spec
@@ -36,12 +36,16 @@ class LocalExecutor:
     thread (:class:`~featurizer.core.ahead.Ahead`) while the models run on the current one.
 
     ``shared``: other jobs run in this process at the same time (the service's requests), so the
-    process-wide torch thread count and warning filters are left alone.
+    process-wide torch thread count and warning filters are left alone. ``faces``: a face source
+    to read crops from instead of the job's (a caller that scanned the videos already, e.g. to
+    name their people, hands over its detections).
     """
 
-    def __init__(self, models: ModelSource | None = None, *, shared: bool = False):
+    def __init__(self, models: ModelSource | None = None, *, shared: bool = False,
+                 faces: FaceSource | None = None):
         self.models = models or FreshModels()
         self.shared = shared
+        self.faces = faces
 
     def run(self, job: ExtractJob, plans: list[SourcePlan], progress: Progress) -> list[TrackResult]:
         from .core.store import FeatureStore  # zarr: not for a run whose every input was refused
@@ -51,7 +55,7 @@ class LocalExecutor:
         with warnings_to(progress, not self.shared):
             extractors = self.models.extractors(list(job.models), job.runtime)
         store = FeatureStore(job.out)
-        faces = face_source(job.faces, job.detector)
+        faces = self.faces or face_source(job.faces, job.detector)
         audio = [e.name for e in extractors if e.modality == "audio"]
 
         def ahead() -> Iterator[Prefetched]:

@@ -12,18 +12,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import shutil
 import threading
 import time
 from collections.abc import AsyncIterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.requests import ClientDisconnect
 
 from .. import __version__
 from ..core.device import resolve_device
@@ -32,7 +30,7 @@ from ..registry import get_spec, list_models
 from .auth import DOC_PATHS, OPEN_PATHS, ApiKeyMiddleware, documented_auth
 from .encode import encode_json, encode_npz, error_response
 from .errors import ApiError, from_featurizer
-from .gate import ClientGone, Gate, unless_gone, until_disconnect
+from .gate import Gate
 from .models import ModelCache
 from .openapi import tailor
 from .params import (
@@ -45,7 +43,7 @@ from .params import (
     validation_error,
     wants_npz,
 )
-from .request import Cancelled, JobRequest, run_request
+from .request import JobRequest, run_request
 from .schemas import (
     NPZ_MEDIA_TYPE,
     ErrorBody,
@@ -56,7 +54,8 @@ from .schemas import (
     ModelsResponse,
 )
 from .settings import Settings
-from .uploads import new_workdir, receive_upload, remove_stale_workdirs
+from .uploads import Upload, remove_stale_workdirs
+from .work import UploadRunner, UploadWork
 
 log = logging.getLogger("featurizer.service")
 
@@ -116,7 +115,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     f"{NPZ_MEDIA_TYPE}`). See docs/http.md.",
         lifespan=lifespan,
     )
-    app.state.settings, app.state.cache, app.state.gate = settings, cache, gate
+    uploads = UploadRunner(settings, gate, executor)
+    app.state.settings, app.state.cache, app.state.gate, app.state.uploads = settings, cache, gate, uploads
     base_openapi = app.openapi
 
     def openapi() -> dict[str, Any]:  # narrowed to what this server accepts (service/openapi.py)
@@ -193,25 +193,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     async def features(request: Request,
                        query: Annotated[FeatureParams, Query()]) -> Response:
-        t_start = time.perf_counter()
         if query.models:  # fail before reading the upload
             try:
                 resolve_models(query.models, default_models, allowed)
             except FeaturizerError as e:
                 raise from_featurizer(e) from None
-        workdir = new_workdir(settings.temp_dir)
-        handed_off = False
-        watch: asyncio.Task | None = None
-        try:
-            try:
-                upload = await receive_upload(
-                    request.stream(), request.headers.get("content-type"),
-                    request.headers.get("content-length"), workdir, settings.max_upload_bytes,
-                    settings.max_field_kb * 1024)
-            except ClientDisconnect:
-                return Response(status_code=499)
-            assert upload.path is not None
-            t_upload = time.perf_counter()
+
+        def prepare(upload: Upload) -> UploadWork:
             params = merge_params(query, upload.fields)
             try:
                 names = resolve_models(params.models, default_models, allowed)
@@ -222,57 +210,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                                "default models", subject="models", hint="e.g. models=egemaps,fbank")
             filename = upload.filename or "upload"
             dtype = params.dtype or "float16"
+            assert upload.path is not None
             req = JobRequest(path=upload.path, filename=filename,
                              track=track_name(params, filename), models=names, dtype=dtype,
                              frames=params.frames, fps=params.fps,
                              annotation=upload.fields.get("annotation"),
                              max_frames=settings.max_frames)
             npz = wants_npz(params, request.headers.get("accept"))
-            watch = asyncio.ensure_future(until_disconnect(request.receive))
-            await unless_gone(gate.acquire(), watch)
-            t_queue = time.perf_counter()
 
-            def job() -> bytes:
-                t0 = time.perf_counter()
+            def job(seconds: dict[str, float]) -> bytes:
                 res = run_request(req, cache)
-                gate.observe(time.perf_counter() - t0)
-                timing = {"upload": t_upload - t_start, "queue": t_queue - t_upload,
+                timing = {"upload": seconds["upload"], "queue": seconds["queue"],
                           "load": res.load_seconds, "compute": res.compute_seconds,
-                          "total": time.perf_counter() - t_start}
+                          "total": time.perf_counter() - seconds["start"]}
                 return (encode_npz if npz else encode_json)(res, dtype, timing)
 
-            def done(_: Future) -> None:  # on the worker thread, whatever happened
-                shutil.rmtree(workdir, ignore_errors=True)
-                gate.release_threadsafe()
+            return UploadWork(job, NPZ_MEDIA_TYPE if npz else "application/json", filename, req.cancel)
 
-            try:
-                fut = executor().submit(job)
-            except RuntimeError:  # shutting down
-                gate.release()
-                raise gate.busy("server is shutting down") from None
-            fut.add_done_callback(done)
-            handed_off = True
-            try:
-                body = await unless_gone(asyncio.wrap_future(fut), watch)
-            except ClientGone:
-                req.cancel.set()
-                raise
-            except (ApiError, Cancelled):
-                raise
-            except Exception as e:  # noqa: BLE001 - the input broke the pipeline: say so, not 500
-                log.exception("processing %s failed", filename)
-                raise ApiError(422, "processing_failed",
-                               f"could not be processed ({e.__class__.__name__}: {e})",
-                               subject=filename, hint="check the file plays in ffprobe; the "
-                               "server log has the details") from None
-            return Response(body, media_type=NPZ_MEDIA_TYPE if npz else "application/json")
-        except (ClientGone, Cancelled):
-            return Response(status_code=499)
-        finally:
-            if watch is not None:
-                watch.cancel()
-            if not handed_off:
-                shutil.rmtree(workdir, ignore_errors=True)
+        return await uploads.run(request, prepare)
 
     return app
 
