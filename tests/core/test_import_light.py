@@ -19,6 +19,17 @@ def test_core_imports_no_heavy_library():
     assert out.stdout.strip() == "", f"featurizer.core pulled in {out.stdout.strip()}"
 
 
+def test_package_api_names_import_no_heavy_library():
+    """``import featurizer`` and its public names (PEP 562, imported on first use) load no model
+    library; listing the registry neither; nor zarr until a store is opened."""
+    code = ("import sys, featurizer\n"
+            "names = [getattr(featurizer, n) for n in featurizer.__all__ if n != 'FeatureStore']\n"
+            "assert featurizer.list_models() and set(featurizer.__all__) <= set(dir(featurizer))\n"
+            f"print(','.join(m for m in {HEAVY + ('zarr',)!r} if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "", f"featurizer's API pulled in {out.stdout.strip()}"
+
+
 def test_exprnet_imports_only_featurizer_core():
     bad = []
     for f in (ROOT / "packages/exprnet/src").rglob("*.py"):

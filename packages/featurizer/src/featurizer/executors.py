@@ -15,6 +15,7 @@ from typing import Protocol
 from .compute import Prefetched, prefetch_source
 from .core.ahead import Ahead
 from .core.device import resolve_device
+from .errors import FeaturizerError
 from .faces import FaceSource, face_source
 from .job import ExtractJob
 from .progress import Progress, warnings_to
@@ -70,6 +71,25 @@ class LocalExecutor:
                 results += extract_source(plan, extractors, store, faces, job.dtype, job.overwrite,
                                           progress, pre, capture_warnings=not self.shared)
         return results
+
+
+EXECUTORS = ("local", "ray")
+
+
+def make_executor(kind: str = "local", *, address: str | None = None, gpus_per_task: float = 0.0,
+                  workers: int | None = None) -> Executor:
+    """The executor ``featurizer extract --executor KIND`` runs on: this process (``local``), or a
+    Ray cluster (``ray``: ``address``, GPUs per task, workers per extractor group; featurizer[ray])."""
+    if kind not in EXECUTORS:
+        raise FeaturizerError(f"--executor {kind}", "unknown executor", "choose local or ray")
+    if kind == "ray":
+        from . import extras
+
+        extras.require("ray", "featurizer extract --executor ray")
+        from .ray_executor import RayExecutor, RayOptions
+
+        return RayExecutor(RayOptions(address=address, gpus_per_task=gpus_per_task, workers_per_group=workers))
+    return LocalExecutor()
 
 
 @contextlib.contextmanager

@@ -33,6 +33,13 @@ class RunReport:
     def ok(self) -> bool:
         return not self.failed and not self.problems
 
+    def counts(self) -> str:
+        """One line: tracks extracted, already complete, failed, input problems, frames, seconds."""
+        done = [r for r in self.results if r.status == "done"]
+        return (f"{len(done)} track(s) extracted, {sum(r.status == 'skipped' for r in self.results)} "
+                f"already complete, {len(self.failed)} failed, {len(self.problems)} input problem(s); "
+                f"{sum(r.frames for r in done)} frames in {self.seconds:.1f} s")
+
 
 def merge_results(parts: list[list[TrackResult]]) -> list[TrackResult]:
     """Results of one video computed in parts (one per extractor group) -> one per track."""

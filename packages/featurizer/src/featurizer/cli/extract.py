@@ -42,35 +42,22 @@ def extract(
     """
     try:
         extras.require("extract", "featurizer extract")
-        if executor not in ("local", "ray"):
-            raise FeaturizerError(f"--executor {executor}", "unknown executor", "choose local or ray")
-        if executor == "ray":
-            extras.require("ray", "featurizer extract --executor ray")
+        from ..executors import make_executor
         from ..job import ExtractJob, parse_options, parse_weights
         from ..pipeline import run_job
         from ..runtime import Runtime
 
+        runner = make_executor(executor, address=address, gpus_per_task=gpus_per_task, workers=workers)
         runtime = Runtime(parse_weights(weights), device, batch_size, precision, parse_options(option))
         job = ExtractJob.of(videos, model, out, labels=labels, faces=faces, detector=detector, dtype=dtype, overwrite=overwrite,
                             runtime=runtime, **({"audio_fps": audio_fps} if audio_fps is not None else {}))
         with RichProgress(io.err) as prog:
-            report = run_job(job, _executor(executor, address, gpus_per_task, workers), prog)
+            report = run_job(job, runner, prog)
     except FeaturizerError as e:
         fail(e)
     print_summary(report, out)
     if not report.ok:
         raise typer.Exit(1)
-
-
-def _executor(kind: str, address: str | None, gpus_per_task: float, workers: int | None) -> Any:
-    """The executor object a run is handed: this process, or a Ray cluster."""
-    if kind == "ray":
-        from ..ray_executor import RayExecutor, RayOptions
-
-        return RayExecutor(RayOptions(address=address, gpus_per_task=gpus_per_task, workers_per_group=workers))
-    from ..executors import LocalExecutor
-
-    return LocalExecutor()
 
 
 def print_summary(report: Any, out: str) -> None:
@@ -84,12 +71,7 @@ def print_summary(report: Any, out: str) -> None:
             t.add_row(r.track, Path(r.video).name, str(r.frames or ""), f"[{colour}]{r.status}[/]",
                       ",".join(r.models), f"{r.seconds:.1f}")
         io.out.print(t)
-    done = [r for r in report.results if r.status == "done"]
-    frames = sum(r.frames for r in done)
-    say.message(io.out,
-        f"{len(done)} track(s) extracted, {sum(r.status == 'skipped' for r in report.results)} already complete, "
-        f"{len(report.failed)} failed, {len(report.problems)} input problem(s); "
-        f"{frames} frames in {report.seconds:.1f} s")
+    say.message(io.out, report.counts())
     for r in report.failed:
         say.line(io.out, "failed", f"{r.track}: {r.error}")
     for k, v in report.problems.items():
