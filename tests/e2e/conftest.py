@@ -1,6 +1,7 @@
 """An Aff-Wild2-shaped corpus of real media the tests encode themselves: a real face photograph
 moving like a talking head (scikit-image's astronaut, matplotlib's Grace Hopper) and real speech
-(eSpeak NG), in four short videos with annotation files under Train_Set/ and Validation_Set/."""
+(eSpeak NG), in four short videos with annotation files under Train_Set/ and Validation_Set/;
+and the store `featurizer extract` makes of it, shared by the chain and the deployment tests."""
 
 from __future__ import annotations
 
@@ -9,13 +10,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from featurizer.cli import app as featurizer_app
 from featurizer.core.annotations import write_annotation
 from featurizer.demo import encode_video
+from typer.testing import CliRunner
 
 from ..featurizer.conftest_deep import save_speech_folder
 from ..featurizer.face_clips import talking_head
 from ..speech import speak
 
+MODELS = "egemaps,fbank,hog,hubert"
 FPS = 25
 N = 40  # frames per video (1.6 s)
 LINES = {
@@ -60,3 +64,20 @@ def corpus(tmp_path_factory) -> Corpus:
         labels_of[track] = lab
     hubert = save_speech_folder(root / "hubert-tiny", "hubert")
     return Corpus(root, root / "videos", root / "annotations", hubert, labels_of)
+
+
+runner = CliRunner()
+
+
+def ok(app, *args: object) -> str:
+    r = runner.invoke(app, [str(a) for a in args])
+    assert r.exit_code == 0, f"{' '.join(map(str, args[:2]))} failed:\n{r.output}"
+    return r.output
+
+
+@pytest.fixture(scope="package")
+def store(corpus: Corpus) -> Path:
+    out = corpus.root / "features.zarr"
+    ok(featurizer_app, "extract", corpus.videos, "--labels", corpus.labels, "--model", MODELS,
+       "--weights", f"hubert={corpus.hubert}", "--out", out)
+    return out

@@ -9,31 +9,11 @@ import io
 import json
 
 import numpy as np
-import pytest
 from exprnet.cli import app as exprnet_app
-from featurizer.cli import app as featurizer_app
 from featurizer.core.classes import HEADER
 from featurizer.core.store import FeatureStore
-from typer.testing import CliRunner
 
-from .conftest import LINES, Corpus
-
-MODELS = "egemaps,fbank,hog,hubert"
-runner = CliRunner()
-
-
-def ok(app, *args: str) -> str:
-    r = runner.invoke(app, [str(a) for a in args])
-    assert r.exit_code == 0, f"{' '.join(map(str, args[:2]))} failed:\n{r.output}"
-    return r.output
-
-
-@pytest.fixture(scope="module")
-def store(corpus: Corpus):
-    out = corpus.root / "features.zarr"
-    ok(featurizer_app, "extract", corpus.videos, "--labels", corpus.labels, "--model", MODELS,
-       "--weights", f"hubert={corpus.hubert}", "--out", out)
-    return out
+from .conftest import LINES, MODELS, ok
 
 
 def test_extract_stores_one_row_per_label_line_and_finds_the_faces(corpus, store):

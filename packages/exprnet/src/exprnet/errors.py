@@ -37,7 +37,12 @@ class BundleError(ExprnetError):
 
 
 class VideoError(ExprnetError):
-    """A video that ``exprnet infer`` cannot turn into expressions (no face, no audio the bundle needs)."""
+    """A video that ``exprnet infer`` cannot turn into expressions (no face, no audio the bundle
+    needs); ``code`` names the kind for HTTP answers."""
+
+    def __init__(self, subject: object, reason: str, hint: str | None = None, code: str = "processing_failed"):
+        super().__init__(subject, reason, hint)
+        self.code = code
 
 
 class ExprnetWarning(UserWarning):

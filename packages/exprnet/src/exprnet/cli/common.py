@@ -11,8 +11,6 @@ from typing import Annotated, Any
 import typer
 from featurizer.core import console as say
 
-from ..config import RunConfig, build_config, parse_set, read_yaml
-from ..config.presets import load_preset
 from ..errors import ExprnetWarning, InputError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -77,29 +75,3 @@ SmoothOpt = Annotated[str, typer.Option(
                      ":WIDTH (frames each side) or :auto (chosen on the training tracks), e.g. box:12; "
                      "'run': as the run recorded.")]
 
-FLAG_KEYS = {
-    "store": ("data", "store"), "labels": ("data", "labels"), "features": ("data", "features"),
-    "encoder": ("model", "encoder"), "epochs": ("train", "epochs"), "batch_size": ("train", "batch_size"),
-    "lr": ("train", "lr"), "seed": ("train", "seed"), "segment": ("model", "segment"),
-    "d_model": ("model", "d_model"), "layers": ("model", "layers"), "heads": ("model", "heads"),
-    "hidden": ("model", "hidden"), "device": ("train", "device"), "steps": ("train", "steps"),
-}
-
-
-def make_config(preset: str | None, config: Path | None, sets: list[str] | None, out_dir: str | None,
-                **flags: Any) -> RunConfig:
-    """defaults < preset < --config file < flags < --set."""
-    layers: list[dict[str, Any]] = []
-    if preset:
-        layers.append(load_preset(preset))
-    if config:
-        layers.append(read_yaml(config))
-    flag_layer: dict[str, Any] = {}
-    for k, v in flags.items():
-        if v is not None:
-            sec, key = FLAG_KEYS[k]
-            flag_layer.setdefault(sec, {})[key] = v
-    layers += [flag_layer, parse_set(sets)]
-    if out_dir and not any("name" in layer for layer in layers):
-        layers.insert(0, {"name": Path(out_dir).name})
-    return build_config(*layers, source="configuration")

@@ -9,6 +9,7 @@ import typer
 from featurizer.core import console as say
 from rich.table import Table
 
+from ..config import make_config
 from ..errors import ConfigError
 from ..reports.progress import RichReporter, classes_table, epochs_table
 from .common import (
@@ -33,7 +34,6 @@ from .common import (
     Store,
     app,
     io,
-    make_config,
     user_errors,
 )
 

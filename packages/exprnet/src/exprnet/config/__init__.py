@@ -1,7 +1,7 @@
 """Run configuration: what every stage reads, and nothing else.
 
 - :mod:`.schema`: the pydantic models of a run's config (data, model, train, loss, smooth,
-  baseline), the layering of sources (defaults < preset < file < flags < ``--set``) and the
+  baseline), the layering of sources (defaults < preset < file < flags < ``--set``: ``make_config``) and the
   class list under exprnet's names; re-exported here;
 - :mod:`.presets`: the YAML presets shipped with the package (``recommended``, the demos, and
   one per row of the paper's tables, whose table data lives in :mod:`exprnet.paper`).
@@ -13,6 +13,7 @@ from .schema import (
     CLASSES,
     ENCODER_DEFAULTS,
     ENCODERS,
+    FLAG_KEYS,
     N_CLASSES,
     BaselineConfig,
     DataConfig,
@@ -24,10 +25,11 @@ from .schema import (
     build_config,
     deep_merge,
     load_run_config,
+    make_config,
     parse_set,
     read_yaml,
 )
 
-__all__ = ["CLASSES", "ENCODERS", "ENCODER_DEFAULTS", "N_CLASSES", "BaselineConfig", "DataConfig", "LossConfig",
+__all__ = ["CLASSES", "ENCODERS", "ENCODER_DEFAULTS", "FLAG_KEYS", "N_CLASSES", "BaselineConfig", "DataConfig", "LossConfig",
            "ModelConfig", "RunConfig", "SmoothConfig", "TrainConfig", "build_config", "deep_merge",
-           "load_run_config", "parse_set", "read_yaml"]
+           "load_run_config", "make_config", "parse_set", "read_yaml"]

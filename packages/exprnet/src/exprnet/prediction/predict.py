@@ -9,6 +9,7 @@ Every stored row of every requested track gets a line (the store rows are the fr
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,8 +77,13 @@ class Predictor:
     def __init__(self, lr: LoadedRun, device: str = "auto"):
         self.lr, self.device = lr, device
         self._model: tuple[ExprNet, torch.device] | None = None
+        self._lock = threading.Lock()  # a server's threads share one Predictor
 
     def model(self, bank: FeatureBank) -> tuple[ExprNet, torch.device]:
+        with self._lock:
+            return self._build(bank)
+
+    def _build(self, bank: FeatureBank) -> tuple[ExprNet, torch.device]:
         if self._model is None:
             cfg = self.lr.cfg
             dev = resolve_device(self.device)

@@ -1,0 +1,15 @@
+"""Deployment: a trained ensemble as a bundle, applied to new videos and served over HTTP.
+
+- :mod:`.recipe`: the feature recipe (how every feature the members read was extracted);
+- :mod:`.bundle`: the bundle folder: written, verified and loaded; members -> combination ->
+  post-processing on tracks of a store;
+- :mod:`.make`: ``exprnet bundle`` (runs -> the ensemble fitted on validation -> a bundle);
+- :mod:`.card`: MODEL_CARD.md;
+- :mod:`.infer`: ``exprnet infer`` (videos -> faces, the recipe's features -> the bundle -> tables);
+- :mod:`.outputs`: the per-track CSV, timeline PNG, submission and overlay video;
+- :mod:`.serve`: ``exprnet serve`` (``POST /v1/expressions`` on featurizer's service).
+
+The only layer of exprnet that uses featurizer beyond its core: infer and serve compose
+featurizer's extraction (``run_job``), face tracking and HTTP app. bundle, make and card need the
+core and featurizer's registry alone. May import every other exprnet stage.
+"""

@@ -1,0 +1,401 @@
+"""A trained ensemble as one self-contained, versioned folder: written, verified, loaded, applied.
+
+    B/bundle.json                 format_version, id, members, combination, post-processing,
+                                  the class list and the sha256 of every other file
+    B/recipe.json                 the feature recipe (:mod:`.recipe`)
+    B/members/<k>-<name>/         config.yaml (resolved), features.json (the identities it was
+                                  trained on), stats.safetensors (normalisation), and
+                                  weights.safetensors (a network's state dict) or
+                                  classifier.safetensors (a baseline's weight matrices)
+    B/metrics.json                the ensemble's validation scores (``exprnet ensemble``)
+    B/confusion.png, B/MODEL_CARD.md
+
+Nothing is pickled. Loading checks the format version, every file's sha256, the bundle id, the
+class list, and that each member's inputs have the recipe's widths (its weights load strictly into
+a network of that input width); each problem is one :class:`~exprnet.errors.BundleError` naming
+the file. :meth:`Bundle.predict_store` applies the members, the combination and the
+post-processing to tracks of a store: the same code as ``exprnet predict`` and ``exprnet ensemble``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+from featurizer.core.classes import EXPR_CLASSES
+from featurizer.core.files import atomic_write_bytes, atomic_write_json, atomic_write_text
+from featurizer.core.store import FeatureStore
+
+from .. import __version__
+from ..baseline.classifier import FrameClassifier
+from ..config import RunConfig, build_config
+from ..data.bank import FeatureBank, Standardizer, load_bank
+from ..data.batches import flag_groups, input_dim
+from ..ensemble.combine import Combiner
+from ..errors import BundleError, VideoError
+from ..models import build_model
+from ..postprocess.processor import Decoded, PostProcessor, processor_from_dict
+from ..prediction.predict import LoadedRun, Predictor, check_bank
+from ..reports.progress import NullReporter, Reporter
+from .recipe import Recipe
+
+FORMAT_VERSION = 1
+MANIFEST = "bundle.json"
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _canonical(obj: Any) -> bytes:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str).encode()
+
+
+def bundle_id(manifest: dict[str, Any]) -> str:
+    """The bundle's id: the sha256 of its manifest without ``id`` and ``created`` (which hold the
+    files' sha256s), so two bundles of the same content share it."""
+    core = {k: v for k, v in manifest.items() if k not in ("id", "created")}
+    return sha256_bytes(_canonical(core))[:16]
+
+
+# -- members ------------------------------------------------------------------------------------
+@dataclass
+class Member:
+    name: str
+    folder: str  # relative to the bundle
+    kind: str  # network or baseline
+    encoder: str
+    features: list[str]
+    val_f1: float | None
+    lr: LoadedRun
+    predictor: Predictor | None = None
+
+
+def _save_tensors(path: Path, arrays: dict[str, np.ndarray], meta: dict[str, str]) -> None:
+    from safetensors.numpy import save
+
+    atomic_write_bytes(path, save({k: np.ascontiguousarray(v) for k, v in arrays.items()}, metadata=meta))
+
+
+def _stats_arrays(stats: Standardizer) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    return {"mean": stats.mean, "std": stats.std}, {"features": json.dumps(stats.features),
+                                                    "dims": json.dumps(stats.dims)}
+
+
+def write_member(root: Path, folder: str, lr: LoadedRun) -> dict[str, Any]:
+    """One member's files under ``root/folder``; returns its manifest entry (without scores)."""
+    d = root / folder
+    d.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(d / "config.yaml", yaml.safe_dump(lr.cfg.to_dict(), sort_keys=False, default_flow_style=None))
+    atomic_write_json(d / "features.json", lr.features or {})
+    _save_tensors(d / "stats.safetensors", *_stats_arrays(lr.stats))
+    if lr.classifier is not None:
+        clf = lr.classifier
+        arrays = {"classes": clf.classes.astype(np.int64)}
+        for k, (w, b) in enumerate(zip(clf.weights, clf.biases, strict=True)):
+            arrays[f"w{k}"], arrays[f"b{k}"] = w, b
+        _save_tensors(d / "classifier.safetensors", arrays, {"kind": clf.kind})
+        kind = "baseline"
+    else:
+        from safetensors.torch import save
+
+        state = {k: v.detach().cpu().contiguous() for k, v in lr.state.items()}
+        atomic_write_bytes(d / "weights.safetensors", save(state, metadata={"format": "pt"}))
+        kind = "network"
+    return {"name": Path(folder).name.split("-", 1)[-1], "folder": folder, "kind": kind,
+            "encoder": lr.cfg.model_name, "features": list(lr.cfg.data.features)}
+
+
+# -- writing --------------------------------------------------------------------------------------
+def write_bundle(out: str | Path, members: list[tuple[str, LoadedRun, float | None]], combiner: Combiner,
+                 post: list[PostProcessor], recipe: Recipe, extra_files: dict[str, bytes],
+                 info: dict[str, Any], overwrite: bool = False) -> Path:
+    """Write the bundle into a temporary folder beside ``out``, then move it into place (a killed
+    write leaves no half bundle). ``members``: (name, loaded run, validation F1); ``extra_files``:
+    more files (the card, metrics, figures) by relative path; ``info``: what the manifest says
+    about the training (``trained_on``, ``validation``)."""
+    out = Path(out)
+    if out.exists() and not overwrite:
+        raise BundleError(str(out), "exists already", "choose another --out, or pass --overwrite")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
+    try:
+        entries = []
+        for k, (name, lr, f1) in enumerate(members, start=1):
+            entry = write_member(tmp, f"members/{k}-{_safe(name)}", lr)
+            entries.append({**entry, "name": name, "val_f1": f1})
+        atomic_write_json(tmp / "recipe.json", recipe.to_dict())
+        for rel, data in extra_files.items():
+            atomic_write_bytes(tmp / rel, data)
+        files = {p.relative_to(tmp).as_posix(): sha256_bytes(p.read_bytes())
+                 for p in sorted(tmp.rglob("*")) if p.is_file()}
+        manifest: dict[str, Any] = {
+            "format_version": FORMAT_VERSION, "id": "", "created": _now(), "exprnet": __version__,
+            "classes": list(EXPR_CLASSES), "models": recipe.models, "members": entries,
+            "combination": {"method": combiner.method, "weights": [float(w) for w in combiner.weights],
+                            "class_bias": None if combiner.bias is None else [float(b) for b in combiner.bias]},
+            "postprocess": [p.to_dict() for p in post], **info, "files": files,
+        }
+        manifest["id"] = bundle_id(manifest)
+        atomic_write_json(tmp / MANIFEST, manifest)
+        if out.exists():
+            shutil.rmtree(out)
+        tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name) or "member"
+
+
+def _now() -> str:
+    import datetime as dt
+
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+# -- loading --------------------------------------------------------------------------------------
+@dataclass
+class Blobs:
+    """The bundle's verified files by relative path; a missing one is named."""
+
+    root: Path
+    data: dict[str, bytes]
+
+    def __getitem__(self, rel: str) -> bytes:
+        if rel not in self.data:
+            raise BundleError(str(self.root / rel), f"is not listed in {MANIFEST}",
+                              "rebuild the bundle with `exprnet bundle`")
+        return self.data[rel]
+
+
+def _read_verified(root: Path, rel: str, files: dict[str, str]) -> bytes:
+    """A listed file's bytes, checked against the manifest (read once: what is checked is used)."""
+    p = root / rel
+    if rel not in files:
+        raise BundleError(str(p), f"is not listed in {MANIFEST}", "rebuild the bundle with `exprnet bundle`")
+    if not p.is_file():
+        raise BundleError(str(p), "is missing from the bundle", "copy the whole bundle folder, or rebuild it")
+    data = p.read_bytes()
+    if sha256_bytes(data) != files[rel]:
+        raise BundleError(str(p), f"was altered (sha256 {sha256_bytes(data)[:12]}, the bundle lists "
+                          f"{files[rel][:12]})", "restore the file from the original bundle, or rebuild it")
+    return data
+
+
+def _load_tensors(path: Path, data: bytes) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    from safetensors import SafetensorError, safe_open
+    from safetensors.numpy import load
+
+    try:
+        arrays = load(data)
+        with tempfile.NamedTemporaryFile(suffix=".safetensors") as f:  # the metadata needs a file
+            f.write(data)
+            f.flush()
+            with safe_open(f.name, "np") as st:
+                meta = st.metadata() or {}
+    except (SafetensorError, ValueError) as e:
+        raise BundleError(str(path), f"is not a readable safetensors file ({e})", "rebuild the bundle") from None
+    return arrays, meta
+
+
+@dataclass
+class Bundle:
+    root: Path
+    manifest: dict[str, Any]
+    recipe: Recipe
+    members: list[Member]
+    combiner: Combiner
+    post: list[PostProcessor]
+    device: str = "cpu"
+    _inferencers: dict[tuple, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def id(self) -> str:
+        return str(self.manifest["id"])
+
+    @property
+    def classes(self) -> list[str]:
+        return list(self.manifest["classes"])
+
+    @classmethod
+    def load(cls, path: str | Path, device: str = "cpu") -> Bundle:
+        """Read and verify a bundle (see the module doc); members predict on ``device``."""
+        root = Path(path)
+        mp = root / MANIFEST
+        if not mp.is_file():
+            raise BundleError(str(root), f"is not a bundle (no {MANIFEST})", "make one with `exprnet bundle`")
+        try:
+            manifest = json.loads(mp.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise BundleError(str(mp), f"is not JSON ({e})", "restore it from the original bundle") from None
+        version = manifest.get("format_version")
+        if version != FORMAT_VERSION:
+            raise BundleError(str(mp), f"has format_version {version!r}; this exprnet ({__version__}) reads "
+                              f"{FORMAT_VERSION}", "use the exprnet version that made the bundle, or rebuild it")
+        if manifest.get("id") != bundle_id(manifest):
+            raise BundleError(str(mp), "was altered (its content no longer matches its id)",
+                              "restore it from the original bundle, or rebuild it")
+        if list(manifest.get("classes", [])) != list(EXPR_CLASSES):
+            raise BundleError(str(mp), f"has classes {manifest.get('classes')}, not {', '.join(EXPR_CLASSES)}")
+        files = dict(manifest.get("files") or {})
+        blobs = Blobs(root, {rel: _read_verified(root, rel, files) for rel in files})  # all, before any is used
+        recipe = Recipe.from_dict(json.loads(blobs["recipe.json"]), str(root / "recipe.json"))
+        members = [_load_member(blobs, e, recipe) for e in manifest["members"]]
+        comb = manifest["combination"]
+        bias = comb.get("class_bias")
+        combiner = Combiner(comb["method"], np.asarray(comb["weights"], np.float64),
+                            None if bias is None else np.asarray(bias, np.float64))
+        post = [processor_from_dict(d, f"{mp}: postprocess") for d in manifest.get("postprocess") or []]
+        return cls(root, manifest, recipe, members, combiner, post, device)
+
+    def predict(self, video: str | Path, weights: Mapping[str, str] | None = None, detector: str | None = None,
+                store: str | Path | None = None) -> list[Any]:
+        """Per-frame expressions of one ``video``: a :class:`~exprnet.deploy.infer.TrackPrediction`
+        per person in it, as ``exprnet infer`` computes them (``weights``: model name -> file, as
+        ``--weights``; the extractors load on the first call and stay loaded). The features go to
+        ``store`` when given, else to a temporary store. A video that cannot be read, lacks a face
+        or the audio the members need raises :class:`~exprnet.errors.VideoError`."""
+        from .infer import Inferencer
+
+        key = (tuple(sorted((weights or {}).items())), detector)
+        if key not in self._inferencers:
+            self._inferencers[key] = Inferencer(self, weights, self.device, detector)
+        inferencer = self._inferencers[key]
+        with tempfile.TemporaryDirectory(prefix="exprnet-predict-") as tmp:
+            res = inferencer.video(video, str(store or Path(tmp) / "features.zarr"))
+        e = res.exception
+        if isinstance(e, VideoError):
+            raise e
+        if e is not None:
+            raise VideoError(getattr(e, "subject", str(video)), getattr(e, "reason", str(e)), getattr(e, "hint", None),
+                             code=res.code or "processing_failed") from e
+        return res.tracks
+
+    def missing_allowed(self, modality: str) -> bool:
+        """True when every member was trained with whole-feature dropout, so a clip without
+        ``modality`` can be predicted from the others (its features as dropped in training)."""
+        return all(m.lr.cfg.data.modality_dropout > 0 for m in self.members
+                   if any(self.recipe.feature(f).modality == modality for f in m.features))
+
+    def predict_store(self, store: str, tracks: list[str], reporter: Reporter | None = None,
+                      absent: dict[str, set[str]] | None = None) -> dict[str, Decoded]:
+        """Members, combination and post-processing on ``tracks`` of ``store``, per track.
+        ``absent``: track -> features to feed as dropped (a modality the clip lacks)."""
+        reporter = reporter or NullReporter()
+        reader = FeatureStore(store, mode="r")
+        banks: dict[tuple[str, ...], FeatureBank] = {}
+        per_member = []
+        for m in self.members:
+            key = tuple(m.features)
+            if key not in banks:
+                banks[key] = load_bank(reader, m.features, tracks, None, "error")
+            bank = banks[key]
+            check_bank(m.lr, bank, store)
+            if absent:
+                bank = dropped(bank, m.lr.stats, absent)
+            m.predictor = m.predictor or Predictor(m.lr, self.device)
+            probs = m.predictor.probs(bank, reporter)
+            per_member.append({bank.tracks[i]: p for i, p in probs.items()})
+        out = {}
+        for t in tracks:
+            P = np.stack([pm[t] for pm in per_member]).astype(np.float64)
+            q = self.combiner.combine(P)
+            dec = Decoded(q, q.argmax(1))
+            for proc in self.post:
+                dec = proc.apply(dec.probs)
+            out[t] = dec
+        return out
+
+
+def dropped(bank: FeatureBank, stats: Standardizer, absent: dict[str, set[str]]) -> FeatureBank:
+    """A copy of ``bank`` whose ``absent`` features (per track) hold the training mean, which
+    standardises to zero: what whole-feature dropout fed the members in training."""
+    from dataclasses import replace
+
+    values = bank.values.copy()
+    cols = np.concatenate([[0], np.cumsum(bank.dims)]).astype(int)
+    for track, feats in absent.items():
+        if track not in bank.tracks:
+            continue
+        rows = bank.rows(bank.index(track))
+        for j, f in enumerate(bank.features):
+            if f in feats:
+                c = slice(cols[j], cols[j + 1])
+                values[rows, c] = ((stats.mean[c] - bank.offset[c]) * bank.scale[c]).astype(values.dtype)
+    return replace(bank, values=values)
+
+
+def _load_member(blobs: Blobs, entry: dict[str, Any], recipe: Recipe) -> Member:
+    root, folder = blobs.root, entry["folder"]
+    d = root / folder
+    cfg_path = f"{folder}/config.yaml"
+    try:
+        cfg = build_config(yaml.safe_load(blobs[cfg_path]), source=str(root / cfg_path)).resolved()
+    except BundleError:
+        raise
+    except Exception as e:  # noqa: BLE001 - a config that no longer validates: say which file
+        raise BundleError(str(root / cfg_path), f"is not a run config this exprnet reads ({e})") from None
+    features = json.loads(blobs[f"{folder}/features.json"]) or None
+    arrays, meta = _load_tensors(d / "stats.safetensors", blobs[f"{folder}/stats.safetensors"])
+    stats = Standardizer(arrays["mean"], arrays["std"], json.loads(meta["features"]), json.loads(meta["dims"]))
+    missing = [f for f in cfg.data.features if f not in recipe.models]
+    if missing:
+        raise BundleError(str(d), f"reads {', '.join(missing)}, which the recipe does not make", "rebuild the bundle")
+    want = [recipe.feature(f).dim for f in cfg.data.features]
+    if list(stats.dims) != want or stats.features != list(cfg.data.features):
+        raise BundleError(str(d / "stats.safetensors"), f"is for features {stats.features} of widths {stats.dims}; "
+                          f"the recipe makes widths {want}", "rebuild the bundle from matching runs")
+    classifier = None
+    state: dict = {}
+    if entry["kind"] == "baseline":
+        rel = f"{folder}/classifier.safetensors"
+        arr, meta = _load_tensors(root / rel, blobs[rel])
+        n = sum(1 for k in arr if k.startswith("w"))
+        classifier = FrameClassifier(meta.get("kind", "logreg"), arr["classes"], [arr[f"w{k}"] for k in range(n)],
+                                     [arr[f"b{k}"] for k in range(n)])
+        width = classifier.weights[0].shape[0]
+    else:
+        state, width = _network_state(blobs, f"{folder}/weights.safetensors", cfg)
+    modalities = [recipe.feature(f).modality for f in cfg.data.features]
+    expect = input_dim(sum(want), len(flag_groups(modalities, cfg.data.present_flags)))
+    if width != expect:
+        what = "classifier.safetensors" if classifier is not None else "weights.safetensors"
+        raise BundleError(str(d / what), f"takes inputs of width {width}; the recipe's features make {expect}",
+                          "rebuild the bundle from matching runs")
+    lr = LoadedRun(cfg, stats, state, None, features, classifier, source=f"{root}/{folder}")
+    return Member(entry["name"], folder, entry["kind"], entry.get("encoder", cfg.model_name), list(cfg.data.features),
+                  entry.get("val_f1"), lr)
+
+
+def _network_state(blobs: Blobs, rel: str, cfg: RunConfig) -> tuple[dict, int]:
+    """The state dict (torch tensors) and its input width, loaded strictly into the network."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load
+
+    root = blobs.root
+    try:
+        state = load(blobs[rel])
+    except (SafetensorError, ValueError) as e:
+        raise BundleError(str(root / rel), f"is not a readable safetensors file ({e})", "rebuild the bundle") from None
+    w = state.get("fusion.proj.weight")
+    if w is None:
+        raise BundleError(str(root / rel), "holds no fusion layer (fusion.proj.weight)", "rebuild the bundle")
+    width = int(w.shape[1])
+    try:
+        build_model(width, cfg.model).load_state_dict(state)
+    except RuntimeError as e:
+        raise BundleError(str(root / rel), f"does not fit the member's network ({str(e).splitlines()[0]})",
+                          "rebuild the bundle") from None
+    return state, width

@@ -1,0 +1,104 @@
+"""MODEL_CARD.md of a bundle: what it was trained on, how well it does, what it needs, what it is for."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from featurizer.core.classes import EXPR_CLASSES
+from featurizer.core.identity import describe_identity
+
+from .recipe import Recipe
+
+
+def training_summary(train: Sequence[str], val: Sequence[str], labels: Mapping[str, np.ndarray]) -> dict[str, Any]:
+    """Tracks, labelled frames and class counts of the members' training and validation tracks."""
+    def part(tracks: Sequence[str]) -> dict[str, Any]:
+        y = np.concatenate([labels[t] for t in tracks if t in labels] or [np.zeros(0, np.int64)])
+        counts = np.bincount(y[y >= 0].astype(np.int64), minlength=len(EXPR_CLASSES))
+        return {"tracks": len(tracks), "frames": int(len(y)), "labelled_frames": int((y >= 0).sum()),
+                "class_counts": dict(zip(EXPR_CLASSES, map(int, counts), strict=True))}
+    return {"train": part(train), "validation": part(val)}
+
+
+def _f(v: Any) -> str:
+    return "-" if v is None or v != v else f"{float(v):.4f}"
+
+
+def model_card(name: str, recipe: Recipe, members: Sequence[Mapping[str, Any]],
+               metrics: Mapping[str, Any], data: Mapping[str, Any], post: Sequence[str]) -> str:
+    """The card's Markdown. ``members``: manifest entries with weights; ``metrics``: the
+    ensemble's metrics.json; ``data``: :func:`training_summary`; ``post``: the chain, described."""
+    mods = sorted({f.modality for f in recipe.features})
+    sel = metrics.get("selection", {})
+    lines = [
+        f"# Model card: {name}", "",
+        f"An ensemble of {len(members)} model(s) ({metrics.get('method')} of the members' "
+        f"per-frame probabilities) that gives each video frame one of the 8 ABAW expression classes "
+        f"({', '.join(EXPR_CLASSES)}) from the {' and '.join(mods)} features below. Its id and the sha256 "
+        "of every file are in `bundle.json`.", "",
+        "## Intended use", "",
+        "Research on frame-level facial-expression recognition (the ABAW expression task): per-frame "
+        "expression tables and timelines of people in video, with `exprnet infer` or `exprnet serve`. "
+        "It is not for decisions about a person (hiring, policing, health, education): expression is "
+        "not emotion, and the labels are annotators' impressions of Aff-Wild2-like video. It is "
+        "validated only on data like its training data (below); elsewhere, measure it first.", "",
+        "## Training data", "",
+        "| split | tracks | frames | labelled | " + " | ".join(EXPR_CLASSES) + " |",
+        "|---|---|---|---|" + "---|" * len(EXPR_CLASSES),
+    ]
+    for split in ("train", "validation"):
+        d = data.get(split, {})
+        counts = d.get("class_counts", {})
+        lines.append(f"| {split} | {d.get('tracks', 0)} | {d.get('frames', 0)} | {d.get('labelled_frames', 0)} | "
+                     + " | ".join(str(counts.get(c, 0)) for c in EXPR_CLASSES) + " |")
+    honest = sel.get("last", {}).get("val_f1")
+    lines += [
+        "", "## Performance on the validation split", "",
+        "Mean of the 8 per-class F1 (the challenge metric) on "
+        f"{metrics.get('val_tracks')} validation tracks ({metrics.get('val_frames')} labelled frames).", "",
+        "| reading | F1 |", "|---|---|",
+        f"| ensemble, members at their best validation epoch | {_f(metrics.get('val_f1'))} |",
+        f"| ensemble, members at their last epoch (no epoch chosen on validation: the honest figure) | {_f(honest)} |",
+    ]
+    if metrics.get("fit_on_validation"):
+        cv = metrics.get("val_f1_cv")
+        lines.append(f"| cross-validated over groups of validation tracks (the combination was fit on "
+                     f"validation) | {_f(cv) if _f(cv) != '-' else '- (needs 2 or more validation source videos)'} |")
+    lines.append(f"| best single member | {_f(metrics.get('best_member_f1'))} |")
+    pc = metrics.get("per_class_f1") or {}
+    lines += ["", "| class | F1 |", "|---|---|"] + [f"| {c} | {_f(pc.get(c))} |" for c in EXPR_CLASSES]
+    lines += ["", "![confusion matrix on validation](confusion.png)", "", "## Members", "",
+              "| member | kind | encoder | features | weight | val F1 |", "|---|---|---|---|---|---|"]
+    for m in members:
+        lines.append(f"| {m['name']} | {m['kind']} | {m['encoder']} | {'+'.join(m['features'])} | "
+                     f"{m.get('weight', 1.0):.2f} | {_f(m.get('val_f1'))} |")
+    lines += ["", "## Features (the recipe `exprnet infer` extracts)", "",
+              "| feature | modality | dim | weights | kind | stand-in | precision | licence | trained on |",
+              "|---|---|---|---|---|---|---|---|---|"]
+    for f in recipe.features:
+        a, about = f.attrs, f.about
+        weights = a.get("weights_id") or "none"
+        if a.get("weights_sha256"):
+            weights += f" (sha256 {str(a['weights_sha256'])[:12]})"
+        lines.append(f"| {f.name} | {f.modality} | {f.dim} | {weights} | {a.get('weights_kind', '-')} | "
+                     f"{'yes' if f.standin else 'no'} | {a.get('precision', 'fp32')} | {about.get('licence', '-')} | "
+                     f"{about.get('trained_on') or '-'} |")
+    lines += [""] + [f"- `{f.name}`: {describe_identity(f.identity)}" for f in recipe.features]
+    visual = [f for f in recipe.features if f.modality == "visual"]
+    if visual:
+        made = visual[0].attrs.get("faces") or {}
+        lines += ["", f"Training crops: {made.get('source', 'not recorded')}"
+                  + (f" ({made.get('detector')})" if made.get("detector") else "")
+                  + f". At inference faces are detected with `{recipe.detector}`, tracked, and aligned by five "
+                  "landmarks to the ArcFace 112x112 template (the layout of Aff-Wild2's cropped_aligned)."]
+    if any(f.standin for f in recipe.features):
+        lines += ["", "Stand-ins: the features marked `yes` run public weights in place of the paper's, "
+                  "which are not public; scores are not the paper's."]
+    lines += ["", "## Post-processing", ""] + ([f"- {p}" for p in post] or ["- none"])
+    lines += ["", "## Use", "", "```bash",
+              "exprnet infer --bundle THIS_FOLDER --out predictions/ video.mp4"
+              + "".join(f" --weights {f.name}=PATH" for f in recipe.features if f.attrs.get("weights_sha256")),
+              "exprnet serve --bundle THIS_FOLDER --port 8000", "```", ""]
+    return "\n".join(lines)

@@ -1,0 +1,95 @@
+"""``exprnet bundle``: runs -> the ensemble fitted on their validation split -> a bundle folder.
+
+The combination and its post-processing are exactly what ``exprnet ensemble`` fits and applies
+(:func:`~exprnet.ensemble.evaluate.run_ensemble`, whose metrics record the chain); the members are
+the runs' ``--select`` checkpoints; the recipe is read from the store they were trained on.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from featurizer.core.annotations import find_annotations, read_annotation
+
+from ..ensemble.combine import Combiner
+from ..ensemble.evaluate import run_ensemble
+from ..errors import ConfigError
+from ..postprocess.processor import processor_from_dict
+from ..prediction.predict import load_run
+from ..reports.progress import NullReporter, Reporter
+from ..training.runfolder import RunFolder
+from .bundle import write_bundle
+from .card import model_card, training_summary
+from .recipe import recipe_from_store
+
+
+def bundle_from_ensemble(runs: Sequence[str | Path], metrics: Mapping[str, Any], evaluation: Path, store: str,
+                         labels: str, out: str | Path, select: str = "best", detector: str | None = None,
+                         overwrite: bool = False, name: str | None = None) -> Path:
+    """A bundle of ``runs`` combined as ``metrics`` (an ``exprnet ensemble`` metrics.json, its
+    outputs in ``evaluation``) says."""
+    if "postprocess" not in metrics:
+        raise ConfigError(str(evaluation / "metrics.json"), "does not record its post-processing",
+                          "re-run `exprnet ensemble` with this exprnet")
+    loaded = [load_run(r, select) for r in runs]
+    f1 = {str(m["run"]): m["val_f1"] for m in metrics["members"]}
+    members = [(Path(r).name, lr, f1.get(str(r))) for r, lr in zip(runs, loaded, strict=True)]
+    train = sorted({t for r in runs for t in RunFolder(r).read_tracks()["train"]})
+    val = sorted({t for r in runs for t in RunFolder(r).read_tracks()["val"]})
+    features = list(dict.fromkeys(f for _, lr, _ in members for f in lr.cfg.data.features))
+    recipe = recipe_from_store(store, features, train + val, {n: lr.features for n, lr, _ in members}, detector)
+    comb = Combiner(metrics["method"], _arr(metrics["weights"]),
+                    None if metrics.get("class_bias") is None else _arr(metrics["class_bias"]))
+    post = [processor_from_dict(d) for d in metrics["postprocess"]]
+    files = find_annotations(labels)
+    lab = {t: read_annotation(files[t].path) for t in train + val if t in files}
+    data = training_summary(train, val, lab)
+    weights = comb.weights / comb.weights.sum()
+    entries = [{"name": n, "kind": "baseline" if lr.classifier is not None else "network",
+                "encoder": lr.cfg.model_name, "features": list(lr.cfg.data.features), "val_f1": v,
+                "weight": float(w)} for (n, lr, v), w in zip(members, weights, strict=True)]
+    title = name or Path(out).name
+    card = model_card(title, recipe, entries, metrics, data, [p.describe() for p in post])
+    extra = {"MODEL_CARD.md": card.encode(), "metrics.json": (json.dumps(_finite(dict(metrics)), indent=2) + "\n").encode()}
+    if (evaluation / "confusion.png").exists():
+        extra["confusion.png"] = (evaluation / "confusion.png").read_bytes()
+    info = {"name": title, "select": select,
+            "trained_on": {**data, "store": str(store), "labels": str(labels)},
+            "validation": {k: metrics.get(k) for k in ("val_f1", "val_f1_cv", "fit_on_validation", "best_member_f1",
+                                                       "val_tracks", "val_frames", "per_class_f1")}}
+    return write_bundle(out, members, comb, post, recipe, extra, _finite(info), overwrite)
+
+
+def _finite(obj: Any) -> Any:
+    """NaN (an estimate that could not be made) as null: bundle.json stays strict JSON."""
+    if isinstance(obj, float) and obj != obj:
+        return None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_finite(v) for v in obj]
+    return obj
+
+
+def make_bundle(runs: Sequence[str | Path], method: str, store: str, labels: str, out: str | Path,
+                smooth: str = "none", select: str = "best", class_bias: bool = False, cv_folds: int = 4,
+                device: str = "auto", reporter: Reporter | None = None, detector: str | None = None,
+                overwrite: bool = False, allow_feature_mismatch: bool = False) -> Path:
+    """``exprnet bundle``: fit the ensemble on the runs' validation split, then write the bundle."""
+    reporter = reporter or NullReporter()
+    with tempfile.TemporaryDirectory(prefix="exprnet-bundle-") as tmp:
+        ev = Path(tmp)
+        metrics = run_ensemble(runs, method, store, labels, ev, class_bias=class_bias, cv_folds=cv_folds,
+                               device=device, reporter=reporter, select=select,
+                               allow_feature_mismatch=allow_feature_mismatch, smooth_spec=smooth)
+        return bundle_from_ensemble(runs, metrics, ev, store, labels, out, select, detector, overwrite)
+
+
+def _arr(v: Any) -> Any:
+    import numpy as np
+
+    return np.asarray(v, np.float64)

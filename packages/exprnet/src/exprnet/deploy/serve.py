@@ -1,0 +1,168 @@
+"""``exprnet serve --bundle B``: featurizer's service with ``POST /v1/expressions`` added.
+
+The app is featurizer's (:func:`featurizer.service.create_app`: ``/v1/features``, ``/v1/models``,
+``/healthz``, the API key, the upload limits, the queue, OpenAPI), started with the bundle's
+recipe as its models; the new route goes through the same upload path
+(:class:`~featurizer.service.work.UploadRunner`: 413, 503, 499, cleanup) and computes with
+:class:`~exprnet.deploy.infer.Inferencer` on the server's loaded models, so its answer is what
+``exprnet infer`` writes for the same file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from fastapi import Depends, Query, Request
+from fastapi.responses import Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from .bundle import Bundle
+from .infer import Inferencer, TrackPrediction
+from .outputs import csv_text
+
+CSV_MEDIA_TYPE = "text/csv"
+
+
+class ExpressionParams(BaseModel):
+    """Options of ``POST /v1/expressions`` (query parameters)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    format: Literal["json", "csv"] = Field(
+        "json", description="json (default): per track, arrays of the frames' values; csv: the "
+                            "table `exprnet infer` writes (with a leading `track` column when the clip "
+                            "has two people).")
+
+
+class ExpressionTrack(BaseModel):
+    track: str = Field(description="Track id: the file's stem, with _left/_right for two people.")
+    frames: list[int] = Field(description="(n,) 1-based video frame numbers: one row per frame.")
+    time: list[float] = Field(description="(n,) each frame's presentation time, seconds.")
+    expression: list[str] = Field(description="(n,) the predicted class of each frame.")
+    face: list[int] | None = Field(description="(n,) 1 where a face was detected, 0 where filled from the "
+                                               "nearest; null when the bundle reads no visual feature.")
+    probabilities: list[list[float]] = Field(description="(n, 8) class probabilities (rows sum to 1), in "
+                                                         "the order of `classes`.")
+
+
+class ExpressionsResponse(BaseModel):
+    bundle: str = Field(description="The bundle's id (bundle.json).")
+    classes: list[str] = Field(description="The 8 classes, the columns of `probabilities`.")
+    video: str = Field(description="The uploaded file's name.")
+    tracks: list[ExpressionTrack]
+    warnings: list[str] = Field(description="Things to know (no audio, a face missing ...), once each.")
+    timing: dict[str, float] = Field(description="Seconds: upload, queue, compute, total.")
+
+
+def track_json(p: TrackPrediction) -> dict[str, Any]:
+    return {"track": p.track, "frames": p.frames.tolist(), "time": [float(t) for t in p.time],
+            "expression": p.expression, "face": None if p.face is None else p.face.astype(int).tolist(),
+            "probabilities": p.probabilities.astype(float).tolist()}
+
+
+def tracks_csv(preds: list[TrackPrediction]) -> str:
+    """One track: its CSV as ``exprnet infer`` writes it; more: the same rows behind a track column."""
+    if len(preds) == 1:
+        return csv_text(preds[0])
+    out = []
+    for k, p in enumerate(preds):
+        lines = csv_text(p).splitlines()
+        if k == 0:
+            out.append("track," + lines[0])
+        out += [f"{p.track},{ln}" for ln in lines[1:]]
+    return "\n".join(out) + "\n"
+
+
+def add_expressions_route(app: Any, inferencer: Inferencer) -> None:
+    """``POST /v1/expressions`` on featurizer's ``app`` (its upload path, API key and errors)."""
+    import time
+
+    from featurizer.media import probe_media
+    from featurizer.progress import Collected
+    from featurizer.service.auth import documented_auth
+    from featurizer.service.errors import ApiError
+    from featurizer.service.params import FEATURE_ERRORS
+    from featurizer.service.request import check_upload
+    from featurizer.service.uploads import Upload
+    from featurizer.service.work import UploadWork
+
+    settings = app.state.settings
+    deps = [Depends(documented_auth)] if settings.api_key else []
+    bundle = inferencer.bundle
+    schema = {"type": "object", "required": ["file"], "properties": {"file": {
+        "type": "string", "format": "binary", "description": "The video: any file FFmpeg decodes (mp4, avi, mkv, "
+                                                             "webm ...), with its soundtrack when the bundle hears."}}}
+
+    @app.post("/v1/expressions", tags=["expressions"], dependencies=deps, response_model=ExpressionsResponse,
+              summary="Per-frame expressions of an uploaded video, by the server's bundle.",
+              responses={200: {"description": "JSON (default) or, with `format=csv`, the table `exprnet infer` "
+                                              "writes.", "content": {CSV_MEDIA_TYPE: {"schema": {"type": "string"}}}},
+                         **FEATURE_ERRORS},
+              openapi_extra={"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": schema}}}})
+    async def expressions(request: Request, query: Annotated[ExpressionParams, Query()]) -> Response:
+        def prepare(upload: Upload) -> UploadWork:
+            filename = upload.filename or "upload"
+            assert upload.path is not None
+            check_upload(upload.path, filename)
+            media = _place(upload.path, filename)
+            n = probe_media(media).n_frames
+            if n > settings.max_frames:
+                raise ApiError(422, "too_many_frames", f"{n} video frames; this server allows at most "
+                               f"{settings.max_frames} per request", subject=filename, hint="send a shorter clip")
+
+            def job(seconds: dict[str, float]) -> bytes:
+                t0 = time.perf_counter()
+                res = inferencer.video(media, str(media.parent.parent / "features.zarr"), Collected(work.cancel))
+                if not res.ok:
+                    raise ApiError(422, res.code or "processing_failed",
+                                   str(res.error).replace(str(media), filename), subject=filename)
+                if query.format == "csv":
+                    return tracks_csv(res.tracks).encode()
+                timing = {"upload": seconds["upload"], "queue": seconds["queue"],
+                          "compute": time.perf_counter() - t0, "total": time.perf_counter() - seconds["start"]}
+                doc = {"bundle": bundle.id, "classes": bundle.classes, "video": filename,
+                       "tracks": [track_json(p) for p in res.tracks],
+                       "warnings": [w.replace(str(media), filename) for w in res.warnings], "timing": timing}
+                return json.dumps(doc, separators=(",", ":"), allow_nan=False).encode()
+
+            work = UploadWork(job, CSV_MEDIA_TYPE if query.format == "csv" else "application/json", filename)
+            return work
+
+        return await app.state.uploads.run(request, prepare)
+
+
+def _place(path: Path, filename: str) -> Path:
+    """The upload renamed to its file stem (which names its tracks, as ``exprnet infer`` names a
+    file's), with a neutral suffix (FFmpeg then goes by the content, as featurizer's service)."""
+    from featurizer.service.schemas import TRACK_PATTERN
+
+    stem = Path(filename).stem
+    stem = stem if re.match(TRACK_PATTERN, stem) else "upload"
+    folder = path.parent / "media"
+    folder.mkdir(exist_ok=True)
+    target = folder / f"{stem}.upload"
+    os.replace(path, target)
+    return target
+
+
+def create_expressions_app(bundle_dir: str | Path, weights: Mapping[str, str] | None = None, device: str = "cpu",
+                           **settings: Any) -> Any:
+    """featurizer's app with the bundle's recipe loaded and ``/v1/expressions`` added (``settings``:
+    more :class:`featurizer.service.Settings` fields: api_key, max_upload_mb, max_concurrency ...)."""
+    from featurizer.service import Settings, create_app
+
+    bundle = Bundle.load(bundle_dir, device=device)
+    recipe = bundle.recipe
+    s = Settings.from_env(models=recipe.models, weights=dict(weights or {}) or None, device=device,
+                          options=recipe.options() or None, **settings)
+    app = create_app(s)
+    inferencer = Inferencer(bundle, s.weights, device, cache=app.state.cache)
+    inferencer.load()  # every model of the recipe, checked against it, before the first request
+    app.state.inferencer = inferencer
+    add_expressions_route(app, inferencer)
+    return app
