@@ -16,7 +16,7 @@ DEMO_FEATURES := egemaps,compare,fbank,hog
 DEMO_DATA := --store $(DEMO)/features.zarr --labels $(DEMO)/data/annotations
 
 demo: setup
-	rm -rf $(DEMO)/runs $(DEMO)/ensemble
+	rm -rf $(DEMO)/runs $(DEMO)/ensemble $(DEMO)/bundle $(DEMO)/infer
 	$(RUN) featurizer demo-data $(DEMO)/data
 	$(RUN) featurizer extract $(DEMO)/data/videos --labels $(DEMO)/data/annotations \
 		--faces $(DEMO)/data/cropped_aligned --model $(DEMO_FEATURES) --out $(DEMO)/features.zarr
@@ -27,8 +27,10 @@ demo: setup
 	$(RUN) exprnet train --preset demo $(DEMO_DATA) --no-baseline --out $(DEMO)/runs/lstm
 	$(RUN) exprnet train --preset demo-transformer $(DEMO_DATA) --no-baseline --out $(DEMO)/runs/transformer
 	$(RUN) exprnet ensemble $(DEMO)/runs/recommended $(DEMO)/runs/lstm $(DEMO)/runs/transformer $(DEMO)/runs/baseline \
-		--method vote $(DEMO_DATA) --out $(DEMO)/ensemble
+		--method vote $(DEMO_DATA) --out $(DEMO)/ensemble --bundle $(DEMO)/bundle
 	$(RUN) exprnet report $(DEMO)/ensemble
+	$(RUN) exprnet infer $(DEMO)/data/heldout/videos --faces $(DEMO)/data/heldout/cropped_aligned \
+		--bundle $(DEMO)/bundle --labels $(DEMO)/data/heldout/annotations --out $(DEMO)/infer
 
 test: setup
 	$(RUN) pytest

@@ -16,13 +16,14 @@ import pytest
 from exprnet.cli import app as exprnet_app
 from exprnet.deploy.outputs import read_csv
 from featurizer.cli import app as featurizer_app
+from featurizer.core.annotations import write_annotation
 from featurizer.core.classes import EXPR_CLASSES
 from featurizer.core.store import FeatureStore
 from featurizer.demo import encode_video
 
 from ..featurizer.face_clips import side_by_side, talking_head
 from ..speech import speak
-from .conftest import FPS, MODELS, Corpus, ok, runner
+from .conftest import FPS, MODELS, Corpus, label_runs, ok, runner
 
 N = 40
 SMOOTH = "box:3"
@@ -67,10 +68,18 @@ def bundle(runs: Path, store: Path, corpus: Corpus, tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def inferred(bundle: Path, heldout: Path, corpus: Corpus, tmp_path_factory) -> Path:
+def truth(tmp_path_factory) -> Path:
+    """Annotations of the held-out clip5 (to score it), nowhere near the training labels."""
+    d = tmp_path_factory.mktemp("heldout-labels")
+    write_annotation(d / "clip5.txt", label_runs(N, np.random.default_rng(5)))
+    return d
+
+
+@pytest.fixture(scope="module")
+def inferred(bundle: Path, heldout: Path, corpus: Corpus, truth: Path, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("infer")
     ok(exprnet_app, "infer", heldout, "--bundle", bundle, "--out", out, "--weights", f"hubert={corpus.hubert}",
-       "--overlay")
+       "--overlay", "--labels", truth)
     return out
 
 
@@ -111,6 +120,19 @@ def test_infer_equals_the_two_step_path(inferred: Path, heldout: Path, runs: Pat
     assert set(got["face"]) <= {0, 1} and got["face"].mean() > 0.8
     sub = (inferred / "submission.txt").read_text().splitlines()
     assert sub[1].startswith("clip5/00001.jpg,") and len([s for s in sub if s.startswith("clip5/")]) == N
+
+
+def test_infer_scores_the_labelled_tracks_as_sklearn_does(inferred: Path, truth: Path):
+    from featurizer.core.annotations import read_annotation
+    from sklearn.metrics import f1_score
+
+    y = read_annotation(truth / "clip5.txt")
+    p = np.array([EXPR_CLASSES.index(e) for e in read_csv(inferred / "clip5.csv")["expression"]])
+    keep = y >= 0
+    ref = f1_score(y[keep], p[keep], labels=list(range(8)), average="macro", zero_division=0)
+    scores = json.loads((inferred / "scores.json").read_text())
+    assert scores["f1"] == pytest.approx(ref, abs=1e-12) and list(scores["tracks"]) == ["clip5"]
+    assert scores["labelled_frames"] == int(keep.sum())
 
 
 def test_infer_writes_per_person_tracks_a_timeline_and_an_overlay(inferred: Path):

@@ -60,10 +60,10 @@ def bundle(
         path = make_bundle(folders, method, store, labels, out_dir, smooth, select, class_bias, device=device,
                            reporter=RichReporter(io.err), detector=detector, overwrite=overwrite,
                            allow_feature_mismatch=allow_feature_mismatch)
-        _bundle_summary(path)
+        bundle_summary(path)
 
 
-def _bundle_summary(path: Path) -> None:
+def bundle_summary(path: Path) -> None:
     from ..deploy.bundle import Bundle
 
     b = Bundle.load(path)
@@ -84,6 +84,10 @@ def infer(
     detector: DetectorOpt = None,
     batch_size: Annotated[int | None, typer.Option(help="Extractors' batch size.")] = None,
     overlay: Annotated[bool, typer.Option(help="Also write <track>.mp4 with the face box and expression.")] = False,
+    faces: Annotated[str | None, typer.Option(help="Read the face crops from this cropped_aligned folder "
+                                                   "(<video stem>/00001.jpg ...) instead of detecting them.")] = None,
+    labels: Annotated[str | None, typer.Option(help="Annotation folder: score the tracks that have a file there "
+                                                    "(per-class F1, written to scores.json).")] = None,
 ) -> None:
     """Per-frame expressions of new videos: faces detected and tracked, the bundle's features
     extracted, its members, combination and post-processing applied."""
@@ -97,7 +101,7 @@ def infer(
     with user_errors():
         _require_extraction("exprnet infer")
         b = Bundle.load(bundle_dir, device=device)
-        inf = Inferencer(b, parse_weights(weights), device, detector, batch_size)
+        inf = Inferencer(b, parse_weights(weights), device, detector, batch_size, faces_dir=faces)
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         with io.err.status(f"loading {', '.join(b.recipe.models)} and {len(b.members)} member(s)"):
@@ -115,11 +119,51 @@ def infer(
         if preds:
             write_submission_of(preds, out)
         _infer_table(results)
+        if labels and preds:
+            _score(preds, labels, out)
+        for p in preds[:5]:
+            say.message(io.out, f"{p.track}: {out / (p.track + '.csv')} (per frame), {out / (p.track + '.png')} "
+                                f"(timeline)")
         failed = [r for r in results if not r.ok]
         say.message(io.out, f"{len(results) - len(failed)} of {len(results)} video(s), {len(preds)} track(s) -> "
                             f"{out} (<track>.csv, <track>.png{', <track>.mp4' if overlay else ''}, submission.txt)")
         if failed:
             raise typer.Exit(1)
+
+
+def _score(preds: list, labels: str, out: Path) -> None:
+    """Per-class F1 of the tracks that have an annotation file under ``labels`` (frames as the
+    file's lines; -1 lines skipped), per track and over all of them."""
+    from featurizer.core.annotations import find_annotations, read_annotation
+    from featurizer.core.files import atomic_write_json
+
+    from ..config import CLASSES
+    from ..reports.metrics import confusion, per_class_f1
+
+    files = find_annotations(labels)
+    total, per_track = None, {}
+    for p in preds:
+        if p.track not in files:
+            continue
+        y = read_annotation(files[p.track].path)
+        n = min(len(y), len(p.labels))
+        if len(y) != len(p.labels):
+            say.warning(io.err, f"{files[p.track].path}: {len(y)} lines for {len(p.labels)} video frames; "
+                                f"scored on the first {n}")
+        cm = confusion(y[:n], p.labels[:n])
+        per_track[p.track] = float(per_class_f1(cm).mean())
+        total = cm if total is None else total + cm
+    if total is None:
+        say.warning(io.err, f"{labels}: no annotation file for any of the {len(preds)} track(s); nothing scored")
+        return
+    pc = per_class_f1(total)
+    seen = total.sum(1) > 0  # a class not annotated scores 0 in the mean of 8 (whatever is predicted)
+    atomic_write_json(out / "scores.json", {"f1": float(pc.mean()), "f1_annotated_classes": float(pc[seen].mean()),
+                                            "per_class_f1": dict(zip(CLASSES, pc.tolist(), strict=True)),
+                                            "tracks": per_track, "labelled_frames": int(total.sum())})
+    say.message(io.out, f"F1 on {len(per_track)} labelled track(s), {int(total.sum())} frames: {pc.mean():.4f} "
+                        f"(mean of the 8 per-class F1, the ABAW metric), {pc[seen].mean():.4f} over the "
+                        f"{int(seen.sum())} annotated classes -> {out / 'scores.json'}")
 
 
 def _infer_table(results: list) -> None:

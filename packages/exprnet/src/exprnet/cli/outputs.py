@@ -71,6 +71,8 @@ def ensemble(
                                              "tracks) or :optimistic (chosen on the validation labels it "
                                              "is scored on, beside a cross-validated estimate), e.g. "
                                              "box:auto.")] = "none",
+    bundle_dir: Annotated[str | None, typer.Option("--bundle", help="Also write the ensemble as a bundle folder "
+                                                                    "(as `exprnet bundle`), for `exprnet infer`.")] = None,
 ) -> None:
     """Combine runs; print member and ensemble F1 at the chosen and the other checkpoint selection."""
     from featurizer.core.store import FeatureStore
@@ -108,6 +110,11 @@ def ensemble(
         say.message(io.out, f"ensemble with members at their best epoch {sel['best']['val_f1']:.4f}, at their "
                             f"last epoch {sel['last']['val_f1']:.4f}")
         say.message(io.out, f"best member {m['best_member_f1']:.4f} -> ensemble {m['val_f1']:.4f}; outputs in {out_dir}")
+        if bundle_dir:
+            from ..deploy.make import bundle_from_ensemble
+            from .deploy import bundle_summary
+
+            bundle_summary(bundle_from_ensemble(names, m, Path(out_dir), store, labels, bundle_dir, select))
 
 
 @app.command()

@@ -48,6 +48,7 @@ from ..reports.progress import NullReporter, Reporter
 from .recipe import Recipe
 
 FORMAT_VERSION = 1
+META_KEY = "exprnet"  # the one safetensors metadata key of a bundle file
 MANIFEST = "bundle.json"
 
 
@@ -80,9 +81,12 @@ class Member:
 
 
 def _save_tensors(path: Path, arrays: dict[str, np.ndarray], meta: dict[str, str]) -> None:
+    """safetensors with ``meta`` under one key (safetensors orders several keys at random; one key
+    keeps a bundle of the same runs byte for byte the same)."""
     from safetensors.numpy import save
 
-    atomic_write_bytes(path, save({k: np.ascontiguousarray(v) for k, v in arrays.items()}, metadata=meta))
+    data = {k: np.ascontiguousarray(v) for k, v in arrays.items()}
+    atomic_write_bytes(path, save(data, metadata={META_KEY: json.dumps(meta, sort_keys=True)}))
 
 
 def _stats_arrays(stats: Standardizer) -> tuple[dict[str, np.ndarray], dict[str, str]]:
@@ -195,17 +199,14 @@ def _read_verified(root: Path, rel: str, files: dict[str, str]) -> bytes:
 
 
 def _load_tensors(path: Path, data: bytes) -> tuple[dict[str, np.ndarray], dict[str, str]]:
-    from safetensors import SafetensorError, safe_open
+    from safetensors import SafetensorError
     from safetensors.numpy import load
 
     try:
         arrays = load(data)
-        with tempfile.NamedTemporaryFile(suffix=".safetensors") as f:  # the metadata needs a file
-            f.write(data)
-            f.flush()
-            with safe_open(f.name, "np") as st:
-                meta = st.metadata() or {}
-    except (SafetensorError, ValueError) as e:
+        n = int.from_bytes(data[:8], "little")  # the format: 8-byte header size, then the JSON header
+        meta = json.loads(json.loads(data[8:8 + n]).get("__metadata__", {}).get(META_KEY, "{}"))
+    except (SafetensorError, ValueError, AttributeError) as e:
         raise BundleError(str(path), f"is not a readable safetensors file ({e})", "rebuild the bundle") from None
     return arrays, meta
 
@@ -261,17 +262,18 @@ class Bundle:
         return cls(root, manifest, recipe, members, combiner, post, device)
 
     def predict(self, video: str | Path, weights: Mapping[str, str] | None = None, detector: str | None = None,
-                store: str | Path | None = None) -> list[Any]:
+                store: str | Path | None = None, faces: str | Path | None = None) -> list[Any]:
         """Per-frame expressions of one ``video``: a :class:`~exprnet.deploy.infer.TrackPrediction`
         per person in it, as ``exprnet infer`` computes them (``weights``: model name -> file, as
         ``--weights``; the extractors load on the first call and stay loaded). The features go to
-        ``store`` when given, else to a temporary store. A video that cannot be read, lacks a face
+        ``store`` when given, else to a temporary store; ``faces``: a ``cropped_aligned`` folder to
+        read the crops from instead of detecting them (as ``--faces``). A video that cannot be read, lacks a face
         or the audio the members need raises :class:`~exprnet.errors.VideoError`."""
         from .infer import Inferencer
 
-        key = (tuple(sorted((weights or {}).items())), detector)
+        key = (tuple(sorted((weights or {}).items())), detector, faces)
         if key not in self._inferencers:
-            self._inferencers[key] = Inferencer(self, weights, self.device, detector)
+            self._inferencers[key] = Inferencer(self, weights, self.device, detector, faces_dir=faces)
         inferencer = self._inferencers[key]
         with tempfile.TemporaryDirectory(prefix="exprnet-predict-") as tmp:
             res = inferencer.video(video, str(store or Path(tmp) / "features.zarr"))

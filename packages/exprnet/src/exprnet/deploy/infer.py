@@ -5,6 +5,8 @@ Per video, through featurizer's one extraction path:
 1. the file's streams are checked (a corrupt, empty or unreadable file fails alone);
 2. faces are detected, tracked and named (one person: ``<video>``; two: ``<video>_left`` and
    ``_right``), when the recipe has visual features; a video where no face is ever found fails;
+   or, with ``faces_dir`` (``--faces``), read from an Aff-Wild2 ``cropped_aligned`` folder
+   (``<faces_dir>/<video stem>/00001.jpg ...``), as ``featurizer extract --faces`` reads them;
 3. a clip without audio fails when the members need audio, unless every member was trained with
    whole-feature dropout (then a warning, and its audio features are fed as dropped);
 4. ``featurizer.pipeline.run_job`` extracts exactly the recipe (its options and precision, the
@@ -30,7 +32,7 @@ import numpy as np
 from featurizer.core.store import FeatureStore
 from featurizer.errors import FeaturizerError, MediaError
 from featurizer.executors import LocalExecutor
-from featurizer.faces import DetectedFaces, track_names
+from featurizer.faces import CroppedAlignedFaces, DetectedFaces, FaceSource, track_names
 from featurizer.job import ExtractJob
 from featurizer.media import find_media, probe_streams
 from featurizer.pipeline import run_job
@@ -135,8 +137,10 @@ class Inferencer:
     """A loaded bundle and its recipe's extractors, for any number of videos (models load once)."""
 
     def __init__(self, bundle: Bundle, weights: Mapping[str, str] | None = None, device: str = "cpu",
-                 detector: str | None = None, batch_size: int | None = None, cache: ModelCache | None = None):
+                 detector: str | None = None, batch_size: int | None = None, cache: ModelCache | None = None,
+                 faces_dir: str | Path | None = None):
         self.bundle, self.recipe = bundle, bundle.recipe
+        self.faces_dir = None if faces_dir is None else Path(faces_dir)
         self.weights = dict(weights or {})
         models = self.recipe.models
         self.runtime = Runtime(self.weights, device, batch_size, None, self.recipe.options()).serving(models)
@@ -157,9 +161,16 @@ class Inferencer:
         self.seconds["load models"] += time.perf_counter() - t0
         self._loaded = True
 
-    def people(self, video: Path, faces: DetectedFaces) -> dict[str, Any]:
-        """Track name -> FaceTrack of the people in ``video``; {name: None} without visual features."""
+    def people(self, video: Path, faces: FaceSource) -> dict[str, Any]:
+        """Track name -> FaceTrack of the people in ``video``; {name: None} without visual features
+        or with given crops (one track per video: its ``cropped_aligned`` folder)."""
         if not self.recipe.needs("visual"):
+            return {video.stem: None}
+        if not isinstance(faces, DetectedFaces):
+            if not (self.faces_dir / video.stem).is_dir():
+                raise VideoError(str(video), f"has no cropped-aligned folder {self.faces_dir / video.stem}",
+                                 "name the folder that holds <video stem>/00001.jpg ... with --faces, or leave "
+                                 "--faces out to detect the faces", code="no_face")
             return {video.stem: None}
         t0 = time.perf_counter()
         scanned = faces.scan(video)
@@ -202,7 +213,8 @@ class Inferencer:
         if absent_audio and not self.bundle.missing_allowed("audio"):
             raise VideoError(str(video), f"has no audio stream, and the bundle's members need audio features "
                              f"({', '.join(audio)})", "give the video with its soundtrack", code="no_audio")
-        faces = DetectedFaces(self.detector, device=self.face_device)  # its scan is the extraction's
+        faces: FaceSource = (CroppedAlignedFaces(self.faces_dir) if self.faces_dir is not None
+                             else DetectedFaces(self.detector, device=self.face_device))  # its scan is the extraction's
         people = self.people(video, faces)
         if absent_audio:
             watch.warn(f"{video}: no audio stream; the members were trained with modality dropout, so "

@@ -84,11 +84,13 @@ def demo_data(
     videos: Annotated[int, typer.Option(help="Number of videos.")] = 8,
     seconds: Annotated[float, typer.Option(help="Length of each video.")] = 20.0,
     seed: int = 0,
+    heldout: Annotated[int, typer.Option(help="Videos more, in heldout/, that no training run sees.")] = 1,
 ) -> None:
     """Write a small corpus in the Aff-Wild2 layout (videos, annotations, cropped_aligned)."""
     from ..demo import make_demo
 
     with io.err.status(f"writing demo corpus to {out}"):
-        tracks = make_demo(out, videos, seconds, seed)
+        tracks = make_demo(out, videos, seconds, seed, heldout=heldout)
     say.message(io.out, f"demo corpus: {len(tracks)} tracks from {videos} videos of {seconds:g} s in {out} "
-                      f"(videos/, annotations/Train_Set|Validation_Set/, cropped_aligned/)")
+                      f"(videos/, annotations/Train_Set|Validation_Set/, cropped_aligned/)"
+                      + (f"; {heldout} held-out video(s) in {Path(out) / 'heldout'}" if heldout else ""))

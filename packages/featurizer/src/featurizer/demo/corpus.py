@@ -7,6 +7,7 @@ pitch, loudness and brightness follow the same labels. Written:
     OUT/videos/<video>.mp4
     OUT/annotations/Train_Set/<track>.txt, OUT/annotations/Validation_Set/<track>.txt
     OUT/cropped_aligned/<track>/00001.jpg ...   (112x112; about 4% of frames missing)
+    OUT/heldout/{videos,cropped_aligned,annotations}/   (videos no training run sees)
 """
 
 from __future__ import annotations
@@ -166,24 +167,35 @@ def demo_plan(n_videos: int) -> list[tuple[str, list[str], str]]:
 
 
 def make_demo(out: str | Path, n_videos: int = 8, seconds: float = 20.0, seed: int = 0,
-              missing_crops: float = 0.04) -> list[DemoTrack]:
-    """Write the demo corpus; returns its tracks."""
+              missing_crops: float = 0.04, heldout: int = 1) -> list[DemoTrack]:
+    """Write the demo corpus; returns its tracks. ``heldout`` more videos, made the same way, go
+    to ``OUT/heldout/`` (videos/, cropped_aligned/, and their labels in annotations/ beside, not
+    in the training annotations): new videos to run a trained bundle on."""
     out = Path(out)
     rng = np.random.default_rng(seed)
     written: list[DemoTrack] = []
     n = int(seconds * FPS)
     for video, tracks, split in demo_plan(n_videos):
-        labels = [label_sequence(n, rng) for _ in tracks]
-        frames, crops = render_video(labels, rng)
-        encode_video(out / "videos" / f"{video}.mp4", frames, FPS, voice(labels[0], rng), SR)
-        for track, lab, cr in zip(tracks, labels, crops, strict=True):
-            write_annotation(out / "annotations" / split / f"{track}.txt", lab)
-            cdir = out / "cropped_aligned" / track
-            cdir.mkdir(parents=True, exist_ok=True)
-            gone = rng.random(n) < missing_crops
-            for i, c in enumerate(cr):
-                if not gone[i]:
-                    cv2.imwrite(str(cdir / f"{i + 1:05d}.jpg"), cv2.cvtColor(c, cv2.COLOR_RGB2BGR),
-                                [cv2.IMWRITE_JPEG_QUALITY, 90])
-            written.append(DemoTrack(track, video, split))
+        _write_video(out, out / "annotations" / split, video, tracks, n, rng, missing_crops)
+        written += [DemoTrack(t, video, split) for t in tracks]
+    held = np.random.default_rng(seed + 10_007)  # its own stream: the training videos stay as they were
+    for k in range(heldout):
+        video = f"heldout-{k + 1}"
+        _write_video(out / "heldout", out / "heldout" / "annotations", video, [video], n, held, missing_crops)
     return written
+
+
+def _write_video(root: Path, labels_dir: Path, video: str, tracks: list[str], n: int, rng: np.random.Generator,
+                 missing_crops: float) -> None:
+    labels = [label_sequence(n, rng) for _ in tracks]
+    frames, crops = render_video(labels, rng)
+    encode_video(root / "videos" / f"{video}.mp4", frames, FPS, voice(labels[0], rng), SR)
+    for track, lab, cr in zip(tracks, labels, crops, strict=True):
+        write_annotation(labels_dir / f"{track}.txt", lab)
+        cdir = root / "cropped_aligned" / track
+        cdir.mkdir(parents=True, exist_ok=True)
+        gone = rng.random(n) < missing_crops
+        for i, c in enumerate(cr):
+            if not gone[i]:
+                cv2.imwrite(str(cdir / f"{i + 1:05d}.jpg"), cv2.cvtColor(c, cv2.COLOR_RGB2BGR),
+                            [cv2.IMWRITE_JPEG_QUALITY, 90])
