@@ -215,3 +215,21 @@ def test_bad_videos_are_named_and_the_rest_complete(bundle: Path, heldout: Path,
     assert "no face" in text and "no audio" in text and "egemaps" in text
     assert read_csv(out / "good.csv")["frame"].tolist() == list(range(1, N + 1))
     assert not any((out / f"{n}.csv").exists() for n in ("empty", "corrupt", "noface", "mute"))
+
+
+def test_members_trained_with_modality_dropout_take_a_video_without_audio(corpus: Corpus, store: Path,
+                                                                          tmp_path: Path):
+    """A warning and the visual path, with the audio features fed as training dropped them."""
+    ok(exprnet_app, "train", "--store", store, "--labels", corpus.labels, "--features", MODELS, "--encoder", "lstm",
+       "--out", tmp_path / "run", "--d-model", "16", "--hidden", "16", "--segment", "16", "--epochs", "1",
+       "--set", "model.head=[16]", "--set", "data.modality_dropout=0.3", "--set", "data.present_flags=feature",
+       "--device", "cpu", "--no-baseline")
+    ok(exprnet_app, "bundle", tmp_path / "run", "--store", store, "--labels", corpus.labels, "--out",
+       tmp_path / "b", "--device", "cpu")
+    encode_video(tmp_path / "in" / "mute.mp4", talking_head(N, "astronaut").frames, FPS)
+    r = runner.invoke(exprnet_app, ["infer", str(tmp_path / "in"), "--bundle", str(tmp_path / "b"), "--out",
+                                    str(tmp_path / "o")])
+    assert r.exit_code == 0, r.output
+    assert "no audio stream" in " ".join(r.output.split()) and "dropped" in r.output
+    t = read_csv(tmp_path / "o" / "mute.csv")
+    assert len(t["frame"]) == N and t["face"].mean() > 0.8

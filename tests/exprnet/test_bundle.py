@@ -148,3 +148,25 @@ def test_weights_whose_sha256_differs_from_the_recipe_are_refused(made):
         r.check_extractor(Loaded(), {"hubert": "/elsewhere/hubert"})
     msg = str(e.value)
     assert "/elsewhere/hubert" in msg and "aaaaaaaaaaaa" in msg and "bbbbbbbbbbbb" in msg and "\n" not in msg
+
+
+def test_a_dropped_feature_is_fed_as_whole_feature_dropout_fed_it(small, runs):
+    """Standardised, the absent feature is zero (its training mean) and flagged absent; the others
+    are untouched."""
+    from exprnet.data.bank import load_bank
+    from exprnet.deploy.bundle import dropped
+    from exprnet.prediction.predict import load_run
+    from featurizer.core.store import FeatureStore
+
+    lr = load_run(runs / "lstm")
+    tracks = sorted(small.tracks)[:2]
+    bank = load_bank(FeatureStore(small.store, mode="r"), lr.cfg.data.features, tracks, None, "error")
+    out = dropped(bank, lr.stats, {tracks[0]: {"aud"}})
+    j = out.features.index("aud")
+    cols = slice(sum(out.dims[:j]), sum(out.dims[:j + 1]))
+    rows, other = out.rows(0), out.rows(1)
+    raw = out.values[rows, cols].astype(np.float64) / out.scale[cols] + out.offset[cols]
+    np.testing.assert_allclose((raw - lr.stats.mean[cols]) / lr.stats.std[cols], 0, atol=2e-3)
+    assert not out.present[rows, j].any()
+    np.testing.assert_array_equal(out.present[rows, 1 - j], bank.present[rows, 1 - j])
+    np.testing.assert_array_equal(out.values[other], bank.values[other])

@@ -323,10 +323,11 @@ class Bundle:
 
 def dropped(bank: FeatureBank, stats: Standardizer, absent: dict[str, set[str]]) -> FeatureBank:
     """A copy of ``bank`` whose ``absent`` features (per track) hold the training mean, which
-    standardises to zero: what whole-feature dropout fed the members in training."""
+    standardises to zero, and are flagged absent: what whole-feature dropout fed the members in
+    training (:mod:`exprnet.training.augment`)."""
     from dataclasses import replace
 
-    values = bank.values.copy()
+    values, present = bank.values.copy(), bank.present.copy()
     cols = np.concatenate([[0], np.cumsum(bank.dims)]).astype(int)
     for track, feats in absent.items():
         if track not in bank.tracks:
@@ -336,7 +337,8 @@ def dropped(bank: FeatureBank, stats: Standardizer, absent: dict[str, set[str]])
             if f in feats:
                 c = slice(cols[j], cols[j + 1])
                 values[rows, c] = ((stats.mean[c] - bank.offset[c]) * bank.scale[c]).astype(values.dtype)
-    return replace(bank, values=values)
+                present[rows, j] = False  # and its present flag says absent, as dropout's did
+    return replace(bank, values=values, present=present)
 
 
 def _load_member(blobs: Blobs, entry: dict[str, Any], recipe: Recipe) -> Member:

@@ -141,7 +141,7 @@ class Inferencer:
                  faces_dir: str | Path | None = None):
         self.bundle, self.recipe = bundle, bundle.recipe
         self.faces_dir = None if faces_dir is None else Path(faces_dir)
-        self.weights = dict(weights or {})
+        self.weights = {**self.recipe.local_weights(), **dict(weights or {})}
         models = self.recipe.models
         self.runtime = Runtime(self.weights, device, batch_size, None, self.recipe.options()).serving(models)
         self.runtime.check(models)

@@ -90,6 +90,18 @@ class Recipe:
                 out[f.name] = opts
         return out
 
+    def local_weights(self) -> dict[str, str]:
+        """``--weights`` defaults: the user-given weights the training store was made with, where
+        that file or folder is on this machine (checked by sha256 when loaded, as any other)."""
+        from pathlib import Path
+
+        out = {}
+        for f in self.features:
+            wid = f.attrs.get("weights_id")
+            if f.attrs.get("weights_kind") == "user" and wid and Path(str(wid)).exists():
+                out[f.name.partition(":")[0]] = str(wid)
+        return out
+
     def check_extractor(self, ex: Any, weights: Mapping[str, str]) -> None:
         """Refuse an extractor that would make other rows than the recipe's (weights first)."""
         want = self.feature(ex.name)
