@@ -1,19 +1,20 @@
 """Run configuration: what every stage reads, and nothing else.
 
 - :mod:`.schema`: the pydantic models of a run's config (data, model, train, loss, smooth,
-  baseline), the layering of sources (defaults < preset < file < flags < ``--set``: ``make_config``) and the
-  class list under exprnet's names; re-exported here;
+  baseline), the layering of sources and the class list under exprnet's names; re-exported here;
+- :mod:`.compose`: a run's config from its sources (defaults < preset < file < flags <
+  ``--set``): ``make_config``, re-exported here;
 - :mod:`.presets`: the YAML presets shipped with the package (``recommended``, the demos, and
   one per row of the paper's tables, whose table data lives in :mod:`exprnet.paper`).
 
 May import: :mod:`exprnet.errors` and featurizer's core.
 """
 
+from .compose import FLAG_KEYS, make_config
 from .schema import (
     CLASSES,
     ENCODER_DEFAULTS,
     ENCODERS,
-    FLAG_KEYS,
     N_CLASSES,
     BaselineConfig,
     DataConfig,
@@ -25,7 +26,6 @@ from .schema import (
     build_config,
     deep_merge,
     load_run_config,
-    make_config,
     parse_set,
     read_yaml,
 )

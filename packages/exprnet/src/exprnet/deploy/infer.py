@@ -42,7 +42,6 @@ from featurizer.service.models import ModelCache
 
 from ..errors import VideoError
 from ..reports.progress import NullReporter, Reporter
-from .bundle import Bundle
 
 CLASS_COLUMNS = ("frame", "time", "expression", "face")
 
@@ -134,9 +133,10 @@ class _Watch(NoProgress):
 
 
 class Inferencer:
-    """A loaded bundle and its recipe's extractors, for any number of videos (models load once)."""
+    """A loaded bundle (:class:`~exprnet.deploy.bundle.Bundle`, which calls this module, so it is
+    not imported here) and its recipe's extractors, for any number of videos (models load once)."""
 
-    def __init__(self, bundle: Bundle, weights: Mapping[str, str] | None = None, device: str = "cpu",
+    def __init__(self, bundle: Any, weights: Mapping[str, str] | None = None, device: str = "cpu",
                  detector: str | None = None, batch_size: int | None = None, cache: ModelCache | None = None,
                  faces_dir: str | Path | None = None):
         self.bundle, self.recipe = bundle, bundle.recipe

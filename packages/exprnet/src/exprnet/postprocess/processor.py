@@ -53,8 +53,6 @@ def register(kind: str) -> Callable[[Callable[[dict[str, Any]], PostProcessor]],
 
 def processor_from_dict(d: dict[str, Any], where: str = "post-processing") -> PostProcessor:
     """The processor ``d`` describes (as written by its ``to_dict``)."""
-    from . import smoothing  # noqa: F401  (registers the smoothing kinds)
-
     kind = d.get("kind") if isinstance(d, dict) else None
     if kind not in _KINDS:
         raise ConfigError(where, f"unknown post-processing kind {kind!r}", f"known: {', '.join(sorted(_KINDS))}")
