@@ -59,6 +59,7 @@ from featurizer.progress import NoProgress  # noqa: E402
 from rich.console import Console  # noqa: E402
 from rich.table import Table  # noqa: E402
 
+from tests.e2e.conftest import label_runs  # noqa: E402  (the e2e corpus's label runs)
 from tests.featurizer.face_clips import talking_head  # noqa: E402
 from tests.speech import speak  # noqa: E402
 
@@ -86,15 +87,6 @@ def voice(n_frames: int, k: int) -> np.ndarray:
         total += len(v) + SR // 4
         i += 1
     return np.concatenate(parts)[:n].astype(np.float32)
-
-
-def label_runs(n: int, rng: np.random.Generator) -> np.ndarray:
-    out, i = np.empty(n, np.int8), 0
-    while i < n:
-        k = int(rng.integers(8, 25))
-        out[i:i + k] = -1 if rng.random() < 0.1 else rng.integers(0, 8)
-        i += k
-    return out
 
 
 def cli(name: str) -> list[str]:

@@ -32,7 +32,13 @@ import numpy as np
 from featurizer.core.store import FeatureStore
 from featurizer.errors import FeaturizerError, MediaError
 from featurizer.executors import LocalExecutor
-from featurizer.faces import CroppedAlignedFaces, DetectedFaces, FaceSource, track_names
+from featurizer.faces import (
+    CroppedAlignedFaces,
+    DetectedFaces,
+    FaceSource,
+    load_detector,
+    track_names,
+)
 from featurizer.job import ExtractJob
 from featurizer.media import find_media, probe_streams
 from featurizer.pipeline import run_job
@@ -158,6 +164,8 @@ class Inferencer:
         t0 = time.perf_counter()
         for name in self.recipe.models:
             self.recipe.check_extractor(self.cache.get(name), self.weights)
+        if self.recipe.needs("visual") and self.faces_dir is None:
+            load_detector(self.detector, self.face_device)  # once per process: its errors before any video
         self.seconds["load models"] += time.perf_counter() - t0
         self._loaded = True
 
