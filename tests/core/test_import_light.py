@@ -30,6 +30,15 @@ def test_package_api_names_import_no_heavy_library():
     assert out.stdout.strip() == "", f"featurizer's API pulled in {out.stdout.strip()}"
 
 
+def test_exprnet_and_its_commands_import_no_heavy_library():
+    """``import exprnet`` and the CLI (``exprnet --help``) load no torch nor extraction stack: each
+    command imports what it runs."""
+    code = ("import sys, exprnet, exprnet.cli\n"
+            f"print(','.join(m for m in {HEAVY!r} if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "", f"exprnet's CLI pulled in {out.stdout.strip()}"
+
+
 def _imports(f: Path) -> list[str]:
     names = []
     for node in ast.walk(ast.parse(f.read_text())):

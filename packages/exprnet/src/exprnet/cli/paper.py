@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from featurizer.core import console as say
 from rich.table import Table
 
 from ..config.presets import list_presets
-from ..paper.plan import Plan
 from ..paper.tables import table_rows
 from ..reports.progress import RichReporter
-from ..training.runfolder import RunFolder
 from .common import Sets, app, io, user_errors
+
+if TYPE_CHECKING:  # torch-free at import: `exprnet --help` stays fast
+    from ..paper.plan import Plan
 
 
 @app.command()
@@ -76,6 +77,8 @@ def reproduce(
 
 
 def show_plan(plan: Plan, videos: str | None, faces: str | None) -> None:
+    from ..training.runfolder import RunFolder
+
     """The rows, their runs and features; what the store lacks and the commands that make it."""
     t = Table(title=f"reproduce: table(s) {', '.join(plan.tables)}, {plan.seeds} seed(s) per row")
     for c in ("row", "preset", "encoder", "features", "paper F1", "runs"):
