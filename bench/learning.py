@@ -67,7 +67,7 @@ def baseline_rows(c: Any, seeds: int, threads: int) -> list[dict[str, Any]]:
                     "baseline": BaselineConfig(classifier=clf).model_dump(), "smooth": {"kind": "box"}})
                 prep = prep or prepare(cfg)
                 t0 = time.perf_counter()
-                _, _, m = evaluate_baseline(cfg, prep.bank, prep.split.train, prep.split.val)
+                m = evaluate_baseline(cfg, prep.bank, prep.split.train, prep.split.val).metrics
                 secs = time.perf_counter() - t0
                 raw.append(m["val_f1_raw"])
                 smoothed.append(m["best_val_f1"])

@@ -21,7 +21,7 @@ def test_recommended_beats_the_unsmoothed_per_frame_baseline(synthetic, tmp_path
             "train": {"device": "cpu", "threads": 1}}
     base = build_config(data, {"baseline": BaselineConfig().model_dump(), "smooth": {"kind": "none"}})
     prep = prepare(base)
-    _, _, per_frame = evaluate_baseline(base, prep.bank, prep.split.train, prep.split.val)
+    per_frame = evaluate_baseline(base, prep.bank, prep.split.train, prep.split.val).metrics
     res = experiment.train(build_config(load_preset("recommended"), data, {"train": {"epochs": 6}}), tmp_path / "r")
     assert res.smoothing is not None and res.smoothing["chosen_on"] == "training tracks"
     assert res.smoothing["val_f1"] > per_frame["val_f1_raw"] + 0.1, (res.smoothing, per_frame["val_f1_raw"])

@@ -23,12 +23,12 @@ from ..data.segments import Segment, shuffled_segments, stream_plan
 from ..errors import TrainingError
 from ..models import ExprNet, build_model
 from ..models.inference import autocast, predict_probs
-from ..postprocess.choice import smoothing_after_training
 from ..reports.metrics import confusion, macro_f1_from_confusion, per_class_f1
 from ..reports.progress import NullReporter, Reporter
 from .augment import InputDropout
 from .ema import WeightAverage
 from .losses import Criterion, class_counts
+from .postfit import fit_after_training
 from .runfolder import RunFolder
 from .sampling import POWERS, SegmentSampler
 from .schedule import Schedule
@@ -256,11 +256,13 @@ class Trainer:
             self.reporter.stop()
 
     def fit_smoothing(self) -> dict[str, Any] | None:
-        """``smooth:`` for the best checkpoint (see :func:`exprnet.postprocess.choice.smoothing_after_training`)."""
-        if self.cfg.smooth.kind == "none":
+        """Calibration and ``smooth:`` for the best checkpoint (:func:`exprnet.training.postfit.fit_after_training`)."""
+        sm = self.cfg.smooth
+        if sm.kind == "none" and sm.calibrate == "none":
             return None
         self.average.module.load_state_dict(self.run.load("best")["model"])
-        return smoothing_after_training(self.cfg, self.bank, self.train_ids, self.val_ids, self.probs, self.reporter)
+        return fit_after_training(self.cfg, self.bank, self.train_ids, self.val_ids, self.probs, self.builder.views,
+                                  self.run.root, self.reporter)
 
     def _save_last(self, epoch: int, history: list[dict[str, Any]], best_f1: float, best_epoch: int,
                    best_pc: list[float], best_cm: list[list[int]]) -> None:
