@@ -14,7 +14,14 @@ from exprnet.postprocess.calibration import Calibration, ece, fit_calibration
 from exprnet.postprocess.chain import label_runs, transition_counts, transition_matrix
 from exprnet.postprocess.choice import apply_all, chain_dicts, fit_spec
 from exprnet.postprocess.decoding import DecodeSpec, choose_decoder, parse
-from exprnet.postprocess.hmm import HMMDecoder, fit_hmm, posteriors, viterbi
+from exprnet.postprocess.hmm import (
+    HMMDecoder,
+    fit_hmm,
+    posteriors,
+    posteriors_steps,
+    viterbi,
+    viterbi_steps,
+)
 from exprnet.postprocess.hsmm import HSMMDecoder, fit_hsmm
 from exprnet.postprocess.priors import log_emissions
 from exprnet.postprocess.processor import processor_from_dict
@@ -79,6 +86,12 @@ def test_viterbi_over_eight_classes_and_a_plain_loop():
         delta = (delta[:, None] + np.log(trans)).max(0) + long[t]
     p = viterbi([long], np.log(init), np.log(trans))[0]
     assert path_score(p, long, np.log(init), np.log(trans)) == pytest.approx(delta.max(), rel=1e-12)
+    # the two layouts (lanes of m frames; one step per frame over all tracks) give the same result
+    many = [rng.normal(size=(n, 8)) for n in (1, 5, 300, 77, 1200, 2)]
+    lanes, steps = viterbi(many, np.log(init), np.log(trans), m=16), viterbi_steps(many, np.log(init), np.log(trans))
+    assert all(np.array_equal(a, b) for a, b in zip(lanes, steps, strict=True))
+    for a, b in zip(posteriors(many, init, trans, m=16), posteriors_steps(many, init, trans), strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-10)
 
 
 def hsmm_score(path, le, dec):
@@ -289,3 +302,46 @@ def test_auto_decoder_never_reads_the_validation_labels(small, kind, tmp_path):
     assert got["smoothing"]["source"] == "recorded by the run"
     assert got["postprocess"] == first.metrics["postprocess"]
     assert got["f1"] == pytest.approx(first.metrics["best_val_f1"], abs=1e-9)
+
+
+def test_baseline_cli_and_ensemble_decode_once_as_a_replayable_chain(small, tmp_path):
+    """`exprnet baseline --smooth viterbi:auto` twice, then `exprnet ensemble --smooth viterbi:auto`:
+    members calibrated, combined, decoded once; metrics.json's postprocess rebuilds the decoder."""
+    from exprnet.cli import app
+    from exprnet.ensemble.evaluate import run_ensemble
+    from typer.testing import CliRunner
+
+    runner = CliRunner()
+    runs = []
+    for clf, smooth in (("logreg", "viterbi:auto"), ("mlp", "hsmm:0.5")):
+        out = tmp_path / clf
+        r = runner.invoke(app, ["baseline", "--store", str(small.store), "--labels", str(small.labels),
+                                "--features", ",".join(small.features), "--classifier", clf, "--out", str(out),
+                                "--smooth", smooth])
+        assert r.exit_code == 0, r.output
+        assert smooth.split(":")[0] in r.output
+        m = json.loads((out / "metrics.json").read_text())
+        assert [d["kind"] for d in m["postprocess"]] == ["calibration", smooth.split(":")[0]]
+        assert 0 <= m["val_ece_after"] <= 1 and (out / "oof" / "probs.npz").exists()
+        runs.append(out)
+    m = run_ensemble(runs, "mean", str(small.store), str(small.labels), tmp_path / "ens", smooth_spec="viterbi:auto")
+    assert m["smooth"]["kind"] == "viterbi" and m["smooth"]["probabilities"].startswith("out of fold")
+    assert [c["kind"] for c in m["calibration"]] == ["calibration", "calibration"]
+    post = [processor_from_dict(d) for d in m["postprocess"]]
+    assert [p.kind for p in post] == ["viterbi"]
+    # replay: the members' probabilities calibrated, averaged, decoded by the recorded chain
+    val = sorted(t for t, s in small.tracks.items() if s == "Validation_Set")
+    members = []
+    for run, cal in zip(runs, m["calibration"], strict=True):
+        got = predict(run, str(small.store), val, tmp_path / f"p-{run.name}", smooth="none")
+        assert got["postprocess"] == []
+        c = Calibration.from_dict(cal)
+        members.append({t: c.calibrate(np.load(tmp_path / f"p-{run.name}" / "probs" / f"{t}.npy")) for t in val})
+    y = np.concatenate([small.label_arrays[t] for t in val])
+    labels = [post[0].apply(np.mean([mm[t] for mm in members], 0)).labels for t in val]
+    from exprnet.reports.metrics import macro_f1
+    assert macro_f1(y, np.concatenate(labels)) == pytest.approx(m["val_f1"], abs=1e-9)
+    opt = run_ensemble(runs, "mean", str(small.store), str(small.labels), tmp_path / "ens2",
+                       smooth_spec="viterbi:optimistic", cv_folds=2)
+    assert opt["smoothing"]["chosen_on"] == "validation (optimistic)" and opt["fit_on_validation"]
+    assert [d["kind"] for d in opt["postprocess"]] == ["viterbi"]

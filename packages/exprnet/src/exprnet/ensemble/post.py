@@ -96,7 +96,7 @@ def optimistic_fitter(spec: Spec, chain_labels: Callable[[], list[np.ndarray]]
         for b in BALANCES:
             for w in WEIGHTS:
                 dec = FITS[spec.kind](chain, UNIFORM, w, b)
-                f1 = macro_f1(y, np.concatenate([d.labels for d in dec.apply_many(probs)]))
+                f1 = macro_f1(y, np.concatenate(dec.paths(probs)))
                 if f1 > best[0] + 1e-12:
                     best = (f1, dec)
         assert best[1] is not None

@@ -88,7 +88,7 @@ def spec_from_config(kind: str, width: int | str, weight: float | str) -> Spec:
 
 
 def decode_labels(dec: Decoder, probs: Sequence[np.ndarray]) -> list[np.ndarray]:
-    return [d.labels for d in dec.apply_many(probs)]
+    return dec.paths(probs)
 
 
 def choose_decoder(kind: str, probs: Sequence[np.ndarray], labels: Sequence[np.ndarray], groups: Sequence[Sequence[int]],

@@ -114,10 +114,14 @@ def _split(flat: np.ndarray, lengths: Sequence[int]) -> list[np.ndarray]:
 def viterbi(log_emit: Sequence[np.ndarray], log_init: np.ndarray, log_trans: np.ndarray,
             m: int | None = None) -> list[np.ndarray]:
     """The most probable class path of each track: argmax over paths of
-    ``log_init[c_0] + log_emit[0, c_0] + sum_t (log_trans[c_{t-1}, c_t] + log_emit[t, c_t])``."""
+    ``log_init[c_0] + log_emit[0, c_0] + sum_t (log_trans[c_{t-1}, c_t] + log_emit[t, c_t])``.
+    Many frames per track: the lanes (``m`` frames each); many tracks for the longest one's
+    length: one step per frame over every track at once (:func:`viterbi_steps`); the same path."""
     lengths = [len(x) for x in log_emit]
     if sum(lengths) == 0:
         return [np.zeros(0, np.int64) for _ in lengths]
+    if m is None and _by_steps(lengths, len(log_init)):
+        return viterbi_steps(log_emit, log_init, log_trans)
     lanes = Lanes(lengths, m)
     E = lanes.pad(np.concatenate([np.asarray(x, np.float64) for x in log_emit]))
     first, c = lanes.first, len(log_init)
@@ -166,6 +170,48 @@ def viterbi(log_emit: Sequence[np.ndarray], log_init: np.ndarray, log_trans: np.
     return _split(lanes.unpad(path), lengths)
 
 
+STEP_COST = 128  # one Python step over all tracks costs about this many frame-classes of a lane's work
+
+
+def _by_steps(lengths: Sequence[int], c: int) -> bool:
+    """Whether one step per frame over all tracks beats the lanes (and pads at most 4x the frames)."""
+    n_t, total = max(lengths), sum(lengths)
+    return n_t * STEP_COST < total * c and n_t * len(lengths) <= 4 * total
+
+
+def viterbi_steps(log_emit: Sequence[np.ndarray], log_init: np.ndarray, log_trans: np.ndarray) -> list[np.ndarray]:
+    """:func:`viterbi` by the plain recursion, one numpy step per frame over every track still
+    running (tracks sorted by length, frames laid out time-major): the fewer frames per track, the faster."""
+    lengths = np.array([len(x) for x in log_emit], np.int64)
+    order = np.argsort(-lengths, kind="stable")
+    lens = lengths[order]
+    n_t, c = int(lens[0]), len(log_init)
+    running = np.searchsorted(-lens, -np.arange(n_t), side="left")  # tracks longer than t
+    E = np.zeros((n_t, len(order), c))
+    for k, i in enumerate(order):
+        E[: lens[k], k] = log_emit[i]
+    delta = log_init[None] + E[0]
+    back = np.zeros((n_t, len(order), c), np.int8)
+    for t in range(1, n_t):
+        k = running[t]
+        cand = delta[:k, :, None] + log_trans[None]
+        arg = cand.argmax(1)
+        back[t, :k] = arg
+        delta[:k] = np.take_along_axis(cand, arg[:, None, :], 1)[:, 0] + E[t, :k]
+    path = np.zeros((n_t, len(order)), np.int64)
+    cur = delta.argmax(1)  # each track's best final state (its delta stopped at its last frame)
+    idx = np.arange(len(order))
+    for t in range(n_t - 1, -1, -1):
+        k = running[t]
+        path[t, :k] = cur[:k]
+        if t:
+            cur[:k] = back[t, idx[:k], cur[:k]]
+    out: list[np.ndarray] = [np.zeros(0, np.int64)] * len(order)
+    for k, i in enumerate(order):
+        out[i] = path[: lens[k], k].copy()
+    return out
+
+
 def _norm(x: np.ndarray) -> np.ndarray:
     return x / x.sum(-1, keepdims=True)
 
@@ -177,6 +223,8 @@ def posteriors(log_emit: Sequence[np.ndarray], init: np.ndarray, trans: np.ndarr
     c = len(init)
     if sum(lengths) == 0:
         return [np.zeros((0, c)) for _ in lengths]
+    if m is None and _by_steps(lengths, c):
+        return posteriors_steps(log_emit, init, trans)
     lanes = Lanes(lengths, m)
     flat = np.concatenate([np.asarray(x, np.float64) for x in log_emit])
     E = lanes.pad(np.exp(flat - flat.max(1, keepdims=True)))  # a per-frame scale cancels in every normalisation
@@ -239,10 +287,16 @@ class HMMDecoder:
     def apply_many(self, tracks: Sequence[np.ndarray]) -> list[Decoded]:
         """Each track decoded from its own start, all in one vectorised pass."""
         le = [log_emissions(p, self.prior, self.weight) for p in tracks]
-        with np.errstate(divide="ignore"):
-            paths = viterbi(le, np.log(self.initial), np.log(self.transition))
         post = posteriors(le, self.initial, self.transition)
-        return [Decoded(q.astype(np.float32), p) for q, p in zip(post, paths, strict=True)]
+        return [Decoded(q.astype(np.float32), p) for q, p in zip(post, self._paths(le), strict=True)]
+
+    def paths(self, tracks: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """Only the Viterbi path of each track (what scoring needs; no marginals)."""
+        return self._paths([log_emissions(p, self.prior, self.weight) for p in tracks])
+
+    def _paths(self, le: list[np.ndarray]) -> list[np.ndarray]:
+        with np.errstate(divide="ignore"):
+            return viterbi(le, np.log(self.initial), np.log(self.transition))
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "weight": float(self.weight), "balance": float(self.balance),
@@ -271,3 +325,34 @@ def fit_hmm(labels: Sequence[np.ndarray], prior: np.ndarray, weight: float, bala
     init = shares ** (1.0 - balance)
     return HMMDecoder(init / init.sum(), trans, np.asarray(prior, np.float64) / np.sum(prior), float(weight),
                       float(balance))
+
+
+def posteriors_steps(log_emit: Sequence[np.ndarray], init: np.ndarray, trans: np.ndarray) -> list[np.ndarray]:
+    """:func:`posteriors` by the plain scaled forward-backward recursion, one step per frame over
+    every track still running (as :func:`viterbi_steps`)."""
+    lengths = np.array([len(x) for x in log_emit], np.int64)
+    order = np.argsort(-lengths, kind="stable")
+    lens = lengths[order]
+    n_t, c = int(lens[0]), len(init)
+    running = np.searchsorted(-lens, -np.arange(n_t), side="left")
+    E = np.ones((n_t, len(order), c))
+    for k, i in enumerate(order):
+        x = np.asarray(log_emit[i], np.float64)
+        E[: lens[k], k] = np.exp(x - x.max(1, keepdims=True))
+    alpha = np.empty_like(E)
+    a = _norm(init[None] * E[0])
+    alpha[0] = a
+    for t in range(1, n_t):
+        k = running[t]
+        a[:k] = _norm((a[:k] @ trans) * E[t, :k])
+        alpha[t, :k] = a[:k]
+    b = np.ones((len(order), c))
+    for t in range(n_t - 1, -1, -1):
+        k = running[t]
+        alpha[t, :k] *= b[:k]
+        if t:
+            b[:k] = _norm((E[t, :k] * b[:k]) @ trans.T)
+    out: list[np.ndarray] = [np.zeros((0, c))] * len(order)
+    for k, i in enumerate(order):
+        out[i] = _norm(alpha[: lens[k], k])
+    return out

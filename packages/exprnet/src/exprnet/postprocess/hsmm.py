@@ -103,6 +103,16 @@ class HSMMDecoder:
         return [Decoded(q.astype(np.float32), p) for q, p in
                 zip(_unsort(post, order, lens), _unsort(path, order, lens), strict=True)]
 
+    def paths(self, tracks: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """Only the Viterbi path of each track (what scoring needs; no marginals)."""
+        if sum(len(t) for t in tracks) == 0:
+            return [np.zeros(0, np.int64) for _ in tracks]
+        le = [log_emissions(p, self.prior, self.weight) for p in tracks]
+        order, lens, offsets, running = _frames(le)
+        with np.errstate(divide="ignore"):
+            path = self._viterbi(np.concatenate([le[i] for i in order]), offsets, running)
+        return _unsort(path, order, lens)
+
     def _viterbi(self, e: np.ndarray, offsets: np.ndarray, running: np.ndarray) -> np.ndarray:
         c, dm = self.hazard.shape
         end, stay, lsw = np.log(self.hazard), np.log1p(-self.hazard), np.log(self.switch)
