@@ -60,6 +60,7 @@ from learning_runs import (
     vote_rows,
 )
 from learning_targets import targets_table
+from learning_twostage import twostage_models
 
 ENCODERS = ("mlp", "lstm", "bilstm", "tcn", "transformer")
 def baseline_rows(c: Any, seeds: int, threads: int) -> list[dict[str, Any]]:
@@ -147,6 +148,8 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="a few steps per network: checks the plumbing")
     ap.add_argument("--only", choices=("baselines", "networks", "oof", "decoding"), default=None,
                     help="oof: only the out-of-fold table (needs --oof-folds); decoding: only the decoding table")
+    ap.add_argument("--two-stage", action="store_true",
+                    help="decoding table: add `recommended` fed the baseline decoder's marginals (bench/learning_twostage.py)")
     ap.add_argument("--no-decoding", action="store_true", help="leave out the decoding table (issue 25)")
     ap.add_argument("--post-folds", type=int, default=0,
                     help="decoding table: fit `recommended`'s calibration and decoders on out-of-fold training "
@@ -172,6 +175,9 @@ def main() -> None:
             models = baseline_models(c, a.seeds, a.threads)
             models["recommended"] = network_models(c, size, max(a.seeds, a.vote_seeds), a.threads, a.work / "runs",
                                                    budget, a.set, a.post_folds)
+            if a.two_stage:
+                models["two-stage recommended"] = twostage_models(c, size, max(a.seeds, a.vote_seeds), a.threads,
+                                                                  a.work / "runs", budget, a.post_folds)
             ens = ensembles(models["recommended"]) if len(models["recommended"]) >= 3 else []
             summary = decoding_summary(models, ens)
             tables.append(decoding_table(f"{size}, decoding", summary))

@@ -230,7 +230,7 @@ def decoding_summary(models: dict[str, list[Model]], ens: list[dict[str, Any]]) 
     rows = []
     for name, ms in models.items():
         for spec in ms[0].labels:
-            rows.append({"model": name, "spec": spec, "f1": [m.f1(spec) for m in ms],
+            rows.append({"model": ms[0].name if name != "recommended" else name, "spec": spec, "f1": [m.f1(spec) for m in ms],
                          "oracle": [m.oracle() for m in ms], "ece_before": [m.ece()[0] for m in ms],
                          "ece_after": [m.ece()[1] for m in ms],
                          "decode_share": [m.decode_all_s / m.predict_s for m in ms], "source": ms[0].source,

@@ -111,6 +111,12 @@ def decoding_verdicts(table: str, s: dict[str, Any], default: str) -> list[str]:
         frac = (r1 - r0) / (o - r0) if o > r0 else float("nan")
         out.append(_line(table, "recommended closes >= half the gap (today's recommended -> oracle)",
                          f"({r1:.3f} - {r0:.3f}) / ({o:.3f} - {r0:.3f}) = {frac:.2f}", frac >= 0.5))
+    two = {r["spec"]: r for r in rows if r["model"].startswith("two-stage")}
+    if default in two and base:
+        best = max(base, key=m)
+        d = m(two[default]) - m(best)
+        out.append(_line(table, f"(two-stage, not in the preset) + {default} >= best baseline + {BAR}",
+                         f"{m(two[default]):.3f} vs {m(best):.3f}: {d:+.3f}", d >= BAR))
     if s["ensembles"]:
         over = np.array([e["decode_once"] - e["best_member"] for e in s["ensembles"]])
         out.append(_line(table, f"3 recommended seeds, averaged then {default} >= best member",

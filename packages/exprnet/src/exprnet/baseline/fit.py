@@ -32,7 +32,7 @@ from ..data.batches import BatchBuilder
 from ..data.provenance import feature_records
 from ..data.splits import track_groups
 from ..errors import DataError, RunError
-from ..postprocess.calibration import Calibration, ece, write_calibration
+from ..postprocess.calibration import Calibration, ece, resolve_mode, write_calibration
 from ..postprocess.choice import Fitted, apply_all, describe_record, fit_postprocess
 from ..postprocess.decoding import DecodeSpec, spec_from_config
 from ..reports.metrics import confusion, per_class_f1
@@ -143,11 +143,12 @@ def evaluate_baseline(cfg: RunConfig, bank: FeatureBank, train: Sequence[str], v
     tids = bank.ids(train)
     tlabels = [bank.track_labels(i) for i in tids]
     oof = None
-    need = isinstance(spec, DecodeSpec) or spec.auto or cfg.smooth.calibrate != "none"
+    calibrate = resolve_mode(cfg.smooth.calibrate, True)  # out of fold
+    need = isinstance(spec, DecodeSpec) or spec.auto or calibrate != "none"
     if need:
         oof = out_of_fold(bc, builder, train, seed, reporter, threads)
         source = f"out of fold ({bc.folds} groups of training tracks by source video)"
-        post = fit_postprocess(spec, cfg.smooth.calibrate, [oof[i] for i in tids], tlabels,
+        post = fit_postprocess(spec, calibrate, [oof[i] for i in tids], tlabels,
                                track_groups(list(train), bc.folds, source_video), np.full(N_CLASSES, 1 / N_CLASSES),
                                source, seed)
     else:

@@ -148,7 +148,10 @@ class SmoothConfig(_Strict):
     median 2k+1 frames, gauss sigma k/2 cut at k) or a decoder (``viterbi``: an HMM over the
     classes; ``hsmm``: with explicit segment durations; ``weight`` is the emission weight). ``auto``
     is chosen on the training tracks, never on the validation tracks. ``calibrate``: temperature
-    scaling (``bias``: and per-class biases) fitted on the training predictions first. ``folds``:
+    scaling (``bias``: and per-class biases) fitted on the training predictions first; ``auto``:
+    temperature where those predictions are out of fold (a baseline; a network with ``folds``),
+    none on a network's in-sample predictions (they are more confident than held-out ones: a
+    temperature fitted on them makes validation calibration worse, docs/learning.md). ``folds``:
     networks only: the training predictions calibration and ``auto`` are fitted on come from this
     many extra trainings, each without one group of training source videos (out of fold); 0: the
     run's own, in-sample predictions.
@@ -157,7 +160,7 @@ class SmoothConfig(_Strict):
     kind: Literal["none", "box", "gauss", "median", "viterbi", "hsmm"] = "box"
     width: int | Literal["auto"] = Field("auto")
     weight: float | Literal["auto"] = Field("auto")
-    calibrate: Literal["none", "temperature", "bias"] = "temperature"
+    calibrate: Literal["auto", "none", "temperature", "bias"] = "auto"
     folds: int = Field(0, ge=0)
 
     @field_validator("width")

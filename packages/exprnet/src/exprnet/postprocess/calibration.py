@@ -30,6 +30,11 @@ from .processor import Decoded, register
 
 CALIBRATION_FILE = "calibration.json"
 MODES = ("none", "temperature", "bias")
+
+
+def resolve_mode(mode: str, out_of_fold: bool) -> str:
+    """``smooth.calibrate`` as fitted: ``auto`` is temperature on out-of-fold predictions, else none."""
+    return ("temperature" if out_of_fold else "none") if mode == "auto" else mode
 MAX_FRAMES = 200_000  # labelled frames a calibration is fitted on at most (a seeded random subset beyond)
 
 

@@ -28,7 +28,7 @@ from ..data.prepare import Prepared
 from ..data.splits import Split, track_groups
 from ..models import build_model
 from ..models.inference import predict_probs
-from ..postprocess.calibration import ece, write_calibration
+from ..postprocess.calibration import ece, resolve_mode, write_calibration
 from ..postprocess.choice import apply_all, describe_record, fit_postprocess
 from ..postprocess.decoding import spec_from_config
 from ..postprocess.priors import trained_prior
@@ -116,7 +116,7 @@ def fit_after_training(cfg: RunConfig, bank: FeatureBank, train_ids: Sequence[in
     groups = track_groups([bank.tracks[i] for i in ids], 3, source_video)
     prior = trained_prior(cfg, class_counts([bank.track_labels(i) for i in train_ids]))
     spec = spec_from_config(sm.kind, sm.width, sm.weight)
-    fitted = fit_postprocess(spec, sm.calibrate, train, labels, groups, prior, source, cfg.train.seed)
+    fitted = fit_postprocess(spec, resolve_mode(sm.calibrate, bool(sm.folds)), train, labels, groups, prior, source, cfg.train.seed)
     val = probs(val_ids, "post-processing: validation")
     vids = list(val)
     vp, y = [val[i] for i in vids], [frame_labels(bank, i, views) for i in vids]

@@ -23,6 +23,7 @@ from ..data.segments import Segment, shuffled_segments, stream_plan
 from ..errors import TrainingError
 from ..models import ExprNet, build_model
 from ..models.inference import autocast, predict_probs
+from ..postprocess.calibration import resolve_mode
 from ..reports.metrics import confusion, macro_f1_from_confusion, per_class_f1
 from ..reports.progress import NullReporter, Reporter
 from .augment import InputDropout
@@ -258,7 +259,7 @@ class Trainer:
     def fit_smoothing(self) -> dict[str, Any] | None:
         """Calibration and ``smooth:`` for the best checkpoint (:func:`exprnet.training.postfit.fit_after_training`)."""
         sm = self.cfg.smooth
-        if sm.kind == "none" and sm.calibrate == "none":
+        if sm.kind == "none" and resolve_mode(sm.calibrate, bool(sm.folds)) == "none":
             return None
         self.average.module.load_state_dict(self.run.load("best")["model"])
         return fit_after_training(self.cfg, self.bank, self.train_ids, self.val_ids, self.probs, self.builder.views,
