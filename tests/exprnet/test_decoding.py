@@ -302,6 +302,10 @@ def test_auto_decoder_never_reads_the_validation_labels(small, kind, tmp_path):
     assert got["smoothing"]["source"] == "recorded by the run"
     assert got["postprocess"] == first.metrics["postprocess"]
     assert got["f1"] == pytest.approx(first.metrics["best_val_f1"], abs=1e-9)
+    from exprnet.reports.report import write_report
+
+    page = write_report(run).read_text()
+    assert "## Post-processing" in page and "validation ECE" in page and kind in page and "temperature" in page
 
 
 def test_baseline_cli_and_ensemble_decode_once_as_a_replayable_chain(small, tmp_path):
