@@ -39,6 +39,14 @@ from exprnet.baseline.fit import evaluate_baseline
 from exprnet.config import BaselineConfig, build_config
 from exprnet.training.experiment import prepare
 from exprnet.training.memory import tune_allocator
+from learning_decoding import (
+    DEFAULT,
+    baseline_models,
+    decoding_summary,
+    decoding_table,
+    ensembles,
+    network_models,
+)
 from learning_oof import oof_rows
 from learning_runs import (
     BUDGET,
@@ -52,6 +60,7 @@ from learning_runs import (
     vote_rows,
 )
 from learning_targets import targets_table
+from learning_twostage import twostage_models
 
 ENCODERS = ("mlp", "lstm", "bilstm", "tcn", "transformer")
 def baseline_rows(c: Any, seeds: int, threads: int) -> list[dict[str, Any]]:
@@ -67,7 +76,7 @@ def baseline_rows(c: Any, seeds: int, threads: int) -> list[dict[str, Any]]:
                     "baseline": BaselineConfig(classifier=clf).model_dump(), "smooth": {"kind": "box"}})
                 prep = prep or prepare(cfg)
                 t0 = time.perf_counter()
-                _, _, m = evaluate_baseline(cfg, prep.bank, prep.split.train, prep.split.val)
+                m = evaluate_baseline(cfg, prep.bank, prep.split.train, prep.split.val).metrics
                 secs = time.perf_counter() - t0
                 raw.append(m["val_f1_raw"])
                 smoothed.append(m["best_val_f1"])
@@ -137,8 +146,14 @@ def main() -> None:
     ap.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "exprnet-bench-learning",
                     help="corpora and runs (kept; the corpora are reused)")
     ap.add_argument("--quick", action="store_true", help="a few steps per network: checks the plumbing")
-    ap.add_argument("--only", choices=("baselines", "networks", "oof"), default=None,
-                    help="oof: only the out-of-fold table (needs --oof-folds)")
+    ap.add_argument("--only", choices=("baselines", "networks", "oof", "decoding"), default=None,
+                    help="oof: only the out-of-fold table (needs --oof-folds); decoding: only the decoding table")
+    ap.add_argument("--two-stage", action="store_true",
+                    help="decoding table: add `recommended` fed the baseline decoder's marginals (bench/learning_twostage.py)")
+    ap.add_argument("--no-decoding", action="store_true", help="leave out the decoding table (issue 25)")
+    ap.add_argument("--post-folds", type=int, default=0,
+                    help="decoding table: fit `recommended`'s calibration and decoders on out-of-fold training "
+                         "probabilities from this many sub-runs per seed (0: its in-sample predictions)")
     ap.add_argument("--vote-seeds", type=int, default=0,
                     help="train this many `recommended` seeds and score the vote over every 3 of them")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -150,13 +165,25 @@ def main() -> None:
     a = ap.parse_args()
     tune_allocator()
     sizes = ("small", "large") if a.size == "both" else (a.size,)
-    tables, measured = [], []
+    tables, measured, decoded = [], [], []
     t_all = time.perf_counter()
     for size in sizes:
         t0 = time.perf_counter()
         c = corpus_for(a.work / size / "corpus", size)
         budget = (QUICK if a.quick else BUDGET)[size]
-        if a.only != "oof":
+        if a.only in (None, "decoding") and not a.no_decoding:
+            models = baseline_models(c, a.seeds, a.threads)
+            models["recommended"] = network_models(c, size, max(a.seeds, a.vote_seeds), a.threads, a.work / "runs",
+                                                   budget, a.set, a.post_folds)
+            if a.two_stage:
+                models["two-stage recommended"] = twostage_models(c, size, max(a.seeds, a.vote_seeds), a.threads,
+                                                                  a.work / "runs", budget, a.post_folds)
+            ens = ensembles(models["recommended"]) if len(models["recommended"]) >= 3 else []
+            summary = decoding_summary(models, ens)
+            tables.append(decoding_table(f"{size}, decoding", summary))
+            decoded.append((f"{size}, decoding", summary))
+            print(tables[-1], flush=True)
+        if a.only not in ("oof", "decoding"):
             rows = [] if a.only == "networks" else baseline_rows(c, a.seeds, a.threads)
             if a.only != "baselines":
                 rows += deep_rows(c, size, a.seeds, a.threads, a.work / "runs", budget, a.vote_seeds, a.set)
@@ -172,7 +199,7 @@ def main() -> None:
         print(f"[{size}] {time.perf_counter() - t0:.0f} s; peak RSS so far {peak_rss_gib():.2f} GiB", flush=True)
     print("\n\n".join(tables))
     print("\ntargets (bench/learning_targets.py):\n" + targets_table(measured, peak_rss_gib(), ", ".join(sizes),
-                                                                       TRAINED["runs"]))
+                                                                       TRAINED["runs"], decoded, DEFAULT))
     print(f"total {time.perf_counter() - t_all:.0f} s, peak RSS {peak_rss_gib():.2f} GiB")
 
 

@@ -48,7 +48,7 @@ def oof_baselines(c: Any, folds: int, threads: int) -> list[dict[str, Any]]:
             split = folds_of(prep, folds)
         cm, t0 = 0, time.perf_counter()
         for fold in split:
-            cm = cm + np.array(evaluate_baseline(cfg, prep.bank, fold.train, fold.val)[2]["val_confusion"])
+            cm = cm + np.array(evaluate_baseline(cfg, prep.bank, fold.train, fold.val).metrics["val_confusion"])
         f1 = macro_f1_from_confusion(cm)
         print(f"[oof] {clf} + box, per-track: F1 {f1:.4f} over {int(cm.sum()):,} frames, "
               f"{time.perf_counter() - t0:.0f} s", flush=True)

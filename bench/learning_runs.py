@@ -19,7 +19,8 @@ from exprnet.config import build_config, parse_set
 from exprnet.config.presets import load_preset
 from exprnet.data.synthetic import SIZES, Corpus, class_shares, make_corpus
 from exprnet.ensemble.combine import vote_probs
-from exprnet.postprocess.choice import apply_smoothing, smoothing_for_run
+from exprnet.postprocess.calibration import read_calibration
+from exprnet.postprocess.choice import apply_all, post_for_run
 from exprnet.prediction.predict import load_run, run_probs
 from exprnet.reports.metrics import macro_f1
 from exprnet.reports.progress import NullReporter
@@ -107,10 +108,11 @@ def last_probs(c: Any, out: Path) -> tuple[dict[str, np.ndarray], dict[str, np.n
     run's own smoothing (its width chosen on its training tracks)."""
     lr = load_run(out, "last")
     tracks = lr.run.read_tracks()["val"]
-    spec, _ = smoothing_for_run(lr.run.recorded_smoothing(), "run", lambda: ([], []))
+    proc, _ = post_for_run(lr.run.recorded_smoothing(), "run", lambda: None)  # type: ignore[arg-type,return-value]
     bank, probs = run_probs(lr, str(c.store), tracks, {t: c.label_arrays[t] for t in tracks}, "cpu", NullReporter())
     raw = {t: probs[i] for i, t in enumerate(bank.tracks)}
-    return raw, {t: apply_smoothing(p, spec) for t, p in raw.items()}
+    dec = apply_all(proc, list(raw.values()), read_calibration(out))
+    return raw, {t: d.probs for t, d in zip(raw, dec, strict=True)}
 
 
 def vote_rows(c: Any, members: list[dict[str, np.ndarray]], f1s: list[float], size: str, name: str,

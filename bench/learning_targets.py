@@ -9,6 +9,18 @@
 4. training fits in memory: the process's peak RSS against the machine's physical memory, with
    the number of network runs it trained (runs reused from ``--work`` cost it nothing).
 
+The decoding table (issue 25, bench/learning_decoding.py), everything fitted on training tracks:
+
+5. `recommended` + its default decoding (``DEFAULT``) >= the best baseline with its best
+   post-processing + ``BAR``;
+6. `recommended` + decoding closes at least half of the gap between today's `recommended` (box,
+   uncalibrated: the default before issue 25) and its oracle (its own probabilities, true segments);
+7. 3 `recommended` seeds, calibrated, averaged, decoded once >= the triple's best decoded member,
+   on average over the triples;
+8. ECE of the validation probabilities after calibration <= ``ECE`` (every model, mean over seeds);
+9. decoding (calibration, Viterbi path and marginals) < ``DECODE_SHARE`` of `recommended`'s
+   prediction time on the same tracks.
+
 A row kind missing from a table (``--only``, no ``--vote-seeds``) leaves its target unread there.
 """
 
@@ -21,6 +33,8 @@ import numpy as np
 
 BAR = 0.03
 WIDE = 0.05  # "a wide margin": above any row's spread over seeds in docs/learning.md
+ECE = 0.05
+DECODE_SHARE = 0.05
 
 
 def _mean(row: dict[str, Any]) -> float:
@@ -68,8 +82,53 @@ def memory_verdict(peak_gib: float, sizes: str, trained: int) -> str:
 
 
 def targets_table(tables: list[tuple[str, list[dict[str, Any]]]], peak_gib: float, sizes: str,
-                  trained: int) -> str:
+                  trained: int, decoding: list[tuple[str, dict[str, Any]]] = (), default: str = "viterbi") -> str:
     lines = ["| table | target | measured | |", "|---|---|---|---|"]
     for title, rows in tables:
         lines += table_verdicts(title, rows)
+    for title, summary in decoding:
+        lines += decoding_verdicts(title, summary, default)
     return "\n".join([*lines, memory_verdict(peak_gib, sizes, trained)])
+
+
+def decoding_verdicts(table: str, s: dict[str, Any], default: str) -> list[str]:
+    """Targets 5-9 on one decoding summary (bench/learning_decoding.py's ``decoding_summary``)."""
+    def m(r: dict[str, Any], key: str = "f1") -> float:
+        return float(np.mean(r[key]))
+
+    rows = s["rows"]
+    rec = {r["spec"]: r for r in rows if r["model"].startswith("recommended")}
+    base = [r for r in rows if "baseline" in r["model"]]
+    out = []
+    if default in rec and base:
+        best = max(base, key=m)
+        d = m(rec[default]) - m(best)
+        out.append(_line(table, f"recommended + {default} >= best baseline with its best post-processing + {BAR}",
+                         f"{m(rec[default]):.3f} vs {m(best):.3f} ({best['model']} + {best['spec']}): {d:+.3f}",
+                         d >= BAR))
+    if default in rec and "box:raw" in rec:
+        r0, r1, o = m(rec["box:raw"]), m(rec[default]), m(rec[default], "oracle")
+        frac = (r1 - r0) / (o - r0) if o > r0 else float("nan")
+        out.append(_line(table, "recommended closes >= half the gap (today's recommended -> oracle)",
+                         f"({r1:.3f} - {r0:.3f}) / ({o:.3f} - {r0:.3f}) = {frac:.2f}", frac >= 0.5))
+    two = {r["spec"]: r for r in rows if r["model"].startswith("two-stage")}
+    if default in two and base:
+        best = max(base, key=m)
+        d = m(two[default]) - m(best)
+        out.append(_line(table, f"(two-stage, not in the preset) + {default} >= best baseline + {BAR}",
+                         f"{m(two[default]):.3f} vs {m(best):.3f}: {d:+.3f}", d >= BAR))
+    if s["ensembles"]:
+        over = np.array([e["decode_once"] - e["best_member"] for e in s["ensembles"]])
+        out.append(_line(table, f"3 recommended seeds, averaged then {default} >= best member",
+                         f"{over.mean():+.3f} on average, >= it in {int((over >= 0).sum())} of {len(over)} triple(s)",
+                         over.mean() >= 0))
+    models = {r["model"]: r for r in rows}
+    worst = max(models.values(), key=lambda r: m(r, "ece_after"))
+    out.append(_line(table, f"ECE after calibration <= {ECE}",
+                     ", ".join(f"{k} {m(r, 'ece_before'):.3f} -> {m(r, 'ece_after'):.3f}" for k, r in models.items()),
+                     m(worst, "ece_after") <= ECE))
+    if default in rec:
+        share = m(rec[default], "decode_share")
+        out.append(_line(table, f"decoding < {DECODE_SHARE:.0%} of recommended's prediction time",
+                         f"{share:.1%}", share < DECODE_SHARE))
+    return out

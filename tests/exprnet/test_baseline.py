@@ -48,11 +48,11 @@ def test_auto_width_never_reads_the_validation_labels(small):
     cfg = baseline_cfg(small)
     prep = prepare(cfg)
     bank = prep.bank
-    _, _, first = evaluate_baseline(cfg, bank, prep.split.train, prep.split.val)
+    first = evaluate_baseline(cfg, bank, prep.split.train, prep.split.val).metrics
     for i in bank.ids(prep.split.val):  # scramble every validation label
         r = bank.rows(i)
         bank.labels[r] = np.random.default_rng(i).integers(-1, 8, r.stop - r.start)
-    _, _, second = evaluate_baseline(cfg, bank, prep.split.train, prep.split.val)
+    second = evaluate_baseline(cfg, bank, prep.split.train, prep.split.val).metrics
     assert first["smoothing"] == second["smoothing"] and first["train_cv_f1"] == second["train_cv_f1"]
     assert first["val_f1_raw"] != second["val_f1_raw"]
     assert first["smoothing"]["chosen_on"].startswith("training tracks")

@@ -12,6 +12,7 @@ from exprnet.cli import app
 from exprnet.deploy.bundle import FORMAT_VERSION, Bundle
 from exprnet.deploy.make import make_bundle
 from exprnet.errors import BundleError, ConfigError
+from exprnet.prediction.predict import read_submission
 from exprnet.training import experiment
 from typer.testing import CliRunner
 
@@ -32,7 +33,7 @@ def runs(small, tmp_path_factory):
 def made(small, runs, tmp_path_factory):
     ens = tmp_path_factory.mktemp("ens")
     r = CliRunner().invoke(app, ["ensemble", str(runs / "lstm"), str(runs / "baseline"), "--method", "mean",
-                                 "--smooth", "box:5", "--store", str(small.store), "--labels", str(small.labels),
+                                 "--smooth", "viterbi:auto", "--store", str(small.store), "--labels", str(small.labels),
                                  "--out", str(ens), "--tracks", ",".join(sorted(small.tracks)), "--device", "cpu",
                                  "--bundle", str(ens / "bundle")])
     assert r.exit_code == 0, r.output
@@ -44,19 +45,21 @@ def test_bundle_predicts_what_the_ensemble_wrote(small, made, tmp_path):
     shutil.move(made / "bundle", moved)
     b = Bundle.load(moved)
     assert [m.name for m in b.members] == ["lstm", "baseline"] and b.combiner.method == "mean"
-    assert [p.to_dict()["kind"] for p in b.post] == ["box"]
+    assert [p.to_dict()["kind"] for p in b.post] == ["viterbi"]  # decoded once, after the combination
+    assert b.members[1].calibration is not None  # the baseline's out-of-fold temperature, before combining
     tracks = sorted(small.tracks)
     got = b.predict_store(str(small.store), tracks)
+    sub = read_submission(made / "submission.txt")
     for t in tracks:
         ref = np.load(made / "probs" / f"{t}.npy")
         np.testing.assert_allclose(got[t].probs, ref, atol=1e-6)
-        np.testing.assert_array_equal(got[t].labels, ref.argmax(1))
+        np.testing.assert_array_equal(got[t].labels, sub[t])  # the decoded path, not the posteriors' argmax
     shutil.move(moved, made / "bundle")
 
 
 def test_make_bundle_equals_ensemble_bundle(small, runs, made, tmp_path):
     out = make_bundle([runs / "lstm", runs / "baseline"], "mean", str(small.store), str(small.labels),
-                      tmp_path / "b", smooth="box:5", device="cpu")
+                      tmp_path / "b", smooth="viterbi:auto", device="cpu")
     a, b = (json.loads((p / "bundle.json").read_text()) for p in (out, made / "bundle"))
     same = {k: v for k, v in a["files"].items() if k not in ("metrics.json", "MODEL_CARD.md")}  # name, test tracks
     assert len(same) >= 6 and same.items() <= b["files"].items()  # members, stats, recipe: byte for byte

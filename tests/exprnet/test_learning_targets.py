@@ -39,3 +39,23 @@ def test_memory_and_whole_table():
     assert memory_verdict(1.0, "large", 0).endswith("| not read |")  # every run reused: no training measured
     out = targets_table([("small", [_row("baseline", [0.5]), _row("recommended", [0.6])])], 1.0, "small", 1)
     assert out.splitlines()[0].startswith("| table | target |") and len(out.splitlines()) == 4
+
+
+def _drow(model, spec, f1, oracle=0.9, ece=(0.1, 0.04), share=0.02):
+    return {"model": model, "spec": spec, "f1": f1, "oracle": [oracle], "ece_before": [ece[0]],
+            "ece_after": [ece[1]], "decode_share": [share]}
+
+
+def test_decoding_targets():
+    from learning_targets import decoding_verdicts
+
+    rows = [_drow("logreg baseline", "box:raw", [0.55]), _drow("logreg baseline", "hsmm", [0.66], ece=(0.1, 0.07)),
+            _drow("recommended", "box:raw", [0.60]), _drow("recommended", "viterbi", [0.70, 0.72], oracle=0.80)]
+    s = {"rows": rows, "ensembles": [{"decode_once": 0.73, "best_member": 0.72},
+                                     {"decode_once": 0.70, "best_member": 0.71}]}
+    rec, gap, vote, ece, share = decoding_verdicts("small", s, "viterbi")
+    assert "0.710 vs 0.660" in rec and "+0.050" in rec and rec.endswith("| met |")
+    assert "(0.710 - 0.600) / (0.800 - 0.600) = 0.55" in gap and gap.endswith("| met |")
+    assert "+0.000 on average, >= it in 1 of 2" in vote and vote.endswith("| met |")
+    assert "logreg baseline 0.100 -> 0.070" in ece and ece.endswith("| NOT met |")  # the worst model reads it
+    assert "2.0%" in share and share.endswith("| met |")

@@ -1,4 +1,5 @@
-"""On a small corpus from exprnet.data.synthetic, `recommended` beats the unsmoothed per-frame baseline."""
+"""On a small corpus from exprnet.data.synthetic, `recommended` (calibrated on out-of-fold sub-runs, HMM
+decoding) beats the unsmoothed per-frame baseline."""
 
 import pytest
 from exprnet.baseline.fit import evaluate_baseline
@@ -21,7 +22,11 @@ def test_recommended_beats_the_unsmoothed_per_frame_baseline(synthetic, tmp_path
             "train": {"device": "cpu", "threads": 1}}
     base = build_config(data, {"baseline": BaselineConfig().model_dump(), "smooth": {"kind": "none"}})
     prep = prepare(base)
-    _, _, per_frame = evaluate_baseline(base, prep.bank, prep.split.train, prep.split.val)
+    per_frame = evaluate_baseline(base, prep.bank, prep.split.train, prep.split.val).metrics
     res = experiment.train(build_config(load_preset("recommended"), data, {"train": {"epochs": 6}}), tmp_path / "r")
-    assert res.smoothing is not None and res.smoothing["chosen_on"] == "training tracks"
+    sm = res.smoothing
+    assert sm is not None and sm["kind"] == "viterbi" and sm["chosen_on"].startswith("training tracks")
+    assert sm["probabilities"].startswith("out of fold") and sm["calibration"]["mode"] == "temperature"
+    assert (tmp_path / "r" / "calibration.json").exists() and (tmp_path / "r" / "oof" / "probs.npz").exists()
+    assert 0 <= sm["val_ece_after"] <= 1
     assert res.smoothing["val_f1"] > per_frame["val_f1_raw"] + 0.1, (res.smoothing, per_frame["val_f1_raw"])

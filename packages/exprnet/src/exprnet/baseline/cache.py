@@ -21,6 +21,7 @@ from featurizer.core.files import atomic_write_json
 from featurizer.core.store import FeatureStore
 
 from ..config import BaselineConfig, RunConfig, SmoothConfig
+from ..postprocess.choice import describe_record
 from ..reports.progress import NullReporter, Reporter
 from ..training.experiment import prepare
 from .fit import evaluate_baseline
@@ -74,7 +75,7 @@ def cached_baseline(cfg: RunConfig, train: list[str], val: list[str],
         except (OSError, json.JSONDecodeError):
             pass  # a damaged cache entry is recomputed
     prep = prepare(bcfg)
-    _, _, metrics = evaluate_baseline(bcfg, prep.bank, prep.split.train, prep.split.val, reporter)
+    metrics = evaluate_baseline(bcfg, prep.bank, prep.split.train, prep.split.val, reporter).metrics
     kept = {k: metrics[k] for k in KEEP}
     atomic_write_json(path, kept)
     return kept | {"cached": False}
@@ -85,8 +86,7 @@ def comparison_line(run_metrics: dict[str, Any], base: dict[str, Any]) -> str:
     sm = base.get("smoothing") or {}
     ours = f"this run: val F1 {run_metrics['best_val_f1']:.4f}"
     if run_metrics.get("val_f1_smoothed") is not None:
-        s = run_metrics["smoothing"]
-        ours += f", smoothed ({s['kind']} +-{s['width']}) {run_metrics['val_f1_smoothed']:.4f}"
-    return (f"{ours} | baseline ({base['classifier']} + {sm.get('kind')} +-{sm.get('width')}, same split"
+        ours += f", post-processed ({describe_record(run_metrics['smoothing'])}) {run_metrics['val_f1_smoothed']:.4f}"
+    return (f"{ours} | baseline ({base['classifier']} + {describe_record(sm)}, same split"
             f"{', cached' if base.get('cached') else ''}): {base['best_val_f1']:.4f} "
             f"(unsmoothed {base['val_f1_raw']:.4f})")

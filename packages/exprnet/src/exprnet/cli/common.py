@@ -71,7 +71,8 @@ AllowMismatch = Annotated[bool, typer.Option(
                                      "(another model, weights or timing) with a warning instead of an error.")]
 
 SmoothOpt = Annotated[str, typer.Option(
-    "--smooth", help="Smoothing of the probabilities within each track: none, box, gauss or median, with "
-                     ":WIDTH (frames each side) or :auto (chosen on the training tracks), e.g. box:12; "
-                     "'run': as the run recorded.")]
+    "--smooth", help="Post-processing of the (calibrated) probabilities within each track: none; box, gauss "
+                     "or median with :WIDTH (frames each side); viterbi (HMM) or hsmm (explicit durations) with "
+                     ":WEIGHT (emission weight); or KIND:auto (chosen on the training tracks), e.g. box:12, "
+                     "viterbi:auto; 'run': as the run recorded.")]
 

@@ -66,11 +66,11 @@ def ensemble(
     cv_folds: Annotated[int, typer.Option(help="Groups of validation tracks for the cross-validated estimate.")] = 4,
     device: Annotated[str, typer.Option(help="cpu, cuda or auto")] = "auto",
     allow_feature_mismatch: AllowMismatch = False,
-    smooth: Annotated[str, typer.Option(help="Smoothing of the combined probabilities: none, box, gauss or "
-                                             "median, with :WIDTH, :auto (chosen on the runs' training "
-                                             "tracks) or :optimistic (chosen on the validation labels it "
-                                             "is scored on, beside a cross-validated estimate), e.g. "
-                                             "box:auto.")] = "none",
+    smooth: Annotated[str, typer.Option(help="Post-processing of the combined (calibrated) probabilities: none, "
+                                             "box, gauss or median (:WIDTH), viterbi or hsmm (:WEIGHT), or "
+                                             "KIND:auto (fitted on the runs' training tracks) or KIND:optimistic "
+                                             "(chosen on the validation labels it is scored on, beside a "
+                                             "cross-validated estimate), e.g. viterbi:auto.")] = "none",
     bundle_dir: Annotated[str | None, typer.Option("--bundle", help="Also write the ensemble as a bundle folder "
                                                                     "(as `exprnet bundle`), for `exprnet infer`.")] = None,
 ) -> None:
@@ -78,6 +78,7 @@ def ensemble(
     from featurizer.core.store import FeatureStore
 
     from ..ensemble.evaluate import run_ensemble
+    from ..postprocess.choice import describe_record
     from ..prediction.predict import resolve_tracks
 
     with user_errors():
@@ -101,11 +102,9 @@ def ensemble(
             say.message(io.out, f"val F1 {m['val_f1']:.4f} fit and scored on validation; cross-validated estimate "
                                 f"({m['cv_folds']} groups of validation tracks): {m['val_f1_cv']:.4f}")
         if m.get("smoothing"):
-            say.message(io.out, f"smooth: {m['smoothing']['kind']} +-{m['smoothing']['k']} frames "
-                                f"(chosen on validation: optimistic)")
+            say.message(io.out, f"smooth: {describe_record(m['smoothing'])} (chosen on validation: optimistic)")
         if m.get("smooth"):
-            say.message(io.out, f"smooth: {m['smooth']['kind']} +-{m['smooth']['width']} frames "
-                                f"({m['smooth']['chosen_on']})")
+            say.message(io.out, f"smooth: {describe_record(m['smooth'])} ({m['smooth']['chosen_on']})")
         sel = m["selection"]
         say.message(io.out, f"ensemble with members at their best epoch {sel['best']['val_f1']:.4f}, at their "
                             f"last epoch {sel['last']['val_f1']:.4f}")

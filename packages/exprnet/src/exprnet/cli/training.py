@@ -98,17 +98,21 @@ def baseline(
     smooth: SmoothOpt = "box:auto",
     config: ConfigFile = None, set_: Sets = None, preset: Preset = None, seed: Seed = None,
 ) -> None:
-    """Per-frame classifier + smoothing (width cross-validated on the training tracks); a run folder."""
+    """Per-frame classifier + calibration and smoothing or decoding (cross-validated on the training tracks)."""
     from ..baseline.fit import run_baseline
     from ..config import build_config, parse_set
-    from ..postprocess.smoothing import parse_spec
+    from ..postprocess.choice import describe_record
+    from ..postprocess.decoding import DecodeSpec, parse
 
     with user_errors():
         if not out_dir:
             raise ConfigError("--out", "required: the run folder to create")
-        spec = parse_spec(smooth)
-        extra: dict[str, Any] = {"baseline": {"classifier": classifier},
-                                 "smooth": {"kind": spec.kind, "width": "auto" if spec.auto else spec.width or 0}}
+        spec = parse(smooth)
+        if isinstance(spec, DecodeSpec):
+            sm_cfg: dict[str, Any] = {"kind": spec.kind, "weight": "auto" if spec.auto else spec.weight}
+        else:
+            sm_cfg = {"kind": spec.kind, "width": "auto" if spec.auto else spec.width or 0}
+        extra: dict[str, Any] = {"baseline": {"classifier": classifier}, "smooth": sm_cfg}
         if normalize:
             extra["data"] = {"normalize": normalize}
         cfg = make_config(preset, config, (set_ or []), out_dir, store=store, labels=labels, features=features,
@@ -116,10 +120,9 @@ def baseline(
         cfg = build_config(cfg.to_dict(), extra, parse_set(set_), source="configuration")
         m = run_baseline(cfg, out_dir, RichReporter(io.err))
         sm = m["smoothing"]
-        io.out.print(classes_table(list(m["per_class_f1"].values()),
-                                   f"val F1, {classifier} + {sm['kind']} +-{sm['width']}"))
-        say.message(io.out, f"val F1 {m['best_val_f1']:.4f} (unsmoothed {m['val_f1_raw']:.4f}); width "
-                            f"{sm['width']} chosen on {sm['chosen_on']}; run folder: {out_dir}")
+        io.out.print(classes_table(list(m["per_class_f1"].values()), f"val F1, {classifier} + {describe_record(sm)}"))
+        say.message(io.out, f"val F1 {m['best_val_f1']:.4f} (unsmoothed {m['val_f1_raw']:.4f}); "
+                            f"{describe_record(sm)} chosen on {sm['chosen_on']}; run folder: {out_dir}")
 
 
 @app.command()

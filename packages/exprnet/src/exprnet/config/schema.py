@@ -142,20 +142,46 @@ class LossConfig(_Strict):
 
 
 class SmoothConfig(_Strict):
-    """Temporal smoothing of predicted probabilities within each track (never across two).
+    """Post-processing of predicted probabilities within each track (never across two).
 
-    ``width`` is the half-width k (box and median: 2k+1 frames; gauss: sigma k/2, cut at k), or
-    ``auto``: chosen by cross-validation on the training tracks, never on the validation tracks.
+    ``kind``: a smoothing (``box``, ``gauss``, ``median``: ``width`` is the half-width k, box and
+    median 2k+1 frames, gauss sigma k/2 cut at k) or a decoder (``viterbi``: an HMM over the
+    classes; ``hsmm``: with explicit segment durations; ``weight`` is the emission weight). ``auto``
+    is chosen on the training tracks, never on the validation tracks. ``calibrate``: temperature
+    scaling (``bias``: and per-class biases) fitted on the training predictions first; ``auto``:
+    temperature where those predictions are out of fold (a baseline; a network with ``folds``),
+    none on a network's in-sample predictions (they are more confident than held-out ones: a
+    temperature fitted on them makes validation calibration worse, docs/learning.md). ``folds``:
+    networks only: the training predictions calibration and ``auto`` are fitted on come from this
+    many extra trainings, each without one group of training source videos (out of fold); 0: the
+    run's own, in-sample predictions.
     """
 
-    kind: Literal["none", "box", "gauss", "median"] = "box"
+    kind: Literal["none", "box", "gauss", "median", "viterbi", "hsmm"] = "box"
     width: int | Literal["auto"] = Field("auto")
+    weight: float | Literal["auto"] = Field("auto")
+    calibrate: Literal["auto", "none", "temperature", "bias"] = "auto"
+    folds: int = Field(0, ge=0)
 
     @field_validator("width")
     @classmethod
     def _non_negative(cls, v: Any) -> Any:
         if isinstance(v, int) and v < 0:
             raise ValueError("width must be >= 0 or auto")
+        return v
+
+    @field_validator("weight")
+    @classmethod
+    def _positive(cls, v: Any) -> Any:
+        if isinstance(v, (int, float)) and not v > 0:
+            raise ValueError("weight must be > 0 or auto")
+        return v
+
+    @field_validator("folds")
+    @classmethod
+    def _two(cls, v: int) -> int:
+        if v == 1:
+            raise ValueError("folds must be 0 (in-sample) or at least 2")
         return v
 
 

@@ -13,8 +13,8 @@
 Nothing is pickled. Loading checks the format version, every file's sha256, the bundle id, the
 class list, and that each member's inputs have the recipe's widths (its weights load strictly into
 a network of that input width); each problem is one :class:`~exprnet.errors.BundleError` naming
-the file. :meth:`Bundle.predict_store` applies the members, the combination and the
-post-processing to tracks of a store: the same code as ``exprnet predict`` and ``exprnet ensemble``.
+the file. :meth:`Bundle.predict_store` applies the members (each with its calibration), the
+combination and the post-processing to tracks of a store: the same code as ``exprnet predict`` and ``exprnet ensemble``.
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ from ..data.batches import flag_groups, input_dim
 from ..ensemble.combine import Combiner
 from ..errors import BundleError, VideoError
 from ..models import build_model
+from ..postprocess.choice import apply_all
 from ..postprocess.processor import Decoded, PostProcessor, processor_from_dict
 from ..prediction.predict import LoadedRun, Predictor, check_bank
 from ..reports.progress import NullReporter, Reporter
@@ -77,6 +78,7 @@ class Member:
     features: list[str]
     val_f1: float | None
     lr: LoadedRun
+    calibration: PostProcessor | None = None  # applied to its probabilities before they are combined
     predictor: Predictor | None = None
 
 
@@ -121,11 +123,13 @@ def write_member(root: Path, folder: str, lr: LoadedRun) -> dict[str, Any]:
 # -- writing --------------------------------------------------------------------------------------
 def write_bundle(out: str | Path, members: list[tuple[str, LoadedRun, float | None]], combiner: Combiner,
                  post: list[PostProcessor], recipe: Recipe, extra_files: dict[str, bytes],
-                 info: dict[str, Any], overwrite: bool = False) -> Path:
+                 info: dict[str, Any], overwrite: bool = False,
+                 calibrations: list[dict[str, Any] | None] | None = None) -> Path:
     """Write the bundle into a temporary folder beside ``out``, then move it into place (a killed
     write leaves no half bundle). ``members``: (name, loaded run, validation F1); ``extra_files``:
     more files (the card, metrics, figures) by relative path; ``info``: what the manifest says
-    about the training (``trained_on``, ``validation``)."""
+    about the training (``trained_on``, ``validation``); ``calibrations``: each member's
+    calibration (a processor dict, or None), applied to its probabilities before the combination."""
     out = Path(out)
     if out.exists() and not overwrite:
         raise BundleError(str(out), "exists already", "choose another --out, or pass --overwrite")
@@ -133,9 +137,10 @@ def write_bundle(out: str | Path, members: list[tuple[str, LoadedRun, float | No
     tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
     try:
         entries = []
-        for k, (name, lr, f1) in enumerate(members, start=1):
+        cals = list(calibrations or [None] * len(members))
+        for k, ((name, lr, f1), cal) in enumerate(zip(members, cals, strict=True), start=1):
             entry = write_member(tmp, f"members/{k}-{_safe(name)}", lr)
-            entries.append({**entry, "name": name, "val_f1": f1})
+            entries.append({**entry, "name": name, "val_f1": f1, "calibration": cal})
         atomic_write_json(tmp / "recipe.json", recipe.to_dict())
         for rel, data in extra_files.items():
             atomic_write_bytes(tmp / rel, data)
@@ -309,16 +314,13 @@ class Bundle:
                 bank = dropped(bank, m.lr.stats, absent)
             m.predictor = m.predictor or Predictor(m.lr, self.device)
             probs = m.predictor.probs(bank, reporter)
-            per_member.append({bank.tracks[i]: p for i, p in probs.items()})
-        out = {}
-        for t in tracks:
-            P = np.stack([pm[t] for pm in per_member]).astype(np.float64)
-            q = self.combiner.combine(P)
-            dec = Decoded(q, q.argmax(1))
-            for proc in self.post:
-                dec = proc.apply(dec.probs)
-            out[t] = dec
-        return out
+            cal = m.calibration
+            per_member.append({bank.tracks[i]: p if cal is None else cal.apply(p).probs for i, p in probs.items()})
+        combined = [self.combiner.combine(np.stack([pm[t] for pm in per_member]).astype(np.float64)) for t in tracks]
+        decoded = [Decoded(q, q.argmax(1)) for q in combined]
+        for proc in self.post:  # each stage over all tracks at once, as the ensemble applied it
+            decoded = apply_all(proc, [d.probs for d in decoded])
+        return dict(zip(tracks, decoded, strict=True))
 
 
 def dropped(bank: FeatureBank, stats: Standardizer, absent: dict[str, set[str]]) -> FeatureBank:
@@ -379,8 +381,10 @@ def _load_member(blobs: Blobs, entry: dict[str, Any], recipe: Recipe) -> Member:
         raise BundleError(str(d / what), f"takes inputs of width {width}; the recipe's features make {expect}",
                           "rebuild the bundle from matching runs")
     lr = LoadedRun(cfg, stats, state, None, features, classifier, source=f"{root}/{folder}")
+    cal = entry.get("calibration")
+    calibration = None if cal is None else processor_from_dict(cal, f"{root / MANIFEST}: member {entry['name']}")
     return Member(entry["name"], folder, entry["kind"], entry.get("encoder", cfg.model_name), list(cfg.data.features),
-                  entry.get("val_f1"), lr)
+                  entry.get("val_f1"), lr, calibration)
 
 
 def _network_state(blobs: Blobs, rel: str, cfg: RunConfig) -> tuple[dict, int]:

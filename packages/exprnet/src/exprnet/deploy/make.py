@@ -61,7 +61,8 @@ def bundle_from_ensemble(runs: Sequence[str | Path], metrics: Mapping[str, Any],
             "trained_on": {**data, "store": str(store), "labels": str(labels)},
             "validation": {k: metrics.get(k) for k in ("val_f1", "val_f1_cv", "fit_on_validation", "best_member_f1",
                                                        "val_tracks", "val_frames", "per_class_f1")}}
-    return write_bundle(out, members, comb, post, recipe, extra, _finite(info), overwrite)
+    cals = metrics.get("calibration") or [None] * len(members)  # each member's, before the combination
+    return write_bundle(out, members, comb, post, recipe, extra, _finite(info), overwrite, list(cals))
 
 
 def _finite(obj: Any) -> Any:

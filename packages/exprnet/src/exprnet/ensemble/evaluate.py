@@ -24,7 +24,11 @@ from featurizer.core.files import atomic_write_bytes, atomic_write_csv, atomic_w
 
 from ..config import CLASSES
 from ..errors import ConfigError, DataError
-from ..postprocess.smoothing import SmoothSpec, choose_k, parse_spec, smooth
+from ..postprocess.calibration import Calibration
+from ..postprocess.choice import apply_all
+from ..postprocess.decoding import parse
+from ..postprocess.processor import Decoded, PostProcessor
+from ..postprocess.smoothing import SmoothSpec
 from ..prediction.predict import write_submission
 from ..reports.metrics import confusion, macro_f1, per_class_f1
 from ..reports.plots import _figure, atomic_savefig, plot_confusion
@@ -32,6 +36,9 @@ from ..reports.progress import NullReporter, Reporter
 from ..training.runfolder import RunFolder
 from .combine import METHODS, Combiner, cross_validated, fit_combiner, fits_on_validation, stack
 from .members import Member, member_info, member_probs
+from .post import calibrated, calibrations, fixed_post, optimistic_fitter, shared_training
+
+OptimisticFit = Callable[[list[np.ndarray], list[np.ndarray]], PostProcessor]
 
 SELECTIONS = ("best", "last")
 
@@ -42,10 +49,11 @@ class Scored:
 
     member_f1: list[float]
     comb: Combiner
-    k: int  # smoothing half-width chosen on validation (``--smooth KIND:optimistic``; 0: none)
-    post: SmoothSpec  # ``--smooth``: fixed, or chosen on the members' training tracks
+    opt: PostProcessor | None  # ``--smooth KIND:optimistic``: fitted on validation (None: not asked)
+    post: PostProcessor  # ``--smooth``: fixed, or fitted on the members' training tracks
     post_info: dict[str, Any] | None
-    Q: list[np.ndarray]  # per validation track, combined probabilities
+    Q: list[np.ndarray]  # per validation track, post-processed probabilities
+    pred: list[np.ndarray]  # per validation track, labels (a decoder's path)
     f1: float
     f1_cv: float
     cm: np.ndarray
@@ -76,29 +84,6 @@ def plot_agreement(P: np.ndarray, names: Sequence[str], path: Path) -> np.ndarra
     return A
 
 
-def fixed_smoothing(spec: SmoothSpec, comb: Combiner, members: Sequence[Member], store: str, select: str,
-                    device: str, reporter: Reporter) -> tuple[SmoothSpec, dict[str, Any] | None]:
-    """``--smooth``: a fixed width as given; ``auto``: the best width for the combined
-    probabilities on the training tracks all members share (their labels from each run's config)."""
-    if spec.kind == "none":
-        return spec, None
-    if not spec.auto:
-        return spec, {"kind": spec.kind, "width": spec.width, "chosen_on": "fixed"}
-    train = sorted(set.intersection(*[set(RunFolder(m.run).read_tracks()["train"]) for m in members]))
-    if not train:
-        raise DataError("--smooth auto", "the runs share no training track", "give a width, e.g. --smooth box:12")
-    cfg = RunFolder(members[0].run).read_config()
-    files = find_annotations(str(cfg.data.labels), (cfg.data.train_split, cfg.data.val_split))
-    labels = {t: read_annotation(files[t].path) for t in train}
-    probs = [member_probs(m, store, train, select, device, reporter, str(cfg.data.labels), labels) for m in members]
-    Pt = stack(probs, train)
-    offs = np.cumsum([0] + [len(labels[t]) for t in train])
-    combined = [comb.combine(Pt[:, offs[i]:offs[i + 1]]) for i in range(len(train))]
-    k, scores = choose_k(combined, [labels[t] for t in train], spec.kind)
-    return SmoothSpec(spec.kind, k), {"kind": spec.kind, "width": k, "chosen_on": "training tracks",
-                                      "train_f1_by_width": {str(w): v for w, v in scores.items()}}
-
-
 def validation_tracks(members: Sequence[Member], labels_dir: str) -> tuple[list[str], dict[str, np.ndarray]]:
     """The validation tracks all members share, and their labels."""
     files = find_annotations(labels_dir)
@@ -113,52 +98,50 @@ def validation_tracks(members: Sequence[Member], labels_dir: str) -> tuple[list[
 
 
 def score(method: str, P: np.ndarray, tracks: Sequence[str], labels: dict[str, np.ndarray],
-          smoothing: str | None, class_bias: bool, cv_folds: int,
-          post_for: Callable[[Combiner], tuple[SmoothSpec, dict[str, Any] | None]]) -> Scored:
-    """Fit ``method`` on all validation tracks (and, if it fits anything, cross-validate it);
-    ``post_for`` gives the ``--smooth`` smoothing of the fitted combination."""
+          optimistic: OptimisticFit | None, class_bias: bool, cv_folds: int,
+          post_for: Callable[[Combiner], tuple[PostProcessor, dict[str, Any] | None]]) -> Scored:
+    """Fit ``method`` (and an optimistic post-processing) on all validation tracks (and, if it fits
+    anything, cross-validate it); ``post_for`` gives the ``--smooth`` processor of the fitted combination."""
     y = np.concatenate([labels[t] for t in tracks])
     offsets = np.cumsum([0] + [len(labels[t]) for t in tracks])
     frames_of = [np.arange(offsets[i], offsets[i + 1]) for i in range(len(tracks))]
 
-    def fit(idx: Sequence[int]) -> tuple[Combiner, int]:
+    def fit(idx: Sequence[int]) -> tuple[Combiner, PostProcessor | None]:
         rows = np.concatenate([frames_of[i] for i in idx])
         comb = fit_combiner(method, P[:, rows], y[rows], class_bias)
-        k = 0
-        if smoothing:
-            per = [comb.combine(P[:, frames_of[i]]) for i in idx]
-            k, _ = choose_k(per, [labels[tracks[i]] for i in idx], smoothing)
-        return comb, k
+        opt = None
+        if optimistic:
+            opt = optimistic([comb.combine(P[:, frames_of[i]]) for i in idx], [labels[tracks[i]] for i in idx])
+        return comb, opt
 
-    def apply(comb: Combiner, k: int, idx: Sequence[int]) -> list[np.ndarray]:
+    def apply(comb: Combiner, opt: PostProcessor | None, idx: Sequence[int]) -> list[Decoded]:
         out = [comb.combine(P[:, frames_of[i]]) for i in idx]
-        out = [smooth(q, k, smoothing) if smoothing else q for q in out]
-        return [smooth(q, post.width or 0, post.kind) for q in out]
+        if opt is not None:
+            out = [d.probs for d in apply_all(opt, out)]
+        return apply_all(post, out)
 
-    comb, k = fit(range(len(tracks)))
+    comb, opt = fit(range(len(tracks)))
     post, post_info = post_for(comb)
-    Q = apply(comb, k, range(len(tracks)))
-    pred = np.concatenate(Q).argmax(1)
+    dec = apply(comb, opt, range(len(tracks)))
+    pred = np.concatenate([d.labels for d in dec])
     f1 = macro_f1(y, pred)
-    fitted = fits_on_validation(method, class_bias) or bool(smoothing)
-    f1_cv = cross_validated(lambda tr, te: np.concatenate(apply(*fit(tr), te)).argmax(1),
+    fitted = fits_on_validation(method, class_bias) or optimistic is not None
+    f1_cv = cross_validated(lambda tr, te: np.concatenate([d.labels for d in apply(*fit(tr), te)]),
                             tracks, labels, cv_folds, source_video) if fitted else f1
     member_f1 = [macro_f1(y, P[i].argmax(1)) for i in range(len(P))]
-    return Scored(member_f1, comb, k, post, post_info, Q, f1, float(f1_cv), confusion(y, pred))
+    return Scored(member_f1, comb, opt, post, post_info, [d.probs for d in dec], [d.labels for d in dec], f1,
+                  float(f1_cv), confusion(y, pred))
 
 
 def run_ensemble(runs: Sequence[str | Path], method: str, store: str, labels_dir: str, out: str | Path,
                  test_tracks: Sequence[str] | None = None, class_bias: bool = False, cv_folds: int = 4,
                  device: str = "auto", reporter: Reporter | None = None, select: str = "best",
                  allow_feature_mismatch: bool = False, smooth_spec: str = "none") -> dict[str, Any]:
-    """``smooth_spec``: none, a fixed width, ``auto`` (chosen on the members' shared training
-    tracks), or ``KIND:optimistic`` (chosen on the validation labels it is scored on, beside a
-    cross-validated estimate); see :mod:`exprnet.postprocess.smoothing`."""
+    """``smooth_spec``: none, a fixed smoothing or decoder, ``auto`` (fitted on the members' shared
+    training tracks), or ``KIND:optimistic`` (chosen on the validation labels it is scored on, beside
+    a cross-validated estimate); see :mod:`exprnet.ensemble.post`. Members are calibrated first."""
     reporter = reporter or NullReporter()
-    post = parse_spec(smooth_spec, optimistic_ok=True)
-    smoothing = post.kind if post.optimistic else None
-    if post.optimistic:
-        post = SmoothSpec()
+    spec = parse(smooth_spec, optimistic_ok=True)
     if method not in METHODS:
         raise ConfigError(f"--method {method}", f"choose from {', '.join(METHODS)}")
     if select not in SELECTIONS:
@@ -166,24 +149,31 @@ def run_ensemble(runs: Sequence[str | Path], method: str, store: str, labels_dir
     if not runs:
         raise ConfigError("--runs", "name at least one run folder")
     members = [member_info(r) for r in runs]
+    cals = calibrations(members)
     val_tracks, labels = validation_tracks(members, labels_dir)
+    optimistic = None
+    if spec.optimistic:
+        optimistic = optimistic_fitter(spec, lambda: shared_training(members, Combiner("mean", np.ones(len(members))),
+                                                                     cals, store, select, device, reporter).labels)
+        spec = SmoothSpec()
     other = "last" if select == "best" else "best"
     scored: dict[str, Scored] = {}
     P_main = np.zeros(0)
     for sel in (select, other):
-        probs = [member_probs(m, store, val_tracks, sel, device, reporter, labels_dir, labels,
-                              allow_feature_mismatch) for m in members]
+        probs = [calibrated(member_probs(m, store, val_tracks, sel, device, reporter, labels_dir, labels,
+                                         allow_feature_mismatch), cal) for m, cal in zip(members, cals, strict=True)]
         for t in val_tracks:
             if len(probs[0][t]) != len(labels[t]):
                 raise DataError(t, f"{len(probs[0][t])} predicted rows for {len(labels[t])} labels")
         P = stack(probs, val_tracks)
-        scored[sel] = score(method, P, val_tracks, labels, smoothing, class_bias, cv_folds,
-                            lambda comb, sel=sel: fixed_smoothing(post, comb, members, store, sel, device, reporter))
+        scored[sel] = score(method, P, val_tracks, labels, optimistic, class_bias, cv_folds,
+                            lambda comb, sel=sel: fixed_post(spec, lambda: shared_training(
+                                members, comb, cals, store, sel, device, reporter)))
         if sel == select:
             P_main = P
     main = scored[select]
     y = np.concatenate([labels[t] for t in val_tracks])
-    fitted = fits_on_validation(method, class_bias) or bool(smoothing)
+    fitted = fits_on_validation(method, class_bias) or optimistic is not None
 
     out = Path(out)
     (out / "probs").mkdir(parents=True, exist_ok=True)
@@ -207,10 +197,13 @@ def run_ensemble(runs: Sequence[str | Path], method: str, store: str, labels_dir
                      "val_f1": float(s)} for m, s in zip(members, main.member_f1, strict=True)],
         "weights": [float(v) for v in main.comb.weights],
         "class_bias": None if main.comb.bias is None else main.comb.bias.tolist(),
-        "smoothing": {"kind": smoothing, "k": int(main.k), "chosen_on": "validation (optimistic)"}
-        if smoothing else None, "smooth": main.post_info,
+        "smoothing": None if main.opt is None else {**main.opt.to_dict(), "chosen_on": "validation (optimistic)",
+                                                    **({"k": main.opt.width} if isinstance(main.opt, SmoothSpec) else {})},
+        "smooth": main.post_info,
+        # each member's calibration (applied to its probabilities before they are combined), in member order
+        "calibration": [None if c is None else c.to_dict() for c in cals],
         # what the combined probabilities went through, in order (a bundle replays it exactly)
-        "postprocess": ([SmoothSpec(smoothing, int(main.k)).to_dict()] if smoothing else [])
+        "postprocess": ([main.opt.to_dict()] if main.opt is not None else [])
         + ([main.post.to_dict()] if main.post.kind != "none" else []),
         "best_member_f1": float(max(main.member_f1)), "agreement": agreement.tolist(),
         "val_tracks": len(val_tracks), "val_frames": int((y >= 0).sum()),
@@ -219,24 +212,26 @@ def run_ensemble(runs: Sequence[str | Path], method: str, store: str, labels_dir
                             "mean_member_f1": float(np.mean(s.member_f1))} for sel, s in scored.items()},
     }
     if test_tracks:
-        metrics["submission_lines"] = write_test(members, main, store, list(test_tracks), select, device,
-                                                 reporter, smoothing, out, allow_feature_mismatch)
+        metrics["submission_lines"] = write_test(members, cals, main, store, list(test_tracks), select, device,
+                                                 reporter, out, allow_feature_mismatch)
     atomic_write_json(out / "metrics.json", metrics)
     return metrics
 
 
-def write_test(members: Sequence[Member], main: Scored, store: str, tracks: list[str], select: str, device: str,
-               reporter: Reporter, smoothing: str | None, out: Path, allow_feature_mismatch: bool) -> int:
+def write_test(members: Sequence[Member], cals: Sequence[Calibration | None], main: Scored, store: str,
+               tracks: list[str], select: str, device: str, reporter: Reporter, out: Path,
+               allow_feature_mismatch: bool) -> int:
     """Combine the members' test predictions as fitted on validation; returns submission lines."""
-    probs = [member_probs(m, store, tracks, select, device, reporter,
-                          allow_feature_mismatch=allow_feature_mismatch) for m in members]
+    probs = [calibrated(member_probs(m, store, tracks, select, device, reporter,
+                                     allow_feature_mismatch=allow_feature_mismatch), cal)
+             for m, cal in zip(members, cals, strict=True)]
     Pt = stack(probs, tracks)
     offs = np.cumsum([0] + [len(probs[0][t]) for t in tracks])
+    combined = [main.comb.combine(Pt[:, offs[i]:offs[i + 1]]) for i in range(len(tracks))]
+    if main.opt is not None:
+        combined = [d.probs for d in apply_all(main.opt, combined)]
     items = []
-    for i, t in enumerate(tracks):
-        q = main.comb.combine(Pt[:, offs[i]:offs[i + 1]])
-        q = smooth(q, main.k, smoothing) if smoothing else q
-        q = smooth(q, main.post.width or 0, main.post.kind)
-        atomic_write_bytes(out / "probs" / f"{t}.npy", _npy(q.astype(np.float32)))
-        items.append((t, q.argmax(1)))
+    for t, d in zip(tracks, apply_all(main.post, combined), strict=True):
+        atomic_write_bytes(out / "probs" / f"{t}.npy", _npy(d.probs.astype(np.float32)))
+        items.append((t, d.labels))
     return write_submission(out / "submission.txt", items)

@@ -1,80 +1,136 @@
-"""Which smoothing a run's predictions get (``--smooth`` of ``predict`` and ``ensemble``).
+"""Which post-processing predictions get, fitted on training tracks only; and applying it.
 
-- ``run``: as the run recorded in its metrics.json (``smooth:`` at training, or the baseline's
-  cross-validated width); none if it recorded none;
-- ``KIND:WIDTH``: that;
-- ``KIND`` or ``KIND:auto``: the run's recorded width when it recorded one for this kind,
-  otherwise the width with the best F1 on the run's training tracks (never the tracks it is
-  scored on). The choice is returned, to be recorded beside the predictions.
+A run's post-processing is a chain: its calibration (:mod:`.calibration`), then ``--smooth``
+(a smoothing, :mod:`.smoothing`, or a decoder, :mod:`.decoding`). Everything a chain fits is
+fitted on training tracks' probabilities (out of fold where the caller has them: a baseline's
+cross-validation groups, a network's ``smooth.folds`` sub-runs, the runs' kept ``RUN/oof``) and
+their labels, never on the tracks it is scored on:
+
+- :func:`fit_postprocess`: the calibration, then ``spec`` on the calibrated probabilities
+  (:func:`fit_spec`); what a baseline and a network fit at the end of training;
+- :func:`post_for_run` (``--smooth`` of ``predict`` and the bench): ``run`` replays what the run
+  recorded (every fitted parameter); ``KIND:WIDTH`` / ``KIND:WEIGHT`` is that (a decoder's chain
+  from the run's training labels); ``KIND`` or ``KIND:auto`` reuses what the run recorded for this
+  kind when it chose it itself, otherwise fits it on the run's training tracks. The run's
+  calibration (``RUN/calibration.json``) comes first whatever ``--smooth`` says;
+- :func:`apply_all`: a fitted chain on many tracks (decoders in one vectorised pass).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from featurizer.core.annotations import source_video
 
-from ..config import CLASSES, N_CLASSES, RunConfig
-from ..data.bank import FeatureBank
-from ..reports.metrics import confusion, per_class_f1
-from ..reports.progress import Reporter
-from .smoothing import (
-    SmoothSpec,
-    choose_k,
-    from_config,
-    parse_spec,
-    resolve,
-    smooth,
-    tracks_for_width,
-)
+from ..data.splits import track_groups
+from .calibration import Calibration, ece, fit_calibration
+from .decoding import DecodeSpec, Spec, fit_decoder, parse
+from .processor import Decoded, PostProcessor, normalised, processor_from_dict
+from .smoothing import SmoothSpec, choose_k
 
-TrainingProbs = Callable[[], tuple[list[np.ndarray], list[np.ndarray]]]
-WIDTH_FRAMES = 200_000  # an auto width after training is chosen on at most this many training frames
+GROUPS = 3  # source-video groups an ``auto`` decoder is cross-validated over
 
 
-def smoothing_for_run(rec: dict[str, Any] | None, text: str, training_probs: TrainingProbs
-                      ) -> tuple[SmoothSpec, dict[str, Any] | None]:
-    """``text`` -> a fixed :class:`SmoothSpec` and what to record about the choice; ``rec``: the
-    smoothing the run recorded (:meth:`~exprnet.training.runfolder.RunFolder.recorded_smoothing`)."""
-    if text == "run":
-        if rec is None:
-            return SmoothSpec(), None
-        return SmoothSpec(rec["kind"], int(rec["width"])), {**rec, "source": "recorded by the run"}
-    spec = parse_spec(text)
+@dataclass
+class TrainingTracks:
+    """Training tracks as a post-processing is fitted on them."""
+
+    names: list[str]
+    probs: list[np.ndarray]  # the model's probabilities (uncalibrated unless the caller says so)
+    labels: list[np.ndarray]
+    prior: np.ndarray  # what the probabilities were trained towards (:mod:`.priors`)
+    source: str  # e.g. "in-sample" or "out of fold"
+
+
+@dataclass(frozen=True)
+class Fitted:
+    calibration: Calibration
+    processor: PostProcessor
+    record: dict[str, Any]  # metrics.json ``smoothing``: the processor's dict, how it was chosen
+
+    @property
+    def chain(self) -> list[dict[str, Any]]:
+        """The chain as processor dicts (what a bundle replays through ``processor_from_dict``)."""
+        return chain_dicts(self.calibration, self.processor)
+
+
+def chain_dicts(cal: Calibration | None, proc: PostProcessor) -> list[dict[str, Any]]:
+    return ([cal.to_dict()] if cal is not None and not cal.identity else []) + \
+        ([proc.to_dict()] if proc.kind != "none" else [])
+
+
+def fit_spec(spec: Spec, probs: Sequence[np.ndarray], labels: Sequence[np.ndarray], names: Sequence[str] | None,
+             prior: np.ndarray, seed: int = 0, groups: Sequence[Sequence[int]] | None = None
+             ) -> tuple[PostProcessor, dict[str, Any]]:
+    """``spec`` fitted on these (calibrated) training probabilities: a fixed smoothing as it is, an
+    ``auto`` width by :func:`~.smoothing.choose_k`, a decoder by :func:`~.decoding.fit_decoder`
+    (its ``auto`` cross-validated over ``groups``, by default :data:`GROUPS` groups of ``names``'
+    source videos). Returns the processor and how it was chosen."""
+    if isinstance(spec, DecodeSpec):
+        if groups is None and spec.auto:
+            groups = track_groups(list(names or []), GROUPS, source_video)
+        return fit_decoder(spec, probs, labels, groups, prior, seed)
     if spec.kind == "none":
-        return spec, None
+        return SmoothSpec(), {"chosen_on": "fixed"}
     if not spec.auto:
-        return spec, {"kind": spec.kind, "width": spec.width, "chosen_on": "fixed"}
-    if rec is not None and rec["kind"] == spec.kind and rec.get("chosen_on") != "fixed":
-        return SmoothSpec(spec.kind, int(rec["width"])), {**rec, "source": "recorded by the run"}
-    probs, labels = training_probs()
+        return spec, {"chosen_on": "fixed"}
     k, scores = choose_k(probs, labels, spec.kind)
-    return SmoothSpec(spec.kind, k), {"kind": spec.kind, "width": k, "chosen_on": "training tracks",
+    return SmoothSpec(spec.kind, k), {"chosen_on": "training tracks",
                                       "train_f1_by_width": {str(w): v for w, v in scores.items()}}
 
 
-def apply_smoothing(probs: np.ndarray, spec: SmoothSpec) -> np.ndarray:
-    """One track's probabilities under a fixed spec."""
-    return smooth(probs, spec.width or 0, spec.kind)
+def fit_postprocess(spec: Spec, calibrate: str, probs: Sequence[np.ndarray], labels: Sequence[np.ndarray],
+                    groups: Sequence[Sequence[int]] | None, prior: np.ndarray, source: str, seed: int = 0) -> Fitted:
+    """Calibration (``calibrate``: none, temperature, bias) and ``spec`` fitted on these training
+    tracks; ``source`` says what their probabilities are (recorded)."""
+    cal = fit_calibration(probs, labels, calibrate, seed) if calibrate != "none" else Calibration()
+    cprobs = [cal.calibrate(p) for p in probs]
+    proc, info = fit_spec(spec, cprobs, labels, None, prior, seed, groups)
+    cal_rec = {**cal.to_dict(), "mode": calibrate, "fitted_on": source,
+               "train_ece_before": ece(list(probs), list(labels)), "train_ece_after": ece(cprobs, list(labels))}
+    return Fitted(cal, proc, {**proc.to_dict(), **info, "probabilities": source, "calibration": cal_rec})
 
 
-def smoothing_after_training(cfg: RunConfig, bank: FeatureBank, train_ids: Sequence[int], val_ids: Sequence[int],
-                             probs: Callable[[Sequence[int], str], dict[int, np.ndarray]], reporter: Reporter
-                             ) -> dict[str, Any]:
-    """``smooth:`` of a trained network: an ``auto`` width is chosen on its training tracks (its own
-    predictions there; a seeded random subset of tracks beyond ``WIDTH_FRAMES`` frames), then
-    applied to the validation tracks. Returns what metrics.json records."""
-    spec = from_config(cfg.smooth.kind, cfg.smooth.width)
-    ids = tracks_for_width(train_ids, [bank.length(i) for i in train_ids], WIDTH_FRAMES, cfg.train.seed)
-    train = probs(ids, "smoothing: training tracks") if spec.auto else None
-    spec, scores = resolve(spec, None if train is None else [train[i] for i in ids],
-                           [bank.track_labels(i) for i in ids])
-    cm = np.zeros((N_CLASSES, N_CLASSES), np.int64)
-    for i, p in probs(val_ids, "smoothing: validation").items():
-        cm += confusion(bank.track_labels(i), apply_smoothing(p, spec).argmax(-1))
-    pc = per_class_f1(cm)
-    reporter.message(f"smoothing {spec.describe()}: val F1 {pc.mean():.4f}")
-    return {"kind": spec.kind, "width": spec.width, "chosen_on": "training tracks" if scores else "fixed",
-            "train_f1_by_width": {str(k): v for k, v in scores.items()}, "val_f1": float(pc.mean()),
-            "per_class_f1": dict(zip(CLASSES, pc.tolist(), strict=True)), "val_confusion": cm.tolist()}
+def apply_all(proc: PostProcessor, tracks: Sequence[np.ndarray], cal: Calibration | None = None) -> list[Decoded]:
+    """``cal`` (if any) then ``proc`` on every track (decoders in one vectorised pass)."""
+    probs = [cal.calibrate(p) if cal is not None else np.asarray(p) for p in tracks]
+    many = getattr(proc, "apply_many", None)
+    if many is not None:
+        return many(probs)
+    if isinstance(proc, SmoothSpec) and proc.kind == "none":
+        return [Decoded(normalised(p), np.asarray(p).argmax(1)) for p in probs]
+    return [proc.apply(p) for p in probs]
+
+
+def describe_record(rec: dict[str, Any]) -> str:
+    """One line for a recorded post-processing (metrics.json ``smoothing``)."""
+    if rec.get("kind") in ("viterbi", "hsmm"):
+        return f"{rec['kind']} weight {rec['weight']:g} balance {rec.get('balance', 0):g}"
+    if rec.get("kind") in (None, "none"):
+        return "none"
+    return f"{rec.get('kind')} +-{rec.get('width')}"
+
+
+def post_for_run(rec: dict[str, Any] | None, text: str, training: Callable[[], TrainingTracks],
+                 cal: Calibration | None = None) -> tuple[PostProcessor, dict[str, Any] | None]:
+    """``text`` -> a fitted processor and what to record about the choice; ``rec``: what the run
+    recorded (:meth:`~exprnet.training.runfolder.RunFolder.recorded_smoothing`); ``cal``: the
+    run's calibration, applied to the training probabilities before anything is fitted on them."""
+    if text == "run":
+        if rec is None:
+            return SmoothSpec(), None
+        return processor_from_dict(rec, "the run's recorded post-processing"), {**rec, "source": "recorded by the run"}
+    spec = parse(text)
+    if spec.kind == "none":
+        return SmoothSpec(), None
+    if isinstance(spec, SmoothSpec) and not spec.auto:
+        return spec, {"kind": spec.kind, "width": spec.width, "chosen_on": "fixed"}
+    if spec.auto and rec is not None and rec["kind"] == spec.kind and rec.get("chosen_on") != "fixed":
+        return processor_from_dict(rec, "the run's recorded post-processing"), {**rec, "source": "recorded by the run"}
+    tr = training()
+    probs = [cal.calibrate(p) for p in tr.probs] if cal is not None else tr.probs
+    proc, info = fit_spec(spec, probs, tr.labels, tr.names, tr.prior)
+    return proc, {**proc.to_dict(), **info, "probabilities": tr.source}

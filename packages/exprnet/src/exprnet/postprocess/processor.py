@@ -65,3 +65,12 @@ def normalised(probs: np.ndarray) -> np.ndarray:
     s = p.sum(1, keepdims=True)
     out = np.where(s > 0, p / np.where(s > 0, s, 1), 1.0 / max(p.shape[1], 1))
     return out.astype(np.float32)
+
+
+def param_array(d: dict[str, Any], key: str, shape: tuple[int, ...]) -> np.ndarray:
+    """``d[key]`` as a float64 array of ``shape``, finite and non-negative (a loader's check)."""
+    a = np.asarray(d.get(key), np.float64)
+    if a.shape != shape or not np.isfinite(a).all() or (a < 0).any():
+        raise ConfigError(f"post-processing {d.get('kind')}: {key}", f"expected {shape} non-negative numbers",
+                          "write it with the processor's to_dict")
+    return a

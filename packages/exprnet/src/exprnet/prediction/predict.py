@@ -31,9 +31,12 @@ from ..data.provenance import check_features
 from ..errors import DataError, RunError
 from ..models import ExprNet, build_model
 from ..models.inference import predict_probs
-from ..postprocess.choice import apply_smoothing, smoothing_for_run
+from ..postprocess.calibration import read_calibration
+from ..postprocess.choice import TrainingTracks, apply_all, chain_dicts, post_for_run
+from ..postprocess.priors import trained_prior
 from ..reports.metrics import confusion, per_class_f1
 from ..reports.progress import NullReporter, Reporter
+from ..training.losses import class_counts
 from ..training.runfolder import RunFolder
 
 HEADER = "image_location," + ",".join(CLASSES)
@@ -184,46 +187,64 @@ def run_probs(lr: LoadedRun, store: str, names: Sequence[str], labels: dict[str,
     return bank, Predictor(lr, device).probs(bank, reporter)
 
 
-def training_probs(lr: LoadedRun, device: str, reporter: Reporter) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """The run's probabilities and labels on its own training tracks (from its store and labels)."""
+def training_tracks(lr: LoadedRun, device: str, reporter: Reporter) -> TrainingTracks:
+    """The run's probabilities and labels on its own training tracks: out of fold where the run kept
+    them (``RUN/oof/probs.npz``: a baseline's cross-validation, a network's ``smooth.folds``), else
+    predicted now by the run itself (in-sample)."""
     cfg = lr.cfg
+    assert lr.run is not None
     train = lr.run.read_tracks()["train"]
     files = find_annotations(str(cfg.data.labels), (cfg.data.train_split, cfg.data.val_split))
     labels = {t: read_annotation(files[t].path) for t in train if t in files}
+    prior = trained_prior(cfg, class_counts(list(labels.values())))
+    cache = lr.run.root / "oof" / "probs.npz"
+    if cache.exists():
+        with np.load(cache) as z:
+            names = [t for t in train if f"p:{t}" in z.files]
+            return TrainingTracks(names, [z[f"p:{t}"] for t in names], [z[f"y:{t}"] for t in names], prior,
+                                  "out of fold (kept by the run)")
     bank, probs = run_probs(lr, str(cfg.data.store), train, labels, device, reporter)
-    return [probs[i] for i in range(len(bank.tracks))], [bank.track_labels(i) for i in range(len(bank.tracks))]
+    ids = range(len(bank.tracks))
+    return TrainingTracks(list(bank.tracks), [probs[i] for i in ids], [bank.track_labels(i) for i in ids], prior,
+                          "in-sample (the run's predictions on its training tracks)")
 
 
 def predict(run_dir: str | Path, store: str, tracks: Sequence[str] | str, out: str | Path,
             checkpoint: str = "best", labels_dir: str | None = None, device: str = "auto",
             reporter: Reporter | None = None, smooth: str = "run", allow_feature_mismatch: bool = False) -> dict:
     """Write probabilities and the submission of ``tracks`` (see the module doc). ``smooth``:
-    ``run`` (as the run recorded), or a spec for :func:`exprnet.postprocess.smoothing.parse_spec`."""
+    ``run`` (as the run recorded), or a spec of :func:`exprnet.postprocess.decoding.parse`; the
+    run's calibration (``RUN/calibration.json``) comes first. With a decoder, ``probs/`` holds its
+    per-frame posteriors and the submission its decoded path."""
     reporter = reporter or NullReporter()
     lr = load_run(run_dir, checkpoint)
+    assert lr.run is not None
     reader = FeatureStore(store, mode="r")
     names = resolve_tracks(tracks, reader) if isinstance(tracks, str) else list(tracks)
     labels = None
     if labels_dir:
         files = find_annotations(labels_dir)
         labels = {t: read_annotation(files[t].path) for t in names if t in files}
-    spec, smoothing = smoothing_for_run(lr.run.recorded_smoothing(), smooth, lambda: training_probs(lr, device, reporter))
+    cal = read_calibration(lr.run.root) if smooth != "none" else None
+    proc, smoothing = post_for_run(lr.run.recorded_smoothing(), smooth, lambda: training_tracks(lr, device, reporter),
+                                   cal)
     bank, probs = run_probs(lr, store, names, labels, device, reporter, labels_dir, allow_feature_mismatch)
+    decoded = apply_all(proc, [probs[i] for i in range(len(bank.tracks))], cal)
     out = Path(out)
     (out / "probs").mkdir(parents=True, exist_ok=True)
     items = []
-    for i, t in enumerate(bank.tracks):
-        probs[i] = apply_smoothing(probs[i], spec)
-        buf = _npy_bytes(probs[i].astype(np.float32))
-        atomic_write_bytes(out / "probs" / f"{t}.npy", buf)
-        items.append((t, probs[i].argmax(-1)))
+    for t, d in zip(bank.tracks, decoded, strict=True):
+        atomic_write_bytes(out / "probs" / f"{t}.npy", _npy_bytes(d.probs.astype(np.float32)))
+        items.append((t, d.labels))
     n_lines = write_submission(out / "submission.txt", items)
     summary: dict = {"tracks": len(bank.tracks), "frames": n_lines, "run": str(run_dir),
-                     "checkpoint": checkpoint, "smoothing": smoothing}
+                     "checkpoint": checkpoint, "smoothing": smoothing,
+                     "calibration": None if cal is None else cal.to_dict(),
+                     "postprocess": chain_dicts(cal, proc)}
     if labels:
         cm = np.zeros((N_CLASSES, N_CLASSES), np.int64)
-        for i in range(len(bank.tracks)):
-            cm += confusion(bank.track_labels(i), probs[i].argmax(-1))
+        for i, d in enumerate(decoded):
+            cm += confusion(bank.track_labels(i), d.labels)
         pc = per_class_f1(cm)
         summary.update({"f1": float(pc.mean()), "per_class_f1": dict(zip(CLASSES, pc.tolist(), strict=True)),
                         "labelled_frames": int(cm.sum())})

@@ -54,6 +54,43 @@ def provenance_table(records: dict[str, dict[str, Any]] | None) -> list[str]:
     return out
 
 
+def _describe(rec: dict[str, Any]) -> str:
+    kind = rec.get("kind")
+    if kind in ("viterbi", "hsmm"):
+        return f"{kind} (emission weight {rec.get('weight'):g}, balance {rec.get('balance', 0):g})"
+    if kind == "calibration":
+        return f"calibration (temperature {rec.get('temperature', 1.0):.3f})"
+    return f"{kind} +-{rec.get('width', rec.get('k'))} frames"
+
+
+def postprocess_lines(m: dict[str, Any]) -> list[str]:
+    """What the probabilities went through after the model, and their calibration error (ECE)."""
+    out: list[str] = []
+    sm = m.get("smoothing")
+    if m.get("kind") == "ensemble":
+        cals = [c for c in m.get("calibration") or [] if c]
+        if cals:
+            out.append(f"- members calibrated before they are combined: {', '.join(_describe(c) for c in cals)}")
+        if sm:
+            out.append(f"- post-processing: {_describe(sm)}, chosen on validation (optimistic)")
+        if m.get("smooth"):
+            out.append(f"- post-processing: {_describe(m['smooth'])}, {m['smooth'].get('chosen_on', '')}")
+        return out
+    if not sm:
+        return out
+    cal = sm.get("calibration") or {}
+    out += ["", "## Post-processing", "",
+            f"- {_describe(sm)}, chosen on {sm.get('chosen_on', 'fixed')} ({sm.get('probabilities', 'fixed')})"]
+    if cal:
+        out.append(f"- {_describe(cal)} ({cal.get('mode')}), fitted on {cal.get('fitted_on')}")
+    before, after = m.get("val_ece_before", sm.get("val_ece_before")), m.get("val_ece_after", sm.get("val_ece_after"))
+    if before is not None:
+        out.append(f"- validation ECE (top class, 15 bins): {before:.3f} before calibration, {after:.3f} after")
+    if cal.get("train_ece_before") is not None:
+        out.append(f"- training ECE: {cal['train_ece_before']:.3f} before, {cal['train_ece_after']:.3f} after")
+    return out
+
+
 def write_report(folder: str | Path) -> Path:
     root = Path(folder)
     mpath = root / "metrics.json"
@@ -68,8 +105,7 @@ def write_report(folder: str | Path) -> Path:
                       f" (fit on validation; cross-validated estimate over {m['cv_folds']} groups of "
                       f"validation tracks: **{m['val_f1_cv']:.4f}**)" if m["fit_on_validation"] else ""),
                   f"- best single member: {m['best_member_f1']:.4f}"]
-        if m.get("smoothing"):
-            lines.append(f"- temporal smoothing: {m['smoothing']['kind']}, +-{m['smoothing']['k']} frames")
+        lines += postprocess_lines(m)
         lines += ["", "## Table 3 layout (validation F1)", "", "| model | features | encoder | weight | F1 |",
                   "|---|---|---|---|---|"]
         wsum = sum(m["weights"]) or 1.0
@@ -90,6 +126,7 @@ def write_report(folder: str | Path) -> Path:
                   f"{m['best_epoch']}, validation F1 **{m['best_val_f1']:.4f}**.", "",
                   "## Table 3 layout (validation F1)", "", "| model | features | encoder | F1 |", "|---|---|---|---|",
                   f"| {root.name} | {'+'.join(cfg.data.features)} | {cfg.model.encoder} | {m['best_val_f1']:.4f} |"]
+        lines += postprocess_lines(m)
         lines += provenance_table(run.read_features())
         if "confusion" in m and not (root / "confusion.png").exists():
             plot_confusion(m["confusion"], root / "confusion.png")

@@ -126,7 +126,7 @@ def execute(cfg: RunConfig | None, out: str | Path, reporter: Reporter | None = 
                             "resume on the store it was trained on, or train a new run")
     if recorded is None or not resuming:
         run.write_features(records)
-    result = Trainer(cfg, prepared.bank, split.train, split.val, run, reporter).fit(resume=resuming)
+    result = Trainer(cfg, prepared.bank, split.train, split.val, run, reporter, sub_runs=execute).fit(resume=resuming)
     draw_plots(run, result.history)
     return RunOutcome(run, "resumed" if resuming else "trained", run.read_metrics(), result)
 

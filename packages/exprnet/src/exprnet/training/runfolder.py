@@ -6,7 +6,9 @@
     RUN/stats.npz              per-column mean/std of the features (training tracks only)
     RUN/checkpoints/best.pt    model weights of the best validation F1
     RUN/checkpoints/last.pt    weights + optimizer, scheduler, scaler, RNG, history (each epoch)
-    RUN/metrics.json           best_val_f1, best_epoch, per_class_f1, confusion, finished, ...
+    RUN/metrics.json           best_val_f1, best_epoch, per_class_f1, confusion, finished, smoothing, ...
+    RUN/calibration.json       temperature (and per-class biases) fitted on training predictions
+    RUN/oof/                   smooth.folds: the out-of-fold sub-runs and their predictions
     RUN/epochs.csv             one row per epoch
     RUN/tensorboard/           TensorBoard events
     RUN/curves.png             loss and F1 per epoch
@@ -118,11 +120,14 @@ class RunFolder:
         return json.loads(self.metrics.read_text())
 
     def recorded_smoothing(self) -> dict[str, Any] | None:
-        """The smoothing the run recorded (kind, width, chosen_on), if any."""
+        """The post-processing the run recorded (a processor's dict: kind and every fitted
+        parameter, plus how it was chosen), if any."""
         if not self.metrics.exists():
             return None
         s = self.read_metrics().get("smoothing")
-        return s if s and s.get("kind") not in (None, "none") and s.get("width") is not None else None
+        if not s or s.get("kind") in (None, "none"):
+            return None
+        return s if s["kind"] in ("viterbi", "hsmm") or s.get("width") is not None else None
 
     def write_metrics(self, metrics: dict[str, Any]) -> None:
         atomic_write_json(self.metrics, metrics)

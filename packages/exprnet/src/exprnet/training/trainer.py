@@ -23,12 +23,13 @@ from ..data.segments import Segment, shuffled_segments, stream_plan
 from ..errors import TrainingError
 from ..models import ExprNet, build_model
 from ..models.inference import autocast, predict_probs
-from ..postprocess.choice import smoothing_after_training
+from ..postprocess.calibration import resolve_mode
 from ..reports.metrics import confusion, macro_f1_from_confusion, per_class_f1
 from ..reports.progress import NullReporter, Reporter
 from .augment import InputDropout
 from .ema import WeightAverage
 from .losses import Criterion, class_counts
+from .postfit import fit_after_training
 from .runfolder import RunFolder
 from .sampling import POWERS, SegmentSampler
 from .schedule import Schedule
@@ -46,8 +47,11 @@ class TrainResult:
 
 class Trainer:
     def __init__(self, cfg: RunConfig, bank: FeatureBank, train: Sequence[str], val: Sequence[str],
-                 run: RunFolder, reporter: Reporter | None = None):
+                 run: RunFolder, reporter: Reporter | None = None, sub_runs: Callable[..., Any] | None = None):
+        """``sub_runs``: how to start a sub-run (``smooth.folds``' out-of-fold runs):
+        :func:`exprnet.training.experiment.execute`, which passes itself."""
         self.cfg = cfg.resolved()
+        self.sub_runs = sub_runs
         self.bank, self.run = bank, run
         self.train_tracks, self.val_tracks = list(train), list(val)
         self.train_ids, self.val_ids = bank.ids(train), bank.ids(val)
@@ -256,11 +260,13 @@ class Trainer:
             self.reporter.stop()
 
     def fit_smoothing(self) -> dict[str, Any] | None:
-        """``smooth:`` for the best checkpoint (see :func:`exprnet.postprocess.choice.smoothing_after_training`)."""
-        if self.cfg.smooth.kind == "none":
+        """Calibration and ``smooth:`` for the best checkpoint (:func:`exprnet.training.postfit.fit_after_training`)."""
+        sm = self.cfg.smooth
+        if sm.kind == "none" and resolve_mode(sm.calibrate, bool(sm.folds)) == "none":
             return None
         self.average.module.load_state_dict(self.run.load("best")["model"])
-        return smoothing_after_training(self.cfg, self.bank, self.train_ids, self.val_ids, self.probs, self.reporter)
+        return fit_after_training(self.cfg, self.bank, self.train_ids, self.val_ids, self.probs, self.builder.views,
+                                  self.run.root, self.reporter, self.sub_runs)
 
     def _save_last(self, epoch: int, history: list[dict[str, Any]], best_f1: float, best_epoch: int,
                    best_pc: list[float], best_cm: list[list[int]]) -> None:

@@ -1,0 +1,104 @@
+"""An ensemble's post-processing: members calibrated, combined, then smoothed or decoded once.
+
+Each member's probabilities are calibrated with the member's own calibration
+(``RUN/calibration.json``, none for a run that has none) before they are combined, so a soft vote
+averages probabilities on one scale. ``--smooth`` then applies to the combination:
+
+- ``auto``: fitted on the training tracks all members share: the members' out-of-fold
+  probabilities where every member kept them (``RUN/oof/probs.npz``), their own predictions there
+  otherwise (in-sample: said in the record);
+- ``KIND:optimistic``: chosen on the validation labels it is scored on (the caller
+  cross-validates it over validation tracks and prints both figures).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+from featurizer.core.annotations import find_annotations, read_annotation
+
+from ..config import N_CLASSES
+from ..errors import DataError
+from ..postprocess.calibration import Calibration, read_calibration
+from ..postprocess.choice import TrainingTracks, fit_spec
+from ..postprocess.decoding import BALANCES, FITS, WEIGHTS, Spec
+from ..postprocess.processor import PostProcessor
+from ..postprocess.smoothing import SmoothSpec, choose_k
+from ..reports.metrics import macro_f1
+from ..reports.progress import Reporter
+from ..training.runfolder import RunFolder
+from .combine import Combiner, stack
+from .members import Member, member_probs
+
+UNIFORM = np.full(N_CLASSES, 1.0 / N_CLASSES)  # members are class-balanced: their combination too
+
+
+def calibrations(members: Sequence[Member]) -> list[Calibration | None]:
+    return [read_calibration(m.run) for m in members]
+
+
+def calibrated(probs: dict[str, np.ndarray], cal: Calibration | None) -> dict[str, np.ndarray]:
+    return probs if cal is None else {t: cal.calibrate(p) for t, p in probs.items()}
+
+
+def shared_training(members: Sequence[Member], comb: Combiner, cals: Sequence[Calibration | None], store: str,
+                    select: str, device: str, reporter: Reporter) -> TrainingTracks:
+    """The combined, calibrated probabilities on the training tracks every member shares."""
+    train = sorted(set.intersection(*[set(RunFolder(m.run).read_tracks()["train"]) for m in members]))
+    if not train:
+        raise DataError("--smooth auto", "the runs share no training track", "give a value, e.g. --smooth box:12")
+    cfg = RunFolder(members[0].run).read_config()
+    files = find_annotations(str(cfg.data.labels), (cfg.data.train_split, cfg.data.val_split))
+    labels = {t: read_annotation(files[t].path) for t in train}
+    per, kept = [], 0
+    for m, cal in zip(members, cals, strict=True):
+        cache = m.run / "oof" / "probs.npz"
+        got = None
+        if cache.exists():
+            with np.load(cache) as z:
+                if all(f"p:{t}" in z.files and len(z[f"p:{t}"]) == len(labels[t]) for t in train):
+                    got, kept = {t: z[f"p:{t}"] for t in train}, kept + 1
+        if got is None:
+            got = member_probs(m, store, train, select, device, reporter, str(cfg.data.labels), labels)
+        per.append(calibrated(got, cal))
+    P = stack(per, train)
+    offs = np.cumsum([0] + [len(labels[t]) for t in train])
+    combined = [comb.combine(P[:, offs[i]:offs[i + 1]]) for i in range(len(train))]
+    source = ("out of fold (every member kept them)" if kept == len(members)
+              else f"in-sample for {len(members) - kept} of {len(members)} members")
+    return TrainingTracks(train, combined, [labels[t] for t in train], UNIFORM, source)
+
+
+def fixed_post(spec: Spec, training: Callable[[], TrainingTracks]) -> tuple[PostProcessor, dict[str, Any] | None]:
+    """``--smooth`` (not optimistic) for the fitted combination: fixed, or fitted on the shared
+    training tracks (:func:`~exprnet.postprocess.choice.fit_spec`)."""
+    if spec.kind == "none":
+        return SmoothSpec(), None
+    if isinstance(spec, SmoothSpec) and not spec.auto:
+        return spec, {"kind": spec.kind, "width": spec.width, "chosen_on": "fixed"}
+    tr = training()
+    proc, info = fit_spec(spec, tr.probs, tr.labels, tr.names, tr.prior)
+    return proc, {**proc.to_dict(), **info, "probabilities": tr.source}
+
+
+def optimistic_fitter(spec: Spec, chain_labels: Callable[[], list[np.ndarray]]
+                      ) -> Callable[[list[np.ndarray], list[np.ndarray]], PostProcessor]:
+    """``KIND:optimistic``: a function fitting the kind's free parameters on (validation) tracks;
+    a decoder's chain always comes from the members' training labels."""
+    def fit(probs: list[np.ndarray], labels: list[np.ndarray]) -> PostProcessor:
+        if isinstance(spec, SmoothSpec):
+            return SmoothSpec(spec.kind, choose_k(probs, labels, spec.kind)[0])
+        chain = chain_labels()
+        y = np.concatenate(labels)
+        best: tuple[float, PostProcessor | None] = (-1.0, None)
+        for b in BALANCES:
+            for w in WEIGHTS:
+                dec = FITS[spec.kind](chain, UNIFORM, w, b)
+                f1 = macro_f1(y, np.concatenate(dec.paths(probs)))
+                if f1 > best[0] + 1e-12:
+                    best = (f1, dec)
+        assert best[1] is not None
+        return best[1]
+    return fit
