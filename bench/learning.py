@@ -22,6 +22,11 @@ the tables it prints whether each target is met, per table (bench/learning_targe
     uv run python bench/learning.py --size small --vote-seeds 7   # the vote over 35 triples
     uv run python bench/learning.py --size small --only oof --oof-folds 4 --vote-seeds 7
     uv run python bench/learning.py --size small --only networks --vote-seeds 7 --set train.segment_jitter=true
+    uv run python bench/learning.py --size small --only decoding --post-folds 3 --two-stage   # issue 25
+
+The decoding table (bench/learning_decoding.py, printed first) runs every post-processing on the
+baselines and `recommended` with an oracle beside each row (true segments given), ECE before and
+after calibration and decoding/prediction time; its targets follow the others.
 """
 
 from __future__ import annotations
