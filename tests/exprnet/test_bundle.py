@@ -157,7 +157,7 @@ def test_a_dropped_feature_is_fed_as_whole_feature_dropout_fed_it(small, runs):
     """Standardised, the absent feature is zero (its training mean) and flagged absent; the others
     are untouched."""
     from exprnet.data.bank import load_bank
-    from exprnet.deploy.bundle import dropped
+    from exprnet.deploy.members import dropped
     from exprnet.prediction.predict import load_run
     from featurizer.core.store import FeatureStore
 

@@ -14,14 +14,8 @@ from exprnet.postprocess.calibration import Calibration, ece, fit_calibration
 from exprnet.postprocess.chain import label_runs, transition_counts, transition_matrix
 from exprnet.postprocess.choice import apply_all, chain_dicts, fit_spec
 from exprnet.postprocess.decoding import DecodeSpec, choose_decoder, parse
-from exprnet.postprocess.hmm import (
-    HMMDecoder,
-    fit_hmm,
-    posteriors,
-    posteriors_steps,
-    viterbi,
-    viterbi_steps,
-)
+from exprnet.postprocess.hmm import HMMDecoder, fit_hmm
+from exprnet.postprocess.hmm_inference import posteriors, posteriors_steps, viterbi, viterbi_steps
 from exprnet.postprocess.hsmm import HSMMDecoder, fit_hsmm
 from exprnet.postprocess.priors import log_emissions
 from exprnet.postprocess.processor import processor_from_dict

@@ -12,24 +12,11 @@ The Python API (:mod:`exprnet.api`, docs/python.md), loaded on first use so that
 
 from __future__ import annotations
 
-from typing import Any
+from featurizer.core.lazy import lazy_attributes
 
 __version__ = '0.1.0'
 
-_LAZY = {"train": "exprnet.api", "make_bundle": "exprnet.api", "Bundle": "exprnet.deploy.bundle",
-         "TrackPrediction": "exprnet.deploy.infer"}
+_NAMES = {"exprnet.api": ("make_bundle", "train"), "exprnet.deploy.bundle": ("Bundle",),
+          "exprnet.deploy.infer": ("TrackPrediction",)}
 __all__ = ["Bundle", "TrackPrediction", "__version__", "make_bundle", "train"]
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
-
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'exprnet' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_attributes(__name__, _NAMES, globals())

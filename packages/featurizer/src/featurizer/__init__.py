@@ -11,8 +11,9 @@ library; see :mod:`featurizer.api`)::
     store = featurizer.open_store("features.zarr")           # FeatureStore, read-only
 """
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from .core.lazy import lazy_attributes
 
 __version__ = '0.1.0'
 
@@ -22,22 +23,11 @@ _NAMES = {
     ".core.store": ("FeatureStore",),
     ".errors": ("FeaturizerError", "UnknownModelError", "WeightsError"),
 }
-_WHERE = {name: module for module, names in _NAMES.items() for name in names}
 __all__ = ["ExtractSummary", "FeatureStore", "FeaturizerError", "UnknownModelError", "WeightsError",
            "create_extractor", "extract", "list_models", "open_store"]
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _WHERE:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(import_module(_WHERE[name], __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
-
+__getattr__, __dir__ = lazy_attributes(__name__, _NAMES, globals())
 
 if TYPE_CHECKING:
     from .api import ExtractSummary, create_extractor, extract, list_models, open_store

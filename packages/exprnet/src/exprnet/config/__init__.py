@@ -10,7 +10,7 @@
 May import: :mod:`exprnet.errors` and featurizer's core.
 """
 
-from .compose import FLAG_KEYS, make_config
+from .compose import FLAG_KEYS, load_run_config, make_config, parse_set, read_yaml
 from .schema import (
     CLASSES,
     ENCODER_DEFAULTS,
@@ -25,9 +25,6 @@ from .schema import (
     TrainConfig,
     build_config,
     deep_merge,
-    load_run_config,
-    parse_set,
-    read_yaml,
 )
 
 __all__ = ["CLASSES", "ENCODERS", "ENCODER_DEFAULTS", "FLAG_KEYS", "N_CLASSES", "BaselineConfig", "DataConfig", "LossConfig",

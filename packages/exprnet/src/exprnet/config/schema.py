@@ -7,10 +7,8 @@ and the resolved config is what a run folder records.
 from __future__ import annotations
 
 import copy
-from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from featurizer.core.classes import EXPR_CLASSES
 from featurizer.core.classes import N_CLASSES as N_EXPR
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -256,44 +254,6 @@ def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def parse_set(items: list[str] | None) -> dict[str, Any]:
-    """``--set model.dropout=0.1 --set data.features=[mae,hubert]`` -> nested dict (values as YAML)."""
-    out: dict[str, Any] = {}
-    for item in items or []:
-        if "=" not in item:
-            raise ConfigError(f"--set {item}", "expected KEY=VALUE", "e.g. --set model.dropout=0.1")
-        key, raw = item.split("=", 1)
-        parts = [p for p in key.strip().split(".") if p]
-        if not parts:
-            raise ConfigError(f"--set {item}", "empty key")
-        try:
-            value = yaml.safe_load(raw) if raw.strip() else None
-        except yaml.YAMLError as e:
-            raise ConfigError(f"--set {item}", f"value is not valid YAML ({e.__class__.__name__})") from None
-        node = out
-        for p in parts[:-1]:
-            node = node.setdefault(p, {})
-            if not isinstance(node, dict):
-                raise ConfigError(f"--set {item}", f"{p} is set both as a value and as a section")
-        node[parts[-1]] = value
-    return out
-
-
-def read_yaml(path: str | Path) -> dict[str, Any]:
-    p = Path(path)
-    try:
-        data = yaml.safe_load(p.read_text())
-    except FileNotFoundError:
-        raise ConfigError(str(p), "config file not found") from None
-    except (OSError, yaml.YAMLError) as e:
-        raise ConfigError(str(p), f"cannot read YAML ({e.__class__.__name__}: {e})") from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise ConfigError(str(p), "top level must be a mapping (data:, model:, train:)")
-    return data
-
-
 def build_config(*layers: dict[str, Any], source: str = "config") -> RunConfig:
     """Merge layers left to right (later wins) and validate; errors name the offending key."""
     merged: dict[str, Any] = {}
@@ -306,7 +266,3 @@ def build_config(*layers: dict[str, Any], source: str = "config") -> RunConfig:
             f"{'.'.join(str(x) for x in err['loc']) or '(top)'}: {err['msg']}" for err in e.errors()
         )
         raise ConfigError(source, problems, "see docs/exprnet.md for the config keys") from None
-
-
-def load_run_config(path: str | Path) -> RunConfig:
-    return build_config(read_yaml(path), source=str(path))

@@ -34,7 +34,7 @@ from featurizer.core.files import (
     atomic_write_text,
 )
 
-from ..config import RunConfig, load_run_config
+from ..config import CLASSES, RunConfig, load_run_config
 from ..errors import RunError
 
 
@@ -63,6 +63,10 @@ class RunFolder:
         self.curves_png = self.root / "curves.png"
         self.confusion_png = self.root / "confusion.png"
 
+
+    def epoch_log(self, purge_step: int | None = None) -> EpochLog:
+        """A writer of the run's TensorBoard events (``purge_step``: where a resumed run goes on)."""
+        return EpochLog(self.tensorboard, purge_step)
     def in_use(self) -> bool:
         """True once an epoch has been saved (a run that can be resumed)."""
         return self.last.exists()
@@ -155,3 +159,25 @@ class RunFolder:
         if not history:
             return
         atomic_write_csv(self.epochs_csv, history)
+
+
+class EpochLog:
+    """The run's TensorBoard events (``RUN/tensorboard``): per epoch the losses, F1, learning rate,
+    throughput and per-class validation F1."""
+
+    SCALARS = ("train_loss", "train_ce", "train_kl", "train_f1", "val_f1", "lr", "frames_per_s")
+
+    def __init__(self, folder: Path, purge_step: int | None = None):
+        from torch.utils.tensorboard import SummaryWriter  # slow import: only when training
+
+        self.writer = SummaryWriter(str(folder), purge_step=purge_step)
+
+    def write(self, row: dict[str, Any], per_class_f1: Any) -> None:
+        for k in self.SCALARS:
+            self.writer.add_scalar(k.replace("_", "/", 1), row[k], row["epoch"])
+        for c, v in zip(CLASSES, per_class_f1, strict=True):
+            self.writer.add_scalar(f"val_f1_class/{c}", float(v), row["epoch"])
+        self.writer.flush()
+
+    def close(self) -> None:
+        self.writer.close()

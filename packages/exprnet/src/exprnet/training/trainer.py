@@ -215,9 +215,7 @@ class Trainer:
         best_pc: list[float] = list(ckpt["best_per_class"]) if ckpt else [0.0] * N_CLASSES
         best_cm: list[list[int]] = ckpt["best_confusion"] if ckpt else []
         epoch = int(ckpt["epoch"]) if ckpt else 0
-        from torch.utils.tensorboard import SummaryWriter  # slow import: only when training
-
-        tb = SummaryWriter(str(self.run.tensorboard), purge_step=epoch + 1 if resume else None)
+        tb = self.run.epoch_log(purge_step=epoch + 1 if resume else None)
         try:
             while not self.done(history, best_epoch):
                 epoch += 1
@@ -234,7 +232,7 @@ class Trainer:
                     self.run.save("best", {"model": self.average.module.state_dict(), "epoch": epoch,
                                            "val_f1": best_f1, "in_dim": self.builder.input_dim})
                 self._save_last(epoch, history, best_f1, best_epoch, best_pc, best_cm)
-                self._log(tb, row, pc)
+                tb.write(row, pc)
                 self._write_metrics(history, best_f1, best_epoch, best_pc, best_cm)
                 self.reporter.message(f"epoch {epoch}: loss {row['train_loss']:.4f}  train F1 "
                                       f"{row['train_f1']:.4f}  val F1 {row['val_f1']:.4f}"
@@ -278,13 +276,6 @@ class Trainer:
             "epoch": epoch, "history": history, "best_val_f1": best_f1, "best_epoch": best_epoch,
             "best_per_class": best_pc, "best_confusion": best_cm, "in_dim": self.builder.input_dim,
         })
-
-    def _log(self, tb: Any, row: dict[str, Any], pc: np.ndarray) -> None:
-        for k in ("train_loss", "train_ce", "train_kl", "train_f1", "val_f1", "lr", "frames_per_s"):
-            tb.add_scalar(k.replace("_", "/", 1), row[k], row["epoch"])
-        for c, v in zip(CLASSES, pc, strict=True):
-            tb.add_scalar(f"val_f1_class/{c}", float(v), row["epoch"])
-        tb.flush()
 
     def _write_metrics(self, history: list[dict[str, Any]], best_f1: float, best_epoch: int,
                        best_pc: list[float], best_cm: list[list[int]], smoothing: dict | None = None) -> None:

@@ -7,14 +7,17 @@ It owns what featurizer and exprnet share, once:
 - :mod:`.annotations`: the Aff-Wild2 annotation reader (and writer);
 - :mod:`.classes`: the eight expression classes;
 - :mod:`.errors`: the error base both CLIs report on one line (:mod:`.console`);
-- :mod:`.ahead` (the one prefetcher), :mod:`.device` (the one device rule) and :mod:`.files`
+- :mod:`.arrays` (how the store writes arrays), :mod:`.lazy` (names imported on first use),
+  :mod:`.ahead` (the one prefetcher), :mod:`.device` (the one device rule) and :mod:`.files`
   (atomic file writes).
 
-exprnet imports this package and nothing else of featurizer.
+exprnet imports this package and nothing else of featurizer, outside its deployment layer
+(exprnet.deploy: bundles on videos, infer, serve).
 """
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from .lazy import lazy_attributes
 
 # What each name is imported from, on first use (PEP 562): importing the core (which every
 # featurizer module does through its errors) does not import zarr until the store is used, so
@@ -27,7 +30,6 @@ _NAMES = {
     ".store": ("FORMAT_VERSION", "Feature", "FeatureInfo", "FeatureStore", "describe_identity",
                "feature_identity"),
 }
-_WHERE = {name: module for module, names in _NAMES.items() for name in names}
 __all__ = [
     "EXPR_CLASSES", "FORMAT_VERSION", "HEADER", "N_CLASSES", "AnnotationFile", "Feature", "FeatureInfo",
     "FeatureStore", "FormatError", "InputError", "LabelError", "StoreError", "describe_identity",
@@ -36,13 +38,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _WHERE:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(import_module(_WHERE[name], __name__), name)
-    globals()[name] = value
-    return value
-
+__getattr__, __dir__ = lazy_attributes(__name__, _NAMES, globals())
 
 if TYPE_CHECKING:
     from .annotations import (

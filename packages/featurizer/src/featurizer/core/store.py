@@ -10,7 +10,7 @@
           values                      (n, dim) float16 (or float32)
           present                     (n,) bool (False: filled from the nearest row)
 
-Arrays carry Zarr v3 ``dimension_names`` (:data:`DIMS`: ``frame``, and ``feature`` for values), so
+Arrays carry Zarr v3 ``dimension_names`` (:data:`.arrays.DIMS`: ``frame``, and ``feature`` for values), so
 xarray opens a track or feature group as a Dataset; stores written before they were added read
 the same here (readers never need them).
 
@@ -22,7 +22,6 @@ code does not know is refused, by writers and readers alike.
 from __future__ import annotations
 
 import datetime as _dt
-import json
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -31,39 +30,13 @@ import numpy as np
 import zarr
 
 from .. import __version__
+from .arrays import DIMS, READ_ERRORS, child_group, jsonable, put_array, rows_per_chunk, store_cast
 from .errors import FormatError, StoreError
 from .identity import feature_identity
 
 FORMAT = "featurizer-store"
 FORMAT_VERSION = 1
 SUPPORTED_VERSIONS = (1,)
-_CHUNK_BYTES = 8 << 20
-# Zarr v3 dimension names of each array (xarray's dims): rows are label frames everywhere.
-DIMS = {"timestamps": ("frame",), "frame_present": ("frame",), "values": ("frame", "feature"),
-        "present": ("frame",)}
-# What reading a half-written group or chunk can raise.
-_READ_ERRORS = (KeyError, json.JSONDecodeError, ValueError, OSError, RuntimeError, zarr.errors.BaseZarrError)
-
-
-def _rows_per_chunk(dim: int, itemsize: int) -> int:
-    return max(256, _CHUNK_BYTES // max(1, dim * itemsize))
-
-
-def store_cast(values: np.ndarray, dtype: str, subject: str) -> tuple[np.ndarray, str | None]:
-    """Values as the store keeps them: ``dtype``, but float32 where a value exceeds float16's range.
-
-    Returns the cast values and why the dtype was promoted (None if it was not).
-    """
-    values = np.asarray(values)
-    if not np.isfinite(values).all():
-        raise StoreError(subject, "values contain NaN or inf")
-    dt = np.dtype(dtype)
-    promoted = None
-    if dt == np.float16 and values.size and np.abs(values).max() > np.finfo(np.float16).max:
-        dt, promoted = np.dtype("float32"), "values exceed the float16 range"
-    return values.astype(dt), promoted
-
-
 @dataclass(frozen=True)
 class Feature:
     values: np.ndarray
@@ -119,7 +92,7 @@ class FeatureStore:
                               "upgrade featurizer and exprnet, or re-extract into a new store")
         self.format_version = int(version)
         if not self.read_only:
-            _child_group(self.root, "tracks")
+            child_group(self.root, "tracks")
 
     # -- tracks -------------------------------------------------------------------------------
     def _tracks_group(self) -> zarr.Group:
@@ -173,7 +146,7 @@ class FeatureStore:
         try:
             t = g[track]
             old = t["timestamps"][:] if "n_frames" in t.attrs else None
-        except _READ_ERRORS:  # absent, or being written (no n_frames yet): write it (again)
+        except READ_ERRORS:  # absent, or being written (no n_frames yet): write it (again)
             old = None
         if old is not None:
             if len(old) == len(ts) and np.allclose(old, ts, atol=1e-6):
@@ -183,21 +156,21 @@ class FeatureStore:
                                  f"stored timeline has {len(old)} rows, this run {len(ts)}",
                                  "use --overwrite or a new store")
             del g[track]
-        t = _child_group(g, track)
-        _put_array(t, "timestamps", ts)
-        _put_array(t, "frame_present", np.asarray(frame_present, bool))
-        t.update_attributes({**_jsonable(attrs or {}), "n_frames": int(len(ts))})
+        t = child_group(g, track)
+        put_array(t, "timestamps", ts)
+        put_array(t, "frame_present", np.asarray(frame_present, bool))
+        t.update_attributes({**jsonable(attrs or {}), "n_frames": int(len(ts))})
 
     # -- features -----------------------------------------------------------------------------
     def _features(self, track: str) -> zarr.Group:
-        return _child_group(self.track(track), "features")
+        return child_group(self.track(track), "features")
 
     def feature_attrs(self, track: str, model: str) -> dict[str, Any] | None:
         """Attrs of a complete feature array, else None (absent, or a write that never finished)."""
         try:
             g = self.track(track)["features"][model]
             attrs = dict(g.attrs)
-        except (StoreError, *_READ_ERRORS):
+        except (StoreError, *READ_ERRORS):
             return None
         return attrs if attrs.get("complete") is True else None
 
@@ -208,7 +181,7 @@ class FeatureStore:
             return None
         try:
             values = self.track(track)["features"][model]["values"]
-        except _READ_ERRORS:
+        except READ_ERRORS:
             return None
         if values.ndim != 2:
             raise StoreError(f"{self.url}:{track}/{model}", f"values have shape {values.shape}, expected (n, dim)",
@@ -243,12 +216,12 @@ class FeatureStore:
         g = feats.create_group(model, attributes={"complete": False})
         dt = cast.dtype
         g.create_array("values", shape=values.shape, dtype=dt, dimension_names=DIMS["values"],
-                       chunks=(min(max(1, n), _rows_per_chunk(values.shape[1], dt.itemsize)), values.shape[1]))
+                       chunks=(min(max(1, n), rows_per_chunk(values.shape[1], dt.itemsize)), values.shape[1]))
         g["values"][:] = cast
         g.create_array("present", data=np.asarray(present, bool), chunks=(max(1, n),),
                        dimension_names=DIMS["present"])
         g.update_attributes({  # one write of zarr.json; "complete" lands with it
-            **_jsonable(provenance),
+            **jsonable(provenance),
             "dtype": dt.name,
             **({"dtype_promoted": promoted} if promoted else {}),
             "dim": int(values.shape[1]),
@@ -273,33 +246,3 @@ class FeatureStore:
         feats = self._features(track)
         if model in feats:
             del feats[model]
-
-
-def _child_group(parent: zarr.Group, name: str) -> zarr.Group:
-    """``parent[name]``, created if absent; another process creating it meanwhile is fine."""
-    try:
-        return parent.require_group(name)
-    except (zarr.errors.ContainsGroupError, zarr.errors.ContainsArrayError):
-        return parent[name]
-
-
-def _put_array(g: zarr.Group, name: str, data: np.ndarray) -> None:
-    """Write a whole 1-d array in place; writers of equal data may race (chunk writes are atomic)."""
-    try:
-        a = g[name]
-        if a.shape != data.shape or a.dtype != data.dtype:
-            del g[name]
-            a = None
-    except _READ_ERRORS:  # absent, or half-made metadata (another writer is at it, or one was killed)
-        a = None
-    if a is None:
-        try:
-            a = g.create_array(name, shape=data.shape, dtype=data.dtype, chunks=(max(1, len(data)),),
-                               dimension_names=DIMS.get(name))
-        except (zarr.errors.ContainsArrayError, zarr.errors.ContainsGroupError):
-            a = g[name]
-    a[:] = data
-
-
-def _jsonable(d: dict[str, Any]) -> dict[str, Any]:
-    return json.loads(json.dumps(d, default=lambda o: o.item() if hasattr(o, "item") else str(o)))
