@@ -15,7 +15,7 @@ from exprnet.postprocess.chain import label_runs, transition_counts, transition_
 from exprnet.postprocess.choice import apply_all, chain_dicts, fit_spec
 from exprnet.postprocess.decoding import DecodeSpec, choose_decoder, parse
 from exprnet.postprocess.hmm import HMMDecoder, fit_hmm
-from exprnet.postprocess.hmm_inference import posteriors, posteriors_steps, viterbi, viterbi_steps
+from exprnet.postprocess.hmm_inference import posteriors, viterbi
 from exprnet.postprocess.hsmm import HSMMDecoder, fit_hsmm
 from exprnet.postprocess.priors import log_emissions
 from exprnet.postprocess.processor import processor_from_dict
@@ -50,19 +50,39 @@ def brute(le, log_init, log_trans):
     return scores.max(), marg
 
 
-@pytest.mark.parametrize("m", [None, 2, 3])
-def test_viterbi_and_marginals_equal_brute_force_enumeration(m):
+def test_viterbi_and_marginals_equal_brute_force_enumeration():
     rng = np.random.default_rng(0)
     c = 3
     init, trans = random_chain(rng, c)
-    lengths = [1, 2, 5, 7, 6]
+    lengths = [1, 2, 5, 7, 0, 6]
     le = [rng.normal(size=(n, c)) * 1.5 for n in lengths]
-    paths = viterbi(le, np.log(init), np.log(trans), m=m)
-    post = posteriors(le, init, trans, m=m)
+    paths = viterbi(le, np.log(init), np.log(trans))
+    post = posteriors(le, init, trans)
+    assert [len(p) for p in paths] == [len(q) for q in post] == lengths
     for x, p, q in zip(le, paths, post, strict=True):
+        if not len(x):
+            continue
         best, marg = brute(x, np.log(init), np.log(trans))
         assert path_score(p, x, np.log(init), np.log(trans)) == pytest.approx(best, abs=1e-9)
         np.testing.assert_allclose(q, marg, atol=1e-9)
+
+
+def plain_forward_backward(le, init, trans):
+    """The textbook scaled recursion, one frame at a time."""
+    e = np.exp(le - le.max(1, keepdims=True))
+    a = np.zeros_like(e)
+    a[0] = init * e[0] / (init * e[0]).sum()
+    for t in range(1, len(e)):
+        a[t] = (a[t - 1] @ trans) * e[t]
+        a[t] /= a[t].sum()
+    b = np.ones(len(init))
+    out = a.copy()
+    for t in range(len(e) - 1, 0, -1):
+        out[t] *= b
+        b = trans @ (e[t] * b)
+        b /= b.sum()
+    out[0] *= b
+    return out / out.sum(1, keepdims=True)
 
 
 def test_viterbi_over_eight_classes_and_a_plain_loop():
@@ -73,19 +93,15 @@ def test_viterbi_over_eight_classes_and_a_plain_loop():
     p = viterbi([x], np.log(init), np.log(trans))[0]
     assert path_score(p, x, np.log(init), np.log(trans)) == pytest.approx(best, abs=1e-9)
     np.testing.assert_allclose(posteriors([x], init, trans)[0], marg, atol=1e-9)
-    # a long track: the lane algorithm gives the plain frame-by-frame recursion's score
-    long = rng.normal(size=(3000, 8))
-    delta = np.log(init) + long[0]
-    for t in range(1, len(long)):
-        delta = (delta[:, None] + np.log(trans)).max(0) + long[t]
-    p = viterbi([long], np.log(init), np.log(trans))[0]
-    assert path_score(p, long, np.log(init), np.log(trans)) == pytest.approx(delta.max(), rel=1e-12)
-    # the two layouts (lanes of m frames; one step per frame over all tracks) give the same result
-    many = [rng.normal(size=(n, 8)) for n in (1, 5, 300, 77, 1200, 2)]
-    lanes, steps = viterbi(many, np.log(init), np.log(trans), m=16), viterbi_steps(many, np.log(init), np.log(trans))
-    assert all(np.array_equal(a, b) for a, b in zip(lanes, steps, strict=True))
-    for a, b in zip(posteriors(many, init, trans, m=16), posteriors_steps(many, init, trans), strict=True):
-        np.testing.assert_allclose(a, b, atol=1e-10)
+    # long tracks, side by side: each the plain frame-by-frame recursion's score and marginals
+    many = [rng.normal(size=(n, 8)) * 3 for n in (3000, 1, 5, 300, 77, 1200, 2)]
+    paths, post = viterbi(many, np.log(init), np.log(trans)), posteriors(many, init, trans)
+    for x, p, q in zip(many, paths, post, strict=True):
+        delta = np.log(init) + x[0]
+        for t in range(1, len(x)):
+            delta = (delta[:, None] + np.log(trans)).max(0) + x[t]
+        assert path_score(p, x, np.log(init), np.log(trans)) == pytest.approx(delta.max(), rel=1e-12)
+        np.testing.assert_allclose(q, plain_forward_backward(x, init, trans), atol=1e-10)
 
 
 def hsmm_score(path, le, dec):

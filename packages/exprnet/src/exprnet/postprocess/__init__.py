@@ -7,8 +7,8 @@
 - :mod:`.chain`: the training labels' class chain (transitions, runs, shares);
 - :mod:`.priors`: the class prior a model was trained towards, the decoders' emissions;
 - :mod:`.hmm`: ``viterbi``, a first-order HMM fitted on training label sequences;
-- :mod:`.hmm_inference`: its exact Viterbi paths and forward-backward marginals, vectorised over
-  tracks and time;
+- :mod:`.hmm_inference`: its exact Viterbi paths and forward-backward marginals (hmmlearn's
+  compiled recursions on given emissions);
 - :mod:`.hsmm`: ``hsmm``, explicit segment durations;
 - :mod:`.decoding`: the ``--smooth`` vocabulary, and decoders' ``auto`` by cross-validation over
   training source videos;
