@@ -57,5 +57,8 @@ def test_decoding_targets():
     assert "0.710 vs 0.660" in rec and "+0.050" in rec and rec.endswith("| met |")
     assert "(0.710 - 0.600) / (0.800 - 0.600) = 0.55" in gap and gap.endswith("| met |")
     assert "+0.000 on average, >= it in 1 of 2" in vote and vote.endswith("| met |")
-    assert "logreg baseline 0.100 -> 0.070" in ece and ece.endswith("| NOT met |")  # the worst model reads it
+    # recommended's ECE reads the target; the others' are printed beside it
+    assert "logreg baseline 0.100 -> 0.070" in ece and "recommended 0.100 -> 0.040" in ece and ece.endswith("| met |")
+    rows[-1]["ece_after"] = [0.06]
+    assert decoding_verdicts("small", s, "viterbi")[3].endswith("| NOT met |")
     assert "2.0%" in share and share.endswith("| met |")
