@@ -51,6 +51,7 @@ from learning_decoding import (
     decoding_table,
     ensembles,
     network_models,
+    with_baseline,
 )
 from learning_oof import oof_rows
 from learning_runs import (
@@ -183,6 +184,8 @@ def main() -> None:
             if a.two_stage:
                 models["two-stage recommended"] = twostage_models(c, size, max(a.seeds, a.vote_seeds), a.threads,
                                                                   a.work / "runs", budget, a.post_folds)
+            models["recommended + logreg baseline"] = with_baseline(models["recommended"],
+                                                                    models["logreg baseline"][0])
             ens = ensembles(models["recommended"]) if len(models["recommended"]) >= 3 else []
             summary = decoding_summary(models, ens)
             tables.append(decoding_table(f"{size}, decoding", summary))

@@ -39,7 +39,7 @@ from exprnet.postprocess.priors import FLOOR, trained_prior
 from exprnet.prediction.predict import Predictor, load_run
 from exprnet.reports.metrics import macro_f1
 from exprnet.reports.progress import NullReporter
-from exprnet.training.experiment import prepare
+from exprnet.training.experiment import execute, prepare
 from exprnet.training.losses import class_counts
 from exprnet.training.postfit import out_of_fold
 from featurizer.core.annotations import source_video
@@ -167,7 +167,7 @@ def network_models(c: Any, size: str, seeds: int, threads: int, work: Path, budg
         secs = time.perf_counter() - t0
         val = probs
         if oof_folds:
-            oof = out_of_fold(cfg, bank, tracks["train"], run_dir / "oof", oof_folds, NullReporter())
+            oof = out_of_fold(cfg, bank, tracks["train"], run_dir / "oof", oof_folds, NullReporter(), execute)
             train_p, train_y = [oof[t][0] for t in tracks["train"]], [oof[t][1] for t in tracks["train"]]
             source = f"out of fold ({oof_folds} sub-runs by source video)"
         else:
@@ -183,19 +183,21 @@ def network_models(c: Any, size: str, seeds: int, threads: int, work: Path, budg
     return out
 
 
+def calibrated_mean(ms: list[Model], per: str) -> list[np.ndarray]:
+    """Per track, the mean of the models' calibrated ``per`` probabilities (``train_p`` or ``val_p``)."""
+    cals = [m.fitted["none"].calibration for m in ms]
+    return [np.mean([c.calibrate(getattr(m, per)[k]) for c, m in zip(cals, ms, strict=True)], 0)
+            for k in range(len(getattr(ms[0], per)))]
+
+
 def ensembles(members: list[Model]) -> list[dict[str, Any]]:
     """Every 3 of ``members``: calibrated members averaged then decoded once (the decoder fitted on
     the averaged training probabilities) against decoding each and voting their labels."""
     out = []
     for triple in itertools.combinations(range(len(members)), 3):
         ms = [members[i] for i in triple]
-        cals = [m.fitted["none"].calibration for m in ms]
-
-        def mean(per: str, ms: list[Model] = ms, cals: list = cals) -> list[np.ndarray]:
-            return [np.mean([c.calibrate(getattr(m, per)[k]) for c, m in zip(cals, ms, strict=True)], 0)
-                    for k in range(len(getattr(ms[0], per)))]
-
-        comb = Model("mean", mean("train_p"), ms[0].train_y, ms[0].train_names, mean("val_p"), ms[0].val_y,
+        comb = Model("mean", calibrated_mean(ms, "train_p"), ms[0].train_y, ms[0].train_names,
+                     calibrated_mean(ms, "val_p"), ms[0].val_y,
                      ms[0].prior, ms[0].source, 0.0, calibrate="none").run(("none", "box", DEFAULT))
         voted = []
         for k in range(len(ms[0].val_y)):
@@ -209,6 +211,24 @@ def ensembles(members: list[Model]) -> list[dict[str, Any]]:
               f"{row['decode_once']:.4f}, {DEFAULT} each then vote {row['decode_each_vote']:.4f}, mean (none) "
               f"{row['soft_vote']:.4f}, mean + box {row['soft_vote_box']:.4f}", flush=True)
         out.append(row)
+    return out
+
+
+def with_baseline(members: list[Model], baseline: Model) -> list[Model]:
+    """Each `recommended` seed's calibrated probabilities averaged with the baseline's (both out of
+    fold on the training tracks, by the same source-video groups), then post-processed as one model:
+    what `exprnet ensemble REC_RUN BASELINE_RUN --smooth ...` does."""
+    out = []
+    for m in members:
+        assert m.train_names == baseline.train_names and all(
+            np.array_equal(a, b) for a, b in zip(m.val_y, baseline.val_y, strict=True))
+        pair = [m, baseline]
+        comb = Model(f"mixed: recommended + {baseline.name} (mean)", calibrated_mean(pair, "train_p"), m.train_y,
+                     m.train_names, calibrated_mean(pair, "val_p"), m.val_y, m.prior, m.source,
+                     m.predict_s + baseline.predict_s, m.seed, calibrate="none").run(("none", "box", "viterbi", "hsmm"))
+        comb.calibrated, comb.decode_all_s = comb.val_p, float("nan")
+        print(f"  {comb.name} seed {m.seed}: " + ", ".join(f"{s} {comb.f1(s):.4f}" for s in comb.labels), flush=True)
+        out.append(comb)
     return out
 
 
@@ -235,7 +255,7 @@ def decoding_summary(models: dict[str, list[Model]], ens: list[dict[str, Any]]) 
                          "ece_after": [m.ece()[1] for m in ms],
                          "decode_share": [m.decode_all_s / m.predict_s for m in ms], "source": ms[0].source,
                          "chosen": describe_record(ms[0].fitted[spec].record)})
-    base = [r for r in rows if "baseline" in r["model"] and r["spec"] == "box:raw"]
+    base = [r for r in rows if r["model"].endswith(" baseline") and r["spec"] == "box:raw"]
     ref = max(base, key=lambda r: _mean(r["f1"])) if base else None
     return {"rows": rows, "reference": ref, "ensembles": ens}
 

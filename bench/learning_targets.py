@@ -99,7 +99,7 @@ def decoding_verdicts(table: str, s: dict[str, Any], default: str) -> list[str]:
 
     rows = s["rows"]
     rec = {r["spec"]: r for r in rows if r["model"].startswith("recommended")}
-    base = [r for r in rows if "baseline" in r["model"]]
+    base = [r for r in rows if r["model"].endswith(" baseline")]
     out = []
     if default in rec and base:
         best = max(base, key=m)
@@ -118,6 +118,13 @@ def decoding_verdicts(table: str, s: dict[str, Any], default: str) -> list[str]:
         d = m(two[default]) - m(best)
         out.append(_line(table, f"(two-stage, not in the preset) + {default} >= best baseline + {BAR}",
                          f"{m(two[default]):.3f} vs {m(best):.3f}: {d:+.3f}", d >= BAR))
+    mixed = {r["spec"]: r for r in rows if r["model"].startswith("mixed")}
+    for spec in ("viterbi", "hsmm"):
+        if spec in mixed and base:
+            best = max(base, key=m)
+            d = m(mixed[spec]) - m(best)
+            out.append(_line(table, f"({mixed[spec]['model']}) + {spec} >= best baseline + {BAR}",
+                             f"{m(mixed[spec]):.3f} vs {m(best):.3f}: {d:+.3f}", d >= BAR))
     if s["ensembles"]:
         over = np.array([e["decode_once"] - e["best_member"] for e in s["ensembles"]])
         out.append(_line(table, f"3 recommended seeds, averaged then {default} >= best member",
