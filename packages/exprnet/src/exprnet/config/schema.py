@@ -130,6 +130,7 @@ class LossConfig(_Strict):
     logit_adjust: float = Field(0.0, ge=0)  # tau of logit adjustment by log class priors (0: off)
     focal_gamma: float = Field(0.0, ge=0)  # focal loss gamma (0: plain cross-entropy)
     label_smoothing: float = Field(0.0, ge=0, lt=1)  # share of each frame's target spread evenly over the classes
+    crf: float = Field(0.0, ge=0)  # weight of a segment-level loss: a linear-chain CRF's NLL (training/crf.py)
 
     @field_validator("class_weights")
     @classmethod

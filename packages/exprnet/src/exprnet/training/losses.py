@@ -18,6 +18,8 @@ For class imbalance (and overconfidence), each composing with R-Drop and with th
   weights, each frame's smoothed CE is weighted by its own class's weight.
 
 KL compares the two passes' plain (unadjusted) distributions: the ones used to predict.
+``crf: lam`` adds ``lam`` times a segment-level loss, each pass's linear-chain CRF NLL
+(:mod:`.crf`), averaged over the two passes like CE.
 """
 
 from __future__ import annotations
@@ -29,7 +31,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..config import N_CLASSES, LossConfig
+from ..config import N_CLASSES, LossConfig, RunConfig
+from ..postprocess.priors import trained_prior
+from .crf import ChainNLL
 
 
 @dataclass
@@ -38,6 +42,7 @@ class LossParts:
     ce: float
     kl: float
     frames: int  # labelled frames the loss is averaged over
+    crf: float = 0.0  # the segment-level term (before its weight), where ``loss.crf`` is on
 
 
 def class_counts(labels: Sequence[np.ndarray]) -> np.ndarray:
@@ -112,16 +117,35 @@ def rdrop_loss(logits1: torch.Tensor, logits2: torch.Tensor | None, target: torc
 
 
 class Criterion:
-    """``loss:`` of a run config, fixed with the training split's class counts."""
+    """``loss:`` of a run config, fixed with the training split's class counts (and, for ``crf``,
+    the chain of its labels: ``chain``)."""
 
-    def __init__(self, cfg: LossConfig, counts: np.ndarray, device: torch.device | str = "cpu"):
-        self.cfg = cfg
+    def __init__(self, cfg: LossConfig, counts: np.ndarray, device: torch.device | str = "cpu",
+                 chain: ChainNLL | None = None):
+        self.cfg, self.chain = cfg, chain
+        if cfg.crf > 0 and chain is None:
+            raise ValueError("loss.crf needs the training labels' chain (ChainNLL)")
         w = class_weight_vector(counts, cfg.class_weights)
         self.weights = None if w is None else torch.tensor(w, dtype=torch.float32, device=device)
         self.offset = (torch.tensor(cfg.logit_adjust * log_priors(counts), dtype=torch.float32, device=device)
                        if cfg.logit_adjust > 0 else None)
 
-    def __call__(self, logits1: torch.Tensor, logits2: torch.Tensor | None, target: torch.Tensor) -> LossParts:
-        return rdrop_loss(logits1, logits2 if self.cfg.rdrop else None, target,
-                          self.cfg.alpha if self.cfg.rdrop else 0.0, self.weights, self.cfg.focal_gamma,
-                          self.offset, self.cfg.label_smoothing)
+    def __call__(self, logits1: torch.Tensor, logits2: torch.Tensor | None, target: torch.Tensor,
+                 mask: torch.Tensor | None = None) -> LossParts:
+        logits2 = logits2 if self.cfg.rdrop else None
+        parts = rdrop_loss(logits1, logits2, target, self.cfg.alpha if self.cfg.rdrop else 0.0, self.weights,
+                           self.cfg.focal_gamma, self.offset, self.cfg.label_smoothing)
+        if self.cfg.crf == 0 or self.chain is None or parts.frames == 0:
+            return parts
+        mask = torch.ones_like(target, dtype=torch.bool) if mask is None else mask
+        passes = [z for z in (logits1, logits2) if z is not None]
+        nll = sum(self.chain(z, target, mask) for z in passes) / len(passes)
+        return LossParts(parts.loss + self.cfg.crf * nll, parts.ce, parts.kl, parts.frames, float(nll.detach()))
+
+
+def make_criterion(cfg: RunConfig, counts: np.ndarray, labels: Sequence[np.ndarray],
+                   device: torch.device | str = "cpu") -> Criterion:
+    """The run's criterion: its ``loss:`` with the training frames' class ``counts`` and, for
+    ``crf``, the chain of the training tracks' ``labels`` and the prior the model is trained towards."""
+    chain = ChainNLL(labels, trained_prior(cfg, counts), device) if cfg.loss.crf else None
+    return Criterion(cfg.loss, counts, device, chain)

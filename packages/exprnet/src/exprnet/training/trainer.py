@@ -28,7 +28,7 @@ from ..reports.metrics import confusion, macro_f1_from_confusion, per_class_f1
 from ..reports.progress import NullReporter, Reporter
 from .augment import InputDropout
 from .ema import WeightAverage
-from .losses import Criterion, class_counts
+from .losses import class_counts, make_criterion
 from .postfit import fit_after_training
 from .runfolder import RunFolder
 from .sampling import POWERS, SegmentSampler
@@ -77,7 +77,8 @@ class Trainer:
         self.average = WeightAverage(self.model, t.ema)  # .module: the network validated and saved
         optim = torch.optim.AdamW if t.optimizer == "adamw" else torch.optim.Adam
         self.opt = optim(self.model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
-        counts, self.sampler = class_counts([self.bank.track_labels(i) for i in self.train_ids]), None
+        labels = [self.bank.track_labels(i) for i in self.train_ids]
+        counts, self.sampler = class_counts(labels), None
         plan = self._plan(1)  # a draw holds as many segments as the plain epoch: the same steps
         if t.sampling != "uniform":  # the loss balances what the draw holds, not the split
             self.sampler = SegmentSampler(self._labels_of, counts, POWERS[t.sampling])
@@ -85,7 +86,7 @@ class Trainer:
         self.epoch_steps = max(1, len(plan))
         self.sched = Schedule(self.opt, t, self.epoch_steps)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
-        self.criterion = Criterion(self.cfg.loss, counts, self.device)
+        self.criterion = make_criterion(self.cfg, counts, labels, self.device)
         self.input_dropout = InputDropout(self.bank.dims, flag_columns(self.bank, d.present_flags),
                                           d.feature_dropout, d.modality_dropout)
         if not resume:
@@ -150,7 +151,7 @@ class Trainer:
             self.sched.apply(epoch)
             with autocast(self.device, self.amp):
                 l1, l2, new = self._forward(b, state)
-            parts = self.criterion(l1, l2, b.y)
+            parts = self.criterion(l1, l2, b.y, b.mask)
             if new is not None:
                 state = tuple(s.detach() for s in new)
             tot["frames"] += batch.frames
