@@ -59,7 +59,7 @@ def test_chain_nll_divides_by_the_prior_and_has_finite_gradients():
     loss = nll(logits, torch.tensor(y), torch.ones(1, 4, dtype=torch.bool))
     assert float(loss.detach()) == pytest.approx(brute_nll(logits.detach().numpy()[0], y[0], labels, prior) / 2, rel=1e-5)
     loss.backward()
-    assert torch.isfinite(logits.grad).all() and float(loss) >= 0
+    assert torch.isfinite(logits.grad).all() and float(loss.detach()) >= 0
     # no labelled frame: nothing to learn, an exact zero
     assert float(nll(logits, torch.full((1, 4), -1), torch.ones(1, 4, dtype=torch.bool))) == 0.0
 
