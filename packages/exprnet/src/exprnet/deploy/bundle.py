@@ -39,7 +39,7 @@ from ..ensemble.combine import Combiner
 from ..errors import BundleError, VideoError
 from ..postprocess.choice import apply_all
 from ..postprocess.processor import Decoded, PostProcessor, processor_from_dict
-from ..prediction.predict import LoadedRun, Predictor, check_bank
+from ..prediction.predict import LoadedRun, check_bank
 from ..reports.progress import NullReporter, Reporter
 from .members import MANIFEST, Member, dropped, load_member, write_member
 from .recipe import Recipe
@@ -187,7 +187,7 @@ class Bundle:
         files = dict(manifest.get("files") or {})
         blobs = Blobs(root, {rel: _read_verified(root, rel, files) for rel in files})  # all, before any is used
         recipe = Recipe.from_dict(json.loads(blobs["recipe.json"]), str(root / "recipe.json"))
-        members = [load_member(blobs, e, recipe) for e in manifest["members"]]
+        members = [load_member(blobs, e, recipe, device) for e in manifest["members"]]
         comb = manifest["combination"]
         bias = comb.get("class_bias")
         combiner = Combiner(comb["method"], np.asarray(comb["weights"], np.float64),
@@ -241,7 +241,6 @@ class Bundle:
             check_bank(m.lr, bank, store)
             if absent:
                 bank = dropped(bank, m.lr.stats, absent)
-            m.predictor = m.predictor or Predictor(m.lr, self.device)
             probs = m.predictor.probs(bank, reporter)
             cal = m.calibration
             per_member.append({bank.tracks[i]: p if cal is None else cal.apply(p).probs for i, p in probs.items()})

@@ -36,8 +36,8 @@ class Member:
     features: list[str]
     val_f1: float | None
     lr: LoadedRun
-    calibration: PostProcessor | None = None  # applied to its probabilities before they are combined
-    predictor: Predictor | None = None
+    calibration: PostProcessor | None  # applied to its probabilities before they are combined
+    predictor: Predictor  # its network built once, at load
 
 
 def _save_tensors(path: Path, arrays: dict[str, np.ndarray], meta: dict[str, str]) -> None:
@@ -91,9 +91,9 @@ def _load_tensors(path: Path, data: bytes) -> tuple[dict[str, np.ndarray], dict[
     return arrays, meta
 
 
-def load_member(blobs: Any, entry: dict[str, Any], recipe: Recipe) -> Member:
+def load_member(blobs: Any, entry: dict[str, Any], recipe: Recipe, device: str = "cpu") -> Member:
     """One member from the bundle's verified files (``blobs[rel]``: bytes, ``blobs.root``),
-    checked against the recipe's widths."""
+    checked against the recipe's widths; a network is built once, here, and predicts on ``device``."""
     root, folder = blobs.root, entry["folder"]
     d = root / folder
     cfg_path = f"{folder}/config.yaml"
@@ -113,7 +113,7 @@ def load_member(blobs: Any, entry: dict[str, Any], recipe: Recipe) -> Member:
     if list(stats.dims) != want or stats.features != list(cfg.data.features):
         raise BundleError(str(d / "stats.safetensors"), f"is for features {stats.features} of widths {stats.dims}; "
                           f"the recipe makes widths {want}", "rebuild the bundle from matching runs")
-    classifier = None
+    classifier, net = None, None
     state: dict = {}
     if entry["kind"] == "baseline":
         rel = f"{folder}/classifier.safetensors"
@@ -123,7 +123,8 @@ def load_member(blobs: Any, entry: dict[str, Any], recipe: Recipe) -> Member:
                                      [arr[f"b{k}"] for k in range(n)])
         width = classifier.weights[0].shape[0]
     else:
-        state, width = _network_state(blobs, f"{folder}/weights.safetensors", cfg)
+        state, net = _network(blobs, f"{folder}/weights.safetensors", cfg)
+        width = int(state["fusion.proj.weight"].shape[1])
     modalities = [recipe.feature(f).modality for f in cfg.data.features]
     expect = input_dim(sum(want), len(flag_groups(modalities, cfg.data.present_flags)))
     if width != expect:
@@ -134,11 +135,11 @@ def load_member(blobs: Any, entry: dict[str, Any], recipe: Recipe) -> Member:
     cal = entry.get("calibration")
     calibration = None if cal is None else processor_from_dict(cal, f"{root / MANIFEST}: member {entry['name']}")
     return Member(entry["name"], folder, entry["kind"], entry.get("encoder", cfg.model_name), list(cfg.data.features),
-                  entry.get("val_f1"), lr, calibration)
+                  entry.get("val_f1"), lr, calibration, Predictor(lr, device, net))
 
 
-def _network_state(blobs: Any, rel: str, cfg: RunConfig) -> tuple[dict, int]:
-    """The state dict (torch tensors) and its input width, loaded strictly into the network."""
+def _network(blobs: Any, rel: str, cfg: RunConfig) -> tuple[dict, Any]:
+    """The state dict (torch tensors) and the member's network, built and loaded strictly with it."""
     from safetensors import SafetensorError
     from safetensors.torch import load
 
@@ -150,13 +151,13 @@ def _network_state(blobs: Any, rel: str, cfg: RunConfig) -> tuple[dict, int]:
     w = state.get("fusion.proj.weight")
     if w is None:
         raise BundleError(str(root / rel), "holds no fusion layer (fusion.proj.weight)", "rebuild the bundle")
-    width = int(w.shape[1])
+    net = build_model(int(w.shape[1]), cfg.model)
     try:
-        build_model(width, cfg.model).load_state_dict(state)
+        net.load_state_dict(state)
     except RuntimeError as e:
         raise BundleError(str(root / rel), f"does not fit the member's network ({str(e).splitlines()[0]})",
                           "rebuild the bundle") from None
-    return state, width
+    return state, net
 
 
 def dropped(bank: FeatureBank, stats: Standardizer, absent: dict[str, set[str]]) -> FeatureBank:

@@ -75,10 +75,11 @@ def load_run(run_dir: str | Path, checkpoint: str = "best") -> LoadedRun:
 
 class Predictor:
     """A loaded run ready to predict banks of tracks: the network is built and placed once, on the
-    first bank (its input width comes from the bank's features and present flags)."""
+    first bank (its input width comes from the bank's features and present flags), or given as
+    ``net`` (already loaded with ``lr.state``: a bundle member built once, when its weights were checked)."""
 
-    def __init__(self, lr: LoadedRun, device: str = "auto"):
-        self.lr, self.device = lr, device
+    def __init__(self, lr: LoadedRun, device: str = "auto", net: ExprNet | None = None):
+        self.lr, self.device, self._net = lr, device, net
         self._model: tuple[ExprNet, torch.device] | None = None
         self._lock = threading.Lock()  # a server's threads share one Predictor
 
@@ -92,8 +93,10 @@ class Predictor:
             dev = resolve_device(self.device)
             if cfg.train.threads:
                 torch.set_num_threads(cfg.train.threads)
-            net: ExprNet = build_model(input_dim(bank.dim, len(flag_columns(bank, cfg.data.present_flags))), cfg.model)
-            net.load_state_dict(self.lr.state)
+            net = self._net
+            if net is None:
+                net = build_model(input_dim(bank.dim, len(flag_columns(bank, cfg.data.present_flags))), cfg.model)
+                net.load_state_dict(self.lr.state)
             self._model = (net.to(dev), dev)
         return self._model
 
