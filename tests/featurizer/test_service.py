@@ -5,7 +5,6 @@ always removed, concurrency, API key; in-process (TestClient, raw ASGI) and agai
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import inspect
 import io
 import json
@@ -15,7 +14,6 @@ import socket
 import subprocess
 import sys
 import time
-import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +30,8 @@ from featurizer.errors import UnknownModelError, WeightsError
 from featurizer.pipeline import extract
 from featurizer.registry import Extractor, Timing
 from featurizer.service import Settings, create_app
+
+from ..openapi_fuzz import fuzz
 
 FPS = 25
 KEY = "s3cret-test-key"
@@ -567,74 +567,14 @@ def test_api_key_in_process(clips, spool):
 
 
 # -- schema fuzz -------------------------------------------------------------------------------
-@contextlib.contextmanager
-def _without_broken_lazy_modules():
-    """Hypothesis reads ``__file__`` of every module in sys.modules; speechbrain's lazy modules for
-    missing optional packages (k2, ...) raise ImportError there once speechbrain was imported by
-    another test. Hide those while hypothesis runs."""
-    hidden = {}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # deprecation notes of the redirecting lazy modules
-        for name, mod in list(sys.modules.items()):
-            try:
-                getattr(mod, "__file__", None)
-            except Exception:  # noqa: BLE001 - anything a broken lazy module raises
-                hidden[name] = sys.modules.pop(name)
-    try:
-        yield
-    finally:
-        sys.modules.update(hidden)
-
-
 def test_openapi_fuzz_finds_no_server_error_and_accepts_every_valid_request(clips, spool):
-    """Schemathesis, bounded: positive and negative cases for every operation; no 5xx, every
-    response documented (status, content type, body schema), and every request the schema calls
-    valid is accepted (positive_data_acceptance: no 400/413/415/422). The one thing a schema cannot
-    say, that the file is media, is given: positive cases upload a real clip."""
-    import schemathesis
-    from hypothesis import HealthCheck, given, settings
-    from hypothesis.errors import Unsatisfiable
-    from schemathesis import GenerationMode
-    from schemathesis.checks import not_a_server_error
-    from schemathesis.specs.openapi.checks import (
-        content_type_conformance,
-        positive_data_acceptance,
-        response_schema_conformance,
-        status_code_conformance,
-    )
-
+    """Schemathesis, bounded (tests/openapi_fuzz.py): positive and negative cases for every
+    operation; no 5xx, every response documented (status, content type, body schema), and every
+    request the schema calls valid is accepted. Positive cases upload a real clip."""
     app = create_app(Settings(models=AUDIO, allowed_models=AUDIO, temp_dir=spool, max_upload_mb=1,
                               max_concurrency=2, max_frames=120, max_field_kb=8))
-    schema = schemathesis.openapi.from_asgi("/openapi.json", app)
-    checks = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
-    clip = clips["short"].read_bytes()
-    seen: dict[tuple[str, str], set[int]] = {}
     t0 = time.monotonic()
-
-    def check(case, positive: bool) -> None:
-        if positive and isinstance(case.body, dict) and "file" in case.body:
-            case.body["file"] = clip
-        r = case.call()
-        seen.setdefault((case.operation.label, "positive" if positive else "negative"), set()).add(r.status_code)
-        case.validate_response(r, checks=checks + ([positive_data_acceptance] if positive else []))
-
-    def checker(positive: bool):
-        def run(case) -> None:
-            check(case, positive)
-        return run
-
-    for result in schema.get_all_operations():
-        op = result.ok()
-        for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
-            positive = mode == GenerationMode.POSITIVE
-            fuzz = settings(max_examples=25 if positive else 30, deadline=None, database=None, derandomize=True,
-                            suppress_health_check=list(HealthCheck))(
-                given(case=op.as_strategy(generation_mode=mode))(checker(positive)))
-            try:
-                with _without_broken_lazy_modules():
-                    fuzz()
-            except Unsatisfiable:  # no parameters to break (GET /healthz)
-                pass
+    seen = fuzz(app, clips["short"].read_bytes())
     assert time.monotonic() - t0 < 60
     assert all(s < 500 for codes in seen.values() for s in codes), seen
     assert seen[("POST /v1/features", "positive")] == {200}, seen

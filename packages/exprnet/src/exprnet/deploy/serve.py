@@ -94,7 +94,7 @@ def add_expressions_route(app: Any, inferencer: Inferencer) -> None:
     settings = app.state.settings
     deps = [Depends(documented_auth)] if settings.api_key else []
     bundle = inferencer.bundle
-    schema = {"type": "object", "required": ["file"], "properties": {"file": {
+    schema = {"type": "object", "required": ["file"], "additionalProperties": False, "properties": {"file": {
         "type": "string", "format": "binary", "description": "The video: any file FFmpeg decodes (mp4, avi, mkv, "
                                                              "webm ...), with its soundtrack when the bundle hears."}}}
 
@@ -133,7 +133,7 @@ def add_expressions_route(app: Any, inferencer: Inferencer) -> None:
             work = UploadWork(job, CSV_MEDIA_TYPE if query.format == "csv" else "application/json", filename)
             return work
 
-        return await app.state.uploads.run(request, prepare)
+        return await app.state.uploads.run(request, prepare, fields=())  # the file, nothing else
 
 
 def _place(path: Path, filename: str) -> Path:

@@ -10,7 +10,7 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -74,8 +74,8 @@ def _alive(pid: int) -> bool:
 class _Collector:
     """python-multipart callbacks: file data to disk, fields to memory, every cap enforced."""
 
-    def __init__(self, workdir: Path, max_file: int, max_field: int):
-        self.workdir = workdir
+    def __init__(self, workdir: Path, max_file: int, max_field: int, fields: Sequence[str] = TEXT_FIELDS):
+        self.workdir, self.fields = workdir, tuple(fields)
         self.max_file = max_file
         self.max_field = max_field
         self.upload = Upload()
@@ -118,9 +118,9 @@ class _Collector:
                            subject="request body", hint="every part needs Content-Disposition: "
                            "form-data; name=...")
         name = opts[b"name"].decode("utf-8", "replace")
-        if name != FILE_FIELD and name not in TEXT_FIELDS:
+        if name != FILE_FIELD and name not in self.fields:
             raise ApiError(422, "unknown_field", f"unknown form field {name!r}", subject=name,
-                           hint=f"accepted: {FILE_FIELD}, {', '.join(TEXT_FIELDS)}")
+                           hint=f"accepted: {', '.join((FILE_FIELD, *self.fields))}")
         if name in self._seen:
             raise ApiError(422, "duplicate_field", f"form field {name!r} given twice", subject=name)
         self._seen.add(name)
@@ -182,13 +182,14 @@ def check_content_type(content_type: str | None) -> bytes:
 
 async def receive_upload(chunks: AsyncIterator[bytes], content_type: str | None,
                          content_length: str | None, workdir: Path, max_file: int,
-                         max_field: int) -> Upload:
-    """Parse the body into ``workdir``; raises :class:`ApiError` (413 as soon as a cap is passed)."""
+                         max_field: int, fields: Sequence[str] = TEXT_FIELDS) -> Upload:
+    """Parse the body into ``workdir``; raises :class:`ApiError` (413 as soon as a cap is passed;
+    422 for a form field other than the file and ``fields``)."""
     boundary = check_content_type(content_type)
     max_body = max_file + max_field + MULTIPART_SLACK
     if content_length and content_length.isdigit() and int(content_length) > max_body:
         raise too_large(max_file)
-    col = _Collector(workdir, max_file, max_field)
+    col = _Collector(workdir, max_file, max_field, fields)
     parser = MultipartParser(boundary, {  # type: ignore[arg-type]
         "on_part_begin": col.on_part_begin, "on_part_data": col.on_part_data,
         "on_part_end": col.on_part_end, "on_header_field": col.on_header_field,

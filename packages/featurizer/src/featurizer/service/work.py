@@ -15,7 +15,7 @@ import logging
 import shutil
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -27,7 +27,7 @@ from .errors import ApiError
 from .gate import ClientGone, Gate, unless_gone, until_disconnect
 from .request import Cancelled
 from .settings import Settings
-from .uploads import Upload, new_workdir, receive_upload
+from .uploads import TEXT_FIELDS, Upload, new_workdir, receive_upload
 
 log = logging.getLogger("featurizer.service")
 
@@ -48,7 +48,10 @@ class UploadRunner:
     def __init__(self, settings: Settings, gate: Gate, executor: Callable[[], ThreadPoolExecutor]):
         self.settings, self.gate, self.executor = settings, gate, executor
 
-    async def run(self, request: Request, prepare: Callable[[Upload], UploadWork]) -> Response:
+    async def run(self, request: Request, prepare: Callable[[Upload], UploadWork],
+                  fields: Sequence[str] = TEXT_FIELDS) -> Response:
+        """Receive the upload (the file and the text ``fields`` its route takes), ``prepare`` it,
+        run its job behind the gate."""
         t_start = time.perf_counter()
         s = self.settings
         workdir = new_workdir(s.temp_dir)
@@ -58,7 +61,8 @@ class UploadRunner:
             try:
                 upload = await receive_upload(
                     request.stream(), request.headers.get("content-type"),
-                    request.headers.get("content-length"), workdir, s.max_upload_bytes, s.max_field_kb * 1024)
+                    request.headers.get("content-length"), workdir, s.max_upload_bytes, s.max_field_kb * 1024,
+                    fields)
             except ClientDisconnect:
                 return Response(status_code=499)
             assert upload.path is not None
