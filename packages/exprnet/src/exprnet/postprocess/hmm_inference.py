@@ -60,3 +60,13 @@ def posteriors(log_emit: Sequence[np.ndarray], init: np.ndarray, trans: np.ndarr
     c = len(init)
     m = _model(init, trans)
     return _run(log_emit, c, m.predict_proba, lambda: np.zeros((0, c)))
+
+
+def log_partition(log_emit: np.ndarray, lengths: Sequence[int], init: np.ndarray,
+                  trans: np.ndarray) -> tuple[float, np.ndarray]:
+    """Over tracks laid end to end in ``log_emit`` (N, C) (``lengths`` frames each, none empty):
+    the summed log of each track's sum over class paths, and the per-frame marginals, which are that
+    sum's gradient with respect to ``log_emit`` (the CRF loss's backward pass)."""
+    X = np.asarray(log_emit, np.float64)
+    log_prob, post = _model(init, trans).score_samples(X, list(lengths))
+    return float(log_prob + X.max(1).sum()), post  # the scaled recursion's per-frame shifts added back

@@ -11,20 +11,45 @@ unlabelled (-1) frames' summed over:
     nll = log Z(every class path) - log Z(the paths that agree with every labelled frame)
 
 summed over the segments and divided by their labelled frames (the scale of a per-frame CE). Padded
-rows (``mask`` False) are skipped: the recursion carries its state through them unchanged.
+rows (``mask`` False) are left out. Both log-partitions and their gradients (the frames' marginals)
+come from one forward-backward pass each (hmmlearn's, :mod:`exprnet.postprocess.hmm_inference`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from ..postprocess.chain import frame_shares, transition_matrix
+from ..postprocess.hmm_inference import log_partition
 
 BLOCKED = -1e4  # log-potential of a class a labelled frame rules out (finite: no NaN in the gradients)
+
+
+class _LogPartition(torch.autograd.Function):
+    """Summed log-partition of rows of log-emissions through a fixed chain, by hmmlearn's compiled
+    forward-backward; its gradient is the marginals, computed in the same pass (no autograd tape
+    through a recursion of one step per frame)."""
+
+    @staticmethod
+    def forward(ctx: Any, e: torch.Tensor, lengths: torch.Tensor, init: np.ndarray, trans: np.ndarray) -> torch.Tensor:
+        n = lengths.tolist()
+        real = torch.arange(e.shape[1], device=e.device)[None, :] < lengths[:, None].to(e.device)
+        flat = e[real].detach().double().cpu().numpy()  # rows' real frames end to end
+        log_z, post = log_partition(flat, [k for k in n if k], init, trans)
+        grad = torch.zeros_like(e)
+        grad[real] = torch.from_numpy(post).to(e.device, e.dtype)
+        ctx.save_for_backward(grad)
+        return torch.tensor(log_z, dtype=e.dtype, device=e.device)
+
+    @staticmethod
+    def backward(ctx: Any, g: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        (grad,) = ctx.saved_tensors
+        return g * grad, None, None, None
 
 
 class ChainNLL:
@@ -32,29 +57,20 @@ class ChainNLL:
 
     def __init__(self, labels: Sequence[np.ndarray], prior: np.ndarray, device: torch.device | str = "cpu"):
         n = len(prior)
-        t = torch.tensor
-        self.log_init = t(np.log(frame_shares(labels, n)), dtype=torch.float32, device=device)
-        self.log_trans = t(np.log(transition_matrix(labels, n)), dtype=torch.float32, device=device)
-        self.log_prior = t(np.log(np.asarray(prior, np.float64) / np.sum(prior)), dtype=torch.float32, device=device)
+        self.init, self.trans = frame_shares(labels, n), transition_matrix(labels, n)
+        self.log_prior = torch.tensor(np.log(np.asarray(prior, np.float64) / np.sum(prior)), dtype=torch.float32,
+                                      device=device)
 
     def __call__(self, logits: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """``logits`` (B, L, C), ``target`` (B, L) with -1 = unlabelled, ``mask`` (B, L) real rows."""
+        """``logits`` (B, L, C), ``target`` (B, L) with -1 = unlabelled, ``mask`` (B, L) real rows
+        (each row's real rows first: segments are left-aligned in their slot)."""
         labelled = (target >= 0) & mask
         n = int(labelled.sum())
         if n == 0:
             return logits.sum() * 0.0
         e = F.log_softmax(logits.float(), -1) - self.log_prior
         allowed = F.one_hot(target.clamp(min=0), e.shape[-1]).bool() | ~labelled[..., None]
-        both = torch.cat([e, e.masked_fill(~allowed, BLOCKED)])  # (2B, L, C): free, then constrained
-        log_z = self._log_partition(both, torch.cat([mask, mask]))
-        b = logits.shape[0]
-        return (log_z[:b] - log_z[b:]).sum() / n
-
-    def _log_partition(self, e: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """Forward algorithm per row: log of the sum over the class paths of its real rows (segments
-        are left-aligned in their slot: a padded row never precedes a real one)."""
-        alpha = self.log_init + e[:, 0]
-        for s in range(1, e.shape[1]):
-            step = torch.logsumexp(alpha[:, :, None] + self.log_trans, dim=1) + e[:, s]
-            alpha = torch.where(mask[:, s, None], step, alpha)
-        return torch.logsumexp(alpha, -1)
+        lengths = mask.sum(1).cpu()
+        free = _LogPartition.apply(e, lengths, self.init, self.trans)
+        kept = _LogPartition.apply(e.masked_fill(~allowed, BLOCKED), lengths, self.init, self.trans)
+        return (free - kept) / n
