@@ -13,8 +13,10 @@ The decoding table (issue 25, bench/learning_decoding.py), everything fitted on 
 
 5. `recommended` + its default decoding (``DEFAULT``) >= the best baseline with its best
    post-processing + ``BAR``;
-6. `recommended` + decoding closes at least half of the gap between today's `recommended` (box,
-   uncalibrated: the default before issue 25) and its oracle (its own probabilities, true segments);
+6. `recommended` + decoding closes at least half of the gap between the same network with box
+   smoothing, uncalibrated (the post-processing before issue 25) and its oracle (its own
+   probabilities, true segments): what decoding adds to one model (docs/learning.md compares the
+   preset before issue 25 by hand, from a run with ``--set loss.crf=0``);
 7. 3 `recommended` seeds, calibrated, averaged, decoded once >= the triple's best decoded member,
    on average over the triples;
 8. ECE of `recommended`'s validation probabilities after calibration <= ``ECE`` (mean over seeds;
@@ -110,7 +112,7 @@ def decoding_verdicts(table: str, s: dict[str, Any], default: str) -> list[str]:
     if default in rec and "box:raw" in rec:
         r0, r1, o = m(rec["box:raw"]), m(rec[default]), m(rec[default], "oracle")
         frac = (r1 - r0) / (o - r0) if o > r0 else float("nan")
-        out.append(_line(table, "recommended closes >= half the gap (today's recommended -> oracle)",
+        out.append(_line(table, "recommended's decoding closes >= half the gap (its box, uncalibrated -> its oracle)",
                          f"({r1:.3f} - {r0:.3f}) / ({o:.3f} - {r0:.3f}) = {frac:.2f}", frac >= 0.5))
     two = {r["spec"]: r for r in rows if r["model"].startswith("two-stage")}
     if default in two and base:
