@@ -133,7 +133,7 @@ def fit_after_training(cfg: RunConfig, bank: FeatureBank, train_ids: Sequence[in
     before, after = ece(vp, y), ece([fitted.calibration.calibrate(p) for p in vp], y)
     write_calibration(run_root, fitted.calibration, {**fitted.record["calibration"], "val_ece_before": before,
                                                      "val_ece_after": after})
-    reporter.message(f"post-processing {describe_record(fitted.record)} (calibration "
-                     f"{fitted.calibration.describe()}, val ECE {before:.3f} -> {after:.3f}): val F1 {pc.mean():.4f}")
+    reporter.message(f"post-processing {describe_record(fitted.record)} ({fitted.calibration.describe()}, "
+                     f"val ECE {before:.3f} -> {after:.3f}): val F1 {pc.mean():.4f}")
     return {**fitted.record, "val_f1": float(pc.mean()), "per_class_f1": dict(zip(CLASSES, pc.tolist(), strict=True)),
             "val_confusion": cm.tolist(), "val_ece_before": before, "val_ece_after": after}
