@@ -160,6 +160,9 @@ def main() -> None:
     ap.add_argument("--post-folds", type=int, default=0,
                     help="decoding table: fit `recommended`'s calibration and decoders on out-of-fold training "
                          "probabilities from this many sub-runs per seed (0: its in-sample predictions)")
+    ap.add_argument("--budget-frames", type=int, default=0,
+                    help="large: train each network for this many frames instead of 400,000 (use a new --work: "
+                         "run folders are reused by name)")
     ap.add_argument("--vote-seeds", type=int, default=0,
                     help="train this many `recommended` seeds and score the vote over every 3 of them")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -177,6 +180,8 @@ def main() -> None:
         t0 = time.perf_counter()
         c = corpus_for(a.work / size / "corpus", size)
         budget = (QUICK if a.quick else BUDGET)[size]
+        if a.budget_frames and "frames" in budget:
+            budget = {"frames": a.budget_frames}
         if a.only in (None, "decoding") and not a.no_decoding:
             models = baseline_models(c, a.seeds, a.threads)
             models["recommended"] = network_models(c, size, max(a.seeds, a.vote_seeds), a.threads, a.work / "runs",
