@@ -56,7 +56,7 @@ def test_viterbi_and_marginals_equal_brute_force_enumeration():
     init, trans = random_chain(rng, c)
     lengths = [1, 2, 5, 7, 0, 6]
     le = [rng.normal(size=(n, c)) * 1.5 for n in lengths]
-    paths = viterbi(le, np.log(init), np.log(trans))
+    paths = viterbi(le, init, trans)
     post = posteriors(le, init, trans)
     assert [len(p) for p in paths] == [len(q) for q in post] == lengths
     for x, p, q in zip(le, paths, post, strict=True):
@@ -90,12 +90,12 @@ def test_viterbi_over_eight_classes_and_a_plain_loop():
     init, trans = random_chain(rng, 8, 0.9)
     x = rng.normal(size=(4, 8))
     best, marg = brute(x, np.log(init), np.log(trans))
-    p = viterbi([x], np.log(init), np.log(trans))[0]
+    p = viterbi([x], init, trans)[0]
     assert path_score(p, x, np.log(init), np.log(trans)) == pytest.approx(best, abs=1e-9)
     np.testing.assert_allclose(posteriors([x], init, trans)[0], marg, atol=1e-9)
     # long tracks, side by side: each the plain frame-by-frame recursion's score and marginals
     many = [rng.normal(size=(n, 8)) * 3 for n in (3000, 1, 5, 300, 77, 1200, 2)]
-    paths, post = viterbi(many, np.log(init), np.log(trans)), posteriors(many, init, trans)
+    paths, post = viterbi(many, init, trans), posteriors(many, init, trans)
     for x, p, q in zip(many, paths, post, strict=True):
         delta = np.log(init) + x[0]
         for t in range(1, len(x)):

@@ -49,15 +49,12 @@ class HMMDecoder:
         """Each track decoded from its own start, all in one vectorised pass."""
         le = [log_emissions(p, self.prior, self.weight) for p in tracks]
         post = posteriors(le, self.initial, self.transition)
-        return [Decoded(q.astype(np.float32), p) for q, p in zip(post, self._paths(le), strict=True)]
+        paths = viterbi(le, self.initial, self.transition)
+        return [Decoded(q.astype(np.float32), p) for q, p in zip(post, paths, strict=True)]
 
     def paths(self, tracks: Sequence[np.ndarray]) -> list[np.ndarray]:
         """Only the Viterbi path of each track (what scoring needs; no marginals)."""
-        return self._paths([log_emissions(p, self.prior, self.weight) for p in tracks])
-
-    def _paths(self, le: list[np.ndarray]) -> list[np.ndarray]:
-        with np.errstate(divide="ignore"):
-            return viterbi(le, np.log(self.initial), np.log(self.transition))
+        return viterbi([log_emissions(p, self.prior, self.weight) for p in tracks], self.initial, self.transition)
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, "weight": float(self.weight), "balance": float(self.balance),

@@ -46,11 +46,11 @@ def _run(log_emit: Sequence[np.ndarray], c: int, fn, empty) -> list[np.ndarray]:
     return [next(parts) if n else empty() for n in lengths]
 
 
-def viterbi(log_emit: Sequence[np.ndarray], log_init: np.ndarray, log_trans: np.ndarray) -> list[np.ndarray]:
+def viterbi(log_emit: Sequence[np.ndarray], init: np.ndarray, trans: np.ndarray) -> list[np.ndarray]:
     """The most probable class path of each track: argmax over paths of
-    ``log_init[c_0] + log_emit[0, c_0] + sum_t (log_trans[c_{t-1}, c_t] + log_emit[t, c_t])``."""
-    c = len(log_init)
-    m = _model(np.exp(log_init), np.exp(log_trans))
+    ``log init[c_0] + log_emit[0, c_0] + sum_t (log trans[c_{t-1}, c_t] + log_emit[t, c_t])``."""
+    c = len(init)
+    m = _model(init, trans)
     return _run(log_emit, c, lambda X, n: m.decode(X, n, algorithm="viterbi")[1].astype(np.int64),
                 lambda: np.zeros(0, np.int64))
 

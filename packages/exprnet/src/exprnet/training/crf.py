@@ -36,13 +36,12 @@ class _LogPartition(torch.autograd.Function):
     through a recursion of one step per frame)."""
 
     @staticmethod
-    def forward(ctx: Any, e: torch.Tensor, lengths: torch.Tensor, init: np.ndarray, trans: np.ndarray) -> torch.Tensor:
-        n = lengths.tolist()
-        real = torch.arange(e.shape[1], device=e.device)[None, :] < lengths[:, None].to(e.device)
-        flat = e[real].detach().double().cpu().numpy()  # rows' real frames end to end
-        log_z, post = log_partition(flat, [k for k in n if k], init, trans)
+    def forward(ctx: Any, e: torch.Tensor, mask: torch.Tensor, init: np.ndarray, trans: np.ndarray) -> torch.Tensor:
+        lengths = [k for k in mask.sum(1).tolist() if k]
+        flat = e[mask].detach().double().cpu().numpy()  # rows' real frames end to end
+        log_z, post = log_partition(flat, lengths, init, trans)
         grad = torch.zeros_like(e)
-        grad[real] = torch.from_numpy(post).to(e.device, e.dtype)
+        grad[mask] = torch.from_numpy(post).to(e.device, e.dtype)
         ctx.save_for_backward(grad)
         return torch.tensor(log_z, dtype=e.dtype, device=e.device)
 
@@ -58,8 +57,7 @@ class ChainNLL:
     def __init__(self, labels: Sequence[np.ndarray], prior: np.ndarray, device: torch.device | str = "cpu"):
         n = len(prior)
         self.init, self.trans = frame_shares(labels, n), transition_matrix(labels, n)
-        self.log_prior = torch.tensor(np.log(np.asarray(prior, np.float64) / np.sum(prior)), dtype=torch.float32,
-                                      device=device)
+        self.log_prior = torch.tensor(np.log(prior), dtype=torch.float32, device=device)  # its scale cancels
 
     def __call__(self, logits: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """``logits`` (B, L, C), ``target`` (B, L) with -1 = unlabelled, ``mask`` (B, L) real rows
@@ -70,7 +68,6 @@ class ChainNLL:
             return logits.sum() * 0.0
         e = F.log_softmax(logits.float(), -1) - self.log_prior
         allowed = F.one_hot(target.clamp(min=0), e.shape[-1]).bool() | ~labelled[..., None]
-        lengths = mask.sum(1).cpu()
-        free = _LogPartition.apply(e, lengths, self.init, self.trans)
-        kept = _LogPartition.apply(e.masked_fill(~allowed, BLOCKED), lengths, self.init, self.trans)
+        free = _LogPartition.apply(e, mask, self.init, self.trans)
+        kept = _LogPartition.apply(e.masked_fill(~allowed, BLOCKED), mask, self.init, self.trans)
         return (free - kept) / n
