@@ -41,15 +41,16 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
-from featurizer.audio_rows import chunk_windows
+from featurizer import create_extractor
 from featurizer.core.device import has_native_bf16
 from featurizer.core.store import FeatureStore
 from featurizer.demo import draw_face, encode_video, voice
+from featurizer.extraction.audio_rows import chunk_windows
+from featurizer.extraction.write import extract_source
 from featurizer.faces import CroppedAlignedFaces
-from featurizer.media import load_audio
-from featurizer.pipeline import extract_source, load_extractors
-from featurizer.precision import auto_precision, inference
-from featurizer.tracks import SourcePlan, TrackPlan
+from featurizer.media.decode import load_audio
+from featurizer.media.inputs import SourcePlan, TrackPlan
+from featurizer.models.precision import auto_precision, inference
 
 FPS = 25
 
@@ -126,7 +127,7 @@ def bare_runs(device: torch.device, batches: list[torch.Tensor], forward: Callab
 
 # -- audio ----------------------------------------------------------------------------------------
 def audio_runs(name: str, video: Path, batch_size: int | None, work: Path) -> dict[str, Callable[[], None]]:
-    (ex,) = load_extractors([name], {name.split(":")[0]: "random"}, "cpu", batch_size)
+    ex = create_extractor(name, weights="random", device="cpu", **({"batch_size": batch_size} if batch_size else {}))
     plan = SourcePlan(video, [TrackPlan("clip")])
     audio = load_audio(video)
     wave, sr = audio.samples, audio.sample_rate
@@ -190,7 +191,7 @@ def audio_runs(name: str, video: Path, batch_size: int | None, work: Path) -> di
 def visual_runs(name: str, video: Path, faces: Path, n: int, naive_n: int, batch_size: int | None,
                 work: Path) -> dict[str, Callable[[], None]]:
     torch.manual_seed(0)  # the stock copy below is built with the same random weights
-    (ex,) = load_extractors([name], {name: "random"}, "cpu", batch_size)
+    ex = create_extractor(name, weights="random", device="cpu", **({"batch_size": batch_size} if batch_size else {}))
     plan = SourcePlan(video, [TrackPlan("crops")])
     src = CroppedAlignedFaces(faces)
     files = sorted((faces / "crops").glob("*.jpg"))[:n]
@@ -230,7 +231,7 @@ def visual_runs(name: str, video: Path, faces: Path, n: int, naive_n: int, batch
 def _stock_visual(name: str, ex) -> torch.nn.Module:
     """The same architecture and weights as built by a plain script: no fusing, NCHW."""
     if name in ("ires100", "fau"):
-        from featurizer.extractors.iresnet_arch import build
+        from featurizer.models.extractors._iresnet_arch import build
 
         torch.manual_seed(0)
         return build().eval()  # random weights like the extractor's; same compute

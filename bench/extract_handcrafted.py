@@ -19,10 +19,10 @@ from pathlib import Path
 import cv2
 import opensmile
 import torch
+from featurizer import extract
 from featurizer.demo import make_demo
-from featurizer.extractors.hog import make_hog
-from featurizer.media import load_audio
-from featurizer.pipeline import extract
+from featurizer.media.decode import load_audio
+from featurizer.models.extractors.hog import make_hog
 from torchaudio.compliance import kaldi
 
 
@@ -86,7 +86,7 @@ def main() -> None:
             def run(name=name):
                 out = work / f"{name}.zarr"
                 shutil.rmtree(out, ignore_errors=True)
-                rep = extract(videos, name, str(out), labels=labels, faces_dir=faces)
+                rep = extract(videos, name, str(out), labels=labels, faces=faces)
                 assert rep.ok, rep.failed
             tp, tb = best_of(run, args.repeats), best_of(fn, args.repeats)
             tot_p, tot_b = tot_p + tp, tot_b + tb
@@ -94,7 +94,7 @@ def main() -> None:
             print(f"{name:8} {tp:10.2f} {tb:8.2f} {secs / tp:15.1f} {secs / tb:15.1f} {tp / tb:6.2f}x")
         print(f"{'total':8} {tot_p:10.2f} {tot_b:8.2f} {'':15} {'':15} {tot_p / tot_b:6.2f}x  (target <= 1.25x)")
         t_all = best_of(lambda: extract(videos, "egemaps,compare,fbank,hog", str(work / f"all{time.time()}.zarr"),
-                                        labels=labels, faces_dir=faces), 1)
+                                        labels=labels, faces=faces), 1)
         print(f"all four in one call (one decode per video): {t_all:.2f} s vs {tot_p:.2f} s for four separate "
               f"runs ({tot_p / t_all:.2f}x); bare sum {tot_b:.2f} s -> {t_all / tot_b:.2f}x")
     finally:

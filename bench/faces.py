@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from featurizer.demo import encode_video  # noqa: E402
 from featurizer.faces import load_detector  # noqa: E402
 from featurizer.faces.scan import indexed_frames, scan_video  # noqa: E402
-from featurizer.media import probe_video  # noqa: E402
+from featurizer.media.decode import probe_video  # noqa: E402
 
 from tests.featurizer.face_clips import side_by_side, talking_head  # noqa: E402
 

@@ -26,7 +26,7 @@ untimed run of each, as an installed package runs; ``--no-pyc`` keeps the enviro
 (with ``PYTHONDONTWRITEBYTECODE=1`` every process compiles every module it imports from source:
 about 30 s of each command on this machine, most of the difference between processes). In-process, without
 start-up and with every model loaded beforehand (and one warm-up video each): the
-:class:`~exprnet.deploy.infer.Inferencer` (``.videos``) against featurizer's ``run_job`` alone on
+:class:`~exprnet.deploy.infer.Inferencer` (``.videos``) against ``featurizer.extract`` alone (models loaded once in a ``ModelCache``) on
 the same videos, with the Inferencer's stage seconds (faces = decode + detect + track; each model;
 members + post-processing) and the outputs written after (CSV + PNG per track).
 
@@ -201,30 +201,25 @@ def run(args: argparse.Namespace, work: Path, con: Console, exprnet_app, featuri
     warm.mkdir()
     shutil.copy(work / "train" / "train1.mp4", warm / "warm.mp4")
 
-    # -- in process: Inferencer vs run_job, models loaded beforehand ------------------------------
+    # -- in process: Inferencer vs featurizer.extract, models loaded beforehand ------------------------------
     from exprnet.deploy.bundle import Bundle
     from exprnet.deploy.infer import Inferencer
     from exprnet.deploy.outputs import write_submission_of, write_track
-    from featurizer.executors import LocalExecutor
-    from featurizer.job import ExtractJob
-    from featurizer.pipeline import run_job
-    from featurizer.runtime import Runtime
-    from featurizer.service.models import ModelCache
+    from featurizer import ModelCache
+    from featurizer import extract as run_extract
 
     t0 = time.perf_counter()
     b = Bundle.load(bundle, device="cpu")
     inf = Inferencer(b, weights, "cpu")
     inf.load()
     t_inf_load = time.perf_counter() - t0
-    rt = Runtime(weights)
     t0 = time.perf_counter()
-    cache = ModelCache(rt)
+    cache = ModelCache.for_models(models.split(","), weights=weights)
     for m in models.split(","):
         cache.get(m)
     t_bare_load = time.perf_counter() - t0
-    ex = LocalExecutor(cache)
     assert all(r.ok for r in inf.videos([warm], str(work / "warm-inf.zarr")))
-    assert run_job(ExtractJob.of([warm], models, work / "warm-bare.zarr", runtime=rt), ex).ok
+    assert run_extract([warm], models, work / "warm-bare.zarr", cache=cache).ok
 
     def in_process(r: int) -> dict[str, object]:
         inf.seconds.clear()
@@ -245,10 +240,10 @@ def run(args: argparse.Namespace, work: Path, con: Console, exprnet_app, featuri
         t_out = time.perf_counter() - t0
         watch = Seconds()
         t0 = time.perf_counter()
-        rep = run_job(ExtractJob.of([vids], models, work / f"bare-{r}.zarr", runtime=rt), ex, watch)
+        rep = run_extract([vids], models, work / f"bare-{r}.zarr", cache=cache, progress=watch)
         t_bare = time.perf_counter() - t0
         if not rep.ok:
-            sys.exit(f"run_job failed: {rep.problems} {[x.error for x in rep.failed]}")
+            sys.exit(f"extract failed: {rep.problems} {[x.error for x in rep.failed]}")
         return {"inf": t_inf, "stages": stages, "out": t_out, "bare": t_bare, "bare_stages": dict(watch.seconds),
                 "frames": sum(len(p.frames) for p in preds), "tracks": len(preds)}
 
@@ -338,8 +333,8 @@ def run(args: argparse.Namespace, work: Path, con: Console, exprnet_app, featuri
     st = best_ip["stages"]
     inf_s = float(best_ip["inf"])
     t = Table(title=f"in process, no start-up, models loaded beforehand (Inferencer load {t_inf_load:.1f} s, "
-                    f"run_job's models {t_bare_load:.1f} s, not included)")
-    for c in ("stage", "Inferencer.videos s", "share", "run_job alone s"):
+                    f"extract's models {t_bare_load:.1f} s, not included)")
+    for c in ("stage", "Inferencer.videos s", "share", "extract alone s"):
         t.add_column(c, justify="left" if c == "stage" else "right")
     bare_st = next(d for d in ip if d["bare"] == bare_best)["bare_stages"]
     feats = {f.name: f.modality for f in b.recipe.features}
@@ -349,7 +344,7 @@ def run(args: argparse.Namespace, work: Path, con: Console, exprnet_app, featuri
         v = st.get(k, 0.0)
         label = k + (" (decode, detect, track)" if k == "faces" else "")
         if k == first_visual:
-            label += " (run_job: + the face scan, made lazily in its first visual model)"
+            label += " (extract: + the face scan, made lazily in its first visual model)"
         t.add_row(label, f"{v:.2f}", f"{100 * v / inf_s:.0f}%", f"{bare_st[k]:.2f}" if k in bare_st else "")
     vis = [k for k in keys if feats.get(k.removeprefix("model ")) == "visual"]
     if vis:

@@ -15,10 +15,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from featurizer import extract
 from featurizer.core.cluster import start_ray
 from featurizer.demo import make_demo
-from featurizer.pipeline import extract
-from featurizer.ray_executor import RayExecutor, RayOptions
+from featurizer.extraction.executors.ray import RayExecutor, RayOptions
 
 
 def main() -> None:
@@ -34,7 +34,7 @@ def main() -> None:
     try:
         make_demo(work / "d", args.videos, args.seconds, seed=2)
         vids = [work / "d" / "videos"]
-        kw = dict(labels=work / "d" / "annotations", faces_dir=work / "d" / "cropped_aligned")
+        kw = dict(labels=work / "d" / "annotations", faces=work / "d" / "cropped_aligned")
         t0 = time.perf_counter()
         rep = extract(vids, args.models, str(work / "local.zarr"), **kw)
         t_local = time.perf_counter() - t0

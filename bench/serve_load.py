@@ -3,7 +3,7 @@
 Starts `featurizer serve` on 127.0.0.1 (a free port), encodes a clip (default 10 s, 160x120, with
 voice), and prints side by side:
 
-- offline: `featurizer extract` of the same file in this process (``run_job`` with the models
+- offline: `featurizer extract` of the same file in this process (``featurizer.extract`` with the models
   already loaded, into a fresh store each time), server idle;
 - one client: median / p99 latency of sequential requests, interleaved with the offline runs so
   both see the same machine noise, and the ratio to offline (the fair comparison for the 1.5x
@@ -35,12 +35,8 @@ from pathlib import Path
 import httpx
 import numpy as np
 import psutil
+from featurizer import ModelCache, extract
 from featurizer.demo import draw_face, encode_video
-from featurizer.executors import LocalExecutor
-from featurizer.job import ExtractJob
-from featurizer.pipeline import run_job
-from featurizer.runtime import Runtime
-from featurizer.service.models import ModelCache
 
 
 def make_clip(path: Path, seconds: float, fps: int = 25, w: int = 160, h: int = 120) -> Path:
@@ -73,14 +69,13 @@ def rss_mib(pid: int) -> float:
 
 class Offline:
     """`featurizer extract` of the clip in this process, its models loaded once (as the server's
-    are): ``run_job`` into a fresh store each run, the store removed after."""
+    are): ``featurizer.extract`` on that cache into a fresh store each run, the store removed after."""
 
     def __init__(self, clip: Path, models: str, work: Path):
         self.clip, self.models, self.work = clip, models.split(","), work
-        cache = ModelCache(Runtime())
+        self.cache = ModelCache.for_models(self.models)
         for name in self.models:
-            cache.get(name)
-        self.executor = LocalExecutor(cache)
+            self.cache.get(name)
         self.n = 0
         self.once()  # warm-up
 
@@ -88,7 +83,7 @@ class Offline:
         self.n += 1
         out = self.work / f"offline-{self.n}.zarr"
         t0 = time.perf_counter()
-        rep = run_job(ExtractJob.of([self.clip], self.models, out), self.executor)
+        rep = extract([self.clip], self.models, out, cache=self.cache)
         dt = time.perf_counter() - t0
         assert rep.ok, (rep.problems, [r.error for r in rep.failed])
         shutil.rmtree(out)
@@ -244,7 +239,7 @@ def main() -> int:
     print(f"featurizer serve load: {args.clip_seconds:g} s clip ({n_frames} frames, {len(data) / 1024:.0f} KiB), "
           f"models {args.models}, {args.format}, server slots {args.max_concurrency or os.cpu_count()}, "
           f"{os.cpu_count()} cores")
-    print(f"{'offline extract (run_job)':34s} median {offline * 1000:8.1f} ms   p99 {pct(offline_times, 99) * 1000:8.1f} ms"
+    print(f"{'offline extract (in process)':34s} median {offline * 1000:8.1f} ms   p99 {pct(offline_times, 99) * 1000:8.1f} ms"
           f"   ({len(offline_times)} runs interleaved with the one-client requests, "
           f"torch threads {args.offline_torch_threads or 'default'})")
     print(f"{'1 client (sequential)':34s} median {s_med * 1000:8.1f} ms   p99 {pct(single.latencies, 99) * 1000:8.1f} ms"

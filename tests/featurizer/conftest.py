@@ -67,8 +67,8 @@ def labelled(media, tmp_path_factory) -> dict[str, Path]:
     track with no video; cropped_aligned crops for clip with some frames missing."""
     import cv2
     from featurizer.faces import DetectedFaces
-    from featurizer.media import iter_frames, probe_video
-    from featurizer.timeline import Timeline
+    from featurizer.media.decode import iter_frames, probe_video
+    from featurizer.media.timeline import Timeline
 
     d = tmp_path_factory.mktemp("labels")
     ann = d / "annotations"

@@ -146,7 +146,7 @@ def ecapa_dir(tmp_path_factory) -> Path:
 
 
 def tiny_iresnet_config():
-    from featurizer.extractors.iresnet_arch import IResNetConfig
+    from featurizer.models.extractors._iresnet_arch import IResNetConfig
 
     return IResNetConfig(layers=(1, 2, 1, 1), widths=(8, 16, 16, 32), stem=8, num_features=16)
 
@@ -236,7 +236,7 @@ def insightface_pth(tmp_path_factory) -> Path:
 def iresnet_pth(tmp_path_factory) -> Path:
     """An insightface-style training checkpoint: DataParallel ``module.`` prefix and a margin head."""
     import torch
-    from featurizer.extractors.iresnet_arch import build
+    from featurizer.models.extractors._iresnet_arch import build
 
     torch.manual_seed(0)
     model = build(tiny_iresnet_config())

@@ -50,7 +50,7 @@ class EmotiEffNet:
     @staticmethod
     def mbf():
         import torch
-        from featurizer.extractors.mobilefacenet_arch import MobileFaceNet
+        from featurizer.models.extractors._mobilefacenet_arch import MobileFaceNet
 
         class MbfWithFc(torch.nn.Module):
             def __init__(self):

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from featurizer.audio_rows import hop_rows
+from featurizer import create_extractor, describe_model, extract
 from featurizer.core.store import FeatureStore
-from featurizer.media import Audio, load_audio
-from featurizer.pipeline import extract
-from featurizer.registry import create_extractor, get_spec
-from featurizer.weights import files_sha256, local_weights
+from featurizer.extraction.audio_rows import hop_rows
+from featurizer.media.decode import Audio, load_audio
+from featurizer.models.weights import files_sha256, local_weights
 
 from .conftest_deep import *  # noqa: F403
 from .conftest_deep import ECAPA_DIM, assert_store
@@ -19,18 +18,18 @@ from .conftest_deep import ECAPA_DIM, assert_store
 def _run(demo, model, weights, tmp_path, faces=False):
     out = str(tmp_path / "s.zarr")
     rep = extract([demo / "videos"], model, out, labels=demo / "annotations",
-                  faces_dir=demo / "cropped_aligned" if faces else None, weights=weights)
+                  faces=demo / "cropped_aligned" if faces else None, weights=weights)
     assert rep.ok, (rep.problems, [r.error for r in rep.failed])
     return out
 
 
 def test_declared_timing_is_the_conv_stack():
-    from featurizer.extractors.hf_audio import conv_timing
+    from featurizer.models.extractors.hf_audio import conv_timing
 
     t = conv_timing((10, 3, 3, 3, 3, 2, 2), (5, 2, 2, 2, 2, 2, 2))
     assert (t.hop, t.window, t.offset) == (0.02, 0.025, 0.0125)
     for name in ("wav2vec", "hubert"):
-        assert get_spec(name).timing == t
+        assert describe_model(name).timing == t
 
 
 def test_hubert_and_wav2vec_layers_end_to_end(demo, hubert_dir, wav2vec_dir, tmp_path):
@@ -68,7 +67,7 @@ def test_layer_choice_matches_transformers_hidden_states(demo, wav2vec_dir):
     expect = {"cnn": cnn, "0": hs[0], "2": hs[2], str(L): hs[L], "last": out.last_hidden_state,
               "mean4": sum(hs[-4:]) / 4}
     for layer, want in expect.items():
-        ex = create_extractor(f"wav2vec:{layer}", weights=str(wav2vec_dir))
+        ex = create_extractor(f"wav2vec:{layer}", weights=str(wav2vec_dir), precision="fp32")
         (rows,) = ex.extract_audio([wave], 16000)
         assert rows.shape == (ex.n_rows(len(wave)), ex.dim) == tuple(want.shape[1:])
         np.testing.assert_allclose(rows, want[0].numpy(), atol=2e-4, rtol=1e-4, err_msg=layer)
@@ -201,9 +200,9 @@ def test_vggish_postprocess_is_torchvggish_output_from_each_pca_source(demo, vgg
 
     import torch
     from featurizer.errors import WeightsError
-    from featurizer.extractors.vggish import DEFAULT_URL, PCA_URL
-    from featurizer.weights import file_sha256
-    from featurizer.weights.remote import url_cache_path
+    from featurizer.models.extractors.vggish import DEFAULT_URL, PCA_URL
+    from featurizer.models.weights import file_sha256
+    from featurizer.models.weights.remote import url_cache_path
 
     wave = load_audio(next((demo / "videos").glob("*.mp4"))).samples
     rel = vggish_release

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from featurizer.media import Audio
-from featurizer.registry import create_extractor, get_spec
+from featurizer import create_extractor, describe_model
+from featurizer.media.decode import Audio
 
 pytestmark = pytest.mark.heavy
 
@@ -21,7 +21,7 @@ NAMES = ["wav2vec", "wav2vec:mean4", "hubert", "hubert:last", "ecapatdnn", "vggi
 @pytest.mark.parametrize("name", NAMES)
 def test_real_size_architecture_reports_declared_dim(name):
     ex = create_extractor(name, weights="random")
-    spec = get_spec(name)
+    spec = describe_model(name)
     assert ex.dim == spec.dim and ex.timing == spec.timing and ex.weights_sha256 is None
     rng = np.random.default_rng(0)
     wave = (0.1 * rng.standard_normal(16000 * 3)).astype(np.float32)
@@ -41,7 +41,7 @@ def test_real_size_architecture_reports_declared_dim(name):
 
 
 def test_real_hubert_on_long_audio_has_one_row_per_hop():
-    from featurizer.audio_rows import hop_rows
+    from featurizer.extraction.audio_rows import hop_rows
 
     ex = create_extractor("hubert", weights="random")
     wave = (0.1 * np.random.default_rng(1).standard_normal(16000 * 45 + 321)).astype(np.float32)

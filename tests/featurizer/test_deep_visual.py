@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from featurizer import create_extractor, extract
 from featurizer.cli import app
 from featurizer.core.store import FeatureStore
 from featurizer.errors import WeightsError
-from featurizer.pipeline import extract
-from featurizer.registry import create_extractor
-from featurizer.weights import file_sha256, local_weights
+from featurizer.models.weights import file_sha256, local_weights
 from typer.testing import CliRunner
 
 from .conftest_deep import *  # noqa: F403
@@ -49,12 +48,12 @@ def test_ires100_and_fau_through_the_cli(demo, iresnet_pth, tmp_path):
 def test_iresnet_output_is_the_arcface_recipe(demo, iresnet_pth):
     """(x/255 - 0.5)/0.5 at 112x112 RGB through the checkpoint's IResNet, BN folded: same numbers."""
     import torch
-    from featurizer.extractors.iresnet_arch import build
+    from featurizer.models.extractors._iresnet_arch import build
 
     from .conftest_deep import tiny_iresnet_config
 
     crops = _crops(demo)
-    ex = create_extractor("ires100", weights=str(iresnet_pth))
+    ex = create_extractor("ires100", weights=str(iresnet_pth), precision="fp32")
     got = ex.extract_faces(crops)
     model = build(tiny_iresnet_config()).eval()
     sd = torch.load(iresnet_pth, weights_only=True)
@@ -79,7 +78,7 @@ def test_insightface_backbone_gives_their_iresnets_rows(demo, insightface_pth):
     with torch.inference_mode():
         ref = model(x).numpy()
     with pytest.warns(UserWarning, match="not iresnet100"):  # a tiny depth, loaded and named
-        ex = create_extractor("ires100", weights=str(insightface_pth))
+        ex = create_extractor("ires100", weights=str(insightface_pth), precision="fp32")
     assert ex.dim == 16 and ex.architecture.startswith("iresnet1-2-1-1")
     got = ex.extract_faces(crops)
     assert np.abs(ref).mean() > 1e-2
@@ -97,9 +96,9 @@ def test_timm_models_from_hub_style_folders(name, demo, timm_dirs, tmp_path):
     folder = timm_dirs[name]
     out = str(tmp_path / "s.zarr")
     rep = extract([demo / "videos"], name, out, labels=demo / "annotations",
-                  faces_dir=demo / "cropped_aligned", weights={name: str(folder)})
+                  faces=demo / "cropped_aligned", weights={name: str(folder)}, precision="fp32")
     assert rep.ok, [r.error for r in rep.failed]
-    ex = create_extractor(name, weights=str(folder))
+    ex = create_extractor(name, weights=str(folder), precision="fp32")
     sha = local_weights(name, str(folder), folder).sha256
     attrs = assert_store(out, demo, name, ex.dim, sha)
     a = attrs["101-25-320x240"]

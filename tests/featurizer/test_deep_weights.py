@@ -8,9 +8,9 @@ import sys
 import time
 
 import pytest
+from featurizer import create_extractor, describe_model, list_models
 from featurizer.errors import FeaturizerError, WeightsError
-from featurizer.registry import create_extractor, get_spec, list_models
-from featurizer.weights import (
+from featurizer.models.weights import (
     check_state_dict,
     file_sha256,
     files_sha256,
@@ -35,7 +35,7 @@ DEFAULTS = {"wav2vec": "facebook/wav2vec2-large-960h", "hubert": "facebook/huber
 
 
 def test_all_paper_extractors_are_registered_with_timing_and_source():
-    specs = {s.name: s for s in list_models()}
+    specs = {s.name: s for s in map(describe_model, list_models())}
     for name, dim in PAPER.items():
         s = specs[name]
         assert s.dim == dim and s.timing.kind in ("hop", "frame_window", "per_frame")
@@ -119,7 +119,7 @@ def test_offline_without_cache_fails_fast_naming_model_source_and_flag(tmp_path,
 
 
 def test_unreachable_host_is_detected_quickly():
-    from featurizer.weights import unreachable as _unreachable
+    from featurizer.models.weights import unreachable as _unreachable
 
     t0 = time.perf_counter()
     assert _unreachable("https://weights.invalid/x.pth")
@@ -156,11 +156,11 @@ def test_device_option():
 def test_variant_names_are_validated_early():
     from featurizer.errors import UnknownModelError
 
-    assert get_spec("hubert:last").dim == 768 and get_spec("hubert:cnn").dim == 512
+    assert describe_model("hubert:last").dim == 768 and describe_model("hubert:cnn").dim == 512
     with pytest.raises(UnknownModelError, match="bad layer"):
-        get_spec("hubert:top")
+        describe_model("hubert:top")
     with pytest.raises(UnknownModelError, match="has no variants"):
-        get_spec("egemaps:x")
+        describe_model("egemaps:x")
 
 
 @pytest.mark.parametrize("kind", ["wav2vec2-ctc", "hubert"])
@@ -183,7 +183,7 @@ def test_legacy_pytorch_model_bin_with_weight_norm_names(kind, tmp_path):
     sd = save_legacy_bin(model, tmp_path)
     assert any(k.endswith("weight_g") for k in sd) and not (tmp_path / "model.safetensors").exists()
     assert any(k.startswith("lm_head") for k in sd) is (kind != "hubert")
-    ex = create_extractor(f"{name}:last", weights=str(tmp_path))
+    ex = create_extractor(f"{name}:last", weights=str(tmp_path), precision="fp32")
     assert ex.dim == 32 and ex.architecture.endswith("Model")
     assert ex.weights_sha256 == files_sha256(sorted(tmp_path.glob("*.json")) + [tmp_path / "pytorch_model.bin"])
     wave = (0.1 * np.random.default_rng(0).standard_normal(16000)).astype(np.float32)

@@ -5,10 +5,9 @@ import numpy as np
 import opensmile
 import torch
 import torchaudio
+from featurizer import create_extractor, describe_model, extract, list_models
 from featurizer.core.store import FeatureStore
-from featurizer.media import load_audio, probe_video
-from featurizer.pipeline import extract
-from featurizer.registry import create_extractor, get_spec, list_models
+from featurizer.media.decode import load_audio, probe_video
 
 
 def _hand_pool(rows: np.ndarray, starts: np.ndarray, half_window: float, ts: np.ndarray) -> np.ndarray:
@@ -24,10 +23,10 @@ def _hand_pool(rows: np.ndarray, starts: np.ndarray, half_window: float, ts: np.
 
 
 def test_registry_lists_the_embedded_default():
-    names = {s.name for s in list_models()}
+    names = {s.name for s in map(describe_model, list_models())}
     assert {"egemaps", "compare", "fbank", "hog"} <= names
-    assert get_spec("compare").dim == 130 and get_spec("egemaps").dim == 25
-    assert get_spec("fbank").timing.hop == 0.01
+    assert describe_model("compare").dim == 130 and describe_model("egemaps").dim == 25
+    assert describe_model("fbank").timing.hop == 0.01
 
 
 def test_egemaps_equals_opensmile_called_directly(media, tmp_path):
@@ -53,11 +52,11 @@ def test_declared_opensmile_timing_matches_its_index():
         df = opensmile.Smile(fs, level).process_signal(sig, 16000)
         start = df.index.get_level_values("start").total_seconds().to_numpy()
         end = df.index.get_level_values("end").total_seconds().to_numpy()
-        t = get_spec(name).timing
+        t = describe_model(name).timing
         k = 100  # away from openSMILE's clipped tail
         np.testing.assert_allclose(t.centres(len(df))[:k], ((start + end) / 2)[:k], atol=1e-9)
         rows = create_extractor(name).extract_audio([sig], 16000)[0]
-        assert rows.shape[1] == get_spec(name).dim and abs(len(rows) - len(df)) <= 2
+        assert rows.shape[1] == describe_model(name).dim and abs(len(rows) - len(df)) <= 2
 
 
 def test_fbank_equals_torchaudio_kaldi():
@@ -75,4 +74,4 @@ def test_hog_equals_opencv():
     grey = cv2.resize(cv2.cvtColor(crop[0], cv2.COLOR_RGB2GRAY), (64, 64), interpolation=cv2.INTER_AREA)
     want = cv2.HOGDescriptor((64, 64), (16, 16), (16, 16), (8, 8), 9).compute(grey).ravel()
     np.testing.assert_allclose(got, want, rtol=1e-6)
-    assert got.shape == (get_spec("hog").dim,)
+    assert got.shape == (describe_model("hog").dim,)

@@ -4,13 +4,12 @@
 import threading
 
 import numpy as np
+from featurizer import create_extractor, extract
 from featurizer.core.store import FeatureStore
 from featurizer.faces import align_face, face_source
 from featurizer.faces.write import write_faces
-from featurizer.media import probe_video
-from featurizer.pipeline import extract
-from featurizer.registry import create_extractor
-from featurizer.timeline import Timeline
+from featurizer.media.decode import probe_video
+from featurizer.media.timeline import Timeline
 
 from .conftest import write_labels
 
@@ -24,7 +23,7 @@ def _labels(tmp_path, tracks, n):
 
 def test_extract_without_faces_gives_each_side_its_own_face(face_media, tmp_path):
     ann = _labels(tmp_path, ["pair_left", "pair_right"], 30)
-    rep = extract([face_media["pair"]], "hog", str(tmp_path / "s.zarr"), labels=ann, faces_dir=None, dtype="float32")
+    rep = extract([face_media["pair"]], "hog", str(tmp_path / "s.zarr"), labels=ann, faces=None, dtype="float32")
     assert rep.ok, rep.problems
     s = FeatureStore(str(tmp_path / "s.zarr"), mode="r")
     hog = create_extractor("hog")
@@ -43,8 +42,8 @@ def test_featurizer_faces_output_is_what_extract_faces_reads(face_media, tmp_pat
     """The crops on disk (JPEG) and the crops computed on the fly agree."""
     write_faces([face_media["talk"]], tmp_path / "crops")
     kw = dict(labels=None, dtype="float32")
-    a = extract([face_media["talk"]], "hog", str(tmp_path / "a.zarr"), faces_dir=tmp_path / "crops", **kw)
-    b = extract([face_media["talk"]], "hog", str(tmp_path / "b.zarr"), faces_dir=None, **kw)
+    a = extract([face_media["talk"]], "hog", str(tmp_path / "a.zarr"), faces=tmp_path / "crops", **kw)
+    b = extract([face_media["talk"]], "hog", str(tmp_path / "b.zarr"), faces=None, **kw)
     assert a.ok and b.ok
     fa = FeatureStore(str(tmp_path / "a.zarr"), mode="r").read_feature("talk", "hog")
     fb = FeatureStore(str(tmp_path / "b.zarr"), mode="r").read_feature("talk", "hog")

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from featurizer.demo import encode_audio
 from featurizer.errors import MediaError, NoAudioError
-from featurizer.media import (
+from featurizer.media.decode import (
     find_media,
     iter_frames,
     load_audio,

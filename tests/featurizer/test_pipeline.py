@@ -10,24 +10,25 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from featurizer import registry
+from featurizer import extract
 from featurizer.core.annotations import read_annotation
 from featurizer.core.store import FeatureStore
 from featurizer.demo import encode_audio, voice
 from featurizer.errors import UnknownModelError
-from featurizer.executors import LocalExecutor
+from featurizer.extraction.executors import LocalExecutor
+from featurizer.extraction.job import ExtractJob
+from featurizer.extraction.pipeline import run_job
 from featurizer.faces import DetectedFaces
-from featurizer.job import ExtractJob
-from featurizer.pipeline import extract, run_job
+from featurizer.media.inputs import SourcePlan, TrackPlan
+from featurizer.models import registry
+from featurizer.models.registry import PRECISION, Extractor, Option, Timing
 from featurizer.progress import Collected, NoProgress
-from featurizer.registry import PRECISION, Extractor, Option, Timing
-from featurizer.tracks import SourcePlan, TrackPlan
 
 
 def test_rows_equal_label_frames_and_sides_share_audio(media, labelled, tmp_path):
     out = str(tmp_path / "s.zarr")
     videos = [media["cfr"], media["twoface"], media["avi"]]
-    rep = extract(videos, "egemaps,fbank,hog", out, labels=labelled["annotations"], faces_dir=None)
+    rep = extract(videos, "egemaps,fbank,hog", out, labels=labelled["annotations"], faces=None)
     # ghost_left has no video: reported, the rest done
     assert [k for k in rep.problems if "ghost_left" in k] and not rep.ok
     assert {r.track for r in rep.results if r.status == "done"} == {"clip", "duo_left", "duo_right", "video45_3"}
@@ -53,8 +54,8 @@ def test_rows_equal_label_frames_and_sides_share_audio(media, labelled, tmp_path
 
 def test_left_and_right_pick_their_own_face(media):
     plan = SourcePlan(media["twoface"], [TrackPlan("duo_left"), TrackPlan("duo_right")])
-    from featurizer.media import probe_video
-    from featurizer.timeline import Timeline
+    from featurizer.media.decode import probe_video
+    from featurizer.media.timeline import Timeline
 
     info = probe_video(media["twoface"])
     src = DetectedFaces()
@@ -70,7 +71,7 @@ def test_left_and_right_pick_their_own_face(media):
 
 def test_missing_crops_take_nearest_and_are_not_present(media, labelled, tmp_path):
     out = str(tmp_path / "s.zarr")
-    rep = extract([media["cfr"]], "hog", out, labels=labelled["annotations"], faces_dir=labelled["faces"])
+    rep = extract([media["cfr"]], "hog", out, labels=labelled["annotations"], faces=labelled["faces"])
     assert [r.status for r in rep.results] == ["done"]
     f = FeatureStore(out).read_feature("clip", "hog")
     missing = sorted(labelled["missing"])
@@ -135,7 +136,7 @@ class _Gain(Extractor):
 def events():
     """Registers GAIN (typed ``gain`` and the registry's PRECISION) and PROBE; both log loads."""
     log: list = []
-    registry.list_models()
+    registry.specs()
 
     def gain(gain: float = 1.0, precision: str | None = None):
         log.append(("load", GAIN, {"gain": gain, "precision": precision}))
@@ -215,7 +216,7 @@ def test_bad_options_are_refused_before_any_model_loads(events, media, tmp_path,
     assert not events
     with pytest.raises(UnknownModelError, match="--precision bf16: none of egemaps takes it"):
         extract([media["cfr"]], "egemaps", tmp_path / "s.zarr", precision="bf16")
-    from featurizer.runtime import Runtime
+    from featurizer.models.runtime import Runtime
 
     Runtime(precision="auto").check(["egemaps"])  # the default, named, is never an error
 

@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from featurizer.audio_rows import hop_rows
+from featurizer import create_extractor, extract
 from featurizer.errors import WeightsError
-from featurizer.media import Audio, load_audio
-from featurizer.pipeline import extract
-from featurizer.registry import create_extractor
-from featurizer.weights import local_weights
+from featurizer.extraction.audio_rows import hop_rows
+from featurizer.media.decode import Audio, load_audio
+from featurizer.models.weights import local_weights
 
 from .conftest_deep import *  # noqa: F403
 from .conftest_deep import assert_store
@@ -33,7 +32,7 @@ def test_whisper_rows_are_the_encoder_states_of_the_padded_window(demo, whisper_
     import transformers
 
     wave = _wave(demo, 1.99)  # not a multiple of 20 ms
-    ex = create_extractor("whisper", weights=str(whisper_dir))
+    ex = create_extractor("whisper", weights=str(whisper_dir), precision="fp32")
     (rows,) = ex.extract_audio([wave], 16000)
     assert rows.shape == (int(np.ceil(len(wave) / 320)), 32) == (100, 32)
     fe = transformers.WhisperFeatureExtractor.from_pretrained(str(whisper_dir))
@@ -43,7 +42,7 @@ def test_whisper_rows_are_the_encoder_states_of_the_padded_window(demo, whisper_
     with torch.inference_mode():
         out = model.model.encoder(x, output_hidden_states=True)
     np.testing.assert_allclose(rows, out.last_hidden_state[0, :100].numpy(), atol=1e-4, rtol=1e-4)
-    (first,) = create_extractor("whisper:1", weights=str(whisper_dir)).extract_audio([wave], 16000)
+    (first,) = create_extractor("whisper:1", weights=str(whisper_dir), precision="fp32").extract_audio([wave], 16000)
     np.testing.assert_allclose(first, out.hidden_states[1][0, :100].numpy(), atol=1e-4, rtol=1e-4)
     assert ex.provenance()["n_mels"] == 80 and ex.timing.hop == 0.02 and ex.timing.offset == 0.0
 
@@ -97,12 +96,12 @@ def test_wav2vec2_emotion_hidden_states_and_adv_are_the_model_card_model(demo, f
     emotion_dir = request.getfixturevalue(folder)
     wave = _wave(demo)
     oracle = emotion_model_class().from_pretrained(str(emotion_dir)).eval()
-    ex = create_extractor("wav2vec2-emotion", weights=str(emotion_dir))
+    ex = create_extractor("wav2vec2-emotion", weights=str(emotion_dir), precision="fp32")
     (rows,) = ex.extract_audio([wave], 16000)
     with torch.inference_mode():
         h = oracle.wav2vec2(torch.from_numpy(_norm(wave))[None]).last_hidden_state[0].numpy()
     np.testing.assert_allclose(rows, h, atol=2e-4, rtol=1e-4)
-    adv = create_extractor("wav2vec2-emotion-adv:1", weights=str(emotion_dir))  # 1 s windows every 0.2 s
+    adv = create_extractor("wav2vec2-emotion-adv:1", weights=str(emotion_dir), precision="fp32")  # 1 s windows every 0.2 s
     assert adv.dim == 3 and adv.provenance()["columns"] == ["arousal", "dominance", "valence"]
     got = adv.extract_windows(wave, 16000, np.array([0.8, 1.0, 0.9]))  # 0.9: between grid points
     with torch.inference_mode():
@@ -172,7 +171,7 @@ def test_whisper_reads_one_weights_set_of_a_full_download(demo, whisper_dir, tmp
     import safetensors
     import torch
     import transformers
-    from featurizer.weights import files_sha256
+    from featurizer.models.weights import files_sha256
 
     d = _with_other_weight_sets(whisper_dir, tmp_path / "whisper")
     opened = []
@@ -181,7 +180,7 @@ def test_whisper_reads_one_weights_set_of_a_full_download(demo, whisper_dir, tmp
     real_load = torch.load
     monkeypatch.setattr(torch, "load", lambda f, *a, **kw: opened.append(str(f)) or real_load(f, *a, **kw))
     wave = _wave(demo, 1.0)
-    ex = create_extractor("whisper", weights=str(d))
+    ex = create_extractor("whisper", weights=str(d), precision="fp32")
     assert [p.rsplit("/", 1)[-1] for p in opened] == ["model.safetensors"]
     monkeypatch.undo()
     (rows,) = ex.extract_audio([wave], 16000)
@@ -221,7 +220,7 @@ def test_whisper_download_takes_one_weights_set(tmp_path, monkeypatch):
     """Against large-v3's file list, the hub download asks for model.safetensors and the configs:
     3.1 GB, where ``*.safetensors`` took the fp32 shards too (9.3 GB)."""
     import huggingface_hub
-    from featurizer.weights import remote
+    from featurizer.models.weights import remote
     from huggingface_hub.utils import filter_repo_objects
 
     asked = []
@@ -238,7 +237,7 @@ def test_whisper_download_takes_one_weights_set(tmp_path, monkeypatch):
 
     monkeypatch.setattr(huggingface_hub, "snapshot_download", snapshot_download)
     monkeypatch.setattr(remote, "check_can_download", lambda *a: None)
-    from featurizer.weights import resolve
+    from featurizer.models.weights import resolve
 
     res = resolve("whisper", None, "openai/whisper-large-v3", needs=("config.json",))
     got = {f.name for f in res.path.iterdir()}

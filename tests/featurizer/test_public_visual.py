@@ -6,10 +6,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from featurizer import create_extractor, extract
 from featurizer.errors import WeightsError
-from featurizer.pipeline import extract
-from featurizer.registry import create_extractor
-from featurizer.weights import file_sha256, local_weights
+from featurizer.models.weights import file_sha256, local_weights
 
 from .conftest_deep import *  # noqa: F403
 from .conftest_deep import assert_store
@@ -98,10 +97,10 @@ def test_emotieff_mbf_onnx_and_state_dict(demo, emotieff_files):
     model = EmotiEffNet.mbf()
     want = _emotieff_reference(model, crops, 112, (0.5,) * 3, (0.5,) * 3, features=True)
     for src in ("mbf.onnx", "mbf.pth"):
-        ex = create_extractor("emotieff-mbf", weights=str(emotieff_files[src]))
+        ex = create_extractor("emotieff-mbf", weights=str(emotieff_files[src]), precision="fp32")
         assert ex.dim == 512 and ex.pre.size == 112
         _close(ex.extract_faces(crops), want, tol=1e-3)  # no resize at 112: same input exactly
-        scores = create_extractor("emotieff-mbf:scores", weights=str(emotieff_files[src])).extract_faces(crops)
+        scores = create_extractor("emotieff-mbf:scores", weights=str(emotieff_files[src]), precision="fp32").extract_faces(crops)
         _close(scores, _emotieff_reference(model, crops, 112, (0.5,) * 3, (0.5,) * 3, features=False), tol=1e-3)
 
 
@@ -126,7 +125,7 @@ def test_emotieff_onnx_scores_equal_onnxruntimes_own_run(demo, emotieff_files, s
 def test_mobilefacenet_pickle_unpickles_onto_the_project_classes(emotieff_files, tmp_path, monkeypatch):
     """Their ``mbf_va_mtl.pt`` pickles ``mobilefacenet.MobileFaceNet`` (a module on their path)."""
     import torch
-    from featurizer.extractors import mobilefacenet_arch as arch
+    from featurizer.models.extractors import _mobilefacenet_arch as arch
 
     model = EmotiEffNet.mbf()
     whole = arch.MobileFaceNet()
@@ -212,11 +211,11 @@ def test_mae_face_training_checkpoint_loads_safely_and_pools_both_ways(demo, mae
         return real_load(*a, **kw)
 
     monkeypatch.setattr(torch, "load", no_general_unpickle)
-    ex = create_extractor("mae-face", weights=str(mae_face_file))
+    ex = create_extractor("mae-face", weights=str(mae_face_file), precision="fp32")
     assert ex.dim == 64 and ex.layer == "class token, norm" and ex.pre.interpolation == "bicubic"
     assert ex.provenance()["pool"] == "cls"
     _close(ex.extract_faces(crops), _mae_face_reference(mae_face_file, crops, global_pool=False), tol=1e-4)
-    mean = create_extractor("mae-face", weights=str(mae_face_file), pool="mean")
+    mean = create_extractor("mae-face", weights=str(mae_face_file), pool="mean", precision="fp32")
     assert mean.provenance()["pool"] == "mean" and mean.layer.startswith("mean patch token, fc_norm (fresh")
     _close(mean.extract_faces(crops), _mae_face_reference(mae_face_file, crops, global_pool=True), tol=1e-4)
 
@@ -232,12 +231,12 @@ def test_mae_face_fine_tuned_checkpoint_pools_patches_through_fc_norm(demo, mae_
     sd["head.weight"], sd["head.bias"] = torch.zeros(12, 64), torch.zeros(12)  # a task head: dropped
     p = tmp_path / "finetuned.pth"
     torch.save({"model": sd, "epoch": 29, "args": mae_args()}, p)  # main_finetune.py's checkpoint
-    ex = create_extractor("mae-face", weights=str(p))
+    ex = create_extractor("mae-face", weights=str(p), precision="fp32")
     assert ex.layer == "mean patch token, fc_norm" and ex.provenance()["pool"] == "mean"
     crops = _crops(demo, 2)
     _close(ex.extract_faces(crops), _mae_face_reference(p, crops, global_pool=True), tol=1e-4)
     with pytest.raises(WeightsError, match=r"pool=cls needs the final norm.*--option mae-face\.pool=mean"):
-        create_extractor("mae-face", weights=str(p), pool="cls")
+        create_extractor("mae-face", weights=str(p), pool="cls", precision="fp32")
 
 
 def test_mae_face_refuses_a_pickled_model_with_a_hint_that_works(mae_face_file, tmp_path):
@@ -316,7 +315,7 @@ def test_public_visual_models_end_to_end(demo, emotieff_files, mae_face_file, di
     weights = {"emotieff-b0": str(emotieff_files["b0.onnx"]), "emotieff-mbf": str(emotieff_files["mbf.pth"]),
                "mae-face": str(mae_face_file), "dinov2": str(dinov2_dir), "clip": str(clip_dir)}
     rep = extract([demo / "videos"], "emotieff-b0,emotieff-mbf:scores,mae-face,dinov2,clip", out,
-                  labels=demo / "annotations", faces_dir=demo / "cropped_aligned", weights=weights)
+                  labels=demo / "annotations", faces=demo / "cropped_aligned", weights=weights, precision="fp32")
     assert rep.ok, [r.error for r in rep.failed]
     for model, dim, src in (("emotieff-b0", 1280, emotieff_files["b0.onnx"]),
                             ("emotieff-mbf:scores", 10, emotieff_files["mbf.pth"]),

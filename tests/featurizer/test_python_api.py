@@ -10,11 +10,11 @@ import featurizer
 import numpy as np
 import pytest
 from featurizer.cli import app
-from featurizer.executors import LocalExecutor
-from featurizer.job import ExtractJob
-from featurizer.pipeline import run_job
-from featurizer.registry import list_models as registry_specs
-from featurizer.runtime import Runtime
+from featurizer.extraction.executors import LocalExecutor
+from featurizer.extraction.job import ExtractJob
+from featurizer.extraction.pipeline import run_job
+from featurizer.models.registry import specs as registry_specs
+from featurizer.models.runtime import Runtime
 from typer.testing import CliRunner
 
 from .conftest_deep import *  # noqa: F403

@@ -9,11 +9,12 @@ import time
 
 import numpy as np
 import pytest
+from featurizer import extract
 from featurizer.core.cluster import start_ray
 from featurizer.core.store import FeatureStore
-from featurizer.job import ExtractJob
-from featurizer.pipeline import extract, run_job
-from featurizer.ray_executor import RayExecutor, RayOptions
+from featurizer.extraction.executors.ray import RayExecutor, RayOptions
+from featurizer.extraction.job import ExtractJob
+from featurizer.extraction.pipeline import run_job
 
 ray = pytest.importorskip("ray")
 

@@ -3,17 +3,17 @@
 import subprocess
 import sys
 
+import featurizer
 import numpy as np
 import pytest
+from featurizer import create_extractor, describe_model, list_models
 from featurizer.errors import UnknownModelError
-from featurizer.pipeline import load_extractors
-from featurizer.registry import create_extractor, get_spec, list_models
 
 from .conftest_deep import *  # noqa: F403
 
 
 def test_listing_imports_no_model_library():
-    code = ("import sys; from featurizer.registry import list_models; rows = [s.row() for s in list_models()]; "
+    code = ("import sys; from featurizer.models.registry import specs; rows = [s.row() for s in specs()]; "
             "n = len(rows); "
             "heavy = ('torch', 'cv2', 'av', 'opensmile', 'transformers', 'timm', 'speechbrain', 'torchvggish', 'onnx', 'onnxruntime');"
             "print(n, [m for m in heavy if m in sys.modules])")
@@ -28,20 +28,21 @@ def test_undeclared_option_is_an_error_naming_what_it_takes():
     with pytest.raises(UnknownModelError, match="hubert takes no option 'dropout'.*weights, device, batch_size"):
         create_extractor("hubert", dropout=0.1)
     with pytest.raises(UnknownModelError, match="'x'.*not a valid int"):
-        get_spec("hubert").option("batch_size").parse("x", "hubert")
+        describe_model("hubert").option("batch_size").parse("x", "hubert")
 
 
-def test_common_flags_go_where_they_are_taken():
+def test_common_flags_go_where_they_are_taken(tmp_path):
     # --batch-size with only weight-free models is taken by none of them: an error, not swallowed
+    # (raised before any input is read: the video need not exist)
     with pytest.raises(UnknownModelError, match="--batch-size 8: none of egemaps, fbank takes it"):
-        load_extractors(["egemaps", "fbank"], batch_size=8)
+        featurizer.extract(tmp_path / "none.mp4", "egemaps,fbank", tmp_path / "s.zarr", batch_size=8)
     with pytest.raises(UnknownModelError, match="--weights hubert=...: hubert is not among the selected"):
-        load_extractors(["egemaps"], weights={"hubert": "/x"})
-    assert [e.name for e in load_extractors(["egemaps", "hog"], device="cpu")] == ["egemaps", "hog"]
+        featurizer.extract(tmp_path / "none.mp4", "egemaps", tmp_path / "s.zarr", weights={"hubert": "/x"})
+    assert [create_extractor(n, device="cpu").name for n in ("egemaps", "hog")] == ["egemaps", "hog"]
 
 
 def test_metadata_marks_stand_ins_and_what_weights_were_trained_on():
-    rows = {s.name: s.row() for s in list_models()}
+    rows = {s.name: s.row() for s in map(describe_model, list_models())}
     for name in ("densenet", "mae", "mobilenet"):
         assert rows[name]["trained_on"] == "imagenet" and rows[name]["standin"] is True
         assert rows[name]["paper_weights_public"] is False
@@ -78,18 +79,18 @@ def _cache_hub_repo(cache, repo, folder):
 
 def test_weights_present_reads_the_caches_without_network(tmp_path, monkeypatch, timm_dirs):
     import huggingface_hub.constants as hc
-    from featurizer.weights import is_present
+    from featurizer.models.weights import is_present
 
     monkeypatch.setattr(hc, "HF_HUB_CACHE", str(tmp_path / "hub"))
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    rows = {s.name: s.row() for s in list_models()}
+    rows = {s.name: s.row() for s in map(describe_model, list_models())}
     assert rows["mae"]["weights_present"] is False and rows["vggish"]["weights_present"] is False
     _cache_hub_repo(tmp_path / "hub", "timm/vit_base_patch16_224.mae", timm_dirs["mae"])
     ckpt = tmp_path / "torch" / "hub" / "checkpoints"
     ckpt.mkdir(parents=True)
     (ckpt / "vggish-10086976.pth").write_bytes(b"x")
-    rows = {s.name: s.row() for s in list_models()}
+    rows = {s.name: s.row() for s in map(describe_model, list_models())}
     assert rows["mae"]["weights_present"] is True and rows["vggish"]["weights_present"] is True
     assert rows["densenet"]["weights_present"] is False
     assert is_present(str(timm_dirs["mae"])) and not is_present(str(tmp_path / "nope.pth"))
@@ -102,8 +103,8 @@ def test_imagenet_standin_warns_once_and_is_recorded(tmp_path, monkeypatch, timm
     import warnings
 
     import huggingface_hub.constants as hc
+    from featurizer import extract
     from featurizer.core.store import FeatureStore
-    from featurizer.pipeline import extract
     from featurizer.progress import NoProgress
 
     monkeypatch.setattr(hc, "HF_HUB_CACHE", str(tmp_path / "hub"))
@@ -132,7 +133,7 @@ def test_imagenet_standin_warns_once_and_is_recorded(tmp_path, monkeypatch, timm
     prog = Warnings()
     out = str(tmp_path / "s.zarr")
     rep = extract([demo / "videos"], "mae,hog", out, labels=demo / "annotations",
-                  faces_dir=demo / "cropped_aligned", progress=prog)
+                  faces=demo / "cropped_aligned", progress=prog)
     assert rep.ok
     assert sum("stand" in m for m in prog.messages) == 1  # once for the run, not per video or batch
     s = FeatureStore(out, mode="r")

@@ -22,13 +22,13 @@ import httpx
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
-from featurizer import registry
+from featurizer import extract
 from featurizer.core.classes import EXPR_CLASSES
 from featurizer.core.store import FeatureStore
 from featurizer.demo import draw_face, encode_audio, encode_video
 from featurizer.errors import UnknownModelError, WeightsError
-from featurizer.pipeline import extract
-from featurizer.registry import Extractor, Timing
+from featurizer.models import registry
+from featurizer.models.registry import Extractor, Timing
 from featurizer.service import Settings, create_app
 
 from ..openapi_fuzz import fuzz
@@ -127,7 +127,7 @@ class _Slow(Extractor):
 
 @pytest.fixture(scope="module", autouse=True)
 def throwaway_extractors():
-    registry.list_models()  # built-ins first
+    registry.specs()  # built-ins first
 
     def no_weights(**_):
         raise WeightsError("/nonexistent/svc_test_noweights.safetensors", "weights file not found",
@@ -526,7 +526,7 @@ def test_client_disconnect_mid_upload_and_mid_compute_removes_upload(clips, spoo
 
 
 def test_model_cache_loads_once_under_concurrency(spool):
-    from featurizer.service.models import ModelCache
+    from featurizer.models.cache import ModelCache
 
     calls = []
 

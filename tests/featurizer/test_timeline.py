@@ -1,6 +1,6 @@
 import numpy as np
-from featurizer.registry import Timing
-from featurizer.timeline import Timeline, align_rows, fill_nearest, frame_edges
+from featurizer.media.timeline import Timeline, align_rows, fill_nearest, frame_edges
+from featurizer.models.registry import Timing
 
 
 def test_alignment_matches_hand_computation():

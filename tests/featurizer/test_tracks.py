@@ -1,5 +1,5 @@
 from featurizer.core.annotations import find_annotations
-from featurizer.tracks import plan_sources
+from featurizer.media.inputs import plan_sources
 
 
 def test_plan_maps_tracks_to_videos(media, labelled):

@@ -4,10 +4,10 @@ Each function is a command's own code path, not a second one:
 
 - :func:`list_models`: the registry's names, as ``featurizer models`` lists them (nothing loads);
 - :func:`create_extractor`: one loaded extractor, built the way ``featurizer extract`` builds its
-  models (:class:`~featurizer.runtime.Runtime`: the same typed options, checks and one-line errors
+  models (:class:`~featurizer.models.runtime.Runtime`: the same typed options, checks and one-line errors
   as ``--weights``, ``--device``, ``--precision`` and ``--option NAME.KEY=VALUE``);
-- :func:`extract`: ``featurizer extract`` itself (an :class:`~featurizer.job.ExtractJob` handed to
-  :func:`~featurizer.pipeline.run_job`), quiet unless asked, returning an :class:`ExtractSummary`;
+- :func:`extract`: ``featurizer extract`` itself (an :class:`~featurizer.extraction.job.ExtractJob` handed to
+  :func:`~featurizer.extraction.pipeline.run_job`), quiet unless asked, returning an :class:`ExtractSummary`;
 - :func:`open_store`: the store, read through :class:`~featurizer.core.store.FeatureStore`.
 
 Errors are the package's: :class:`~featurizer.errors.FeaturizerError` and its kinds, one line
@@ -23,16 +23,19 @@ from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING, Any
 
 from .errors import UnknownModelError
-from .results import RunReport
+from .extraction.results import RunReport
 
 if TYPE_CHECKING:
     from .core.store import FeatureStore
-    from .executors import Executor
-    from .extractor import Extractor
+    from .extraction.executors import Executor
+    from .faces import FaceSource
+    from .models.cache import ModelCache
+    from .models.extractor import Extractor
+    from .models.registry import ExtractorSpec
+    from .models.runtime import Runtime
     from .progress import Progress
-    from .runtime import Runtime
 
-__all__ = ["ExtractSummary", "create_extractor", "extract", "list_models", "open_store"]
+__all__ = ["ExtractSummary", "create_extractor", "describe_model", "extract", "list_models", "open_store"]
 
 MODALITIES = ("audio", "visual")
 Paths = str | os.PathLike | Sequence[str | os.PathLike]
@@ -44,10 +47,10 @@ def list_models(pattern: str | None = None, modality: str | None = None) -> list
     ``pattern``: a shell-style glob matched case-insensitively (``"*face*"``, ``"hu*"``);
     ``modality``: ``"audio"`` or ``"visual"``. Variants (``hubert:last``, ``ecapatdnn:1.5``) are
     not listed: :func:`create_extractor` and :func:`extract` take them by name. No model library
-    is imported; ``featurizer models --json`` (or ``featurizer.registry.get_spec(name).row()``)
-    gives each one's dim, timing, weights and options.
+    is imported; :func:`describe_model` (``featurizer models --json``) gives each one's dim,
+    timing, weights and options.
     """
-    from .registry import list_models as specs
+    from .models.registry import specs
 
     if modality is not None and modality not in MODALITIES:
         raise UnknownModelError(f"modality {modality!r}", "is not audio or visual")
@@ -55,6 +58,18 @@ def list_models(pattern: str | None = None, modality: str | None = None) -> list
     if pattern is None:
         return names
     return [n for n in names if fnmatchcase(n.lower(), pattern.lower())]
+
+
+def describe_model(name: str) -> ExtractorSpec:
+    """What the registry declares of ``name`` (a name or variant, ``"hubert:last"``), loading
+    nothing: ``dim``, ``modality``, ``timing``, ``licence``, ``trained_on``, ``description``,
+    ``weights_source``, ``takes(option)``; ``row()`` is its ``featurizer models --json`` entry."""
+    from .models.registry import get_spec
+
+    if not isinstance(name, str):
+        raise UnknownModelError(repr(name), "expected an extractor name (a string)",
+                                "featurizer.list_models() lists them")
+    return get_spec(name.strip())
 
 
 def create_extractor(name: str, weights: str | os.PathLike | None = None, device: str | None = "auto",
@@ -74,8 +89,8 @@ def create_extractor(name: str, weights: str | os.PathLike | None = None, device
     ones ``extract_faces``; ``provenance()`` is what the store records of it.
     """
     from . import extras
-    from .registry import get_spec
-    from .runtime import FreshModels
+    from .models.registry import get_spec
+    from .models.runtime import FreshModels
 
     if not isinstance(name, str):
         raise UnknownModelError(repr(name), "expected an extractor name (a string)",
@@ -91,8 +106,8 @@ def create_extractor(name: str, weights: str | os.PathLike | None = None, device
 
 @dataclass
 class ExtractSummary(RunReport):
-    """What :func:`extract` did: the run's :class:`~featurizer.results.RunReport` (``results``: one
-    :class:`~featurizer.results.TrackResult` per track; ``problems``: inputs refused before
+    """What :func:`extract` did: the run's :class:`~featurizer.extraction.results.RunReport` (``results``: one
+    :class:`~featurizer.extraction.results.TrackResult` per track; ``problems``: inputs refused before
     extraction, with why; ``failed``, ``ok``, ``seconds``), the store and the run's warnings."""
 
     out: str = ""
@@ -126,9 +141,10 @@ def extract(videos: Paths, models: str | Sequence[str], out: str | os.PathLike, 
             weights: Mapping[str, str | os.PathLike] | Sequence[str] | None = None,
             device: str | None = "auto", precision: str | None = "auto", batch_size: int | None = None,
             options: Mapping[str, Mapping[str, Any]] | Sequence[str] | None = None,
-            labels: str | os.PathLike | None = None, faces: str | os.PathLike | None = None,
-            detector: str = "retinaface", dtype: str = "float16", overwrite: bool = False,
-            audio_fps: float | None = None, executor: str | Executor = "local",
+            labels: str | os.PathLike | None = None, tracks: Mapping[str, int | None] | None = None,
+            faces: str | os.PathLike | FaceSource | None = None, detector: str = "retinaface",
+            dtype: str = "float16", overwrite: bool = False, audio_fps: float | None = None,
+            executor: str | Executor = "local", cache: ModelCache | None = None, shared: bool = False,
             progress: bool | Progress = False) -> ExtractSummary:
     """``featurizer extract VIDEOS --model MODELS --out OUT``, as a function: the same job, checks,
     store and resumption (complete arrays are skipped unless ``overwrite``).
@@ -143,6 +159,16 @@ def extract(videos: Paths, models: str | Sequence[str], out: str | os.PathLike, 
     ``RayExecutor(RayOptions(address=...))``). ``progress``: False (quiet), True (the command's
     rich bars, problems and warnings on stderr) or a :class:`~featurizer.progress.Progress`.
 
+    For programs that run many jobs on models loaded once (a server, ``exprnet infer``):
+    ``cache``, a :class:`~featurizer.models.cache.ModelCache` whose models (and their weights,
+    device, precision and options) the run uses instead of building its own (``weights``,
+    ``device``, ``precision``, ``batch_size`` and ``options`` are then the cache's: leave them
+    out); ``faces``, besides a ``cropped_aligned`` folder, a face source object already holding
+    the videos' detections (:class:`~featurizer.faces.DetectedFaces` after ``scan``);
+    ``tracks``, label rows per track held in memory (``{track: n_rows}``, None: one per video
+    frame) instead of a ``labels`` folder; ``shared``: other jobs run in this process at the same
+    time, so process-wide settings (torch threads, warning filters) are left alone.
+
     Raises (one line) only for what stops the whole run: an unknown model or option, an unusable
     store or labels folder, weights that do not load. Bad inputs and failed tracks are in the
     summary (``problems``, ``failed``; ``ok`` is False), as the command reports them.
@@ -150,18 +176,38 @@ def extract(videos: Paths, models: str | Sequence[str], out: str | os.PathLike, 
     from contextlib import nullcontext
 
     from . import extras
-    from .executors import make_executor
-    from .job import ExtractJob
-    from .pipeline import run_job
+    from .extraction.executors import LocalExecutor, make_executor
+    from .extraction.job import ExtractJob
+    from .extraction.pipeline import run_job
+    from .models.registry import parse_model_list
     from .progress import Collected, RichProgress
-    from .registry import parse_model_list
 
     names = parse_model_list(models if isinstance(models, str) else list(models))
     extras.require("extract", "featurizer.extract")
-    runner = make_executor(executor) if isinstance(executor, str) else executor
-    runtime = _runtime(names, _weights(weights), device, batch_size, precision, _options(options))
+    if cache is not None:
+        given = {"weights": weights, "precision": None if precision == "auto" else precision,
+                 "batch_size": batch_size, "options": options,
+                 "device": None if device == "auto" else device}
+        clash = [k for k, v in given.items() if v]
+        if clash:
+            raise UnknownModelError(f"extract({clash[0]}=...)", "a model cache builds the models with its own "
+                                    "settings", "leave it out, or give it to the ModelCache")
+        runtime = cache.runtime.serving(names)
+        runtime.check(names)
+    else:
+        runtime = _runtime(names, _weights(weights), device, batch_size, precision, _options(options))
+    face_source = None if faces is None or isinstance(faces, (str, os.PathLike)) else faces
+    if isinstance(executor, str):
+        runner = LocalExecutor(cache, shared=shared, faces=face_source) if executor == "local" \
+            else make_executor(executor)
+    else:
+        runner = executor
+    if face_source is not None and not isinstance(runner, LocalExecutor):
+        raise UnknownModelError("extract(faces=...)", "a face source object runs in this process only",
+                                "give a cropped_aligned folder, or executor='local'")
     inputs = [videos] if isinstance(videos, (str, os.PathLike)) else list(videos)
-    job = ExtractJob.of(inputs, names, out, labels=labels, faces=faces, detector=detector, dtype=dtype,
+    job = ExtractJob.of(inputs, names, out, labels=labels, tracks=tracks,
+                        faces=None if face_source is not None else faces, detector=detector, dtype=dtype,
                         overwrite=overwrite, runtime=runtime,
                         **({"audio_fps": audio_fps} if audio_fps is not None else {}))
     if progress is True:
@@ -191,8 +237,8 @@ def _runtime(names: list[str], weights: dict[str, str], device: str | None, batc
              precision: str | None, options: dict[str, dict[str, Any]]) -> Runtime:
     """The run's :class:`Runtime`, checked against ``names`` as the command's is; ``device="auto"``
     (this API's default) is dropped when none of ``names`` runs on a device."""
-    from .registry import get_spec
-    from .runtime import Runtime
+    from .models.registry import get_spec
+    from .models.runtime import Runtime
 
     if isinstance(device, str) and device.strip().lower() == "auto" and \
             not any(get_spec(n).takes("device") for n in names):
@@ -203,7 +249,7 @@ def _runtime(names: list[str], weights: dict[str, str], device: str | None, batc
 
 
 def _weights(weights: Mapping[str, str | os.PathLike] | Sequence[str] | None) -> dict[str, str]:
-    from .job import parse_weights
+    from .extraction.job import parse_weights
 
     if weights is None:
         return {}
@@ -213,7 +259,7 @@ def _weights(weights: Mapping[str, str | os.PathLike] | Sequence[str] | None) ->
 
 
 def _options(options: Mapping[str, Mapping[str, Any]] | Sequence[str] | None) -> dict[str, dict[str, Any]]:
-    from .job import parse_options
+    from .extraction.job import parse_options
 
     if options is None:
         return {}

@@ -19,13 +19,14 @@ EXTRAS: dict[str, tuple[str, ...]] = {
 }
 
 
-def missing(extra: str) -> list[str]:
+def missing_extras(extra: str) -> list[str]:
+    """The modules of ``extra`` (``"extract"``, ``"models"``, ``"serve"``, ``"ray"``) not installed."""
     return [m for m in EXTRAS[extra] if importlib.util.find_spec(m) is None]
 
 
 def require(extra: str, what: str) -> None:
     """Raise a one-line error naming ``what`` needs the ``extra`` and how to install it."""
-    gone = missing(extra)
+    gone = missing_extras(extra)
     if gone:
         raise FeaturizerError(what, f"needs featurizer's {extra!r} extra (not installed: {', '.join(gone)})",
                               f"pip install 'featurizer[{extra}]' (or 'featurizer[all]')")

@@ -23,10 +23,10 @@ DetectorOpt = Annotated[str | None, typer.Option(help="Face detector (default: t
 
 def _require_extraction(command: str) -> None:
     """The extraction stack (``exprnet[infer]``: featurizer's extract, models and serve extras)."""
-    from featurizer import extras
+    from featurizer import missing_extras
 
     for part in ("extract", "serve") if command == "exprnet serve" else ("extract",):
-        gone = extras.missing(part)
+        gone = missing_extras(part)
         if gone:
             raise ConfigError(command, f"needs featurizer's extraction stack (not installed: {', '.join(gone)})",
                               "pip install 'exprnet[infer]'")
@@ -91,8 +91,7 @@ def infer(
 ) -> None:
     """Per-frame expressions of new videos: faces detected and tracked, the bundle's features
     extracted, its members, combination and post-processing applied."""
-    from featurizer.job import parse_weights
-    from featurizer.progress import RichProgress
+    from featurizer import RichProgress, parse_weights
 
     from ..deploy.bundle import Bundle
     from ..deploy.infer import Inferencer
@@ -197,7 +196,7 @@ def serve(
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
 ) -> None:
     """Serve the bundle over HTTP: POST /v1/expressions beside featurizer's /v1/features (docs/infer.md)."""
-    from featurizer.job import parse_weights
+    from featurizer import parse_weights
 
     from ..deploy.serve import create_expressions_app
 

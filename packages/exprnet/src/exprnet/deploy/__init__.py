@@ -9,7 +9,9 @@
 - :mod:`.outputs`: the per-track CSV, timeline PNG, submission and overlay video;
 - :mod:`.serve`: ``exprnet serve`` (``POST /v1/expressions`` on featurizer's service).
 
-The only layer of exprnet that uses featurizer beyond its core: infer and serve compose
-featurizer's extraction (``run_job``), face tracking and HTTP app. bundle, make and card need the
-core and featurizer's registry alone. May import every other exprnet stage.
+The only layer of exprnet that uses featurizer beyond its core, and only through featurizer's
+public names (``featurizer.extract`` on a ``featurizer.ModelCache``, its face sources,
+``featurizer.service``'s app and clip routes; tests/core/test_import_light.py pins the list):
+infer and serve compose featurizer's extraction, face tracking and HTTP app; bundle, make and
+card need the core and ``featurizer.describe_model`` alone. May import every other exprnet stage.
 """

@@ -9,7 +9,7 @@ Per video, through featurizer's one extraction path:
    (``<faces_dir>/<video stem>/00001.jpg ...``), as ``featurizer extract --faces`` reads them;
 3. a clip without audio fails when the members need audio, unless every member was trained with
    whole-feature dropout (then a warning, and its audio features are fed as dropped);
-4. ``featurizer.pipeline.run_job`` extracts exactly the recipe (its options and precision, the
+4. ``featurizer.extract`` extracts exactly the recipe (its options and precision, the
    models loaded once and checked against the recipe, weights by sha256) into the store, one row
    per video frame, reading the crops of step 2;
 5. the bundle's members, combination and post-processing run on the stored tracks
@@ -29,22 +29,22 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from featurizer.core.store import FeatureStore
-from featurizer.errors import FeaturizerError, MediaError
-from featurizer.executors import LocalExecutor
-from featurizer.faces import (
+from featurizer import (
     CroppedAlignedFaces,
     DetectedFaces,
     FaceSource,
+    FeatureStore,
+    FeaturizerError,
+    MediaError,
+    ModelCache,
+    NoProgress,
+    Progress,
+    find_media,
     load_detector,
+    probe_streams,
     track_names,
 )
-from featurizer.job import ExtractJob
-from featurizer.media import find_media, probe_streams
-from featurizer.pipeline import run_job
-from featurizer.progress import NoProgress, Progress
-from featurizer.runtime import Runtime
-from featurizer.service.models import ModelCache
+from featurizer import extract as extract_features
 
 from ..errors import VideoError
 from ..reports.progress import NullReporter, Reporter
@@ -144,16 +144,15 @@ class Inferencer:
 
     def __init__(self, bundle: Any, weights: Mapping[str, str] | None = None, device: str = "cpu",
                  detector: str | None = None, batch_size: int | None = None, cache: ModelCache | None = None,
-                 faces_dir: str | Path | None = None):
+                 faces_dir: str | Path | None = None, shared: bool = False):
         self.bundle, self.recipe = bundle, bundle.recipe
         self.faces_dir = None if faces_dir is None else Path(faces_dir)
         self.weights = {**self.recipe.local_weights(), **dict(weights or {})}
-        models = self.recipe.models
-        self.runtime = Runtime(self.weights, device, batch_size, None, self.recipe.options()).serving(models)
-        self.runtime.check(models)
-        self.cache = cache or ModelCache(self.runtime)
+        self.cache = cache or ModelCache.for_models(self.recipe.models, weights=self.weights, device=device,
+                                                    batch_size=batch_size, options=self.recipe.options())
         self.detector = detector or self.recipe.detector
         self.face_device = device if device != "cpu" else None
+        self.shared = shared  # other videos run in this process at the same time (exprnet serve)
         self.seconds: dict[str, float] = defaultdict(float)
         self._loaded = False
 
@@ -227,9 +226,9 @@ class Inferencer:
         if absent_audio:
             watch.warn(f"{video}: no audio stream; the members were trained with modality dropout, so "
                        f"{', '.join(audio)} are fed as dropped (visual features only)")
-        job = ExtractJob((str(video),), tuple(self.recipe.models), store, tracks={t: None for t in people},
-                         detector=self.detector, dtype=self.recipe.dtype, runtime=self.runtime)
-        report = run_job(job, LocalExecutor(self.cache, faces=faces), watch)
+        report = extract_features(video, self.recipe.models, store, tracks={t: None for t in people}, faces=faces,
+                                  detector=self.detector, dtype=self.recipe.dtype, cache=self.cache,
+                                  shared=self.shared, progress=watch)
         if report.problems:
             raise VideoError(str(video), next(iter(report.problems.values())))
         for r in report.failed:

@@ -111,7 +111,7 @@ def write_overlay(p: TrackPrediction, path: str | Path) -> None:
     """The video with this track's face box and its current expression drawn on every frame."""
     import av
     import cv2
-    from featurizer.demo.media import encode_video
+    from featurizer import encode_video
 
     def frames() -> object:
         with av.open(p.video) as c:

@@ -6,7 +6,7 @@ came from (the store's ``faces`` provenance); with the registry's licence and wh
 were trained on, for the model card. Built from the store the members were trained on, after
 checking that every member's recorded feature identity is the store's.
 
-At inference the recipe becomes featurizer's :class:`~featurizer.runtime.Runtime` (each model's
+At inference the recipe becomes ``featurizer.extract``'s settings (each model's
 recorded options and precision) and checks each loaded extractor against itself: a weights file
 whose sha256 differs is refused, naming both.
 """
@@ -78,11 +78,11 @@ class Recipe:
     def options(self) -> dict[str, dict[str, Any]]:
         """featurizer ``--option`` entries that reproduce each model: its recorded options and
         precision (for the models that take one)."""
-        from featurizer.registry import get_spec
+        from featurizer import describe_model
 
         out: dict[str, dict[str, Any]] = {}
         for f in self.features:
-            spec = get_spec(f.name)
+            spec = describe_model(f.name)
             opts = {k: v for k, v in (f.attrs.get("options") or {}).items() if spec.takes(k)}
             if spec.takes("precision") and f.attrs.get("precision"):
                 opts["precision"] = f.attrs["precision"]
@@ -135,11 +135,11 @@ class Recipe:
 def _about(name: str) -> dict[str, Any]:
     """What the registry says of ``name`` (licence, trained on, description), if it is registered."""
     try:
-        from featurizer.registry import get_spec
+        from featurizer import describe_model
     except ImportError:  # featurizer without its extraction stack: the recipe still records the store
         return {}
     try:
-        spec = get_spec(name)
+        spec = describe_model(name)
     except Exception:  # noqa: BLE001 - an imported or unregistered feature: nothing to add
         return {}
     return {"licence": spec.licence, "trained_on": spec.trained_on, "description": spec.description,

@@ -3,7 +3,7 @@
 The app is featurizer's (:func:`featurizer.service.create_app`: ``/v1/features``, ``/v1/models``,
 ``/healthz``, the API key, the upload limits, the queue, OpenAPI), started with the bundle's
 recipe as its models; the new route goes through the same upload path
-(:class:`~featurizer.service.work.UploadRunner`: 413, 503, 499, cleanup) and computes with
+(``app.state.clips``: 413, 415, the frame cap, 503, 499, cleanup) and computes with
 :class:`~exprnet.deploy.infer.Inferencer` on the server's loaded models, so its answer is what
 ``exprnet infer`` writes for the same file.
 """
@@ -11,14 +11,13 @@ recipe as its models; the new route goes through the same upload path
 from __future__ import annotations
 
 import json
-import os
-import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from fastapi import Depends, Query, Request
+from fastapi import Query, Request
 from fastapi.responses import Response
+from featurizer import Collected
 from pydantic import BaseModel, ConfigDict, Field
 
 from .bundle import Bundle
@@ -79,75 +78,42 @@ def tracks_csv(preds: list[TrackPrediction]) -> str:
 
 
 def add_expressions_route(app: Any, inferencer: Inferencer) -> None:
-    """``POST /v1/expressions`` on featurizer's ``app`` (its upload path, API key and errors)."""
+    """``POST /v1/expressions`` on featurizer's ``app`` (its clip path, API key and errors)."""
     import time
 
-    from featurizer.media import probe_media
-    from featurizer.progress import Collected
-    from featurizer.service.auth import documented_auth
-    from featurizer.service.errors import ApiError
-    from featurizer.service.params import FEATURE_ERRORS
-    from featurizer.service.request import check_upload
-    from featurizer.service.uploads import Upload
-    from featurizer.service.work import UploadWork
+    from featurizer.service import CLIP_ERRORS, ApiError, Clip, ClipWork, Upload
 
-    settings = app.state.settings
-    deps = [Depends(documented_auth)] if settings.api_key else []
     bundle = inferencer.bundle
     schema = {"type": "object", "required": ["file"], "additionalProperties": False, "properties": {"file": {
         "type": "string", "format": "binary", "description": "The video: any file FFmpeg decodes (mp4, avi, mkv, "
                                                              "webm ...), with its soundtrack when the bundle hears."}}}
 
-    @app.post("/v1/expressions", tags=["expressions"], dependencies=deps, response_model=ExpressionsResponse,
+    @app.post("/v1/expressions", tags=["expressions"], dependencies=app.state.clips.dependencies,
+              response_model=ExpressionsResponse,
               summary="Per-frame expressions of an uploaded video, by the server's bundle.",
               responses={200: {"description": "JSON (default) or, with `format=csv`, the table `exprnet infer` "
                                               "writes.", "content": {CSV_MEDIA_TYPE: {"schema": {"type": "string"}}}},
-                         **FEATURE_ERRORS},
+                         **CLIP_ERRORS},
               openapi_extra={"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": schema}}}})
     async def expressions(request: Request, query: Annotated[ExpressionParams, Query()]) -> Response:
-        def prepare(upload: Upload) -> UploadWork:
-            filename = upload.filename or "upload"
-            assert upload.path is not None
-            check_upload(upload.path, filename)
-            media = _place(upload.path, filename)
-            n = probe_media(media).n_frames
-            if n > settings.max_frames:
-                raise ApiError(422, "too_many_frames", f"{n} video frames; this server allows at most "
-                               f"{settings.max_frames} per request", subject=filename, hint="send a shorter clip")
+        def compute(clip: Clip) -> bytes:
+            t0 = time.perf_counter()
+            res = inferencer.video(clip.path, str(clip.workdir / "features.zarr"), Collected(clip.cancel))
+            if not res.ok:
+                raise ApiError(422, res.code or "processing_failed", clip.named(res.error), subject=clip.filename)
+            if query.format == "csv":
+                return tracks_csv(res.tracks).encode()
+            timing = {"upload": clip.seconds["upload"], "queue": clip.seconds["queue"],
+                      "compute": time.perf_counter() - t0, "total": time.perf_counter() - clip.seconds["start"]}
+            doc = {"bundle": bundle.id, "classes": bundle.classes, "video": clip.filename,
+                   "tracks": [track_json(p) for p in res.tracks],
+                   "warnings": [clip.named(w) for w in res.warnings], "timing": timing}
+            return json.dumps(doc, separators=(",", ":"), allow_nan=False).encode()
 
-            def job(seconds: dict[str, float]) -> bytes:
-                t0 = time.perf_counter()
-                res = inferencer.video(media, str(media.parent.parent / "features.zarr"), Collected(work.cancel))
-                if not res.ok:
-                    raise ApiError(422, res.code or "processing_failed",
-                                   str(res.error).replace(str(media), filename), subject=filename)
-                if query.format == "csv":
-                    return tracks_csv(res.tracks).encode()
-                timing = {"upload": seconds["upload"], "queue": seconds["queue"],
-                          "compute": time.perf_counter() - t0, "total": time.perf_counter() - seconds["start"]}
-                doc = {"bundle": bundle.id, "classes": bundle.classes, "video": filename,
-                       "tracks": [track_json(p) for p in res.tracks],
-                       "warnings": [w.replace(str(media), filename) for w in res.warnings], "timing": timing}
-                return json.dumps(doc, separators=(",", ":"), allow_nan=False).encode()
+        def prepare(upload: Upload) -> ClipWork:
+            return ClipWork(compute, CSV_MEDIA_TYPE if query.format == "csv" else "application/json")
 
-            work = UploadWork(job, CSV_MEDIA_TYPE if query.format == "csv" else "application/json", filename)
-            return work
-
-        return await app.state.uploads.run(request, prepare, fields=())  # the file, nothing else
-
-
-def _place(path: Path, filename: str) -> Path:
-    """The upload renamed to its file stem (which names its tracks, as ``exprnet infer`` names a
-    file's), with a neutral suffix (FFmpeg then goes by the content, as featurizer's service)."""
-    from featurizer.service.schemas import TRACK_PATTERN
-
-    stem = Path(filename).stem
-    stem = stem if re.match(TRACK_PATTERN, stem) else "upload"
-    folder = path.parent / "media"
-    folder.mkdir(exist_ok=True)
-    target = folder / f"{stem}.upload"
-    os.replace(path, target)
-    return target
+        return await app.state.clips.run(request, prepare, fields=())  # the file, nothing else
 
 
 def create_expressions_app(bundle_dir: str | Path, weights: Mapping[str, str] | None = None, device: str = "cpu",
@@ -161,7 +127,7 @@ def create_expressions_app(bundle_dir: str | Path, weights: Mapping[str, str] | 
     s = Settings.from_env(models=recipe.models, weights=dict(weights or {}) or None, device=device,
                           options=recipe.options() or None, **settings)
     app = create_app(s)
-    inferencer = Inferencer(bundle, s.weights, device, cache=app.state.cache)
+    inferencer = Inferencer(bundle, s.weights, device, cache=app.state.cache, shared=True)
     inferencer.load()  # every model of the recipe, checked against it, before the first request
     app.state.inferencer = inferencer
     add_expressions_route(app, inferencer)

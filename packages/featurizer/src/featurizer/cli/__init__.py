@@ -1,7 +1,8 @@
 """``featurizer``: extract, faces, models, inspect, import, export, demo-data, serve.
 
 Errors are reported once, on one line, without a traceback. The commands live in modules by
-concept; this package puts them on one Typer app.
+concept; this package puts them on one Typer app. May import every other part of featurizer;
+each command imports what it runs, so ``featurizer --help`` stays light.
 """
 
 from __future__ import annotations

@@ -42,10 +42,10 @@ def extract(
     """
     try:
         extras.require("extract", "featurizer extract")
-        from ..executors import make_executor
-        from ..job import ExtractJob, parse_options, parse_weights
-        from ..pipeline import run_job
-        from ..runtime import Runtime
+        from ..extraction.executors import make_executor
+        from ..extraction.job import ExtractJob, parse_options, parse_weights
+        from ..extraction.pipeline import run_job
+        from ..models.runtime import Runtime
 
         runner = make_executor(executor, address=address, gpus_per_task=gpus_per_task, workers=workers)
         runtime = Runtime(parse_weights(weights), device, batch_size, precision, parse_options(option))

@@ -18,9 +18,9 @@ def models(as_json: Annotated[bool, typer.Option("--json", help="One object per 
     whether they stand in for the paper's, and whether they are on this machine (no network)."""
     from rich.markup import escape
 
-    from ..registry import list_models
+    from ..models.registry import specs
 
-    rows = [s.row() for s in list_models()]
+    rows = [s.row() for s in specs()]
     if as_json:
         io.out.print_json(json.dumps(rows))
         return

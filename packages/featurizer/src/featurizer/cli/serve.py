@@ -46,8 +46,8 @@ def serve(
         fail(e)
     import uvicorn
 
-    from ..job import parse_options, parse_weights
-    from ..registry import parse_model_list
+    from ..extraction.job import parse_options, parse_weights
+    from ..models.registry import parse_model_list
     from ..service import Settings, create_app
 
     try:

@@ -18,7 +18,7 @@ from .common import app, fail, io
 def inspect(store: str, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Tracks, extractors, dims and coverage of a store."""
     from ..core.store import FeatureStore
-    from ..transfer import inspect_store
+    from ..extraction.interchange import inspect_store
 
     try:
         info = inspect_store(FeatureStore(store, mode="r"))
@@ -47,7 +47,7 @@ def import_(
 ) -> None:
     """Import features made elsewhere into the store layout."""
     from ..core.store import FeatureStore
-    from ..transfer import import_features
+    from ..extraction.interchange import import_features
 
     try:
         rep = import_features(FeatureStore(store), name, src, fps, overwrite)
@@ -69,7 +69,7 @@ def export(
 ) -> None:
     """Write one feature array (and its present mask) as .npy."""
     from ..core.store import FeatureStore
-    from ..transfer import export_feature
+    from ..extraction.interchange import export_feature
 
     try:
         a, b = export_feature(FeatureStore(store, mode="r"), track, model, out)

@@ -12,7 +12,7 @@ It owns what featurizer and exprnet share, once:
   (atomic file writes).
 
 exprnet imports this package and nothing else of featurizer, outside its deployment layer
-(exprnet.deploy: bundles on videos, infer, serve).
+(exprnet.deploy: bundles on videos, infer, serve). May import: nothing else of featurizer.
 """
 
 from typing import TYPE_CHECKING

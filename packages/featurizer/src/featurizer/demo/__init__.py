@@ -1,14 +1,16 @@
 """Synthetic media for the demo and the tests: nothing here is used by extraction.
 
-- :mod:`.media`: encode frames and audio with PyAV (H.264/AAC, constant or variable frame rate);
 - :mod:`.corpus`: the demo corpus in the Aff-Wild2 layout (drawn faces and a voice that follow
-  the labels), written as videos, annotations and aligned crops.
+  the labels), written as videos, annotations and aligned crops (encoded with
+  :mod:`featurizer.media.encode`, re-exported here for the tests).
+
+May import: :mod:`featurizer.core`, :mod:`featurizer.media`.
 
 exprnet's :mod:`exprnet.data.synthetic` is a different thing: feature arrays written straight into
 a store (no media), so exprnet's benchmarks and tests need no extraction.
 """
 
+from ..media.encode import encode_audio, encode_video
 from .corpus import draw_face, make_demo, voice
-from .media import encode_audio, encode_video
 
 __all__ = ["draw_face", "encode_audio", "encode_video", "make_demo", "voice"]

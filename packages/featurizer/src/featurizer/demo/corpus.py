@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 from ..core.annotations import write_annotation
-from .media import encode_video
+from ..media.encode import encode_video
 
 FPS = 25
 SR = 16_000

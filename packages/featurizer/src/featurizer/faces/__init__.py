@@ -4,6 +4,8 @@ and the face sources the pipeline reads (docs/faces.md).
 Modules: ``detect`` (detectors), ``align`` (template and warp), ``track`` (linking and naming),
 ``scan`` (one video: detect, track, crop), ``sources`` (what extraction reads), ``write``
 (``featurizer faces``: the Aff-Wild2 cropped_aligned layout on disk).
+
+May import: :mod:`featurizer.core`, :mod:`featurizer.media`, the root's errors and progress.
 """
 
 from .align import ARCFACE_112, CROP_SIZE, align_face, similarity_matrix

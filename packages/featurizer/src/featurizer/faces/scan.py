@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 
 from ..core.ahead import Ahead
-from ..media import VideoInfo, iter_frames, probe_video
-from ..timeline import nearest_index
+from ..media.decode import VideoInfo, iter_frames, probe_video
+from ..media.timeline import nearest_index
 from .align import CROP_SIZE, align_face
 from .detect import Detections, FaceDetector
 from .track import FaceTrack, TrackRule, track_faces

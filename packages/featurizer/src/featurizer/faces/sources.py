@@ -22,7 +22,7 @@ import numpy as np
 
 from ..core.annotations import track_side
 from ..errors import FaceError
-from ..timeline import Timeline
+from ..media.timeline import Timeline
 from .align import CROP_SIZE
 from .detect import FaceDetector, load_detector
 from .scan import VideoFaces, aligned_crops, scan_video

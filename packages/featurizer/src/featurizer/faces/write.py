@@ -22,7 +22,7 @@ from rich.table import Table
 
 from ..core.files import atomic_write_json
 from ..errors import FaceError, FeaturizerError
-from ..media import AUDIO_SUFFIXES, find_media, probe_video
+from ..media.decode import AUDIO_SUFFIXES, find_media, probe_video
 from ..progress import NoProgress, Progress
 from .detect import DEFAULT_DETECTOR, FaceDetector, load_detector
 from .scan import VideoFaces, aligned_crops, scan_video

@@ -26,24 +26,24 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from .. import __version__
 from ..core.device import resolve_device
 from ..errors import FeaturizerError, UnknownModelError
-from ..registry import get_spec, list_models
+from ..models.cache import ModelCache
+from ..models.registry import get_spec, specs
 from .auth import DOC_PATHS, OPEN_PATHS, ApiKeyMiddleware, documented_auth
+from .clips import Clip, ClipRunner, ClipWork
 from .encode import encode_json, encode_npz, error_response
 from .errors import ApiError, from_featurizer
 from .gate import Gate
-from .models import ModelCache
 from .openapi import tailor
 from .params import (
+    CLIP_ERRORS,
     ERRORS,
-    FEATURE_ERRORS,
     form_schema,
     merge_params,
     resolve_models,
-    track_name,
     validation_error,
     wants_npz,
 )
-from .request import JobRequest, run_request
+from .request import JobRequest, label_rows, run_request
 from .schemas import (
     NPZ_MEDIA_TYPE,
     ErrorBody,
@@ -55,7 +55,6 @@ from .schemas import (
 )
 from .settings import Settings
 from .uploads import Upload, remove_stale_workdirs
-from .work import UploadRunner, UploadWork
 
 log = logging.getLogger("featurizer.service")
 
@@ -105,6 +104,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             torch.set_num_threads(threads_before)
 
     deps = [Depends(documented_auth)] if settings.api_key else []
+    clips = ClipRunner(settings, gate, executor, deps)
     app = FastAPI(
         title="featurizer",
         version=__version__,
@@ -115,13 +115,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     f"{NPZ_MEDIA_TYPE}`). See docs/http.md.",
         lifespan=lifespan,
     )
-    uploads = UploadRunner(settings, gate, executor)
-    app.state.settings, app.state.cache, app.state.gate, app.state.uploads = settings, cache, gate, uploads
+    app.state.settings, app.state.cache, app.state.gate, app.state.clips = settings, cache, gate, clips
     base_openapi = app.openapi
 
     def openapi() -> dict[str, Any]:  # narrowed to what this server accepts (service/openapi.py)
         if app.openapi_schema is None:
-            registered = [s.name for s in list_models()]
+            registered = [s.name for s in specs()]
             app.openapi_schema = tailor(base_openapi(), settings, default_models, allowed or registered,
                                         registered)
         return app.openapi_schema
@@ -164,7 +163,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
              summary="Registered extractors (as `featurizer models` lists them) and which are loaded.")
     async def models() -> ModelsResponse:
         loaded = set(cache.loaded())
-        return ModelsResponse(models=[_info(s, loaded) for s in list_models()],
+        return ModelsResponse(models=[_info(s, loaded) for s in specs()],
                               loaded=sorted(loaded), default=default_models)
 
     @app.get("/v1/models/{name}", response_model=ModelInfo, tags=["models"], dependencies=deps,
@@ -187,7 +186,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                                         "`format=npz`, an .npz archive (see docs/http.md).",
                          "content": {NPZ_MEDIA_TYPE: {"schema": {"type": "string",
                                                                  "format": "binary"}}}},
-                   **FEATURE_ERRORS},
+                   **CLIP_ERRORS},
         openapi_extra={"requestBody": {"required": True, "content": {
             "multipart/form-data": {"schema": form_schema()}}}},
     )
@@ -199,7 +198,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             except FeaturizerError as e:
                 raise from_featurizer(e) from None
 
-        def prepare(upload: Upload) -> UploadWork:
+        def prepare(upload: Upload) -> ClipWork:
             params = merge_params(query, upload.fields)
             try:
                 names = resolve_models(params.models, default_models, allowed)
@@ -208,26 +207,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if not names:
                 raise ApiError(422, "invalid_parameter", "no models given and the server has no "
                                "default models", subject="models", hint="e.g. models=egemaps,fbank")
-            filename = upload.filename or "upload"
             dtype = params.dtype or "float16"
-            assert upload.path is not None
-            req = JobRequest(path=upload.path, filename=filename,
-                             track=track_name(params, filename), models=names, dtype=dtype,
-                             frames=params.frames, fps=params.fps,
-                             annotation=upload.fields.get("annotation"),
-                             max_frames=settings.max_frames)
+            req = JobRequest(models=names, dtype=dtype, frames=params.frames, fps=params.fps,
+                             annotation=upload.fields.get("annotation"))
             npz = wants_npz(params, request.headers.get("accept"))
 
-            def job(seconds: dict[str, float]) -> bytes:
-                res = run_request(req, cache)
-                timing = {"upload": seconds["upload"], "queue": seconds["queue"],
+            def compute(clip: Clip) -> bytes:
+                res = run_request(req, clip, cache)
+                timing = {"upload": clip.seconds["upload"], "queue": clip.seconds["queue"],
                           "load": res.load_seconds, "compute": res.compute_seconds,
-                          "total": time.perf_counter() - seconds["start"]}
+                          "total": time.perf_counter() - clip.seconds["start"]}
                 return (encode_npz if npz else encode_json)(res, dtype, timing)
 
-            return UploadWork(job, NPZ_MEDIA_TYPE if npz else "application/json", filename, req.cancel)
+            return ClipWork(compute, NPZ_MEDIA_TYPE if npz else "application/json", track=params.track,
+                            rows=lambda clip: label_rows(req, clip))
 
-        return await uploads.run(request, prepare)
+        return await clips.run(request, prepare)
 
     return app
 

@@ -54,10 +54,10 @@ def from_featurizer(e: FeaturizerError, *, rename: dict[str, str] | None = None,
 
     subject, reason, hint = clean(e.subject), clean(e.reason) or "", clean(e.hint)
     if isinstance(e, UnknownModelError):
-        from ..registry import list_models
+        from ..models.registry import specs
 
         return ApiError(422, "unknown_model", reason, subject=subject, hint=hint,
-                        known_models=sorted(s.name for s in list_models()))
+                        known_models=sorted(s.name for s in specs()))
     if isinstance(e, WeightsError):
         name = model or subject
         return ApiError(503, "weights_unavailable", f"weights cannot be loaded ({subject}: {reason})",

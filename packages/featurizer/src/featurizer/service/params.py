@@ -3,14 +3,12 @@ and what the OpenAPI schema says about the multipart body and the error response
 
 from __future__ import annotations
 
-import re
-from pathlib import Path
 from typing import Any
 
 from fastapi.encoders import jsonable_encoder
 from pydantic import ValidationError
 
-from ..registry import parse_model_list
+from ..models.registry import parse_model_list
 from .errors import ApiError
 from .schemas import NPZ_MEDIA_TYPE, ErrorBody, FeatureParams, FormFields
 
@@ -19,13 +17,6 @@ def wants_npz(params: FeatureParams, accept: str | None) -> bool:
     if params.format is not None:
         return params.format == "npz"
     return NPZ_MEDIA_TYPE in (accept or "").lower()
-
-
-def track_name(params: FeatureParams, filename: str) -> str:
-    if params.track:
-        return params.track
-    stem = re.sub(r"[^A-Za-z0-9._-]", "_", Path(filename).stem)[:128].strip("._-")
-    return stem or "upload"
 
 
 def resolve_models(text: str | None, default: list[str], allowed: list[str] | None = None) -> list[str]:
@@ -84,7 +75,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {  # documented error responses of eve
     422: {"model": ErrorBody, "description": "Invalid parameter, unknown model, undecodable or "
                                              "unusable media, bad annotation."},
 }
-FEATURE_ERRORS: dict[int | str, dict[str, Any]] = {  # ... and of POST /v1/features
+CLIP_ERRORS: dict[int | str, dict[str, Any]] = {  # ... and of POST /v1/features
     **ERRORS,
     400: {"model": ErrorBody, "description": "Malformed multipart body."},
     413: {"model": ErrorBody, "description": "Upload (or a form field) larger than the limit."},

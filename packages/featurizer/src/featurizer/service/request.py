@@ -1,8 +1,8 @@
-"""The work of one request, off the event loop: the upload becomes an
-:class:`~featurizer.job.ExtractJob` (its label rows held in memory, no annotation file written),
-run by ``pipeline.run_job`` with the server's loaded models into a store in the request's work
-dir; the response's arrays are read back from that store, so they are exactly what
-``featurizer extract`` stores for the clip.
+"""What ``/v1/features`` computes from a clip, off the event loop: the clip becomes an
+:class:`~featurizer.extraction.job.ExtractJob` (its label rows held in memory, no annotation file
+written), run by ``pipeline.run_job`` with the server's loaded models into a store in the
+request's work dir; the response's arrays are read back from that store, so they are exactly
+what ``featurizer extract`` stores for the clip.
 
 Nothing here knows about HTTP beyond :class:`ApiError`; it runs on the service's worker threads.
 """
@@ -10,49 +10,40 @@ Nothing here knows about HTTP beyond :class:`ApiError`; it runs on the service's
 from __future__ import annotations
 
 import logging
-import os
-import threading
 import time
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from .. import __version__
-from ..core.annotations import parse_annotation, source_video
+from ..core.annotations import parse_annotation
 from ..core.store import FeatureStore
-from ..errors import FeaturizerError, MediaError
-from ..executors import LocalExecutor
-from ..job import ExtractJob
-from ..media import DEFAULT_AUDIO_FPS, Streams, probe_media, probe_streams
-from ..pipeline import run_job
+from ..errors import FeaturizerError
+from ..extraction.executors import LocalExecutor
+from ..extraction.job import ExtractJob
+from ..extraction.pipeline import run_job
+from ..media.decode import DEFAULT_AUDIO_FPS, probe_media
+from ..models.cache import ModelCache
+from ..models.registry import get_spec
 from ..progress import Collected
-from ..registry import get_spec
+from .clips import Cancelled, Clip
 from .errors import ApiError, from_featurizer
-from .models import ModelCache
 
 log = logging.getLogger("featurizer.service")
 # store attributes that are bookkeeping, not how the feature was made
 _NOT_PROVENANCE = frozenset({"complete", "dtype", "dtype_promoted", "n_frames", "n_present"})
 
 
-class Cancelled(Exception):
-    """The client went away; the job stops before its next array."""
-
-
 @dataclass
 class JobRequest:
-    path: Path  # the spooled upload, alone in the request's work dir
-    filename: str
-    track: str
+    """The checked parameters of one ``/v1/features`` request."""
+
     models: list[str]
     dtype: str = "float16"
     frames: int | None = None
     fps: float | None = None
     annotation: str | None = None
-    max_frames: int = 200_000
-    cancel: threading.Event = field(default_factory=threading.Event)
 
 
 @dataclass
@@ -78,40 +69,21 @@ class JobResult:
     package: str = f"featurizer {__version__}"
 
 
-def check_upload(path: Path, name: str) -> Streams:
-    """Which streams the upload has (the pipeline's input check); 415 if it is not media."""
-    if path.stat().st_size == 0:
-        raise ApiError(422, "empty_file", "file is empty", subject=name,
-                       hint="send the clip's bytes as form field `file`")
-    try:
-        return probe_streams(path)
-    except MediaError as e:
-        raise ApiError(415, "unsupported_media", e.reason, subject=name,
-                       hint="send a video or audio file FFmpeg can read (mp4, avi, mkv, webm, wav, m4a ...)") from None
+def label_rows(req: JobRequest, clip: Clip) -> int:
+    """The rows the request makes: its annotation's lines, ``frames``, or the media's frames (or
+    rows at ``fps`` for audio)."""
+    n, _ = _label_rows(req)
+    return n if n is not None else probe_media(clip.path, req.fps or DEFAULT_AUDIO_FPS).n_frames
 
 
-def run_request(req: JobRequest, cache: ModelCache) -> JobResult:
-    """Check, load, extract, read back; raises :class:`ApiError` for anything the client sent."""
-    media = _place(req)
-    rename = {str(media): req.filename}
+def run_request(req: JobRequest, clip: Clip, cache: ModelCache) -> JobResult:
+    """Load, extract, read back; raises :class:`ApiError` for anything the client sent."""
     try:
-        return _run(req, media, cache, rename)
+        return _run(req, clip, cache)
     except (ApiError, Cancelled):
         raise
     except FeaturizerError as e:
-        raise from_featurizer(e, rename=rename) from None
-
-
-def _place(req: JobRequest) -> Path:
-    """Move the upload to the name its track reads (``X`` for ``X_left``), as extract maps files.
-
-    The client's suffix is not kept: FFmpeg picks some demuxers by suffix (``.txt`` renders text
-    as video); without one, it goes by the content."""
-    folder = req.path.parent / "media"
-    folder.mkdir(exist_ok=True)
-    target = folder / f"{source_video(req.track)}.upload"
-    os.replace(req.path, target)
-    return target
+        raise from_featurizer(e, rename={str(clip.path): clip.filename}) from None
 
 
 def _label_rows(req: JobRequest) -> tuple[int | None, str | None]:
@@ -138,54 +110,49 @@ def _load(req: JobRequest, cache: ModelCache) -> float:
     return time.perf_counter() - t0
 
 
-def _run(req: JobRequest, media: Path, cache: ModelCache, rename: dict[str, str]) -> JobResult:
-    name = req.filename
-    streams = check_upload(media, name)
+def _run(req: JobRequest, clip: Clip, cache: ModelCache) -> JobResult:
+    name, media, streams, rename = clip.filename, clip.path, clip.streams, {str(clip.path): clip.filename}
     visual = [m for m in req.models if get_spec(m).modality == "visual"]
     if visual and not streams.has_video:
         raise ApiError(422, "no_video", f"no video stream; visual models ({', '.join(visual)}) "
                        "need a video", subject=name, hint="send a video, or ask for audio models only")
     n_labels, rows_from = _label_rows(req)
-    progress = Collected(req.cancel)
+    progress = Collected(clip.cancel)
     if streams.has_video and req.fps is not None:
         progress.warn("fps is ignored for video uploads: the video's frame timestamps are used")
     fps = req.fps or DEFAULT_AUDIO_FPS
     info = probe_media(media, fps)
-    n = n_labels if n_labels is not None else info.n_frames
-    if n > req.max_frames:
-        raise ApiError(422, "too_many_frames", f"{n} label rows; this server allows at most "
-                       f"{req.max_frames} per request", subject=name, hint="send a shorter clip, or fewer frames")
-    if req.cancel.is_set():
+    if clip.cancel.is_set():
         raise Cancelled
     load_s = _load(req, cache)
     t0 = time.perf_counter()
-    out = media.parent.parent / "features.zarr"
-    job = ExtractJob((str(media),), tuple(req.models), str(out), tracks={req.track: n_labels},
+    out = clip.workdir / "features.zarr"
+    job = ExtractJob((str(media),), tuple(req.models), str(out), tracks={clip.track: n_labels},
                      dtype=req.dtype, audio_fps=fps, runtime=cache.runtime.serving(req.models))
     report = run_job(job, LocalExecutor(cache, shared=True), progress)
     if progress.cancelled():
         raise Cancelled
     if report.problems:  # checked above already; the pipeline's own check agrees
-        raise ApiError(422, "invalid_media", _renamed(next(iter(report.problems.values())), rename),
+        raise ApiError(422, "invalid_media", clip.named(next(iter(report.problems.values()))),
                        subject=name)
     (result,) = report.results
     if result.status == "failed":
         if result.cause is not None:
             raise from_featurizer(result.cause, rename=rename)
         log.error("processing %s failed: %s", name, result.error)
-        raise ApiError(422, "processing_failed", f"could not be processed ({_renamed(result.error, rename)})",
+        raise ApiError(422, "processing_failed", f"could not be processed ({clip.named(result.error)})",
                        subject=name, hint="check the file plays in ffprobe; the server log has the details")
     store = FeatureStore(str(out), mode="r")
-    features = [_read_back(store, req.track, m, progress) for m in req.models]
+    features = [_read_back(store, clip.track, m, progress) for m in req.models]
     track = {
-        "name": req.track, "frames": int(store.n_frames(req.track)),
+        "name": clip.track, "frames": int(store.n_frames(clip.track)),
         "video_frames": info.n_frames if info.has_video else 0,
         "fps": round(float(info.fps), 6), "duration": round(float(info.duration), 6),
         "has_video": streams.has_video, "has_audio": streams.has_audio,
         "rows_from": rows_from or ("video" if info.has_video else "audio"),
     }
-    return JobResult(track, store.timestamps(req.track), store.frame_present(req.track), features,
-                     [_renamed(w, rename) for w in progress.warnings], load_s, time.perf_counter() - t0)
+    return JobResult(track, store.timestamps(clip.track), store.frame_present(clip.track), features,
+                     [clip.named(w) for w in progress.warnings], load_s, time.perf_counter() - t0)
 
 
 def _read_back(store: FeatureStore, track: str, model: str, progress: Collected) -> ModelResult:
@@ -193,10 +160,3 @@ def _read_back(store: FeatureStore, track: str, model: str, progress: Collected)
     provenance: dict[str, Any] = {k: v for k, v in f.attrs.items() if k not in _NOT_PROVENANCE}
     return ModelResult(model, get_spec(model).modality, f.values, f.present, f.attrs.get("dtype_promoted"),
                        progress.seconds.get((track, model), 0.0), provenance)
-
-
-def _renamed(text: str | None, rename: dict[str, str]) -> str:
-    for old, new in rename.items():
-        text = (text or "").replace(old, new)
-    return text or ""
-

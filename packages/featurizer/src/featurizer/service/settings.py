@@ -9,8 +9,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
 
-from ..job import parse_options, parse_pairs
-from ..runtime import Runtime
+from ..extraction.job import parse_options, parse_pairs
+from ..models.runtime import Runtime
 
 DEFAULT_MODELS = ("egemaps", "compare", "fbank", "hog")
 ENV_PREFIX = "FEATURIZER_"
