@@ -30,9 +30,9 @@ from fastapi.responses import Response
 from starlette.requests import ClientDisconnect
 
 from ..core.annotations import source_video
-from ..errors import MediaError
+from ..errors import FeaturizerError, MediaError
 from ..media.decode import Streams, probe_media, probe_streams
-from .errors import ApiError
+from .errors import ApiError, from_featurizer
 from .gate import ClientGone, Gate, unless_gone, until_disconnect
 from .settings import Settings
 from .uploads import TEXT_FIELDS, Upload, new_workdir, receive_upload
@@ -122,7 +122,10 @@ class ClipRunner:
         streams = check_media(upload.path, name)
         track = work.track or clip_track(name)
         clip = Clip(place(upload.path, track), name, track, streams, dict(upload.fields), work.cancel)
-        n = work.rows(clip) if work.rows is not None else probe_media(clip.path).n_frames
+        try:
+            n = work.rows(clip) if work.rows is not None else probe_media(clip.path).n_frames
+        except FeaturizerError as e:  # what the client sent (an annotation, the file), said as such
+            raise from_featurizer(e, rename={str(clip.path): name}) from None
         if n > self.settings.max_frames:
             raise ApiError(422, "too_many_frames", f"{n} label rows; this server allows at most "
                            f"{self.settings.max_frames} per request", subject=name,
