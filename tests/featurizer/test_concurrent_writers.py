@@ -1,7 +1,8 @@
 """Two `featurizer extract` processes writing one store with the same models: both finish (exit
 0), the store equals one writer's, and each says, one line per track, which arrays it left to
-the other writer. A third writer (this test) holds one array's lock through the whole run, so
-that both processes must find it taken, wait for it, and report it skipped."""
+the other writer. A third writer (this test) holds one array's lock until both processes say they
+wait for it, so that each must find it taken, wait for it, and report it skipped, however their
+start-up times differ."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -48,12 +50,22 @@ def _start(demo: Path, models: str, out: Path) -> subprocess.Popen:
                             env={**os.environ, "COLUMNS": "250", "OMP_NUM_THREADS": "1"})
 
 
-def _left_to_the_other(output: str) -> set[tuple[str, str]]:
-    """(track, model) of each `skipped: TRACK: M1, M2 written by another writer ...` line."""
+def _named(output: str, pattern: str) -> set[tuple[str, str]]:
+    """(track, model) of each line `PATTERN` matches (groups: track, comma-separated models)."""
     got = set()
-    for track, models in re.findall(r"^skipped: (\S+): (.+?) written by another writer", output, re.M):
+    for track, models in re.findall(pattern, output, re.M):
         got |= {(track, m) for m in models.split(", ")}
     return got
+
+
+def _left_to_the_other(output: str) -> set[tuple[str, str]]:
+    """What the summary's `skipped: TRACK: M1, M2 written by another writer ...` lines name."""
+    return _named(output, r"^skipped: (\S+): (.+?) written by another writer")
+
+
+def _waited_for(output: str) -> set[tuple[str, str]]:
+    """What the `note: TRACK: M1, M2 being written by another writer ...; waiting for it` lines name."""
+    return _named(output, r"^note: (\S+): (.+?) being written by another writer of the store; waiting for it")
 
 
 def _arrays(store: Path) -> set[tuple[str, str]]:
@@ -63,30 +75,39 @@ def _arrays(store: Path) -> set[tuple[str, str]]:
 
 def _race(demo: Path, models: str, single: Path, out: Path,
           hold: tuple[str, str] | None) -> list[set[tuple[str, str]]]:
-    """Two writers at once (while this process holds ``hold``'s lock, written once the rest is
-    complete); returns what each reported it left to another writer."""
+    """Two writers at once; returns what each reported it left to another writer. With ``hold``,
+    this process holds that array's lock until both writers say they wait for it (their first
+    pass over the videos done), then writes it as a writer would and lets go."""
     want = _arrays(single)
     lock = None
     if hold is not None:
         lock = StoreLocks(str(out)).lock(*hold)
         lock.acquire()
     procs = [_start(demo, models, out) for _ in range(2)]
+    lines: list[list[str]] = [[], []]
+    readers = [threading.Thread(target=got.extend, args=(p.stdout,), daemon=True) for p, got in zip(procs, lines, strict=True)]
+    for r in readers:
+        r.start()
     try:
         if hold is not None:
             deadline = time.time() + 300
-            while time.time() < deadline and not (out / "zarr.json").exists() or \
-                    not want - {hold} <= _arrays(out):
-                assert time.time() < deadline and all(p.poll() is None for p in procs), "writers stopped early"
+            while not all(hold in _waited_for("".join(got)) for got in lines):
+                assert time.time() < deadline and all(p.poll() is None for p in procs), lines
                 time.sleep(0.05)
+            assert want - {hold} <= _arrays(out)  # both are past their first pass: the rest is written
             ref = FeatureStore(single, mode="r").read_feature(*hold)
             FeatureStore(out).write_feature(*hold, ref.values, ref.present, ref.attrs, ref.attrs["dtype"])
             lock.release()
-        outputs = [p.communicate(timeout=300)[0] for p in procs]
+        for p in procs:
+            p.wait(timeout=300)
+        for r in readers:
+            r.join(30)
     finally:
         if lock is not None and lock.is_locked:
             lock.release()
         for p in procs:
             p.kill()
+    outputs = ["".join(got) for got in lines]
     for p, text in zip(procs, outputs, strict=True):
         assert p.returncode == 0, text
         assert not re.search(r"^failed|Error", text, re.M), text
@@ -94,10 +115,12 @@ def _race(demo: Path, models: str, single: Path, out: Path,
     left = [_left_to_the_other(text) for text in outputs]
     assert left[0] | left[1] <= want
     assert left[0] & left[1] <= {hold}  # an array is written once: by one of them, or the holder
+    for text, skipped in zip(outputs, left, strict=True):
+        assert _waited_for(text) <= skipped  # what it waited for, the other wrote (neither failed)
     for text in outputs:  # each such message: one line naming the track and what happened
         for line in text.splitlines():
-            if line.startswith("skipped:"):
-                assert re.match(r"skipped: \S+: .+ written by another writer", line), line
+            if line.startswith(("skipped:", "note:")):
+                assert re.match(r"(skipped|note): \S+: .+ (being )?written by another writer", line), line
     return left
 
 

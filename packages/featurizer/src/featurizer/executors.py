@@ -78,6 +78,9 @@ class LocalExecutor:
             for plan, part in zip(plans, parts, strict=True):
                 left = {r.track: r.deferred for r in part if r.deferred}
                 if left and not progress.cancelled():  # its writer has them, or failed: no overwrite
+                    for track, models in left.items():
+                        progress.note(f"{track}: {', '.join(models)} being written by another writer of the "
+                                      "store; waiting for it")
                     second = extract_source(plan, extractors, store, faces, job.dtype, False, again,
                                             capture_warnings=not self.shared, todo=left, wait=True)
                     part[:] = merge_results([part, second])
