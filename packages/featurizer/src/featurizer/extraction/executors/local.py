@@ -1,4 +1,6 @@
-"""Extraction in this process: models loaded once, the next source decoded ahead."""
+"""Extraction in this process: models loaded once, the next source decoded ahead. Several writers
+of one store (two ``featurizer extract`` runs) share the work: each skips the arrays another
+holds, then waits for those (:mod:`featurizer.core.locks`)."""
 
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ from ...models.registry import Extractor, get_spec
 from ...models.runtime import FreshModels, ModelSource
 from ...progress import Progress, warnings_to
 from ..job import ExtractJob
-from ..results import TrackResult
+from ..results import TrackResult, merge_results
 from ..write import extract_source, todo_of
 
 
@@ -28,6 +30,9 @@ class LocalExecutor:
     process-wide torch thread count and warning filters are left alone. ``faces``: a face source
     to read crops from instead of the job's (a caller that scanned the videos already, e.g. to
     name their people, hands over its detections).
+
+    Arrays another writer of the store is writing are left while it writes them; once every
+    other source is done, each is waited for, and written here only if that writer failed.
     """
 
     def __init__(self, models: ModelSource | None = None, *, shared: bool = False,
@@ -52,13 +57,36 @@ class LocalExecutor:
                 need = bool(audio) and bool(todo_of(plan, audio, store, job.overwrite))
                 yield prefetch_source(plan, need, job.audio_fps)
 
-        results: list[TrackResult] = []
+        parts: list[list[TrackResult]] = []
         threads = contextlib.nullcontext() if self.shared else leave_a_core(extractors)
         with Ahead(ahead, depth=1, name="featurizer-prefetch") as fetched, threads:
             for plan, pre in zip(plans, fetched, strict=True):
-                results += extract_source(plan, extractors, store, faces, job.dtype, job.overwrite,
-                                          progress, pre, capture_warnings=not self.shared)
-        return results
+                parts.append(extract_source(plan, extractors, store, faces, job.dtype, job.overwrite,
+                                            progress, pre, capture_warnings=not self.shared, wait=False))
+            again = _Again(progress)
+            for plan, part in zip(plans, parts, strict=True):
+                left = {r.track: r.deferred for r in part if r.deferred}
+                if left and not progress.cancelled():  # its writer has them, or failed: no overwrite
+                    for track, models in left.items():
+                        progress.note(f"{track}: {', '.join(models)} being written by another writer of the "
+                                      "store; waiting for it")
+                    second = extract_source(plan, extractors, store, faces, job.dtype, False, again,
+                                            capture_warnings=not self.shared, todo=left, wait=True)
+                    part[:] = merge_results([part, second])
+        return [r for part in parts for r in part]
+
+
+class _Again:
+    """A run's progress for its second pass over a source (counted in the first)."""
+
+    def __init__(self, progress: Progress):
+        self.progress = progress
+
+    def video_done(self) -> None:
+        pass
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.progress, name)
 
 
 @contextlib.contextmanager
