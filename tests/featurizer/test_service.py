@@ -33,7 +33,7 @@ from featurizer.service import Settings, create_app
 from featurizer.service.limits import TEXT_FIELDS, FormLimits
 
 from ..http_raw import CONTINUE, first_answer
-from ..openapi_fuzz import fuzz
+from ..openapi_fuzz import Tally, fuzz
 
 FPS = 25
 KEY = "s3cret-test-key"
@@ -649,6 +649,20 @@ def test_openapi_fuzz_finds_no_server_error_and_accepts_every_valid_request(clip
     assert all(s < 500 for codes in seen.values() for s in codes), seen
     assert seen[("POST /v1/features", "positive")] == {200}, seen
     assert {415, 422} <= seen[("POST /v1/features", "negative")]
+
+
+@pytest.mark.heavy
+def test_openapi_fuzz_long_run(clips, spool, no_cached_weights, monkeypatch):
+    """The long run (docs/http.md gives its figures): schemathesis over every operation of a default
+    server, FUZZ_POSITIVE / FUZZ_NEGATIVE cases per operation (default 500 / 1000): no 5xx, no
+    schema-valid request refused, every response as documented."""
+    monkeypatch.delitem(registry._REGISTRY, SLOW)
+    app = create_app(Settings(models=AUDIO, temp_dir=spool, max_upload_mb=1, max_concurrency=2, max_frames=120))
+    tally = Tally()
+    fuzz(app, clips["short"].read_bytes(), int(os.environ.get("FUZZ_POSITIVE", 500)),
+         int(os.environ.get("FUZZ_NEGATIVE", 1000)), tally=tally)
+    print(f"featurizer serve: {tally.summary()}")
+    assert tally.server_errors() == 0 and tally.valid_rejected() == 0 and not tally.failures, tally.failures[:5]
 
 
 def test_openapi_states_what_the_server_enforces(spool, clips):
