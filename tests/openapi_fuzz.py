@@ -87,6 +87,8 @@ def fuzz(app: Any, upload: bytes, positive_examples: int = 25, negative_examples
             if tally is not None:
                 tally.requests += 1
                 tally.statuses.setdefault(key, Counter())[r.status_code] += 1
+                if tally.requests % 250 == 0:
+                    print(f"... {tally.summary()}", file=sys.stderr, flush=True)
             try:
                 case.validate_response(r, checks=checks + ([positive_data_acceptance] if positive else []))
             except Exception as e:  # noqa: BLE001 - schemathesis' failure group, kept for the tally

@@ -197,6 +197,7 @@ def test_openapi_fuzz_of_expressions_finds_no_server_error(bundle: Path, heldout
 
 
 @pytest.mark.heavy
+@pytest.mark.timeout(5400)
 def test_openapi_fuzz_long_run_of_exprnet_serve(bundle: Path, heldout: Path, corpus: Corpus, tmp_path: Path,
                                                 monkeypatch):
     """The long run (docs/infer.md gives its figures): schemathesis over every operation of

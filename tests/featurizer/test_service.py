@@ -652,6 +652,7 @@ def test_openapi_fuzz_finds_no_server_error_and_accepts_every_valid_request(clip
 
 
 @pytest.mark.heavy
+@pytest.mark.timeout(5400)
 def test_openapi_fuzz_long_run(clips, spool, no_cached_weights, monkeypatch):
     """The long run (docs/http.md gives its figures): schemathesis over every operation of a default
     server, FUZZ_POSITIVE / FUZZ_NEGATIVE cases per operation (default 500 / 1000): no 5xx, no
