@@ -70,7 +70,7 @@ DEPLOY_NAMES = {
         "MediaError", "ModelCache", "NoProgress", "Progress", "RichProgress", "describe_model", "encode_video",
         "extract", "find_media", "load_detector", "missing_extras", "parse_weights", "probe_streams", "track_names",
     },
-    "featurizer.service": {"CLIP_ERRORS", "ApiError", "Clip", "ClipWork", "Settings", "Upload", "create_app"},
+    "featurizer.service": {"CLIP_ERRORS", "Clip", "ClipWork", "Settings", "Upload", "create_app"},
 }
 
 

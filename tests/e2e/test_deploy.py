@@ -9,10 +9,12 @@ bad videos are named and the rest complete."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
 import av
+import httpx
 import numpy as np
 import pytest
 from exprnet.cli import app as exprnet_app
@@ -24,7 +26,8 @@ from featurizer.core.store import FeatureStore
 from featurizer.demo import encode_video
 
 from ..featurizer.face_clips import side_by_side, talking_head
-from ..openapi_fuzz import fuzz
+from ..http_raw import CONTINUE, first_answer, serving
+from ..openapi_fuzz import Tally, fuzz
 from ..speech import speak
 from .conftest import FPS, MODELS, Corpus, label_runs, ok, runner
 
@@ -202,6 +205,97 @@ def test_openapi_fuzz_of_expressions_finds_no_server_error(bundle: Path, heldout
     with TestClient(app) as client:
         r = client.post("/v1/expressions", files={"file": ("clip5.mp4", b"x")}, data={"models": "hubert"})
     assert r.status_code == 422 and r.json()["hint"] == "accepted: file", r.text
+
+
+@pytest.mark.heavy
+@pytest.mark.timeout(5400)
+def test_openapi_fuzz_long_run_of_exprnet_serve(bundle: Path, heldout: Path, corpus: Corpus, tmp_path: Path,
+                                                monkeypatch):
+    """The long run (docs/infer.md gives its figures): schemathesis over every operation of
+    `exprnet serve --bundle` with default settings (nothing in the weights caches), FUZZ_POSITIVE /
+    FUZZ_NEGATIVE cases per operation (default 300 / 1000; FUZZ_POSITIVE_EXPRESSIONS, default 60,
+    for the expensive route): no 5xx, no schema-valid request refused."""
+    import os
+
+    import huggingface_hub.constants
+    from exprnet.deploy.serve import create_expressions_app
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hf-hub"))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    app = create_expressions_app(bundle, {"hubert": str(corpus.hubert)}, "cpu", temp_dir=str(tmp_path / "spool"),
+                                 max_upload_mb=2, max_concurrency=1, max_frames=120)
+    tally, clip = Tally(), (heldout / "clip5.mp4").read_bytes()
+    positive, negative = int(os.environ.get("FUZZ_POSITIVE", 300)), int(os.environ.get("FUZZ_NEGATIVE", 1000))
+    fuzz(app, clip, positive, negative, operations=("GET /healthz", "GET /v1/models", "GET /v1/models/{name}",
+                                                     "POST /v1/features"), tally=tally)
+    fuzz(app, clip, int(os.environ.get("FUZZ_POSITIVE_EXPRESSIONS", 60)), negative,
+         operations=("POST /v1/expressions",), tally=tally)
+    print(f"exprnet serve --bundle: {tally.summary()}")
+    assert tally.server_errors() == 0 and tally.valid_rejected() == 0 and not tally.failures, tally.failures[:5]
+
+
+def test_expressions_refuses_an_upload_past_the_cap_before_its_body(bundle: Path, heldout: Path, corpus: Corpus,
+                                                                     tmp_path: Path):
+    """`/v1/expressions` takes the file alone, so its body is at most the cap plus one part's
+    boundary and headers (a 255-byte file name): a Content-Length one byte past that is a 413
+    before `100 Continue` (uvicorn, a raw socket); at it, the server asks for the body."""
+    from exprnet.deploy.serve import create_expressions_app
+    from featurizer.service.limits import FormLimits
+
+    spool = tmp_path / "spool"
+    app = create_expressions_app(bundle, {"hubert": str(corpus.hubert)}, "cpu", temp_dir=str(spool), max_upload_mb=1)
+    bound = FormLimits.of(2**20, 4096 * 1024, ()).max_body(b"abc")
+    assert 2**20 < bound < 2**20 + 2048
+    with serving(app) as url:
+        reply = first_answer(url, "/v1/expressions", bound + 1)
+        assert reply.startswith("HTTP/1.1 413") and '"subject":"Content-Length"' in reply, reply
+        assert first_answer(url, "/v1/expressions", bound).startswith(CONTINUE)
+        big = (heldout / "clip5.mp4").read_bytes() + np.random.default_rng(0).bytes(2**20)
+        r = httpx.post(url + "/v1/expressions", files={"file": ("big.mp4", big)}, timeout=60)
+        assert r.status_code == 413 and r.json()["code"] == "payload_too_large", r.text
+    assert not list(spool.iterdir())
+
+
+def test_expressions_names_the_upload_once(bundle: Path, heldout: Path, corpus: Corpus, tmp_path: Path):
+    """The one naming rule of uploaded clips (featurizer's clip_track) on this route too: a unicode
+    name keeps its readable part; an error names the file once, as the client sent it."""
+    from exprnet.deploy.serve import create_expressions_app
+    from fastapi.testclient import TestClient
+
+    encode_video(tmp_path / "mute.mp4", talking_head(N, "astronaut").frames, FPS)  # no soundtrack
+    app = create_expressions_app(bundle, {"hubert": str(corpus.hubert)}, "cpu", temp_dir=str(tmp_path / "spool"))
+    with TestClient(app) as c:
+        r = c.post("/v1/expressions", files={"file": ("видео 😀 ünï.mp4", (heldout / "clip5.mp4").read_bytes())})
+        assert r.status_code == 200, r.text
+        assert [t["track"] for t in r.json()["tracks"]] == ["video_uni"] and r.json()["video"] == "видео 😀 ünï.mp4"
+        r = c.post("/v1/expressions", files={"file": ("image.png", (tmp_path / "mute.mp4").read_bytes())})
+    body = r.json()
+    assert r.status_code == 422 and body["code"] == "no_audio" and body["subject"] == "image.png", r.text
+    assert body["detail"].startswith("image.png: has no audio stream") and body["detail"].count("image.png") == 1
+
+
+def test_exprnet_serve_schema_lists_what_it_can_serve(bundle: Path, corpus: Corpus, tmp_path: Path, monkeypatch):
+    """`exprnet serve`'s `/v1/features` lists the bundle's models and the registered ones that need
+    no weights or have them here; `--allowed-models` narrows it as on `featurizer serve`."""
+    import huggingface_hub.constants
+    from exprnet.deploy.serve import create_expressions_app
+    from fastapi.testclient import TestClient
+    from featurizer.models.registry import specs
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hf-hub"))  # nothing cached
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    free = {s.name for s in specs() if not s.needs_weights}
+    for allowed, want in ((None, free | set(MODELS.split(","))), (["egemaps"], set(MODELS.split(",")))):
+        app = create_expressions_app(bundle, {"hubert": str(corpus.hubert)}, "cpu", allowed_models=allowed,
+                                     temp_dir=str(tmp_path))
+        with TestClient(app) as c:
+            op = c.get("/openapi.json").json()["paths"]["/v1/features"]["post"]
+            pattern = next(p for p in op["parameters"] if p["name"] == "models")["schema"]["pattern"]
+            assert {s.name for s in specs() if re.fullmatch(pattern, s.name)} == want
+            r = c.post("/v1/features?models=whisper", files={"file": ("c.mp4", b"x")})
+            assert r.status_code == 422 and r.json()["code"] == "unknown_model", r.text  # not a 503
+    r = runner.invoke(exprnet_app, ["serve", "--bundle", str(bundle), "--allowed-models", "egemaps,nope"])
+    assert r.exit_code == 2 and "nope" in r.output and "unknown extractor" in r.output, r.output
 
 
 def test_python_api_gives_the_same_rows(bundle: Path, inferred: Path, heldout: Path, corpus: Corpus):

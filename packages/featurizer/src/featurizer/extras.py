@@ -14,7 +14,7 @@ EXTRAS: dict[str, tuple[str, ...]] = {
     "extract": ("av", "torch", "torchaudio", "cv2", "opensmile", "scipy", "onnxruntime", "retinaface",
                 "facenet_pytorch"),
     "models": ("transformers", "timm", "speechbrain", "torchvggish", "onnxruntime", "onnx"),
-    "serve": ("fastapi", "uvicorn", "multipart"),
+    "serve": ("fastapi", "uvicorn", "multipart", "anyascii"),
     "ray": ("ray",),
 }
 

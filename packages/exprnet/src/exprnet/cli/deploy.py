@@ -211,6 +211,10 @@ def serve(
     device: Annotated[str, typer.Option(help="cpu, cuda or auto")] = "cpu",
     api_key: Annotated[str | None, typer.Option(show_default=False, help="Require this key on every route but "
                                                                         "/healthz (env FEATURIZER_API_KEY).")] = None,
+    allowed_models: Annotated[str | None, typer.Option(show_default=False, help=(
+        "The only models /v1/features requests may name, besides the bundle's (default: every registered model "
+        "whose weights are on this machine or that needs none; env FEATURIZER_ALLOWED_MODELS); the OpenAPI "
+        "schema lists them."))] = None,
     max_upload_mb: Annotated[float | None, typer.Option(show_default=False, help="Largest upload in MiB "
                                                                                "(default 200).")] = None,
     max_concurrency: Annotated[int | None, typer.Option(show_default=False, help="Requests computed at once.")] = None,
@@ -218,7 +222,7 @@ def serve(
     trusted_keys: TrustedOpt = None,
 ) -> None:
     """Serve the bundle over HTTP: POST /v1/expressions beside featurizer's /v1/features (docs/infer.md)."""
-    from featurizer import parse_weights
+    from featurizer import describe_model, parse_weights
 
     from ..deploy.serve import create_expressions_app
 
@@ -226,9 +230,12 @@ def serve(
         _require_extraction("exprnet serve")
         import uvicorn
 
+        allowed = None if allowed_models is None else [n.strip() for n in allowed_models.split(",") if n.strip()]
+        for name in allowed or ():
+            describe_model(name)  # registered (a clear line naming it, if not)
         app_ = create_expressions_app(bundle_dir, parse_weights(weights), device, trusted_keys=trusted_keys,
-                                      api_key=api_key,
-                                      max_upload_mb=max_upload_mb, max_concurrency=max_concurrency)
+                                      api_key=api_key, allowed_models=allowed, max_upload_mb=max_upload_mb,
+                                      max_concurrency=max_concurrency)
         if not api_key and host not in ("127.0.0.1", "localhost", "::1"):
             say.warning(io.err, f"serving on {host} without an API key (--api-key)")
         uvicorn.run(app_, host=host, port=port, log_level=log_level)

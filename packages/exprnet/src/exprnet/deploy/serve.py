@@ -81,7 +81,7 @@ def add_expressions_route(app: Any, inferencer: Inferencer) -> None:
     """``POST /v1/expressions`` on featurizer's ``app`` (its clip path, API key and errors)."""
     import time
 
-    from featurizer.service import CLIP_ERRORS, ApiError, Clip, ClipWork, Upload
+    from featurizer.service import CLIP_ERRORS, Clip, ClipWork, Upload
 
     bundle = inferencer.bundle
     schema = {"type": "object", "required": ["file"], "additionalProperties": False, "properties": {"file": {
@@ -100,7 +100,7 @@ def add_expressions_route(app: Any, inferencer: Inferencer) -> None:
             t0 = time.perf_counter()
             res = inferencer.video(clip.path, str(clip.workdir / "features.zarr"), Collected(clip.cancel))
             if not res.ok:
-                raise ApiError(422, res.code or "processing_failed", clip.named(res.error), subject=clip.filename)
+                raise clip.refusal(res.code or "processing_failed", res.exception or res.error)
             if query.format == "csv":
                 return tracks_csv(res.tracks).encode()
             timing = {"upload": clip.seconds["upload"], "queue": clip.seconds["queue"],

@@ -64,6 +64,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     default_models = resolve_models(",".join(settings.models), []) if settings.models else []
     allowed = settings.servable()
+    variants = settings.allowed_models is None  # NAME:X served with NAME (the schema lists base names)
     cache = ModelCache(settings.runtime())
     gate = Gate(settings.max_concurrency, settings.max_queue, settings.queue_timeout)
     pool: dict[str, ThreadPoolExecutor] = {}
@@ -121,8 +122,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     def openapi() -> dict[str, Any]:  # narrowed to what this server accepts (service/openapi.py)
         if app.openapi_schema is None:
             registered = [s.name for s in specs()]
-            app.openapi_schema = tailor(base_openapi(), settings, default_models, allowed or registered,
-                                        registered)
+            app.openapi_schema = tailor(base_openapi(), settings, default_models, allowed, registered)
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
@@ -194,14 +194,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                        query: Annotated[FeatureParams, Query()]) -> Response:
         if query.models:  # fail before reading the upload
             try:
-                resolve_models(query.models, default_models, allowed)
+                resolve_models(query.models, default_models, allowed, variants)
             except FeaturizerError as e:
                 raise from_featurizer(e) from None
 
         def prepare(upload: Upload) -> ClipWork:
             params = merge_params(query, upload.fields)
             try:
-                names = resolve_models(params.models, default_models, allowed)
+                names = resolve_models(params.models, default_models, allowed, variants)
             except FeaturizerError as e:
                 raise from_featurizer(e) from None
             if not names:

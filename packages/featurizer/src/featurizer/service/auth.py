@@ -29,19 +29,29 @@ class ApiKeyMiddleware:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] in self.open_paths:
             return await self.app(scope, receive, send)
-        h = Headers(scope=scope)
-        supplied = h.get("x-api-key")
-        auth = h.get("authorization", "")
-        if supplied is None and auth[:7].lower() == "bearer ":
-            supplied = auth[7:].strip()
-        if supplied is None or not hmac.compare_digest(supplied.encode("latin-1", "replace"), self.key):
-            err = ApiError(401, "unauthorized", "missing API key" if supplied is None else
-                           "wrong API key", subject="X-API-Key",
-                           hint="send header X-API-Key: KEY or Authorization: Bearer KEY")
+        err = self.refusal(Headers(scope=scope))
+        if err is not None:
             resp = error_response(err)
             resp.headers["WWW-Authenticate"] = 'Bearer realm="featurizer"'
             return await resp(scope, receive, send)
         return await self.app(scope, receive, send)
+
+    def refusal(self, h: Headers) -> ApiError | None:
+        """None for the right key; else the 401, naming the header the client sent it in."""
+        hint = "send header X-API-Key: KEY or Authorization: Bearer KEY"
+        supplied, header = h.get("x-api-key"), "X-API-Key"
+        auth = h.get("authorization")
+        if supplied is None and auth is not None:
+            scheme, _, token = auth.strip().partition(" ")
+            if scheme.lower() != "bearer":
+                return ApiError(401, "unauthorized", f"{scheme or 'an empty value'} credentials are not an API "
+                                "key", subject="Authorization", hint=hint)
+            supplied, header = token.strip(), "Authorization: Bearer"
+        if supplied is None:
+            return ApiError(401, "unauthorized", "missing", subject="API key", hint=hint)
+        if not hmac.compare_digest(supplied.encode("latin-1", "replace"), self.key):
+            return ApiError(401, "unauthorized", "wrong API key", subject=header, hint=hint)
+        return None
 
 
 _api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False,

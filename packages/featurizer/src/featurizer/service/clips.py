@@ -19,12 +19,14 @@ import re
 import shutil
 import threading
 import time
+import unicodedata
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from anyascii import anyascii
 from fastapi import Request
 from fastapi.responses import Response
 from starlette.requests import ClientDisconnect
@@ -34,8 +36,9 @@ from ..errors import FeaturizerError, MediaError
 from ..media.decode import Streams, probe_media, probe_streams
 from .errors import ApiError, from_featurizer
 from .gate import ClientGone, Gate, unless_gone, until_disconnect
+from .limits import TEXT_FIELDS, FormLimits
 from .settings import Settings
-from .uploads import TEXT_FIELDS, Upload, new_workdir, receive_upload
+from .uploads import Upload, new_workdir, receive_upload
 
 log = logging.getLogger("featurizer.service")
 
@@ -65,6 +68,16 @@ class Clip:
         """``text`` (an error, a warning) with the placed file's path replaced by the client's name."""
         return (text or "").replace(str(self.path), self.filename)
 
+    def refusal(self, code: str, error: BaseException | str | None) -> ApiError:
+        """A 422 ``code`` for what a route's compute found wrong with this clip: the client's file
+        name once, as the subject, then the reason (and whatever else the error names)."""
+        if isinstance(error, FeaturizerError):
+            subject = self.named(error.subject)
+            reason = self.named(error.reason) if subject == self.filename else f"{subject}: {self.named(error.reason)}"
+            return ApiError(422, code, reason, subject=self.filename, hint=self.named(error.hint) or None)
+        text = self.named(str(error or "could not be processed"))
+        return ApiError(422, code, text.removeprefix(f"{self.filename}: "), subject=self.filename)
+
 
 @dataclass
 class ClipWork:
@@ -78,10 +91,13 @@ class ClipWork:
 
 
 def clip_track(filename: str) -> str:
-    """The one naming rule for uploaded clips: the file's stem with every character outside
-    ``A-Za-z0-9._-`` as ``_`` (at most 128 characters), or ``upload``."""
-    stem = re.sub(r"[^A-Za-z0-9._-]", "_", Path(filename).stem)[:128].strip("._-")
-    return stem or "upload"
+    """The one naming rule for uploaded clips (every clip route): the file's stem, transliterated
+    to ASCII (``anyascii``: ``видео ünï`` -> ``video uni``; emoji and other pictographs dropped),
+    each run of characters outside ``A-Za-z0-9._-`` as one ``_``, at most 128 characters; else
+    ``upload``."""
+    stem = "".join(" " if not c.isascii() and unicodedata.category(c) == "So" else c for c in Path(filename).stem)
+    track = re.sub(r"[^A-Za-z0-9._-]+", "_", anyascii(stem))[:128].strip("._-")
+    return track or "upload"
 
 
 def check_media(path: Path, name: str) -> Streams:
@@ -145,8 +161,8 @@ class ClipRunner:
             try:
                 upload = await receive_upload(
                     request.stream(), request.headers.get("content-type"),
-                    request.headers.get("content-length"), workdir, s.max_upload_bytes, s.max_field_kb * 1024,
-                    fields)
+                    request.headers.get("content-length"), workdir,
+                    FormLimits.of(s.max_upload_bytes, s.max_field_kb * 1024, fields))
             except ClientDisconnect:
                 return Response(status_code=499)
             assert upload.path is not None

@@ -19,14 +19,20 @@ def wants_npz(params: FeatureParams, accept: str | None) -> bool:
     return NPZ_MEDIA_TYPE in (accept or "").lower()
 
 
-def resolve_models(text: str | None, default: list[str], allowed: list[str] | None = None) -> list[str]:
-    """The request's models (else ``default``); each registered, and one of ``allowed`` if set."""
+def resolve_models(text: str | None, default: list[str], allowed: list[str] | None = None,
+                   variants: bool = False) -> list[str]:
+    """The request's models (else ``default``); each registered, and one of ``allowed`` if set
+    (``variants``: ``NAME:X`` too when ``NAME`` is)."""
     names = [n.strip() for n in (text or "").split(",") if n.strip()]
     out = parse_model_list(names) if names else list(default)
-    refused = [n for n in out if allowed is not None and n not in allowed]
+    ok = set(allowed or ())
+    refused = [n for n in out if allowed is not None and n not in ok
+               and not (variants and n.partition(":")[0] in ok)]
     if refused:
+        why = "" if not variants else " (models whose weights are on the server or that need none; its " \
+                                      "operator adds others with --weights NAME=PATH or --allowed-models)"
         raise ApiError(422, "unknown_model", f"{', '.join(refused)}: not served here", subject="models",
-                       hint=f"this server serves: {', '.join(allowed or [])}", known_models=sorted(allowed or []))
+                       hint=f"this server serves: {', '.join(allowed or [])}{why}", known_models=sorted(ok))
     return out
 
 

@@ -5,12 +5,15 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
 
 from ..extraction.job import parse_options, parse_pairs
 from ..models.runtime import Runtime
+
+if TYPE_CHECKING:
+    from ..models.registry import ExtractorSpec
 
 DEFAULT_MODELS = ("egemaps", "compare", "fbank", "hog")
 ENV_PREFIX = "FEATURIZER_"
@@ -24,7 +27,8 @@ class Settings(BaseModel):
         description="Loaded at start-up, and used by requests that name no models.")
     allowed_models: list[str] | None = Field(
         None, description="The models requests may name (the default models are always allowed); "
-                          "unset: every registered model. The OpenAPI schema lists them.")
+                          "unset: every registered model whose weights are on this machine or that "
+                          "needs none. The OpenAPI schema lists them.")
     weights: dict[str, str] = Field(
         default_factory=dict, description="Model name -> weights source (hub id, folder or file).")
     device: str = Field("cpu", description="cpu, cuda or auto (passed to the extractors).")
@@ -65,11 +69,21 @@ class Settings(BaseModel):
     def _empty_key_is_none(cls, v: object) -> object:
         return None if isinstance(v, str) and not v.strip() else v
 
-    def servable(self) -> list[str] | None:
-        """The model names requests may give (None: every registered one)."""
-        if self.allowed_models is None:
-            return None
-        return list(dict.fromkeys([*self.allowed_models, *self.models]))
+    def servable(self) -> list[str]:
+        """The model names requests may give, as the OpenAPI schema lists them: ``allowed_models``
+        and the default models; unset: every registered model whose weights are on this machine
+        (given with ``weights``, or in the hub or torch cache) or that needs none, and the
+        default models. Read from the file system once (no network, no model library)."""
+        if self.allowed_models is not None:
+            return list(dict.fromkeys([*self.allowed_models, *self.models]))
+        from ..models.registry import specs
+        from ..models.weights.sources import is_present
+
+        def on_hand(spec: ExtractorSpec) -> bool:
+            given = self.weights.get(spec.name)
+            return is_present(given) if given else not spec.needs_weights or is_present(spec.weights_source)
+
+        return list(dict.fromkeys([*(s.name for s in specs() if on_hand(s)), *self.models]))
 
     def runtime(self) -> Runtime:
         """How this process builds its models (every request shares them)."""

@@ -1,4 +1,5 @@
-"""Stream a multipart/form-data request into a temporary folder, with size caps.
+"""Stream a multipart/form-data request into a temporary folder, with the route's caps
+(:class:`~.limits.FormLimits`).
 
 The ``file`` part goes straight to ``<workdir>/upload`` as it arrives (never whole in memory);
 small fields are kept as text. The caller owns ``workdir`` and removes it.
@@ -10,7 +11,7 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -19,11 +20,16 @@ from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from .errors import ApiError
+from .limits import (
+    FILE_FIELD,
+    MAX_FILENAME_BYTES,
+    PART_HEADER_BYTES,
+    FormLimits,
+    filename_too_long,
+    header_line_bytes,
+    part_headers_too_large,
+)
 
-FILE_FIELD = "file"
-TEXT_FIELDS = ("models", "dtype", "frames", "fps", "track", "format", "annotation")
-SMALL_FIELD_BYTES = 64 * 1024  # every field but the annotation
-MULTIPART_SLACK = 1 << 20  # headers and boundaries allowed on top of the caps
 WORKDIR_PREFIX = "featurizer-"
 
 
@@ -74,16 +80,14 @@ def _alive(pid: int) -> bool:
 class _Collector:
     """python-multipart callbacks: file data to disk, fields to memory, every cap enforced."""
 
-    def __init__(self, workdir: Path, max_file: int, max_field: int, fields: Sequence[str] = TEXT_FIELDS):
-        self.workdir, self.fields = workdir, tuple(fields)
-        self.max_file = max_file
-        self.max_field = max_field
+    def __init__(self, workdir: Path, limits: FormLimits):
+        self.workdir, self.limits = workdir, limits
         self.upload = Upload()
         self.ended = False
         self._name = ""
-        self._filename: str | None = None
         self._header_name = b""
         self._header_value = b""
+        self._header_bytes = 0
         self._disposition = b""
         self._data = bytearray()
         self._fh: BinaryIO | None = None
@@ -97,16 +101,32 @@ class _Collector:
     # -- callbacks ----------------------------------------------------------------------------
     def on_part_begin(self) -> None:
         self._disposition = b""
-        self._name, self._filename = "", None
+        self._name = ""
+        self._header_bytes = 0
         self._data = bytearray()
 
     def on_header_field(self, data: bytes, start: int, end: int) -> None:
         self._header_name += data[start:end]
+        self._check_headers()
 
     def on_header_value(self, data: bytes, start: int, end: int) -> None:
         self._header_value += data[start:end]
+        self._check_headers()
+
+    def _check_headers(self) -> None:
+        """The part's headers within PART_HEADER_BYTES (a long file name said as such)."""
+        if self._header_bytes + header_line_bytes(self._header_name, self._header_value) <= PART_HEADER_BYTES:
+            return
+        disposition = self._header_value if self._header_name.lower() == b"content-disposition" \
+            else self._disposition
+        _, opts = parse_options_header(disposition)
+        if b"filename" in opts or b"filename=" in disposition:
+            name = opts.get(b"filename") or disposition.partition(b"filename=")[2]
+            raise filename_too_long(name.strip(b'"').decode("utf-8", "replace"))
+        raise part_headers_too_large(opts.get(b"name", b"").decode("utf-8", "replace"))
 
     def on_header_end(self) -> None:
+        self._header_bytes += header_line_bytes(self._header_name, self._header_value)
         if self._header_name.lower() == b"content-disposition":
             self._disposition = self._header_value
         self._header_name = self._header_value = b""
@@ -118,15 +138,17 @@ class _Collector:
                            subject="request body", hint="every part needs Content-Disposition: "
                            "form-data; name=...")
         name = opts[b"name"].decode("utf-8", "replace")
-        if name != FILE_FIELD and name not in self.fields:
+        if name != FILE_FIELD and name not in self.limits.fields:
             raise ApiError(422, "unknown_field", f"unknown form field {name!r}", subject=name,
-                           hint=f"accepted: {', '.join((FILE_FIELD, *self.fields))}")
+                           hint=f"accepted: {', '.join((FILE_FIELD, *self.limits.fields))}")
         if name in self._seen:
             raise ApiError(422, "duplicate_field", f"form field {name!r} given twice", subject=name)
         self._seen.add(name)
         self._name = name
         if name == FILE_FIELD:
             raw = opts.get(b"filename", b"")
+            if len(raw) > MAX_FILENAME_BYTES:
+                raise filename_too_long(raw.decode("utf-8", "replace"), len(raw))
             self.upload.filename = Path(raw.decode("utf-8", "replace").replace("\\", "/")).name
             self.upload.path = self.workdir / "upload"
             self._fh = open(self.upload.path, "wb")  # noqa: SIM115 - closed in on_part_end/close
@@ -135,15 +157,13 @@ class _Collector:
         n = end - start
         if self._name == FILE_FIELD:
             self.upload.size += n
-            if self.upload.size > self.max_file:
-                raise too_large(self.max_file)
+            if self.upload.size > self.limits.max_file:
+                raise self.limits.file_too_large()
             assert self._fh is not None
             self._fh.write(data[start:end])
             return
-        cap = self.max_field if self._name == "annotation" else SMALL_FIELD_BYTES
-        if len(self._data) + n > cap:
-            raise ApiError(413, "field_too_large", f"form field {self._name!r} is larger than "
-                           f"{cap // 1024} KiB", subject=self._name)
+        if len(self._data) + n > self.limits.field_cap(self._name):
+            raise self.limits.field_too_large(self._name)
         self._data += data[start:end]
 
     def on_part_end(self) -> None:
@@ -158,11 +178,6 @@ class _Collector:
 
     def on_end(self) -> None:
         self.ended = True
-
-
-def too_large(limit: int) -> ApiError:
-    return ApiError(413, "payload_too_large", f"upload is larger than {limit / 2**20:g} MiB",
-                    subject="file", hint="send a shorter clip, or raise --max-upload-mb on the server")
 
 
 def check_content_type(content_type: str | None) -> bytes:
@@ -180,16 +195,23 @@ def check_content_type(content_type: str | None) -> bytes:
     return boundary
 
 
-async def receive_upload(chunks: AsyncIterator[bytes], content_type: str | None,
-                         content_length: str | None, workdir: Path, max_file: int,
-                         max_field: int, fields: Sequence[str] = TEXT_FIELDS) -> Upload:
-    """Parse the body into ``workdir``; raises :class:`ApiError` (413 as soon as a cap is passed;
-    422 for a form field other than the file and ``fields``)."""
+def check_length(content_type: str | None, content_length: str | None, limits: FormLimits) -> bytes:
+    """Before the body is read: the boundary, and 413 when ``Content-Length`` says the body is
+    larger than the route's form can be (:meth:`FormLimits.max_body`)."""
     boundary = check_content_type(content_type)
-    max_body = max_file + max_field + MULTIPART_SLACK
-    if content_length and content_length.isdigit() and int(content_length) > max_body:
-        raise too_large(max_file)
-    col = _Collector(workdir, max_file, max_field, fields)
+    if content_length and content_length.isdigit() and int(content_length) > limits.max_body(boundary):
+        raise limits.length_too_large(int(content_length), boundary)
+    return boundary
+
+
+async def receive_upload(chunks: AsyncIterator[bytes], content_type: str | None,
+                         content_length: str | None, workdir: Path, limits: FormLimits) -> Upload:
+    """Parse the body into ``workdir``; raises :class:`ApiError` (413 before reading when
+    Content-Length is over the form's bound, else as soon as a cap is passed; 422 for a form
+    field the route does not take). ``chunks`` is not touched before the checks on the headers."""
+    boundary = check_length(content_type, content_length, limits)
+    max_body = limits.max_body(boundary)
+    col = _Collector(workdir, limits)
     parser = MultipartParser(boundary, {  # type: ignore[arg-type]
         "on_part_begin": col.on_part_begin, "on_part_data": col.on_part_data,
         "on_part_end": col.on_part_end, "on_header_field": col.on_header_field,
@@ -201,7 +223,7 @@ async def receive_upload(chunks: AsyncIterator[bytes], content_type: str | None,
         async for chunk in chunks:
             received += len(chunk)
             if received > max_body:
-                raise too_large(max_file)
+                raise limits.body_too_large(boundary)
             if col.ended:
                 continue  # epilogue after the closing boundary
             parser.write(chunk)
