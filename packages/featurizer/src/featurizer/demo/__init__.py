@@ -2,7 +2,9 @@
 
 - :mod:`.media`: encode frames and audio with PyAV (H.264/AAC, constant or variable frame rate);
 - :mod:`.corpus`: the demo corpus in the Aff-Wild2 layout (drawn faces and a voice that follow
-  the labels), written as videos, annotations and aligned crops.
+  the labels), written as videos, annotations and aligned crops;
+- :mod:`.speech`: real speech from eSpeak NG (the espeakng-loader wheel, when installed);
+- :mod:`.portrait`: a clip of a real face (scikit-image's astronaut photograph) with that speech.
 
 exprnet's :mod:`exprnet.data.synthetic` is a different thing: feature arrays written straight into
 a store (no media), so exprnet's benchmarks and tests need no extraction.

@@ -10,9 +10,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, field_validator
 
 from ..job import parse_options, parse_pairs
+from ..registry import OFFLINE_MODELS
 from ..runtime import Runtime
 
-DEFAULT_MODELS = ("egemaps", "compare", "fbank", "hog")
+DEFAULT_MODELS = OFFLINE_MODELS
 ENV_PREFIX = "FEATURIZER_"
 
 

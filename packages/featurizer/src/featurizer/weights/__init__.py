@@ -42,7 +42,6 @@ from .local import (
 )
 from .remote import is_offline, unreachable
 from .sources import is_present, parse_source, resolve
-from .wheel import is_wheel_source, wheel_path
 from .state_dict import (
     LoadReport,
     check_state_dict,
@@ -53,6 +52,7 @@ from .state_dict import (
     strip_wrappers,
     unwrap_state_dict,
 )
+from .wheel import is_wheel_source, wheel_path
 
 __all__ = ["MODEL_FILE_SUFFIXES", "RANDOM", "STATE_DICT_SUFFIXES", "LoadReport", "ResolvedWeights",
            "check_state_dict", "file_sha256", "files_sha256", "flag_hint", "is_offline", "is_present", "is_wheel_source",
