@@ -47,11 +47,17 @@ def bundle(
     device: Annotated[str, typer.Option(help="cpu, cuda or auto")] = "auto",
     overwrite: Annotated[bool, typer.Option(help="Replace an existing bundle folder.")] = False,
     allow_feature_mismatch: AllowMismatch = False,
+    pretrained: Annotated[str | None, typer.Option(help="Instead of RUNS: a starter bundle from a pretrained "
+                                                        "classifier alone (fer: FER2013's mini-Xception), no "
+                                                        "training data (docs/infer.md).")] = None,
 ) -> None:
-    """Fit the ensemble of RUNS on their validation split and write it as a self-contained bundle."""
+    """Fit the ensemble of RUNS on their validation split and write it as a self-contained bundle
+    (or, with --pretrained fer, a starter bundle that needs no training data)."""
     from ..deploy.make import make_bundle
 
     with user_errors():
+        if pretrained is not None:
+            return _starter(pretrained, folders, store, labels, out_dir, detector, overwrite)
         for flag, v in (("--store", store), ("--labels", labels), ("--out", out_dir)):
             if not v:
                 raise ConfigError(flag, "required")
@@ -63,11 +69,29 @@ def bundle(
         bundle_summary(path)
 
 
+def _starter(pretrained: str, folders: list[str] | None, store: str, labels: str, out_dir: str,
+             detector: str | None, overwrite: bool) -> None:
+    from ..deploy.starter import make_starter_bundle
+
+    if folders or store or labels:
+        raise ConfigError("--pretrained", "makes a bundle without runs, store or labels",
+                          "leave out the run folders, --store and --labels")
+    if not out_dir:
+        raise ConfigError("--out", "required")
+    path = make_starter_bundle(pretrained, out_dir, detector, overwrite)
+    bundle_summary(path)
+
+
 def bundle_summary(path: Path) -> None:
     from ..deploy.bundle import Bundle
 
     b = Bundle.load(path)
-    v = b.manifest.get("validation", {})
+    v = b.manifest.get("validation") or {}
+    if b.manifest.get("starter"):
+        say.message(io.out, f"starter bundle {b.id}: {b.members[0].encoder} on {', '.join(b.recipe.models)}, "
+                            f"never trained on Aff-Wild2 (no validation score) -> {path}")
+        say.message(io.out, f"model card: {Path(path) / 'MODEL_CARD.md'}")
+        return
     say.message(io.out, f"bundle {b.id}: {len(b.members)} member(s), {b.combiner.method}, features "
                         f"{', '.join(b.recipe.models)}; validation F1 {v.get('val_f1', float('nan')):.4f} -> {path}")
     say.message(io.out, f"model card: {Path(path) / 'MODEL_CARD.md'}")

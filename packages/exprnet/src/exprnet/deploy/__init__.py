@@ -3,7 +3,10 @@
 - :mod:`.recipe`: the feature recipe (how every feature the members read was extracted);
 - :mod:`.bundle`: the bundle folder: written, verified and loaded; members -> combination ->
   post-processing on tracks of a store;
+- :mod:`.members`: a bundle's members (trained runs), their files; :mod:`.pretrained`: the
+  ``pretrained`` member kind (a pretrained classifier's classes mapped onto ABAW's);
 - :mod:`.make`: ``exprnet bundle`` (runs -> the ensemble fitted on validation -> a bundle);
+- :mod:`.starter`: ``exprnet bundle --pretrained fer`` (the starter bundle: no training data);
 - :mod:`.card`: MODEL_CARD.md;
 - :mod:`.infer`: ``exprnet infer`` (videos -> faces, the recipe's features -> the bundle -> tables);
 - :mod:`.outputs`: the per-track CSV, timeline PNG, submission and overlay video;
@@ -13,3 +16,5 @@ The only layer of exprnet that uses featurizer beyond its core: infer and serve 
 featurizer's extraction (``run_job``), face tracking and HTTP app. bundle, make and card need the
 core and featurizer's registry alone. May import every other exprnet stage.
 """
+
+from . import pretrained  # noqa: F401, E402 - registers the ``pretrained`` member kind with members
