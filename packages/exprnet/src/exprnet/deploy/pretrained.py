@@ -75,7 +75,8 @@ class MappedPredictor:
     def probs(self, bank: FeatureBank, reporter: Any = None) -> dict[int, np.ndarray]:
         out = {}
         for i in range(len(bank.tracks)):
-            p = np.clip(np.asarray(bank.values[bank.rows(i)], np.float64), 0.0, None) @ self.matrix
+            raw = np.asarray(bank.values[bank.rows(i)], np.float64) / bank.scale + bank.offset  # as stored
+            p = np.clip(raw, 0.0, None) @ self.matrix
             s = p.sum(1, keepdims=True)
             fallback = self.matrix.sum(0) / self.matrix.sum()
             out[i] = np.where(s > 0, p / np.maximum(s, 1e-12), fallback).astype(np.float32)

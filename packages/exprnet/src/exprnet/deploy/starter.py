@@ -9,8 +9,8 @@ Its chain is built from Aff-Wild2's expression statistics instead of training la
   Aff-Wild2-like benchmark uses (:data:`exprnet.data.synthetic.AFFWILD2_COUNTS`; docs/learning.md);
 - segment durations: that benchmark's per-class median expression lengths at 30 fps
   (:data:`~exprnet.data.synthetic.MEDIAN_FRAMES`, log-normal with sigma 0.9), whose means set
-  each class's self-transition (1 - 1 / mean length) and whose entry rates (share / mean length)
-  set where a change goes, as the benchmark's semi-Markov chain draws them.
+  each class's self-transition (1 - 1 / mean length). Where a change goes is weighted so that the
+  chain spends exactly each class's share of the frames (:func:`destination_weights`).
 
 The emissions divide the member's probabilities by FER2013's training class shares (the prior the
 network was trained towards: plain cross-entropy on FER2013's 28,709 training images), with
@@ -47,15 +47,30 @@ EMISSION_WEIGHT = 0.5
 SIGMA = 0.9  # log-normal spread of the durations (the benchmark's)
 
 
+def destination_weights(entry: np.ndarray) -> np.ndarray:
+    """Weights w (summing to 1) such that a chain leaving class c for j != c with probability
+    w_j / (1 - w_c) enters each class at the rates ``entry``: its jump chain's stationary
+    distribution is proportional to w_c (1 - w_c), so w_c (1 - w_c) = k entry_c, k by bisection."""
+    e = np.asarray(entry, np.float64) / np.sum(entry)
+    w = lambda k: (1.0 - np.sqrt(np.maximum(0.0, 1.0 - 4.0 * k * e))) / 2.0  # noqa: E731
+    lo, hi = 0.0, 1.0 / (4.0 * e.max())
+    for _ in range(200):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if w(mid).sum() < 1.0 else (lo, mid)
+    out = w(hi)
+    return out / out.sum()
+
+
 def affwild2_chain() -> tuple[np.ndarray, np.ndarray]:
-    """(initial, transition) over the 8 ABAW classes from Aff-Wild2's class shares and durations."""
+    """(initial, transition) over the 8 ABAW classes from Aff-Wild2's class shares and durations:
+    stays geometric with the classes' mean segment lengths, the frame shares exactly Aff-Wild2's."""
     share = AFFWILD2_COUNTS / AFFWILD2_COUNTS.sum()
     mean_len = MEDIAN_FRAMES * np.exp(SIGMA**2 / 2)
-    entry = share / mean_len  # how often each class starts, so that its frame share comes out right
+    dest = destination_weights(share / mean_len)  # a class starts at share / length
     n = len(share)
     trans = np.zeros((n, n))
     for c in range(n):
-        others = entry.copy()
+        others = dest.copy()
         others[c] = 0.0
         trans[c] = others / others.sum() / mean_len[c]
         trans[c, c] = 1.0 - 1.0 / mean_len[c]
