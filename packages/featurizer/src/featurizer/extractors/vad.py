@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from ..registry import WEIGHTS, Extractor, Timing, register
+from ..registry import PRECISION, WEIGHTS, Extractor, Timing, register
 
 SAMPLE_RATE = 16_000
 FRAME, CONTEXT, STATE = 512, 64, 128
@@ -71,12 +71,16 @@ class SileroVad(Extractor):
         return [self.probabilities(w)[:, None] if len(w) else np.zeros((0, 1), np.float32) for w in waves]
 
 
-def load_vad(weights: str | None) -> Extractor:
-    """The VAD on the CPU (a small sequential network: it takes no device or batch size)."""
+def load_vad(weights: str | None, precision: str | None = None) -> Extractor:
+    """The VAD on the CPU (a small sequential network: it takes no device or batch size), in the
+    precision its ONNX graph was exported in (fp32; another is refused, as for every ONNX model)."""
     from ..errors import WeightsError
     from ..weights import resolve
 
     res = resolve("vad", weights, WHEEL, where=INSTALL)  # first: a missing wheel fails before anything loads
+    if precision not in (None, "auto", "fp32"):
+        raise WeightsError(f"vad --precision {precision}", "the VAD's ONNX graph runs in the precision it was "
+                           "exported in (fp32)", "leave --precision out for vad, or use fp32")
     if res.kind == "random":
         raise WeightsError("vad weights random", "the VAD runs its ONNX graph, which has no random form",
                            "leave --weights vad out")
@@ -101,9 +105,9 @@ def load_vad(weights: str | None) -> Extractor:
 
 
 @register("vad", modality="audio", dim=1, timing=VAD_TIMING, recipe_version=RECIPE, weights_source=WHEEL,
-          needs_weights=True, options=(WEIGHTS,), trained_on="speech",
+          needs_weights=True, options=(WEIGHTS, PRECISION), trained_on="speech",
           dataset="Silero's speech and noise corpora (100+ languages; not published)", licence="MIT (silero-vad)",
           weights_hint=INSTALL,
           description="Silero VAD speech probability (0..1) every 32 ms, pooled per label frame")
-def vad(weights: str | None = None) -> Extractor:
-    return load_vad(weights)
+def vad(weights: str | None = None, precision: str | None = None) -> Extractor:
+    return load_vad(weights, precision)
