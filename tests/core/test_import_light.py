@@ -67,7 +67,8 @@ DEPLOY = ("exprnet/deploy/", "exprnet/cli/deploy.py")
 DEPLOY_NAMES = {
     "featurizer": {
         "Collected", "CroppedAlignedFaces", "DetectedFaces", "FaceSource", "FeatureStore", "FeaturizerError",
-        "MediaError", "ModelCache", "NoProgress", "Progress", "RichProgress", "describe_model", "encode_video",
+        "MediaError", "ModelCache", "NoProgress", "Progress", "RichProgress", "create_extractor", "describe_model",
+        "encode_video",
         "extract", "find_media", "load_detector", "missing_extras", "parse_weights", "probe_streams", "track_names",
     },
     "featurizer.service": {"CLIP_ERRORS", "Clip", "ClipWork", "Settings", "Upload", "create_app"},

@@ -53,7 +53,7 @@ def cache_key(cfg: RunConfig) -> str:
     url = str(Path(str(d.store)).resolve()) if "://" not in str(d.store) else str(d.store)
     h = hashlib.sha256(json.dumps({
         "store": url, "features": d.features, "identity": ident, "normalize": d.normalize,
-        "present_flags": d.present_flags, "baseline": cfg.baseline.model_dump() if cfg.baseline else None,
+        "present_flags": d.present_flags, "speech_gate": d.speech_gate, "baseline": cfg.baseline.model_dump() if cfg.baseline else None,
         "smooth": cfg.smooth.model_dump(), "seed": cfg.train.seed, "train": train, "val": val,
     }, sort_keys=True, default=str).encode())
     files = find_annotations(str(d.labels), (d.train_split, d.val_split))

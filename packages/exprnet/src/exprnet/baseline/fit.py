@@ -53,7 +53,8 @@ def is_baseline(run: str | Path) -> bool:
 
 
 def make_builder(cfg: RunConfig, bank: FeatureBank, stats: Standardizer) -> BatchBuilder:
-    return BatchBuilder(bank, stats, 1, cfg.data.present_flags, normalize=cfg.data.normalize)
+    return BatchBuilder(bank, stats, 1, cfg.data.present_flags, normalize=cfg.data.normalize,
+                        speech_gate=cfg.data.speech_gate)
 
 
 def labelled_frames(builder: BatchBuilder, ids: Sequence[int], max_frames: int, seed: int

@@ -61,11 +61,17 @@ def bundle(
     overwrite: Annotated[bool, typer.Option(help="Replace an existing bundle folder.")] = False,
     allow_feature_mismatch: AllowMismatch = False,
     sign: SignOpt = None,
+    pretrained: Annotated[str | None, typer.Option(help="Instead of RUNS: a starter bundle from a pretrained "
+                                                        "classifier alone (fer: FER2013's mini-Xception), no "
+                                                        "training data (docs/infer.md).")] = None,
 ) -> None:
-    """Fit the ensemble of RUNS on their validation split and write it as a self-contained bundle."""
+    """Fit the ensemble of RUNS on their validation split and write it as a self-contained bundle
+    (or, with --pretrained fer, a starter bundle that needs no training data)."""
     from ..deploy.make import make_bundle
 
     with user_errors():
+        if pretrained is not None:
+            return _starter(pretrained, folders, store, labels, out_dir, detector, overwrite, signing_key(sign))
         for flag, v in (("--store", store), ("--labels", labels), ("--out", out_dir)):
             if not v:
                 raise ConfigError(flag, "required")
@@ -78,13 +84,31 @@ def bundle(
         bundle_summary(path, key)
 
 
+def _starter(pretrained: str, folders: list[str] | None, store: str, labels: str, out_dir: str,
+             detector: str | None, overwrite: bool, key: Any = None) -> None:
+    from ..deploy.starter import make_starter_bundle
+
+    if folders or store or labels:
+        raise ConfigError("--pretrained", "makes a bundle without runs, store or labels",
+                          "leave out the run folders, --store and --labels")
+    if not out_dir:
+        raise ConfigError("--out", "required")
+    path = make_starter_bundle(pretrained, out_dir, detector, overwrite, sign=key)
+    bundle_summary(path, key)
+
+
 def bundle_summary(path: Path, key: Any = None) -> None:
     """One line on the bundle written (and its signature, checked with ``key``'s public half)."""
     from ..deploy.bundle import Bundle
     from ..deploy.signing import public_of
 
     b = Bundle.load(path, trusted_keys=None if key is None else [public_of(key)])
-    v = b.manifest.get("validation", {})
+    v = b.manifest.get("validation") or {}
+    if b.manifest.get("starter"):
+        say.message(io.out, f"starter bundle {b.id}: {b.members[0].encoder} on {', '.join(b.recipe.models)}, "
+                            f"never trained on Aff-Wild2 (no validation score) -> {path}")
+        say.message(io.out, f"model card: {Path(path) / 'MODEL_CARD.md'}")
+        return
     say.message(io.out, f"bundle {b.id}: {len(b.members)} member(s), {b.combiner.method}, features "
                         f"{', '.join(b.recipe.models)}; validation F1 {v.get('val_f1', float('nan')):.4f} -> {path}")
     if b.signer:

@@ -56,6 +56,9 @@ class DataConfig(_Strict):
     # Training-time input dropout: single feature columns, and whole features (all columns of one).
     feature_dropout: float = Field(0.0, ge=0, lt=1)
     modality_dropout: float = Field(0.0, ge=0, lt=1)
+    # A speech-probability feature among the features (vad): where it is below 0.5, the other audio
+    # features are fed as dropped (zero, flagged absent); exprnet.data.gate.
+    speech_gate: str | None = None
 
     @field_validator("features", mode="before")
     @classmethod
@@ -71,6 +74,13 @@ class DataConfig(_Strict):
         if dup:
             raise ValueError(f"feature(s) listed twice: {', '.join(dup)}")
         return v
+
+    @model_validator(mode="after")
+    def _gate_is_a_feature(self) -> DataConfig:
+        if self.speech_gate and self.features and self.speech_gate not in self.features:
+            raise ValueError(f"data.speech_gate {self.speech_gate!r} must be one of data.features "
+                             f"({', '.join(self.features)})")
+        return self
 
 
 class ModelConfig(_Strict):

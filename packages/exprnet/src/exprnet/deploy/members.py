@@ -25,6 +25,9 @@ from .contents import MANIFEST
 from .recipe import Recipe
 
 META_KEY = "exprnet"  # the one safetensors metadata key of a bundle file
+# Member kinds beyond trained runs: kind -> loader(blobs, entry, recipe) -> Member (registered by
+# their modules, e.g. :mod:`.pretrained`); such a member to be written has a ``write(folder)``.
+MEMBER_KINDS: dict[str, Any] = {}
 
 
 @dataclass
@@ -56,6 +59,8 @@ def _stats_arrays(stats: Standardizer) -> tuple[dict[str, np.ndarray], dict[str,
 
 def write_member(root: Path, folder: str, lr: LoadedRun) -> dict[str, Any]:
     """One member's files under ``root/folder``; returns its manifest entry (without scores)."""
+    if hasattr(lr, "write"):  # another member kind writes its own files
+        return {**lr.write(root / folder), "folder": folder}
     d = root / folder
     d.mkdir(parents=True, exist_ok=True)
     atomic_write_text(d / "config.yaml", yaml.safe_dump(lr.cfg.to_dict(), sort_keys=False, default_flow_style=None))
@@ -94,6 +99,8 @@ def _load_tensors(path: Path, data: bytes) -> tuple[dict[str, np.ndarray], dict[
 def load_member(blobs: Any, entry: dict[str, Any], recipe: Recipe, device: str = "cpu") -> Member:
     """One member from the bundle's verified files (``blobs[rel]``: bytes, ``blobs.root``),
     checked against the recipe's widths; a network is built once, here, and predicts on ``device``."""
+    if entry.get("kind") in MEMBER_KINDS:
+        return MEMBER_KINDS[entry["kind"]](blobs, entry, recipe)
     root, folder = blobs.root, entry["folder"]
     d = root / folder
     cfg_path = f"{folder}/config.yaml"

@@ -262,7 +262,8 @@ def track_probs(model: ExprNet, bank: FeatureBank, stats: Standardizer, cfg: Run
     score counts, come from a second pass over the whole track."""
     def run(unlabelled: str, ids: Sequence[int]) -> tuple[dict[int, np.ndarray], dict[int, np.ndarray]]:
         builder = BatchBuilder(bank, stats, cfg.model.segment or 1, cfg.data.present_flags,
-                               unlabelled=unlabelled, pad=cfg.data.pad, normalize=cfg.data.normalize)
+                               unlabelled=unlabelled, pad=cfg.data.pad, normalize=cfg.data.normalize,
+                               speech_gate=cfg.data.speech_gate)
         return predict_probs(model, builder, bank, ids, cfg.model, cfg.train.eval_batch_size or cfg.train.batch_size,
                              dev, cfg.train.amp and dev.type == "cuda", on_batch=reporter.update), builder.views
 

@@ -64,7 +64,8 @@ def held_out_probs(sub: Path, bank: FeatureBank, held: Sequence[str]) -> Labelle
     cfg = run.read_config().resolved()
     d, m, t = cfg.data, cfg.model, cfg.train
     builder = BatchBuilder(bank, Standardizer.load(run.stats), m.segment or 1, d.present_flags,
-                           unlabelled=d.unlabelled, pad=d.pad, normalize=d.normalize)
+                           unlabelled=d.unlabelled, pad=d.pad, normalize=d.normalize,
+                           speech_gate=d.speech_gate)
     model = build_model(builder.input_dim, m)
     model.load_state_dict(run.load("last")["model"])
     ids = bank.ids(list(held))

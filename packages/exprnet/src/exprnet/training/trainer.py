@@ -72,7 +72,7 @@ class Trainer:
         d = self.cfg.data
         self.builder = BatchBuilder(self.bank, self.stats, m.segment or 1, d.present_flags,
                                     pin_memory=self.device.type == "cuda", unlabelled=d.unlabelled, pad=d.pad,
-                                    normalize=d.normalize)
+                                    normalize=d.normalize, speech_gate=d.speech_gate)
         self.model: ExprNet = build_model(self.builder.input_dim, m).to(self.device)
         self.average = WeightAverage(self.model, t.ema)  # .module: the network validated and saved
         optim = torch.optim.AdamW if t.optimizer == "adamw" else torch.optim.Adam

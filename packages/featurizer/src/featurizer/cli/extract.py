@@ -11,6 +11,7 @@ from rich.table import Table
 from .. import extras
 from ..core import console as say
 from ..errors import FeaturizerError
+from ..models.registry import OFFLINE_MODELS
 from ..progress import RichProgress
 from .common import app, fail, io
 
@@ -18,7 +19,7 @@ from .common import app, fail, io
 @app.command()
 def extract(
     videos: Annotated[list[Path], typer.Argument(help="Video or audio files, or folders (searched recursively).")],
-    model: Annotated[str, typer.Option("--model", "-m", help="Comma-separated extractor names.")] = "egemaps,compare,fbank,hog",
+    model: Annotated[str, typer.Option("--model", "-m", help="Comma-separated extractor names (default: those that run offline).")] = ",".join(OFFLINE_MODELS),
     out: Annotated[str, typer.Option("--out", "-o", help="Store: a directory or fsspec URL.")] = "features.zarr",
     labels: Annotated[Path | None, typer.Option(help="Aff-Wild2 annotation folder: one row per annotation line.")] = None,
     faces: Annotated[Path | None, typer.Option(help="cropped_aligned/ folder; default: detect faces in the video.")] = None,

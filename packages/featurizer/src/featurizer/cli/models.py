@@ -29,6 +29,8 @@ def models(as_json: Annotated[bool, typer.Option("--json", help="One object per 
         t.add_column(c)
     for r in rows:
         trained = r["trained_on"] or "(no weights)"
+        if r["dataset"]:
+            trained += f" ({r['dataset']})"
         if r["standin"]:
             trained += " [yellow](stand-in)[/]"
         here = {True: "[green]yes[/]", False: "[red]no[/]", None: "-"}[r["weights_present"]]

