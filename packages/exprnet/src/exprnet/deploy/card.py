@@ -131,9 +131,10 @@ def starter_card(name: str, recipe: Recipe, source: Sequence[str], mapping: Mapp
         f"- {decoder}.",
         "- The chain (initial distribution and transitions) comes from Aff-Wild2's expression statistics, not "
         "from training labels: each class's share of Aff-Wild2's annotated frames (Neutral and Other about 30% "
-        "each, Happiness 15%, Sadness 12%, Surprise 5%, Anger, Fear and Disgust 2-3%) and its typical segment "
-        "length (medians 1-4 s at 30 fps, log-normal): the figures of the project's Aff-Wild2-like benchmark "
-        "(`exprnet.data.synthetic`, docs/learning.md). A class's self-transition is 1 - 1 / its mean length; "
+        "each, Happiness 15%, Sadness 12%, Surprise 5%, Anger, Fear and Disgust 2-3%: the valid-frame counts of "
+        "the ABAW EXPR train and validation sets) and its typical segment length (medians 1-4 s at 30 fps, "
+        "log-normal: the project's assumption, not published statistics; `exprnet.data.synthetic`). A class's "
+        "self-transition is 1 - 1 / its mean length; "
         "a change goes to each other class in proportion to how often that class starts.",
         f"- Emissions: the per-frame probabilities divided by FER2013's training class shares (the prior the "
         f"network was trained towards), to the power {weight:g} (frames of one face are not independent evidence).",
