@@ -96,12 +96,11 @@ def _visual_features(extractors: list[Extractor], faces: FaceSource, tl: Timelin
                      progress: Progress) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     out = {e.name: np.zeros((tl.n, e.dim), np.float32) for e in extractors}
     present = np.zeros(tl.n, bool)
-    with Ahead(lambda: crop_batches(faces, tl, video), CROP_QUEUE, name="featurizer-read") as ahead:
-        for rows, batch in ahead:  # the next batch is read while the models run on this one
-            for e in extractors:
-                bs = max(1, e.batch_size)
-                for b in range(0, len(batch), bs):
-                    out[e.name][rows[b : b + bs]] = e.extract_faces(batch[b : b + bs])
+    window = max([CROP_WINDOW] + [e.batch_size for e in extractors])  # a GPU's batches stay full
+    with Ahead(lambda: crop_batches(faces, tl, video, window), CROP_QUEUE, name="featurizer-read") as ahead:
+        for rows, batch in ahead:  # the next window is read while the models run on this one
+            for e in extractors:  # each batches the window itself (on CUDA without a wait per batch)
+                out[e.name][rows] = e.extract_faces(batch)
             present[rows] = True
             progress.frames(len(rows))
     if not present.any():
