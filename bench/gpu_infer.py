@@ -4,6 +4,7 @@ the tests marked ``cuda`` run in this process."""
 from __future__ import annotations
 
 import collections
+import os
 import shutil
 import time
 from pathlib import Path
@@ -149,6 +150,7 @@ def test_rows(rows: Any, dev: torch.device) -> None:
 
     count = _Count()
     t0 = time.perf_counter()
+    os.environ["PYTEST_KEEP_TEARDOWN"] = "1"  # tests/conftest.py would end this process after the tests
     code = pytest.main(["-q", "-m", "cuda", "-p", "no:cacheprovider", "--rootdir", str(ROOT),
                         "-c", str(ROOT / "pyproject.toml"), str(ROOT / "tests" / "cuda")], plugins=[count])
     n = count.n

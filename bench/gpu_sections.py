@@ -94,6 +94,8 @@ class Rows:
 def fmt(v: Any) -> str:
     if v is None:
         return "-"
+    if isinstance(v, float) and v.is_integer() and abs(v) >= 1 or v == 0:
+        return f"{int(v):,}"
     if isinstance(v, float):
         return f"{v:.4f}" if abs(v) < 1 else f"{v:,.2f}" if abs(v) < 100 else f"{v:,.0f}"
     return str(v)

@@ -1,5 +1,7 @@
-"""One source file into the store: skip what is complete, write each array atomically, and turn
-any failure into a result (one bad video never stops a run)."""
+"""Source files into the store: skip what is complete, write each array atomically, and turn any
+failure into a result (one bad video never stops a run). One source at a time
+(:func:`extract_source`), or several short ones whose visual models share batches
+(:func:`extract_group`)."""
 
 from __future__ import annotations
 
@@ -7,12 +9,12 @@ import time
 from typing import TYPE_CHECKING
 
 from ..errors import FeaturizerError
-from ..faces import FaceSource
+from ..faces import FaceSource, face_source
 from ..media.inputs import SourcePlan
 from ..media.source import Prefetched, probed, track_timeline
 from ..models.registry import Extractor
 from ..progress import NoProgress, Progress, warnings_to
-from .compute import compute_source
+from .compute import compute_source, visual_features
 from .results import TrackResult
 
 if TYPE_CHECKING:
@@ -57,6 +59,11 @@ def extract_source(plan: SourcePlan, extractors: list[Extractor], store: Feature
     except Exception as e:  # noqa: BLE001 - one bad video must not stop the run
         for t in todo:
             _fail(results[t], e, video)
+    return _finish(todo, results, video, t0, progress)
+
+
+def _finish(todo: dict[str, list[str]], results: dict[str, TrackResult], video: str, t0: float,
+            progress: Progress) -> list[TrackResult]:
     for t, ms in todo.items():
         r = results[t]
         if r.status == "done" and set(r.models) != set(ms):
@@ -66,10 +73,53 @@ def extract_source(plan: SourcePlan, extractors: list[Extractor], store: Feature
     return list(results.values())
 
 
+def extract_group(items: list[tuple[SourcePlan, Prefetched | None]], extractors: list[Extractor],
+                  store: FeatureStore, faces: FaceSource | None = None, dtype: str = "float16",
+                  overwrite: bool = False, progress: Progress | None = None,
+                  capture_warnings: bool = True) -> list[TrackResult]:
+    """Several short sources at once: each one's timelines and audio features as
+    :func:`extract_source` writes them, then the visual models over all their tracks' crops in
+    shared windows, so that a GPU's batches stay full. If anything fails, each source is done
+    again alone (complete arrays are skipped), so one bad video fails only itself."""
+    progress = progress or NoProgress()
+    try:
+        return _group(items, extractors, store, faces or face_source(None), dtype, overwrite, progress,
+                      capture_warnings)
+    except Exception:  # noqa: BLE001 - redone one by one: the bad one fails alone, with its reason
+        return [r for plan, pre in items for r in extract_source(
+            plan, extractors, store, faces, dtype, overwrite, progress, pre, capture_warnings)]
+
+
+def _group(items: list[tuple[SourcePlan, Prefetched | None]], extractors: list[Extractor],
+           store: FeatureStore, src: FaceSource, dtype: str, overwrite: bool, progress: Progress,
+           capture_warnings: bool) -> list[TrackResult]:
+    jobs = []
+    for plan, pre in items:
+        t0 = time.perf_counter()
+        todo = todo_of(plan, [e.name for e in extractors], store, overwrite)
+        results = {t.track: TrackResult(t.track, str(plan.video), "skipped" if t.track not in todo else "done")
+                   for t in plan.tracks}
+        deferred: list = []
+        if todo:
+            _extract(plan, extractors, store, src, dtype, overwrite, progress, pre, todo, results,
+                     capture_warnings, deferred)
+        jobs.append((plan, todo, results, deferred, t0))
+    work = [(plan, results, job) for plan, _, results, deferred, _ in jobs for job in deferred]
+    wanted = {e.name: e for _, _, (_, _, models) in work for e in models}
+    models = [e for e in extractors if e.name in wanted]
+    with warnings_to(progress, capture_warnings):
+        rows = visual_features(models, src, [(tl, plan.video) for plan, _, (_, tl, _) in work], progress)
+    for (_, results, (track, _, want)), got in zip(work, rows, strict=True):
+        for e in want:
+            store.write_feature(track, e.name, *got[e.name], {**e.provenance(), "faces": src.describe()}, dtype)
+            results[track].models.append(e.name)
+    return [r for plan, todo, results, _, t0 in jobs for r in _finish(todo, results, str(plan.video), t0, progress)]
+
+
 def _extract(plan: SourcePlan, extractors: list[Extractor], store: FeatureStore,
              faces: FaceSource | None, dtype: str, overwrite: bool, progress: Progress,
              prefetched: Prefetched | None, todo: dict[str, list[str]],
-             results: dict[str, TrackResult], capture_warnings: bool) -> None:
+             results: dict[str, TrackResult], capture_warnings: bool, deferred: list | None = None) -> None:
     prefetched, info = probed(plan, prefetched)
     timelines = {t.track: track_timeline(t, info) for t in plan.tracks if t.track in todo}
     progress.video(plan.video.name, sum(tl.n for tl in timelines.values()))
@@ -83,7 +133,7 @@ def _extract(plan: SourcePlan, extractors: list[Extractor], store: FeatureStore,
             results[t.track].frames = tl.n
     with warnings_to(progress, capture_warnings):
         last = time.perf_counter()
-        for f in compute_source(plan, extractors, faces, todo, progress, prefetched):
+        for f in compute_source(plan, extractors, faces, todo, progress, prefetched, deferred):
             progress.feature(f.track, f.model, time.perf_counter() - last)
             if progress.cancelled():
                 raise FeaturizerError(str(plan.video), "cancelled")
