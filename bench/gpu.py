@@ -17,7 +17,7 @@ same rows in ``--out`` (JSON):
 2. training: frames/s of the ``recommended`` preset on the large synthetic corpus
    (:mod:`exprnet.data.synthetic`, 300 tracks, 1.5M frames) on the device against the CPU, and
    with a GPU-sized batch (64 segments); target >= 10x;
-3. ``exprnet infer`` end to end on 3 clips of 10 s (a real face moving like a talking head, a
+3. ``exprnet infer`` end to end on 3 clips of 6 s (a real face moving like a talking head, a
    voice), a bundle over hubert + densenet, faces detected on the device (retinaface; the table
    says what ran its graph): seconds on the device against the CPU, the whole command (models
    loaded in it) and, models loaded beforehand, the Inferencer alone; target >= 5x;
@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--device", default="cuda", help="the device to check (cuda, cuda:N, or cpu)")
     ap.add_argument("--quick", action="store_true", help="tiny inputs: the code paths, not the speed")
     ap.add_argument("--out", type=Path, default=None, help="write the rows as JSON here")
-    ap.add_argument("--sections", default="extract,train,infer,tests", help="which sections to run")
+    ap.add_argument("--sections", default="extract,train,infer,tests", help="which sections to run, in order")
     ap.add_argument("--work", type=Path, default=None, help="work folder (default: a temporary one, removed)")
     a = ap.parse_args(argv)
     from featurizer.core.device import resolve_device
@@ -82,6 +82,14 @@ def main(argv: list[str] | None = None) -> int:
         "infer": lambda: infer_rows(rows, dev, a.quick, work / "infer"),
         "tests": lambda: test_rows(rows, dev),
     }
+    def save(done: list[str]) -> None:  # after each section: a run cut short keeps what it measured
+        if a.out:
+            a.out.parent.mkdir(parents=True, exist_ok=True)
+            a.out.write_text(json.dumps({"device": str(dev), "about": device_line(dev), "quick": a.quick,
+                                         "sections": done, "seconds": round(time.perf_counter() - t0, 1),
+                                         "extractors": list(EXTRACTORS), "rows": rows.rows}, indent=1))
+
+    done: list[str] = []
     try:
         for name in sections:
             t = time.perf_counter()
@@ -91,6 +99,8 @@ def main(argv: list[str] | None = None) -> int:
                 traceback.print_exc()
                 rows.failed(name, e)
             print(f"[{name}] {time.perf_counter() - t:.0f} s", flush=True)
+            done.append(name)
+            save(done)
     finally:
         if a.work is None:
             shutil.rmtree(work, ignore_errors=True)
@@ -98,10 +108,6 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(rows.table(f"bench/gpu.py on {device_line(dev)}; {'quick, ' if a.quick else ''}{total:.0f} s"))
     if a.out:
-        a.out.parent.mkdir(parents=True, exist_ok=True)
-        a.out.write_text(json.dumps({"device": str(dev), "about": device_line(dev), "quick": a.quick,
-                                     "sections": sections, "seconds": round(total, 1),
-                                     "extractors": list(EXTRACTORS), "rows": rows.rows}, indent=1))
         print(f"rows written to {a.out}")
     return 1 if rows.errors else 0
 

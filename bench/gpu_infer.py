@@ -43,13 +43,23 @@ def tiny_weights(work: Path) -> dict[str, str]:
     return {k: str(v) for k, v in w.items()}
 
 
+def ok(app: Any, *args: object) -> None:
+    """A CLI command in this process; its failure raises (the section's row names it)."""
+    from typer.testing import CliRunner
+
+    r = CliRunner().invoke(app, [str(a) for a in args])
+    if r.exit_code != 0:
+        cause = "" if r.exception is None or isinstance(r.exception, SystemExit) else repr(r.exception)
+        raise RuntimeError(f"{' '.join(map(str, args[:2]))} failed ({r.exit_code}): "
+                           f"{' '.join((r.output + cause).split())[-600:]}")
+
+
 def make_bundle(work: Path, weights: dict[str, str], n_frames: int) -> Path:
     """A bundle (an LSTM trained 1 epoch + the baseline, vote) over :data:`MODELS`, made on the CPU
     from 4 short clips; its quality does not matter here, its cost does."""
     from exprnet.cli import app as exprnet_app
     from featurizer.cli import app as featurizer_app
     from featurizer.core.annotations import write_annotation
-    from infer import ok
 
     from tests.e2e.conftest import label_runs
 
@@ -75,7 +85,6 @@ def infer_rows(rows: Any, dev: torch.device, quick: bool, work: Path) -> None:
     from exprnet.deploy.bundle import Bundle
     from exprnet.deploy.infer import Inferencer
     from featurizer.faces import load_detector
-    from infer import ok
 
     work.mkdir(parents=True, exist_ok=True)
     if quick:
@@ -85,7 +94,7 @@ def infer_rows(rows: Any, dev: torch.device, quick: bool, work: Path) -> None:
         weights = {"hubert": "random", "densenet": "random"}
     wflags = [a for k, v in weights.items() for a in ("--weights", f"{k}={v}")]
     bundle = make_bundle(work, weights, 16 if quick else 80)
-    n = 10 if quick else 250  # 3 clips of 0.4 s / 10 s
+    n = 10 if quick else 150  # 3 clips of 0.4 s / 6 s
     vids = work / "videos"
     for i in range(3):
         _clip(vids / f"new{i + 1}.mp4", n, ("hopper", "astronaut")[i % 2], 10 + i)

@@ -1,5 +1,6 @@
 """Every deep extractor on the GPU: its weights there, its fp32 rows the CPU's (TF32 convolutions
-allowed), and its ``--precision auto`` rows within the documented bf16 tolerance of fp32's."""
+allowed; models under 150M parameters, the larger ones take too long on the CPU for the device
+check), and its ``--precision auto`` rows within the documented bf16 tolerance of fp32's."""
 
 from __future__ import annotations
 
@@ -39,13 +40,15 @@ def test_extractor_on_the_gpu(name):
     assert devices_of(gpu) == {"cuda"}, name
     f32 = rows(gpu)
     assert np.isfinite(f32).all()
-    cpu = create_extractor(name, weights="random", device="cpu", precision="fp32")
     theirs = modules_of(gpu)
-    for k, m in modules_of(cpu).items():  # the same random weights on both
-        m.load_state_dict(theirs[k].state_dict())
-    assert rel(rows(cpu), f32) < 1e-2, name
+    if sum(p.numel() for m in theirs.values() for p in m.parameters()) < 150e6:  # the large ones: GPU only
+        cpu = create_extractor(name, weights="random", device="cpu", precision="fp32")
+        for k, m in modules_of(cpu).items():  # the same random weights on both
+            m.load_state_dict(theirs[k].state_dict())
+        assert rel(rows(cpu), f32) < 1e-2, name  # TF32 convolutions on the GPU
+        del cpu
     gpu.precision = auto_precision(gpu.device)
     low = rows(gpu)
     assert rel(f32, low) <= BF16_TOLERANCE[family(name)], (name, gpu.precision, rel(f32, low))
-    del gpu, cpu
+    del gpu
     torch.cuda.empty_cache()
