@@ -39,6 +39,12 @@ class MixedPrecision:
             return contextlib.nullcontext()
         return torch.autocast(self.device.type, dtype=self.dtype)
 
+    @staticmethod
+    def float32(*outputs: torch.Tensor | None) -> tuple[torch.Tensor | None, ...]:
+        """Outputs of the autocast forward in float32, for the loss (its softmax, CRF and KL terms
+        lose too much in bf16 or fp16)."""
+        return tuple(None if t is None else t.float() for t in outputs)
+
     def scaler(self) -> torch.amp.GradScaler:
         """Loss scaling for fp16 only (a disabled scaler passes the loss and the step through)."""
         return torch.amp.GradScaler(self.device.type, enabled=self.dtype == torch.float16)

@@ -153,6 +153,7 @@ class Trainer:
             self.sched.apply(epoch)
             with self.precision.autocast():
                 l1, l2, new = self._forward(b, state)
+            l1, l2 = self.precision.float32(l1, l2)
             parts = self.criterion(l1, l2, b.y, b.mask)
             if new is not None:
                 state = tuple(s.detach() for s in new)
