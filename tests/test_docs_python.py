@@ -20,3 +20,4 @@ def test_python_md_session_runs(tmp_path, monkeypatch):
     person = ns["person"]
     assert person.track == "heldout-1" and person.probabilities.shape == (100, 8)
     assert ns["summary"].ok and (tmp_path / "bundle" / "bundle.json").is_file()
+    assert ns["bundle"].signer and (tmp_path / "bundle" / "bundle.sig").is_file()

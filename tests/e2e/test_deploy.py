@@ -1,8 +1,10 @@
 """A trained ensemble as a deliverable, through the CLIs and HTTP: runs -> `exprnet bundle` ->
 (moved to another folder) -> `exprnet infer` on a video no run saw -> the same values as the
 two-step path (`featurizer extract` + `exprnet ensemble --tracks`); `exprnet serve`'s
-`/v1/expressions` answers what `infer` wrote; the Python API gives the same rows; a tampered
-bundle is refused; bad videos are named and the rest complete."""
+`/v1/expressions` answers what `infer` wrote; the Python API gives the same rows; the bundle is
+signed (`exprnet keygen`, `bundle --sign`) and `infer`/`serve` load it with `--trusted-keys`; a
+tampered bundle, one that reaches outside its folder, or one signed by no trusted key is refused;
+bad videos are named and the rest complete."""
 
 from __future__ import annotations
 
@@ -58,11 +60,20 @@ def heldout(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def bundle(runs: Path, store: Path, corpus: Corpus, tmp_path_factory) -> Path:
+def author(tmp_path_factory) -> Path:
+    """The bundle author's key pair (KEY, KEY.pub)."""
+    key = tmp_path_factory.mktemp("author") / "key"
+    out = ok(exprnet_app, "keygen", key)
+    assert "SHA256:" in out and Path(f"{key}.pub").is_file()
+    return key
+
+
+@pytest.fixture(scope="module")
+def bundle(runs: Path, store: Path, corpus: Corpus, author: Path, tmp_path_factory) -> Path:
     made = tmp_path_factory.mktemp("made") / "bundle"
     out = ok(exprnet_app, "bundle", runs / "lstm", runs / "baseline", "--method", "vote", "--smooth", SMOOTH,
-             "--store", store, "--labels", corpus.labels, "--out", made, "--device", "cpu")
-    assert "2 member(s)" in out and "MODEL_CARD.md" in out
+             "--store", store, "--labels", corpus.labels, "--out", made, "--device", "cpu", "--sign", author)
+    assert "2 member(s)" in out and "MODEL_CARD.md" in out and "signed by SHA256:" in out
     moved = tmp_path_factory.mktemp("elsewhere") / "moved-bundle"
     shutil.move(made, moved)  # self-contained: nothing points back to where it was made
     return moved
@@ -77,10 +88,10 @@ def truth(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def inferred(bundle: Path, heldout: Path, corpus: Corpus, truth: Path, tmp_path_factory) -> Path:
+def inferred(bundle: Path, heldout: Path, corpus: Corpus, truth: Path, author: Path, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("infer")
     ok(exprnet_app, "infer", heldout, "--bundle", bundle, "--out", out, "--weights", f"hubert={corpus.hubert}",
-       "--overlay", "--labels", truth)
+       "--overlay", "--labels", truth, "--trusted-keys", f"{author}.pub")
     return out
 
 
@@ -146,11 +157,11 @@ def test_infer_writes_per_person_tracks_a_timeline_and_an_overlay(inferred: Path
             assert sum(1 for _ in c.decode(video=0)) == N
 
 
-def test_http_answers_what_infer_wrote(bundle: Path, inferred: Path, heldout: Path, corpus: Corpus):
+def test_http_answers_what_infer_wrote(bundle: Path, inferred: Path, heldout: Path, corpus: Corpus, author: Path):
     from exprnet.deploy.serve import create_expressions_app
     from fastapi.testclient import TestClient
 
-    app = create_expressions_app(bundle, {"hubert": str(corpus.hubert)}, "cpu")
+    app = create_expressions_app(bundle, {"hubert": str(corpus.hubert)}, "cpu", trusted_keys=f"{author}.pub")
     data = (heldout / "clip5.mp4").read_bytes()
     with TestClient(app) as client:
         r = client.post("/v1/expressions", files={"file": ("clip5.mp4", data)})
@@ -215,6 +226,43 @@ def test_a_tampered_bundle_is_refused(bundle: Path, heldout: Path, corpus: Corpu
                                     str(tmp_path / "o"), "--weights", f"hubert={corpus.hubert}"])
     assert r.exit_code == 2, r.output
     assert weights.name in r.output and "sha256" in r.output
+    assert not (tmp_path / "o" / "clip5.csv").exists()
+
+
+def test_a_bundle_that_reaches_outside_or_is_signed_by_no_trusted_key_is_refused(
+        bundle: Path, heldout: Path, corpus: Corpus, author: Path, tmp_path: Path):
+    """As a shared bundle's editor would: a member file swapped for a link to a file outside, its
+    sha256 and the id recomputed; or the weights edited and re-hashed (only the signature tells)."""
+    from exprnet.deploy.bundle import bundle_id, sha256_bytes
+
+    def infer(b: Path, *extra: str):
+        return runner.invoke(exprnet_app, ["infer", str(heldout / "clip5.mp4"), "--bundle", str(b), "--out",
+                                           str(tmp_path / "o"), "--weights", f"hubert={corpus.hubert}", *extra])
+
+    def rehash(b: Path, rel: str) -> None:
+        m = json.loads((b / "bundle.json").read_text())
+        m["files"][rel] = sha256_bytes((b / rel).read_bytes())
+        m["id"] = bundle_id(m)
+        (b / "bundle.json").write_text(json.dumps(m))
+
+    secret = tmp_path / "secret.txt"
+    secret.write_text("not the bundle's\n")
+    linked = tmp_path / "linked"
+    shutil.copytree(bundle, linked)
+    (linked / "MODEL_CARD.md").unlink()
+    (linked / "MODEL_CARD.md").symlink_to(secret)
+    rehash(linked, "MODEL_CARD.md")
+    r = infer(linked)
+    assert r.exit_code == 2 and "MODEL_CARD.md" in r.output and "symbolic link" in r.output, r.output
+    edited = tmp_path / "edited"
+    shutil.copytree(bundle, edited)
+    stats = sorted(edited.glob("members/*/stats.safetensors"))[0]
+    raw = bytearray(stats.read_bytes())
+    raw[-1] ^= 1
+    stats.write_bytes(bytes(raw))
+    rehash(edited, str(stats.relative_to(edited)))
+    r = infer(edited, "--trusted-keys", f"{author}.pub")
+    assert r.exit_code == 2 and "bundle.sig" in r.output and "changed after" in r.output, r.output
     assert not (tmp_path / "o" / "clip5.csv").exists()
 
 

@@ -7,7 +7,6 @@ import json
 from pathlib import Path
 
 import featurizer
-import numpy as np
 import pytest
 from featurizer.cli import app
 from featurizer.extraction.executors import LocalExecutor
@@ -18,25 +17,10 @@ from featurizer.models.runtime import Runtime
 from typer.testing import CliRunner
 
 from .conftest_deep import *  # noqa: F403
+from .stores import assert_same_store
 
 wide = CliRunner(env={"COLUMNS": "250"})
 MODELS = "hubert,fbank"
-
-
-def _same(a: str, b: str) -> None:
-    """Equal stores: tracks, timelines, and every feature's values, present mask and attributes
-    (but the time it was written)."""
-    sa, sb = featurizer.open_store(a), featurizer.open_store(b)
-    assert sa.tracks() == sb.tracks() and sa.tracks()
-    for t in sa.tracks():
-        np.testing.assert_array_equal(sa.timestamps(t), sb.timestamps(t))
-        assert sa.models(t) == sb.models(t) and sa.models(t)
-        for m in sa.models(t):
-            fa, fb = sa.read_feature(t, m), sb.read_feature(t, m)
-            np.testing.assert_array_equal(fa.values, fb.values)
-            np.testing.assert_array_equal(fa.present, fb.present)
-            assert {k: v for k, v in fa.attrs.items() if k != "created"} == \
-                   {k: v for k, v in fb.attrs.items() if k != "created"}
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +63,7 @@ def test_create_extractor_is_the_model_the_cli_runs(media, hubert_dir, cli_store
     out = str(tmp_path / "given.zarr")
     job = ExtractJob.of([media["cfr"]], MODELS, out, runtime=Runtime({"hubert": str(hubert_dir)}))
     assert run_job(job, LocalExecutor(models=Given())).ok
-    _same(cli_store, out)  # the same rows, row for row, as the command's own models
+    assert_same_store(cli_store, out)  # the same rows, row for row, as the command's own models
 
     last = featurizer.create_extractor("hubert:last", weights=str(hubert_dir), batch_size="2", precision="fp32")
     assert (last.name, last.layer, last.batch_size, last.precision) == ("hubert:last", "last", 2, "fp32")
@@ -94,7 +78,7 @@ def test_extract_writes_the_commands_store_quietly(media, hubert_dir, cli_store,
     assert {t: sorted(m) for t, m in s.written.items()} == {"clip": ["fbank", "hubert"]}
     assert [(r.track, r.status, r.frames) for r in s.results] == [("clip", "done", 50)]
     assert str(s).startswith("1 track(s) extracted, 0 already complete, 0 failed, 0 input problem(s); 50 frames")
-    _same(cli_store, str(out))
+    assert_same_store(cli_store, str(out))
     assert s.store().read_feature("clip", "hubert").values.shape == (50, 16)
 
     again = featurizer.extract([media["cfr"]], MODELS, out, weights=[f"hubert={hubert_dir}"])  # CLI forms

@@ -16,6 +16,8 @@ from featurizer.extraction.executors.ray import RayExecutor, RayOptions
 from featurizer.extraction.job import ExtractJob
 from featurizer.extraction.pipeline import run_job
 
+from .stores import assert_same_store
+
 ray = pytest.importorskip("ray")
 
 
@@ -25,17 +27,6 @@ def cluster():
     start_ray(num_cpus=2, runtime_env={"env_vars": {"PYTHONWARNINGS": "ignore"}})
     yield
     ray.shutdown()
-
-
-def _same(a: str, b: str) -> None:
-    sa, sb = FeatureStore(a, mode="r"), FeatureStore(b, mode="r")
-    assert sa.tracks() == sb.tracks()
-    for t in sa.tracks():
-        assert sa.models(t) == sb.models(t) and sa.models(t)
-        for m in sa.models(t):
-            fa, fb = sa.read_feature(t, m), sb.read_feature(t, m)
-            np.testing.assert_array_equal(fa.values, fb.values)
-            np.testing.assert_array_equal(fa.present, fb.present)
 
 
 def test_ray_equals_local_and_survives_a_killed_worker(cluster, media, labelled, tmp_path):
@@ -48,7 +39,7 @@ def test_ray_equals_local_and_survives_a_killed_worker(cluster, media, labelled,
     assert sorted((r.track, r.status) for r in rep.results) == [
         ("clip", "done"), ("duo_left", "done"), ("duo_right", "done"), ("video45_3", "done")]
     assert [k for k in rep.problems if "ghost_left" in k]  # checked on the driver, as locally
-    _same(local, job.out)
+    assert_same_store(local, job.out, attrs=False)
 
     # kill the visual worker as soon as the first array lands; its task is retried on a restart
     killed = str(tmp_path / "killed.zarr")
@@ -73,7 +64,7 @@ def test_ray_equals_local_and_survives_a_killed_worker(cluster, media, labelled,
                   RayExecutor(RayOptions(workers_per_group=1), on_workers=on_workers))
     assert kills, "no worker was killed"
     assert all(r.status == "done" for r in rep.results), [(r.track, r.error) for r in rep.results]
-    _same(local, killed)
+    assert_same_store(local, killed, attrs=False)
 
 
 def test_cli_executor_ray_equals_local(cluster, media, tmp_path):
@@ -87,7 +78,7 @@ def test_cli_executor_ray_equals_local(cluster, media, tmp_path):
         assert r.exit_code == 0, r.output
         assert "2 track(s) extracted" in r.output
         assert "silent.mp4: no audio stream" in r.output  # a worker's warning reaches the driver
-    _same(local, dist)
+    assert_same_store(local, dist, attrs=False)
 
 
 def test_service_equals_ray(cluster, media, tmp_path):

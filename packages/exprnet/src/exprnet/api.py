@@ -7,6 +7,7 @@
                                  labels="annotations")
     for track in exprnet.Bundle.load("bundle").predict("new.mp4"):
         track.probabilities, track.expression   # numpy arrays and names; track.to_pandas()
+    exprnet.Bundle.load("bundle", trusted_keys="trusted.pub")  # only if signed by one of these keys
 
 Each is the command-line path under another door (``exprnet train``, ``exprnet bundle``,
 ``exprnet infer``): the same config layering, run folders, bundles and errors.
@@ -48,12 +49,15 @@ def train(out: str | Path, *, store: str | Path | None = None, labels: str | Pat
 
 def make_bundle(runs: Sequence[str | Path], out: str | Path, *, store: str | Path, labels: str | Path,
                 method: str = "vote", smooth: str = "none", select: str = "best", device: str = "cpu",
-                detector: str | None = None, overwrite: bool = False) -> Any:
+                detector: str | None = None, overwrite: bool = False, sign: str | Path | None = None) -> Any:
     """Fit the ensemble of ``runs`` on their validation split and write it as a bundle (as
-    ``exprnet bundle``); returns the loaded :class:`~exprnet.deploy.bundle.Bundle`."""
+    ``exprnet bundle``; ``sign``: an Ed25519 private key file, as ``--sign``); returns the loaded
+    :class:`~exprnet.deploy.bundle.Bundle` (its signature checked, when signed)."""
+    from .deploy import signing
     from .deploy.bundle import Bundle
     from .deploy.make import make_bundle as write
 
+    key = signing.load_private_key(sign) if sign is not None else None
     path = write(list(runs), method, str(store), str(labels), out, smooth, select, device=device, detector=detector,
-                 overwrite=overwrite)
-    return Bundle.load(path, device=device)
+                 overwrite=overwrite, sign=key)
+    return Bundle.load(path, device=device, trusted_keys=None if key is None else [signing.public_of(key)])

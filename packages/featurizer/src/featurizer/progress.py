@@ -41,6 +41,9 @@ class Progress(Protocol):
     def warn(self, message: str) -> None:
         """Something the user should know (no audio, no face ...); not an error."""
 
+    def note(self, message: str) -> None:
+        """What the run is doing meanwhile (waiting for another writer of the store)."""
+
     def cancelled(self) -> bool:
         """True when the result is no longer wanted (an HTTP client left): the run stops before
         its next array."""
@@ -68,6 +71,9 @@ class NoProgress:
         pass
 
     def warn(self, message: str) -> None:
+        pass
+
+    def note(self, message: str) -> None:
         pass
 
     def cancelled(self) -> bool:
@@ -147,6 +153,9 @@ class RichProgress(NoProgress):
         if message not in self.warnings:
             self.warnings.append(message)
             say.warning(self.p.console, message)
+
+    def note(self, message: str) -> None:
+        say.line(self.p.console, "note", message)
 
 
 @contextlib.contextmanager

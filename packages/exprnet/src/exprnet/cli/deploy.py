@@ -1,10 +1,10 @@
-"""Commands that deliver a trained ensemble: ``bundle``, ``infer``, ``serve``."""
+"""Commands that deliver a trained ensemble: ``bundle``, ``infer``, ``serve``, ``keygen``."""
 
 from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from featurizer.core import console as say
@@ -19,6 +19,19 @@ WeightsOpt = Annotated[list[str] | None, typer.Option(
     "--weights", help="NAME=PATH of a model's weights, as for `featurizer extract` (repeatable); a file whose "
                       "sha256 differs from the bundle's recipe is refused.")]
 DetectorOpt = Annotated[str | None, typer.Option(help="Face detector (default: the recipe's, else retinaface).")]
+SignOpt = Annotated[str | None, typer.Option(
+    "--sign", metavar="KEY", show_default=False,
+    help="Sign the bundle's manifest with this Ed25519 private key (PEM or OpenSSH; `exprnet keygen`).")]
+TrustedOpt = Annotated[str | None, typer.Option(
+    "--trusted-keys", metavar="FILE", show_default=False, envvar="EXPRNET_TRUSTED_KEYS",
+    help="Load the bundle only if it is signed by one of these public keys (OpenSSH .pub lines or PEM).")]
+
+
+def signing_key(path: str | None) -> Any:
+    """The private key of ``--sign`` (cryptography's), loaded before any work; None without it."""
+    from ..deploy.signing import load_private_key
+
+    return None if path is None else load_private_key(path)
 
 
 def _require_extraction(command: str) -> None:
@@ -47,6 +60,7 @@ def bundle(
     device: Annotated[str, typer.Option(help="cpu, cuda or auto")] = "auto",
     overwrite: Annotated[bool, typer.Option(help="Replace an existing bundle folder.")] = False,
     allow_feature_mismatch: AllowMismatch = False,
+    sign: SignOpt = None,
 ) -> None:
     """Fit the ensemble of RUNS on their validation split and write it as a self-contained bundle."""
     from ..deploy.make import make_bundle
@@ -57,19 +71,25 @@ def bundle(
                 raise ConfigError(flag, "required")
         if not folders:
             raise ConfigError("RUN...", "name at least one run folder")
+        key = signing_key(sign)
         path = make_bundle(folders, method, store, labels, out_dir, smooth, select, class_bias, device=device,
                            reporter=RichReporter(io.err), detector=detector, overwrite=overwrite,
-                           allow_feature_mismatch=allow_feature_mismatch)
-        bundle_summary(path)
+                           allow_feature_mismatch=allow_feature_mismatch, sign=key)
+        bundle_summary(path, key)
 
 
-def bundle_summary(path: Path) -> None:
+def bundle_summary(path: Path, key: Any = None) -> None:
+    """One line on the bundle written (and its signature, checked with ``key``'s public half)."""
     from ..deploy.bundle import Bundle
+    from ..deploy.signing import public_of
 
-    b = Bundle.load(path)
+    b = Bundle.load(path, trusted_keys=None if key is None else [public_of(key)])
     v = b.manifest.get("validation", {})
     say.message(io.out, f"bundle {b.id}: {len(b.members)} member(s), {b.combiner.method}, features "
                         f"{', '.join(b.recipe.models)}; validation F1 {v.get('val_f1', float('nan')):.4f} -> {path}")
+    if b.signer:
+        say.message(io.out, f"signed by {b.signer}: {Path(path) / 'bundle.sig'} (load with --trusted-keys FILE "
+                            "holding its public key)")
     say.message(io.out, f"model card: {Path(path) / 'MODEL_CARD.md'}")
 
 
@@ -88,6 +108,7 @@ def infer(
                                                    "(<video stem>/00001.jpg ...) instead of detecting them.")] = None,
     labels: Annotated[str | None, typer.Option(help="Annotation folder: score the tracks that have a file there "
                                                     "(per-class F1, written to scores.json).")] = None,
+    trusted_keys: TrustedOpt = None,
 ) -> None:
     """Per-frame expressions of new videos: faces detected and tracked, the bundle's features
     extracted, its members, combination and post-processing applied."""
@@ -99,7 +120,7 @@ def infer(
 
     with user_errors():
         _require_extraction("exprnet infer")
-        b = Bundle.load(bundle_dir, device=device)
+        b = Bundle.load(bundle_dir, device=device, trusted_keys=trusted_keys)
         inf = Inferencer(b, parse_weights(weights), device, detector, batch_size, faces_dir=faces)
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
@@ -194,6 +215,7 @@ def serve(
                                                                                "(default 200).")] = None,
     max_concurrency: Annotated[int | None, typer.Option(show_default=False, help="Requests computed at once.")] = None,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+    trusted_keys: TrustedOpt = None,
 ) -> None:
     """Serve the bundle over HTTP: POST /v1/expressions beside featurizer's /v1/features (docs/infer.md)."""
     from featurizer import parse_weights
@@ -204,8 +226,22 @@ def serve(
         _require_extraction("exprnet serve")
         import uvicorn
 
-        app_ = create_expressions_app(bundle_dir, parse_weights(weights), device, api_key=api_key,
+        app_ = create_expressions_app(bundle_dir, parse_weights(weights), device, trusted_keys=trusted_keys,
+                                      api_key=api_key,
                                       max_upload_mb=max_upload_mb, max_concurrency=max_concurrency)
         if not api_key and host not in ("127.0.0.1", "localhost", "::1"):
             say.warning(io.err, f"serving on {host} without an API key (--api-key)")
         uvicorn.run(app_, host=host, port=port, log_level=log_level)
+
+
+@app.command()
+def keygen(key: Annotated[str, typer.Argument(help="Private key file to write; the public key goes to KEY.pub.",
+                                              show_default=False)]) -> None:
+    """Make an Ed25519 key pair to sign bundles with (`exprnet bundle --sign KEY`)."""
+    from ..deploy.signing import fingerprint, generate_key, load_private_key
+
+    with user_errors():
+        priv, pub = generate_key(key)
+        fp = fingerprint(load_private_key(priv).public_key())
+        say.message(io.out, f"{fp}: private key {priv} (keep it; `exprnet bundle --sign {priv}`), public key {pub} "
+                            f"(share it; `exprnet infer --trusted-keys {pub}`)")

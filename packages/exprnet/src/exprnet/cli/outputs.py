@@ -73,6 +73,9 @@ def ensemble(
                                              "cross-validated estimate), e.g. viterbi:auto.")] = "none",
     bundle_dir: Annotated[str | None, typer.Option("--bundle", help="Also write the ensemble as a bundle folder "
                                                                     "(as `exprnet bundle`), for `exprnet infer`.")] = None,
+    sign: Annotated[str | None, typer.Option("--sign", metavar="KEY", show_default=False,
+                                             help="Sign the --bundle with this Ed25519 private key "
+                                                  "(as `exprnet bundle --sign`).")] = None,
 ) -> None:
     """Combine runs; print member and ensemble F1 at the chosen and the other checkpoint selection."""
     from featurizer.core.store import FeatureStore
@@ -86,6 +89,11 @@ def ensemble(
         for flag, v in (("--store", store), ("--labels", labels), ("--out", out_dir)):
             if not v:
                 raise ConfigError(flag, "required")
+        if sign and not bundle_dir:
+            raise ConfigError("--sign", "signs the bundle, and no --bundle is written", "add --bundle FOLDER")
+        from .deploy import signing_key
+
+        key = signing_key(sign)
         test = resolve_tracks(tracks, FeatureStore(store, mode="r")) if tracks else None
         m = run_ensemble(names, method, store, labels, out_dir, test, class_bias, cv_folds, device,
                          RichReporter(io.err), select=select, allow_feature_mismatch=allow_feature_mismatch,
@@ -113,7 +121,8 @@ def ensemble(
             from ..deploy.make import bundle_from_ensemble
             from .deploy import bundle_summary
 
-            bundle_summary(bundle_from_ensemble(names, m, Path(out_dir), store, labels, bundle_dir, select))
+            bundle_summary(bundle_from_ensemble(names, m, Path(out_dir), store, labels, bundle_dir, select, sign=key),
+                           key)
 
 
 @app.command()

@@ -3,6 +3,8 @@
 - :mod:`.recipe`: the feature recipe (how every feature the members read was extracted);
 - :mod:`.bundle`: the bundle folder: written, verified and loaded; members -> combination ->
   post-processing on tracks of a store;
+- :mod:`.contents`: its files, read without leaving its folder or following a link;
+- :mod:`.signing`: who made it (Ed25519 over the manifest; ``--sign``, ``--trusted-keys``, keygen);
 - :mod:`.make`: ``exprnet bundle`` (runs -> the ensemble fitted on validation -> a bundle);
 - :mod:`.card`: MODEL_CARD.md;
 - :mod:`.infer`: ``exprnet infer`` (videos -> faces, the recipe's features -> the bundle -> tables);

@@ -9,11 +9,13 @@
                                   classifier.safetensors (a baseline's weight matrices)
     B/metrics.json                the ensemble's validation scores (``exprnet ensemble``)
     B/confusion.png, B/MODEL_CARD.md
+    B/bundle.sig                  optional: an Ed25519 signature over bundle.json (:mod:`.signing`)
 
-Nothing is pickled. Loading checks the format version, every file's sha256, the bundle id, the
-class list, and that each member's inputs have the recipe's widths (its weights load strictly into
-a network of that input width); each problem is one :class:`~exprnet.errors.BundleError` naming
-the file. :meth:`Bundle.predict_store` applies the members (each with its calibration), the
+Nothing is pickled. Loading reads nothing outside the folder and follows no link (:mod:`.contents`),
+checks the signature when trusted keys are given, the format version, every file's sha256, the
+bundle id, the class list, and that each member's inputs have the recipe's widths (its weights load
+strictly into a network of that input width); each problem is one
+:class:`~exprnet.errors.BundleError` naming the file. :meth:`Bundle.predict_store` applies the members (each with its calibration), the
 combination and the post-processing to tracks of a store: the same code as ``exprnet predict`` and ``exprnet ensemble``.
 """
 
@@ -41,7 +43,9 @@ from ..postprocess.choice import apply_all
 from ..postprocess.processor import Decoded, PostProcessor, processor_from_dict
 from ..prediction.predict import LoadedRun, check_bank
 from ..reports.progress import NullReporter, Reporter
-from .members import MANIFEST, Member, dropped, load_member, write_member
+from . import signing
+from .contents import MANIFEST, SIGNATURE, check_entry, read_inside, scan
+from .members import Member, dropped, load_member, write_member
 from .recipe import Recipe
 
 FORMAT_VERSION = 1
@@ -66,12 +70,13 @@ def bundle_id(manifest: dict[str, Any]) -> str:
 def write_bundle(out: str | Path, members: list[tuple[str, LoadedRun, float | None]], combiner: Combiner,
                  post: list[PostProcessor], recipe: Recipe, extra_files: dict[str, bytes],
                  info: dict[str, Any], overwrite: bool = False,
-                 calibrations: list[dict[str, Any] | None] | None = None) -> Path:
+                 calibrations: list[dict[str, Any] | None] | None = None, sign: Any = None) -> Path:
     """Write the bundle into a temporary folder beside ``out``, then move it into place (a killed
     write leaves no half bundle). ``members``: (name, loaded run, validation F1); ``extra_files``:
     more files (the card, metrics, figures) by relative path; ``info``: what the manifest says
     about the training (``trained_on``, ``validation``); ``calibrations``: each member's
-    calibration (a processor dict, or None), applied to its probabilities before the combination."""
+    calibration (a processor dict, or None), applied to its probabilities before the combination;
+    ``sign``: an Ed25519 private key (:func:`.signing.load_private_key`) to sign the manifest with."""
     out = Path(out)
     if out.exists() and not overwrite:
         raise BundleError(str(out), "exists already", "choose another --out, or pass --overwrite")
@@ -97,6 +102,8 @@ def write_bundle(out: str | Path, members: list[tuple[str, LoadedRun, float | No
         }
         manifest["id"] = bundle_id(manifest)
         atomic_write_json(tmp / MANIFEST, manifest)
+        if sign is not None:
+            atomic_write_bytes(tmp / SIGNATURE, signing.signature_file((tmp / MANIFEST).read_bytes(), sign))
         if out.exists():
             shutil.rmtree(out)
         tmp.rename(out)
@@ -134,15 +141,32 @@ class Blobs:
 def _read_verified(root: Path, rel: str, files: dict[str, str]) -> bytes:
     """A listed file's bytes, checked against the manifest (read once: what is checked is used)."""
     p = root / rel
-    if rel not in files:
-        raise BundleError(str(p), f"is not listed in {MANIFEST}", "rebuild the bundle with `exprnet bundle`")
-    if not p.is_file():
+    data = read_inside(root, rel)
+    if data is None:
         raise BundleError(str(p), "is missing from the bundle", "copy the whole bundle folder, or rebuild it")
-    data = p.read_bytes()
     if sha256_bytes(data) != files[rel]:
         raise BundleError(str(p), f"was altered (sha256 {sha256_bytes(data)[:12]}, the bundle lists "
                           f"{files[rel][:12]})", "restore the file from the original bundle, or rebuild it")
     return data
+
+
+def _manifest(root: Path, trusted_keys: Any) -> tuple[dict[str, Any], str | None]:
+    """The manifest, read once (the bytes checked are the bytes parsed), and the fingerprint of
+    the trusted key that signed it (None when no key is required)."""
+    raw = read_inside(root, MANIFEST) if root.is_dir() else None
+    if raw is None:
+        raise BundleError(str(root), f"is not a bundle (no {MANIFEST})", "make one with `exprnet bundle`")
+    signer = None
+    if trusted_keys is not None:
+        keys = signing.load_trusted_keys(trusted_keys) if isinstance(trusted_keys, str | Path) else list(trusted_keys)
+        signer = signing.verify(root, raw, read_inside(root, SIGNATURE), keys).fingerprint
+    try:
+        manifest = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise BundleError(str(root / MANIFEST), f"is not JSON ({e})", "restore it from the original bundle") from None
+    if not isinstance(manifest, dict):
+        raise BundleError(str(root / MANIFEST), "is not a JSON object", "restore it from the original bundle")
+    return manifest, signer
 
 
 @dataclass
@@ -154,6 +178,7 @@ class Bundle:
     combiner: Combiner
     post: list[PostProcessor]
     device: str = "cpu"
+    signer: str | None = None  # the trusted key that signed it (``SHA256:...``), when one was required
     _inferencers: dict[tuple, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -165,16 +190,13 @@ class Bundle:
         return list(self.manifest["classes"])
 
     @classmethod
-    def load(cls, path: str | Path, device: str = "cpu") -> Bundle:
-        """Read and verify a bundle (see the module doc); members predict on ``device``."""
+    def load(cls, path: str | Path, device: str = "cpu", trusted_keys: Any = None) -> Bundle:
+        """Read and verify a bundle (see the module doc); members predict on ``device``.
+        ``trusted_keys``: a file of public keys, or :func:`.signing.load_trusted_keys`' list: the
+        bundle must then be signed by one of them, its manifest unchanged since."""
         root = Path(path)
         mp = root / MANIFEST
-        if not mp.is_file():
-            raise BundleError(str(root), f"is not a bundle (no {MANIFEST})", "make one with `exprnet bundle`")
-        try:
-            manifest = json.loads(mp.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise BundleError(str(mp), f"is not JSON ({e})", "restore it from the original bundle") from None
+        manifest, signer = _manifest(root, trusted_keys)
         version = manifest.get("format_version")
         if version != FORMAT_VERSION:
             raise BundleError(str(mp), f"has format_version {version!r}; this exprnet ({__version__}) reads "
@@ -184,7 +206,14 @@ class Bundle:
                               "restore it from the original bundle, or rebuild it")
         if list(manifest.get("classes", [])) != list(EXPR_CLASSES):
             raise BundleError(str(mp), f"has classes {manifest.get('classes')}, not {', '.join(EXPR_CLASSES)}")
-        files = dict(manifest.get("files") or {})
+        files = manifest.get("files") or {}
+        if not isinstance(files, dict) or not all(isinstance(v, str) for v in files.values()):
+            raise BundleError(str(mp), "has no valid files table", "restore it from the original bundle")
+        for rel in files:
+            check_entry(root, rel, "the file")
+        for e in manifest.get("members") or []:
+            check_entry(root, e.get("folder") if isinstance(e, dict) else e, "the member folder")
+        scan(root, files)  # no link, no file it does not list
         blobs = Blobs(root, {rel: _read_verified(root, rel, files) for rel in files})  # all, before any is used
         recipe = Recipe.from_dict(json.loads(blobs["recipe.json"]), str(root / "recipe.json"))
         members = [load_member(blobs, e, recipe, device) for e in manifest["members"]]
@@ -193,7 +222,7 @@ class Bundle:
         combiner = Combiner(comb["method"], np.asarray(comb["weights"], np.float64),
                             None if bias is None else np.asarray(bias, np.float64))
         post = [processor_from_dict(d, f"{mp}: postprocess") for d in manifest.get("postprocess") or []]
-        return cls(root, manifest, recipe, members, combiner, post, device)
+        return cls(root, manifest, recipe, members, combiner, post, device, signer)
 
     def predict(self, video: str | Path, weights: Mapping[str, str] | None = None, detector: str | None = None,
                 store: str | Path | None = None, faces: str | Path | None = None) -> list[Any]:

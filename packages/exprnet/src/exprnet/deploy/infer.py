@@ -134,6 +134,9 @@ class _Watch(NoProgress):
             self.warnings.append(message)
         self.inner.warn(message)
 
+    def note(self, message: str) -> None:
+        self.inner.note(message)
+
     def cancelled(self) -> bool:
         return self.inner.cancelled()
 

@@ -29,9 +29,9 @@ from .recipe import recipe_from_store
 
 def bundle_from_ensemble(runs: Sequence[str | Path], metrics: Mapping[str, Any], evaluation: Path, store: str,
                          labels: str, out: str | Path, select: str = "best", detector: str | None = None,
-                         overwrite: bool = False, name: str | None = None) -> Path:
+                         overwrite: bool = False, name: str | None = None, sign: Any = None) -> Path:
     """A bundle of ``runs`` combined as ``metrics`` (an ``exprnet ensemble`` metrics.json, its
-    outputs in ``evaluation``) says."""
+    outputs in ``evaluation``) says; ``sign``: an Ed25519 private key to sign it with."""
     if "postprocess" not in metrics:
         raise ConfigError(str(evaluation / "metrics.json"), "does not record its post-processing",
                           "re-run `exprnet ensemble` with this exprnet")
@@ -62,7 +62,7 @@ def bundle_from_ensemble(runs: Sequence[str | Path], metrics: Mapping[str, Any],
             "validation": {k: metrics.get(k) for k in ("val_f1", "val_f1_cv", "fit_on_validation", "best_member_f1",
                                                        "val_tracks", "val_frames", "per_class_f1")}}
     cals = metrics.get("calibration") or [None] * len(members)  # each member's, before the combination
-    return write_bundle(out, members, comb, post, recipe, extra, _finite(info), overwrite, list(cals))
+    return write_bundle(out, members, comb, post, recipe, extra, _finite(info), overwrite, list(cals), sign)
 
 
 def _finite(obj: Any) -> Any:
@@ -79,15 +79,16 @@ def _finite(obj: Any) -> Any:
 def make_bundle(runs: Sequence[str | Path], method: str, store: str, labels: str, out: str | Path,
                 smooth: str = "none", select: str = "best", class_bias: bool = False, cv_folds: int = 4,
                 device: str = "auto", reporter: Reporter | None = None, detector: str | None = None,
-                overwrite: bool = False, allow_feature_mismatch: bool = False) -> Path:
-    """``exprnet bundle``: fit the ensemble on the runs' validation split, then write the bundle."""
+                overwrite: bool = False, allow_feature_mismatch: bool = False, sign: Any = None) -> Path:
+    """``exprnet bundle``: fit the ensemble on the runs' validation split, then write the bundle
+    (signed with ``sign``, an Ed25519 private key, when given)."""
     reporter = reporter or NullReporter()
     with tempfile.TemporaryDirectory(prefix="exprnet-bundle-") as tmp:
         ev = Path(tmp)
         metrics = run_ensemble(runs, method, store, labels, ev, class_bias=class_bias, cv_folds=cv_folds,
                                device=device, reporter=reporter, select=select,
                                allow_feature_mismatch=allow_feature_mismatch, smooth_spec=smooth)
-        return bundle_from_ensemble(runs, metrics, ev, store, labels, out, select, detector, overwrite)
+        return bundle_from_ensemble(runs, metrics, ev, store, labels, out, select, detector, overwrite, sign=sign)
 
 
 def _arr(v: Any) -> Any:

@@ -21,10 +21,10 @@ from ..errors import BundleError
 from ..models import build_model
 from ..postprocess.processor import PostProcessor, processor_from_dict
 from ..prediction.predict import LoadedRun, Predictor
+from .contents import MANIFEST
 from .recipe import Recipe
 
 META_KEY = "exprnet"  # the one safetensors metadata key of a bundle file
-MANIFEST = "bundle.json"
 
 
 @dataclass

@@ -117,12 +117,13 @@ def add_expressions_route(app: Any, inferencer: Inferencer) -> None:
 
 
 def create_expressions_app(bundle_dir: str | Path, weights: Mapping[str, str] | None = None, device: str = "cpu",
-                           **settings: Any) -> Any:
+                           trusted_keys: Any = None, **settings: Any) -> Any:
     """featurizer's app with the bundle's recipe loaded and ``/v1/expressions`` added (``settings``:
-    more :class:`featurizer.service.Settings` fields: api_key, max_upload_mb, max_concurrency ...)."""
+    more :class:`featurizer.service.Settings` fields: api_key, max_upload_mb, max_concurrency ...;
+    ``trusted_keys``: serve the bundle only if one of these keys signed it, as ``Bundle.load``)."""
     from featurizer.service import Settings, create_app
 
-    bundle = Bundle.load(bundle_dir, device=device)
+    bundle = Bundle.load(bundle_dir, device=device, trusted_keys=trusted_keys)
     recipe = bundle.recipe
     s = Settings.from_env(models=recipe.models, weights=dict(weights or {}) or None, device=device,
                           options=recipe.options() or None, **settings)

@@ -61,17 +61,21 @@ def extract(
 
 
 def print_summary(report: Any, out: str) -> None:
-    """The table of tracks (when any was planned), the counts, then every failure and problem."""
+    """The table of tracks (when any was planned), the counts, then the arrays another writer of
+    the store wrote meanwhile, every failure and problem."""
     if report.results:
         t = Table(title=f"featurizer extract -> {out}", show_lines=False)
         for c in ("track", "video", "frames", "status", "models", "s"):
             t.add_column(c, justify="right" if c in ("frames", "s") else "left")
         for r in report.results:
             colour = {"done": "green", "skipped": "dim", "failed": "red"}[r.status]
+            other = [f"{m} (other writer)" for m in r.elsewhere]
             t.add_row(r.track, Path(r.video).name, str(r.frames or ""), f"[{colour}]{r.status}[/]",
-                      ",".join(r.models), f"{r.seconds:.1f}")
+                      ",".join(r.models + other), f"{r.seconds:.1f}")
         io.out.print(t)
     say.message(io.out, report.counts())
+    for text in report.elsewhere():
+        say.line(io.out, "skipped", text)
     for r in report.failed:
         say.line(io.out, "failed", f"{r.track}: {r.error}")
     for k, v in report.problems.items():

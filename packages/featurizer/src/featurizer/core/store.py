@@ -16,7 +16,8 @@ the same here (readers never need them).
 
 An array counts only once its group's attrs say ``complete: true``, written last; anything else
 (a run killed mid-write) is treated as absent and rewritten. A store whose ``format_version`` this
-code does not know is refused, by writers and readers alike.
+code does not know is refused, by writers and readers alike. Writers of a local store hold an
+array's lock file (:mod:`.locks`, under ``.locks/``, which readers ignore) while they write it.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from .. import __version__
 from .arrays import DIMS, READ_ERRORS, child_group, jsonable, put_array, rows_per_chunk, store_cast
 from .errors import FormatError, StoreError
 from .identity import feature_identity
+from .locks import TIMELINE, StoreLocks
 
 FORMAT = "featurizer-store"
 FORMAT_VERSION = 1
@@ -70,8 +72,12 @@ class FeatureStore:
         self.read_only = mode == "r"
         # file:// is a local path: zarr's LocalStore creates folders (fsspec's file store does not).
         target = self.url[len("file://"):] if self.url.startswith("file://") else self.url
+        self.locks = StoreLocks(self.url)
         try:
-            self.root = zarr.open_group(target, mode="r" if self.read_only else "a")
+            try:
+                self.root = zarr.open_group(target, mode="r" if self.read_only else "a")
+            except (zarr.errors.ContainsGroupError, zarr.errors.ContainsArrayError):
+                self.root = zarr.open_group(target, mode="a")  # another writer created it meanwhile
         except (FileNotFoundError, zarr.errors.GroupNotFoundError, KeyError, ValueError) as e:
             raise StoreError(self.url, f"no feature store here ({e.__class__.__name__})",
                              "create one with `featurizer extract --out` or `featurizer import`") from None
@@ -138,9 +144,15 @@ class FeatureStore:
     ) -> None:
         """Create the track's rows; an existing, different timeline needs ``overwrite``.
 
-        Safe when several processes (Ray's audio and visual workers) write the same timeline at
-        once: nothing is deleted unless it differs, and ``n_frames`` lands last, marking it done.
+        Safe when several processes (Ray's audio and visual workers, two ``featurizer extract``)
+        write the same timeline at once: they take turns (the track's timeline lock), nothing is
+        deleted unless it differs, and ``n_frames`` lands last, marking it done.
         """
+        with self.locks.held(track, TIMELINE):
+            self._write_timeline(track, timestamps, frame_present, attrs, overwrite)
+
+    def _write_timeline(self, track: str, timestamps: np.ndarray, frame_present: np.ndarray,
+                        attrs: dict[str, Any] | None, overwrite: bool) -> None:
         g = self._tracks_group()
         ts = np.asarray(timestamps, np.float64)
         try:
@@ -203,7 +215,13 @@ class FeatureStore:
         self, track: str, model: str, values: np.ndarray, present: np.ndarray,
         provenance: dict[str, Any], dtype: str = "float16",
     ) -> None:
-        """Write (n, dim) values and the present mask; mark complete last."""
+        """Write (n, dim) values and the present mask; mark complete last. Holds the array's lock
+        (taken again if the caller holds it: an extraction's claim)."""
+        with self.locks.held(track, model):
+            self._write_feature(track, model, values, present, provenance, dtype)
+
+    def _write_feature(self, track: str, model: str, values: np.ndarray, present: np.ndarray,
+                       provenance: dict[str, Any], dtype: str) -> None:
         n = self.n_frames(track)
         values = np.asarray(values)
         if values.ndim != 2 or len(values) != n or len(present) != n:
@@ -213,12 +231,15 @@ class FeatureStore:
         feats = self._features(track)
         if model in feats:
             del feats[model]
-        g = feats.create_group(model, attributes={"complete": False})
+        try:
+            g = feats.create_group(model, attributes={"complete": False})
+        except (zarr.errors.ContainsGroupError, zarr.errors.ContainsArrayError):
+            g = feats[model]  # a remote store (no lock): another writer made it meanwhile; rewritten whole
         dt = cast.dtype
-        g.create_array("values", shape=values.shape, dtype=dt, dimension_names=DIMS["values"],
-                       chunks=(min(max(1, n), rows_per_chunk(values.shape[1], dt.itemsize)), values.shape[1]))
-        g["values"][:] = cast
-        g.create_array("present", data=np.asarray(present, bool), chunks=(max(1, n),),
+        vals = g.create_array("values", shape=values.shape, dtype=dt, dimension_names=DIMS["values"], overwrite=True,
+                              chunks=(min(max(1, n), rows_per_chunk(values.shape[1], dt.itemsize)), values.shape[1]))
+        vals[:] = cast
+        g.create_array("present", data=np.asarray(present, bool), chunks=(max(1, n),), overwrite=True,
                        dimension_names=DIMS["present"])
         g.update_attributes({  # one write of zarr.json; "complete" lands with it
             **jsonable(provenance),
@@ -243,6 +264,7 @@ class FeatureStore:
         return Feature(values, present, attrs)
 
     def delete_feature(self, track: str, model: str) -> None:
-        feats = self._features(track)
-        if model in feats:
-            del feats[model]
+        with self.locks.held(track, model):
+            feats = self._features(track)
+            if model in feats:
+                del feats[model]

@@ -11,9 +11,11 @@ from ..errors import FeaturizerError
 class TrackResult:
     track: str
     video: str
-    status: str  # "done", "skipped" (complete already), "failed"
+    status: str  # "done", "skipped" (complete already, or written by another writer), "failed"
     frames: int = 0
     models: list[str] = field(default_factory=list)
+    elsewhere: list[str] = field(default_factory=list)  # models another writer of the store wrote meanwhile
+    deferred: list[str] = field(default_factory=list)  # another writer holds them: left for a second pass
     seconds: float = 0.0
     error: str | None = None  # one line: what failed and why
     cause: FeaturizerError | None = None  # the input error behind ``error``, when it was one
@@ -36,13 +38,21 @@ class RunReport:
     def counts(self) -> str:
         """One line: tracks extracted, already complete, failed, input problems, frames, seconds."""
         done = [r for r in self.results if r.status == "done"]
+        other = sum(len(r.elsewhere) for r in self.results)
         return (f"{len(done)} track(s) extracted, {sum(r.status == 'skipped' for r in self.results)} "
-                f"already complete, {len(self.failed)} failed, {len(self.problems)} input problem(s); "
+                f"already complete, {f'{other} array(s) written by another writer, ' if other else ''}"
+                f"{len(self.failed)} failed, {len(self.problems)} input problem(s); "
                 f"{sum(r.frames for r in done)} frames in {self.seconds:.1f} s")
+
+    def elsewhere(self) -> list[str]:
+        """One line per track some of whose arrays another writer of the store wrote meanwhile."""
+        return [f"{r.track}: {', '.join(r.elsewhere)} written by another writer of the store meanwhile "
+                "(skipped here)" for r in self.results if r.elsewhere]
 
 
 def merge_results(parts: list[list[TrackResult]]) -> list[TrackResult]:
-    """Results of one video computed in parts (one per extractor group) -> one per track."""
+    """Results of one video computed in parts (one per extractor group, or a first pass and the
+    arrays it left to another writer) -> one per track."""
     merged: dict[str, TrackResult] = {}
     for results in parts:
         for r in results:
@@ -51,6 +61,8 @@ def merge_results(parts: list[list[TrackResult]]) -> list[TrackResult]:
                 merged[r.track] = r
                 continue
             m.models = sorted(set(m.models) | set(r.models))
+            m.elsewhere = sorted(set(m.elsewhere) | set(r.elsewhere))
+            m.deferred = sorted((set(m.deferred) | set(r.deferred)) - set(m.models) - set(m.elsewhere))
             m.frames = max(m.frames, r.frames)
             m.seconds = max(m.seconds, r.seconds)
             if r.status == "failed" or m.status == "failed":

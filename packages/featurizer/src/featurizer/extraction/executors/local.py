@@ -1,5 +1,6 @@
 """Extraction in this process: models loaded once, the next source decoded ahead, short sources
-batched together on a GPU."""
+batched together on a GPU. Several writers of one store (two ``featurizer extract`` runs) share
+the work: each skips the arrays another holds, then waits for those (:mod:`featurizer.core.locks`)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from ...models.runtime import FreshModels, ModelSource
 from ...progress import Progress, warnings_to
 from ..compute import crop_window
 from ..job import ExtractJob
-from ..results import TrackResult
+from ..results import TrackResult, merge_results
 from ..write import extract_group, extract_source, todo_of
 
 
@@ -34,6 +35,9 @@ class LocalExecutor:
     (:func:`~featurizer.extraction.write.extract_group`), until the group holds that many; None:
     a model's crop window when a visual model runs on CUDA (where a batch of a few frames leaves
     the GPU idle), else off (0).
+
+    Arrays another writer of the store is writing are left while it writes them; once every
+    other source is done, each is waited for, and written here only if that writer failed.
     """
 
     def __init__(self, models: ModelSource | None = None, *, shared: bool = False,
@@ -59,18 +63,18 @@ class LocalExecutor:
                 need = bool(audio) and bool(todo_of(plan, audio, store, job.overwrite))
                 yield prefetch_source(plan, need, job.audio_fps)
 
-        visual = [e for e in extractors if e.modality == "visual"]
-        limit = group_limit(visual, self.group_frames)
-        results: list[TrackResult] = []
+        parts: list[list[TrackResult]] = []  # one per plan, in order
+        limit = group_limit([e for e in extractors if e.modality == "visual"], self.group_frames)
         group: list[tuple[SourcePlan, Prefetched]] = []
-        kw = {"dtype": job.dtype, "overwrite": job.overwrite, "progress": progress, "capture_warnings": not self.shared}
+        kw = {"dtype": job.dtype, "overwrite": job.overwrite, "progress": progress,
+              "capture_warnings": not self.shared}
 
         def flush() -> None:
-            nonlocal results
             if len(group) > 1:
-                results += extract_group(group, extractors, store, faces, **kw)
+                parts.extend(extract_group(group, extractors, store, faces, **kw))
             elif group:
-                results += extract_source(group[0][0], extractors, store, faces, prefetched=group[0][1], **kw)
+                parts.append(extract_source(group[0][0], extractors, store, faces, prefetched=group[0][1],
+                                            wait=False, **kw))
             group.clear()
 
         threads = contextlib.nullcontext() if self.shared else leave_a_core(extractors)
@@ -83,9 +87,19 @@ class LocalExecutor:
                         flush()
                     continue
                 flush()
-                results += extract_source(plan, extractors, store, faces, prefetched=pre, **kw)
+                parts.append(extract_source(plan, extractors, store, faces, prefetched=pre, wait=False, **kw))
             flush()
-        return results
+            again = _Again(progress)
+            for plan, part in zip(plans, parts, strict=True):
+                left = {r.track: r.deferred for r in part if r.deferred}
+                if left and not progress.cancelled():  # its writer has them, or failed: no overwrite
+                    for track, models in left.items():
+                        progress.note(f"{track}: {', '.join(models)} being written by another writer of the "
+                                      "store; waiting for it")
+                    second = extract_source(plan, extractors, store, faces, job.dtype, False, again,
+                                            capture_warnings=not self.shared, todo=left, wait=True)
+                    part[:] = merge_results([part, second])
+        return [r for part in parts for r in part]
 
 
 def group_limit(visual: list[Extractor], group_frames: int | None) -> int:
@@ -105,6 +119,19 @@ def _visual_frames(plan: SourcePlan, pre: Prefetched) -> int:
     except Exception:  # noqa: BLE001 - extract_source reports it
         return 0
     return sum(track_timeline(t, info).n for t in plan.tracks) if info.has_video else 0
+
+
+class _Again:
+    """A run's progress for its second pass over a source (counted in the first)."""
+
+    def __init__(self, progress: Progress):
+        self.progress = progress
+
+    def video_done(self) -> None:
+        pass
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.progress, name)
 
 
 @contextlib.contextmanager
