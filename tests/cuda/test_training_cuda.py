@@ -13,7 +13,7 @@ from exprnet.training.runfolder import RunFolder
 from exprnet.training.trainer import Trainer
 
 from tests.exprnet.conftest import _baseline_cache, config_for, small  # noqa: F401 - fixtures
-from tests.exprnet.test_bundle import made, runs  # noqa: F401 - fixtures
+from tests.exprnet.test_bundle import key, made, runs  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.cuda
 
