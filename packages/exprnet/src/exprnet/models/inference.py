@@ -24,9 +24,10 @@ from . import ExprNet
 
 
 def autocast(device: torch.device, enabled: bool) -> contextlib.AbstractContextManager:
-    if enabled and device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.float16)
-    return contextlib.nullcontext()
+    """Training's precision (:class:`~exprnet.training.precision.MixedPrecision`): bf16 or fp16 on CUDA."""
+    from ..training.precision import MixedPrecision
+
+    return MixedPrecision.choose(device, enabled).autocast()
 
 
 @torch.no_grad()

@@ -22,7 +22,7 @@ from ..data.batches import Batch, BatchBuilder, Prefetcher, flag_columns
 from ..data.segments import Segment, shuffled_segments, stream_plan
 from ..errors import TrainingError
 from ..models import ExprNet, build_model
-from ..models.inference import autocast, predict_probs
+from ..models.inference import predict_probs
 from ..postprocess.calibration import resolve_mode
 from ..reports.metrics import confusion, macro_f1_from_confusion, per_class_f1
 from ..reports.progress import NullReporter, Reporter
@@ -30,6 +30,7 @@ from .augment import InputDropout
 from .ema import WeightAverage
 from .losses import class_counts, make_criterion
 from .postfit import fit_after_training
+from .precision import MixedPrecision
 from .runfolder import RunFolder
 from .sampling import POWERS, SegmentSampler
 from .schedule import Schedule
@@ -57,7 +58,8 @@ class Trainer:
         self.train_ids, self.val_ids = bank.ids(train), bank.ids(val)
         self.reporter = reporter or NullReporter()
         self.device = resolve_device(self.cfg.train.device)
-        self.amp = self.cfg.train.amp and self.device.type == "cuda"
+        self.precision = MixedPrecision.choose(self.device, self.cfg.train.amp)  # bf16, fp16 + scaler, fp32
+        self.amp = self.precision.dtype is not None
 
     # -- setup ---------------------------------------------------------------------------------
     def setup(self, resume: bool) -> dict[str, Any] | None:
@@ -85,7 +87,7 @@ class Trainer:
             counts = self.sampler.expected_counts([s for step in plan for s in step if s is not None])
         self.epoch_steps = max(1, len(plan))
         self.sched = Schedule(self.opt, t, self.epoch_steps)
-        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp)
+        self.scaler = self.precision.scaler()
         self.criterion = make_criterion(self.cfg, counts, labels, self.device)
         self.input_dropout = InputDropout(self.bank.dims, flag_columns(self.bank, d.present_flags),
                                           d.feature_dropout, d.modality_dropout)
@@ -149,8 +151,9 @@ class Trainer:
         for step, batch in enumerate(feed, start=1):
             b = batch.to(self.device)
             self.sched.apply(epoch)
-            with autocast(self.device, self.amp):
+            with self.precision.autocast():
                 l1, l2, new = self._forward(b, state)
+            l1, l2 = self.precision.float32(l1, l2)
             parts = self.criterion(l1, l2, b.y, b.mask)
             if new is not None:
                 state = tuple(s.detach() for s in new)

