@@ -19,6 +19,10 @@ WeightsOpt = Annotated[list[str] | None, typer.Option(
     "--weights", help="NAME=PATH of a model's weights, as for `featurizer extract` (repeatable); a file whose "
                       "sha256 differs from the bundle's recipe is refused.")]
 DetectorOpt = Annotated[str | None, typer.Option(help="Face detector (default: the recipe's, else retinaface).")]
+DetectEveryOpt = Annotated[str | None, typer.Option(
+    metavar="N", show_default=False,
+    help="Run the face detector every N frames (and where a face is lost), following faces by optical flow in "
+         "between; 1 detects every frame (default: the recipe's, else 10).")]
 
 
 def _require_extraction(command: str) -> None:
@@ -82,6 +86,7 @@ def infer(
     weights: WeightsOpt = None,
     device: Annotated[str, typer.Option(help="cpu, cuda or auto (extractors and members).")] = "cpu",
     detector: DetectorOpt = None,
+    detect_every: DetectEveryOpt = None,
     batch_size: Annotated[int | None, typer.Option(help="Extractors' batch size.")] = None,
     overlay: Annotated[bool, typer.Option(help="Also write <track>.mp4 with the face box and expression.")] = False,
     faces: Annotated[str | None, typer.Option(help="Read the face crops from this cropped_aligned folder "
@@ -100,8 +105,11 @@ def infer(
 
     with user_errors():
         _require_extraction("exprnet infer")
+        from featurizer.faces import check_detect_every
+
+        every = None if detect_every is None else check_detect_every(detect_every)
         b = Bundle.load(bundle_dir, device=device)
-        inf = Inferencer(b, parse_weights(weights), device, detector, batch_size, faces_dir=faces)
+        inf = Inferencer(b, parse_weights(weights), device, detector, batch_size, faces_dir=faces, detect_every=every)
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         with io.err.status(f"loading {', '.join(b.recipe.models)} and {len(b.members)} member(s)"):

@@ -213,7 +213,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             assert upload.path is not None
             req = JobRequest(path=upload.path, filename=filename,
                              track=track_name(params, filename), models=names, dtype=dtype,
-                             frames=params.frames, fps=params.fps,
+                             frames=params.frames, fps=params.fps, detect_every=params.detect_every,
                              annotation=upload.fields.get("annotation"),
                              max_frames=settings.max_frames)
             npz = wants_npz(params, request.headers.get("accept"))

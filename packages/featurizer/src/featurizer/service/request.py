@@ -52,6 +52,7 @@ class JobRequest:
     fps: float | None = None
     annotation: str | None = None
     max_frames: int = 200_000
+    detect_every: int | None = None  # None: the job's default
     cancel: threading.Event = field(default_factory=threading.Event)
 
 
@@ -160,8 +161,9 @@ def _run(req: JobRequest, media: Path, cache: ModelCache, rename: dict[str, str]
     load_s = _load(req, cache)
     t0 = time.perf_counter()
     out = media.parent.parent / "features.zarr"
+    more = {} if req.detect_every is None else {"detect_every": req.detect_every}
     job = ExtractJob((str(media),), tuple(req.models), str(out), tracks={req.track: n_labels},
-                     dtype=req.dtype, audio_fps=fps, runtime=cache.runtime.serving(req.models))
+                     dtype=req.dtype, audio_fps=fps, runtime=cache.runtime.serving(req.models), **more)
     report = run_job(job, LocalExecutor(cache, shared=True), progress)
     if progress.cancelled():
         raise Cancelled
