@@ -11,7 +11,8 @@ past each other (crossing; the one behind partly covered). All measured in one r
 2. tracking (``--detect-every``, with ``--tracker-detector``): ``scan_video(detect_every=N)``
    against N=1 (detect every frame) on the same clips, each N timed ``--rounds`` times interleaved
    (best kept): the face stage's speed-up, NME and its change (bar: +0.005, i.e. +0.5% of the
-   inter-ocular distance, on every clip), identities (bar: each frame's ``_left``/``_right``, or the
+   inter-ocular distance, on every clip; the landmarks of ``scan_video``, settled at each
+   detection, and beside them the live ones, as ``FaceTracker.step`` gives them at once), identities (bar: each frame's ``_left``/``_right``, or the
    one person, on the same true person as with N=1), detector runs. The recommended default is the
    fastest N within both bars.
 
@@ -19,7 +20,7 @@ past each other (crossing; the one behind partly covered). All measured in one r
 - NME: mean landmark error over the inter-ocular distance (haar: the points it places in its box)
 
     uv run python bench/faces.py [--frames 150] [--width 640] [--detectors retinaface,mtcnn,haar]
-                                 [--detect-every 1,2,3,5,8,10,15,20,25] [--rounds 2]
+                                 [--detect-every 1,2,3,5,8,10,15,20,25] [--rounds 3]
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from featurizer.demo import encode_video  # noqa: E402
-from featurizer.faces import load_detector  # noqa: E402
+from featurizer.faces import FaceTracker, load_detector  # noqa: E402
 from featurizer.faces.scan import indexed_frames, scan_video  # noqa: E402
 from featurizer.media import probe_video  # noqa: E402
 
@@ -69,13 +70,28 @@ def score(faces, truths: dict[str, np.ndarray], sides: dict[str, str]) -> tuple[
 
 def who_is_where(faces, clip) -> dict[tuple[str, int], str]:
     """(track key, frame) -> the true person nearest to the track's landmarks in that frame."""
-    centres = clip.centres or {k: np.nanmean(v, axis=1) for k, v in clip.landmarks.items()}
+    centres = clip.centres or {k: v.mean(axis=1) for k, v in clip.landmarks.items()}
     out = {}
     for key, track in faces.tracks.items():
         for f, lm in zip(track.frames, track.landmarks, strict=True):
             d = {who: np.linalg.norm(lm.mean(0) - c[f]) for who, c in centres.items() if not np.isnan(c[f, 0])}
             out[(key, int(f))] = min(d, key=d.get) if d else "?"
     return out
+
+
+def live_nme(det, n: int, frames: list[np.ndarray], clip) -> float:
+    """NME of the tracker's landmarks as ``step`` gives them (causal, before settling), each face
+    scored against the true person nearest to it."""
+    tracker = FaceTracker(det, n)
+    centres = clip.centres or {k: v.mean(axis=1) for k, v in clip.landmarks.items()}
+    found: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
+    for i, rgb in enumerate(frames):
+        for face in tracker.step(rgb, crops=False).faces:
+            d = {who: np.linalg.norm(face.landmarks.mean(0) - c[i]) for who, c in centres.items() if not np.isnan(c[i, 0])}
+            who = min(d, key=d.get) if d else None
+            if who is not None and not np.isnan(clip.landmarks[who][i, 0, 0]):
+                found.setdefault(who, []).append((face.landmarks, clip.landmarks[who][i]))
+    return float(np.mean([nme(np.stack([a for a, _ in v]), np.stack([b for _, b in v])) for v in found.values()]))
 
 
 def detectors(args, clips, paths, decoded) -> None:
@@ -102,30 +118,32 @@ def detectors(args, clips, paths, decoded) -> None:
               f"{','.join(k or '(one)' for k in keys):>22}")
 
 
-def tracking(args, clips, paths) -> None:
+def tracking(args, clips, paths, decoded) -> None:
     det = load_detector(args.tracker_detector)
     everies = sorted({1, *(int(x) for x in args.detect_every.split(","))})
     scan_video(paths["talking head"], det, detect_every=everies[-1])  # warm-up
     best: dict[tuple[str, int], float] = {}
     found: dict[tuple[str, int], object] = {}
-    for _ in range(args.rounds):
-        for n in everies:
-            for name in clips:
+    for _ in range(args.rounds):  # each clip's settings side by side, so a change of load hits them alike
+        for name in clips:
+            for n in everies:
                 t = time.perf_counter()
                 found[name, n] = scan_video(paths[name], det, detect_every=n)
                 dt = time.perf_counter() - t
                 best[name, n] = min(best.get((name, n), dt), dt)
     print(f"\n[tracking: {args.tracker_detector} every N frames, optical flow between; best of {args.rounds} "
-          f"round(s)]\n{'N':>3} {'clip':<14}{'rate':>7}{'NME':>8}{'dNME':>8}{'fps':>8}{'speed-up':>10}"
-          f"{'detector runs':>15}{'identities':>13}")
+          f"round(s); NME: settled (offline), live: as step() gives them]\n{'N':>3} {'clip':<14}{'rate':>7}"
+          f"{'NME':>8}{'dNME':>8}{'live':>8}{'dlive':>8}{'fps':>8}{'speed-up':>10}{'detector runs':>15}{'identities':>13}")
     summary = []
     for n in everies:
         worst, same, total = -np.inf, True, 0.0
         for name, (clip, sides) in clips.items():
             faces, base = found[name, n], found[name, 1]
             rate, err = score(faces, clip.landmarks, sides)
-            d_err = err - score(base, clip.landmarks, sides)[1]
+            base_err = score(base, clip.landmarks, sides)[1]
+            d_err = err - base_err
             worst = max(worst, d_err)
+            live = live_nme(det, n, decoded[name], clip) if n > 1 else base_err
             ident = ""
             if len(clip.landmarks) > 1:
                 a, b = who_is_where(faces, clip), who_is_where(base, clip)
@@ -134,7 +152,8 @@ def tracking(args, clips, paths) -> None:
                 same &= ok
                 ident = "same" if ok else f"{sum(a[k] != b[k] for k in common)} differ"
             total += best[name, n]
-            print(f"{n:>3} {name:<14}{rate:>7.1%}{err:>8.4f}{d_err:>+8.4f}{faces.n_frames / best[name, n]:>8.1f}"
+            print(f"{n:>3} {name:<14}{rate:>7.1%}{err:>8.4f}{d_err:>+8.4f}{live:>8.4f}{live - base_err:>+8.4f}"
+                  f"{faces.n_frames / best[name, n]:>8.1f}"
                   f"{best[name, 1] / best[name, n]:>9.2f}x{faces.detector_runs:>9} / {faces.n_frames:<4}{ident:>12}")
         base_total = sum(best[name, 1] for name in clips)
         summary.append((n, base_total / total, worst, same))
@@ -159,7 +178,7 @@ def main() -> None:
     ap.add_argument("--detectors", default="retinaface,mtcnn,haar", help="'' skips the detector comparison")
     ap.add_argument("--detect-every", default="1,2,3,5,8,10,15,20,25", help="'' skips the tracking comparison")
     ap.add_argument("--tracker-detector", default="retinaface")
-    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--rounds", type=int, default=3)
     args = ap.parse_args()
     w = args.width
     h = w * 3 // 4
@@ -177,11 +196,11 @@ def main() -> None:
         print(f"clips: {n} frames each at 25 fps; talking head {w}x{h} (roll +-12 deg, face covered in "
               f"{len(hidden)} frames), turning {w}x{h} (smaller face, roll +-30 deg, scale +-37%), "
               f"two people {w}x{w // 2}, crossing {w}x{w * 9 // 16} (two people walking past each other)")
+        decoded = {name: [f for _, f in indexed_frames(p, probe_video(p).timestamps)] for name, p in paths.items()}
         if args.detectors:
-            decoded = {name: [f for _, f in indexed_frames(p, probe_video(p).timestamps)] for name, p in paths.items()}
             detectors(args, {k: v for k, v in clips.items() if k != "crossing"}, paths, decoded)
         if args.detect_every:
-            tracking(args, clips, paths)
+            tracking(args, clips, paths, decoded)
 
 
 if __name__ == "__main__":

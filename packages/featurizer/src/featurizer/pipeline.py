@@ -65,10 +65,13 @@ def extract(inputs: list[str | Path], models: list[str] | str, out: str | Path,
             batch_size: int | None = None, progress: Progress | None = None,
             executor: Executor | None = None, *, precision: str | None = None,
             options: Mapping[str, Mapping[str, Any]] | None = None,
-            tracks: Mapping[str, int | None] | None = None, audio_fps: float | None = None) -> RunReport:
+            tracks: Mapping[str, int | None] | None = None, audio_fps: float | None = None,
+            detect_every: int | None = None) -> RunReport:
     """``featurizer extract`` as a function (``executor``: ``LocalExecutor()`` by default)."""
     runtime = Runtime(dict(weights or {}), device, batch_size, precision, dict(options or {}))
-    extra = {"audio_fps": audio_fps} if audio_fps is not None else {}
+    extra: dict[str, Any] = {"audio_fps": audio_fps} if audio_fps is not None else {}
+    if detect_every is not None:
+        extra["detect_every"] = detect_every
     job = ExtractJob.of(inputs, models, out, labels=labels, tracks=tracks, faces=faces_dir, dtype=dtype,
                         overwrite=overwrite, runtime=runtime, **extra)
     return run_job(job, executor or LocalExecutor(), progress)

@@ -133,7 +133,8 @@ class FaceTracker:
 
     def step(self, rgb: np.ndarray, timestamp: float | None = None, crops: bool = True) -> FrameFaces:
         """The faces of the next frame (RGB uint8); ``timestamp`` (seconds) must increase;
-        ``crops``: cut each face's aligned crop too."""
+        ``crops``: cut each face's aligned crop too. The frame is kept until the next call (a face
+        lost there is settled by a detection in it): give each call its own array."""
         rgb = np.asarray(rgb)
         if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
             raise FaceError(f"frame {self._index}", f"is not an RGB uint8 image (shape {rgb.shape}, "

@@ -21,7 +21,7 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from .errors import ApiError
 
 FILE_FIELD = "file"
-TEXT_FIELDS = ("models", "dtype", "frames", "fps", "track", "format", "annotation")
+TEXT_FIELDS = ("models", "dtype", "frames", "fps", "detect_every", "track", "format", "annotation")
 SMALL_FIELD_BYTES = 64 * 1024  # every field but the annotation
 MULTIPART_SLACK = 1 << 20  # headers and boundaries allowed on top of the caps
 WORKDIR_PREFIX = "featurizer-"
