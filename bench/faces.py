@@ -14,7 +14,8 @@ past each other (crossing; the one behind partly covered). All measured in one r
    inter-ocular distance, on every clip; the landmarks of ``scan_video``, settled at each
    detection, and beside them the live ones, as ``FaceTracker.step`` gives them at once), identities (bar: each frame's ``_left``/``_right``, or the
    one person, on the same true person as with N=1), detector runs. The recommended default is the
-   fastest N within both bars.
+   fastest N within both bars, for the settled and the live landmarks alike (one default serves
+   offline scans and live streams).
 
 - rate: frames whose track holds the person / frames where the person is visible
 - NME: mean landmark error over the inter-ocular distance (haar: the points it places in its box)
@@ -136,7 +137,7 @@ def tracking(args, clips, paths, decoded) -> None:
           f"{'NME':>8}{'dNME':>8}{'live':>8}{'dlive':>8}{'fps':>8}{'speed-up':>10}{'detector runs':>15}{'identities':>13}")
     summary = []
     for n in everies:
-        worst, same, total = -np.inf, True, 0.0
+        worst, worst_live, same, total = -np.inf, -np.inf, True, 0.0
         for name, (clip, sides) in clips.items():
             faces, base = found[name, n], found[name, 1]
             rate, err = score(faces, clip.landmarks, sides)
@@ -144,6 +145,7 @@ def tracking(args, clips, paths, decoded) -> None:
             d_err = err - base_err
             worst = max(worst, d_err)
             live = live_nme(det, n, decoded[name], clip) if n > 1 else base_err
+            worst_live = max(worst_live, live - base_err)
             ident = ""
             if len(clip.landmarks) > 1:
                 a, b = who_is_where(faces, clip), who_is_where(base, clip)
@@ -156,19 +158,25 @@ def tracking(args, clips, paths, decoded) -> None:
                   f"{faces.n_frames / best[name, n]:>8.1f}"
                   f"{best[name, 1] / best[name, n]:>9.2f}x{faces.detector_runs:>9} / {faces.n_frames:<4}{ident:>12}")
         base_total = sum(best[name, 1] for name in clips)
-        summary.append((n, base_total / total, worst, same))
-    print(f"\n{'N':>3}{'face stage speed-up (all clips)':>34}{'worst dNME':>12}{'identities':>12}{'bars':>7}")
-    ok_rows = []
-    for n, speed, worst, same in summary:
-        within = worst <= NME_BAR and same
+        summary.append((n, base_total / total, worst, worst_live, same))
+    print(f"\n{'N':>3}{'face stage speed-up (all clips)':>34}{'worst dNME':>12}{'worst dlive':>13}{'identities':>12}"
+          f"{'bars':>7}")
+    ok_rows, offline_rows = [], []
+    for n, speed, worst, worst_live, same in summary:
+        within = worst <= NME_BAR and worst_live <= NME_BAR and same
         if within:
             ok_rows.append((speed, n))
-        print(f"{n:>3}{speed:>33.2f}x{worst:>+12.4f}{'same' if same else 'differ':>12}"
+        if worst <= NME_BAR and same:
+            offline_rows.append((speed, n))
+        print(f"{n:>3}{speed:>33.2f}x{worst:>+12.4f}{worst_live:>+13.4f}{'same' if same else 'differ':>12}"
               f"{('met' if within and speed >= SPEED_BAR else 'within' if within else 'out'):>7}")
-    if ok_rows:
+    if ok_rows:  # one default for offline scans and live streams: both kinds of landmarks within the bar
         speed, n = max(ok_rows)
-        print(f"\nfastest N within the bars (dNME <= +{NME_BAR}, same identities): N={n}, {speed:.2f}x "
-              f"({'meets' if speed >= SPEED_BAR else 'below'} the {SPEED_BAR:g}x target)")
+        print(f"\nfastest N within the bars (settled and live dNME <= +{NME_BAR} on every clip, same identities): "
+              f"N={n}, {speed:.2f}x ({'meets' if speed >= SPEED_BAR else 'below'} the {SPEED_BAR:g}x target)")
+    if offline_rows:
+        speed, n = max(offline_rows)
+        print(f"fastest N within the bars for offline scans alone (settled landmarks): N={n}, {speed:.2f}x")
 
 
 def main() -> None:

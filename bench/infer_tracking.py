@@ -11,8 +11,12 @@ always included), interleaved over ``--rounds`` (best kept):
 2. in process, models loaded beforehand: ``Inferencer(detect_every=N).videos`` with its stage
    seconds (faces = decode + detect/track + name; each model; members + post-processing).
 
-Beside the speed: per-frame agreement of the expressions with N=1, and the largest difference of
-a class probability. Target (issue 33): >= 2.5x faster end to end at the default N.
+Beside the speed: per-frame agreement of the expressions with N=1 and the largest difference of a
+class probability (this bundle is trained for seconds on 320 frames, so its labels flip under any
+small change of its input); then, untimed, what the members are fed against the truth: the
+videos' true landmarks are known, so each N's landmark error and the distance of its HOG rows to
+those of crops cut at the true landmarks. Target (issue 33): >= 2.5x faster end to end at the
+default N.
 
     uv run python bench/infer_tracking.py [--videos 3] [--seconds 10] [--models egemaps,compare,fbank,hog]
                                           [--detect-every 10] [--rounds 2]
@@ -95,6 +99,7 @@ def main() -> None:
                 if n not in inproc or s < inproc[n][0]:
                     inproc[n] = (s, dict(inf.seconds), [p for x in res for p in x.tracks])
         report(args, everies, proc, inproc, names, setup)
+        crops_vs_truth(args, everies, vids, names)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -122,6 +127,38 @@ def report(args, everies, proc, inproc, names, setup) -> None:
     if d in proc:
         print(f"\ntarget: exprnet infer >= 2.5x faster end to end at the default (N={d}): process "
               f"{proc[1] / proc[d]:.2f}x, in process {inproc[1][0] / inproc[d][0]:.2f}x")
+
+
+def crops_vs_truth(args, everies, vids: Path, names: list[str]) -> None:
+    """What the members are fed, against the truth (untimed): the videos' true landmarks are
+    known, so each N's landmark error and the distance of its HOG rows to the HOG of crops cut at
+    the true landmarks say whether tracking changed the input or the members are merely unstable."""
+    from featurizer.faces import align_face, load_detector
+    from featurizer.faces.scan import indexed_frames, scan_video
+    from featurizer.media import probe_video
+    from featurizer.registry import create_extractor
+
+    from tests.featurizer.face_clips import talking_head
+
+    hog, det = create_extractor("hog"), load_detector()
+    n = int(round(args.seconds * 25))
+    err: dict[int, list[float]] = {e: [] for e in everies}
+    dist: dict[int, list[float]] = {e: [] for e in everies}
+    for i, name in enumerate(names):
+        who = ("hopper", "astronaut")[i % 2]
+        truth = talking_head(n, who, amplitude=0.5).landmarks[who]
+        video = vids / f"{name}.mp4"
+        frames = [f for _, f in indexed_frames(video, probe_video(video).timestamps)]
+        want = hog.extract_faces(np.stack([align_face(f, truth[k]) for k, f in enumerate(frames)]))
+        for e in everies:
+            t = scan_video(video, det, detect_every=e).tracks[""]
+            got = hog.extract_faces(np.stack([align_face(frames[k], lm) for k, lm in zip(t.frames, t.landmarks, strict=True)]))
+            err[e] += np.linalg.norm(t.landmarks - truth[t.frames], axis=2).mean(1).tolist()
+            dist[e] += np.linalg.norm(got - want[t.frames], axis=1).tolist()
+    print("\nwhat the members are fed (untimed): landmark error against the true landmarks, and the distance of "
+          "the HOG rows to those of crops cut at the true landmarks")
+    for e in everies:
+        print(f"  N={e}: landmark error {np.mean(err[e]):.2f} px, HOG distance {np.mean(dist[e]):.3f}")
 
 
 if __name__ == "__main__":
