@@ -15,7 +15,8 @@ past each other (crossing; the one behind partly covered). All measured in one r
    detection, and beside them the live ones, as ``FaceTracker.step`` gives them at once), identities (bar: each frame's ``_left``/``_right``, or the
    one person, on the same true person as with N=1), detector runs. The recommended default is the
    fastest N within both bars, for the settled and the live landmarks alike (one default serves
-   offline scans and live streams).
+   offline scans and live streams), every smaller N within them too (the errors grow with N in
+   expectation; a larger N that passes after one that fails owes it to where its detections fall).
 
 - rate: frames whose track holds the person / frames where the person is visible
 - NME: mean landmark error over the inter-ocular distance (haar: the points it places in its box)
@@ -161,22 +162,26 @@ def tracking(args, clips, paths, decoded) -> None:
         summary.append((n, base_total / total, worst, worst_live, same))
     print(f"\n{'N':>3}{'face stage speed-up (all clips)':>34}{'worst dNME':>12}{'worst dlive':>13}{'identities':>12}"
           f"{'bars':>7}")
-    ok_rows, offline_rows = [], []
+    ok_rows, offline_rows = [], []  # the N up to the first one outside the bars (errors grow with N in
+    both = offline = True  # expectation: a larger N inside again owes it to where its detections fall)
     for n, speed, worst, worst_live, same in summary:
         within = worst <= NME_BAR and worst_live <= NME_BAR and same
-        if within:
+        both &= within
+        offline &= worst <= NME_BAR and same
+        if both:
             ok_rows.append((speed, n))
-        if worst <= NME_BAR and same:
+        if offline:
             offline_rows.append((speed, n))
         print(f"{n:>3}{speed:>33.2f}x{worst:>+12.4f}{worst_live:>+13.4f}{'same' if same else 'differ':>12}"
               f"{('met' if within and speed >= SPEED_BAR else 'within' if within else 'out'):>7}")
     if ok_rows:  # one default for offline scans and live streams: both kinds of landmarks within the bar
         speed, n = max(ok_rows)
-        print(f"\nfastest N within the bars (settled and live dNME <= +{NME_BAR} on every clip, same identities): "
+        print(f"\nfastest N before the first outside the bars (settled and live dNME <= +{NME_BAR} on every clip, "
+              f"same identities): "
               f"N={n}, {speed:.2f}x ({'meets' if speed >= SPEED_BAR else 'below'} the {SPEED_BAR:g}x target)")
     if offline_rows:
         speed, n = max(offline_rows)
-        print(f"fastest N within the bars for offline scans alone (settled landmarks): N={n}, {speed:.2f}x")
+        print(f"... for offline scans alone (settled landmarks): N={n}, {speed:.2f}x")
 
 
 def main() -> None:
