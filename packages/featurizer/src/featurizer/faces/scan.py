@@ -92,6 +92,7 @@ def _followed(video: Path, detector: FaceDetector, info: VideoInfo, rule: TrackR
         for i, face in settled:
             at = faces[frame_of[i]]
             at[next(j for j, x in enumerate(at) if x.track == face.track)] = face
+
     with Ahead(lambda: indexed_frames(video, info.timestamps), depth=8, name="faces-decode") as frames:
         for k, rgb in frames:
             found = tracker.step(rgb, crops=False)
