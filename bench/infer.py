@@ -156,7 +156,8 @@ def main() -> None:
             shutil.rmtree(work, ignore_errors=True)
 
 
-def run(args: argparse.Namespace, work: Path, con: Console, exprnet_app, featurizer_app) -> None:
+def make_bundle(args: argparse.Namespace, work: Path, exprnet_app, featurizer_app) -> tuple[dict[str, str], Path]:
+    """The ``--models`` weights and the bundle (lstm + baseline) made from a small training corpus."""
     models = args.models
     weights: dict[str, str] = {}
     if "hubert" in models.split(",") or any(m.startswith("hubert:") for m in models.split(",")):
@@ -167,9 +168,6 @@ def run(args: argparse.Namespace, work: Path, con: Console, exprnet_app, featuri
         else:
             weights["hubert"] = "random"
     wflags = [a for k, v in weights.items() for a in ("--weights", f"{k}={v}")]
-
-    # -- the bundle: a training corpus, its store, two runs ---------------------------------------
-    t0 = time.perf_counter()
     rng = np.random.default_rng(0)
     n_tr = args.train_frames
     for k, (track, (face, split, line)) in enumerate(TRAIN.items()):
@@ -188,9 +186,11 @@ def run(args: argparse.Namespace, work: Path, con: Console, exprnet_app, featuri
     bundle = work / "bundle"
     ok(exprnet_app, "bundle", runs / "lstm", runs / "baseline", "--method", "vote", "--smooth", SMOOTH,
        "--store", store, "--labels", labels, "--out", bundle, "--device", "cpu")
-    t_setup = time.perf_counter() - t0
+    return weights, bundle
 
-    # -- the new videos ------------------------------------------------------------------------
+
+def make_videos(args: argparse.Namespace, work: Path) -> tuple[Path, list[str], Path]:
+    """``--videos`` new talking-head videos with speech, and a one-video folder for warm-ups."""
     n = int(round(args.seconds * FPS))
     vids = work / "videos"
     names = [f"new{i + 1}" for i in range(args.videos)]
@@ -200,6 +200,17 @@ def run(args: argparse.Namespace, work: Path, con: Console, exprnet_app, featuri
     warm = work / "warm"  # one short video for the in-process warm-up
     warm.mkdir()
     shutil.copy(work / "train" / "train1.mp4", warm / "warm.mp4")
+    return vids, names, warm
+
+
+def run(args: argparse.Namespace, work: Path, con: Console, exprnet_app, featurizer_app) -> None:
+    models = args.models
+    t0 = time.perf_counter()
+    weights, bundle = make_bundle(args, work, exprnet_app, featurizer_app)
+    wflags = [a for k, v in weights.items() for a in ("--weights", f"{k}={v}")]
+    store, labels, runs = work / "train.zarr", work / "labels", work / "runs"
+    t_setup = time.perf_counter() - t0
+    vids, names, warm = make_videos(args, work)
 
     # -- in process: Inferencer vs featurizer.extract, models loaded beforehand ------------------------------
     from exprnet.deploy.bundle import Bundle

@@ -20,7 +20,8 @@ def test_core_imports_no_heavy_library():
 
 
 # public names that reach into media decoding and face detection: they load PyAV and OpenCV
-DECODING_NAMES = {"CroppedAlignedFaces", "DetectedFaces", "FaceSource", "encode_video", "find_media",
+DECODING_NAMES = {"CroppedAlignedFaces", "DetectedFaces", "FaceSource", "FaceTracker", "check_detect_every",
+                  "encode_video", "find_media",
                   "load_detector", "parse_weights", "probe_media", "probe_streams", "track_names"}
 
 
@@ -67,7 +68,8 @@ DEPLOY = ("exprnet/deploy/", "exprnet/cli/deploy.py")
 DEPLOY_NAMES = {
     "featurizer": {
         "Collected", "CroppedAlignedFaces", "DetectedFaces", "FaceSource", "FeatureStore", "FeaturizerError",
-        "MediaError", "ModelCache", "NoProgress", "Progress", "RichProgress", "create_extractor", "describe_model",
+        "MediaError", "ModelCache", "NoProgress", "Progress", "RichProgress", "check_detect_every",
+        "create_extractor", "describe_model",
         "encode_video",
         "extract", "find_media", "load_detector", "missing_extras", "parse_weights", "probe_streams", "track_names",
     },

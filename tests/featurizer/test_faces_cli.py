@@ -2,6 +2,7 @@
 right crops per person, a bad video reported on one line, re-runs, atomic tracks."""
 
 import csv
+import json
 import os
 import shutil
 
@@ -121,3 +122,53 @@ def test_bad_options_are_one_line_errors(face_media, tmp_path):
     assert "error: --detector dlib: unknown face detector (use one of retinaface, mtcnn, haar)" in r.output
     r = CliRunner().invoke(app, ["faces", str(tmp_path / "nothing"), "--out", str(tmp_path / "o")])
     assert r.exit_code == 1 and "file not found" in r.output
+
+
+def test_detect_every_is_taken_and_recorded(face_media, tmp_path):
+    out = tmp_path / "out"
+    r = CliRunner().invoke(app, ["faces", str(face_media["pair"]), "--out", str(out), "--detect-every", "5"])
+    assert r.exit_code == 0, r.output
+    assert "detector retinaface every 5 frames" in " ".join(r.output.split())
+    rec = json.loads((out / ".featurizer-faces" / "pair.json").read_text())
+    assert rec["detect_every"] == 5 and rec["detector"] == "retinaface"
+    assert 30 // 5 <= rec["detector_runs"] < 30  # every 5th frame, and more only where a face was lost
+    for side, who in (("left", "astronaut"), ("right", "hopper")):
+        with open(out / f"pair_{side}.csv") as fh:
+            rows = list(csv.reader(fh))[1:]
+        assert [int(x[0]) for x in rows] == list(range(1, 31))
+        lm = np.array([[float(v) for v in x[6:]] for x in rows]).reshape(-1, 5, 2)
+        assert np.abs(lm - face_media["pair_truth"][who]).max() < 5  # as per-frame detection (test_faces_track)
+
+
+def test_detect_every_1_writes_what_per_frame_detection_writes(face_media, tmp_path):
+    """The oracle: every frame detected in batches, linked and named, as before tracking existed."""
+    from featurizer.faces import load_detector, track_faces
+    from featurizer.faces.scan import indexed_frames
+    from featurizer.faces.write import csv_rows
+    from featurizer.media.decode import probe_video
+
+    video, det = face_media["talk"], load_detector()
+    frames = [f for _, f in indexed_frames(video, probe_video(video).timestamps)]
+    dets = [d for b in range(0, len(frames), 8) for d in det.detect(frames[b:b + 8])]
+    (want,) = track_faces(dets).values()
+    r = CliRunner().invoke(app, ["faces", str(video), "--out", str(tmp_path), "--detect-every", "1"])
+    assert r.exit_code == 0, r.output
+    with open(tmp_path / "talk.csv") as fh:
+        assert list(csv.reader(fh))[1:] == csv_rows(want)
+    for i in (0, 20):
+        crop = _read(tmp_path / "talk" / f"{i + 1:05d}.jpg")
+        assert _mad(crop, align_face(frames[i], want.landmarks[want.frames.tolist().index(i)])) < 2  # JPEG
+    assert json.loads((tmp_path / ".featurizer-faces" / "talk.json").read_text())["detector_runs"] == 40
+
+
+@pytest.mark.parametrize("value, words", [("0", "the detector runs every N frames, N 1 or more"),
+                                          ("-2", "the detector runs every N frames, N 1 or more"),
+                                          ("2.5", "is not a whole number of frames"),
+                                          ("ten", "is not a whole number of frames")])
+def test_bad_detect_every_is_a_one_line_error(face_media, tmp_path, value, words):
+    r = CliRunner().invoke(app, ["faces", str(face_media["talk"]), "--out", str(tmp_path / "o"), "--detect-every", value])
+    assert r.exit_code == 2
+    (line,) = [ln for ln in r.output.splitlines() if ln.strip()]
+    assert line == (f"error: --detect-every {value}: {words} (e.g. --detect-every 10, or --detect-every 1 to "
+                    "detect every frame)")
+    assert not (tmp_path / "o").exists()

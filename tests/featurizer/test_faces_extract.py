@@ -91,3 +91,52 @@ def test_extract_takes_the_detector_by_name(face_media, tmp_path):
     assert r.exit_code == 0, r.output
     f = FeatureStore(str(tmp_path / "s.zarr"), mode="r").read_feature("talk", "hog")
     assert f.values.shape == (20, f.values.shape[1]) and f.present.any()
+
+
+def test_detect_every_reaches_extraction_and_its_provenance(face_media, tmp_path):
+    import featurizer
+    from featurizer.cli import app
+    from featurizer.extraction.job import ExtractJob
+    from featurizer.faces import DEFAULT_DETECT_EVERY
+    from typer.testing import CliRunner
+
+    video = face_media["talk"]
+    assert ExtractJob.of([video], "hog", "x").detect_every == DEFAULT_DETECT_EVERY
+    stores = {}
+    for every in (None, "1", "4"):
+        out = tmp_path / f"{every}.zarr"
+        flag = [] if every is None else ["--detect-every", every]
+        r = CliRunner().invoke(app, ["extract", str(video), "--model", "hog", "--out", str(out), *flag])
+        assert r.exit_code == 0, r.output
+        stores[every] = FeatureStore(str(out), mode="r").read_feature("talk", "hog")
+    assert stores[None].attrs["faces"] == {"source": "detected", "detector": "retinaface",
+                                           "detect_every": DEFAULT_DETECT_EVERY,
+                                           "alignment": "arcface-112 five-point similarity"}
+    assert stores["1"].attrs["faces"]["detect_every"] == 1 and stores["4"].attrs["faces"]["detect_every"] == 4
+    for s in stores.values():  # the same frames have a face (the covered ones do not), close values
+        assert (~s.present).nonzero()[0].tolist() == sorted(face_media["hidden"])
+        assert np.corrcoef(s.values.ravel(), stores["1"].values.ravel())[0, 1] > 0.95
+    # the Python API: the same job, so the same rows
+    rep = featurizer.extract(video, "hog", tmp_path / "api.zarr", detect_every=4, device="cpu")
+    assert rep.ok
+    api = FeatureStore(str(tmp_path / "api.zarr"), mode="r").read_feature("talk", "hog")
+    assert api.attrs["faces"]["detect_every"] == 4
+    np.testing.assert_array_equal(api.values, stores["4"].values)
+
+
+def test_bad_detect_every_is_refused_before_anything_is_written(face_media, tmp_path):
+    import featurizer
+    import pytest
+    from featurizer.cli import app
+    from featurizer.errors import FaceError
+    from typer.testing import CliRunner
+
+    r = CliRunner().invoke(app, ["extract", str(face_media["talk"]), "--model", "hog", "--out", str(tmp_path / "s.zarr"),
+                                 "--detect-every", "0"])
+    assert r.exit_code == 2
+    assert [ln for ln in r.output.splitlines() if ln.strip()] == [
+        "error: --detect-every 0: the detector runs every N frames, N 1 or more (e.g. --detect-every 10, or "
+        "--detect-every 1 to detect every frame)"]
+    with pytest.raises(FaceError, match=r"^detect_every=1\.5: is not a whole number of frames"):
+        featurizer.extract(face_media["talk"], "hog", tmp_path / "s.zarr", detect_every=1.5)
+    assert not (tmp_path / "s.zarr").exists()

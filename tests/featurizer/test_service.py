@@ -264,6 +264,22 @@ def test_visual_model_equals_offline_and_track_name(client, clips, offline):
     assert post(client, clips["clip"], "my clip (1).MP4", models="fbank").json()["track"]["name"] == "my_clip_1"
 
 
+def test_detect_every_parameter_reaches_the_face_tracker(client, clips, tmp_path):
+    r = post(client, clips["clip"], models="hog", track="clip", detect_every="1")
+    assert r.status_code == 200, r.text
+    hog = r.json()["features"]["hog"]
+    assert hog["provenance"]["faces"]["detect_every"] == 1
+    rep = extract([clips["clip"]], "hog", str(tmp_path / "s.zarr"), detect_every=1)
+    assert rep.ok
+    ref = FeatureStore(str(tmp_path / "s.zarr"), mode="r").read_feature("clip", "hog")
+    np.testing.assert_array_equal(np.asarray(hog["values"], np.float16), ref.values)
+    default = post(client, clips["clip"], models="hog").json()["features"]["hog"]["provenance"]["faces"]
+    assert default["detect_every"] == 10
+    for bad in ("0", "2.5", "many"):
+        r = post(client, clips["clip"], models="hog", detect_every=bad)
+        assert r.status_code == 422 and r.json()["code"] == "invalid_parameter" and "detect_every" in r.json()["detail"]
+
+
 def test_audio_only_upload(client, clips):
     r = post(client, clips["wav"], models=AUDIO)
     assert r.status_code == 200, r.text
@@ -681,7 +697,7 @@ def test_openapi_states_what_the_server_enforces(spool, clips):
         op = spec["paths"]["/v1/features"]["post"]
         models = next(p for p in op["parameters"] if p["name"] == "models")
         assert models["required"] is True and models["schema"]["pattern"] == "^(fbank)(,(fbank))*$"
-        assert {p["name"] for p in op["parameters"]} == {"models", "dtype", "fps", "track", "format"}
+        assert {p["name"] for p in op["parameters"]} == {"models", "dtype", "fps", "detect_every", "track", "format"}
         form = op["requestBody"]["content"]["multipart/form-data"]["schema"]
         assert set(form["properties"]) == {"file", "annotation", "frames"} and form["required"] == ["file"]
         assert form["properties"]["frames"] == {**form["properties"]["frames"], "minimum": 1, "maximum": 40}
@@ -690,6 +706,8 @@ def test_openapi_states_what_the_server_enforces(spool, clips):
         assert form["not"] == {"required": ["frames", "annotation"]}
         fps = next(p for p in op["parameters"] if p["name"] == "fps")["schema"]
         assert fps["exclusiveMinimum"] == 0 and fps["maximum"] == 1000
+        every = next(p for p in op["parameters"] if p["name"] == "detect_every")["schema"]
+        assert every["minimum"] == 1 and every["maximum"] == 100_000
         name = spec["paths"]["/v1/models/{name}"]["get"]["parameters"][0]["schema"]
         assert {"egemaps", "fbank", "hubert"} <= set(name["enum"])
         # each limit the schema states is one the server keeps
@@ -829,8 +847,9 @@ def test_server_refuses_oversized_upload_before_reading_it(server):
     cap, h = 2**20, {"X-API-Key": KEY}
     limits = FormLimits.of(cap, 4096 * 1024, TEXT_FIELDS)
     bound = limits.max_body(b"abc")
-    fields = 4096 * 1024 + 6 * 64 * 1024  # the annotation's cap and the six small fields'
-    assert fields < bound - cap < fields + 7 * 2048  # plus at most ~2 KiB of headers and boundary per part
+    small = len(TEXT_FIELDS) - 1  # every text field but the annotation
+    fields = 4096 * 1024 + small * 64 * 1024  # the annotation's cap and the small fields'
+    assert fields < bound - cap < fields + (small + 1) * 2048  # plus at most ~2 KiB of headers and boundary per part
     for length in (bound + 1, 500_000_000):
         reply = first_answer(server["url"], "/v1/features", length, headers=h)
         assert reply.startswith("HTTP/1.1 413"), reply

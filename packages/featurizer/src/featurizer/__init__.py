@@ -36,12 +36,13 @@ _NAMES = {
     ".extraction.job": ("parse_weights",),
     ".media.decode": ("find_media", "probe_media", "probe_streams"),
     ".media.encode": ("encode_video",),
-    ".faces": ("CroppedAlignedFaces", "DetectedFaces", "FaceSource", "load_detector", "track_names"),
+    ".faces": ("CroppedAlignedFaces", "DetectedFaces", "FaceSource", "FaceTracker", "check_detect_every",
+               "load_detector", "track_names"),
     ".progress": ("Collected", "NoProgress", "Progress", "RichProgress"),
 }
-__all__ = ["Collected", "CroppedAlignedFaces", "DetectedFaces", "ExtractSummary", "FaceSource", "FeatureStore",
+__all__ = ["Collected", "CroppedAlignedFaces", "DetectedFaces", "ExtractSummary", "FaceSource", "FaceTracker", "FeatureStore",
            "FeaturizerError", "MediaError", "ModelCache", "NoProgress", "Progress", "RichProgress",
-           "UnknownModelError", "WeightsError", "create_extractor", "describe_model", "encode_video", "extract",
+           "UnknownModelError", "WeightsError", "check_detect_every", "create_extractor", "describe_model", "encode_video", "extract",
            "find_media", "list_models", "load_detector", "missing_extras", "open_store", "parse_weights",
            "probe_media", "probe_streams", "track_names"]
 
@@ -61,7 +62,15 @@ if TYPE_CHECKING:
     from .errors import FeaturizerError, MediaError, UnknownModelError, WeightsError
     from .extraction.job import parse_weights
     from .extras import missing_extras
-    from .faces import CroppedAlignedFaces, DetectedFaces, FaceSource, load_detector, track_names
+    from .faces import (
+        CroppedAlignedFaces,
+        DetectedFaces,
+        FaceSource,
+        FaceTracker,
+        check_detect_every,
+        load_detector,
+        track_names,
+    )
     from .media.decode import find_media, probe_media, probe_streams
     from .media.encode import encode_video
     from .models.cache import ModelCache

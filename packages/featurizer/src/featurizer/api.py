@@ -143,8 +143,9 @@ def extract(videos: Paths, models: str | Sequence[str], out: str | os.PathLike, 
             options: Mapping[str, Mapping[str, Any]] | Sequence[str] | None = None,
             labels: str | os.PathLike | None = None, tracks: Mapping[str, int | None] | None = None,
             faces: str | os.PathLike | FaceSource | None = None, detector: str = "retinaface",
-            dtype: str = "float16", overwrite: bool = False, audio_fps: float | None = None,
-            executor: str | Executor = "local", cache: ModelCache | None = None, shared: bool = False,
+            detect_every: int | None = None, dtype: str = "float16", overwrite: bool = False,
+            audio_fps: float | None = None, executor: str | Executor = "local", cache: ModelCache | None = None,
+            shared: bool = False,
             progress: bool | Progress = False) -> ExtractSummary:
     """``featurizer extract VIDEOS --model MODELS --out OUT``, as a function: the same job, checks,
     store and resumption (complete arrays are skipped unless ``overwrite``).
@@ -154,7 +155,7 @@ def extract(videos: Paths, models: str | Sequence[str], out: str | os.PathLike, 
     ``["NAME=SOURCE"]``); ``options``: ``{NAME: {KEY: VALUE}}`` (or ``["NAME.KEY=VALUE"]``);
     ``device``/``precision`` as in :func:`create_extractor` (the CLI's default device is ``cpu``:
     pass ``device="cpu"`` for its exact run on a machine with CUDA); ``batch_size``, ``labels``,
-    ``faces``, ``detector``, ``dtype``, ``audio_fps`` as the command's flags. ``executor``:
+    ``faces``, ``detector``, ``detect_every`` (default 10), ``dtype``, ``audio_fps`` as the command's flags. ``executor``:
     ``"local"``, ``"ray"`` (featurizer[ray], a local cluster), or an executor object (e.g.
     ``RayExecutor(RayOptions(address=...))``). ``progress``: False (quiet), True (the command's
     rich bars, problems and warnings on stderr) or a :class:`~featurizer.progress.Progress`.
@@ -206,10 +207,14 @@ def extract(videos: Paths, models: str | Sequence[str], out: str | os.PathLike, 
         raise UnknownModelError("extract(faces=...)", "a face source object runs in this process only",
                                 "give a cropped_aligned folder, or executor='local'")
     inputs = [videos] if isinstance(videos, (str, os.PathLike)) else list(videos)
+    more: dict[str, Any] = {} if audio_fps is None else {"audio_fps": audio_fps}
+    if detect_every is not None:
+        from .faces.tracker import check_detect_every
+
+        more["detect_every"] = check_detect_every(detect_every, "detect_every")
     job = ExtractJob.of(inputs, names, out, labels=labels, tracks=tracks,
                         faces=None if face_source is not None else faces, detector=detector, dtype=dtype,
-                        overwrite=overwrite, runtime=runtime,
-                        **({"audio_fps": audio_fps} if audio_fps is not None else {}))
+                        overwrite=overwrite, runtime=runtime, **more)
     if progress is True:
         from rich.console import Console
 

@@ -32,6 +32,10 @@ def signing_key(path: str | None) -> Any:
     from ..deploy.signing import load_private_key
 
     return None if path is None else load_private_key(path)
+DetectEveryOpt = Annotated[str | None, typer.Option(
+    metavar="N", show_default=False,
+    help="Run the face detector every N frames (and where a face is lost), following faces by optical flow in "
+         "between; 1 detects every frame (default: the recipe's, else 10).")]
 
 
 def _require_extraction(command: str) -> None:
@@ -126,6 +130,7 @@ def infer(
     weights: WeightsOpt = None,
     device: Annotated[str, typer.Option(help="cpu, cuda or auto (extractors and members).")] = "cpu",
     detector: DetectorOpt = None,
+    detect_every: DetectEveryOpt = None,
     batch_size: Annotated[int | None, typer.Option(help="Extractors' batch size.")] = None,
     overlay: Annotated[bool, typer.Option(help="Also write <track>.mp4 with the face box and expression.")] = False,
     faces: Annotated[str | None, typer.Option(help="Read the face crops from this cropped_aligned folder "
@@ -144,8 +149,11 @@ def infer(
 
     with user_errors():
         _require_extraction("exprnet infer")
+        from featurizer import check_detect_every
+
+        every = None if detect_every is None else check_detect_every(detect_every)
         b = Bundle.load(bundle_dir, device=device, trusted_keys=trusted_keys)
-        inf = Inferencer(b, parse_weights(weights), device, detector, batch_size, faces_dir=faces)
+        inf = Inferencer(b, parse_weights(weights), device, detector, batch_size, faces_dir=faces, detect_every=every)
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         with io.err.status(f"loading {', '.join(b.recipe.models)} and {len(b.members)} member(s)"):

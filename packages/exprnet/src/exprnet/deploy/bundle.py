@@ -225,18 +225,21 @@ class Bundle:
         return cls(root, manifest, recipe, members, combiner, post, device, signer)
 
     def predict(self, video: str | Path, weights: Mapping[str, str] | None = None, detector: str | None = None,
-                store: str | Path | None = None, faces: str | Path | None = None) -> list[Any]:
+                store: str | Path | None = None, faces: str | Path | None = None,
+                detect_every: int | None = None) -> list[Any]:
         """Per-frame expressions of one ``video``: a :class:`~exprnet.deploy.infer.TrackPrediction`
         per person in it, as ``exprnet infer`` computes them (``weights``: model name -> file, as
         ``--weights``; the extractors load on the first call and stay loaded). The features go to
         ``store`` when given, else to a temporary store; ``faces``: a ``cropped_aligned`` folder to
-        read the crops from instead of detecting them (as ``--faces``). A video that cannot be read, lacks a face
+        read the crops from instead of detecting them (as ``--faces``); ``detect_every``: as ``--detect-every``
+        (default: the recipe's). A video that cannot be read, lacks a face
         or the audio the members need raises :class:`~exprnet.errors.VideoError`."""
         from .infer import Inferencer
 
-        key = (tuple(sorted((weights or {}).items())), detector, faces)
+        key = (tuple(sorted((weights or {}).items())), detector, faces, detect_every)
         if key not in self._inferencers:
-            self._inferencers[key] = Inferencer(self, weights, self.device, detector, faces_dir=faces)
+            self._inferencers[key] = Inferencer(self, weights, self.device, detector, faces_dir=faces,
+                                                detect_every=detect_every)
         inferencer = self._inferencers[key]
         with tempfile.TemporaryDirectory(prefix="exprnet-predict-") as tmp:
             res = inferencer.video(video, str(store or Path(tmp) / "features.zarr"))

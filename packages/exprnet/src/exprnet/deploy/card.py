@@ -91,8 +91,13 @@ def model_card(name: str, recipe: Recipe, members: Sequence[Mapping[str, Any]],
         made = visual[0].attrs.get("faces") or {}
         lines += ["", f"Training crops: {made.get('source', 'not recorded')}"
                   + (f" ({made.get('detector')})" if made.get("detector") else "")
-                  + f". At inference faces are detected with `{recipe.detector}`, tracked, and aligned by five "
-                  "landmarks to the ArcFace 112x112 template (the layout of Aff-Wild2's cropped_aligned)."]
+                  + (f", detected every {made['detect_every']} frames" if made.get("detect_every") else "")
+                  + f". At inference faces are detected with `{recipe.detector}` "
+                  + ("in every frame" if recipe.detect_every == 1 else
+                     f"every {recipe.detect_every} frames (and where a face is lost), followed by optical flow "
+                     "in between")
+                  + ", tracked, and aligned by five landmarks to the ArcFace 112x112 template (the layout of "
+                  "Aff-Wild2's cropped_aligned)."]
     if any(f.standin for f in recipe.features):
         lines += ["", "Stand-ins: the features marked `yes` run public weights in place of the paper's, "
                   "which are not public; scores are not the paper's."]

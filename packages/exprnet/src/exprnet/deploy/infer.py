@@ -3,7 +3,8 @@
 Per video, through featurizer's one extraction path:
 
 1. the file's streams are checked (a corrupt, empty or unreadable file fails alone);
-2. faces are detected, tracked and named (one person: ``<video>``; two: ``<video>_left`` and
+2. faces are detected (every ``detect_every`` frames, the recipe's by default, and followed by
+   optical flow in between), tracked and named (one person: ``<video>``; two: ``<video>_left`` and
    ``_right``), when the recipe has visual features; a video where no face is ever found fails;
    or, with ``faces_dir`` (``--faces``), read from an Aff-Wild2 ``cropped_aligned`` folder
    (``<faces_dir>/<video stem>/00001.jpg ...``), as ``featurizer extract --faces`` reads them;
@@ -39,6 +40,7 @@ from featurizer import (
     ModelCache,
     NoProgress,
     Progress,
+    check_detect_every,
     find_media,
     load_detector,
     probe_streams,
@@ -147,13 +149,14 @@ class Inferencer:
 
     def __init__(self, bundle: Any, weights: Mapping[str, str] | None = None, device: str = "cpu",
                  detector: str | None = None, batch_size: int | None = None, cache: ModelCache | None = None,
-                 faces_dir: str | Path | None = None, shared: bool = False):
+                 faces_dir: str | Path | None = None, shared: bool = False, detect_every: int | None = None):
         self.bundle, self.recipe = bundle, bundle.recipe
         self.faces_dir = None if faces_dir is None else Path(faces_dir)
         self.weights = {**self.recipe.local_weights(), **dict(weights or {})}
         self.cache = cache or ModelCache.for_models(self.recipe.models, weights=self.weights, device=device,
                                                     batch_size=batch_size, options=self.recipe.options())
         self.detector = detector or self.recipe.detector
+        self.detect_every = check_detect_every(self.recipe.detect_every if detect_every is None else detect_every)
         self.face_device = device if device != "cpu" else None
         self.shared = shared  # other videos run in this process at the same time (exprnet serve)
         self.seconds: dict[str, float] = defaultdict(float)
@@ -224,14 +227,15 @@ class Inferencer:
             raise VideoError(str(video), f"has no audio stream, and the bundle's members need audio features "
                              f"({', '.join(audio)})", "give the video with its soundtrack", code="no_audio")
         faces: FaceSource = (CroppedAlignedFaces(self.faces_dir) if self.faces_dir is not None
-                             else DetectedFaces(self.detector, device=self.face_device))  # its scan is the extraction's
+                             else DetectedFaces(self.detector, device=self.face_device,
+                                                detect_every=self.detect_every))  # its scan is the extraction's
         people = self.people(video, faces)
         if absent_audio:
             watch.warn(f"{video}: no audio stream; the members were trained with modality dropout, so "
                        f"{', '.join(audio)} are fed as dropped (visual features only)")
         report = extract_features(video, self.recipe.models, store, tracks={t: None for t in people}, faces=faces,
-                                  detector=self.detector, dtype=self.recipe.dtype, cache=self.cache,
-                                  shared=self.shared, progress=watch)
+                                  detector=self.detector, detect_every=self.detect_every, dtype=self.recipe.dtype,
+                                  cache=self.cache, shared=self.shared, progress=watch)
         if report.problems:
             raise VideoError(str(video), next(iter(report.problems.values())))
         for r in report.failed:

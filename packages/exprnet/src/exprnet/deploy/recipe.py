@@ -23,6 +23,7 @@ from featurizer.core.store import FeatureStore
 from ..errors import ConfigError, DataError
 
 DEFAULT_DETECTOR = "retinaface"
+DEFAULT_DETECT_EVERY = 10  # featurizer.faces.DEFAULT_DETECT_EVERY (the tests check they agree)
 # store attributes that say how a feature was made (the rest is bookkeeping: created, n_frames ...)
 RECIPE_KEYS = ("extractor", "modality", "dim", "recipe_version", "weights_id", "weights_sha256", "weights_kind",
                "layer", "timing", "options", "precision", "dtype", "faces")
@@ -59,6 +60,7 @@ class FeatureRecipe:
 class Recipe:
     features: tuple[FeatureRecipe, ...]
     detector: str = DEFAULT_DETECTOR  # the face detector inference runs (training crops may have been given)
+    detect_every: int = DEFAULT_DETECT_EVERY  # ... every this many frames, faces followed in between
 
     @property
     def models(self) -> list[str]:
@@ -120,14 +122,16 @@ class Recipe:
                           "use the featurizer version and --weights the bundle was made with")
 
     def to_dict(self) -> dict[str, Any]:
-        return {"detector": self.detector, "features": [f.to_dict() for f in self.features]}
+        return {"detector": self.detector, "detect_every": self.detect_every,
+                "features": [f.to_dict() for f in self.features]}
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any], where: str = "recipe.json") -> Recipe:
         try:
             feats = tuple(FeatureRecipe(f["name"], dict(f["attrs"]), dict(f.get("about") or {}))
                           for f in d["features"])
-            return cls(feats, str(d.get("detector") or DEFAULT_DETECTOR))
+            return cls(feats, str(d.get("detector") or DEFAULT_DETECTOR),
+                       int(d.get("detect_every") or DEFAULT_DETECT_EVERY))
         except (KeyError, TypeError) as e:
             raise ConfigError(where, f"is not a feature recipe (missing {e})", "rebuild the bundle") from None
 
@@ -169,6 +173,8 @@ def recipe_from_store(store: str, features: Sequence[str], tracks: Sequence[str]
                                 f"run: {describe_identity(dict(ident))})",
                                 "bundle runs with the store they were trained on")
         out.append(FeatureRecipe(name, attrs, _about(attrs.get("extractor", name))))
-    faces = [f.attrs["faces"] for f in out if isinstance(f.attrs.get("faces"), dict)]
-    det = detector or next((f.get("detector") for f in faces if f.get("source") == "detected"), None)
-    return Recipe(tuple(out), det or DEFAULT_DETECTOR)
+    detected = [f.attrs["faces"] for f in out if isinstance(f.attrs.get("faces"), dict)
+                and f.attrs["faces"].get("source") == "detected"]
+    det = detector or next((f.get("detector") for f in detected), None)
+    every = next((f["detect_every"] for f in detected if f.get("detect_every")), None)
+    return Recipe(tuple(out), det or DEFAULT_DETECTOR, int(every or DEFAULT_DETECT_EVERY))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import NoReturn
+from typing import Annotated, NoReturn
 
 import typer
 
@@ -13,6 +13,11 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
                   rich_markup_mode=say.markup_mode(),
                   help="Turn videos into per-label-frame feature arrays in a Zarr store.")
 io = say.Consoles()
+
+DetectEvery = Annotated[str | None, typer.Option(
+    metavar="N", show_default=False,
+    help="Run the face detector every N frames (and where a face is lost), following faces by optical flow in "
+         "between; 1 detects every frame. Default 10 (docs/faces.md).")]
 
 
 @app.callback()

@@ -13,7 +13,7 @@ from ..core import console as say
 from ..errors import FeaturizerError
 from ..models.registry import OFFLINE_MODELS
 from ..progress import RichProgress
-from .common import app, fail, io
+from .common import DetectEvery, app, fail, io
 
 
 @app.command()
@@ -24,6 +24,7 @@ def extract(
     labels: Annotated[Path | None, typer.Option(help="Aff-Wild2 annotation folder: one row per annotation line.")] = None,
     faces: Annotated[Path | None, typer.Option(help="cropped_aligned/ folder; default: detect faces in the video.")] = None,
     detector: Annotated[str, typer.Option(help="Face detector without --faces: retinaface, mtcnn, or haar (no landmarks).")] = "retinaface",
+    detect_every: DetectEvery = None,
     dtype: Annotated[str, typer.Option(help="float16 or float32.")] = "float16",
     overwrite: Annotated[bool, typer.Option(help="Redo arrays that are already complete.")] = False,
     weights: Annotated[list[str] | None, typer.Option(help="NAME=SOURCE: hub id, local folder or state-dict file (repeatable).")] = None,
@@ -50,8 +51,13 @@ def extract(
 
         runner = make_executor(executor, address=address, gpus_per_task=gpus_per_task, workers=workers)
         runtime = Runtime(parse_weights(weights), device, batch_size, precision, parse_options(option))
+        more: dict[str, Any] = {} if audio_fps is None else {"audio_fps": audio_fps}
+        if detect_every is not None:
+            from ..faces.tracker import check_detect_every
+
+            more["detect_every"] = check_detect_every(detect_every)
         job = ExtractJob.of(videos, model, out, labels=labels, faces=faces, detector=detector, dtype=dtype, overwrite=overwrite,
-                            runtime=runtime, **({"audio_fps": audio_fps} if audio_fps is not None else {}))
+                            runtime=runtime, **more)
         with RichProgress(io.err) as prog:
             report = run_job(job, runner, prog)
     except FeaturizerError as e:

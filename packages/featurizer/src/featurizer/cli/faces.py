@@ -11,7 +11,7 @@ from .. import extras
 from ..core import console as say
 from ..errors import FeaturizerError
 from ..progress import RichProgress
-from .common import app, fail, io
+from .common import DetectEvery, app, fail, io
 
 
 @app.command()
@@ -21,6 +21,7 @@ def faces(
     detector: Annotated[str, typer.Option(help="retinaface (default), mtcnn, or haar (no landmarks).")] = "retinaface",
     threshold: Annotated[float | None, typer.Option(show_default=False, help="Lowest detection score kept (default: retinaface 0.8, mtcnn 0.9).")] = None,
     max_gap: Annotated[int, typer.Option(help="Frames a face may go undetected and keep its track.")] = 10,
+    detect_every: DetectEvery = None,
     device: Annotated[str | None, typer.Option(help="cpu (default), cuda, cuda:N or auto.")] = None,
     overwrite: Annotated[bool, typer.Option(help="Redo videos already written to --out.")] = False,
 ) -> None:
@@ -30,12 +31,14 @@ def faces(
     except FeaturizerError as e:
         fail(e)
     from ..faces.track import TrackRule
+    from ..faces.tracker import DEFAULT_DETECT_EVERY, check_detect_every
     from ..faces.write import summary, write_faces
 
     try:
+        every = DEFAULT_DETECT_EVERY if detect_every is None else check_detect_every(detect_every)
         with RichProgress(io.err) as prog:
             report = write_faces(videos, out, detector, overwrite, TrackRule(max_gap=max_gap), device,
-                                 threshold, prog)
+                                 threshold, prog, every)
     except FeaturizerError as e:
         fail(e)
     table, line = summary(report, out)

@@ -30,6 +30,7 @@ class ExtractJob:
     tracks: Mapping[str, int | None] | None = None  # or in memory: track -> rows (None: per frame)
     faces: str | None = None  # cropped_aligned/ folder; None: detect faces in the video
     detector: str = "retinaface"  # the face detector when faces are detected (see featurizer.faces)
+    detect_every: int = 10  # ... run every this many frames, faces followed in between (1: every frame)
     dtype: str = "float16"
     overwrite: bool = False
     audio_fps: float = DEFAULT_AUDIO_FPS  # label rows per second of audio-only inputs
@@ -50,10 +51,12 @@ class ExtractJob:
         names = parse_model_list(list(self.models))
         if self.faces is None:
             from ..faces.detect import DETECTORS
+            from ..faces.tracker import check_detect_every
 
             if self.detector not in DETECTORS:
                 raise FeaturizerError(f"--detector {self.detector}", "unknown face detector",
                                       f"use one of {', '.join(DETECTORS)}")
+            check_detect_every(self.detect_every)
         if self.dtype not in DTYPES:
             raise FeaturizerError(f"--dtype {self.dtype}", "is not float16 or float32")
         if not self.audio_fps > 0:

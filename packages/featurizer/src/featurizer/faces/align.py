@@ -23,18 +23,22 @@ BOX_POINTS = np.array([[0.30, 0.375], [0.70, 0.375], [0.50, 0.63], [0.31, 0.755]
                       np.float32)
 
 
-def similarity_matrix(landmarks: np.ndarray, size: int = CROP_SIZE) -> np.ndarray:
-    """(2, 3) matrix of the similarity taking ``landmarks`` (5, 2) closest to the template.
+def fit_similarity(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """(2, 3) matrix of the similarity taking the (k, 2) points ``src`` closest to ``dst``.
 
     Solves ``u = a*x - b*y + tx, v = b*x + a*y + ty`` in the least-squares sense.
     """
-    src = np.asarray(landmarks, np.float64).reshape(5, 2)
-    dst = ARCFACE_112.astype(np.float64) * (size / CROP_SIZE)
+    src, dst = np.asarray(src, np.float64).reshape(-1, 2), np.asarray(dst, np.float64).reshape(-1, 2)
     x, y = src[:, 0], src[:, 1]
-    one, zero = np.ones(5), np.zeros(5)
+    one, zero = np.ones(len(src)), np.zeros(len(src))
     a = np.concatenate([np.stack([x, -y, one, zero], 1), np.stack([y, x, zero, one], 1)])
     (p, q, tx, ty), *_ = np.linalg.lstsq(a, np.concatenate([dst[:, 0], dst[:, 1]]), rcond=None)
     return np.array([[p, -q, tx], [q, p, ty]])
+
+
+def similarity_matrix(landmarks: np.ndarray, size: int = CROP_SIZE) -> np.ndarray:
+    """(2, 3) matrix of the similarity taking ``landmarks`` (5, 2) closest to the template."""
+    return fit_similarity(np.asarray(landmarks).reshape(5, 2), ARCFACE_112.astype(np.float64) * (size / CROP_SIZE))
 
 
 def align_face(rgb: np.ndarray, landmarks: np.ndarray, size: int = CROP_SIZE) -> np.ndarray:

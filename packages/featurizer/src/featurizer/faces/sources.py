@@ -27,6 +27,7 @@ from .align import CROP_SIZE
 from .detect import FaceDetector, load_detector
 from .scan import VideoFaces, aligned_crops, scan_video
 from .track import TrackRule, pick_track
+from .tracker import DEFAULT_DETECT_EVERY, check_detect_every
 
 Crop = tuple[int, np.ndarray]
 
@@ -35,7 +36,7 @@ class FaceSource(Protocol):
     def crops(self, timeline: Timeline, video: Path) -> Iterator[Crop]:
         """(row index, RGB uint8 112x112 crop) for each label row that has a face, in row order."""
 
-    def describe(self) -> dict[str, str]:
+    def describe(self) -> dict[str, str | int]:
         """Where the crops come from, for the provenance of visual features (``faces``)."""
 
 
@@ -59,7 +60,7 @@ class CroppedAlignedFaces:
     threads: int = 4
     in_flight: int = 512  # crops read ahead of the consumer (bounded memory)
 
-    def describe(self) -> dict[str, str]:
+    def describe(self) -> dict[str, str | int]:
         return {"source": "cropped_aligned", "folder": Path(self.root).name,
                 "alignment": "as given (Aff-Wild2: 112x112, five-point aligned)"}
 
@@ -99,24 +100,29 @@ class CroppedAlignedFaces:
 class DetectedFaces:
     """Faces detected, tracked and aligned in the raw video.
 
-    ``detector``: a name (default ``retinaface``, weights loaded once per process) or a detector.
-    A ``<video>_left``/``_right`` track reads its own person; a plain one the only (or the
-    longer-tracked) person. The last videos' tracks are kept, so the tracks of one video share
-    one detection pass. One instance per thread (the service makes one per request).
+    ``detector``: a name (default ``retinaface``, weights loaded once per process) or a detector;
+    it runs every ``detect_every`` frames (and where a face is lost), faces are followed by optical
+    flow in between (1: detected in every frame). A ``<video>_left``/``_right`` track reads its own
+    person; a plain one the only (or the longer-tracked) person. The last videos' tracks are kept,
+    so the tracks of one video share one scan. One instance per thread (the service makes one per
+    request).
     """
 
     detector: FaceDetector | str | None = None
     rule: TrackRule = field(default_factory=TrackRule)
     device: str | None = None
     keep: int = 2  # videos whose tracks are kept
+    detect_every: int = DEFAULT_DETECT_EVERY
 
     def __post_init__(self) -> None:
+        self.detect_every = check_detect_every(self.detect_every)
         self._scans: OrderedDict[tuple, VideoFaces] = OrderedDict()
         self._lock = threading.Lock()
 
-    def describe(self) -> dict[str, str]:
+    def describe(self) -> dict[str, str | int]:
         name = self.detector if isinstance(self.detector, str) else getattr(self.detector, "name", None)
-        return {"source": "detected", "detector": name or "retinaface", "alignment": ALIGNMENT}
+        return {"source": "detected", "detector": name or "retinaface", "detect_every": self.detect_every,
+                "alignment": ALIGNMENT}
 
     def _detector(self) -> FaceDetector:
         if self.detector is None or isinstance(self.detector, str):
@@ -132,7 +138,7 @@ class DetectedFaces:
             if key in self._scans:
                 self._scans.move_to_end(key)
                 return self._scans[key]
-            faces = scan_video(p, self._detector(), rule=self.rule)
+            faces = scan_video(p, self._detector(), rule=self.rule, detect_every=self.detect_every)
             self._scans[key] = faces
             while len(self._scans) > self.keep:
                 self._scans.popitem(last=False)
@@ -150,6 +156,10 @@ class DetectedFaces:
                 yield row_of[k], crop
 
 
-def face_source(faces_dir: str | Path | None, detector: FaceDetector | str | None = None) -> FaceSource:
-    """Crops read from ``faces_dir`` (Aff-Wild2's cropped_aligned layout), or detected in the video."""
-    return CroppedAlignedFaces(Path(faces_dir)) if faces_dir else DetectedFaces(detector)
+def face_source(faces_dir: str | Path | None, detector: FaceDetector | str | None = None,
+                detect_every: int = DEFAULT_DETECT_EVERY) -> FaceSource:
+    """Crops read from ``faces_dir`` (Aff-Wild2's cropped_aligned layout), or detected in the video
+    (every ``detect_every`` frames, followed in between)."""
+    if faces_dir:
+        return CroppedAlignedFaces(Path(faces_dir))
+    return DetectedFaces(detector, detect_every=detect_every)

@@ -55,7 +55,9 @@ class FaceTrack:
 
 
 @dataclass(eq=False)
-class _Tracklet:
+class Tracklet:
+    """One face's detections linked over frames: ``picks[i]`` indexes frame ``frames[i]``'s detections."""
+
     frames: list[int] = field(default_factory=list)
     picks: list[int] = field(default_factory=list)  # detection index in each frame
     last: np.ndarray | None = None  # last box
@@ -83,10 +85,23 @@ def _centres(boxes: np.ndarray) -> np.ndarray:
     return (boxes[..., :2] + boxes[..., 2:]) / 2
 
 
-def link(detections: Sequence[Detections], rule: TrackRule = TrackRule()) -> list[_Tracklet]:
+def associate(last: np.ndarray, boxes: np.ndarray, rule: TrackRule) -> list[tuple[int, int]]:
+    """(track, box) pairs matching the tracks' ``last`` boxes to this frame's ``boxes``
+    (Hungarian on ``1 - IoU + shift``; a pair needs overlap or a small shift and a size change under 2x)."""
+    if not len(last) or not len(boxes):
+        return []
+    iou = _iou(last, boxes)
+    shift = np.linalg.norm(_centres(last)[:, None] - _centres(boxes)[None], axis=2) / _sizes(last)[:, None]
+    ratio = _sizes(boxes)[None] / _sizes(last)[:, None]
+    ok = ((iou > 0.1) | (shift < rule.max_shift)) & (ratio > 0.5) & (ratio < 2)
+    cost = np.where(ok, 1 - iou + shift, 1e6)
+    return [(int(r), int(c)) for r, c in zip(*linear_sum_assignment(cost), strict=True) if ok[r, c]]
+
+
+def link(detections: Sequence[Detections], rule: TrackRule = TrackRule()) -> list[Tracklet]:
     """Tracklets over the frames (index = video frame), gaps of up to ``max_gap`` bridged."""
-    done: list[_Tracklet] = []
-    live: list[_Tracklet] = []
+    done: list[Tracklet] = []
+    live: list[Tracklet] = []
     for f, det in enumerate(detections):
         ended = [t for t in live if f - t.frames[-1] - 1 > rule.max_gap]
         done += ended
@@ -95,26 +110,18 @@ def link(detections: Sequence[Detections], rule: TrackRule = TrackRule()) -> lis
             continue
         taken: set[int] = set()
         if live:
-            last = np.stack([t.last for t in live])
-            iou = _iou(last, det.boxes)
-            shift = np.linalg.norm(_centres(last)[:, None] - _centres(det.boxes)[None], axis=2) \
-                / _sizes(last)[:, None]
-            ratio = _sizes(det.boxes)[None] / _sizes(last)[:, None]
-            ok = ((iou > 0.1) | (shift < rule.max_shift)) & (ratio > 0.5) & (ratio < 2)
-            cost = np.where(ok, 1 - iou + shift, 1e6)
-            for r, c in zip(*linear_sum_assignment(cost), strict=True):
-                if ok[r, c]:
-                    live[r].add(f, int(c), det.boxes[c])
-                    taken.add(int(c))
+            for r, c in associate(np.stack([t.last for t in live]), det.boxes, rule):
+                live[r].add(f, c, det.boxes[c])
+                taken.add(c)
         for j in range(len(det)):
             if j not in taken:
-                t = _Tracklet()
+                t = Tracklet()
                 t.add(f, j, det.boxes[j])
                 live.append(t)
     return done + live
 
 
-def _gather(detections: Sequence[Detections], members: list[_Tracklet]) -> FaceTrack:
+def _gather(detections: Sequence[Detections], members: list[Tracklet]) -> FaceTrack:
     """One track from tracklets; a frame claimed twice goes to the longer tracklet, then score."""
     best: dict[int, tuple[tuple[int, float], int]] = {}
     for t in members:
@@ -130,13 +137,18 @@ def _gather(detections: Sequence[Detections], members: list[_Tracklet]) -> FaceT
                      np.array([detections[f].landmarks[j] for f, j in picks], np.float32).reshape(-1, 5, 2))
 
 
-def _tracklet_boxes(detections: Sequence[Detections], t: _Tracklet) -> np.ndarray:
+def _tracklet_boxes(detections: Sequence[Detections], t: Tracklet) -> np.ndarray:
     return np.stack([detections[f].boxes[j] for f, j in zip(t.frames, t.picks, strict=True)])
 
 
-def track_faces(detections: Sequence[Detections], rule: TrackRule = TrackRule()) -> dict[str, FaceTrack]:
-    """``{"": track}`` for one person, ``{"left": ..., "right": ...}`` for two, ``{}`` for none."""
-    tracklets = [t for t in link(detections, rule) if len(t.frames) >= rule.min_frames]
+def track_faces(detections: Sequence[Detections], rule: TrackRule = TrackRule(),
+                tracklets: Sequence[Tracklet] | None = None) -> dict[str, FaceTrack]:
+    """``{"": track}`` for one person, ``{"left": ..., "right": ...}`` for two, ``{}`` for none.
+
+    ``tracklets``: the detections already linked (by :class:`~featurizer.faces.tracker.FaceTracker`),
+    else they are linked here (:func:`link`)."""
+    linked = link(detections, rule) if tracklets is None else tracklets
+    tracklets = [t for t in linked if len(t.frames) >= rule.min_frames]
     if not tracklets:
         return {}
     size = np.array([np.median(_sizes(_tracklet_boxes(detections, t))) for t in tracklets])

@@ -27,6 +27,7 @@ from ..progress import NoProgress, Progress
 from .detect import DEFAULT_DETECTOR, FaceDetector, load_detector
 from .scan import VideoFaces, aligned_crops, scan_video
 from .track import FaceTrack, TrackRule, track_names
+from .tracker import DEFAULT_DETECT_EVERY, check_detect_every
 
 CSV_COLUMNS = ["frame", "x1", "y1", "x2", "y2", "score"] + [f"l{a}{i}" for i in range(1, 6) for a in "xy"]
 RECORDS = ".featurizer-faces"
@@ -49,6 +50,7 @@ class FacesReport:
     results: list[TrackResult] = field(default_factory=list)
     seconds: float = 0.0
     detector: str = DEFAULT_DETECTOR
+    detect_every: int = DEFAULT_DETECT_EVERY
 
     @property
     def ok(self) -> bool:
@@ -88,7 +90,7 @@ def _finished(out: Path, record: Path) -> dict | None:
 
 
 def _one_video(video: Path, out: Path, detector: FaceDetector, rule: TrackRule, overwrite: bool,
-               taken: dict[str, str], progress: Progress) -> list[TrackResult]:
+               taken: dict[str, str], progress: Progress, detect_every: int) -> list[TrackResult]:
     t0 = time.perf_counter()
     name, records = video.stem, out / RECORDS
     record = records / f"{name}.json"
@@ -98,7 +100,7 @@ def _one_video(video: Path, out: Path, detector: FaceDetector, rule: TrackRule, 
     previous = _read_record(record).get("tracks", {})
     info = probe_video(video)
     progress.video(name, info.n_frames)
-    faces = scan_video(video, detector, info, rule, progress.frames)
+    faces = scan_video(video, detector, info, rule, progress.frames, detect_every)
     tracks = track_names(name, faces.tracks)
     for t in tracks:
         if t in taken:
@@ -109,7 +111,7 @@ def _one_video(video: Path, out: Path, detector: FaceDetector, rule: TrackRule, 
                             "use another --out, or --overwrite to replace it")
     tmp = out / f".tmp-{name}-{os.getpid()}"
     try:
-        _write_tracks(video, out, tmp, faces, tracks, record, detector.name)
+        _write_tracks(video, out, tmp, faces, tracks, record)
         for t in set(previous) - set(tracks):  # tracks an earlier run made that this one does not
             shutil.rmtree(out / t, ignore_errors=True)
             (out / f"{t}.csv").unlink(missing_ok=True)
@@ -126,7 +128,7 @@ def _one_video(video: Path, out: Path, detector: FaceDetector, rule: TrackRule, 
 
 
 def _write_tracks(video: Path, out: Path, tmp: Path, faces: VideoFaces, tracks: dict[str, FaceTrack],
-                  record: Path, detector: str) -> None:
+                  record: Path) -> None:
     """Crops and CSVs under ``tmp``, then each track renamed into ``out``; the record last."""
     for t in tracks:
         (tmp / t).mkdir(parents=True)
@@ -139,8 +141,8 @@ def _write_tracks(video: Path, out: Path, tmp: Path, faces: VideoFaces, tracks: 
     for t, track in tracks.items():
         _write_csv(tmp / f"{t}.csv", track)
     record.parent.mkdir(parents=True, exist_ok=True)
-    rec = {"video": str(video), "detector": detector, "frames": faces.n_frames,
-           "frames_with_face": faces.frames_with_face,
+    rec = {"video": str(video), "detector": faces.detector, "detect_every": faces.detect_every,
+           "detector_runs": faces.detector_runs, "frames": faces.n_frames, "frames_with_face": faces.frames_with_face,
            "tracks": {t: len(track) for t, track in tracks.items()}, "state": "moving"}
     atomic_write_json(record, rec)
     for t in tracks:  # each track folder appears whole: rename, never copy
@@ -153,10 +155,13 @@ def _write_tracks(video: Path, out: Path, tmp: Path, faces: VideoFaces, tracks: 
 
 def write_faces(inputs: list[str | Path], out: str | Path, detector: str | FaceDetector = DEFAULT_DETECTOR,
                 overwrite: bool = False, rule: TrackRule = TrackRule(), device: str | None = None,
-                threshold: float | None = None, progress: Progress | None = None) -> FacesReport:
-    """Detect, align and track the faces of every video in ``inputs`` into ``out``."""
+                threshold: float | None = None, progress: Progress | None = None,
+                detect_every: int = DEFAULT_DETECT_EVERY) -> FacesReport:
+    """Detect, align and track the faces of every video in ``inputs`` into ``out`` (the detector
+    runs every ``detect_every`` frames and where a face is lost; faces are followed in between)."""
     progress = progress or NoProgress()
     t0 = time.perf_counter()
+    detect_every = check_detect_every(detect_every)
     det = load_detector(detector, device, threshold) if isinstance(detector, str) else detector
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -165,11 +170,11 @@ def write_faces(inputs: list[str | Path], out: str | Path, detector: str | FaceD
         raise FaceError(", ".join(map(str, inputs)) or "VIDEO", "no video files found",
                         "pass video files or folders that hold them")
     progress.start(len(videos))
-    report, taken = FacesReport(detector=det.name), {}
+    report, taken = FacesReport(detector=det.name, detect_every=detect_every), {}
     for video in videos:
         t1 = time.perf_counter()
         try:
-            report.results += _one_video(video, out, det, rule, overwrite, taken, progress)
+            report.results += _one_video(video, out, det, rule, overwrite, taken, progress, detect_every)
         except FeaturizerError as e:
             report.results.append(TrackResult(video.name, video.stem, status="failed",
                                               seconds=time.perf_counter() - t1, error=str(e)))
@@ -201,5 +206,6 @@ def summary(report: FacesReport, out: str | Path) -> tuple[Table, str]:
             f"{sum(r.status == 'skipped' for r in report.results)} already done, "
             f"{sum(r.status == 'failed' for r in report.results)} failed; detection rate {rate:.1%} "
             f"over {len(tracks)} track(s); {scanned} frames in {report.seconds:.1f} s "
-            f"({scanned / max(busy, 1e-9):.1f} frames/s on the videos, detector {report.detector})")
+            f"({scanned / max(busy, 1e-9):.1f} frames/s on the videos, detector {report.detector} "
+            f"{'on every frame' if report.detect_every == 1 else f'every {report.detect_every} frames'})")
     return t, line

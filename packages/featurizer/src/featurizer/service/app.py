@@ -209,7 +209,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                                "default models", subject="models", hint="e.g. models=egemaps,fbank")
             dtype = params.dtype or "float16"
             req = JobRequest(models=names, dtype=dtype, frames=params.frames, fps=params.fps,
-                             annotation=upload.fields.get("annotation"))
+                             detect_every=params.detect_every, annotation=upload.fields.get("annotation"))
             npz = wants_npz(params, request.headers.get("accept"))
 
             def compute(clip: Clip) -> bytes:

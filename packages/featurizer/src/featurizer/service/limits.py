@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from .errors import ApiError
 
 FILE_FIELD = "file"
-TEXT_FIELDS = ("models", "dtype", "frames", "fps", "track", "format", "annotation")
+TEXT_FIELDS = ("models", "dtype", "frames", "fps", "detect_every", "track", "format", "annotation")
 SMALL_FIELD_BYTES = 64 * 1024  # every text field but the annotation
 MAX_FILENAME_BYTES = 255  # the file part's file name, UTF-8 (as most file systems allow)
 # One part's header lines (names, values, ": " and CRLF): Content-Disposition with the name and

@@ -19,7 +19,7 @@ from .settings import Settings
 
 FEATURES = "/v1/features"
 # Options the schema lists as query parameters; the form (multipart body) holds the rest.
-QUERY_ONLY = ("models", "dtype", "fps", "track", "format")
+QUERY_ONLY = ("models", "dtype", "fps", "detect_every", "track", "format")
 FORM_ONLY = ("file", "annotation", "frames")
 
 

@@ -44,6 +44,7 @@ class JobRequest:
     frames: int | None = None
     fps: float | None = None
     annotation: str | None = None
+    detect_every: int | None = None  # None: the job's default
 
 
 @dataclass
@@ -127,8 +128,9 @@ def _run(req: JobRequest, clip: Clip, cache: ModelCache) -> JobResult:
     load_s = _load(req, cache)
     t0 = time.perf_counter()
     out = clip.workdir / "features.zarr"
+    more = {} if req.detect_every is None else {"detect_every": req.detect_every}
     job = ExtractJob((str(media),), tuple(req.models), str(out), tracks={clip.track: n_labels},
-                     dtype=req.dtype, audio_fps=fps, runtime=cache.runtime.serving(req.models))
+                     dtype=req.dtype, audio_fps=fps, runtime=cache.runtime.serving(req.models), **more)
     report = run_job(job, LocalExecutor(cache, shared=True), progress)
     if progress.cancelled():
         raise Cancelled

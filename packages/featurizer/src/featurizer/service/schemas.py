@@ -33,6 +33,11 @@ class FeatureParams(BaseModel):
         None, gt=0, le=1000,
         description="Audio-only uploads: frame rate of the label timeline (default 25). "
                     "Ignored for video, whose frame timestamps are used.")
+    detect_every: int | None = Field(
+        None, ge=1, le=100_000,
+        description="Visual models: run the face detector every N frames (and where a face is lost) and "
+                    "follow faces by optical flow in between, as `featurizer extract --detect-every`; "
+                    "1 detects every frame. Default 10.")
     track: str | None = Field(
         None, pattern=TRACK_PATTERN,
         description="Track id (default: the uploaded file's name without its suffix). A `_left` / "

@@ -55,7 +55,7 @@ class LocalExecutor:
         with warnings_to(progress, not self.shared):
             extractors = self.models.extractors(list(job.models), job.runtime)
         store = FeatureStore(job.out)
-        faces = self.faces or face_source(job.faces, job.detector)
+        faces = self.faces or face_source(job.faces, job.detector, job.detect_every)
         audio = [e.name for e in extractors if e.modality == "audio"]
 
         def ahead() -> Iterator[Prefetched]:

@@ -48,7 +48,7 @@ def _worker_class() -> Any:
             self.job = job
             self.extractors = FreshModels().extractors(list(job.models), job.runtime)
             self.store = FeatureStore(job.out)
-            self.faces = face_source(job.faces, job.detector)
+            self.faces = face_source(job.faces, job.detector, job.detect_every)
 
         def pid(self) -> int:
             import os
