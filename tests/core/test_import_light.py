@@ -73,7 +73,7 @@ DEPLOY_NAMES = {
         "encode_video",
         "extract", "find_media", "load_detector", "missing_extras", "parse_weights", "probe_streams", "track_names",
     },
-    "featurizer.service": {"CLIP_ERRORS", "Clip", "ClipWork", "Settings", "Upload", "create_app"},
+    "featurizer.service": {"ApiError", "ApiKeyMiddleware", "CLIP_ERRORS", "Clip", "ClipWork", "Settings", "Upload", "create_app"},
 }
 
 

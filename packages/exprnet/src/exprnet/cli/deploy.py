@@ -250,12 +250,16 @@ def serve(
     max_upload_mb: Annotated[float | None, typer.Option(show_default=False, help="Largest upload in MiB "
                                                                                "(default 200).")] = None,
     max_concurrency: Annotated[int | None, typer.Option(show_default=False, help="Requests computed at once.")] = None,
+    max_live_sessions: Annotated[int, typer.Option(min=1, help="Live sessions (/v1/live WebSockets) at once; the "
+                                                               "next is refused (close 1013) with the reason.")] = 2,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
     trusted_keys: TrustedOpt = None,
 ) -> None:
-    """Serve the bundle over HTTP: POST /v1/expressions beside featurizer's /v1/features (docs/infer.md)."""
+    """Serve the bundle over HTTP: the web page at /, POST /v1/expressions beside featurizer's /v1/features, and
+    the /v1/live WebSocket (docs/infer.md, docs/http.md)."""
     from featurizer import describe_model, parse_weights
 
+    from ..deploy.livesocket import LiveSettings
     from ..deploy.serve import create_expressions_app
 
     with user_errors():
@@ -267,9 +271,11 @@ def serve(
             describe_model(name)  # registered (a clear line naming it, if not)
         app_ = create_expressions_app(bundle_dir, parse_weights(weights), device, trusted_keys=trusted_keys,
                                       api_key=api_key, allowed_models=allowed, max_upload_mb=max_upload_mb,
-                                      max_concurrency=max_concurrency)
+                                      max_concurrency=max_concurrency,
+                                      live=LiveSettings(max_sessions=max_live_sessions))
         if not api_key and host not in ("127.0.0.1", "localhost", "::1"):
             say.warning(io.err, f"serving on {host} without an API key (--api-key)")
+        say.message(io.err, f"page: http://{host}:{port}/  (live: ws://{host}:{port}/v1/live)")
         uvicorn.run(app_, host=host, port=port, log_level=log_level)
 
 

@@ -5,7 +5,8 @@ The app is featurizer's (:func:`featurizer.service.create_app`: ``/v1/features``
 recipe as its models; the new route goes through the same upload path
 (``app.state.clips``: 413, 415, the frame cap, 503, 499, cleanup) and computes with
 :class:`~exprnet.deploy.infer.Inferencer` on the server's loaded models, so its answer is what
-``exprnet infer`` writes for the same file.
+``exprnet infer`` writes for the same file. ``/v1/live`` (:mod:`.livesocket`) carries the live
+engine over a WebSocket, and ``/`` is the web page (:mod:`.page`) for both.
 """
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from .bundle import Bundle
 from .infer import Inferencer, TrackPrediction
+from .livesocket import LiveSettings, add_live_route
 from .outputs import csv_text
+from .page import WebPage
 
 CSV_MEDIA_TYPE = "text/csv"
 
@@ -117,10 +120,11 @@ def add_expressions_route(app: Any, inferencer: Inferencer) -> None:
 
 
 def create_expressions_app(bundle_dir: str | Path, weights: Mapping[str, str] | None = None, device: str = "cpu",
-                           trusted_keys: Any = None, **settings: Any) -> Any:
-    """featurizer's app with the bundle's recipe loaded and ``/v1/expressions`` added (``settings``:
-    more :class:`featurizer.service.Settings` fields: api_key, max_upload_mb, max_concurrency ...;
-    ``trusted_keys``: serve the bundle only if one of these keys signed it, as ``Bundle.load``)."""
+                           trusted_keys: Any = None, live: LiveSettings | None = None, **settings: Any) -> Any:
+    """featurizer's app with the bundle's recipe loaded, ``/v1/expressions``, ``/v1/live`` and the
+    page added (``settings``: more :class:`featurizer.service.Settings` fields: api_key,
+    max_upload_mb, max_concurrency ...; ``trusted_keys``: serve the bundle only if one of these keys
+    signed it, as ``Bundle.load``; ``live``: the live route's limits)."""
     from featurizer.service import Settings, create_app
 
     bundle = Bundle.load(bundle_dir, device=device, trusted_keys=trusted_keys)
@@ -132,4 +136,6 @@ def create_expressions_app(bundle_dir: str | Path, weights: Mapping[str, str] | 
     inferencer.load()  # every model of the recipe, checked against it, before the first request
     app.state.inferencer = inferencer
     add_expressions_route(app, inferencer)
+    add_live_route(app, inferencer, live or LiveSettings())
+    app.add_middleware(WebPage, config={"api_key_required": bool(s.api_key), "max_upload_mb": s.max_upload_mb})
     return app
