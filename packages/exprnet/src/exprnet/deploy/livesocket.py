@@ -78,10 +78,10 @@ class Session:
         self.dropped = 0  # frames dropped here (the inbox full); the engine counts its own
         self.slow = asyncio.Event()
 
-    def emit(self, doc: dict[str, Any]) -> None:
-        """Queue a message; a full outbox means the client stopped reading."""
+    def emit(self, doc: Any) -> None:
+        """Queue a message (or the end mark); a full outbox means the client stopped reading."""
         try:
-            self.outbox.put_nowait(_dumps(doc))
+            self.outbox.put_nowait(doc if doc is _STOP else _dumps(doc))
         except asyncio.QueueFull:
             self.slow.set()
 
@@ -123,7 +123,7 @@ class Session:
                     summary = dict(await asyncio.to_thread(self.engine.summary))
                     summary["dropped"] = int(summary.get("dropped", 0)) + self.dropped
                     self.emit({"type": "summary", **summary})
-                    self.emit(_STOP)  # type: ignore[arg-type]
+                    self.emit(_STOP)
                     return
                 if isinstance(item, Frame):
                     rows = await asyncio.to_thread(self._frame, item)

@@ -339,6 +339,9 @@ async function startCapture() {
     ws.send(JSON.stringify({ type: "frame", t, jpeg }));
     live.sent++;
   }, 1000 / live.fps);
+  if (live.audio && !state.live.ready.sample_rate) { // the bundle hears nothing: the microphone stays off
+    live.audio.close(); live.audio = null;
+  }
   if (live.audio) {
     try {
       await live.audio.audioWorklet.addModule("/web/pcm-worklet.js");
