@@ -1,0 +1,265 @@
+"""The live engine: frames and audio in as they arrive, one row per person and frame out as soon as
+it is decided (see :mod:`exprnet.deploy.live`).
+
+``push_frame``/``push_audio`` check their input at once (a :class:`LiveError`, the engine stays
+usable) and hand it to one worker thread through a bounded queue: a frame that finds
+``max_pending`` frames still waiting for the worker is dropped and counted (a source faster than
+the machine loses frames, never memory). The worker tracks faces, extracts each frame's visual
+features, the audio features over a rolling buffer, and runs the members incrementally; rows
+decided since the last call come back from every call.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from typing import Any
+
+import numpy as np
+from featurizer import FeaturizerError, load_detector
+
+from .audio import LiveAudio
+from .errors import LiveError
+from .faces import LiveFaces
+from .person import Person
+
+DEFAULT_LAG_S = 0.5  # a sequence decoder's fixed lag
+
+
+class LiveEngine:
+    """One stream through a loaded :class:`~exprnet.deploy.infer.Inferencer`'s bundle and models."""
+
+    def __init__(self, inferencer: Any, fps: float = 30.0, sample_rate: int | None = 16000, max_pending: int = 64,
+                 name: str = "live", decode_lag_s: float = DEFAULT_LAG_S):
+        if not fps or not np.isfinite(fps) or fps <= 0:
+            raise LiveError(f"fps {fps}: the frame rate must be a positive number, e.g. fps=30")
+        if int(max_pending) < 1:
+            raise LiveError(f"max_pending {max_pending}: at least one frame must be able to wait, e.g. 64")
+        inferencer.load()
+        self.inf, self.bundle, self.recipe = inferencer, inferencer.bundle, inferencer.recipe
+        self.fps, self.max_pending, self.name = float(fps), int(max_pending), name
+        feats = self.recipe.features
+        self.modalities = {f.name: f.modality for f in feats}
+        self.visual = [inferencer.cache.get(f.name) for f in feats if f.modality == "visual"]
+        audio_ex = [inferencer.cache.get(f.name) for f in feats if f.modality == "audio"]
+        self.absent: set[str] = set()
+        if audio_ex and sample_rate is None:
+            if not self.bundle.missing_allowed("audio"):
+                raise LiveError(f"sample_rate None: the bundle's members need audio ({', '.join(e.name for e in audio_ex)})"
+                                ", give sample_rate=16000 and push the microphone's audio")
+            self.absent = {e.name for e in audio_ex}
+            audio_ex = []
+        if sample_rate is not None and int(sample_rate) != 16000:
+            raise LiveError(f"sample_rate {sample_rate}: the recipe's audio extractors read 16000 Hz mono; "
+                            "resample to 16000 before pushing")
+        self.sample_rate = None if sample_rate is None else int(sample_rate)
+        self.audio = LiveAudio(audio_ex, 16000) if audio_ex else None
+        self.lag = max(0, int(round(decode_lag_s * self.fps)))
+        self.faces = (LiveFaces(load_detector(inferencer.detector, inferencer.face_device), inferencer.detect_every,
+                                name) if self.visual else None)
+        self.people: dict[str, Person] = {}
+        self._probe = Person(name, self.bundle, self.modalities, self.absent, self.lag)  # checks members can run live
+        self._held: dict[str, tuple[dict, np.ndarray]] = {}  # person -> last visual rows, box
+        self._frames: list[dict] = []  # processed frames waiting for their audio rows
+        self._q: queue.Queue = queue.Queue()
+        self._pending = 0
+        self._lock = threading.Lock()
+        self._rows: list[dict] = []
+        self._error: str | None = None
+        self._last_t: float | None = None
+        self._audio_end: float | None = None
+        self._n, self._dropped, self._decided = 0, 0, 0
+        self._latency: list[float] = []
+        self._first: float | None = None
+        self._last_decision: float | None = None
+        self._closed = False
+        self._worker = threading.Thread(target=self._work, name="exprnet-live", daemon=True)
+        self._worker.start()
+
+    # --- the caller's side -------------------------------------------------------------------
+    def ready(self) -> dict:
+        """Classes, the declared lookahead (seconds a frame waits for later input), fps, sample rate."""
+        return {"classes": list(self.bundle.classes), "lookahead_s": self.lookahead_s, "fps": self.fps,
+                "sample_rate": self.sample_rate}
+
+    @property
+    def lookahead_s(self) -> float:
+        frames = self._probe.lookahead + (1 if self.audio else 0)  # audio: the next frame's edge
+        return round(frames / self.fps + (self.audio.lookahead_s if self.audio else 0.0), 4)
+
+    def push_frame(self, t: float, rgb: Any) -> list[dict]:
+        self._check_open()
+        t = _time(t, "frame")
+        a = np.asarray(rgb) if isinstance(rgb, np.ndarray) else None
+        if a is None or a.ndim != 3 or a.shape[2] != 3 or a.dtype != np.uint8 or min(a.shape[:2]) < 8:
+            what = f"an array of shape {a.shape} and dtype {a.dtype}" if a is not None else type(rgb).__name__
+            raise LiveError(f"frame at {t:g} s is not an image ({what}); give an RGB uint8 array (height, width, 3)")
+        if self._last_t is not None and t <= self._last_t:
+            raise LiveError(f"frame at {t:g} s comes after the frame at {self._last_t:g} s; timestamps must increase")
+        self._last_t = t
+        now = time.perf_counter()
+        self._first = self._first or now
+        with self._lock:
+            self._n += 1
+            if self._pending >= self.max_pending:
+                self._dropped += 1
+                return self._take()
+            self._pending += 1
+        self._q.put(("frame", t, (a.copy(), self._n), now))
+        return self._take()
+
+    def push_audio(self, t: float, pcm: Any, rate: int) -> list[dict]:
+        self._check_open()
+        t = _time(t, "audio")
+        if self.sample_rate is None:
+            raise LiveError("audio pushed to an engine opened with sample_rate None; open it with sample_rate=16000")
+        if rate != self.sample_rate:
+            raise LiveError(f"audio at {rate} Hz, but the stream was opened at {self.sample_rate} Hz; "
+                            f"send {self.sample_rate} Hz mono")
+        x = np.asarray(pcm)
+        if x.ndim != 1 or x.dtype.kind != "f" or not np.isfinite(x).all():
+            raise LiveError(f"audio at {t:g} s is not mono float samples (shape {x.shape}, {x.dtype}); "
+                            "give a 1-D float32 array in [-1, 1]")
+        if self._audio_end is not None and t < self._audio_end - 0.5 / rate:
+            raise LiveError(f"audio at {t:g} s starts before the end of the audio already pushed "
+                            f"({self._audio_end:g} s); timestamps must not go back")
+        self._audio_end = t + len(x) / rate
+        if self.audio is not None:
+            self._q.put(("audio", t, x.astype(np.float32), 0.0))
+        return self._take()
+
+    def close(self) -> list[dict]:
+        """Flush every frame the lookahead held back; the engine takes no more input."""
+        if not self._closed:
+            self._closed = True
+            self._q.put(("close", 0.0, None, 0.0))
+            self._worker.join()
+        rows = self._take(raise_error=False)
+        return rows
+
+    def summary(self) -> dict:
+        lat = np.asarray(self._latency) if self._latency else np.zeros(1)
+        span = (self._last_decision or 0) - (self._first or 0)
+        return {"frames": self._n, "decided": self._decided, "dropped": self._dropped,
+                "fps": round(self._decided / span, 2) if span > 0 else 0.0,
+                "latency_ms": {"median": round(float(np.median(lat)), 1),
+                               "p95": round(float(np.percentile(lat, 95)), 1)},
+                "lookahead_s": self.lookahead_s}
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise LiveError("the live engine was closed; open a new one for another stream")
+
+    def _take(self, raise_error: bool = True) -> list[dict]:
+        with self._lock:
+            rows, self._rows = self._rows, []
+            err, self._error = self._error, None
+        if err and raise_error:
+            raise LiveError(err)
+        return rows
+
+    # --- the worker ----------------------------------------------------------------------------
+    def _work(self) -> None:
+        while True:
+            kind, t, data, arrival = self._q.get()
+            try:
+                if kind == "frame":
+                    with self._lock:
+                        self._pending -= 1
+                    self._frame(t, data[0], arrival, data[1])
+                elif kind == "audio":
+                    self.audio.push(t, data)
+                else:
+                    if self.audio is not None:
+                        self.audio.finish()
+                    self._resolve(closed=True)
+                    return
+                self._resolve()
+            except (FeaturizerError, LiveError, ValueError, RuntimeError) as e:
+                with self._lock:
+                    self._error = f"processing the {kind} at {t:g} s failed: {' '.join(str(e).split())}"
+
+    def _frame(self, t: float, rgb: np.ndarray, arrival: float, number: int) -> None:
+        seen = self.faces.step(rgb, t) if self.faces is not None else {}
+        if self.visual and seen:
+            names = list(seen)
+            crops = np.stack([seen[n].crop for n in names])
+            vals = {e.name: np.asarray(e.extract_faces(crops), np.float32) for e in self.visual}
+            for i, n in enumerate(names):
+                self._held[n] = ({k: v[i] for k, v in vals.items()}, seen[n].box)
+        people = list(self._held) if self.visual else [self.name]
+        rows = {}
+        for n in people:
+            if n not in self.people:
+                self.people[n] = Person(n, self.bundle, self.modalities, self.absent, self.lag)
+            vis = self._held[n][0] if self.visual else {}
+            rows[n] = (vis, n in seen)
+        self._frames.append({"t": t, "arrival": arrival, "rows": rows, "number": number})
+
+    def _resolve(self, closed: bool = False) -> None:
+        """Rows whose audio is final go to their people; decided rows to the caller."""
+        ready: dict[str, list[dict]] = {n: [] for n in self.people}
+        while self._frames:
+            f = self._frames[0]
+            lo, hi = _edges(self._frames, self._prev_t if hasattr(self, "_prev_t") else None, closed)
+            if hi is None or (self.audio is not None and not self.audio.ready(hi) and not closed):
+                break
+            self._frames.pop(0)
+            self._prev_t = f["t"]
+            audio, present = {}, {}
+            for e in (self.audio.extractors if self.audio else []):
+                audio[e.name], present[e.name] = self.audio.frame_values(e, lo, hi, f["t"])
+            for e in self.absent:
+                d = self.recipe.feature(e).dim
+                audio[e], present[e] = np.zeros(d, np.float32), False
+            for n, (vis, face) in f["rows"].items():
+                feats = {**vis, **audio}
+                pres = {**{k: face for k in vis}, **present}
+                meta = (f["number"], f["t"], f["arrival"], int(face))
+                ready[n].append({"features": feats, "present": pres, "meta": meta})
+        if self.audio is not None:
+            self.audio.trim(self._frames[0]["t"] - 1.0 if self._frames else self.audio.end_time - 1.0)
+        out = []
+        for n, p in self.people.items():
+            for (frame, t, arrival, face), probs, label in p.push(ready[n], closed):
+                now = time.perf_counter()
+                row = {"frame": frame, "time": round(t, 6), "track": n, "expression": self.bundle.classes[label],
+                       "face": face if self.visual else None}
+                row.update({c: float(probs[k]) for k, c in enumerate(self.bundle.classes)})
+                row["latency_ms"] = round((now - arrival) * 1000, 1)
+                out.append(row)
+        with self._lock:
+            for r in out:
+                r["dropped"] = self._dropped
+                self._latency.append(r["latency_ms"])
+            self._latency = self._latency[-10000:]
+            self._decided += len(out)
+            if out:
+                self._last_decision = time.perf_counter()
+            self._rows.extend(out)
+
+
+def _edges(frames: list[dict], prev: float | None, closed: bool) -> tuple[float, float | None]:
+    """The first waiting frame's interval: midpoints to its neighbours (half a gap past the ends)."""
+    t = frames[0]["t"]
+    nxt = frames[1]["t"] if len(frames) > 1 else None
+    if nxt is None and not closed:
+        return t, None
+    if nxt is not None:
+        hi = (t + nxt) / 2
+        lo = (prev + t) / 2 if prev is not None else t - (nxt - t) / 2
+    else:
+        gap = t - prev if prev is not None else 0.0
+        lo, hi = t - gap / 2, t + gap / 2
+    return lo, hi
+
+
+def _time(t: Any, what: str) -> float:
+    try:
+        v = float(t)
+    except (TypeError, ValueError):
+        raise LiveError(f"{what} timestamp {t!r} is not a number of seconds") from None
+    if not np.isfinite(v) or v < 0:
+        raise LiveError(f"{what} timestamp {t!r} must be a finite number of seconds, 0 or more")
+    return v
