@@ -77,6 +77,7 @@ class Session:
         self.outbox: asyncio.Queue[Any] = asyncio.Queue(cfg.send_queue)
         self.dropped = 0  # frames dropped here (the inbox full); the engine counts its own
         self.slow = asyncio.Event()
+        self.ended = False  # the engine was closed (after `end`)
 
     def emit(self, doc: Any) -> None:
         """Queue a message (or the end mark); a full outbox means the client stopped reading."""
@@ -119,6 +120,7 @@ class Session:
             item = await self.inbox.get()
             try:
                 if isinstance(item, End):
+                    self.ended = True
                     self.rows(await asyncio.to_thread(self.engine.close))
                     summary = dict(await asyncio.to_thread(self.engine.summary))
                     summary["dropped"] = int(summary.get("dropped", 0)) + self.dropped
@@ -214,11 +216,16 @@ def add_live_route(app: Any, inferencer: Any, cfg: LiveSettings) -> None:
                                                  sample_rate=params.sample_rate, max_pending=cfg.max_pending)
             except LiveError as e:
                 return await refuse(ws, POLICY, " ".join(str(e).split()))
-            await ws.accept()
             session = Session(ws, engine, params, cfg)
-            session.emit({"type": "ready", **engine.ready()})
-            with contextlib.suppress(WebSocketDisconnect):
-                await session.run()
+            try:
+                await ws.accept()
+                session.emit({"type": "ready", **engine.ready()})
+                with contextlib.suppress(WebSocketDisconnect):
+                    await session.run()
+            finally:  # a client that left (or was disconnected) without `end`: stop the engine's worker
+                if not session.ended:
+                    with contextlib.suppress(Exception):
+                        await asyncio.to_thread(engine.close)
         finally:
             state["open"] -= 1
 

@@ -241,6 +241,7 @@ $("download-json").addEventListener("click", () => download(stem() + ".json", JS
 
 // -- live ------------------------------------------------------------------------------------------------
 const live = { ws: null, stream: null, timer: null, audio: null, t0: 0, sent: 0, skipped: 0, decided: 0, fps: 10 };
+const AUDIO_RATE = 16000; // what the live engine reads (docs/http.md)
 const WINDOW_S = 20; // the scrolling timeline's width
 const KEEP = 3000; // rows kept for the timeline (the page's memory stays flat)
 
@@ -300,8 +301,8 @@ async function liveStart() {
   $("live-video").srcObject = live.stream;
   let rate = null;
   if (wantAudio && live.stream.getAudioTracks().length) {
-    live.audio = new AudioContext();
-    rate = live.audio.sampleRate;
+    try { live.audio = new AudioContext({ sampleRate: AUDIO_RATE }); } catch (e) { live.audio = new AudioContext(); }
+    rate = AUDIO_RATE; // the worklet resamples when the context runs at another rate
   }
   const proto = location.protocol === "https:" ? "wss:" : "ws:";
   const q = new URLSearchParams({ fps: String(live.fps) });
@@ -346,9 +347,9 @@ async function startCapture() {
     try {
       await live.audio.audioWorklet.addModule("/web/pcm-worklet.js");
       const src = live.audio.createMediaStreamSource(live.stream);
-      const chunk = Math.round(live.audio.sampleRate / 10);
-      const tap = new AudioWorkletNode(live.audio, "pcm-tap", { processorOptions: { chunk } });
-      const rate = live.audio.sampleRate, tStart = (performance.now() - live.t0) / 1000;
+      const rate = AUDIO_RATE, chunk = rate / 10; // 100 ms per message
+      const tap = new AudioWorkletNode(live.audio, "pcm-tap", { processorOptions: { chunk, rate } });
+      const tStart = (performance.now() - live.t0) / 1000;
       let samples = 0;
       tap.port.onmessage = (e) => {
         const ws = live.ws;
