@@ -112,7 +112,10 @@ def parse_message(text: str | None, data: bytes | None, max_bytes: int, params: 
     except ValueError as e:
         raise MessageError(f"message is not JSON ({e.msg} at character {e.pos}); send "
                            '{"type": "frame"|"audio"|"end", ...}') from None
-    kind = doc.get("type") if isinstance(doc, dict) else None
+    if not isinstance(doc, dict) or "type" not in doc:
+        raise MessageError(f"message is JSON but {'has no' if isinstance(doc, dict) else 'not an object with a'} "
+                           '"type" field (send {"type": "frame"|"audio"|"end", ...})')
+    kind = doc["type"]
     if kind == "end":
         return End()
     if kind not in ("frame", "audio"):

@@ -3,8 +3,9 @@
 
 One session per connection, in three tasks: the receiver reads and checks messages
 (:mod:`.livemsg`), the worker feeds the engine in a thread (frames decoded there), the sender
-writes the outbox. Every queue is bounded: frames arriving while the worker's inbox is full are
-dropped and counted (as the engine drops what it cannot decide); a client that leaves
+writes the outbox. Every queue is bounded: the receiver waits while the worker's inbox is full
+(the client's messages then wait in its socket; the engine drops and counts the frames it cannot
+decide in time, its queue bounded by ``max_pending``); a client that leaves
 ``send_queue`` messages unread is disconnected (1008), so a client that stops reading never makes
 the server's memory grow. The key is checked, and the session cap applied, before the engine is
 made; refusals are an ``error`` message then a close with the reason (1008 key or query, 1013 cap).
@@ -33,7 +34,7 @@ _STOP = object()
 class LiveSettings:
     max_sessions: int = 2  # live sessions at once; the next is refused (1013)
     max_message_kb: int = 2048  # largest client message; larger ones get an error
-    inbox: int = 8  # checked messages waiting for the engine; frames past it are dropped
+    inbox: int = 8  # checked messages waiting for the engine; past it the receiver waits
     send_queue: int = 256  # messages waiting for a client that does not read; past it: disconnected
     max_pending: int = 64  # the engine's bound on undecided frames
 
@@ -75,7 +76,6 @@ class Session:
         self.ws, self.engine, self.params, self.cfg = ws, engine, params, cfg
         self.inbox: asyncio.Queue[Any] = asyncio.Queue(cfg.inbox)
         self.outbox: asyncio.Queue[Any] = asyncio.Queue(cfg.send_queue)
-        self.dropped = 0  # frames dropped here (the inbox full); the engine counts its own
         self.slow = asyncio.Event()
         self.ended = False  # the engine was closed (after `end`)
 
@@ -88,8 +88,6 @@ class Session:
 
     def rows(self, rows: list[dict[str, Any]]) -> None:
         for r in rows:
-            if self.dropped:
-                r = {**r, "dropped": int(r.get("dropped", 0)) + self.dropped}
             self.emit({"type": "row", **r})
 
     async def receive(self) -> None:
@@ -103,13 +101,7 @@ class Session:
             except MessageError as e:
                 self.emit({"type": "error", "message": str(e)})
                 continue
-            if isinstance(item, Frame):
-                try:
-                    self.inbox.put_nowait(item)
-                except asyncio.QueueFull:
-                    self.dropped += 1
-                continue
-            await self.inbox.put(item)  # audio and the end wait: they are small and never dropped
+            await self.inbox.put(item)
             if isinstance(item, End):
                 return
 
@@ -122,9 +114,7 @@ class Session:
                 if isinstance(item, End):
                     self.ended = True
                     self.rows(await asyncio.to_thread(self.engine.close))
-                    summary = dict(await asyncio.to_thread(self.engine.summary))
-                    summary["dropped"] = int(summary.get("dropped", 0)) + self.dropped
-                    self.emit({"type": "summary", **summary})
+                    self.emit({"type": "summary", **await asyncio.to_thread(self.engine.summary)})
                     self.emit(_STOP)
                     return
                 if isinstance(item, Frame):

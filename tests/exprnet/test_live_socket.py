@@ -1,0 +1,242 @@
+"""`/v1/live` on `exprnet serve --bundle` (Starlette's TestClient, and uvicorn for a client that
+stops reading), with the starter bundle on a real face (the astronaut clip's frames as JPEG):
+the protocol carries exactly what the engine decides; every bad message gets one error line
+naming it and the connection goes on; the key is checked before any work; the session cap; a
+client that stops reading is disconnected; the page is served without the key, from the package."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import os
+import socket
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from exprnet.deploy.livesocket import LiveSettings
+
+FPS = 25
+N = 30
+
+
+@pytest.fixture(scope="module")
+def starter(tmp_path_factory) -> Path:
+    from exprnet.deploy.starter import make_starter_bundle
+
+    return make_starter_bundle("fer", tmp_path_factory.mktemp("starter") / "B")
+
+
+@pytest.fixture(scope="module")
+def jpegs() -> list[bytes]:
+    from featurizer.demo.portrait import portrait_frames
+    from PIL import Image
+
+    out = []
+    for rgb in portrait_frames(N, FPS):
+        buf = io.BytesIO()
+        Image.fromarray(rgb).save(buf, "JPEG", quality=90)
+        out.append(buf.getvalue())
+    return out
+
+
+def app_for(starter: Path, **live):
+    from exprnet.deploy.serve import create_expressions_app
+
+    return create_expressions_app(starter, {}, "cpu", api_key="k3y", live=LiveSettings(**live))
+
+
+def frame(t: float, jpeg: bytes) -> str:
+    return json.dumps({"type": "frame", "t": t, "jpeg": base64.b64encode(jpeg).decode()})
+
+
+def audio(t: float, x: np.ndarray, rate: int = 16000) -> str:
+    return json.dumps({"type": "audio", "t": t, "rate": rate, "pcm": base64.b64encode(x.astype("<f4").tobytes()).decode()})
+
+
+def until_closed(ws) -> tuple[list[dict], dict]:
+    """Every message up to the close, and the close."""
+    from starlette.websockets import WebSocketDisconnect
+
+    msgs = []
+    while True:
+        try:
+            m = ws.receive()
+        except WebSocketDisconnect as e:
+            return msgs, {"code": e.code, "reason": e.reason}
+        if m["type"] == "websocket.close":
+            return msgs, m
+        msgs.append(json.loads(m["text"]))
+
+
+def test_live_socket_carries_what_the_engine_decides(starter, jpegs):
+    from exprnet.deploy.infer import Inferencer
+    from exprnet.deploy.live import LiveEngine
+    from fastapi.testclient import TestClient
+    from PIL import Image
+
+    with TestClient(app_for(starter)) as c, c.websocket_connect("/v1/live?fps=25&sample_rate=16000",
+                                                                headers={"X-API-Key": "k3y"}) as ws:
+        ready = ws.receive_json()
+        for i, j in enumerate(jpegs):
+            ws.send_text(frame(i / FPS, j))
+        ws.send_text(audio(0.0, np.zeros(1600, np.float32)))  # the starter hears nothing: accepted, unused
+        ws.send_text(json.dumps({"type": "end"}))
+        msgs, close = until_closed(ws)
+    assert ready["type"] == "ready" and ready["fps"] == 25 and len(ready["classes"]) == 8
+    rows = [m for m in msgs if m["type"] == "row"]
+    assert [m["type"] for m in msgs if m["type"] != "row"] == ["summary"] and msgs[-1]["type"] == "summary"
+    assert close["code"] == 1000
+    # the oracle: the engine itself on the same JPEGs decoded here
+    from exprnet.deploy.bundle import Bundle
+
+    inf = Inferencer(Bundle.load(starter), {}, "cpu")
+    eng = LiveEngine(inf, fps=FPS, sample_rate=None)
+    want = []
+    for i, j in enumerate(jpegs):
+        want += eng.push_frame(i / FPS, np.asarray(Image.open(io.BytesIO(j)).convert("RGB")))
+    want += eng.close()
+    assert len(rows) == len(want) == N
+    classes = ready["classes"]
+    for got, exp in zip(rows, want, strict=True):
+        assert (got["frame"], got["time"], got["track"], got["expression"]) == (exp["frame"], exp["time"],
+                                                                                exp["track"], exp["expression"])
+        np.testing.assert_allclose([got[k] for k in classes], [exp[k] for k in classes], atol=1e-6)
+    assert np.mean([r["expression"] == "Happiness" for r in rows]) >= 0.8  # the astronaut smiles
+    s = msgs[-1]
+    assert s["frames"] == N and s["decided"] == N and s["dropped"] == 0 and s["latency_ms"]["p95"] >= 0
+
+
+def test_every_bad_message_is_one_error_line_and_the_connection_goes_on(starter, jpegs):
+    from fastapi.testclient import TestClient
+
+    bad = [
+        ("not json at all", "not JSON"),
+        (json.dumps([1, 2]), "not an object with a \"type\" field"),
+        (json.dumps({"type": "video"}), "message type 'video': unknown"),
+        (json.dumps({"type": "frame", "jpeg": "AAAA"}), "field 't'"),
+        (json.dumps({"type": "frame", "t": 0.5, "jpeg": "@@not base64@@"}), "not valid base64"),
+        (frame(0.6, b"this is not an image"), "'jpeg' is not an image"),
+        (json.dumps({"type": "frame", "t": 0.7, "jpeg": "A" * 70_000}), "larger than the 65536 accepted"),
+        (audio(0.0, np.zeros(800, np.float32), rate=8000), "rate 8000 Hz, but the session declared sample_rate=16000"),
+        (audio(0.1, np.full(10, 3.0, np.float32)), "outside [-1, 1]"),
+        (json.dumps({"type": "audio", "t": 0.2, "rate": 16000, "pcm": base64.b64encode(b"abc").decode()}),
+         "not a whole number of float32 samples"),
+    ]
+    with TestClient(app_for(starter, max_message_kb=64)) as c, \
+            c.websocket_connect("/v1/live?sample_rate=16000&api_key=k3y") as ws:
+        assert ws.receive_json()["type"] == "ready"
+        for text, _ in bad:
+            ws.send_text(text)
+        ws.send_bytes(b"\x00\x01")
+        ws.send_text(frame(1.0, jpegs[0]))
+        ws.send_text(frame(0.5, jpegs[1]))  # timestamps going backwards: the engine's error
+        for i, j in enumerate(jpegs[2:12]):
+            ws.send_text(frame(1.04 + i / FPS, j))
+        ws.send_text(json.dumps({"type": "end"}))
+        msgs, close = until_closed(ws)
+    errors = [m["message"] for m in msgs if m["type"] == "error"]
+    for _, says in bad:
+        assert sum(says in e for e in errors) == 1, (says, errors)
+    assert any("binary message" in e for e in errors)
+    assert any("0.5" in e and "timestamps must increase" in e for e in errors), errors
+    assert len(errors) == len(bad) + 2 and all("\n" not in e for e in errors)
+    rows = [m for m in msgs if m["type"] == "row"]
+    assert len(rows) == 11 and msgs[-1]["type"] == "summary" and close["code"] == 1000  # still usable
+
+
+def test_key_is_checked_before_any_work_and_sessions_are_capped(starter, jpegs, monkeypatch):
+    import exprnet.deploy.live as live
+    from fastapi.testclient import TestClient
+
+    made = []
+
+    class Counted(live.LiveEngine):
+        def __init__(self, *a, **k):
+            made.append(1)
+            super().__init__(*a, **k)
+
+    monkeypatch.setattr(live, "LiveEngine", Counted)
+    app = app_for(starter, max_sessions=1)
+    with TestClient(app) as c:
+        for url, headers, says in [("/v1/live", {}, "API key: missing"),
+                                   ("/v1/live?api_key=nope", {}, "query parameter api_key: wrong API key"),
+                                   ("/v1/live", {"Authorization": "Bearer nope"}, "wrong API key"),
+                                   ("/v1/live?api_key=k3y&fps=0", {}, "query parameter fps: 0 is not a number from 1")]:
+            with c.websocket_connect(url, headers=headers) as ws:
+                msgs, close = until_closed(ws)
+            assert close["code"] == 1008 and says in close["reason"], close
+            assert [m["type"] for m in msgs] == ["error"] and says in msgs[0]["message"]
+        assert made == []  # refused before an engine was made
+        with c.websocket_connect("/v1/live", headers={"Authorization": "Bearer k3y"}) as first:
+            assert first.receive_json()["type"] == "ready"
+            with c.websocket_connect("/v1/live?api_key=k3y") as second:
+                msgs, close = until_closed(second)
+            assert close["code"] == 1013 and "--max-live-sessions 1" in close["reason"]
+            assert "server busy: 1 live session(s) open" in msgs[0]["message"]
+            first.send_text(frame(0.0, jpegs[0]))
+            first.send_text(json.dumps({"type": "end"}))
+            assert until_closed(first)[1]["code"] == 1000
+        with c.websocket_connect("/v1/live?api_key=k3y") as third:  # the slot is free again
+            assert third.receive_json()["type"] == "ready"
+        assert len(made) == 2
+        # the page is public (it asks for the key), from the package, with nothing from elsewhere
+        page = c.get("/")
+        assert page.status_code == 200 and "/web/app.js" in page.text and "http" not in page.text.replace(
+            'content="width=device-width', "")
+        assert c.get("/web/config.json").json()["api_key_required"] is True
+        for f in ("app.js", "style.css", "pcm-worklet.js"):
+            r = c.get(f"/web/{f}")
+            assert r.status_code == 200 and "://" not in r.text
+        assert c.get("/v1/models").status_code == 401  # the API itself still needs it
+    assert app.state.live_sessions["open"] == 0
+
+
+def test_a_client_that_stops_reading_is_disconnected(starter, caplog):
+    """uvicorn (its real transport and backpressure): a client floods messages that each earn an
+    error reply and never reads; the server drops it once `send_queue` replies wait."""
+    import psutil
+    import uvicorn
+    from websockets.exceptions import ConnectionClosed
+    from websockets.sync.client import connect
+
+    app = app_for(starter, send_queue=32)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    th = threading.Thread(target=srv.run, daemon=True)
+    th.start()
+    while not srv.started:
+        assert th.is_alive()
+        time.sleep(0.05)
+    try:
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # a small window: backpressure comes soon
+        sock.connect(("127.0.0.1", port))
+        rss0 = psutil.Process().memory_info().rss
+        sent, t0 = 0, time.monotonic()
+        ws = connect(f"ws://127.0.0.1:{port}/v1/live?api_key=k3y", sock=sock, max_queue=1)
+        try:
+            while time.monotonic() - t0 < 60:
+                ws.send(json.dumps({"type": os.urandom(16).hex()}))  # each earns an error line (no two alike)
+                sent += 1
+        except ConnectionClosed:
+            pass
+        elapsed = time.monotonic() - t0
+        grew = psutil.Process().memory_info().rss - rss0
+        sock.close()  # no closing handshake: this client reads nothing
+        print(f"disconnected after {sent} unread replies in {elapsed:.1f} s; memory +{grew / 1e6:.1f} MB")
+        assert elapsed < 60, f"still connected after {sent} unread replies"
+        assert any("client not reading: 32 messages waiting" in r.getMessage() for r in caplog.records)
+        assert grew < 100e6, grew
+        deadline = time.monotonic() + 10
+        while app.state.live_sessions["open"]:
+            assert time.monotonic() < deadline, "the session was not released"
+            time.sleep(0.05)
+    finally:
+        srv.should_exit = True
+        th.join(30)
