@@ -22,7 +22,7 @@ def test_core_imports_no_heavy_library():
 # public names that reach into media decoding and face detection: they load PyAV and OpenCV
 DECODING_NAMES = {"CroppedAlignedFaces", "DetectedFaces", "FaceSource", "FaceTracker", "check_detect_every",
                   "encode_video", "find_media",
-                  "load_detector", "parse_weights", "probe_media", "probe_streams", "track_names"}
+                  "load_detector", "parse_weights", "probe_media", "probe_streams", "stream_media", "track_names"}
 
 
 def test_package_api_names_import_no_heavy_library():
@@ -64,14 +64,15 @@ def _imports(f: Path) -> list[tuple[str, str | None]]:
 
 # the deployment layer (bundles on videos, infer, serve) is the one part of exprnet that composes
 # featurizer's extraction and HTTP app, and it does so through these public names only
-DEPLOY = ("exprnet/deploy/", "exprnet/cli/deploy.py")
+DEPLOY = ("exprnet/deploy/", "exprnet/cli/deploy.py", "exprnet/cli/live.py")
 DEPLOY_NAMES = {
     "featurizer": {
-        "Collected", "CroppedAlignedFaces", "DetectedFaces", "FaceSource", "FeatureStore", "FeaturizerError",
+        "Collected", "CroppedAlignedFaces", "DetectedFaces", "FaceSource", "FaceTracker", "FeatureStore", "FeaturizerError",
         "MediaError", "ModelCache", "NoProgress", "Progress", "RichProgress", "check_detect_every",
         "create_extractor", "describe_model",
         "encode_video",
-        "extract", "find_media", "load_detector", "missing_extras", "parse_weights", "probe_streams", "track_names",
+        "extract", "find_media", "load_detector", "missing_extras", "parse_weights", "probe_streams", "stream_media",
+        "track_names",
     },
     "featurizer.service": {"ApiError", "ApiKeyMiddleware", "CLIP_ERRORS", "Clip", "ClipWork", "Settings", "Upload", "create_app"},
 }

@@ -36,6 +36,7 @@ _NAMES = {
     ".extraction.job": ("parse_weights",),
     ".media.decode": ("find_media", "probe_media", "probe_streams"),
     ".media.encode": ("encode_video",),
+    ".media.stream": ("stream_media",),
     ".faces": ("CroppedAlignedFaces", "DetectedFaces", "FaceSource", "FaceTracker", "check_detect_every",
                "load_detector", "track_names"),
     ".progress": ("Collected", "NoProgress", "Progress", "RichProgress"),
@@ -44,7 +45,7 @@ __all__ = ["Collected", "CroppedAlignedFaces", "DetectedFaces", "ExtractSummary"
            "FeaturizerError", "MediaError", "ModelCache", "NoProgress", "Progress", "RichProgress",
            "UnknownModelError", "WeightsError", "check_detect_every", "create_extractor", "describe_model", "encode_video", "extract",
            "find_media", "list_models", "load_detector", "missing_extras", "open_store", "parse_weights",
-           "probe_media", "probe_streams", "track_names"]
+           "probe_media", "probe_streams", "stream_media", "track_names"]
 
 
 __getattr__, __dir__ = lazy_attributes(__name__, _NAMES, globals())
@@ -73,5 +74,6 @@ if TYPE_CHECKING:
     )
     from .media.decode import find_media, probe_media, probe_streams
     from .media.encode import encode_video
+    from .media.stream import stream_media
     from .models.cache import ModelCache
     from .progress import Collected, NoProgress, Progress, RichProgress

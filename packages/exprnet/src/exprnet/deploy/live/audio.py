@@ -3,8 +3,8 @@
 Offline (``featurizer.extract``) a ``hop`` extractor's rows sit at ``audio start + offset + k *
 hop`` and a frame takes the mean of the rows whose centres fall between the midpoints to its
 neighbours (the nearest row when none does). Live, the buffer is cut into cores as the offline
-chunked path cuts a long track (windows start on the hop grid, with ``chunk_context_seconds`` and
-half an analysis window plus a hop of context on each side), so each row is computed once its
+chunked path cuts a long track (windows start on the hop grid, with ``chunk_context_seconds``,
+half an analysis window plus a hop, and at least ``min_context_s`` of context on each side), so each row is computed once its
 right context has arrived: frame-local features (fbank, eGeMAPS low-level descriptors) equal the
 offline rows; models that read the whole track at once offline (a Transformer over speech) see
 their context window instead. ``frame_window`` extractors embed a frame's window once it has
@@ -18,6 +18,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 CORE_S = 0.1  # seconds of new rows computed at once (a forward per core)
+# context on each side of a core, at least: eGeMAPS' pitch and voicing read about this much audio
+# around a row although its declared window is 20 ms (0.5 s: eGeMAPS equal; ComParE within 0.2%, equal at 1 s)
+MIN_CONTEXT_S = 0.5
 
 
 def _us(t: float | np.ndarray) -> np.ndarray:
@@ -46,8 +49,8 @@ class _Rows:
 class LiveAudio:
     """Rolling audio buffer and the recipe's audio extractors (loaded ``Extractor`` objects)."""
 
-    def __init__(self, extractors: list, rate: int):
-        self.extractors, self.rate = extractors, rate
+    def __init__(self, extractors: list, rate: int, min_context_s: float = MIN_CONTEXT_S):
+        self.extractors, self.rate, self.min_context_s = extractors, rate, min_context_s
         self.start: float | None = None  # stream time of sample 0
         self.base = 0  # absolute index of buf[0]
         self.buf = np.zeros(0, np.float32)
@@ -62,7 +65,7 @@ class LiveAudio:
 
     def context(self, e) -> float:
         t = e.timing
-        ctx = float(e.chunk_context_seconds or 0.0)
+        ctx = max(float(e.chunk_context_seconds or 0.0), self.min_context_s)
         if t.window:
             ctx = max(ctx, t.window / 2 + (t.hop or 0.0))
         return ctx

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 from featurizer import FeaturizerError, load_detector
 
-from .audio import LiveAudio
+from .audio import MIN_CONTEXT_S, LiveAudio
 from .errors import LiveError
 from .faces import LiveFaces
 from .person import Person
@@ -31,7 +31,7 @@ class LiveEngine:
     """One stream through a loaded :class:`~exprnet.deploy.infer.Inferencer`'s bundle and models."""
 
     def __init__(self, inferencer: Any, fps: float = 30.0, sample_rate: int | None = 16000, max_pending: int = 64,
-                 name: str = "live", decode_lag_s: float = DEFAULT_LAG_S):
+                 name: str = "live", decode_lag_s: float = DEFAULT_LAG_S, audio_context_s: float = MIN_CONTEXT_S):
         if not fps or not np.isfinite(fps) or fps <= 0:
             raise LiveError(f"fps {fps}: the frame rate must be a positive number, e.g. fps=30")
         if int(max_pending) < 1:
@@ -54,7 +54,7 @@ class LiveEngine:
             raise LiveError(f"sample_rate {sample_rate}: the recipe's audio extractors read 16000 Hz mono; "
                             "resample to 16000 before pushing")
         self.sample_rate = None if sample_rate is None else int(sample_rate)
-        self.audio = LiveAudio(audio_ex, 16000) if audio_ex else None
+        self.audio = LiveAudio(audio_ex, 16000, audio_context_s) if audio_ex else None
         self.lag = max(0, int(round(decode_lag_s * self.fps)))
         self.faces = (LiveFaces(load_detector(inferencer.detector, inferencer.face_device), inferencer.detect_every,
                                 name) if self.visual else None)
@@ -65,6 +65,7 @@ class LiveEngine:
         self._q: queue.Queue = queue.Queue()
         self._pending = 0
         self._lock = threading.Lock()
+        self._room = threading.Condition(self._lock)
         self._rows: list[dict] = []
         self._error: str | None = None
         self._last_t: float | None = None
@@ -88,7 +89,10 @@ class LiveEngine:
         frames = self._probe.lookahead + (1 if self.audio else 0)  # audio: the next frame's edge
         return round(frames / self.fps + (self.audio.lookahead_s if self.audio else 0.0), 4)
 
-    def push_frame(self, t: float, rgb: Any) -> list[dict]:
+    def push_frame(self, t: float, rgb: Any, block: bool = False) -> list[dict]:
+        """One frame (RGB uint8, ``t`` seconds, increasing); rows decided since the last call.
+        ``block``: wait for room in the queue instead of dropping the frame (a file read as fast
+        as the machine goes, not a live source)."""
         self._check_open()
         t = _time(t, "frame")
         a = np.asarray(rgb) if isinstance(rgb, np.ndarray) else None
@@ -100,8 +104,10 @@ class LiveEngine:
         self._last_t = t
         now = time.perf_counter()
         self._first = self._first or now
-        with self._lock:
+        with self._room:
             self._n += 1
+            while block and self._pending >= self.max_pending and self._worker.is_alive():
+                self._room.wait(0.1)
             if self._pending >= self.max_pending:
                 self._dropped += 1
                 return self._take()
@@ -110,6 +116,8 @@ class LiveEngine:
         return self._take()
 
     def push_audio(self, t: float, pcm: Any, rate: int) -> list[dict]:
+        """Mono samples in [-1, 1] at ``rate`` Hz (the stream's), the first at ``t`` seconds on the
+        frames' clock; rows decided since the last call."""
         self._check_open()
         t = _time(t, "audio")
         if self.sample_rate is None:
@@ -165,8 +173,9 @@ class LiveEngine:
             kind, t, data, arrival = self._q.get()
             try:
                 if kind == "frame":
-                    with self._lock:
+                    with self._room:
                         self._pending -= 1
+                        self._room.notify_all()
                     self._frame(t, data[0], arrival, data[1])
                 elif kind == "audio":
                     self.audio.push(t, data)
