@@ -74,7 +74,7 @@ DEPLOY_NAMES = {
         "extract", "find_media", "load_detector", "missing_extras", "parse_weights", "probe_streams", "stream_media",
         "track_names",
     },
-    "featurizer.service": {"ApiError", "ApiKeyMiddleware", "CLIP_ERRORS", "Clip", "ClipWork", "Settings", "Upload", "create_app"},
+    "featurizer.service": {"ApiKeyMiddleware", "CLIP_ERRORS", "Clip", "ClipWork", "Settings", "Upload", "create_app"},
 }
 
 
