@@ -195,48 +195,62 @@ def test_key_is_checked_before_any_work_and_sessions_are_capped(starter, jpegs, 
     assert app.state.live_sessions["open"] == 0
 
 
+def ws_frame(text: str) -> bytes:
+    """One masked text frame, as a client sends it (RFC 6455)."""
+    data, mask = text.encode(), os.urandom(4)
+    n = len(data)
+    head = bytes([0x81]) + (bytes([0x80 | n]) if n < 126 else bytes([0x80 | 126]) + n.to_bytes(2, "big"))
+    return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(data))
+
+
 def test_a_client_that_stops_reading_is_disconnected(starter, caplog):
-    """uvicorn (its real transport and backpressure): a client floods messages that each earn an
-    error reply and never reads; the server drops it once `send_queue` replies wait."""
+    """uvicorn (its real transport and backpressure) and a raw socket that floods messages, each
+    earning an error reply, and never reads: once `send_queue` replies wait for `send_timeout_s`
+    the session ends, and the connection is reset (a close frame cannot reach such a client)."""
     import psutil
     import uvicorn
-    from websockets.exceptions import ConnectionClosed
-    from websockets.sync.client import connect
 
-    app = app_for(starter, send_queue=32)
+    app = app_for(starter, send_queue=32, send_timeout_s=1.0)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
+                                        ws_per_message_deflate=False))
     th = threading.Thread(target=srv.run, daemon=True)
     th.start()
     while not srv.started:
         assert th.is_alive()
         time.sleep(0.05)
+    sock = socket.socket()
     try:
-        sock = socket.socket()
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # a small window: backpressure comes soon
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # small buffers: backpressure comes soon
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
         sock.connect(("127.0.0.1", port))
+        sock.sendall(b"GET /v1/live?api_key=k3y HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                     b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+        assert b" 101 " in sock.recv(4096)  # the handshake; nothing is read after it
+        sock.settimeout(30)
         rss0 = psutil.Process().memory_info().rss
         sent, t0 = 0, time.monotonic()
-        ws = connect(f"ws://127.0.0.1:{port}/v1/live?api_key=k3y", sock=sock, max_queue=1)
         try:
             while time.monotonic() - t0 < 60:
-                ws.send(json.dumps({"type": os.urandom(16).hex()}))  # each earns an error line (no two alike)
+                sock.sendall(ws_frame(json.dumps({"type": os.urandom(16).hex()})))  # each earns an error line
                 sent += 1
-        except ConnectionClosed:
+        except OSError:  # reset by the server
             pass
         elapsed = time.monotonic() - t0
         grew = psutil.Process().memory_info().rss - rss0
-        sock.close()  # no closing handshake: this client reads nothing
         print(f"disconnected after {sent} unread replies in {elapsed:.1f} s; memory +{grew / 1e6:.1f} MB")
         assert elapsed < 60, f"still connected after {sent} unread replies"
-        assert any("client not reading: 32 messages waiting" in r.getMessage() for r in caplog.records)
+        said = [r.getMessage() for r in caplog.records]
+        assert any("client not reading: 32 messages waiting for 1 s" in m for m in said), said
+        assert any("connection reset" in m for m in said), said
         assert grew < 100e6, grew
         deadline = time.monotonic() + 10
         while app.state.live_sessions["open"]:
             assert time.monotonic() < deadline, "the session was not released"
             time.sleep(0.05)
     finally:
+        sock.close()
         srv.should_exit = True
         th.join(30)

@@ -6,8 +6,9 @@ One session per connection, in three tasks: the receiver reads and checks messag
 writes the outbox. Every queue is bounded: the receiver waits while the worker's inbox is full
 (the client's messages then wait in its socket; the engine drops and counts the frames it cannot
 decide in time, its queue bounded by ``max_pending``); a client that leaves
-``send_queue`` messages unread is disconnected (1008), so a client that stops reading never makes
-the server's memory grow. The key is checked, and the session cap applied, before the engine is
+``send_queue`` messages unread for ``send_timeout_s`` is disconnected (1008), so a client that stops reading never makes
+the server's memory grow (a client merely behind, or sending a burst, is waited for up to
+``send_timeout_s``). The key is checked, and the session cap applied, before the engine is
 made; refusals are an ``error`` message then a close with the reason (1008 key or query, 1013 cap).
 """
 
@@ -35,7 +36,8 @@ class LiveSettings:
     max_sessions: int = 2  # live sessions at once; the next is refused (1013)
     max_message_kb: int = 2048  # largest client message; larger ones get an error
     inbox: int = 8  # checked messages waiting for the engine; past it the receiver waits
-    send_queue: int = 256  # messages waiting for a client that does not read; past it: disconnected
+    send_queue: int = 256  # messages waiting for the client to read them
+    send_timeout_s: float = 5.0  # a full send queue that does not move for this long: the client is dropped
     max_pending: int = 64  # the engine's bound on undecided frames
 
 
@@ -69,6 +71,10 @@ def key_refusal(ws: WebSocket, key: str | None) -> str | None:
     return err.detail.replace("Authorization: Bearer KEY)", "Authorization: Bearer KEY, or ?api_key=KEY)")
 
 
+class NotReading(Exception):
+    """The client left ``send_queue`` messages unread for ``send_timeout_s``."""
+
+
 class Session:
     """One connection's engine, queues and counters."""
 
@@ -79,16 +85,19 @@ class Session:
         self.slow = asyncio.Event()
         self.ended = False  # the engine was closed (after `end`)
 
-    def emit(self, doc: Any) -> None:
-        """Queue a message (or the end mark); a full outbox means the client stopped reading."""
+    async def emit(self, doc: Any) -> None:
+        """Queue a message (or the end mark); an outbox that stays full means the client stopped
+        reading: :class:`NotReading` (the session then ends)."""
+        item = doc if doc is _STOP else _dumps(doc)
         try:
-            self.outbox.put_nowait(doc if doc is _STOP else _dumps(doc))
-        except asyncio.QueueFull:
+            await asyncio.wait_for(self.outbox.put(item), self.cfg.send_timeout_s)
+        except TimeoutError:
             self.slow.set()
+            raise NotReading from None
 
-    def rows(self, rows: list[dict[str, Any]]) -> None:
+    async def rows(self, rows: list[dict[str, Any]]) -> None:
         for r in rows:
-            self.emit({"type": "row", **r})
+            await self.emit({"type": "row", **r})
 
     async def receive(self) -> None:
         max_bytes = self.cfg.max_message_kb * 1024
@@ -99,7 +108,7 @@ class Session:
             try:
                 item = parse_message(msg.get("text"), msg.get("bytes"), max_bytes, self.params)
             except MessageError as e:
-                self.emit({"type": "error", "message": str(e)})
+                await self.emit({"type": "error", "message": str(e)})
                 continue
             await self.inbox.put(item)
             if isinstance(item, End):
@@ -113,18 +122,18 @@ class Session:
             try:
                 if isinstance(item, End):
                     self.ended = True
-                    self.rows(await asyncio.to_thread(self.engine.close))
-                    self.emit({"type": "summary", **await asyncio.to_thread(self.engine.summary)})
-                    self.emit(_STOP)
+                    await self.rows(await asyncio.to_thread(self.engine.close))
+                    await self.emit({"type": "summary", **await asyncio.to_thread(self.engine.summary)})
+                    await self.emit(_STOP)
                     return
                 if isinstance(item, Frame):
                     rows = await asyncio.to_thread(self._frame, item)
                 else:
                     assert isinstance(item, Audio)
                     rows = await asyncio.to_thread(self.engine.push_audio, item.t, item.pcm, item.rate)
-                self.rows(rows)
+                await self.rows(rows)
             except (LiveError, MessageError) as e:
-                self.emit({"type": "error", "message": " ".join(str(e).split())})
+                await self.emit({"type": "error", "message": " ".join(str(e).split())})
 
     def _frame(self, f: Frame) -> list[dict[str, Any]]:
         return self.engine.push_frame(f.t, f.rgb())
@@ -146,8 +155,8 @@ class Session:
             while True:
                 done, waiting = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
                 if self.slow.is_set():
-                    reason = (f"client not reading: {self.cfg.send_queue} messages waiting; read the "
-                              "server's messages as they come")
+                    reason = (f"client not reading: {self.cfg.send_queue} messages waiting for "
+                              f"{self.cfg.send_timeout_s:g} s; read the server's messages as they come")
                     log.warning("live session closed: %s", reason)
                     return await self._close(POLICY, reason)
                 for t in done:
@@ -168,8 +177,22 @@ class Session:
                     await t
 
     async def _close(self, code: int, reason: str) -> None:
-        with contextlib.suppress(Exception):  # a client that never reads cannot take the close frame either
+        try:
             await asyncio.wait_for(self.ws.close(code, _reason(reason)), 2.0)
+        except TimeoutError:  # a client that never reads cannot take the close frame either
+            _abort(self.ws)
+        except Exception:  # noqa: S110 - already gone
+            pass
+
+
+def _abort(ws: WebSocket) -> None:
+    """Reset the connection of a client whose socket takes nothing more: an ASGI app cannot, so this
+    reaches the server's transport (uvicorn's protocol is what ``receive`` is bound to); elsewhere
+    a no-op, and the server drops the connection when its own timeouts say so."""
+    transport = getattr(getattr(getattr(ws, "_receive", None), "__self__", None), "transport", None)
+    if transport is not None and hasattr(transport, "abort"):
+        log.warning("live session: connection reset (the client takes no data)")
+        transport.abort()
 
 
 async def refuse(ws: WebSocket, code: int, reason: str) -> None:
@@ -209,7 +232,7 @@ def add_live_route(app: Any, inferencer: Any, cfg: LiveSettings) -> None:
             session = Session(ws, engine, params, cfg)
             try:
                 await ws.accept()
-                session.emit({"type": "ready", **engine.ready()})
+                await session.emit({"type": "ready", **engine.ready()})
                 with contextlib.suppress(WebSocketDisconnect):
                     await session.run()
             finally:  # a client that left (or was disconnected) without `end`: stop the engine's worker
