@@ -339,6 +339,7 @@ async function startCapture() {
     const t = (performance.now() - live.t0) / 1000;
     ws.send(JSON.stringify({ type: "frame", t, jpeg }));
     live.sent++;
+    if (!state.live.rows.length) $("live-info").textContent = `${live.sent} frames sent, none decided yet (rows come once a face is seen)`;
   }, 1000 / live.fps);
   if (live.audio && !state.live.ready.sample_rate) { // the bundle hears nothing: the microphone stays off
     live.audio.close(); live.audio = null;
