@@ -250,8 +250,8 @@ function drawLive() {
   const cv = $("live-timeline");
   const w = sizeCanvas(cv)[0];
   if (!rows.length) { cv.getContext("2d").clearRect(0, 0, cv.width, cv.height); return; }
-  const end = Math.max(WINDOW_S, rows[rows.length - 1].time);
-  const shown = rows.filter((r) => r.time >= end - WINDOW_S);
+  const last = rows[rows.length - 1], end = Math.max(WINDOW_S, last.time);
+  const shown = rows.filter((r) => r.time >= end - WINDOW_S && r.track === last.track); // one person's
   drawTimeline(cv, shown.length, (j) => w * (shown[j].time - (end - WINDOW_S)) / WINDOW_S,
     (j) => cls.indexOf(shown[j].expression), (j, k) => Number(shown[j][cls[k]]), cls.length, null);
 }
