@@ -41,6 +41,8 @@ def live(
     detect_every: DetectEveryOpt = None,
     no_audio: Annotated[bool, typer.Option("--no-audio", help="Ignore the source's sound (members trained "
                                                              "with modality dropout only).")] = False,
+    threads: Annotated[int, typer.Option(help="torch threads for the extractors and members (1 leaves the "
+                                              "other cores to decoding and the face detector).")] = 1,
     trusted_keys: TrustedOpt = None,
 ) -> None:
     """Per-frame expressions of a camera or a video file as they happen: the bundle's faces,
@@ -49,11 +51,16 @@ def live(
 
     from ..deploy.bundle import Bundle
     from ..deploy.infer import Inferencer
-    from ..deploy.live import LiveEngine
+    from ..deploy.live import LiveEngine, LiveError
     from ..deploy.live.play import open_source, play
 
     with user_errors():
         _require_extraction("exprnet live")
+        if threads < 1:
+            raise LiveError(f"--threads {threads}: give 1 or more")
+        import torch
+
+        torch.set_num_threads(threads)
         every = None if detect_every is None else check_detect_every(detect_every)
         b = Bundle.load(bundle_dir, device=device, trusted_keys=trusted_keys)
         inf = Inferencer(b, parse_weights(weights), device, detector, detect_every=every)

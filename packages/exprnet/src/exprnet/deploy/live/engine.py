@@ -108,11 +108,14 @@ class LiveEngine:
             self._n += 1
             while block and self._pending >= self.max_pending and self._worker.is_alive():
                 self._room.wait(0.1)
-            if self._pending >= self.max_pending:
+            drop = self._pending >= self.max_pending
+            if drop:
                 self._dropped += 1
-                return self._take()
-            self._pending += 1
-        self._q.put(("frame", t, (a.copy(), self._n), now))
+            else:
+                self._pending += 1
+                number = self._n
+        if not drop:
+            self._q.put(("frame", t, (a.copy(), number), now))
         return self._take()
 
     def push_audio(self, t: float, pcm: Any, rate: int) -> list[dict]:

@@ -13,7 +13,8 @@
   still held when the stream ends).
 
 Rows come in as the bank's float16 values and present flags; each runner keeps only the rows a
-future segment can read (flat memory).
+future segment can read (flat memory). ``data.normalize: track`` uses the moments of the rows so
+far (:mod:`.moments`).
 """
 
 from __future__ import annotations
@@ -25,14 +26,14 @@ from ...data.bank import FeatureBank
 from ...data.batches import BatchBuilder
 from ...data.segments import Segment, overlapping_segments, track_segments
 from ..members import dropped
-from .errors import LiveError
+from .moments import RunningMoments
 
 
 class _Buffer:
     """Rows ``[base, base + n)`` of one track as a one-track :class:`FeatureBank` on demand."""
 
-    def __init__(self, member, width: int):
-        self.m, self.base = member, 0
+    def __init__(self, member, width: int, modalities: list[str]):
+        self.m, self.base, self.modalities = member, 0, modalities
         self.values = np.zeros((0, width), np.float16)
         self.present = np.zeros((0, len(member.features)), bool)
 
@@ -65,19 +66,29 @@ class _Runner:
     lookahead = 0  # frames after a frame that must arrive before it is decided
 
     def __init__(self, member, modalities: list[str], absent: set[str]):
-        reads_bank = member.lr.classifier is not None or getattr(member.predictor, "_net", None) is not None
-        if reads_bank and member.lr.cfg.data.normalize == "track":
-            raise LiveError(f"member {member.name} standardises each track with its own mean and std "
-                            "(data.normalize: track), which needs the whole track; it cannot run live, "
-                            "use a bundle whose members were trained with data.normalize: train")
         self.m, self.absent = member, absent
-        self.buf = _Buffer(member, sum(member.lr.stats.dims))
-        self.buf.modalities = modalities
+        self.buf = _Buffer(member, sum(member.lr.stats.dims), modalities)
         self.decided = 0  # rows decided so far
+        reads_bank = member.lr.classifier is not None or getattr(member.predictor, "_net", None) is not None
+        self.moments = None
+        if reads_bank and member.lr.cfg.data.normalize == "track":
+            self.moments = RunningMoments(list(member.lr.stats.dims), member.lr.stats.std.astype(np.float64))
 
     def _cal(self, p: np.ndarray) -> np.ndarray:
         cal = self.m.calibration
         return p if cal is None or not len(p) else cal.apply(p).probs
+
+    def _rows(self, values: np.ndarray, present: np.ndarray):
+        """Add the rows; yield (builder, absolute row) for each new row, the builder normalising
+        with the moments of the rows up to it (``data.normalize: track``)."""
+        self.buf.add(values, present)
+        b = self.buf.builder(self.absent)
+        for r in range(self.buf.end - len(values), self.buf.end):
+            if self.moments is not None:
+                i = r - self.buf.base
+                self.moments.add(b.bank.values[i], b.bank.present[i])
+                b.norm._tracks[0] = self.moments.affine()
+            yield b, r
 
     def push(self, values: np.ndarray, present: np.ndarray) -> np.ndarray:
         """New rows in; the probabilities of the rows decided now, (k, 8)."""
@@ -89,9 +100,14 @@ class _Runner:
 
 class FrameRunner(_Runner):
     def push(self, values, present):
-        self.buf.add(values, present)
-        b = self.buf.builder(self.absent)
-        p = self.m.predictor.probs(b.bank)[0]
+        clf = self.m.lr.classifier
+        if clf is not None:
+            out = [clf.predict_proba(b.inputs(0, slice(r - self.buf.base, r - self.buf.base + 1)))
+                   for b, r in self._rows(values, present)]
+            p = np.concatenate(out) if out else np.zeros((0, 8), np.float32)
+        else:  # a pretrained classifier: its rows are its input's probabilities
+            self.buf.add(values, present)
+            p = self.m.predictor.probs(self.buf.builder(self.absent).bank)[0]
         self.buf.trim(self.buf.end)
         self.decided += len(p)
         return self._cal(np.asarray(p, np.float32))
@@ -99,8 +115,6 @@ class FrameRunner(_Runner):
 
 def _net(member):
     net = member.predictor._net
-    if net is None:
-        raise LiveError(f"member {member.name} has no built network", )
     net.eval()
     return net
 
@@ -112,12 +126,9 @@ class StepRunner(_Runner):
 
     @torch.no_grad()
     def push(self, values, present):
-        self.buf.add(values, present)
-        b = self.buf.builder(self.absent)
         out = []
-        for r in range(len(values)):
-            row = self.buf.end - len(values) + r
-            batch = b.build([Segment(0, row - self.buf.base, 1, first=row == 0)])
+        for b, r in self._rows(values, present):
+            batch = b.build([Segment(0, r - self.buf.base, 1, first=r == 0)])
             logits, self.state = self.net(batch.x[:, :1], batch.mask[:, :1], self.state, batch.reset)
             out.append(torch.softmax(logits.float(), dim=-1)[0, :1].numpy())
         self.buf.trim(self.buf.end)
@@ -135,6 +146,7 @@ class SegmentRunner(_Runner):
         self.next = 0  # the next grid segment's first row
         self.sums = np.zeros((0, 8), np.float64)  # rows [decided, ...)
         self.counts = np.zeros(0, np.float64)
+        self._last: BatchBuilder | None = None
 
     @torch.no_grad()
     def _run(self, b: BatchBuilder, start: int, length: int) -> None:
@@ -160,12 +172,11 @@ class SegmentRunner(_Runner):
         return self._cal(p)
 
     def push(self, values, present):
-        self.buf.add(values, present)
-        b = None
-        while self.next + self.seg <= self.buf.end:
-            b = b or self.buf.builder(self.absent)
-            self._run(b, self.next, self.seg)
-            self.next += self.stride
+        for b, r in self._rows(values, present):
+            self._last = b
+            while self.next + self.seg <= r + 1:  # a grid segment ends at this row
+                self._run(b, self.next, self.seg)
+                self.next += self.stride
         return self._take(self.next)
 
     def close(self):
@@ -173,9 +184,12 @@ class SegmentRunner(_Runner):
         cut = overlapping_segments if self.stride < self.seg else (lambda t, n, seg, stride: track_segments(t, n, seg))
         ran = lambda s: s.start < self.next and s.length == self.seg and s.start % self.stride == 0  # noqa: E731
         todo = [s for s in cut(0, n, self.seg, self.stride) if not ran(s) and s.start + s.length > self.decided]
-        b = self.buf.builder(self.absent) if todo else None
-        for s in todo:
-            self._run(b, s.start, s.length)
+        if todo and self._last is not None:
+            b = self.buf.builder(self.absent)
+            if self.moments is not None:
+                b.norm._tracks[0] = self.moments.affine()
+            for s in todo:
+                self._run(b, s.start, s.length)
         return self._take(n)
 
 
