@@ -254,3 +254,47 @@ def test_a_client_that_stops_reading_is_disconnected(starter, caplog):
         sock.close()
         srv.should_exit = True
         th.join(30)
+
+
+def test_exprnet_serve_cli_serves_the_page_and_caps_live_sessions(starter, tmp_path):
+    """The command line a user types: `exprnet serve --bundle B --max-live-sessions 1`."""
+    import subprocess
+    import sys
+
+    import httpx
+    from websockets.exceptions import ConnectionClosed
+    from websockets.sync.client import connect
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    log = (tmp_path / "serve.log").open("w")
+    proc = subprocess.Popen([str(Path(sys.executable).parent / "exprnet"), "serve", "--bundle", str(starter), "--port",
+                             str(port), "--max-live-sessions", "1", "--api-key", "k3y", "--log-level", "warning"],
+                            stdout=log, stderr=subprocess.STDOUT)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 120
+        while True:
+            assert proc.poll() is None, (tmp_path / "serve.log").read_text()
+            try:
+                if httpx.get(base + "/healthz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "exprnet serve did not start"
+            time.sleep(0.2)
+        assert "/web/app.js" in httpx.get(base + "/").text
+        url = f"ws://127.0.0.1:{port}/v1/live?api_key=k3y"
+        with connect(url) as first:
+            assert json.loads(first.recv())["type"] == "ready"
+            with connect(url) as second:
+                assert "--max-live-sessions 1" in json.loads(second.recv())["message"]
+                with pytest.raises(ConnectionClosed) as closed:
+                    second.recv()
+            assert closed.value.rcvd.code == 1013
+    finally:
+        proc.terminate()
+        proc.wait(30)
+        log.close()
+    assert "page: http://127.0.0.1:" in (tmp_path / "serve.log").read_text()
