@@ -215,6 +215,7 @@ def baseline_probs(clf: FrameClassifier, cfg: RunConfig, stats: Standardizer, ba
 
 def run_baseline(cfg: RunConfig, out: str | Path, reporter: Reporter | None = None) -> dict[str, Any]:
     """``exprnet baseline``: load the split, fit, score, write the run folder; returns its metrics."""
+    from ..data.prepare import expr_only
     from ..training.experiment import load_data
 
     reporter = reporter or NullReporter()
@@ -224,6 +225,7 @@ def run_baseline(cfg: RunConfig, out: str | Path, reporter: Reporter | None = No
     if cfg.baseline is None:
         cfg.baseline = BaselineConfig()
     prep = load_data(cfg, reporter)
+    expr_only(prep, "exprnet baseline")
     fit = evaluate_baseline(cfg, prep.bank, prep.split.train, prep.split.val, reporter)
     write_baseline_run(cfg, out, fit, prep.bank, prep.split.train, prep.split.val)
     return fit.metrics

@@ -17,6 +17,7 @@ import numpy as np
 from featurizer.core.files import atomic_write_csv, atomic_write_json
 
 from ..config import N_CLASSES, RunConfig
+from ..data.prepare import expr_only
 from ..data.splits import Fold, Split, make_folds
 from ..reports.metrics import macro_f1_from_confusion
 from ..reports.progress import NullReporter, Reporter
@@ -51,6 +52,7 @@ def run_cv(cfg: RunConfig, out: str | Path, n_folds: int = 5, reporter: Reporter
     cfg = cfg.resolved()
     out = Path(out)
     prep = load_data(cfg, reporter)
+    expr_only(prep, "exprnet cv")
     bank = prep.bank
     folds = folds_of(prep, n_folds)
     out.mkdir(parents=True, exist_ok=True)
