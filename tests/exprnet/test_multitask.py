@@ -38,7 +38,7 @@ def three(tmp_path_factory):
     c = make_corpus(tmp_path_factory.mktemp("three"), n_train=6, n_val=2, frames=(120, 220), seed=3)
     names = sorted(c.tracks)
     rng = np.random.default_rng(1)
-    for k, (t, split) in enumerate(sorted(c.tracks.items())):
+    for t, split in sorted(c.tracks.items()):
         lab = c.label_arrays[t]
         shown = np.where(lab >= 0, lab, 0)
         if t not in names[1:3]:

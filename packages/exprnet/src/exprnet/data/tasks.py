@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 from featurizer.core.annotations import AnnotationFile, find_annotations, folder_task, read_labels
@@ -123,7 +123,3 @@ def expr_labels_dir(labels: str | Sequence[str] | None, stage: str) -> str:
             return d
     raise ConfigError("--labels", f"{stage} handles EXPR only for now and none of {', '.join(dirs)} holds EXPR labels",
                       "pass the EXPR_Set folder")
-
-
-def with_split(a: AnnotationFile, split: str | None) -> AnnotationFile:
-    return replace(a, split=split)
