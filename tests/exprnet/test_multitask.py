@@ -197,3 +197,19 @@ def test_cli_train_repeats_labels_and_refuses_va_in_expr_only_stages(three, tmp_
     r = runner.invoke(app, ["predict", "--run", str(tmp_path / "r"), "--store", str(three.store), "--tracks", "all",
                             "--out", str(tmp_path / "p")])
     assert r.exit_code == 2 and "is a multi-task run (va, au)" in r.output
+
+
+def test_task_presets(three, tmp_path):
+    from exprnet.config.presets import load_preset
+
+    va = build_config(load_preset("va-paper")).resolved()
+    assert va.data.features == ["fau", "ires100", "ecapatdnn", "hubert"] and va.model.encoder == "transformer"
+    assert (va.model.layers, va.model.segment, va.model.infer_stride, va.loss.va_mse) == (4, 150, 150, 0.0)
+    for name in ("recommended-va", "recommended-au", "recommended-all"):
+        cfg = build_config(load_preset(name)).resolved()
+        assert cfg.model.encoder == "bilstm" and cfg.smooth.kind == "none", name
+        assert cfg.loss.crf == (1.0 if name == "recommended-all" else 0.0), name  # the CRF term is EXPR's
+    data = {"data": {"store": str(three.store), "labels": str(three.va_dir), "features": list(three.features)},
+            "train": {"device": "cpu", "threads": 1, "epochs": 1}, "model": {"segment": 32}}
+    res = experiment.train(build_config(load_preset("recommended-va"), data), tmp_path / "va")
+    assert set(res.scores) >= {"val_va", "val_ccc_valence", "val_ccc_arousal"} and "val_f1" not in res.scores

@@ -97,11 +97,11 @@ class Trainer:
         self.epoch_steps = max(1, len(plan))
         self.sched = Schedule(self.opt, t, self.epoch_steps)
         self.scaler = self.precision.scaler()
-        self.criterion = make_criterion(self.cfg, counts, labels, self.device)
+        expr = make_criterion(self.cfg, counts, labels, self.device) if "expr" in self.tasks else None
+        self.criterion = expr
         if self.multi:
             au = [self.bank.targets["au"][self.bank.rows(i)] for i in self.train_ids] if "au" in self.tasks else []
-            self.criterion = MultiTaskLoss(self.cfg, self.model.slices, self.criterion if "expr" in self.tasks else None,
-                                           au, self.device)
+            self.criterion = MultiTaskLoss(self.cfg, self.model.slices, expr, au, self.device)
         self.input_dropout = InputDropout(self.bank.dims, flag_columns(self.bank, d.present_flags),
                                           d.feature_dropout, d.modality_dropout)
         if not resume:
