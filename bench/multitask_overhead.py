@@ -26,7 +26,11 @@ FEATURES = {"vis": 512, "aud": 256}
 
 
 def build(root: Path, tracks: int, frames: int, seed: int = 0) -> None:
-    from featurizer.core.annotations import write_annotation, write_au_annotation, write_va_annotation
+    from featurizer.core.annotations import (
+        write_annotation,
+        write_au_annotation,
+        write_va_annotation,
+    )
     from featurizer.core.store import FeatureStore
 
     rng = np.random.default_rng(seed)
