@@ -3,8 +3,15 @@ same synthetic data, and their post-processing is blind to validation labels."""
 
 import numpy as np
 import pytest
-from exprnet.tasks.baselines import (AULogistic, VARidge, au_baseline, out_of_fold, source_groups, standardize_track,
-                                     va_baseline)
+from exprnet.tasks.baselines import (
+    AULogistic,
+    VARidge,
+    au_baseline,
+    out_of_fold,
+    source_groups,
+    standardize_track,
+    va_baseline,
+)
 from scipy.ndimage import uniform_filter1d
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.metrics import f1_score
