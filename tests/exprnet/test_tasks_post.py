@@ -23,6 +23,8 @@ def test_registry_describes_the_three_tasks_and_scores_like_sklearn():
     va[3] = np.nan
     assert TASKS["va"].annotated(va).sum() == 49
     assert TASKS["va"].primary in TASKS["va"].score(va * 0.5, va)
+    assert list(TASKS["va"].val_scores(va * 0.5, va)) == ["val_va", "val_ccc_valence", "val_ccc_arousal"]
+    assert list(TASKS["au"].val_scores(np.zeros((3, 12)), np.zeros((3, 12))))[:2] == ["val_au_f1", "val_f1_AU1"]
     au = np.zeros((4, 12), np.int8)
     au[1] = -1
     assert TASKS["au"].annotated(au).tolist() == [True, False, True, True]

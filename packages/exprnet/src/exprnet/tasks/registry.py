@@ -48,6 +48,10 @@ class Task:
         """The task's metrics on frame arrays: expr labels, va values, au 0/1."""
         return self.scorer(pred, true)
 
+    def val_scores(self, pred: np.ndarray, true: np.ndarray) -> dict[str, float]:
+        """:meth:`score` with metrics.json's ``val_`` keys (``val_va``, ``val_f1_AU1``, ``val_f1``, ...)."""
+        return {f"val_{k}": v for k, v in self.score(pred, true).items()}
+
     def annotated(self, true: np.ndarray) -> np.ndarray:
         """(n,) True where a label row counts (expr >= 0, va no NaN, au any cell >= 0)."""
         return self.annotated_rows(np.asarray(true))
