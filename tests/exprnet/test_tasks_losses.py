@@ -167,3 +167,17 @@ def test_bad_shapes_are_one_line_errors():
     assert "\n" not in str(e.value)
     with pytest.raises(DataError, match=r"\(B, T, 12\)"):
         au_loss(torch.zeros(2, 3, 12), torch.zeros(2, 3, 12), torch.ones(3, 2, dtype=torch.bool))
+
+
+def test_one_frame_and_half_precision_give_finite_losses_and_gradients():
+    pred = torch.tensor([[[0.2, -0.1], [0.5, 0.5]]], dtype=torch.float16, requires_grad=True)
+    target = torch.tensor([[[0.3, 0.0], [float("nan"), float("nan")]]], dtype=torch.float16)
+    mask = torch.tensor([[True, True]])  # one annotated frame: CCC 0, loss 2
+    loss = va_loss(pred, target, mask, mse_weight=1.0)
+    assert loss.dtype == torch.float32 and torch.isfinite(loss)
+    assert loss.item() == pytest.approx(2.0 + (0.01 + 0.01) / 2, abs=1e-3)
+    (g,) = torch.autograd.grad(loss, pred)
+    assert torch.isfinite(g).all() and (g[0, 1] == 0).all()
+    logits = torch.zeros(1, 2, 12, dtype=torch.bfloat16, requires_grad=True)
+    au = au_loss(logits, torch.ones(1, 2, 12), mask, torch.full((12,), 3.0))
+    assert au.item() == pytest.approx(3.0 * math.log(2.0), rel=1e-3)
