@@ -16,11 +16,12 @@ from exprnet.errors import DataError, LabelError
 from exprnet.models import build_model
 from exprnet.tasks.losses import au_loss, va_loss
 from exprnet.tasks.metrics import au_scores, va_scores
+from exprnet.tasks.submission import read_au_submission, read_va_submission
 from exprnet.training import experiment
 from exprnet.training.experiment import prepare
 from exprnet.training.multitask import MultiTaskLoss
 from exprnet.training.trainer import Trainer
-from featurizer.core.annotations import write_au_annotation, write_va_annotation
+from featurizer.core.annotations import read_labels, write_au_annotation, write_va_annotation
 from typer.testing import CliRunner
 
 from .conftest import config_for
@@ -194,9 +195,27 @@ def test_cli_train_repeats_labels_and_refuses_va_in_expr_only_stages(three, tmp_
     assert r.exit_code == 2
     line = [s for s in r.output.splitlines() if s.startswith("error")]
     assert len(line) == 1 and "exprnet baseline handles EXPR labels only for now, not VA" in line[0]
+    # predict: each task's submission, scored from exactly what the files hold
     r = runner.invoke(app, ["predict", "--run", str(tmp_path / "r"), "--store", str(three.store), "--tracks", "all",
-                            "--out", str(tmp_path / "p")])
-    assert r.exit_code == 2 and "is a multi-task run (va, au)" in r.output
+                            "--out", str(tmp_path / "p"), "--labels", str(three.va_dir), "--labels", str(three.au_dir),
+                            "--device", "cpu"], env={"COLUMNS": "200"})
+    assert r.exit_code == 0, r.output
+    m = json.loads((tmp_path / "p" / "metrics.json").read_text())
+    va, au = read_va_submission(tmp_path / "p" / "submission_va.txt"), read_au_submission(tmp_path / "p" / "submission_au.txt")
+    assert set(va) == set(au) == set(three.tracks) and not (tmp_path / "p" / "submission.txt").exists()
+    files = find_task_files([str(three.va_dir), str(three.au_dir)], ("Train_Set", "Validation_Set")).files
+    tv = sorted(files["va"])
+    ta = sorted(files["au"])
+    want_va = va_scores(np.concatenate([va[t] for t in tv]), np.concatenate([read_labels(files["va"][t].path).values for t in tv]))
+    want_au = au_scores(np.concatenate([au[t] for t in ta]), np.concatenate([read_labels(files["au"][t].path).values for t in ta]))
+    assert m["va"] == want_va["va"] and m["ccc_arousal"] == want_va["ccc_arousal"] and m["au_f1"] == want_au["au_f1"]
+    assert f"VA CCC {m['va']:.4f}" in r.output
+    prob = np.load(tmp_path / "p" / "au" / f"{ta[0]}.npy")
+    np.testing.assert_array_equal(au[ta[0]], (prob >= 0.5).astype(np.int8))
+    # the EXPR-only stages say so in one line
+    r = runner.invoke(app, ["ensemble", str(tmp_path / "r"), str(tmp_path / "r"), "--store", str(three.store),
+                            "--labels", str(three.labels), "--out", str(tmp_path / "e")])
+    assert r.exit_code == 2 and "is a multi-task run (va, au)" in r.output, r.output
 
 
 def test_task_presets(three, tmp_path):

@@ -218,13 +218,15 @@ def training_tracks(lr: LoadedRun, device: str, reporter: Reporter) -> TrainingT
 
 
 def predict(run_dir: str | Path, store: str, tracks: Sequence[str] | str, out: str | Path,
-            checkpoint: str = "best", labels_dir: str | None = None, device: str = "auto",
+            checkpoint: str = "best", labels_dir: str | Sequence[str] | None = None, device: str = "auto",
             reporter: Reporter | None = None, smooth: str = "run", allow_feature_mismatch: bool = False) -> dict:
     """Write probabilities and the submission of ``tracks`` (see the module doc). ``smooth``:
     ``run`` (as the run recorded), or a spec of :func:`exprnet.postprocess.decoding.parse`; the
     run's calibration (``RUN/calibration.json``) comes first. With a decoder, ``probs/`` holds its
-    per-frame posteriors and the submission its decoded path."""
+    per-frame posteriors and the submission its decoded path. (A multi-task run:
+    :func:`exprnet.prediction.tasks.predict_tasks`.)"""
     reporter = reporter or NullReporter()
+    labels_dir = expr_labels_dir(labels_dir, "exprnet predict on an EXPR-only run") if labels_dir else None
     lr = load_run(run_dir, checkpoint)
     assert lr.run is not None
     reader = FeatureStore(store, mode="r")
