@@ -7,6 +7,7 @@ import h5py
 import numpy as np
 import pytest
 from featurizer.cli import app
+from featurizer.core.annotations import folder_task, read_labels
 from featurizer.core.store import FeatureStore
 from typer.testing import CliRunner
 
@@ -84,6 +85,13 @@ def test_demo_data_layout(tmp_path):
     lines = (d / "annotations" / "Train_Set" / "video3_left.txt").read_text().splitlines()
     assert lines[0].startswith("Neutral,Anger") and len(lines) == 26
     assert len(list((d / "cropped_aligned" / "video3_right").glob("*.jpg"))) > 15
+    # VA and AU beside: each task its own subset of videos (AU skips the first video)
+    assert folder_task(d / "VA_Set") == "va" and folder_task(d / "AU_Set") == "au"
+    assert sorted(p.name for p in (d / "VA_Set" / "Train_Set").iterdir()) == anns
+    assert sorted(p.name for p in (d / "AU_Set" / "Train_Set").iterdir()) == anns[1:]
+    va = read_labels(d / "VA_Set" / "Train_Set" / "video3_left.txt").values
+    au = read_labels(d / "AU_Set" / "Train_Set" / "video3_left.txt").values
+    assert va.shape == (25, 2) and au.shape == (25, 12)
 
 
 def _error_line(output: str) -> str:

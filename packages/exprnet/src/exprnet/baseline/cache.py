@@ -21,6 +21,7 @@ from featurizer.core.files import atomic_write_json
 from featurizer.core.store import FeatureStore
 
 from ..config import BaselineConfig, RunConfig, SmoothConfig
+from ..data.tasks import expr_labels_dir
 from ..postprocess.choice import describe_record
 from ..reports.progress import NullReporter, Reporter
 from ..training.experiment import prepare
@@ -56,7 +57,7 @@ def cache_key(cfg: RunConfig) -> str:
         "present_flags": d.present_flags, "speech_gate": d.speech_gate, "baseline": cfg.baseline.model_dump() if cfg.baseline else None,
         "smooth": cfg.smooth.model_dump(), "seed": cfg.train.seed, "train": train, "val": val,
     }, sort_keys=True, default=str).encode())
-    files = find_annotations(str(d.labels), (d.train_split, d.val_split))
+    files = find_annotations(expr_labels_dir(d.labels, "the baseline"), (d.train_split, d.val_split))
     for t in train + val:
         if t in files:
             h.update(t.encode() + read_annotation(files[t].path).tobytes())

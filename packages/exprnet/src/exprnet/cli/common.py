@@ -50,6 +50,10 @@ def user_errors() -> Iterator[None]:
 # -- options shared by train and cv -----------------------------------------------------------
 Store = Annotated[str | None, typer.Option(help="Feature store (Zarr; path or fsspec URL).")]
 Labels = Annotated[str | None, typer.Option(help="Annotation folder (Train_Set/, Validation_Set/ below it).")]
+TaskLabels = Annotated[list[str] | None, typer.Option(
+    "--labels", help="A task's annotation folder (Train_Set/, Validation_Set/ below it): EXPR_Set, VA_Set or "
+                     "AU_Set, the task from its files' header. Repeat it for a multi-task run "
+                     "(--labels EXPR_Set --labels VA_Set --labels AU_Set).")]
 Features = Annotated[str | None, typer.Option(help="Comma-separated feature names, concatenated in this order.")]
 Encoder = Annotated[str | None, typer.Option(help="lstm, bilstm, transformer, tcn or mlp.")]
 ConfigFile = Annotated[Path | None, typer.Option("--config", help="YAML config (data:, model:, train:).")]

@@ -22,17 +22,33 @@ def predict(
                                              "folders), comma-separated names, or 'all'.")],
     out_dir: Annotated[str, typer.Option("--out", help="Output folder.")],
     checkpoint: Annotated[str, typer.Option(help="best or last")] = "best",
-    labels: Annotated[str | None, typer.Option(help="Annotation folder: also report F1.")] = None,
+    labels: Annotated[list[str] | None, typer.Option(
+        help="Annotation folder: also report the score (a multi-task run: one folder per task, repeatable).")] = None,
     device: Annotated[str, typer.Option(help="cpu, cuda or auto")] = "auto",
     allow_feature_mismatch: AllowMismatch = False,
     smooth: SmoothOpt = "run",
 ) -> None:
-    """Per-frame probabilities (OUT/probs/<track>.npy) and the ABAW submission (OUT/submission.txt)."""
+    """Per-frame probabilities (OUT/probs/<track>.npy) and the ABAW submission (OUT/submission.txt);
+    a multi-task run also OUT/va/, OUT/au/, submission_va.txt and submission_au.txt."""
     from ..prediction.predict import predict as run_predict
+    from ..prediction.tasks import predict_tasks, run_tasks
 
     with user_errors():
-        s = run_predict(run, store, tracks, out_dir, checkpoint, labels, device, RichReporter(io.err), smooth,
-                        allow_feature_mismatch=allow_feature_mismatch)
+        if run_tasks(run, checkpoint) != ["expr"]:  # a multi-task run: each task's submission
+            s = predict_tasks(run, store, tracks, out_dir, checkpoint, labels, device, RichReporter(io.err),
+                              allow_feature_mismatch)
+        else:
+            lab = (labels[0] if len(labels) == 1 else labels) if labels else None
+            s = run_predict(run, store, tracks, out_dir, checkpoint, lab, device, RichReporter(io.err), smooth,
+                            allow_feature_mismatch=allow_feature_mismatch)
+        if "submissions" in s:  # a multi-task run
+            files = ", ".join(str(Path(out_dir) / f) for f in s["submissions"].values())
+            say.message(io.out, f"{s['tracks']} tracks, {s['frames']} frames -> {files}")
+            shown = {"f1": "EXPR F1", "va": "VA CCC", "ccc_valence": "valence CCC", "ccc_arousal": "arousal CCC",
+                     "au_f1": "AU F1"}
+            if any(k in s for k in shown):
+                say.message(io.out, "  ".join(f"{v} {s[k]:.4f}" for k, v in shown.items() if k in s))
+            return
         say.message(io.out, f"{s['tracks']} tracks, {s['frames']} frames -> {Path(out_dir) / 'submission.txt'}")
         if "f1" in s:
             io.out.print(classes_table(list(s["per_class_f1"].values()),

@@ -22,7 +22,6 @@ from .common import (
     Features,
     Heads,
     Hidden,
-    Labels,
     Layers,
     Lr,
     Preset,
@@ -32,21 +31,30 @@ from .common import (
     SmoothOpt,
     Steps,
     Store,
+    TaskLabels,
     app,
     io,
     user_errors,
 )
 
 
-def _summary(history: list[dict[str, Any]], best_epoch: int, per_class: list[float], run: Path) -> None:
+def _summary(history: list[dict[str, Any]], best_epoch: int, per_class: list[float], run: Path,
+             scores: dict[str, Any] | None = None) -> None:
     io.out.print(epochs_table(history, best_epoch))
-    io.out.print(classes_table(per_class, f"val F1, best epoch {best_epoch}"))
+    if scores:  # multi-task: each task's validation scores at the best epoch
+        from ..training.multitask import describe
+
+        if "val_f1" in scores:
+            io.out.print(classes_table(per_class, f"EXPR val F1, best epoch {best_epoch}"))
+        say.message(io.out, f"best epoch {best_epoch}: {describe(scores)} (mean {scores['val_score']:.4f})")
+    else:
+        io.out.print(classes_table(per_class, f"val F1, best epoch {best_epoch}"))
     say.message(io.out, f"run folder: {run}")
 
 
 @app.command()
 def train(
-    store: Store = None, labels: Labels = None, features: Features = None, encoder: Encoder = None,
+    store: Store = None, labels: TaskLabels = None, features: Features = None, encoder: Encoder = None,
     out_dir: Annotated[str | None, typer.Option("--out", help="Run folder to create.")] = None,
     config: ConfigFile = None, set_: Sets = None, preset: Preset = None,
     epochs: Epochs = None, batch_size: BatchSize = None, lr: Lr = None, seed: Seed = None,
@@ -80,8 +88,8 @@ def train(
                               segment=segment, d_model=d_model, layers=layers, heads=heads,
                               hidden=hidden, device=device, steps=steps)
             result = experiment.train(cfg, out_dir, reporter)
-        _summary(result.history, result.best_epoch, result.per_class_f1, result.run.root)
-        if baseline:
+        _summary(result.history, result.best_epoch, result.per_class_f1, result.run.root, result.scores)
+        if baseline and not result.scores:  # the baseline is EXPR's (multi-task: not yet)
             from ..baseline.cache import cached_baseline, comparison_line
 
             rcfg, tracks = result.run.read_config(), result.run.read_tracks()
@@ -91,7 +99,7 @@ def train(
 
 @app.command()
 def baseline(
-    store: Store = None, labels: Labels = None, features: Features = None,
+    store: Store = None, labels: TaskLabels = None, features: Features = None,
     out_dir: Annotated[str | None, typer.Option("--out", help="Run folder to create.")] = None,
     classifier: Annotated[str, typer.Option(help="logreg (class-balanced logistic regression) or mlp.")] = "logreg",
     normalize: Annotated[str | None, typer.Option(help="data.normalize: train, track or none.")] = None,
@@ -119,6 +127,13 @@ def baseline(
                           seed=seed)
         cfg = build_config(cfg.to_dict(), extra, parse_set(set_), source="configuration")
         m = run_baseline(cfg, out_dir, RichReporter(io.err))
+        if "tasks" in m:  # VA / AU (and EXPR) baselines
+            from ..training.multitask import describe
+
+            say.message(io.out, f"{describe(m)}; post-processing chosen on out-of-fold training predictions; "
+                                f"run folder: {out_dir}")
+            if "per_class_f1" not in m:
+                return
         sm = m["smoothing"]
         io.out.print(classes_table(list(m["per_class_f1"].values()), f"val F1, {classifier} + {describe_record(sm)}"))
         say.message(io.out, f"val F1 {m['best_val_f1']:.4f} (unsmoothed {m['val_f1_raw']:.4f}); "
@@ -127,7 +142,7 @@ def baseline(
 
 @app.command()
 def cv(
-    store: Store = None, labels: Labels = None, features: Features = None, encoder: Encoder = None,
+    store: Store = None, labels: TaskLabels = None, features: Features = None, encoder: Encoder = None,
     out_dir: Annotated[str | None, typer.Option("--out", help="Folder for the fold runs and the table.")] = None,
     folds: Annotated[int, typer.Option(help="Total folds: folds-1 from Train_Set by source video, "
                                             "plus Validation_Set.")] = 5,
@@ -153,7 +168,9 @@ def cv(
                           device=device, steps=steps)
         res = run_cv(cfg, out_dir, folds, RichReporter(io.err), only_ids)
         t = Table(title=f"{folds}-fold cross-validation ({cfg.model.encoder}, {'+'.join(cfg.data.features)})")
-        for c in ("fold", "validated on", "train tracks", "val tracks", "val frames", "best epoch", "val F1"):
+        multi = any(k in r for r in res.rows for k in ("val_va", "val_au_f1"))
+        for c in ("fold", "validated on", "train tracks", "val tracks", "val frames", "best epoch",
+                  "val score (mean of tasks)" if multi else "val F1"):
             t.add_column(c, justify="right")
         for r in res.rows:
             t.add_row(str(r["fold"]), r["val_set"], str(r["train_tracks"]), str(r["val_tracks"]),

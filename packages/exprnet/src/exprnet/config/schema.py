@@ -36,7 +36,9 @@ class _Strict(BaseModel):
 
 class DataConfig(_Strict):
     store: str | None = None
-    labels: str | None = None
+    # A task's annotation folder (EXPR_Set, VA_Set or AU_Set: the task from its files' header), or
+    # a list of them (one per task: a multi-task run); exprnet.data.tasks.
+    labels: str | list[str] | None = None
     features: list[str] = Field(default_factory=list)
     present_flags: Literal["none", "feature", "modality"] = "none"
     on_missing: Literal["error", "skip"] = "error"
@@ -59,6 +61,16 @@ class DataConfig(_Strict):
     # A speech-probability feature among the features (vad): where it is below 0.5, the other audio
     # features are fed as dropped (zero, flagged absent); exprnet.data.gate.
     speech_gate: str | None = None
+
+    @field_validator("labels")
+    @classmethod
+    def _one_folder_as_a_string(cls, v: Any) -> Any:
+        """One folder is recorded as a string (as before multi-task runs), none as None."""
+        if isinstance(v, list):
+            if len(set(v)) != len(v):
+                raise ValueError(f"a labels folder is listed twice: {', '.join(sorted({x for x in v if v.count(x) > 1}))}")
+            return v[0] if len(v) == 1 else (v or None)
+        return v
 
     @field_validator("features", mode="before")
     @classmethod
@@ -141,6 +153,21 @@ class LossConfig(_Strict):
     focal_gamma: float = Field(0.0, ge=0)  # focal loss gamma (0: plain cross-entropy)
     label_smoothing: float = Field(0.0, ge=0, lt=1)  # share of each frame's target spread evenly over the classes
     crf: float = Field(0.0, ge=0)  # weight of a segment-level loss: a linear-chain CRF's NLL (training/crf.py)
+    # Multi-task runs (several --labels): each task's loss weight (a task without labels in a batch
+    # adds nothing); the VA loss (1 - CCC valence) + (1 - CCC arousal) + va_mse * MSE; the AU loss a
+    # BCE with per-AU positive weights (negatives / positives on the training frames) or plain.
+    task_weights: dict[Literal["expr", "va", "au"], float] = Field(
+        default_factory=lambda: {"expr": 1.0, "va": 1.0, "au": 1.0})
+    va_mse: float = Field(0.0, ge=0)
+    au_pos_weight: bool = True
+
+    @field_validator("task_weights")
+    @classmethod
+    def _non_negative_weights(cls, v: dict[str, float]) -> dict[str, float]:
+        bad = [k for k, w in v.items() if not w >= 0]
+        if bad:
+            raise ValueError(f"task weights must be >= 0 ({', '.join(bad)})")
+        return {"expr": 1.0, "va": 1.0, "au": 1.0} | v
 
     @field_validator("class_weights")
     @classmethod

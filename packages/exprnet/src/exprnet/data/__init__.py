@@ -2,6 +2,7 @@
 
 - :mod:`.bank`: the float16 feature bank read from the Zarr store (per track, per feature);
 - :mod:`.prepare`: the bank, labels and split of a run, loaded once;
+- :mod:`.tasks`: which task each ``--labels`` folder holds (EXPR, VA, AU) and their label arrays;
 - :mod:`.splits`: the official split, the paper's CV folds, groups of tracks by source video;
 - :mod:`.segments`: segment plans (training, streaming, inference windows);
 - :mod:`.normalize`, :mod:`.batches`: standardisation and the batch data path;

@@ -41,6 +41,8 @@ class FeatureBank:
     scale: np.ndarray | None = None  # (D,) powers of two: values = (raw - offset) * scale
     offset: np.ndarray | None = None  # (D,)
     identities: dict[str, dict] = field(default_factory=dict)  # feature -> how it was made (store provenance)
+    # multi-task runs: "va" (N, 2) float32 (NaN = no label), "au" (N, 12) int8 (-1 = no label); EXPR is ``labels``
+    targets: dict[str, np.ndarray] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._index = {t: i for i, t in enumerate(self.tracks)}
@@ -74,6 +76,27 @@ class FeatureBank:
 
     def labelled(self, ids: Sequence[int]) -> int:
         return int(sum(np.count_nonzero(self.track_labels(i) >= 0) for i in ids))
+
+    @property
+    def tasks(self) -> list[str]:
+        """The run's tasks: EXPR alone (no targets), else EXPR where some frame has an EXPR label, then VA, AU."""
+        expr = not self.targets or bool((self.labels >= 0).any())
+        return (["expr"] if expr else []) + [t for t in ("va", "au") if t in self.targets]
+
+    def any_label(self, rows: slice | np.ndarray) -> np.ndarray:
+        """(n,) True where a bank row has a label of any task (EXPR alone: ``labels >= 0``)."""
+        ok = self.labels[rows] >= 0
+        for task, v in self.targets.items():
+            ok |= ~np.isnan(v[rows]).any(axis=1) if task == "va" else (v[rows] >= 0).all(axis=1)
+        return ok
+
+    def task_labelled(self, task: str, ids: Sequence[int]) -> int:
+        """Frames of tracks ``ids`` with a ``task`` label."""
+        if task == "expr":
+            return self.labelled(ids)
+        v = self.targets[task]
+        return int(sum(np.count_nonzero(~np.isnan(v[self.rows(i)]).any(axis=1) if task == "va"
+                                        else (v[self.rows(i)] >= 0).all(axis=1)) for i in ids))
 
 
 def _plural(items: list[str], limit: int = 8) -> str:

@@ -13,7 +13,7 @@ final frame and label as real rows (``pad="repeat"``, the authors' code).
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -32,6 +32,8 @@ class Batch:
     mask: torch.Tensor  # (B, L) bool, real rows
     reset: torch.Tensor  # (B,) bool, start the slot from a zero state
     segments: list[Segment | None]
+    # multi-task: "va" (B, L, 2) float32 (NaN = no label), "au" (B, L, 12) float32 (-1 = no label)
+    targets: dict[str, torch.Tensor] = field(default_factory=dict)
 
     @property
     def frames(self) -> int:
@@ -41,7 +43,7 @@ class Batch:
         nb = device.type == "cuda"
         return Batch(self.x.to(device, non_blocking=nb), self.y.to(device, non_blocking=nb),
                      self.mask.to(device, non_blocking=nb), self.reset.to(device, non_blocking=nb),
-                     self.segments)
+                     self.segments, {k: v.to(device, non_blocking=nb) for k, v in self.targets.items()})
 
     def describe(self, bank: FeatureBank) -> str:
         parts = [f"{bank.tracks[s.track]}[{s.start}:{s.start + s.length}]" for s in self.segments if s]
@@ -71,10 +73,11 @@ def input_dim(bank_dim: int, n_flags: int) -> int:
 
 def labelled_views(bank: FeatureBank) -> dict[int, np.ndarray]:
     """Track index -> the rows of its labelled frames, for tracks with some frames labelled -1
-    (a fully labelled track, or one with no label at all, e.g. a test track, is seen whole)."""
+    (a fully labelled track, or one with no label at all, e.g. a test track, is seen whole); in a
+    multi-task run a frame is labelled when any task labels it."""
     views = {}
     for i in range(len(bank.tracks)):
-        keep = np.flatnonzero(bank.track_labels(i) >= 0)
+        keep = np.flatnonzero(bank.any_label(bank.rows(i)))
         if 0 < len(keep) < bank.length(i):
             views[i] = keep
     return views
@@ -143,6 +146,8 @@ class BatchBuilder:
         y = np.full((b, seg), -1, np.int64)
         mask = np.zeros((b, seg), bool)
         reset = np.ones(b, bool)
+        extra = {task: np.full((b, seg, v.shape[1]), np.nan if task == "va" else -1, np.float32)
+                 for task, v in self.bank.targets.items()}
         for k, s in enumerate(step):
             n = 0 if s is None else s.length
             if n < seg:
@@ -154,11 +159,15 @@ class BatchBuilder:
             y[k, :n] = self.bank.labels[self._bank_rows(s.track, r)]
             mask[k, :n] = True
             reset[k] = s.first
+            for task, t in extra.items():
+                t[k, :n] = self.bank.targets[task][self._bank_rows(s.track, r)]
             if self.pad == "repeat" and 0 < n < seg:  # the final frame again, as real input
                 x[k, n:], y[k, n:], mask[k, n:] = x[k, n - 1], y[k, n - 1], True
+                for t in extra.values():
+                    t[k, n:] = t[k, n - 1]
         xt = torch.from_numpy(x)
         return Batch(xt.pin_memory() if self.pin else xt, torch.from_numpy(y), torch.from_numpy(mask),
-                     torch.from_numpy(reset), list(step))
+                     torch.from_numpy(reset), list(step), {task: torch.from_numpy(t) for task, t in extra.items()})
 
 
 class Prefetcher(Ahead[Batch]):

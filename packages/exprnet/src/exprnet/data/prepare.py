@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from featurizer.core.annotations import AnnotationFile, find_annotations, read_annotation
+from featurizer.core.annotations import AnnotationFile, read_annotation
 from featurizer.core.store import FeatureStore
 
 from ..config import RunConfig
@@ -17,13 +17,26 @@ from ..errors import ConfigError, DataError, LabelError
 from ..reports.progress import Reporter
 from .bank import FeatureBank, load_bank
 from .splits import Split, official_split, require_nonempty
+from .tasks import (
+    TaskFiles,
+    check_lengths,
+    empty_targets,
+    find_task_files,
+    label_dirs,
+    read_task_labels,
+)
 
 
 @dataclass
 class Prepared:
     bank: FeatureBank
     split: Split
-    files: dict[str, AnnotationFile]
+    files: dict[str, AnnotationFile]  # every track's (EXPR alone: its EXPR file)
+    task_files: TaskFiles | None = None
+
+    @property
+    def tasks(self) -> list[str]:
+        return self.task_files.tasks if self.task_files else ["expr"]
 
 
 def _require(cfg: RunConfig) -> tuple[str, str]:
@@ -33,7 +46,7 @@ def _require(cfg: RunConfig) -> tuple[str, str]:
         missing.append("--features")
     if missing:
         raise ConfigError(", ".join(missing), "required (as a flag, in --config, or in the preset)")
-    return str(d.store), str(d.labels)
+    return str(d.store), ", ".join(label_dirs(d.labels))
 
 
 def choose_split(cfg: RunConfig, files: dict[str, AnnotationFile]) -> Split:
@@ -60,21 +73,42 @@ def prepare(cfg: RunConfig, progress: Callable[[str], None] | None = None,
             tracks: Sequence[str] | None = None) -> Prepared:
     """Labels, split and the feature bank of ``cfg`` (all split tracks, or ``tracks``)."""
     store, labels_dir = _require(cfg)
-    files = find_annotations(labels_dir, (cfg.data.train_split, cfg.data.val_split))
+    tf = find_task_files(cfg.data.labels or [], (cfg.data.train_split, cfg.data.val_split))
+    files = tf.tracks
     split = choose_split(cfg, files)
     require_nonempty(split, labels_dir)
     wanted = list(tracks) if tracks is not None else sorted(set(split.train) | set(split.val))
-    labels = load_labels(files, wanted)
+    labels = read_task_labels(tf, "expr", wanted) if "expr" in tf.folders else {}
     reader = FeatureStore(store, mode="r")
+    others = {task: read_task_labels(tf, task, wanted) for task in tf.tasks if task != "expr"}
+    if others:  # a wrong length names the file before any feature is read
+        rows = {t: reader.n_frames(t) for t in wanted if reader.has_track(t)}
+        for task, lab in others.items():
+            check_lengths(tf, task, lab, rows)
     bank = load_bank(reader, cfg.data.features, wanted, labels, cfg.data.on_missing,
-                     cfg.data.memmap, progress=progress, labels_dir=labels_dir)
+                     cfg.data.memmap, progress=progress, labels_dir=tf.folders.get("expr", labels_dir))
+    for task, lab in others.items():
+        bank.targets[task] = arr = empty_targets(task, bank.n_frames)
+        for t in bank.tracks:
+            if t in lab:
+                arr[bank.rows(bank.index(t))] = lab[t]
     have = set(bank.tracks)
     split = Split([t for t in split.train if t in have], [t for t in split.val if t in have])
     require_nonempty(split, f"{labels_dir} (after leaving out tracks)")
-    for name, ts in (("training", split.train), ("validation", split.val)):
-        if bank.labelled(bank.ids(ts)) == 0:
-            raise DataError(f"{labels_dir}", f"the {name} split has no labelled frame (all -1)")
-    return Prepared(bank, split, files)
+    for task in tf.tasks:
+        for name, ts in (("training", split.train), ("validation", split.val)):
+            if bank.task_labelled(task, bank.ids(ts)) == 0:
+                what = "(all -1)" if task == "expr" else f"(no {name} track has {task.upper()} labels)"
+                raise DataError(tf.folders[task], f"the {name} split has no labelled frame {what}")
+    return Prepared(bank, split, files, tf)
+
+
+def expr_only(prep: Prepared, stage: str) -> None:
+    """Refuse VA/AU labels in a stage that handles expressions only (as yet), naming the folders."""
+    if prep.tasks != ["expr"]:
+        other = ", ".join(f"{t.upper()} ({prep.task_files.folders[t]})" for t in prep.tasks if t != "expr" and prep.task_files)
+        raise ConfigError("--labels", f"{stage} handles EXPR labels only for now, not {other}",
+                          "pass the EXPR_Set folder alone here; `exprnet train` takes all three tasks")
 
 
 def load_data(cfg: RunConfig, reporter: Reporter) -> Prepared:

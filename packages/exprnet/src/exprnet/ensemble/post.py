@@ -20,6 +20,7 @@ import numpy as np
 from featurizer.core.annotations import find_annotations, read_annotation
 
 from ..config import N_CLASSES
+from ..data.tasks import expr_labels_dir
 from ..errors import DataError
 from ..postprocess.calibration import Calibration, read_calibration
 from ..postprocess.choice import TrainingTracks, fit_spec
@@ -50,7 +51,7 @@ def shared_training(members: Sequence[Member], comb: Combiner, cals: Sequence[Ca
     if not train:
         raise DataError("--smooth auto", "the runs share no training track", "give a value, e.g. --smooth box:12")
     cfg = RunFolder(members[0].run).read_config()
-    files = find_annotations(str(cfg.data.labels), (cfg.data.train_split, cfg.data.val_split))
+    files = find_annotations(expr_labels_dir(cfg.data.labels, "exprnet ensemble"), (cfg.data.train_split, cfg.data.val_split))
     labels = {t: read_annotation(files[t].path) for t in train}
     per, kept = [], 0
     for m, cal in zip(members, cals, strict=True):
@@ -61,7 +62,7 @@ def shared_training(members: Sequence[Member], comb: Combiner, cals: Sequence[Ca
                 if all(f"p:{t}" in z.files and len(z[f"p:{t}"]) == len(labels[t]) for t in train):
                     got, kept = {t: z[f"p:{t}"] for t in train}, kept + 1
         if got is None:
-            got = member_probs(m, store, train, select, device, reporter, str(cfg.data.labels), labels)
+            got = member_probs(m, store, train, select, device, reporter, expr_labels_dir(cfg.data.labels, "exprnet ensemble"), labels)
         per.append(calibrated(got, cal))
     P = stack(per, train)
     offs = np.cumsum([0] + [len(labels[t]) for t in train])

@@ -35,10 +35,12 @@ def predict_probs(model: ExprNet, builder: BatchBuilder, bank: FeatureBank, ids:
                   cfg: ModelConfig, batch_size: int, device: torch.device, amp: bool = False,
                   prefetch: int = 2, on_batch: Callable[[int, int], None] | None = None
                   ) -> dict[int, np.ndarray]:
-    """Track index -> (n, 8) float32 probabilities; ``on_batch(done, total)`` after each batch."""
+    """Track index -> (n, 8) float32 probabilities (multi-task: (n, model.n_outputs), each task's
+    predictions at ``model.slices``); ``on_batch(done, total)`` after each batch."""
     model.eval()
     lengths = {i: builder.length(i) for i in ids}
-    sums = {i: np.zeros((bank.length(i), N_CLASSES), np.float32) for i in ids}
+    width = getattr(model, "n_outputs", N_CLASSES)
+    sums = {i: np.zeros((bank.length(i), width), np.float32) for i in ids}
     counts = {i: np.zeros(bank.length(i), np.float32) for i in ids}
     assert cfg.segment is not None and cfg.infer_stride is not None
     if model.stateful:
@@ -50,7 +52,8 @@ def predict_probs(model: ExprNet, builder: BatchBuilder, bank: FeatureBank, ids:
         b = batch.to(device)
         with autocast(device, amp):
             logits, state = model(b.x, b.mask, state, b.reset)
-        probs = torch.softmax(logits.float(), dim=-1).cpu().numpy()
+        probs = (model.to_probs(logits) if getattr(model, "multitask", False)
+                 else torch.softmax(logits.float(), dim=-1)).cpu().numpy()
         for k, s in enumerate(batch.segments):
             if s is None:
                 continue

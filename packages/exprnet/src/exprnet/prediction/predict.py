@@ -28,6 +28,7 @@ from ..config import CLASSES, N_CLASSES, RunConfig
 from ..data.bank import FeatureBank, Standardizer, load_bank
 from ..data.batches import BatchBuilder, flag_columns, input_dim
 from ..data.provenance import check_features
+from ..data.tasks import expr_labels_dir
 from ..errors import DataError, RunError
 from ..models import ExprNet, build_model
 from ..models.inference import predict_probs
@@ -70,7 +71,11 @@ def load_run(run_dir: str | Path, checkpoint: str = "best") -> LoadedRun:
     if cfg.baseline is not None:  # a baseline: no network
         return LoadedRun(cfg, Standardizer.load(run.stats), {}, run, run.read_features(),
                          FrameClassifier.load(baseline_file(run.root)))
-    return LoadedRun(cfg, Standardizer.load(run.stats), run.load(checkpoint)["model"], run, run.read_features())
+    ckpt = run.load(checkpoint)
+    if ckpt.get("tasks", ["expr"]) != ["expr"]:
+        raise RunError(str(run_dir), f"is a multi-task run ({', '.join(ckpt['tasks'])}); predict, ensemble and bundle "
+                                     "take EXPR-only runs for now", "its validation scores are in its metrics.json")
+    return LoadedRun(cfg, Standardizer.load(run.stats), ckpt["model"], run, run.read_features())
 
 
 class Predictor:
@@ -197,7 +202,7 @@ def training_tracks(lr: LoadedRun, device: str, reporter: Reporter) -> TrainingT
     cfg = lr.cfg
     assert lr.run is not None
     train = lr.run.read_tracks()["train"]
-    files = find_annotations(str(cfg.data.labels), (cfg.data.train_split, cfg.data.val_split))
+    files = find_annotations(expr_labels_dir(cfg.data.labels, "exprnet predict"), (cfg.data.train_split, cfg.data.val_split))
     labels = {t: read_annotation(files[t].path) for t in train if t in files}
     prior = trained_prior(cfg, class_counts(list(labels.values())))
     cache = lr.run.root / "oof" / "probs.npz"
@@ -213,13 +218,15 @@ def training_tracks(lr: LoadedRun, device: str, reporter: Reporter) -> TrainingT
 
 
 def predict(run_dir: str | Path, store: str, tracks: Sequence[str] | str, out: str | Path,
-            checkpoint: str = "best", labels_dir: str | None = None, device: str = "auto",
+            checkpoint: str = "best", labels_dir: str | Sequence[str] | None = None, device: str = "auto",
             reporter: Reporter | None = None, smooth: str = "run", allow_feature_mismatch: bool = False) -> dict:
     """Write probabilities and the submission of ``tracks`` (see the module doc). ``smooth``:
     ``run`` (as the run recorded), or a spec of :func:`exprnet.postprocess.decoding.parse`; the
     run's calibration (``RUN/calibration.json``) comes first. With a decoder, ``probs/`` holds its
-    per-frame posteriors and the submission its decoded path."""
+    per-frame posteriors and the submission its decoded path. (A multi-task run:
+    :func:`exprnet.prediction.tasks.predict_tasks`.)"""
     reporter = reporter or NullReporter()
+    labels_dir = expr_labels_dir(labels_dir, "exprnet predict on an EXPR-only run") if labels_dir else None
     lr = load_run(run_dir, checkpoint)
     assert lr.run is not None
     reader = FeatureStore(store, mode="r")

@@ -35,11 +35,18 @@ def plot_curves(history: Sequence[dict[str, Any]], path: str | Path) -> None:
     ax1.plot(ep, [h["train_kl"] for h in history], "^:", label="KL")
     ax1.set(xlabel="epoch", title="training loss")
     ax1.legend()
-    ax2.plot(ep, [h["train_f1"] for h in history], "o-", label="train (running)")
-    ax2.plot(ep, [h["val_f1"] for h in history], "s-", label="validation")
-    best = int(np.argmax([h["val_f1"] for h in history]))
+    multi = "val_score" in history[0]  # a multi-task run: its tasks' scores and their mean
+    if not multi:
+        ax2.plot(ep, [h["train_f1"] for h in history], "o-", label="train (running)")
+        ax2.plot(ep, [h["val_f1"] for h in history], "s-", label="validation")
+    for key, name in (("val_score", "validation, mean of tasks"), ("val_f1", "EXPR F1"), ("val_va", "VA CCC"),
+                      ("val_au_f1", "AU F1")) if multi else ():
+        if key in history[0] and np.isfinite(history[0][key]):
+            ax2.plot(ep, [h[key] for h in history], "s-" if key == "val_score" else ".--", label=name)
+    best = int(np.argmax([h["val_score" if multi else "val_f1"] for h in history]))
     ax2.axvline(ep[best], color="grey", lw=0.8, ls="--")
-    ax2.set(xlabel="epoch", ylabel="mean F1 (8 classes)", title="F1", ylim=(0, 1))
+    ax2.set(xlabel="epoch", ylabel="validation score" if multi else "mean F1 (8 classes)",
+            title="validation" if multi else "F1", ylim=(-1 if multi else 0, 1))
     ax2.legend()
     atomic_savefig(fig, path)
 

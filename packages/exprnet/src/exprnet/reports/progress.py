@@ -87,7 +87,7 @@ def epochs_table(history: Sequence[dict[str, Any]], best_epoch: int) -> Table:
     for h in history:
         style = "bold green" if h["epoch"] == best_epoch else None
         t.add_row(str(h["epoch"]), f"{h['train_loss']:.3f}", f"{h['train_ce']:.3f}", f"{h['train_kl']:.3f}",
-                  f"{h['train_f1']:.3f}", f"{h['val_f1']:.4f}", f"{h['lr']:.0e}", f"{h['seconds']:.1f}",
+                  f"{h['train_f1']:.3f}", f"{h.get('val_score', h['val_f1']):.4f}", f"{h['lr']:.0e}", f"{h['seconds']:.1f}",
                   f"{h['frames_per_s']:.0f}", f"{100 * h['data_wait']:.0f}%", style=style)
     return t
 

@@ -102,6 +102,7 @@ def expand(grid_doc: dict[str, Any]) -> list[SweepRun]:
 
 def run_one(run: SweepRun, root: str, reporter: Reporter | None = None) -> dict[str, Any]:
     """Train (or resume, or skip) one run; returns its row for the table."""
+    from ..data.prepare import expr_only
     from .cv import fold_config, folds_of
     from .experiment import execute, load_data
 
@@ -113,6 +114,7 @@ def run_one(run: SweepRun, root: str, reporter: Reporter | None = None) -> dict[
         cfg = None  # kept as it is: no need to load the data to recompute its fold
     elif run.fold is not None and cfg is not None:
         prep = load_data(cfg, reporter)
+        expr_only(prep, "exprnet sweep")
         f = folds_of(prep, run.folds)[run.fold - 1]
         cfg, split = fold_config(cfg, f), Split(f.train, f.val)
     outcome = execute(cfg, folder.root, reporter, existing="skip", prepared=prep, split=split)

@@ -1,5 +1,9 @@
 """The training loop: R-Drop, truncated BPTT for the LSTM, per-epoch validation and checkpoints.
 
+A multi-task run (the bank holds VA or AU targets) trains one head per task on the shared encoder
+with :class:`~exprnet.training.multitask.MultiTaskLoss` and keeps the checkpoint with the best
+mean of the tasks' validation scores; EXPR alone runs exactly as before.
+
 Everything a killed run needs to continue is saved at the end of each epoch (``last.pt``:
 weights, optimizer, scheduler, grad scaler, torch RNG, history); the batch order of epoch ``e``
 is drawn from ``default_rng([seed, e])``, so a resumed run repeats an unbroken one.
@@ -29,6 +33,7 @@ from ..reports.progress import NullReporter, Reporter
 from .augment import InputDropout
 from .ema import WeightAverage
 from .losses import class_counts, make_criterion
+from .multitask import MultiTaskLoss, describe, metrics_fields, task_scores
 from .postfit import fit_after_training
 from .precision import MixedPrecision
 from .runfolder import RunFolder
@@ -44,6 +49,7 @@ class TrainResult:
     history: list[dict[str, Any]]
     run: RunFolder
     smoothing: dict[str, Any] | None = None  # the width chosen and the smoothed val F1 (``smooth:``)
+    scores: dict[str, Any] | None = None  # multi-task: each task's validation scores at the best epoch
 
 
 class Trainer:
@@ -60,6 +66,9 @@ class Trainer:
         self.device = resolve_device(self.cfg.train.device)
         self.precision = MixedPrecision.choose(self.device, self.cfg.train.amp)  # bf16, fp16 + scaler, fp32
         self.amp = self.precision.dtype is not None
+        self.tasks = bank.tasks
+        self.multi = self.tasks != ["expr"]
+        self.best_scores: dict[str, Any] = {}
 
     # -- setup ---------------------------------------------------------------------------------
     def setup(self, resume: bool) -> dict[str, Any] | None:
@@ -75,7 +84,7 @@ class Trainer:
         self.builder = BatchBuilder(self.bank, self.stats, m.segment or 1, d.present_flags,
                                     pin_memory=self.device.type == "cuda", unlabelled=d.unlabelled, pad=d.pad,
                                     normalize=d.normalize, speech_gate=d.speech_gate)
-        self.model: ExprNet = build_model(self.builder.input_dim, m).to(self.device)
+        self.model: ExprNet = build_model(self.builder.input_dim, m, self.tasks).to(self.device)
         self.average = WeightAverage(self.model, t.ema)  # .module: the network validated and saved
         optim = torch.optim.AdamW if t.optimizer == "adamw" else torch.optim.Adam
         self.opt = optim(self.model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
@@ -88,7 +97,10 @@ class Trainer:
         self.epoch_steps = max(1, len(plan))
         self.sched = Schedule(self.opt, t, self.epoch_steps)
         self.scaler = self.precision.scaler()
-        self.criterion = make_criterion(self.cfg, counts, labels, self.device)
+        expr = make_criterion(self.cfg, counts, labels, self.device) if "expr" in self.tasks else None
+        self.criterion = expr
+        if self.multi:
+            self.criterion = MultiTaskLoss.of(self.cfg, self.model.slices, expr, self.bank, self.train_ids, self.device)
         self.input_dropout = InputDropout(self.bank.dims, flag_columns(self.bank, d.present_flags),
                                           d.feature_dropout, d.modality_dropout)
         if not resume:
@@ -114,7 +126,7 @@ class Trainer:
         if self.model.stateful:
             return stream_plan(lengths, t.batch_size, m.segment, rng, t.segment_jitter)
         return shuffled_segments(lengths, t.batch_size, m.segment, m.stride, rng,
-                                 lambda s: bool((self._labels_of(s) >= 0).any()), t.segment_jitter,
+                                 lambda s: bool(self.bank.any_label(self.builder.rows(s)).any()), t.segment_jitter,
                                  self.sampler.draw if self.sampler else None)
 
     def _labels_of(self, s: Segment) -> np.ndarray:
@@ -154,7 +166,7 @@ class Trainer:
             with self.precision.autocast():
                 l1, l2, new = self._forward(b, state)
             l1, l2 = self.precision.float32(l1, l2)
-            parts = self.criterion(l1, l2, b.y, b.mask)
+            parts = self.criterion(l1, l2, b) if self.multi else self.criterion(l1, l2, b.y, b.mask)
             if new is not None:
                 state = tuple(s.detach() for s in new)
             tot["frames"] += batch.frames
@@ -182,7 +194,8 @@ class Trainer:
             tot["ce"] += parts.ce * k
             tot["kl"] += parts.kl * k
             tot["n"] += k
-            cm += confusion(b.y.cpu().numpy(), l1.detach().argmax(-1).cpu().numpy())
+            if "expr" in self.tasks:
+                cm += confusion(b.y.cpu().numpy(), l1.detach()[..., self.model.slices["expr"]].argmax(-1).cpu().numpy())
             self.reporter.advance(1, f"loss {tot['loss'] / tot['n']:.4f}  F1 {macro_f1_from_confusion(cm):.4f}")
         secs = time.perf_counter() - t0
         self.reporter.stop()
@@ -219,36 +232,51 @@ class Trainer:
         best_pc: list[float] = list(ckpt["best_per_class"]) if ckpt else [0.0] * N_CLASSES
         best_cm: list[list[int]] = ckpt["best_confusion"] if ckpt else []
         epoch = int(ckpt["epoch"]) if ckpt else 0
+        self.best_scores = dict(ckpt.get("best_scores") or {}) if ckpt else {}
         tb = self.run.epoch_log(purge_step=epoch + 1 if resume else None)
         try:
             while not self.done(history, best_epoch):
                 epoch += 1
                 lr = self.sched.apply(epoch)
                 row: dict[str, Any] = {"epoch": epoch, **self.train_epoch(epoch)}
-                cm = self.evaluate()
-                pc = per_class_f1(cm)
-                row.update({"val_f1": float(pc.mean()), "lr": lr})
+                scores, cm = self.validate()
+                pc = per_class_f1(cm) if cm is not None else np.zeros(N_CLASSES)
+                row.update({"val_f1": float(pc.mean()) if cm is not None else float("nan"), "lr": lr})
                 row = {k: row[k] for k in ("epoch", "train_loss", "train_ce", "train_kl", "train_f1",
                                            "val_f1", "lr", "seconds", "frames_per_s", "data_wait")}
+                if self.multi:
+                    row.update({k: v for k, v in scores.items() if k in ("val_score", "val_va", "val_au_f1")})
                 history.append(row)
-                if row["val_f1"] > best_f1:
-                    best_f1, best_epoch, best_pc, best_cm = row["val_f1"], epoch, pc.tolist(), cm.tolist()
+                score = scores["val_score"] if self.multi else row["val_f1"]
+                if score > best_f1:
+                    best_f1, best_epoch, best_pc = score, epoch, pc.tolist()
+                    best_cm, self.best_scores = (cm.tolist() if cm is not None else []), scores
                     self.run.save("best", {"model": self.average.module.state_dict(), "epoch": epoch,
-                                           "val_f1": best_f1, "in_dim": self.builder.input_dim})
+                                           "val_f1": best_f1, "in_dim": self.builder.input_dim,
+                                           **({"tasks": self.tasks} if self.multi else {})})
                 self._save_last(epoch, history, best_f1, best_epoch, best_pc, best_cm)
                 tb.write(row, pc)
                 self._write_metrics(history, best_f1, best_epoch, best_pc, best_cm)
-                self.reporter.message(f"epoch {epoch}: loss {row['train_loss']:.4f}  train F1 "
-                                      f"{row['train_f1']:.4f}  val F1 {row['val_f1']:.4f}"
+                self.reporter.message(f"epoch {epoch}: loss {row['train_loss']:.4f}  " + (
+                                      describe(scores) if self.multi else
+                                      f"train F1 {row['train_f1']:.4f}  val F1 {row['val_f1']:.4f}")
                                       + ("  [best]" if best_epoch == epoch else ""))
                 if on_epoch_end:
                     on_epoch_end(epoch)
         finally:
             tb.close()
             self.reporter.stop()
-        smoothing = self.fit_smoothing() if history else None
+        smoothing = self.fit_smoothing() if history and not self.multi else None
         self._write_metrics(history, best_f1, best_epoch, best_pc, best_cm, smoothing)
-        return TrainResult(best_f1, best_epoch, best_pc, history, self.run, smoothing)
+        return TrainResult(best_f1, best_epoch, best_pc, history, self.run, smoothing,
+                           self.best_scores if self.multi else None)
+
+    def validate(self) -> tuple[dict[str, Any], np.ndarray | None]:
+        """Each task's validation scores (multi-task; :func:`~.multitask.task_scores`) and the EXPR
+        confusion matrix (None without EXPR)."""
+        if not self.multi:
+            return {}, self.evaluate()
+        return task_scores(self.bank, self.probs(self.val_ids, "validate"), self.model.slices, self.val_ids)
 
     def probs(self, ids: Sequence[int], name: str) -> dict[int, np.ndarray]:
         """Per-frame probabilities of the current weights on tracks ``ids`` (progress as ``name``)."""
@@ -279,6 +307,7 @@ class Trainer:
             "rng_cuda": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else [],
             "epoch": epoch, "history": history, "best_val_f1": best_f1, "best_epoch": best_epoch,
             "best_per_class": best_pc, "best_confusion": best_cm, "in_dim": self.builder.input_dim,
+            **({"tasks": self.tasks, "best_scores": self.best_scores} if self.multi else {}),
         })
 
     def _write_metrics(self, history: list[dict[str, Any]], best_f1: float, best_epoch: int,
@@ -298,4 +327,5 @@ class Trainer:
             "train_labelled_frames": self.bank.labelled(self.train_ids),
             "val_labelled_frames": self.bank.labelled(self.val_ids),
             "features": self.bank.features, "encoder": self.cfg.model.encoder,
+            **(metrics_fields(self.tasks, best_f1, self.best_scores, self.bank, self.train_ids) if self.multi else {}),
         })

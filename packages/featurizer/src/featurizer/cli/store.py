@@ -87,7 +87,8 @@ def demo_data(
     heldout: Annotated[int, typer.Option(help="Videos more, in heldout/, that no training run sees.")] = 1,
     portrait: Annotated[bool, typer.Option(help="Also write portrait/astronaut.mp4: a real smiling face (scikit-image's astronaut photograph), with eSpeak NG speech when installed.")] = False,
 ) -> None:
-    """Write a small corpus in the Aff-Wild2 layout (videos, annotations, cropped_aligned)."""
+    """Write a small corpus in the Aff-Wild2 layout (videos, EXPR annotations, VA_Set, AU_Set,
+    cropped_aligned)."""
     from ..demo import make_demo
 
     with io.err.status(f"writing demo corpus to {out}"):
@@ -101,5 +102,5 @@ def demo_data(
             fail(e)
         say.message(io.out, f"real-face clip: {clip} ({'with' if spoken else 'without'} speech)")
     say.message(io.out, f"demo corpus: {len(tracks)} tracks from {videos} videos of {seconds:g} s in {out} "
-                      f"(videos/, annotations/Train_Set|Validation_Set/, cropped_aligned/)"
+                      f"(videos/, annotations/Train_Set|Validation_Set/ (EXPR), VA_Set/, AU_Set/, cropped_aligned/)"
                       + (f"; {heldout} held-out video(s) in {Path(out) / 'heldout'}" if heldout else ""))

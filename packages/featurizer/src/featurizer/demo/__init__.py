@@ -3,6 +3,8 @@
 - :mod:`.corpus`: the demo corpus in the Aff-Wild2 layout (drawn faces and a voice that follow
   the labels), written as videos, annotations and aligned crops (encoded with
   :mod:`featurizer.media.encode`, re-exported here for the tests);
+- :mod:`.affect`: the corpus's valence/arousal and action units, functions of the drawn faces
+  and the voice, each task annotating its own subset of videos;
 - :mod:`.speech`: real speech from eSpeak NG (the espeakng-loader wheel, when installed);
 - :mod:`.portrait`: a clip of a real face (scikit-image's astronaut photograph) with that speech.
 

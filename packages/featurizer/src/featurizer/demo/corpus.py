@@ -2,12 +2,14 @@
 
 Each video shows a drawn face whose expression follows a label sequence (eyebrows, eyes, mouth),
 with head motion, lighting drift and noise; its soundtrack is a voiced, harmonic signal whose
-pitch, loudness and brightness follow the same labels. Written:
+pitch, loudness and brightness follow the same labels; valence/arousal and action units are
+functions of the same drawn parameters (:mod:`featurizer.demo.affect`). Written:
 
     OUT/videos/<video>.mp4
-    OUT/annotations/Train_Set/<track>.txt, OUT/annotations/Validation_Set/<track>.txt
+    OUT/annotations/Train_Set/<track>.txt, OUT/annotations/Validation_Set/<track>.txt   (EXPR)
+    OUT/VA_Set/{Train_Set,Validation_Set}/<track>.txt, OUT/AU_Set/...   (each a subset of videos)
     OUT/cropped_aligned/<track>/00001.jpg ...   (112x112; about 4% of frames missing)
-    OUT/heldout/{videos,cropped_aligned,annotations}/   (videos no training run sees)
+    OUT/heldout/{videos,cropped_aligned,annotations,VA_Set,AU_Set}/   (videos no training run sees)
 """
 
 from __future__ import annotations
@@ -18,8 +20,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..core.annotations import write_annotation
+from ..core.annotations import write_annotation, write_au_annotation, write_va_annotation
 from ..media.encode import encode_video
+from .affect import action_units, annotates, unannotated_runs, valence_arousal
 
 FPS = 25
 SR = 16_000
@@ -169,29 +172,43 @@ def demo_plan(n_videos: int) -> list[tuple[str, list[str], str]]:
 def make_demo(out: str | Path, n_videos: int = 8, seconds: float = 20.0, seed: int = 0,
               missing_crops: float = 0.04, heldout: int = 1) -> list[DemoTrack]:
     """Write the demo corpus; returns its tracks. ``heldout`` more videos, made the same way, go
-    to ``OUT/heldout/`` (videos/, cropped_aligned/, and their labels in annotations/ beside, not
-    in the training annotations): new videos to run a trained bundle on."""
+    to ``OUT/heldout/`` (videos/, cropped_aligned/, and their labels in annotations/, VA_Set/ and
+    AU_Set/ beside, not in the training annotations): new videos to run a trained bundle on."""
     out = Path(out)
     rng = np.random.default_rng(seed)
     written: list[DemoTrack] = []
     n = int(seconds * FPS)
-    for video, tracks, split in demo_plan(n_videos):
-        _write_video(out, out / "annotations" / split, video, tracks, n, rng, missing_crops)
+    for i, (video, tracks, split) in enumerate(demo_plan(n_videos)):
+        dirs = {"expr": out / "annotations" / split} | {
+            task: out / folder / split for task, folder in (("va", "VA_Set"), ("au", "AU_Set")) if annotates(task, i)}
+        _write_video(out, dirs, video, tracks, n, rng, missing_crops, np.random.default_rng([seed, 36, i]))
         written += [DemoTrack(t, video, split) for t in tracks]
     held = np.random.default_rng(seed + 10_007)  # its own stream: the training videos stay as they were
     for k in range(heldout):
-        video = f"heldout-{k + 1}"
-        _write_video(out / "heldout", out / "heldout" / "annotations", video, [video], n, held, missing_crops)
+        video, h = f"heldout-{k + 1}", out / "heldout"
+        dirs = {"expr": h / "annotations", "va": h / "VA_Set", "au": h / "AU_Set"}
+        _write_video(h, dirs, video, [video], n, held, missing_crops, np.random.default_rng([seed, 36, 10_000 + k]))
     return written
 
 
-def _write_video(root: Path, labels_dir: Path, video: str, tracks: list[str], n: int, rng: np.random.Generator,
-                 missing_crops: float) -> None:
+def _write_video(root: Path, dirs: dict[str, Path], video: str, tracks: list[str], n: int, rng: np.random.Generator,
+                 missing_crops: float, affect_rng: np.random.Generator) -> None:
+    """One video, its crops and each track's labels for the tasks in ``dirs`` (task -> folder);
+    ``affect_rng`` draws the VA/AU unannotated runs (the EXPR corpus does not depend on it)."""
     labels = [label_sequence(n, rng) for _ in tracks]
     frames, crops = render_video(labels, rng)
     encode_video(root / "videos" / f"{video}.mp4", frames, FPS, voice(labels[0], rng), SR)
-    for track, lab, cr in zip(tracks, labels, crops, strict=True):
-        write_annotation(labels_dir / f"{track}.txt", lab)
+    for j, (track, lab, cr) in enumerate(zip(tracks, labels, crops, strict=True)):
+        write_annotation(dirs["expr"] / f"{track}.txt", lab)
+        face = _smooth_params(lab, FACE)
+        if "va" in dirs:  # the voice is track 0's (see voice()): its loudness raises that track's arousal
+            va = valence_arousal(face, _smooth_params(lab, VOICE, width=7) if j == 0 else None)
+            va[unannotated_runs(n, affect_rng)] = np.nan
+            write_va_annotation(dirs["va"] / f"{track}.txt", va)
+        if "au" in dirs:
+            au = action_units(face)
+            au[unannotated_runs(n, affect_rng)] = -1
+            write_au_annotation(dirs["au"] / f"{track}.txt", au)
         cdir = root / "cropped_aligned" / track
         cdir.mkdir(parents=True, exist_ok=True)
         gone = rng.random(n) < missing_crops

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..core.annotations import find_annotations, read_annotation, source_video
+from ..core.annotations import find_annotations, read_labels, source_video
 from ..core.errors import LabelError
 from ..errors import FeaturizerError, MediaError
 from .decode import VIDEO_SUFFIXES, find_media, probe_streams
@@ -80,7 +80,7 @@ def plan_sources(videos: list[Path], labels: Labels = None) -> tuple[list[Source
                 f" or {name!r}" if name != track else "") + " among the inputs"
             continue
         try:
-            n = labels[track] if isinstance(labels, Mapping) else len(read_annotation(label_file))
+            n = labels[track] if isinstance(labels, Mapping) else len(read_labels(label_file))
         except LabelError as e:
             problems[origin] = e.reason
             continue
