@@ -72,7 +72,7 @@ def make_task_bundle(runs: Sequence[str | Path], store: str, labels: Sequence[st
     lab = {task: read_task_labels(tf, task, names) for task in tasks}
     fit_preds: dict[str, list[np.ndarray]] = {}
     fit_trues: dict[str, list[np.ndarray]] = {}
-    for task in ("va", "au"):
+    for task in [t for t in tasks if t != "expr"]:
         have = [t for t in train if t in lab[task] and t in out_of]
         fit_preds[task] = [out_of[t][:, s[task]] for t in have]
         fit_trues[task] = [lab[task][t] for t in have]
