@@ -79,6 +79,10 @@ def make_bundle(runs: Sequence[str | Path], method: str, store: str, labels: str
 
     reporter = reporter or NullReporter()
     if any(run_tasks_of(r, select) != ["expr"] for r in runs):
+        if smooth != "none" or class_bias:
+            raise ConfigError("--smooth/--class-bias", "apply to EXPR-only ensembles; a run of VA or AU is bundled "
+                              "with its own post-processing (VA smoothing, AU thresholds, fitted on its training "
+                              "tracks)", "leave out --smooth and --class-bias")
         return make_task_bundle(runs, store, label_dirs(labels), out, select, device, reporter, detector, overwrite,
                                 allow_feature_mismatch, sign)
     labels = expr_labels_dir(labels, "exprnet bundle of EXPR-only runs")
