@@ -126,7 +126,7 @@ def plot_timeline(p: TrackPrediction, path: str | Path) -> None:
             ax.axhline(0, color="#999999", lw=0.6)
             ax.set_ylim(-1.05, 1.05)
             ax.set_ylabel("valence /\narousal")
-            ax.legend(loc="upper right", fontsize=7, frameon=False, ncol=2)
+            ax.legend(loc="center left", bbox_to_anchor=(1.005, 0.5), fontsize=8, frameon=False)
         elif name == "au":
             ax.imshow(p.au.T.astype(np.float32), cmap=ListedColormap(["#f4f4f4", "#2b5d8a"]), vmin=0, vmax=1,
                       **{**strip, "extent": (t[0], end, len(AU_NAMES) - 0.5, -0.5)})
