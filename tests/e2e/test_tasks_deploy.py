@@ -164,3 +164,24 @@ def test_a_va_only_run_bundles_and_infers_without_expression_columns(demo: Path,
     scores = json.loads((tmp_path / "infer" / "scores.json").read_text())
     y = read_labels(held / "VA_Set" / "heldout-1.txt").values
     assert scores["va"] == pytest.approx(va_scores(np.stack([t["valence"], t["arousal"]], 1), y)["va"], abs=1e-6)
+
+
+def test_a_bundle_whose_tasks_disagree_with_its_format_or_heads_is_refused(bundle: Path, tmp_path: Path):
+    import shutil
+
+    from exprnet.deploy.bundle import Bundle, bundle_id
+    from exprnet.errors import BundleError
+
+    for edit, said in (({"format_version": 1}, "lists tasks"), ({"tasks": ["expr", "va", "pose"]}, "lists tasks"),
+                       ({"tasks": ["expr", "va"]}, "does not fit the member's network")):
+        b = tmp_path / f"b{len(list(tmp_path.iterdir()))}"
+        shutil.copytree(bundle, b)
+        m = json.loads((b / "bundle.json").read_text())
+        m.update(edit)
+        if "tasks" in edit and said != "lists tasks":
+            m["members"][0]["tasks"] = edit["tasks"]
+        m["id"] = bundle_id(m)  # whoever edits the manifest can recompute its id
+        (b / "bundle.json").write_text(json.dumps(m))
+        with pytest.raises(BundleError, match=said) as e:
+            Bundle.load(b)
+        assert "\n" not in str(e.value)
