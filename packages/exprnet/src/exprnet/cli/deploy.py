@@ -54,7 +54,9 @@ def bundle(
     folders: Annotated[list[str] | None, typer.Argument(help="Run folders (members).", show_default=False)] = None,
     method: Annotated[str, typer.Option(help="vote, mean, weighted or greedy.")] = "vote",
     store: Annotated[str, typer.Option(help="Feature store the runs were trained on.")] = "",
-    labels: Annotated[str, typer.Option(help="Annotation folder (the runs' validation tracks are scored).")] = "",
+    labels: Annotated[list[str] | None, typer.Option(
+        help="Annotation folder (the runs' validation tracks are scored); a run of VA or AU: one folder per task, "
+             "repeatable (--labels EXPR_Set --labels VA_Set --labels AU_Set).")] = None,
     out_dir: Annotated[str, typer.Option("--out", help="Bundle folder to write.")] = "",
     smooth: Annotated[str, typer.Option(help="Post-processing of the combined probabilities, as for "
                                              "`exprnet ensemble --smooth` (e.g. box:auto).")] = "none",
@@ -75,20 +77,20 @@ def bundle(
 
     with user_errors():
         if pretrained is not None:
-            return _starter(pretrained, folders, store, labels, out_dir, detector, overwrite, signing_key(sign))
+            return _starter(pretrained, folders, store, bool(labels), out_dir, detector, overwrite, signing_key(sign))
         for flag, v in (("--store", store), ("--labels", labels), ("--out", out_dir)):
             if not v:
                 raise ConfigError(flag, "required")
         if not folders:
             raise ConfigError("RUN...", "name at least one run folder")
         key = signing_key(sign)
-        path = make_bundle(folders, method, store, labels, out_dir, smooth, select, class_bias, device=device,
+        path = make_bundle(folders, method, store, list(labels or []), out_dir, smooth, select, class_bias, device=device,
                            reporter=RichReporter(io.err), detector=detector, overwrite=overwrite,
                            allow_feature_mismatch=allow_feature_mismatch, sign=key)
         bundle_summary(path, key)
 
 
-def _starter(pretrained: str, folders: list[str] | None, store: str, labels: str, out_dir: str,
+def _starter(pretrained: str, folders: list[str] | None, store: str, labels: bool, out_dir: str,
              detector: str | None, overwrite: bool, key: Any = None) -> None:
     from ..deploy.starter import make_starter_bundle
 
@@ -113,8 +115,11 @@ def bundle_summary(path: Path, key: Any = None) -> None:
                             f"never trained on Aff-Wild2 (no validation score) -> {path}")
         say.message(io.out, f"model card: {Path(path) / 'MODEL_CARD.md'}")
         return
-    say.message(io.out, f"bundle {b.id}: {len(b.members)} member(s), {b.combiner.method}, features "
-                        f"{', '.join(b.recipe.models)}; validation F1 {v.get('val_f1', float('nan')):.4f} -> {path}")
+    shown = {"val_f1": "F1", "val_va": "VA CCC", "val_au_f1": "AU F1"}
+    scores = ", ".join(f"{n} {v[k]:.4f}" for k, n in shown.items() if isinstance(v.get(k), float | int))
+    tasks = "" if b.tasks == ["expr"] else f"tasks {', '.join(t.upper() for t in b.tasks)}, "
+    say.message(io.out, f"bundle {b.id}: {len(b.members)} member(s), {tasks}{b.combiner.method}, features "
+                        f"{', '.join(b.recipe.models)}; validation {scores or 'F1 nan'} -> {path}")
     if b.signer:
         say.message(io.out, f"signed by {b.signer}: {Path(path) / 'bundle.sig'} (load with --trusted-keys FILE "
                             "holding its public key)")
@@ -135,8 +140,9 @@ def infer(
     overlay: Annotated[bool, typer.Option(help="Also write <track>.mp4 with the face box and expression.")] = False,
     faces: Annotated[str | None, typer.Option(help="Read the face crops from this cropped_aligned folder "
                                                    "(<video stem>/00001.jpg ...) instead of detecting them.")] = None,
-    labels: Annotated[str | None, typer.Option(help="Annotation folder: score the tracks that have a file there "
-                                                    "(per-class F1, written to scores.json).")] = None,
+    labels: Annotated[list[str] | None, typer.Option(
+        help="Annotation folder: score the tracks that have a file there (written to scores.json); repeatable, one "
+             "folder per task of the bundle (EXPR: per-class F1, VA: CCC, AU: F1).")] = None,
     trusted_keys: TrustedOpt = None,
 ) -> None:
     """Per-frame expressions of new videos: faces detected and tracked, the bundle's features
@@ -172,50 +178,45 @@ def infer(
             write_submission_of(preds, out)
         _infer_table(results)
         if labels and preds:
-            _score(preds, labels, out)
+            _score_tasks(preds, labels, out)
         for p in preds[:5]:
             say.message(io.out, f"{p.track}: {out / (p.track + '.csv')} (per frame), {out / (p.track + '.png')} "
                                 f"(timeline)")
         failed = [r for r in results if not r.ok]
+        subs = ", ".join(n for n, ok in (("submission.txt", b.tasks.count("expr")), ("submission_va.txt",
+                         b.tasks.count("va")), ("submission_au.txt", b.tasks.count("au"))) if ok)
         say.message(io.out, f"{len(results) - len(failed)} of {len(results)} video(s), {len(preds)} track(s) -> "
-                            f"{out} (<track>.csv, <track>.png{', <track>.mp4' if overlay else ''}, submission.txt)")
+                            f"{out} (<track>.csv, <track>.png{', <track>.mp4' if overlay else ''}, {subs})")
         if failed:
             raise typer.Exit(1)
 
 
-def _score(preds: list, labels: str, out: Path) -> None:
-    """Per-class F1 of the tracks that have an annotation file under ``labels`` (frames as the
-    file's lines; -1 lines skipped), per track and over all of them."""
-    from featurizer.core.annotations import find_annotations, read_annotation
+def _score_tasks(preds: list, labels: list[str], out: Path) -> None:
+    """Each given folder's task scored on the tracks it annotates (:func:`exprnet.deploy.scores.score_tracks`),
+    into scores.json."""
     from featurizer.core.files import atomic_write_json
 
-    from ..config import CLASSES
-    from ..reports.metrics import confusion, per_class_f1
+    from ..deploy.scores import score_tracks
 
-    files = find_annotations(labels)
-    total, per_track = None, {}
-    for p in preds:
-        if p.track not in files:
-            continue
-        y = read_annotation(files[p.track].path)
-        n = min(len(y), len(p.labels))
-        if len(y) != len(p.labels):
-            say.warning(io.err, f"{files[p.track].path}: {len(y)} lines for {len(p.labels)} video frames; "
-                                f"scored on the first {n}")
-        cm = confusion(y[:n], p.labels[:n])
-        per_track[p.track] = float(per_class_f1(cm).mean())
-        total = cm if total is None else total + cm
-    if total is None:
-        say.warning(io.err, f"{labels}: no annotation file for any of the {len(preds)} track(s); nothing scored")
+    got = score_tracks(preds, labels)
+    for w in got.pop("warnings"):
+        say.warning(io.err, w)
+    if not got.get("tasks"):
+        say.warning(io.err, f"{', '.join(labels)}: no annotation file for any of the {len(preds)} track(s); "
+                            "nothing scored")
         return
-    pc = per_class_f1(total)
-    seen = total.sum(1) > 0  # a class not annotated scores 0 in the mean of 8 (whatever is predicted)
-    atomic_write_json(out / "scores.json", {"f1": float(pc.mean()), "f1_annotated_classes": float(pc[seen].mean()),
-                                            "per_class_f1": dict(zip(CLASSES, pc.tolist(), strict=True)),
-                                            "tracks": per_track, "labelled_frames": int(total.sum())})
-    say.message(io.out, f"F1 on {len(per_track)} labelled track(s), {int(total.sum())} frames: {pc.mean():.4f} "
-                        f"(mean of the 8 per-class F1, the ABAW metric), {pc[seen].mean():.4f} over the "
-                        f"{int(seen.sum())} annotated classes -> {out / 'scores.json'}")
+    atomic_write_json(out / "scores.json", got)
+    if "f1" in got:
+        say.message(io.out, f"F1 on {len(got['tracks'])} labelled track(s), {got['labelled_frames']} frames: "
+                            f"{got['f1']:.4f} (mean of the 8 per-class F1, the ABAW metric), "
+                            f"{got['f1_annotated_classes']:.4f} over the {got['annotated_classes']} annotated classes "
+                            f"-> {out / 'scores.json'}")
+    if "va" in got:
+        say.message(io.out, f"VA on {got['va_labelled_frames']} annotated frames: {got['va']:.4f} (mean CCC; valence "
+                            f"{got['ccc_valence']:.4f}, arousal {got['ccc_arousal']:.4f}) -> {out / 'scores.json'}")
+    if "au_f1" in got:
+        say.message(io.out, f"AU on {got['au_labelled_frames']} annotated frames: F1 {got['au_f1']:.4f} (mean over "
+                            f"the 12 AUs) -> {out / 'scores.json'}")
 
 
 def _infer_table(results: list) -> None:
@@ -227,9 +228,9 @@ def _infer_table(results: list) -> None:
         if not r.ok:
             t.add_row("-", name, "", "", "", "[red]failed[/]", f"{r.seconds:.1f}")
         for p in r.tracks:
-            top, n = Counter(p.expression).most_common(1)[0]
+            top, n = Counter(p.expression or ["-"]).most_common(1)[0]
             face = "-" if p.face is None else f"{100 * p.face.mean():.0f}%"
-            t.add_row(p.track, name, str(len(p.frames)), face, f"{top} ({100 * n / len(p.frames):.0f}%)", "done",
+            t.add_row(p.track, name, str(len(p.frames)), face, f"{top} ({100 * n / max(len(p.frames), 1):.0f}%)", "done",
                       f"{r.seconds:.1f}")
     io.out.print(t)
 

@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 from featurizer.core.classes import EXPR_CLASSES
+from featurizer.core.classes import TASKS as TASK_NAMES
 from featurizer.core.files import atomic_write_bytes, atomic_write_json
 from featurizer.core.store import FeatureStore
 
@@ -47,8 +48,10 @@ from . import signing
 from .contents import MANIFEST, SIGNATURE, check_entry, read_inside, scan
 from .members import Member, dropped, load_member, write_member
 from .recipe import Recipe
+from .tasks import TaskPost, TrackOutputs, task_outputs
 
 FORMAT_VERSION = 1
+TASKS_FORMAT_VERSION = 2  # a bundle with VA or AU (``tasks``, ``task_post``); EXPR-only bundles stay 1
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -70,13 +73,16 @@ def bundle_id(manifest: dict[str, Any]) -> str:
 def write_bundle(out: str | Path, members: list[tuple[str, LoadedRun, float | None]], combiner: Combiner,
                  post: list[PostProcessor], recipe: Recipe, extra_files: dict[str, bytes],
                  info: dict[str, Any], overwrite: bool = False,
-                 calibrations: list[dict[str, Any] | None] | None = None, sign: Any = None) -> Path:
+                 calibrations: list[dict[str, Any] | None] | None = None, sign: Any = None,
+                 tasks: list[str] | None = None, task_post: TaskPost | None = None) -> Path:
     """Write the bundle into a temporary folder beside ``out``, then move it into place (a killed
     write leaves no half bundle). ``members``: (name, loaded run, validation F1); ``extra_files``:
     more files (the card, metrics, figures) by relative path; ``info``: what the manifest says
     about the training (``trained_on``, ``validation``); ``calibrations``: each member's
     calibration (a processor dict, or None), applied to its probabilities before the combination;
-    ``sign``: an Ed25519 private key (:func:`.signing.load_private_key`) to sign the manifest with."""
+    ``sign``: an Ed25519 private key (:func:`.signing.load_private_key`) to sign the manifest with;
+    ``tasks``/``task_post``: a bundle of VA or AU (:mod:`.tasks`; its one member predicts them all)."""
+    multi = tasks is not None and list(tasks) != ["expr"]
     out = Path(out)
     if out.exists() and not overwrite:
         raise BundleError(str(out), "exists already", "choose another --out, or pass --overwrite")
@@ -87,19 +93,23 @@ def write_bundle(out: str | Path, members: list[tuple[str, LoadedRun, float | No
         cals = list(calibrations or [None] * len(members))
         for k, ((name, lr, f1), cal) in enumerate(zip(members, cals, strict=True), start=1):
             entry = write_member(tmp, f"members/{k}-{_safe(name)}", lr)
-            entries.append({**entry, "name": name, "val_f1": f1, "calibration": cal})
+            entries.append({**entry, "name": name, "val_f1": f1, "calibration": cal,
+                            **({"tasks": list(tasks or [])} if multi else {})})
         atomic_write_json(tmp / "recipe.json", recipe.to_dict())
         for rel, data in extra_files.items():
             atomic_write_bytes(tmp / rel, data)
         files = {p.relative_to(tmp).as_posix(): sha256_bytes(p.read_bytes())
                  for p in sorted(tmp.rglob("*")) if p.is_file()}
         manifest: dict[str, Any] = {
-            "format_version": FORMAT_VERSION, "id": "", "created": _now(), "exprnet": __version__,
+            "format_version": TASKS_FORMAT_VERSION if multi else FORMAT_VERSION, "id": "", "created": _now(), "exprnet": __version__,
             "classes": list(EXPR_CLASSES), "models": recipe.models, "members": entries,
             "combination": {"method": combiner.method, "weights": [float(w) for w in combiner.weights],
                             "class_bias": None if combiner.bias is None else [float(b) for b in combiner.bias]},
             "postprocess": [p.to_dict() for p in post], **info, "files": files,
         }
+        if multi:
+            manifest["tasks"] = list(tasks or [])
+            manifest["task_post"] = (task_post or TaskPost()).to_dict()
         manifest["id"] = bundle_id(manifest)
         atomic_write_json(tmp / MANIFEST, manifest)
         if sign is not None:
@@ -179,6 +189,8 @@ class Bundle:
     post: list[PostProcessor]
     device: str = "cpu"
     signer: str | None = None  # the trusted key that signed it (``SHA256:...``), when one was required
+    tasks: list[str] = field(default_factory=lambda: ["expr"])  # expr, va, au (:mod:`.tasks`)
+    task_post: TaskPost = field(default_factory=TaskPost)
     _inferencers: dict[tuple, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -198,9 +210,15 @@ class Bundle:
         mp = root / MANIFEST
         manifest, signer = _manifest(root, trusted_keys)
         version = manifest.get("format_version")
-        if version != FORMAT_VERSION:
+        if version not in (FORMAT_VERSION, TASKS_FORMAT_VERSION):
             raise BundleError(str(mp), f"has format_version {version!r}; this exprnet ({__version__}) reads "
-                              f"{FORMAT_VERSION}", "use the exprnet version that made the bundle, or rebuild it")
+                              f"{FORMAT_VERSION} and {TASKS_FORMAT_VERSION}",
+                              "use the exprnet version that made the bundle, or rebuild it")
+        tasks = manifest.get("tasks", ["expr"])
+        if (not isinstance(tasks, list) or not tasks or any(t not in TASK_NAMES for t in tasks)
+                or (tasks != ["expr"]) != (version == TASKS_FORMAT_VERSION)):
+            raise BundleError(str(mp), f"lists tasks {tasks!r} (format_version {version})",
+                              f"tasks are some of {', '.join(TASK_NAMES)}; rebuild the bundle")
         if manifest.get("id") != bundle_id(manifest):
             raise BundleError(str(mp), "was altered (its content no longer matches its id)",
                               "restore it from the original bundle, or rebuild it")
@@ -222,7 +240,11 @@ class Bundle:
         combiner = Combiner(comb["method"], np.asarray(comb["weights"], np.float64),
                             None if bias is None else np.asarray(bias, np.float64))
         post = [processor_from_dict(d, f"{mp}: postprocess") for d in manifest.get("postprocess") or []]
-        return cls(root, manifest, recipe, members, combiner, post, device, signer)
+        task_post = TaskPost.from_dict(manifest.get("task_post"), f"{mp}: task_post")
+        if tasks != ["expr"] and len(members) != 1:
+            raise BundleError(str(mp), f"has {len(members)} members for tasks {', '.join(tasks)}; a bundle of VA "
+                              "or AU holds one", "rebuild the bundle")
+        return cls(root, manifest, recipe, members, combiner, post, device, signer, list(tasks), task_post)
 
     def predict(self, video: str | Path, weights: Mapping[str, str] | None = None, detector: str | None = None,
                 store: str | Path | None = None, faces: str | Path | None = None,
@@ -281,3 +303,10 @@ class Bundle:
         for proc in self.post:  # each stage over all tracks at once, as the ensemble applied it
             decoded = apply_all(proc, [d.probs for d in decoded])
         return dict(zip(tracks, decoded, strict=True))
+
+    def predict_outputs(self, store: str, tracks: list[str], reporter: Reporter | None = None,
+                        absent: dict[str, set[str]] | None = None) -> dict[str, TrackOutputs]:
+        """Every task's predictions per track (:mod:`.tasks`); EXPR-only: :meth:`predict_store`'s."""
+        if self.tasks == ["expr"]:
+            return {t: TrackOutputs(expr=d) for t, d in self.predict_store(store, tracks, reporter, absent).items()}
+        return task_outputs(self, store, tracks, reporter, absent)

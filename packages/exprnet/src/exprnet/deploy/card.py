@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
-from featurizer.core.classes import EXPR_CLASSES
+from featurizer.core.classes import AU_NAMES, EXPR_CLASSES
 from featurizer.core.identity import describe_identity
 
 from .recipe import Recipe
@@ -26,35 +26,16 @@ def _f(v: Any) -> str:
     return "-" if v is None or v != v else f"{float(v):.4f}"
 
 
-def model_card(name: str, recipe: Recipe, members: Sequence[Mapping[str, Any]],
-               metrics: Mapping[str, Any], data: Mapping[str, Any], post: Sequence[str]) -> str:
-    """The card's Markdown. ``members``: manifest entries with weights; ``metrics``: the
-    ensemble's metrics.json; ``data``: :func:`training_summary`; ``post``: the chain, described."""
-    mods = sorted({f.modality for f in recipe.features})
-    sel = metrics.get("selection", {})
-    lines = [
-        f"# Model card: {name}", "",
-        f"An ensemble of {len(members)} model(s) ({metrics.get('method')} of the members' "
-        f"per-frame probabilities) that gives each video frame one of the 8 ABAW expression classes "
-        f"({', '.join(EXPR_CLASSES)}) from the {' and '.join(mods)} features below. Its id and the sha256 "
-        "of every file are in `bundle.json`.", "",
-        "## Intended use", "",
-        "Research on frame-level facial-expression recognition (the ABAW expression task): per-frame "
-        "expression tables and timelines of people in video, with `exprnet infer` or `exprnet serve`. "
-        "It is not for decisions about a person (hiring, policing, health, education): expression is "
-        "not emotion, and the labels are annotators' impressions of Aff-Wild2-like video. It is "
-        "validated only on data like its training data (below); elsewhere, measure it first.", "",
-        "## Training data", "",
-        "| split | tracks | frames | labelled | " + " | ".join(EXPR_CLASSES) + " |",
-        "|---|---|---|---|" + "---|" * len(EXPR_CLASSES),
-    ]
-    for split in ("train", "validation"):
-        d = data.get(split, {})
-        counts = d.get("class_counts", {})
-        lines.append(f"| {split} | {d.get('tracks', 0)} | {d.get('frames', 0)} | {d.get('labelled_frames', 0)} | "
-                     + " | ".join(str(counts.get(c, 0)) for c in EXPR_CLASSES) + " |")
+def _expr_performance(metrics: Mapping[str, Any], sel: Mapping[str, Any]) -> list[str]:
+    if metrics.get("method") == "single":  # one multi-task network, its EXPR head
+        pc = metrics.get("per_class_f1") or {}
+        return ["", "## Expressions on the validation split", "",
+                f"Mean of the 8 per-class F1 (the challenge metric) on {metrics.get('val_tracks')} validation tracks "
+                f"({metrics.get('val_frames')} labelled frames), each frame's most probable class: "
+                f"**{_f(metrics.get('val_f1'))}**.", "", "| class | F1 |", "|---|---|",
+                *[f"| {c} | {_f(pc.get(c))} |" for c in EXPR_CLASSES]]
     honest = sel.get("last", {}).get("val_f1")
-    lines += [
+    lines = [
         "", "## Performance on the validation split", "",
         "Mean of the 8 per-class F1 (the challenge metric) on "
         f"{metrics.get('val_tracks')} validation tracks ({metrics.get('val_frames')} labelled frames).", "",
@@ -69,7 +50,73 @@ def model_card(name: str, recipe: Recipe, members: Sequence[Mapping[str, Any]],
     lines.append(f"| best single member | {_f(metrics.get('best_member_f1'))} |")
     pc = metrics.get("per_class_f1") or {}
     lines += ["", "| class | F1 |", "|---|---|"] + [f"| {c} | {_f(pc.get(c))} |" for c in EXPR_CLASSES]
-    lines += ["", "![confusion matrix on validation](confusion.png)", "", "## Members", "",
+    return lines
+
+
+def _task_performance(metrics: Mapping[str, Any], tasks: Sequence[str]) -> list[str]:
+    """VA and AU validation scores, after the bundle's post-processing."""
+    lines: list[str] = []
+    if "va" in tasks:
+        lines += ["", "## Valence-arousal on the validation split", "",
+                  f"Concordance correlation coefficients over all {metrics.get('val_va_frames', 0)} annotated frames "
+                  f"of {metrics.get('val_va_tracks', 0)} validation tracks (the challenge metric is their mean).", "",
+                  "| VA (mean CCC) | CCC valence | CCC arousal |", "|---|---|---|",
+                  f"| {_f(metrics.get('val_va'))} | {_f(metrics.get('val_ccc_valence'))} | "
+                  f"{_f(metrics.get('val_ccc_arousal'))} |"]
+    if "au" in tasks:
+        lines += ["", "## Action units on the validation split", "",
+                  f"Binary F1 per AU over {metrics.get('val_au_frames', 0)} annotated frames of "
+                  f"{metrics.get('val_au_tracks', 0)} validation tracks, after each AU's threshold; the challenge "
+                  f"metric is their mean: **{_f(metrics.get('val_au_f1'))}**.", "",
+                  "| " + " | ".join(AU_NAMES) + " |", "|" + "---|" * len(AU_NAMES),
+                  "| " + " | ".join(_f(metrics.get(f"val_f1_{a}")) for a in AU_NAMES) + " |"]
+    return lines
+
+
+def model_card(name: str, recipe: Recipe, members: Sequence[Mapping[str, Any]],
+               metrics: Mapping[str, Any], data: Mapping[str, Any], post: Sequence[str]) -> str:
+    """The card's Markdown. ``members``: manifest entries with weights; ``metrics``: the
+    ensemble's metrics.json; ``data``: :func:`training_summary`; ``post``: the chain, described."""
+    mods = sorted({f.modality for f in recipe.features})
+    sel = metrics.get("selection", {})
+    tasks = list(metrics.get("tasks") or ["expr"])
+    what = {"expr": f"one of the 8 ABAW expression classes ({', '.join(EXPR_CLASSES)})",
+            "va": "valence and arousal (each in [-1, 1])",
+            "au": f"the presence of {len(AU_NAMES)} action units ({', '.join(AU_NAMES)})"}
+    lines = [
+        f"# Model card: {name}", "",
+        (f"An ensemble of {len(members)} model(s) ({metrics.get('method')} of the members' per-frame "
+         "probabilities)" if tasks == ["expr"] else
+         f"One network with a head per task ({', '.join(t.upper() for t in tasks)}), its encoder shared,") +
+        f" that gives each video frame {'; '.join(what[t] for t in tasks)} from the {' and '.join(mods)} features "
+        "below. Its id and the sha256 of every file are in `bundle.json`.", "",
+        "## Intended use", "",
+        "Research on frame-level facial-expression recognition (the ABAW "
+        + ("expression task): per-frame expression tables" if tasks == ["expr"] else
+           "expression, valence-arousal and action-unit tasks): per-frame tables")
+        + " and timelines of people in video, with `exprnet infer` or `exprnet serve`. It is not for "
+        "decisions about a person (hiring, policing, health, education): expression is not emotion, and "
+        "the labels are annotators' impressions of Aff-Wild2-like video. It is validated only on "
+        "data like its training data (below); elsewhere, measure it first.", "",
+        "## Training data", "",
+        "| split | tracks | frames | labelled | " + " | ".join(EXPR_CLASSES) + " |",
+        "|---|---|---|---|" + "---|" * len(EXPR_CLASSES),
+    ]
+    for split in ("train", "validation"):
+        d = data.get(split, {})
+        counts = d.get("class_counts", {})
+        lines.append(f"| {split} | {d.get('tracks', 0)} | {d.get('frames', 0)} | {d.get('labelled_frames', 0)} | "
+                     + " | ".join(str(counts.get(c, 0)) for c in EXPR_CLASSES) + " |")
+    if tasks != ["expr"]:
+        lines += ["", "| task | training tracks | validation tracks |", "|---|---|---|"]
+        lines += [f"| {t.upper()} | {c.get('train', 0)} | {c.get('validation', 0)} |"
+                  for t, c in (data.get("tasks") or {}).items()]
+    if "expr" in tasks:
+        lines += _expr_performance(metrics, sel)
+    lines += _task_performance(metrics, tasks)
+    if metrics.get("method") != "single":
+        lines += ["", "![confusion matrix on validation](confusion.png)"]
+    lines += ["", "## Members", "",
               "| member | kind | encoder | features | weight | val F1 |", "|---|---|---|---|---|---|"]
     for m in members:
         lines.append(f"| {m['name']} | {m['kind']} | {m['encoder']} | {'+'.join(m['features'])} | "

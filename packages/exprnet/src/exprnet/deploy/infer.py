@@ -15,7 +15,8 @@ Per video, through featurizer's one extraction path:
    per video frame, reading the crops of step 2;
 5. the bundle's members, combination and post-processing run on the stored tracks
    (:meth:`~exprnet.deploy.bundle.Bundle.predict_store`, the code of ``exprnet predict`` and
-   ``exprnet ensemble``).
+   ``exprnet ensemble``); a bundle with VA or AU adds their values, probabilities and 0/1
+   (:mod:`.tasks`).
 
 Stage seconds (faces, each model, members and post-processing) are kept for the benchmark.
 """
@@ -50,34 +51,52 @@ from featurizer import extract as extract_features
 
 from ..errors import VideoError
 from ..reports.progress import NullReporter, Reporter
+from ..tasks.names import AU_NAMES, VA_NAMES
 
 CLASS_COLUMNS = ("frame", "time", "expression", "face")
 
 
 @dataclass
 class TrackPrediction:
-    """One person's expression in every frame of one video (numpy arrays; no pandas needed)."""
+    """One person's predictions in every frame of one video (numpy arrays; no pandas needed): the
+    expression, and valence-arousal and action units when the bundle has those tasks."""
 
     track: str
     video: str
     frames: np.ndarray  # (n,) 1-based video frame numbers
     time: np.ndarray  # (n,) the frames' presentation times, seconds
-    labels: np.ndarray  # (n,) class index 0-7
-    probabilities: np.ndarray  # (n, 8) rows summing to 1
+    labels: np.ndarray | None  # (n,) class index 0-7 (None: the bundle has no EXPR task)
+    probabilities: np.ndarray | None  # (n, 8) rows summing to 1
     face: np.ndarray | None  # (n,) 1 where a face was detected, 0 where filled; None: no visual features
     classes: list[str]
     boxes: np.ndarray | None = None  # (n, 4) x1, y1, x2, y2 in video pixels (NaN: no face), for overlays
+    va: np.ndarray | None = None  # (n, 2) valence, arousal in [-1, 1] (None: no VA task)
+    au_probs: np.ndarray | None = None  # (n, 12) each AU's probability (None: no AU task)
+    au: np.ndarray | None = None  # (n, 12) 0/1: au_probs >= the bundle's threshold of each AU
 
     @property
     def expression(self) -> list[str]:
-        return [self.classes[i] for i in self.labels]
+        return [] if self.labels is None else [self.classes[i] for i in self.labels]
 
     def columns(self) -> dict[str, Any]:
-        """The CSV's columns by name (``frame, time, expression, face``, then one per class)."""
-        cols: dict[str, Any] = {"frame": self.frames, "time": self.time, "expression": self.expression,
-                                "face": self.face}
-        for k, c in enumerate(self.classes):
-            cols[c] = self.probabilities[:, k]
+        """The CSV's columns by name: ``frame, time, expression, face``, one per class, then
+        ``valence, arousal``, ``AU1_prob ... AU26_prob`` and ``AU1 ... AU26`` (0/1) for the
+        bundle's tasks (a bundle without EXPR: no ``expression`` nor class columns)."""
+        cols: dict[str, Any] = {"frame": self.frames, "time": self.time}
+        if self.labels is not None:
+            cols["expression"] = self.expression
+        cols["face"] = self.face
+        if self.probabilities is not None:
+            for k, c in enumerate(self.classes):
+                cols[c] = self.probabilities[:, k]
+        if self.va is not None:
+            for k, c in enumerate(VA_NAMES):
+                cols[c] = self.va[:, k]
+        if self.au_probs is not None and self.au is not None:
+            for k, c in enumerate(AU_NAMES):
+                cols[f"{c}_prob"] = self.au_probs[:, k]
+            for k, c in enumerate(AU_NAMES):
+                cols[c] = self.au[:, k]
         return cols
 
     def to_pandas(self) -> Any:
@@ -243,7 +262,7 @@ class Inferencer:
         t1 = time.perf_counter()
         names = list(people)
         absent = {t: set(audio) for t in names} if absent_audio else None
-        decoded = self.bundle.predict_store(store, names, reporter, absent=absent)
+        decoded = self.bundle.predict_outputs(store, names, reporter, absent=absent)
         self.seconds["members + post-processing"] += time.perf_counter() - t1
         return [self._prediction(video, store, t, people[t], decoded[t]) for t in names]
 
@@ -258,8 +277,11 @@ class Inferencer:
             boxes = np.full((n, 4), np.nan)
             keep = face_track.frames < n
             boxes[face_track.frames[keep]] = face_track.boxes[keep]
-        return TrackPrediction(track, str(video), np.arange(1, n + 1), times, np.asarray(dec.labels, np.int64),
-                               np.asarray(dec.probs, np.float32), face, self.bundle.classes, boxes)
+        expr = dec.expr
+        return TrackPrediction(track, str(video), np.arange(1, n + 1), times,
+                               None if expr is None else np.asarray(expr.labels, np.int64),
+                               None if expr is None else np.asarray(expr.probs, np.float32), face, self.bundle.classes,
+                               boxes, dec.va, dec.au_probs, dec.au)
 
     def videos(self, inputs: Sequence[str | Path], store: str, progress: Progress | None = None,
                reporter: Reporter | None = None) -> Iterator[VideoResult]:

@@ -24,6 +24,8 @@ from ..reports.progress import NullReporter, Reporter
 from ..training.runfolder import RunFolder
 from .bundle import write_bundle
 from .card import model_card, training_summary
+from .make_tasks import finite as _finite
+from .make_tasks import make_task_bundle
 from .recipe import recipe_from_store
 
 
@@ -65,24 +67,25 @@ def bundle_from_ensemble(runs: Sequence[str | Path], metrics: Mapping[str, Any],
     return write_bundle(out, members, comb, post, recipe, extra, _finite(info), overwrite, list(cals), sign)
 
 
-def _finite(obj: Any) -> Any:
-    """NaN (an estimate that could not be made) as null: bundle.json stays strict JSON."""
-    if isinstance(obj, float) and obj != obj:
-        return None
-    if isinstance(obj, dict):
-        return {k: _finite(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_finite(v) for v in obj]
-    return obj
-
-
-def make_bundle(runs: Sequence[str | Path], method: str, store: str, labels: str, out: str | Path,
+def make_bundle(runs: Sequence[str | Path], method: str, store: str, labels: str | Sequence[str], out: str | Path,
                 smooth: str = "none", select: str = "best", class_bias: bool = False, cv_folds: int = 4,
                 device: str = "auto", reporter: Reporter | None = None, detector: str | None = None,
                 overwrite: bool = False, allow_feature_mismatch: bool = False, sign: Any = None) -> Path:
     """``exprnet bundle``: fit the ensemble on the runs' validation split, then write the bundle
-    (signed with ``sign``, an Ed25519 private key, when given)."""
+    (signed with ``sign``, an Ed25519 private key, when given). ``labels``: the annotation folder,
+    or one per task; a run of VA or AU makes a bundle of its tasks (:mod:`.make_tasks`)."""
+    from ..data.tasks import expr_labels_dir, label_dirs
+    from .tasks import run_tasks_of
+
     reporter = reporter or NullReporter()
+    if any(run_tasks_of(r, select) != ["expr"] for r in runs):
+        if smooth != "none" or class_bias:
+            raise ConfigError("--smooth/--class-bias", "apply to EXPR-only ensembles; a run of VA or AU is bundled "
+                              "with its own post-processing (VA smoothing, AU thresholds, fitted on its training "
+                              "tracks)", "leave out --smooth and --class-bias")
+        return make_task_bundle(runs, store, label_dirs(labels), out, select, device, reporter, detector, overwrite,
+                                allow_feature_mismatch, sign)
+    labels = expr_labels_dir(labels, "exprnet bundle of EXPR-only runs")
     with tempfile.TemporaryDirectory(prefix="exprnet-bundle-") as tmp:
         ev = Path(tmp)
         metrics = run_ensemble(runs, method, store, labels, ev, class_bias=class_bias, cv_folds=cv_folds,

@@ -130,7 +130,7 @@ def load_member(blobs: Any, entry: dict[str, Any], recipe: Recipe, device: str =
                                      [arr[f"b{k}"] for k in range(n)])
         width = classifier.weights[0].shape[0]
     else:
-        state, net = _network(blobs, f"{folder}/weights.safetensors", cfg)
+        state, net = _network(blobs, f"{folder}/weights.safetensors", cfg, entry.get("tasks") or ["expr"])
         width = int(state["fusion.proj.weight"].shape[1])
     modalities = [recipe.feature(f).modality for f in cfg.data.features]
     expect = input_dim(sum(want), len(flag_groups(modalities, cfg.data.present_flags)))
@@ -145,7 +145,7 @@ def load_member(blobs: Any, entry: dict[str, Any], recipe: Recipe, device: str =
                   entry.get("val_f1"), lr, calibration, Predictor(lr, device, net))
 
 
-def _network(blobs: Any, rel: str, cfg: RunConfig) -> tuple[dict, Any]:
+def _network(blobs: Any, rel: str, cfg: RunConfig, tasks: list[str]) -> tuple[dict, Any]:
     """The state dict (torch tensors) and the member's network, built and loaded strictly with it."""
     from safetensors import SafetensorError
     from safetensors.torch import load
@@ -158,7 +158,7 @@ def _network(blobs: Any, rel: str, cfg: RunConfig) -> tuple[dict, Any]:
     w = state.get("fusion.proj.weight")
     if w is None:
         raise BundleError(str(root / rel), "holds no fusion layer (fusion.proj.weight)", "rebuild the bundle")
-    net = build_model(int(w.shape[1]), cfg.model)
+    net = build_model(int(w.shape[1]), cfg.model, tasks)
     try:
         net.load_state_dict(state)
     except RuntimeError as e:

@@ -21,6 +21,7 @@ from fastapi.responses import Response
 from featurizer import Collected
 from pydantic import BaseModel, ConfigDict, Field
 
+from ..tasks.names import AU_NAMES
 from .bundle import Bundle
 from .infer import Inferencer, TrackPrediction
 from .livesocket import LiveSettings, add_live_route
@@ -45,16 +46,30 @@ class ExpressionTrack(BaseModel):
     track: str = Field(description="Track id: the file's stem, with _left/_right for two people.")
     frames: list[int] = Field(description="(n,) 1-based video frame numbers: one row per frame.")
     time: list[float] = Field(description="(n,) each frame's presentation time, seconds.")
-    expression: list[str] = Field(description="(n,) the predicted class of each frame.")
+    expression: list[str] | None = Field(None, description="(n,) the predicted class of each frame (absent when "
+                                                           "the bundle has no EXPR task).")
     face: list[int] | None = Field(description="(n,) 1 where a face was detected, 0 where filled from the "
                                                "nearest; null when the bundle reads no visual feature.")
-    probabilities: list[list[float]] = Field(description="(n, 8) class probabilities (rows sum to 1), in "
-                                                         "the order of `classes`.")
+    probabilities: list[list[float]] | None = Field(None, description="(n, 8) class probabilities (rows sum to 1), "
+                                                                      "in the order of `classes`.")
+    valence: list[float] | None = Field(None, description="(n,) valence in [-1, 1] (only when the bundle has VA).")
+    arousal: list[float] | None = Field(None, description="(n,) arousal in [-1, 1] (only when the bundle has VA).")
+    au_probabilities: list[list[float]] | None = Field(
+        None, description="(n, 12) each action unit's probability, in the order of `action_units` (only when the "
+                          "bundle has AU).")
+    au: list[list[int]] | None = Field(None, description="(n, 12) 0/1: each action unit present after its threshold "
+                                                         "(`au_thresholds`), in the order of `action_units`.")
 
 
 class ExpressionsResponse(BaseModel):
     bundle: str = Field(description="The bundle's id (bundle.json).")
     classes: list[str] = Field(description="The 8 classes, the columns of `probabilities`.")
+    tasks: list[str] | None = Field(None, description="The bundle's tasks (expr, va, au), when it has more than "
+                                                      "EXPR.")
+    action_units: list[str] | None = Field(None, description="The 12 AUs, the columns of `au_probabilities` and `au` "
+                                                             "(only when the bundle has AU).")
+    au_thresholds: list[float] | None = Field(None, description="Each AU's threshold on its probability (only when "
+                                                                "the bundle has AU).")
     video: str = Field(description="The uploaded file's name.")
     tracks: list[ExpressionTrack]
     warnings: list[str] = Field(description="Things to know (no audio, a face missing ...), once each.")
@@ -62,9 +77,29 @@ class ExpressionsResponse(BaseModel):
 
 
 def track_json(p: TrackPrediction) -> dict[str, Any]:
-    return {"track": p.track, "frames": p.frames.tolist(), "time": [float(t) for t in p.time],
-            "expression": p.expression, "face": None if p.face is None else p.face.astype(int).tolist(),
-            "probabilities": p.probabilities.astype(float).tolist()}
+    """One track's fields; VA and AU ones only when the bundle has those tasks (EXPR-only: as before)."""
+    d: dict[str, Any] = {"track": p.track, "frames": p.frames.tolist(), "time": [float(t) for t in p.time]}
+    if p.labels is not None:
+        d["expression"] = p.expression
+    d["face"] = None if p.face is None else p.face.astype(int).tolist()
+    if p.probabilities is not None:
+        d["probabilities"] = p.probabilities.astype(float).tolist()
+    if p.va is not None:
+        d["valence"], d["arousal"] = p.va[:, 0].astype(float).tolist(), p.va[:, 1].astype(float).tolist()
+    if p.au_probs is not None and p.au is not None:
+        d["au_probabilities"], d["au"] = p.au_probs.astype(float).tolist(), p.au.astype(int).tolist()
+    return d
+
+
+def task_fields(bundle: Bundle) -> dict[str, Any]:
+    """The response's fields about the bundle's tasks (none for an EXPR-only bundle)."""
+    if bundle.tasks == ["expr"]:
+        return {}
+    d: dict[str, Any] = {"tasks": list(bundle.tasks)}
+    if bundle.task_post.au is not None:
+        d["action_units"] = list(AU_NAMES)
+        d["au_thresholds"] = [float(t) for t in bundle.task_post.au.thresholds]
+    return d
 
 
 def tracks_csv(preds: list[TrackPrediction]) -> str:
@@ -108,7 +143,7 @@ def add_expressions_route(app: Any, inferencer: Inferencer) -> None:
                 return tracks_csv(res.tracks).encode()
             timing = {"upload": clip.seconds["upload"], "queue": clip.seconds["queue"],
                       "compute": time.perf_counter() - t0, "total": time.perf_counter() - clip.seconds["start"]}
-            doc = {"bundle": bundle.id, "classes": bundle.classes, "video": clip.filename,
+            doc = {"bundle": bundle.id, "classes": bundle.classes, **task_fields(bundle), "video": clip.filename,
                    "tracks": [track_json(p) for p in res.tracks],
                    "warnings": [clip.named(w) for w in res.warnings], "timing": timing}
             return json.dumps(doc, separators=(",", ":"), allow_nan=False).encode()

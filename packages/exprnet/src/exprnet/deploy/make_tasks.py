@@ -1,0 +1,130 @@
+"""``exprnet bundle`` of a run with VA or AU: one member, each task's post-processing, every task's scores.
+
+The run predicts its training and validation tracks once; the VA smoothing and the AU
+thresholds and smoothing are fitted on the training tracks against training labels
+(:func:`.tasks.fit_task_post`), then every task is scored on the validation tracks after them
+(:class:`~exprnet.tasks.registry.Task` scores: EXPR F1, VA CCC, AU F1), which metrics.json,
+the manifest and the model card report.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from featurizer.core.store import FeatureStore
+
+from ..data.bank import load_bank
+from ..data.tasks import find_task_files, read_task_labels
+from ..ensemble.combine import Combiner
+from ..errors import ConfigError, DataError
+from ..models import build_model
+from ..prediction.predict import Predictor, check_bank
+from ..reports.progress import NullReporter, Reporter
+from ..tasks.registry import TASKS
+from ..training.runfolder import RunFolder
+from .bundle import write_bundle
+from .card import model_card, training_summary
+from .recipe import recipe_from_store
+from .tasks import TaskPost, fit_task_post, load_task_run, slices
+
+
+def make_task_bundle(runs: Sequence[str | Path], store: str, labels: Sequence[str], out: str | Path,
+                     select: str = "best", device: str = "auto", reporter: Reporter | None = None,
+                     detector: str | None = None, overwrite: bool = False, allow_feature_mismatch: bool = False,
+                     sign: Any = None) -> Path:
+    """A bundle of one run trained on VA or AU (alone or with other tasks); ``labels``: one
+    annotation folder per task (the run's own ``--labels``)."""
+    reporter = reporter or NullReporter()
+    if len(runs) != 1:
+        raise ConfigError("RUN...", f"names {len(runs)} runs, and one of them predicts VA or AU; a bundle of VA "
+                          "or AU holds one run", "bundle one multi-task run (ensembles of VA/AU runs: `exprnet ensemble`)")
+    run_dir = runs[0]
+    lr, tasks = load_task_run(run_dir, select)
+    cfg = lr.cfg
+    folder = RunFolder(run_dir).read_tracks()
+    train, val = list(folder["train"]), list(folder["val"])
+    tf = find_task_files(labels, (cfg.data.train_split, cfg.data.val_split))
+    extra = [t for t in tf.tasks if t not in tasks]
+    if extra:
+        raise DataError(", ".join(tf.folders[t] for t in extra), f"holds {', '.join(t.upper() for t in extra)} "
+                        f"labels but {run_dir} predicts {', '.join(t.upper() for t in tasks)}",
+                        "pass the annotation folders of the run's tasks")
+    missing = [t for t in tasks if t not in tf.tasks]
+    if missing:
+        raise ConfigError("--labels", f"has no {', '.join(t.upper() for t in missing)} folder; {run_dir} predicts "
+                          f"{', '.join(t.upper() for t in tasks)}", "pass one --labels folder per task of the run")
+    features = list(cfg.data.features)
+    recipe = recipe_from_store(store, features, train + val, {Path(run_dir).name: lr.features}, detector)
+    reader = FeatureStore(store, mode="r")
+    names = [t for t in train + val if reader.has_track(t)]
+    bank = load_bank(reader, features, names, None, "error")
+    check_bank(lr, bank, store, allow_feature_mismatch)
+    width = int(lr.state["fusion.proj.weight"].shape[1])
+    net = build_model(width, cfg.model, tasks)
+    net.load_state_dict(lr.state)
+    rows = Predictor(lr, device, net).probs(bank, reporter)
+    out_of = {t: rows[i] for i, t in enumerate(bank.tracks)}
+    s = slices(tasks)
+    lab = {task: read_task_labels(tf, task, names) for task in tasks}
+    fit_preds: dict[str, list[np.ndarray]] = {}
+    fit_trues: dict[str, list[np.ndarray]] = {}
+    for task in [t for t in tasks if t != "expr"]:
+        have = [t for t in train if t in lab[task] and t in out_of]
+        fit_preds[task] = [out_of[t][:, s[task]] for t in have]
+        fit_trues[task] = [lab[task][t] for t in have]
+    post = fit_task_post(tasks, fit_preds, fit_trues)
+    metrics = _scores(tasks, post, out_of, lab, val)
+    metrics.update({"method": "single", "members": [{"run": str(run_dir), "val_f1": metrics.get("val_f1")}],
+                    "tasks": tasks, "task_post": post.to_dict(), "weights": [1.0], "postprocess": []})
+    expr_lab = lab.get("expr", {})
+    data = training_summary(train, val, expr_lab)
+    data["tasks"] = {task: {split: sum(1 for t in tracks if t in lab[task]) for split, tracks in
+                            (("train", train), ("validation", val))} for task in tasks}
+    name = Path(run_dir).name
+    entries = [{"name": name, "kind": "network", "encoder": cfg.model_name, "features": features,
+                "val_f1": metrics.get("val_f1"), "weight": 1.0}]
+    title = Path(out).name
+    card = model_card(title, recipe, entries, metrics, data, post.describe())
+    files = {"MODEL_CARD.md": card.encode(), "metrics.json": (json.dumps(finite(metrics), indent=2) + "\n").encode()}
+    info = {"name": title, "select": select,
+            "trained_on": {**data, "store": str(store), "labels": [str(x) for x in labels]},
+            "validation": {k: v for k, v in metrics.items() if k.startswith("val_") or k in ("per_class_f1",)}}
+    return write_bundle(out, [(name, lr, metrics.get("val_f1"))], Combiner("mean", np.ones(1)), [], recipe, files,
+                        finite(info), overwrite, None, sign, tasks=tasks, task_post=post)
+
+
+def _scores(tasks: Sequence[str], post: TaskPost, out_of: dict[str, np.ndarray], lab: dict[str, dict[str, np.ndarray]],
+            val: Sequence[str]) -> dict[str, Any]:
+    """Every task's validation scores (``val_`` keys) after the post-processing, and what they count."""
+    got: dict[str, Any] = {}
+    for task in tasks:
+        have = [t for t in val if t in lab[task] and t in out_of]
+        got[f"val_{task}_tracks"] = len(have)
+        if not have:
+            continue
+        outs = [post.outputs(out_of[t], tasks) for t in have]
+        pred = np.concatenate([o.expr.labels if task == "expr" else o.va if task == "va" else o.au for o in outs])
+        true = np.concatenate([lab[task][t] for t in have])
+        keep = TASKS[task].annotated(true)
+        got[f"val_{task}_frames"] = int(keep.sum())
+        scores = TASKS[task].val_scores(pred[keep], true[keep])
+        got.update(scores)
+        if task == "expr":
+            got["per_class_f1"] = {k[len("val_f1_"):]: v for k, v in scores.items() if k.startswith("val_f1_")}
+            got["val_tracks"], got["val_frames"] = len(have), int(keep.sum())
+    return got
+
+
+def finite(obj: Any) -> Any:
+    """NaN (an estimate that could not be made) as null: bundle.json stays strict JSON."""
+    if isinstance(obj, float) and obj != obj:
+        return None
+    if isinstance(obj, dict):
+        return {k: finite(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [finite(v) for v in obj]
+    return obj

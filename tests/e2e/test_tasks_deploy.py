@@ -1,0 +1,187 @@
+"""The three ABAW tasks through deployment, from the demo corpus's videos: `featurizer demo-data`
+(EXPR, VA_Set, AU_Set) -> `featurizer extract` -> a multi-task `exprnet train` -> `exprnet bundle`
+-> `exprnet infer --labels` x3 on the held-out video -> `/v1/expressions`. Checks each task's
+columns and fields, that the bundle's VA smoothing and AU thresholds are what the fitters choose
+on the run's training predictions and labels (never validation's), and that infer's scores are
+exprnet.tasks' metrics on what the CSV holds. Tiny settings (audio features: no face detection)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from exprnet.cli import app as exprnet_app
+from exprnet.deploy.outputs import read_csv
+from exprnet.reports.metrics import confusion, per_class_f1
+from exprnet.tasks.metrics import au_scores, va_scores
+from exprnet.tasks.post import fit_au_post, fit_va_post
+from featurizer.cli import app as featurizer_app
+from featurizer.core.annotations import read_labels
+from featurizer.core.classes import AU_NAMES, EXPR_CLASSES, VA_NAMES
+
+from .conftest import ok, runner
+
+FEATURES = "fbank"
+TINY = ["--features", FEATURES, "--encoder", "lstm", "--d-model", "16", "--hidden", "16", "--segment", "16",
+        "--set", "model.head=[16]", "--epochs", "2", "--device", "cpu", "--no-baseline"]
+HEADER = ["frame", "time", "expression", "face", *EXPR_CLASSES, *VA_NAMES, *[f"{a}_prob" for a in AU_NAMES],
+          *AU_NAMES]
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory) -> Path:
+    d = tmp_path_factory.mktemp("demo36")
+    ok(featurizer_app, "demo-data", d / "data", "--videos", "4", "--seconds", "3")
+    ok(featurizer_app, "extract", d / "data" / "videos", "--labels", d / "data" / "annotations", "--model", FEATURES,
+       "--out", d / "features.zarr")
+    return d
+
+
+def _labels(root: Path) -> list[str]:
+    return ["--labels", root / "annotations", "--labels", root / "VA_Set", "--labels", root / "AU_Set"]
+
+
+@pytest.fixture(scope="module")
+def bundle(demo: Path) -> Path:
+    data = demo / "data"
+    ok(exprnet_app, "train", "--store", demo / "features.zarr", *_labels(data), *TINY, "--out", demo / "run")
+    out = ok(exprnet_app, "bundle", demo / "run", "--store", demo / "features.zarr", *_labels(data),
+             "--out", demo / "bundle", "--device", "cpu")
+    assert "tasks EXPR, VA, AU" in out and "VA CCC" in out and "AU F1" in out
+    return demo / "bundle"
+
+
+@pytest.fixture(scope="module")
+def inferred(bundle: Path, demo: Path) -> Path:
+    held = demo / "data" / "heldout"
+    ok(exprnet_app, "infer", held / "videos", "--bundle", bundle, "--out", demo / "infer", *_labels(held))
+    return demo / "infer"
+
+
+def test_bundle_holds_every_task_fitted_on_training_tracks_only(bundle: Path, demo: Path):
+    manifest = json.loads((bundle / "bundle.json").read_text())
+    assert manifest["format_version"] == 2 and manifest["tasks"] == ["expr", "va", "au"]
+    assert manifest["members"][0]["tasks"] == ["expr", "va", "au"]
+    post = manifest["task_post"]
+    # the independent path: the run's own predictions on its training tracks (exprnet predict), the
+    # training labels, the fitters: the bundle must hold exactly what they choose
+    run = demo / "run"
+    train = json.loads((run / "tracks.json").read_text())["train"]
+    ok(exprnet_app, "predict", "--run", run, "--store", demo / "features.zarr", "--tracks", ",".join(train),
+       "--out", demo / "pred-train", "--device", "cpu")
+    for task, folder, fit in (("va", "VA_Set", fit_va_post), ("au", "AU_Set", fit_au_post)):
+        files = {p.stem: p for p in (demo / "data" / folder / "Train_Set").glob("*.txt")}
+        have = [t for t in train if t in files]
+        assert have, task
+        chosen = fit([np.load(demo / "pred-train" / task / f"{t}.npy") for t in have],
+                     [read_labels(files[t]).values for t in have]).to_dict()
+        if task == "va":
+            assert post["va"]["width"] == chosen["width"]
+        else:
+            assert post["au"]["widths"] == chosen["widths"]
+            np.testing.assert_allclose(post["au"]["thresholds"], chosen["thresholds"])
+    metrics = json.loads((bundle / "metrics.json").read_text())
+    for k in ("val_f1", "val_va", "val_ccc_valence", "val_ccc_arousal", "val_au_f1", *[f"val_f1_{a}" for a in AU_NAMES]):
+        assert isinstance(metrics[k], float), k
+    card = (bundle / "MODEL_CARD.md").read_text()
+    assert "## Valence-arousal on the validation split" in card and "## Action units on the validation split" in card
+    assert f"| {metrics['val_va']:.4f} | {metrics['val_ccc_valence']:.4f} |" in card
+    assert f"**{metrics['val_au_f1']:.4f}**" in card
+
+
+def test_infer_writes_every_task_and_scores_what_the_csv_holds(inferred: Path, bundle: Path, demo: Path):
+    path = inferred / "heldout-1.csv"
+    assert path.read_text().splitlines()[0].split(",") == HEADER
+    got = read_csv(path)
+    va = np.stack([got[c] for c in VA_NAMES], 1)
+    probs = np.stack([got[f"{a}_prob"] for a in AU_NAMES], 1)
+    au = np.stack([got[a] for a in AU_NAMES], 1)
+    assert np.abs(va).max() <= 1 and set(np.unique(au)) <= {0, 1}
+    thr = np.array(json.loads((bundle / "bundle.json").read_text())["task_post"]["au"]["thresholds"])
+    np.testing.assert_array_equal(au, (probs >= thr).astype(int))  # 0/1 after each AU's threshold
+    held = demo / "data" / "heldout"
+    scores = json.loads((inferred / "scores.json").read_text())
+    assert scores["tasks"] == ["expr", "va", "au"]
+    y_va = read_labels(held / "VA_Set" / "heldout-1.txt").values
+    y_au = read_labels(held / "AU_Set" / "heldout-1.txt").values
+    y_ex = read_labels(held / "annotations" / "heldout-1.txt").values
+    assert len(y_va) == len(y_au) == len(y_ex) == len(va)
+    want_va, want_au = va_scores(va, y_va), au_scores(au, y_au)
+    for k, v in {**want_va, **want_au}.items():
+        assert scores[k] == pytest.approx(v, abs=1e-6), k  # the CSV's 7 significant digits
+    pred = np.array([EXPR_CLASSES.index(e) for e in got["expression"]])
+    assert scores["f1"] == pytest.approx(float(per_class_f1(confusion(y_ex, pred)).mean()), abs=1e-12)
+    assert scores["va_labelled_frames"] == int((~np.isnan(y_va).any(axis=1)).sum())
+    sub = (inferred / "submission_au.txt").read_text().splitlines()
+    assert sub[0] == "image_location," + ",".join(AU_NAMES)
+    assert sub[1] == "heldout-1/00001.jpg," + ",".join(str(int(v)) for v in au[0])
+    assert (inferred / "submission_va.txt").is_file() and (inferred / "submission.txt").is_file()
+    assert (inferred / "heldout-1.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_http_answers_every_task_as_infer_wrote(bundle: Path, inferred: Path, demo: Path):
+    from exprnet.deploy.serve import create_expressions_app
+    from fastapi.testclient import TestClient
+
+    data = (demo / "data" / "heldout" / "videos" / "heldout-1.mp4").read_bytes()
+    with TestClient(create_expressions_app(bundle, None, "cpu")) as client:
+        r = client.post("/v1/expressions", files={"file": ("heldout-1.mp4", data)})
+        csv = client.post("/v1/expressions?format=csv", files={"file": ("heldout-1.mp4", data)})
+    assert r.status_code == 200, r.text
+    assert csv.status_code == 200 and csv.text == (inferred / "heldout-1.csv").read_text()
+    doc = r.json()
+    assert doc["tasks"] == ["expr", "va", "au"] and doc["action_units"] == list(AU_NAMES)
+    assert doc["au_thresholds"] == json.loads((bundle / "bundle.json").read_text())["task_post"]["au"]["thresholds"]
+    (track,) = doc["tracks"]
+    ref = read_csv(inferred / "heldout-1.csv")
+    np.testing.assert_allclose(track["valence"], ref["valence"], atol=1e-6)
+    np.testing.assert_allclose(track["arousal"], ref["arousal"], atol=1e-6)
+    np.testing.assert_allclose(track["au_probabilities"], np.stack([ref[f"{a}_prob"] for a in AU_NAMES], 1), atol=1e-6)
+    assert track["au"] == np.stack([ref[a] for a in AU_NAMES], 1).tolist()
+    assert track["expression"] == list(ref["expression"])
+
+
+def test_a_va_only_run_bundles_and_infers_without_expression_columns(demo: Path, tmp_path: Path):
+    data = demo / "data"
+    ok(exprnet_app, "train", "--store", demo / "features.zarr", "--labels", data / "VA_Set", *TINY,
+       "--out", tmp_path / "run")
+    ok(exprnet_app, "bundle", tmp_path / "run", "--store", demo / "features.zarr", "--labels", data / "VA_Set",
+       "--out", tmp_path / "bundle", "--device", "cpu")
+    assert json.loads((tmp_path / "bundle" / "bundle.json").read_text())["tasks"] == ["va"]
+    held = data / "heldout"
+    r = runner.invoke(
+        exprnet_app, [str(a) for a in ("infer", held / "videos", "--bundle", tmp_path / "bundle", "--out",
+                                       tmp_path / "infer", "--labels", held / "AU_Set")])
+    assert r.exit_code != 0 and "does not predict AU" in r.output  # a task the bundle lacks: one clear line
+    ok(exprnet_app, "infer", held / "videos", "--bundle", tmp_path / "bundle", "--out", tmp_path / "infer",
+       "--labels", held / "VA_Set")
+    got = tmp_path / "infer" / "heldout-1.csv"
+    assert got.read_text().splitlines()[0] == "frame,time,face,valence,arousal"
+    assert not (tmp_path / "infer" / "submission.txt").exists() and (tmp_path / "infer" / "submission_va.txt").exists()
+    t = read_csv(got)
+    scores = json.loads((tmp_path / "infer" / "scores.json").read_text())
+    y = read_labels(held / "VA_Set" / "heldout-1.txt").values
+    assert scores["va"] == pytest.approx(va_scores(np.stack([t["valence"], t["arousal"]], 1), y)["va"], abs=1e-6)
+
+
+def test_a_bundle_whose_tasks_disagree_with_its_format_or_heads_is_refused(bundle: Path, tmp_path: Path):
+    import shutil
+
+    from exprnet.deploy.bundle import Bundle, bundle_id
+    from exprnet.errors import BundleError
+
+    for edit, said in (({"format_version": 1}, "lists tasks"), ({"tasks": ["expr", "va", "pose"]}, "lists tasks"),
+                       ({"tasks": ["expr", "va"]}, "does not fit the member's network")):
+        b = tmp_path / f"b{len(list(tmp_path.iterdir()))}"
+        shutil.copytree(bundle, b)
+        m = json.loads((b / "bundle.json").read_text())
+        m.update(edit)
+        if "tasks" in edit and said != "lists tasks":
+            m["members"][0]["tasks"] = edit["tasks"]
+        m["id"] = bundle_id(m)  # whoever edits the manifest can recompute its id
+        (b / "bundle.json").write_text(json.dumps(m))
+        with pytest.raises(BundleError, match=said) as e:
+            Bundle.load(b)
+        assert "\n" not in str(e.value)
