@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-CORE_S = 0.1  # seconds of new rows computed at once (a forward per core)
+CORE_S = 0.2  # seconds of new rows computed at once, at least (openSMILE costs ~50 ms a call)
 # context on each side of a core, at least: eGeMAPS' pitch and voicing read about this much audio
 # around a row although its declared window is 20 ms (0.5 s: eGeMAPS equal; ComParE within 0.2%, equal at 1 s)
 MIN_CONTEXT_S = 0.5

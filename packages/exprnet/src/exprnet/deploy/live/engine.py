@@ -77,7 +77,7 @@ class LiveEngine:
         self._first: float | None = None
         self._last_decision: float | None = None
         self._closed = False
-        self._rows_q: queue.Queue = queue.Queue(maxsize=max(8, self.max_pending))  # back-pressure
+        self._rows_q: queue.Queue = queue.Queue(maxsize=16)  # back-pressure: a slow second stage drops frames early
         self._worker = threading.Thread(target=self._work_faces, name="exprnet-live-faces", daemon=True)
         self._rows_worker = threading.Thread(target=self._work_rows, name="exprnet-live-rows", daemon=True)
         self._worker.start()
