@@ -35,13 +35,15 @@ TARGETS = {"fps": 29.0, "dropped": 0, "median": 250.0, "p95": 500.0}
 def run(*args: object) -> None:
     cmd = [str(a) for a in args]
     print("$", " ".join(cmd), flush=True)
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode != 0:
+        sys.exit(f"failed ({r.returncode}):\n{r.stdout[-2000:]}\n{r.stderr[-2000:]}")
 
 
 def make_bundle(work: Path, transformer: bool, smooth: str) -> Path:
     """The demo-style bundle (kept in ``work`` for the next run)."""
     out = work / ("bundle-t" if transformer else "bundle")
-    if (out / "manifest.json").is_file():
+    if (out / "bundle.json").is_file():
         return out
     data, store = work / "data", work / "features.zarr"
     if not (data / "videos").is_dir():

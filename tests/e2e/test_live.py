@@ -217,7 +217,7 @@ def test_memory_stays_flat_over_a_long_stream(starter: Path, clip: Path):
             if kind == "frame":
                 n += len(eng.push_frame(t, x, block=True))
             else:
-                eng.push_audio(t, x, 16_000)
+                n += len(eng.push_audio(t, x, 16_000))
     n += len(eng.close())
     assert n == 6 * N
     (person,) = eng.people.values()

@@ -32,7 +32,8 @@ def live(
                                                 "(frames the machine cannot keep up with are dropped and "
                                                 "counted); without it, as fast as the machine goes.")] = False,
     seconds: Annotated[float | None, typer.Option(help="Stop after this many seconds of the source.")] = None,
-    max_pending: Annotated[int, typer.Option(help="Frames that may wait for the engine; more are dropped.")] = 64,
+    max_pending: Annotated[int, typer.Option(help="Frames that may wait for the engine (a live source); more are "
+                                                  "dropped, so the latency stays bounded.")] = 8,
     decode_lag: Annotated[float, typer.Option(help="Seconds a sequence decoder (viterbi, hsmm) waits before "
                                                    "deciding a frame (fixed-lag decoding).")] = 0.5,
     weights: WeightsOpt = None,

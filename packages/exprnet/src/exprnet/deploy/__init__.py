@@ -13,6 +13,7 @@
 - :mod:`.infer`: ``exprnet infer`` (videos -> faces, the recipe's features -> the bundle -> tables);
 - :mod:`.outputs`: the per-track CSV, timeline PNG, submission and overlay video;
 - :mod:`.serve`: ``exprnet serve`` (``POST /v1/expressions`` on featurizer's service).
+- :mod:`.live`: ``exprnet live`` and the live engine (frames and audio as they arrive; docs/live.md).
 
 The only layer of exprnet that uses featurizer beyond its core, and only through featurizer's
 public names (``featurizer.extract`` on a ``featurizer.ModelCache``, its face sources,

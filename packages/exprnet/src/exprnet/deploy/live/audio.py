@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-CORE_S = 0.1  # seconds of new rows computed at once (a forward per core)
+CORE_S = 0.2  # seconds of new rows computed at once, at least (openSMILE costs ~50 ms a call)
 # context on each side of a core, at least: eGeMAPS' pitch and voicing read about this much audio
 # around a row although its declared window is 20 ms (0.5 s: eGeMAPS equal; ComParE within 0.2%, equal at 1 s)
 MIN_CONTEXT_S = 0.5
@@ -82,28 +82,33 @@ class LiveAudio:
         gap = int(round((t - self.end_time) * self.rate))
         parts = [self.buf] + ([np.zeros(gap, np.float32)] if gap > 0 else []) + [pcm.astype(np.float32)]
         self.buf = np.concatenate(parts)
-        self._compute()
 
     def finish(self) -> None:
         self.ended = True
-        self._compute()
+        self.compute()
 
-    def _compute(self) -> None:
+    def compute(self) -> None:
+        """The rows whose right context has arrived: every such row at once, in one forward per
+        extractor (a worker that fell behind catches up with few, long forwards; at least
+        ``CORE_S`` of new rows, at most the extractor's ``max_chunk_seconds``)."""
         n = self.base + len(self.buf)
         for e in self.extractors:
             if e.timing.kind != "hop":
                 continue
             ctx = int(round(self.context(e) * self.rate))
             core = max(1, int(round(CORE_S * self.rate)))
+            most = int(e.max_chunk_seconds * self.rate) if e.max_chunk_seconds else None
             hs = self._hop(e)
             while True:
                 c0 = self.done[e.name]
-                c1 = n if self.ended else min(n - ctx, c0 + core)
+                c1 = n if self.ended else n - ctx
+                if most is not None:
+                    c1 = min(c1, c0 + most)
                 if c1 <= c0 or (not self.ended and c1 - c0 < core):
                     break
                 s = max(0, c0 - ctx)
                 s -= s % hs
-                end = n if self.ended else c1 + ctx
+                end = n if self.ended and c1 == n else min(n, c1 + ctx)
                 self._rows(e, s, end, c0, c1)
                 self.done[e.name] = c1
 

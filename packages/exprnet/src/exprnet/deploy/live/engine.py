@@ -2,11 +2,13 @@
 it is decided (see :mod:`exprnet.deploy.live`).
 
 ``push_frame``/``push_audio`` check their input at once (a :class:`LiveError`, the engine stays
-usable) and hand it to one worker thread through a bounded queue: a frame that finds
-``max_pending`` frames still waiting for the worker is dropped and counted (a source faster than
-the machine loses frames, never memory). The worker tracks faces, extracts each frame's visual
-features, the audio features over a rolling buffer, and runs the members incrementally; rows
-decided since the last call come back from every call.
+usable) and hand it to the workers through a bounded queue: a frame that finds ``max_pending``
+frames still waiting is dropped and counted (a source faster than the machine loses frames, never
+memory). Two worker threads make a pipeline (the models release the GIL, so two cores work at
+once): one tracks the faces and extracts each frame's visual features, the other the audio
+features over a rolling buffer, the members and the post-processing (a bounded queue between them
+holds the first back when the second falls behind). Rows decided since the last call come back
+from every call.
 """
 
 from __future__ import annotations
@@ -60,7 +62,7 @@ class LiveEngine:
                                 name) if self.visual else None)
         self.people: dict[str, Person] = {}
         self._probe = Person(name, self.bundle, self.modalities, self.absent, self.lag)  # checks members can run live
-        self._held: dict[str, tuple[dict, np.ndarray]] = {}  # person -> last visual rows, box
+        self._held: dict[str, dict] = {}  # person -> its last visual rows
         self._frames: list[dict] = []  # processed frames waiting for their audio rows
         self._q: queue.Queue = queue.Queue()
         self._pending = 0
@@ -75,8 +77,11 @@ class LiveEngine:
         self._first: float | None = None
         self._last_decision: float | None = None
         self._closed = False
-        self._worker = threading.Thread(target=self._work, name="exprnet-live", daemon=True)
+        self._rows_q: queue.Queue = queue.Queue(maxsize=16)  # back-pressure: a slow second stage drops frames early
+        self._worker = threading.Thread(target=self._work_faces, name="exprnet-live-faces", daemon=True)
+        self._rows_worker = threading.Thread(target=self._work_rows, name="exprnet-live-rows", daemon=True)
         self._worker.start()
+        self._rows_worker.start()
 
     # --- the caller's side -------------------------------------------------------------------
     def ready(self) -> dict:
@@ -146,6 +151,7 @@ class LiveEngine:
             self._closed = True
             self._q.put(("close", 0.0, None, 0.0))
             self._worker.join()
+            self._rows_worker.join()
         rows = self._take(raise_error=False)
         return rows
 
@@ -170,43 +176,73 @@ class LiveEngine:
             raise LiveError(err)
         return rows
 
-    # --- the worker ----------------------------------------------------------------------------
-    def _work(self) -> None:
+    # --- the workers: faces and visual features | audio, members and post-processing ----------
+    def _fail(self, kind: str, t: float, e: Exception) -> None:
+        with self._lock:
+            self._error = f"processing the {kind} at {t:g} s failed: {' '.join(str(e).split())}"
+
+    def _work_faces(self) -> None:
+        """Faces and visual features of each frame; audio and the end passed on in order."""
         while True:
             kind, t, data, arrival = self._q.get()
-            try:
-                if kind == "frame":
-                    with self._room:
-                        self._pending -= 1
-                        self._room.notify_all()
-                    self._frame(t, data[0], arrival, data[1])
-                elif kind == "audio":
-                    self.audio.push(t, data)
-                else:
-                    if self.audio is not None:
-                        self.audio.finish()
-                    self._resolve(closed=True)
+            if kind == "frame":
+                with self._room:
+                    self._pending -= 1
+                    self._room.notify_all()
+                try:
+                    self._rows_q.put(("frame", t, (self._faces_of(t, data[0]), data[1]), arrival))
+                except (FeaturizerError, LiveError, ValueError, RuntimeError) as e:
+                    self._fail(kind, t, e)
+            else:
+                self._rows_q.put((kind, t, data, arrival))
+                if kind == "close":
                     return
+
+    def _work_rows(self) -> None:
+        """Everything queued is taken in, then the audio rows computed and the rows resolved once
+        (behind, the worker catches up in few long steps rather than many short ones)."""
+        while True:
+            items = [self._rows_q.get()]
+            while len(items) < 256:
+                try:
+                    items.append(self._rows_q.get_nowait())
+                except queue.Empty:
+                    break
+            kind, t = "frame", 0.0
+            try:
+                for kind, t, data, arrival in items:
+                    if kind == "frame":
+                        self._frame(t, data[0], arrival, data[1])
+                    elif kind == "audio":
+                        self.audio.push(t, data)
+                    else:
+                        if self.audio is not None:
+                            self.audio.finish()
+                        self._resolve(closed=True)
+                        return
+                if self.audio is not None:
+                    self.audio.compute()
                 self._resolve()
             except (FeaturizerError, LiveError, ValueError, RuntimeError) as e:
-                with self._lock:
-                    self._error = f"processing the {kind} at {t:g} s failed: {' '.join(str(e).split())}"
+                self._fail(kind, t, e)
 
-    def _frame(self, t: float, rgb: np.ndarray, arrival: float, number: int) -> None:
+    def _faces_of(self, t: float, rgb: np.ndarray) -> dict[str, tuple[dict, bool]]:
+        """Person -> (visual feature rows, face found in this frame); the last rows held where not."""
         seen = self.faces.step(rgb, t) if self.faces is not None else {}
         if self.visual and seen:
             names = list(seen)
             crops = np.stack([seen[n].crop for n in names])
             vals = {e.name: np.asarray(e.extract_faces(crops), np.float32) for e in self.visual}
             for i, n in enumerate(names):
-                self._held[n] = ({k: v[i] for k, v in vals.items()}, seen[n].box)
-        people = list(self._held) if self.visual else [self.name]
-        rows = {}
-        for n in people:
+                self._held[n] = {k: v[i] for k, v in vals.items()}
+        if not self.visual:
+            return {self.name: ({}, False)}
+        return {n: (vis, n in seen) for n, vis in self._held.items()}
+
+    def _frame(self, t: float, rows: dict, arrival: float, number: int) -> None:
+        for n in rows:
             if n not in self.people:
                 self.people[n] = Person(n, self.bundle, self.modalities, self.absent, self.lag)
-            vis = self._held[n][0] if self.visual else {}
-            rows[n] = (vis, n in seen)
         self._frames.append({"t": t, "arrival": arrival, "rows": rows, "number": number})
 
     def _resolve(self, closed: bool = False) -> None:
