@@ -72,7 +72,8 @@ def ensemble(
                                                         show_default=False)] = None,
     runs: Annotated[list[str] | None, typer.Option("--runs", help="Run folders (repeatable, or comma-separated).")] = None,
     runs_file: Annotated[Path | None, typer.Option(help="File listing run folders (e.g. a sweep's runs.txt).")] = None,
-    method: Annotated[str, typer.Option(help="vote, mean, weighted or greedy.")] = "vote",
+    method: Annotated[str, typer.Option(help="mean (the default: calibrated probabilities averaged), weighted, greedy, "
+                                             "or vote (a plain vote of the members' labels).")] = "mean",
     select: Annotated[str, typer.Option(help="Each member's checkpoint: best (validation epoch) or last.")] = "best",
     store: Annotated[str, typer.Option(help="Feature store.")] = "",
     labels: Annotated[str, typer.Option(help="Annotation folder (the runs' validation tracks are scored).")] = "",
@@ -86,7 +87,9 @@ def ensemble(
                                              "box, gauss or median (:WIDTH), viterbi or hsmm (:WEIGHT), or "
                                              "KIND:auto (fitted on the runs' training tracks) or KIND:optimistic "
                                              "(chosen on the validation labels it is scored on, beside a "
-                                             "cross-validated estimate), e.g. viterbi:auto.")] = "none",
+                                             "cross-validated estimate), e.g. viterbi:auto; default: viterbi:auto "
+                                             "(the chain fitted out of fold on the runs' training videos), none "
+                                             "with --method vote.")] = "default",
     bundle_dir: Annotated[str | None, typer.Option("--bundle", help="Also write the ensemble as a bundle folder "
                                                                     "(as `exprnet bundle`), for `exprnet infer`.")] = None,
     sign: Annotated[str | None, typer.Option("--sign", metavar="KEY", show_default=False,
@@ -115,12 +118,13 @@ def ensemble(
                          RichReporter(io.err), select=select, allow_feature_mismatch=allow_feature_mismatch,
                          smooth_spec=smooth)
         t = Table(title=f"ensemble ({method}) on {m['val_tracks']} validation tracks, {select} checkpoints")
-        for c in ("member", "encoder", "features", "weight", "val F1"):
-            t.add_column(c, justify="right" if c in ("weight", "val F1") else "left")
+        for c in ("member", "encoder", "features", "weight", "val F1 (argmax)", "val F1 (own post-processing)"):
+            t.add_column(c, justify="left" if c in ("member", "encoder", "features") else "right")
         wsum = sum(m["weights"]) or 1.0
         for mem, w in zip(m["members"], m["weights"], strict=True):
-            t.add_row(mem["name"], mem["encoder"], "+".join(mem["features"]), f"{w / wsum:.2f}", f"{mem['val_f1']:.4f}")
-        t.add_row(f"[bold]ensemble ({method})[/]", "", "", "", f"[bold]{m['val_f1']:.4f}[/]")
+            t.add_row(mem["name"], mem["encoder"], "+".join(mem["features"]), f"{w / wsum:.2f}", f"{mem['val_f1']:.4f}",
+                      f"{mem['val_f1_decoded']:.4f}")
+        t.add_row(f"[bold]ensemble ({method})[/]", "", "", "", "", f"[bold]{m['val_f1']:.4f}[/]")
         io.out.print(t)
         if m["fit_on_validation"]:
             say.message(io.out, f"val F1 {m['val_f1']:.4f} fit and scored on validation; cross-validated estimate "
@@ -132,7 +136,8 @@ def ensemble(
         sel = m["selection"]
         say.message(io.out, f"ensemble with members at their best epoch {sel['best']['val_f1']:.4f}, at their "
                             f"last epoch {sel['last']['val_f1']:.4f}")
-        say.message(io.out, f"best member {m['best_member_f1']:.4f} -> ensemble {m['val_f1']:.4f}; outputs in {out_dir}")
+        say.message(io.out, f"best member {m['best_member_f1_decoded']:.4f} (after its own post-processing) -> "
+                            f"ensemble {m['val_f1']:.4f}; outputs in {out_dir}")
         if bundle_dir:
             from ..deploy.make import bundle_from_ensemble
             from .deploy import bundle_summary

@@ -27,7 +27,7 @@ from ..errors import ConfigError, DataError
 from ..postprocess.calibration import Calibration
 from ..postprocess.choice import apply_all
 from ..postprocess.decoding import parse
-from ..postprocess.processor import Decoded, PostProcessor
+from ..postprocess.processor import Decoded, PostProcessor, processor_from_dict
 from ..postprocess.smoothing import SmoothSpec
 from ..prediction.predict import write_submission
 from ..reports.metrics import confusion, macro_f1, per_class_f1
@@ -41,13 +41,24 @@ from .post import calibrated, calibrations, fixed_post, optimistic_fitter, share
 OptimisticFit = Callable[[list[np.ndarray], list[np.ndarray]], PostProcessor]
 
 SELECTIONS = ("best", "last")
+DEFAULT_METHOD = "mean"  # the members' calibrated probabilities averaged ...
+DEFAULT_SMOOTH = "viterbi:auto"  # ... then decoded once, the chain fitted out of fold on training videos
+
+
+def resolve_smooth(method: str, smooth_spec: str) -> str:
+    """``default``: a plain vote of labels (``--method vote``) is left as it is; any other method's
+    combination is decoded once with :data:`DEFAULT_SMOOTH` (what issue 25 measured best)."""
+    if smooth_spec.strip().lower() != "default":
+        return smooth_spec
+    return "none" if method == "vote" else DEFAULT_SMOOTH
 
 
 @dataclass
 class Scored:
     """One checkpoint selection's ensemble on validation."""
 
-    member_f1: list[float]
+    member_f1: list[float]  # each member's calibrated argmax
+    member_f1_decoded: list[float]  # each member after its own recorded post-processing (what it earned)
     comb: Combiner
     opt: PostProcessor | None  # ``--smooth KIND:optimistic``: fitted on validation (None: not asked)
     post: PostProcessor  # ``--smooth``: fixed, or fitted on the members' training tracks
@@ -97,9 +108,16 @@ def validation_tracks(members: Sequence[Member], labels_dir: str) -> tuple[list[
     return tracks, {t: read_annotation(files[t].path) for t in tracks}
 
 
+def own_post(m: Member) -> PostProcessor:
+    """A member's own recorded smoothing or decoder (none if it recorded none)."""
+    rec = RunFolder(m.run).recorded_smoothing()
+    return SmoothSpec() if rec is None else processor_from_dict(rec, f"{m.run}: recorded post-processing")
+
+
 def score(method: str, P: np.ndarray, tracks: Sequence[str], labels: dict[str, np.ndarray],
           optimistic: OptimisticFit | None, class_bias: bool, cv_folds: int,
-          post_for: Callable[[Combiner], tuple[PostProcessor, dict[str, Any] | None]]) -> Scored:
+          post_for: Callable[[Combiner], tuple[PostProcessor, dict[str, Any] | None]],
+          member_posts: Sequence[PostProcessor] = ()) -> Scored:
     """Fit ``method`` (and an optimistic post-processing) on all validation tracks (and, if it fits
     anything, cross-validate it); ``post_for`` gives the ``--smooth`` processor of the fitted combination."""
     y = np.concatenate([labels[t] for t in tracks])
@@ -129,18 +147,22 @@ def score(method: str, P: np.ndarray, tracks: Sequence[str], labels: dict[str, n
     f1_cv = cross_validated(lambda tr, te: np.concatenate([d.labels for d in apply(*fit(tr), te)]),
                             tracks, labels, cv_folds, source_video) if fitted else f1
     member_f1 = [macro_f1(y, P[i].argmax(1)) for i in range(len(P))]
-    return Scored(member_f1, comb, opt, post, post_info, [d.probs for d in dec], [d.labels for d in dec], f1,
+    decoded = [macro_f1(y, np.concatenate([d.labels for d in apply_all(pp, [P[i, f] for f in frames_of])]))
+               for i, pp in enumerate(member_posts)] or member_f1
+    return Scored(member_f1, decoded, comb, opt, post, post_info, [d.probs for d in dec], [d.labels for d in dec], f1,
                   float(f1_cv), confusion(y, pred))
 
 
 def run_ensemble(runs: Sequence[str | Path], method: str, store: str, labels_dir: str, out: str | Path,
                  test_tracks: Sequence[str] | None = None, class_bias: bool = False, cv_folds: int = 4,
                  device: str = "auto", reporter: Reporter | None = None, select: str = "best",
-                 allow_feature_mismatch: bool = False, smooth_spec: str = "none") -> dict[str, Any]:
-    """``smooth_spec``: none, a fixed smoothing or decoder, ``auto`` (fitted on the members' shared
-    training tracks), or ``KIND:optimistic`` (chosen on the validation labels it is scored on, beside
-    a cross-validated estimate); see :mod:`exprnet.ensemble.post`. Members are calibrated first."""
+                 allow_feature_mismatch: bool = False, smooth_spec: str = "default") -> dict[str, Any]:
+    """``smooth_spec``: ``default`` (:func:`resolve_smooth`), none, a fixed smoothing or decoder,
+    ``KIND:auto`` (fitted on the members' shared training tracks, out of fold where they kept
+    them), or ``KIND:optimistic`` (chosen on the validation labels it is scored on, beside a
+    cross-validated estimate); see :mod:`exprnet.ensemble.post`. Members are calibrated first."""
     reporter = reporter or NullReporter()
+    smooth_spec = resolve_smooth(method, smooth_spec)
     spec = parse(smooth_spec, optimistic_ok=True)
     if method not in METHODS:
         raise ConfigError(f"--method {method}", f"choose from {', '.join(METHODS)}")
@@ -150,6 +172,7 @@ def run_ensemble(runs: Sequence[str | Path], method: str, store: str, labels_dir
         raise ConfigError("--runs", "name at least one run folder")
     members = [member_info(r) for r in runs]
     cals = calibrations(members)
+    posts = [own_post(m) for m in members]
     val_tracks, labels = validation_tracks(members, labels_dir)
     optimistic = None
     if spec.optimistic:
@@ -168,7 +191,7 @@ def run_ensemble(runs: Sequence[str | Path], method: str, store: str, labels_dir
         P = stack(probs, val_tracks)
         scored[sel] = score(method, P, val_tracks, labels, optimistic, class_bias, cv_folds,
                             lambda comb, sel=sel: fixed_post(spec, lambda: shared_training(
-                                members, comb, cals, store, sel, device, reporter)))
+                                members, comb, cals, store, sel, device, reporter)), posts)
         if sel == select:
             P_main = P
     main = scored[select]
@@ -183,10 +206,12 @@ def run_ensemble(runs: Sequence[str | Path], method: str, store: str, labels_dir
     plot_confusion(main.cm, out / "confusion.png", f"ensemble ({method}) on validation, {select} checkpoints")
     weights = main.comb.weights / main.comb.weights.sum()
     rows = [{"member": m.name, "encoder": m.encoder, "features": "+".join(m.features), "weight": float(w),
-             "val_f1": float(s), "val_f1_other_selection": float(o)}
-            for m, w, s, o in zip(members, weights, main.member_f1, scored[other].member_f1, strict=True)]
+             "val_f1": float(s), "val_f1_decoded": float(d), "val_f1_other_selection": float(o)}
+            for m, w, s, d, o in zip(members, weights, main.member_f1, main.member_f1_decoded,
+                                     scored[other].member_f1, strict=True)]
     rows.append({"member": f"ensemble ({method})", "encoder": "", "features": "", "weight": "",
-                 "val_f1": float(main.f1), "val_f1_other_selection": float(scored[other].f1)})
+                 "val_f1": float(main.f1), "val_f1_decoded": float(main.f1),
+                 "val_f1_other_selection": float(scored[other].f1)})
     atomic_write_csv(out / "members.csv", rows)
     metrics = {
         "kind": "ensemble", "method": method, "select": select, "val_f1": float(main.f1),
@@ -194,7 +219,8 @@ def run_ensemble(runs: Sequence[str | Path], method: str, store: str, labels_dir
         "per_class_f1": dict(zip(CLASSES, map(float, per_class_f1(main.cm)), strict=True)),
         "confusion": main.cm.tolist(),
         "members": [{"run": str(m.run), "name": m.name, "encoder": m.encoder, "features": m.features,
-                     "val_f1": float(s)} for m, s in zip(members, main.member_f1, strict=True)],
+                     "val_f1": float(s), "val_f1_decoded": float(d), "postprocess": pp.to_dict()}
+                    for m, s, d, pp in zip(members, main.member_f1, main.member_f1_decoded, posts, strict=True)],
         "weights": [float(v) for v in main.comb.weights],
         "class_bias": None if main.comb.bias is None else main.comb.bias.tolist(),
         "smoothing": None if main.opt is None else {**main.opt.to_dict(), "chosen_on": "validation (optimistic)",
@@ -205,10 +231,12 @@ def run_ensemble(runs: Sequence[str | Path], method: str, store: str, labels_dir
         # what the combined probabilities went through, in order (a bundle replays it exactly)
         "postprocess": ([main.opt.to_dict()] if main.opt is not None else [])
         + ([main.post.to_dict()] if main.post.kind != "none" else []),
-        "best_member_f1": float(max(main.member_f1)), "agreement": agreement.tolist(),
+        "best_member_f1": float(max(main.member_f1)),
+        "best_member_f1_decoded": float(max(main.member_f1_decoded)), "agreement": agreement.tolist(),
         "val_tracks": len(val_tracks), "val_frames": int((y >= 0).sum()),
         "selection": {sel: {"val_f1": float(s.f1), "val_f1_cv": s.f1_cv, "member_f1": [float(v) for v in s.member_f1],
                             "best_member_f1": float(max(s.member_f1)),
+                            "best_member_f1_decoded": float(max(s.member_f1_decoded)),
                             "mean_member_f1": float(np.mean(s.member_f1))} for sel, s in scored.items()},
     }
     if test_tracks:
