@@ -76,7 +76,9 @@ def ensemble(
                                              "or vote (a plain vote of the members' labels).")] = "mean",
     select: Annotated[str, typer.Option(help="Each member's checkpoint: best (validation epoch) or last.")] = "best",
     store: Annotated[str, typer.Option(help="Feature store.")] = "",
-    labels: Annotated[str, typer.Option(help="Annotation folder (the runs' validation tracks are scored).")] = "",
+    labels: Annotated[list[str] | None, typer.Option(
+        help="Annotation folder (the runs' validation tracks are scored); runs with VA or AU heads: one folder "
+             "per task, repeatable.")] = None,
     out_dir: Annotated[str, typer.Option("--out", help="Output folder.")] = "",
     tracks: Annotated[str | None, typer.Option(help="Test tracks for a submission (list file, folder, names).")] = None,
     class_bias: Annotated[bool, typer.Option(help="Fit per-class biases on validation.")] = False,
@@ -102,6 +104,7 @@ def ensemble(
     from ..ensemble.evaluate import run_ensemble
     from ..postprocess.choice import describe_record
     from ..prediction.predict import resolve_tracks
+    from ..prediction.tasks import run_tasks
 
     with user_errors():
         names = run_folders(folders, runs, runs_file)
@@ -114,7 +117,13 @@ def ensemble(
 
         key = signing_key(sign)
         test = resolve_tracks(tracks, FeatureStore(store, mode="r")) if tracks else None
-        m = run_ensemble(names, method, store, labels, out_dir, test, class_bias, cv_folds, device,
+        if any(run_tasks(n, select) != ["expr"] for n in names):  # VA / AU heads: every shared task
+            return _task_ensemble(names, store, labels or [], out_dir, test, select, device, allow_feature_mismatch,
+                                  bundle_dir)
+        if len(labels or []) != 1:
+            raise ConfigError("--labels", "an ensemble of EXPR runs takes one annotation folder",
+                              "pass --labels EXPR_Set once")
+        m = run_ensemble(names, method, store, (labels or [""])[0], out_dir, test, class_bias, cv_folds, device,
                          RichReporter(io.err), select=select, allow_feature_mismatch=allow_feature_mismatch,
                          smooth_spec=smooth)
         t = Table(title=f"ensemble ({method}) on {m['val_tracks']} validation tracks, {select} checkpoints")
@@ -144,6 +153,26 @@ def ensemble(
 
             bundle_summary(bundle_from_ensemble(names, m, Path(out_dir), store, labels, bundle_dir, select, sign=key),
                            key)
+
+
+def _task_ensemble(names: list[str], store: str, labels: list[str], out_dir: str, test: list[str] | None,
+                   select: str, device: str, allow_feature_mismatch: bool, bundle_dir: str | None) -> None:
+    """Runs with VA or AU heads: each shared task's ensemble, its scores beside the members'."""
+    from ..ensemble.tasks import run_task_ensemble
+
+    if bundle_dir:
+        raise ConfigError("--bundle", "bundles of multi-task runs are made by `exprnet bundle`", "leave out --bundle")
+    m = run_task_ensemble(names, store, labels, out_dir, test, select, device, RichReporter(io.err),
+                          allow_feature_mismatch)
+    t = Table(title=f"ensemble (mean) of {len(names)} runs on their validation tracks, {select} checkpoints")
+    for c in ("task", "metric", *[Path(n).name for n in names], "ensemble"):
+        t.add_column(c, justify="left" if c in ("task", "metric") else "right")
+    for task, v in m["per_task"].items():
+        key = next(k for k in v if k.startswith("val_"))
+        t.add_row(task.upper(), key, *[f"{x:.4f}" for x in v["member"]], f"[bold]{v[key]:.4f}[/]")
+    io.out.print(t)
+    say.message(io.out, f"submissions {', '.join(m['submissions'].values())} ({m['submission_tracks']} tracks); "
+                        f"outputs in {out_dir}")
 
 
 @app.command()
