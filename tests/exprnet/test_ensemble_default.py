@@ -3,9 +3,13 @@ chain fitted out of fold on the training videos; a plain vote of labels only wit
 
 import json
 
+import numpy as np
 import pytest
 from exprnet.cli import app
-from exprnet.ensemble.evaluate import DEFAULT_SMOOTH, resolve_smooth
+from exprnet.ensemble.evaluate import DEFAULT_METHOD, DEFAULT_SMOOTH, resolve_smooth
+from exprnet.ensemble.oof import fit_oof_weights, grid
+from exprnet.ensemble.post import MemberTraining
+from exprnet.postprocess.decoding import parse
 from typer.testing import CliRunner
 
 runner = CliRunner()
@@ -16,6 +20,35 @@ def test_default_smoothing_follows_the_method():
     assert resolve_smooth("weighted", "DEFAULT") == DEFAULT_SMOOTH
     assert resolve_smooth("vote", "default") == "none"
     assert resolve_smooth("vote", "box:3") == "box:3" and resolve_smooth("mean", "none") == "none"
+
+
+def _training(out_of_fold: bool) -> MemberTraining:
+    """A member right on every frame (0.65 on the true class) and one as sure of the next class:
+    their mix is right exactly where the first weighs more than a half (worked out by hand)."""
+    rng = np.random.default_rng(0)
+    labels, good, bad = [], [], []
+    for _ in range(6):
+        y = np.repeat(rng.integers(0, 8, 12), rng.integers(5, 30, 12))
+        g, b = np.full((len(y), 8), 0.05), np.full((len(y), 8), 0.05)
+        g[np.arange(len(y)), y] = 0.65
+        b[np.arange(len(y)), (y + 1) % 8] = 0.65
+        labels.append(y)
+        good.append(g)
+        bad.append(b)
+    return MemberTraining([f"v{i}" for i in range(6)], [good, bad], labels, out_of_fold, "test")
+
+
+def test_oof_weights_follow_what_each_member_earned_out_of_fold():
+    assert grid(2).shape == (21, 2) and np.allclose(grid(3).sum(1), 1) and len(grid(3)) <= 21
+    w, info = fit_oof_weights(_training(True), parse("none"))
+    # per frame, every weight above a half is perfect; the tie goes to the one nearest equal weights
+    assert w == pytest.approx([0.55, 0.45]) and info["oof_f1"] == pytest.approx(1.0)
+    assert info["oof_f1_by_weights"]["0.5,0.5"] < 1.0 and info["oof_f1_by_weights"]["0,1"] < 0.1
+    w, info = fit_oof_weights(_training(True), parse("viterbi:auto"))  # scored by the decoder's CV F1
+    assert w[0] > 0.5 and info["oof_f1"] == max(info["oof_f1_by_weights"].values())
+    assert info["oof_f1_by_weights"]["0,1"] < 0.1 < info["oof_f1"]
+    w, info = fit_oof_weights(_training(False), parse("viterbi:auto"))
+    assert w == pytest.approx([0.5, 0.5]) and info["chosen_on"].startswith("equal weights")
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +72,9 @@ def test_default_ensemble_decodes_once_out_of_fold(small, baselines):
                             "--out", str(out)], env={"COLUMNS": "200"})
     assert r.exit_code == 0, r.output
     m = json.loads((out / "metrics.json").read_text())
-    assert m["method"] == "mean" and [d["kind"] for d in m["postprocess"]] == ["viterbi"]
+    assert m["method"] == DEFAULT_METHOD == "oof" and [d["kind"] for d in m["postprocess"]] == ["viterbi"]
+    assert m["weights_chosen"]["chosen_on"] == "training tracks, out of fold" and len(m["weights"]) == 2
+    assert m["weights_chosen"]["oof_f1"] == max(m["weights_chosen"]["oof_f1_by_weights"].values())
     assert m["smooth"]["probabilities"] == "out of fold (every member kept them)"
     assert m["smooth"]["chosen_on"].startswith("training tracks")
     assert not m["fit_on_validation"] and m["val_f1_cv"] == m["val_f1"]

@@ -52,8 +52,8 @@ def _require_extraction(command: str) -> None:
 @app.command()
 def bundle(
     folders: Annotated[list[str] | None, typer.Argument(help="Run folders (members).", show_default=False)] = None,
-    method: Annotated[str, typer.Option(help="mean (the default), weighted, greedy or vote, as for "
-                                             "`exprnet ensemble --method`.")] = "mean",
+    method: Annotated[str, typer.Option(help="oof (the default), mean, weighted, greedy or vote, as for "
+                                             "`exprnet ensemble --method`.")] = "oof",
     store: Annotated[str, typer.Option(help="Feature store the runs were trained on.")] = "",
     labels: Annotated[str, typer.Option(help="Annotation folder (the runs' validation tracks are scored).")] = "",
     out_dir: Annotated[str, typer.Option("--out", help="Bundle folder to write.")] = "",

@@ -72,8 +72,9 @@ def ensemble(
                                                         show_default=False)] = None,
     runs: Annotated[list[str] | None, typer.Option("--runs", help="Run folders (repeatable, or comma-separated).")] = None,
     runs_file: Annotated[Path | None, typer.Option(help="File listing run folders (e.g. a sweep's runs.txt).")] = None,
-    method: Annotated[str, typer.Option(help="mean (the default: calibrated probabilities averaged), weighted, greedy, "
-                                             "or vote (a plain vote of the members' labels).")] = "mean",
+    method: Annotated[str, typer.Option(help="oof (the default: calibrated probabilities, weighted as measured out of "
+                                             "fold on the training videos), mean, weighted or greedy (fitted on "
+                                             "validation), or vote (a plain vote of the members' labels).")] = "oof",
     select: Annotated[str, typer.Option(help="Each member's checkpoint: best (validation epoch) or last.")] = "best",
     store: Annotated[str, typer.Option(help="Feature store.")] = "",
     labels: Annotated[list[str] | None, typer.Option(

@@ -36,12 +36,20 @@ from ..reports.progress import NullReporter, Reporter
 from ..training.runfolder import RunFolder
 from .combine import METHODS, Combiner, cross_validated, fit_combiner, fits_on_validation, stack
 from .members import Member, member_info, member_probs
-from .post import calibrated, calibrations, fixed_post, optimistic_fitter, shared_training
+from .oof import fit_oof_weights
+from .post import (
+    calibrated,
+    calibrations,
+    fixed_post,
+    member_training,
+    optimistic_fitter,
+    shared_training,
+)
 
 OptimisticFit = Callable[[list[np.ndarray], list[np.ndarray]], PostProcessor]
 
 SELECTIONS = ("best", "last")
-DEFAULT_METHOD = "mean"  # the members' calibrated probabilities averaged ...
+DEFAULT_METHOD = "oof"  # the members' calibrated probabilities, weighted as measured out of fold ...
 DEFAULT_SMOOTH = "viterbi:auto"  # ... then decoded once, the chain fitted out of fold on training videos
 
 
@@ -117,7 +125,7 @@ def own_post(m: Member) -> PostProcessor:
 def score(method: str, P: np.ndarray, tracks: Sequence[str], labels: dict[str, np.ndarray],
           optimistic: OptimisticFit | None, class_bias: bool, cv_folds: int,
           post_for: Callable[[Combiner], tuple[PostProcessor, dict[str, Any] | None]],
-          member_posts: Sequence[PostProcessor] = ()) -> Scored:
+          member_posts: Sequence[PostProcessor] = (), weights: np.ndarray | None = None) -> Scored:
     """Fit ``method`` (and an optimistic post-processing) on all validation tracks (and, if it fits
     anything, cross-validate it); ``post_for`` gives the ``--smooth`` processor of the fitted combination."""
     y = np.concatenate([labels[t] for t in tracks])
@@ -126,7 +134,7 @@ def score(method: str, P: np.ndarray, tracks: Sequence[str], labels: dict[str, n
 
     def fit(idx: Sequence[int]) -> tuple[Combiner, PostProcessor | None]:
         rows = np.concatenate([frames_of[i] for i in idx])
-        comb = fit_combiner(method, P[:, rows], y[rows], class_bias)
+        comb = fit_combiner(method, P[:, rows], y[rows], class_bias, weights)
         opt = None
         if optimistic:
             opt = optimistic([comb.combine(P[:, frames_of[i]]) for i in idx], [labels[tracks[i]] for i in idx])
@@ -179,6 +187,11 @@ def run_ensemble(runs: Sequence[str | Path], method: str, store: str, labels_dir
         optimistic = optimistic_fitter(spec, lambda: shared_training(members, Combiner("mean", np.ones(len(members))),
                                                                      cals, store, select, device, reporter).labels)
         spec = SmoothSpec()
+    weights, chosen, training = None, None, None
+    if method == "oof":
+        training = member_training(members, cals, store, select, device, reporter)
+        weights, chosen = fit_oof_weights(training, spec)
+        reporter.message(f"weights {np.round(weights, 2).tolist()} ({chosen['chosen_on']})")
     other = "last" if select == "best" else "best"
     scored: dict[str, Scored] = {}
     P_main = np.zeros(0)
@@ -190,8 +203,10 @@ def run_ensemble(runs: Sequence[str | Path], method: str, store: str, labels_dir
                 raise DataError(t, f"{len(probs[0][t])} predicted rows for {len(labels[t])} labels")
         P = stack(probs, val_tracks)
         scored[sel] = score(method, P, val_tracks, labels, optimistic, class_bias, cv_folds,
-                            lambda comb, sel=sel: fixed_post(spec, lambda: shared_training(
-                                members, comb, cals, store, sel, device, reporter)), posts)
+                            lambda comb, sel=sel: fixed_post(spec, lambda: training.combined(comb) if training
+                                                             else shared_training(members, comb, cals, store, sel,
+                                                                                  device, reporter)),
+                            posts, weights)
         if sel == select:
             P_main = P
     main = scored[select]
@@ -221,7 +236,7 @@ def run_ensemble(runs: Sequence[str | Path], method: str, store: str, labels_dir
         "members": [{"run": str(m.run), "name": m.name, "encoder": m.encoder, "features": m.features,
                      "val_f1": float(s), "val_f1_decoded": float(d), "postprocess": pp.to_dict()}
                     for m, s, d, pp in zip(members, main.member_f1, main.member_f1_decoded, posts, strict=True)],
-        "weights": [float(v) for v in main.comb.weights],
+        "weights": [float(v) for v in main.comb.weights], "weights_chosen": chosen,
         "class_bias": None if main.comb.bias is None else main.comb.bias.tolist(),
         "smoothing": None if main.opt is None else {**main.opt.to_dict(), "chosen_on": "validation (optimistic)",
                                                     **({"k": main.opt.width} if isinstance(main.opt, SmoothSpec) else {})},

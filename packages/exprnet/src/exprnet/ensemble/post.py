@@ -14,6 +14,7 @@ averages probabilities on one scale. ``--smooth`` then applies to the combinatio
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -44,14 +45,33 @@ def calibrated(probs: dict[str, np.ndarray], cal: Calibration | None) -> dict[st
     return probs if cal is None else {t: cal.calibrate(p) for t, p in probs.items()}
 
 
-def shared_training(members: Sequence[Member], comb: Combiner, cals: Sequence[Calibration | None], store: str,
-                    select: str, device: str, reporter: Reporter) -> TrainingTracks:
-    """The combined, calibrated probabilities on the training tracks every member shares."""
+@dataclass
+class MemberTraining:
+    """The training tracks every member shares: each member's calibrated probabilities there."""
+
+    names: list[str]
+    per_member: list[list[np.ndarray]]  # member -> track -> (n, C) calibrated
+    labels: list[np.ndarray]
+    out_of_fold: bool  # every member kept out-of-fold probabilities (RUN/oof/probs.npz)
+    source: str
+
+    def combined(self, comb: Combiner) -> TrainingTracks:
+        P = stack([dict(zip(self.names, m, strict=True)) for m in self.per_member], self.names)
+        offs = np.cumsum([0] + [len(v) for v in self.labels])
+        probs = [comb.combine(P[:, offs[i]:offs[i + 1]]) for i in range(len(self.names))]
+        return TrainingTracks(list(self.names), probs, list(self.labels), UNIFORM, self.source)
+
+
+def member_training(members: Sequence[Member], cals: Sequence[Calibration | None], store: str, select: str,
+                    device: str, reporter: Reporter) -> MemberTraining:
+    """Each member's calibrated probabilities on the training tracks all members share: out of fold
+    where the member kept them, its own (in-sample) predictions otherwise."""
     train = sorted(set.intersection(*[set(RunFolder(m.run).read_tracks()["train"]) for m in members]))
     if not train:
         raise DataError("--smooth auto", "the runs share no training track", "give a value, e.g. --smooth box:12")
     cfg = RunFolder(members[0].run).read_config()
-    files = find_annotations(expr_labels_dir(cfg.data.labels, "exprnet ensemble"), (cfg.data.train_split, cfg.data.val_split))
+    labels_dir = expr_labels_dir(cfg.data.labels, "exprnet ensemble")
+    files = find_annotations(labels_dir, (cfg.data.train_split, cfg.data.val_split))
     labels = {t: read_annotation(files[t].path) for t in train}
     per, kept = [], 0
     for m, cal in zip(members, cals, strict=True):
@@ -62,14 +82,18 @@ def shared_training(members: Sequence[Member], comb: Combiner, cals: Sequence[Ca
                 if all(f"p:{t}" in z.files and len(z[f"p:{t}"]) == len(labels[t]) for t in train):
                     got, kept = {t: z[f"p:{t}"] for t in train}, kept + 1
         if got is None:
-            got = member_probs(m, store, train, select, device, reporter, expr_labels_dir(cfg.data.labels, "exprnet ensemble"), labels)
-        per.append(calibrated(got, cal))
-    P = stack(per, train)
-    offs = np.cumsum([0] + [len(labels[t]) for t in train])
-    combined = [comb.combine(P[:, offs[i]:offs[i + 1]]) for i in range(len(train))]
+            got = member_probs(m, store, train, select, device, reporter, labels_dir, labels)
+        c = calibrated(got, cal)
+        per.append([c[t] for t in train])
     source = ("out of fold (every member kept them)" if kept == len(members)
               else f"in-sample for {len(members) - kept} of {len(members)} members")
-    return TrainingTracks(train, combined, [labels[t] for t in train], UNIFORM, source)
+    return MemberTraining(train, per, [labels[t] for t in train], kept == len(members), source)
+
+
+def shared_training(members: Sequence[Member], comb: Combiner, cals: Sequence[Calibration | None], store: str,
+                    select: str, device: str, reporter: Reporter) -> TrainingTracks:
+    """The combined, calibrated probabilities on the training tracks every member shares."""
+    return member_training(members, cals, store, select, device, reporter).combined(comb)
 
 
 def fixed_post(spec: Spec, training: Callable[[], TrainingTracks]) -> tuple[PostProcessor, dict[str, Any] | None]:
