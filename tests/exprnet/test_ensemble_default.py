@@ -72,7 +72,10 @@ def test_default_ensemble_decodes_once_out_of_fold(small, baselines):
                             "--out", str(out)], env={"COLUMNS": "200"})
     assert r.exit_code == 0, r.output
     m = json.loads((out / "metrics.json").read_text())
-    assert m["method"] == DEFAULT_METHOD == "oof" and [d["kind"] for d in m["postprocess"]] == ["viterbi"]
+    # members calibrated, weighted, the combination's own temperature, then the decoder
+    assert m["method"] == DEFAULT_METHOD == "oof" and [d["kind"] for d in m["postprocess"]] == ["calibration", "viterbi"]
+    assert m["smooth"]["calibration"]["train_ece_after"] <= m["smooth"]["calibration"]["train_ece_before"]
+    assert 0 <= m["val_ece_after"] <= 1
     assert m["weights_chosen"]["chosen_on"] == "training tracks, out of fold" and len(m["weights"]) == 2
     assert m["weights_chosen"]["oof_f1"] == max(m["weights_chosen"]["oof_f1_by_weights"].values())
     assert m["smooth"]["probabilities"] == "out of fold (every member kept them)"

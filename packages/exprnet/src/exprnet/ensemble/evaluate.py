@@ -24,7 +24,7 @@ from featurizer.core.files import atomic_write_bytes, atomic_write_csv, atomic_w
 
 from ..config import CLASSES
 from ..errors import ConfigError, DataError
-from ..postprocess.calibration import Calibration
+from ..postprocess.calibration import Calibration, ece
 from ..postprocess.choice import apply_all
 from ..postprocess.decoding import parse
 from ..postprocess.processor import Decoded, PostProcessor, processor_from_dict
@@ -70,12 +70,14 @@ class Scored:
     comb: Combiner
     opt: PostProcessor | None  # ``--smooth KIND:optimistic``: fitted on validation (None: not asked)
     post: PostProcessor  # ``--smooth``: fixed, or fitted on the members' training tracks
+    cal: Calibration | None  # the combination's temperature (fitted there too), before ``post``
     post_info: dict[str, Any] | None
     Q: list[np.ndarray]  # per validation track, post-processed probabilities
     pred: list[np.ndarray]  # per validation track, labels (a decoder's path)
     f1: float
     f1_cv: float
     cm: np.ndarray
+    ece: tuple[float, float]  # the combination's ECE on validation before and after ``cal``
 
 
 def _npy(a: np.ndarray) -> bytes:
@@ -122,9 +124,17 @@ def own_post(m: Member) -> PostProcessor:
     return SmoothSpec() if rec is None else processor_from_dict(rec, f"{m.run}: recorded post-processing")
 
 
+def combined_ece(comb: Combiner, cal: Calibration | None, P: np.ndarray, frames_of: Sequence[np.ndarray],
+                 y: np.ndarray) -> tuple[float, float]:
+    if comb.method == "vote":
+        return float("nan"), float("nan")
+    q = [comb.combine(P[:, f]) for f in frames_of]
+    return ece(q, [y[f] for f in frames_of]), ece([cal.calibrate(p) for p in q] if cal else q, [y[f] for f in frames_of])
+
+
 def score(method: str, P: np.ndarray, tracks: Sequence[str], labels: dict[str, np.ndarray],
           optimistic: OptimisticFit | None, class_bias: bool, cv_folds: int,
-          post_for: Callable[[Combiner], tuple[PostProcessor, dict[str, Any] | None]],
+          post_for: Callable[[Combiner], tuple[PostProcessor, dict[str, Any] | None, Calibration | None]],
           member_posts: Sequence[PostProcessor] = (), weights: np.ndarray | None = None) -> Scored:
     """Fit ``method`` (and an optimistic post-processing) on all validation tracks (and, if it fits
     anything, cross-validate it); ``post_for`` gives the ``--smooth`` processor of the fitted combination."""
@@ -144,10 +154,10 @@ def score(method: str, P: np.ndarray, tracks: Sequence[str], labels: dict[str, n
         out = [comb.combine(P[:, frames_of[i]]) for i in idx]
         if opt is not None:
             out = [d.probs for d in apply_all(opt, out)]
-        return apply_all(post, out)
+        return apply_all(post, out, cal)
 
     comb, opt = fit(range(len(tracks)))
-    post, post_info = post_for(comb)
+    post, post_info, cal = post_for(comb)
     dec = apply(comb, opt, range(len(tracks)))
     pred = np.concatenate([d.labels for d in dec])
     f1 = macro_f1(y, pred)
@@ -157,8 +167,8 @@ def score(method: str, P: np.ndarray, tracks: Sequence[str], labels: dict[str, n
     member_f1 = [macro_f1(y, P[i].argmax(1)) for i in range(len(P))]
     decoded = [macro_f1(y, np.concatenate([d.labels for d in apply_all(pp, [P[i, f] for f in frames_of])]))
                for i, pp in enumerate(member_posts)] or member_f1
-    return Scored(member_f1, decoded, comb, opt, post, post_info, [d.probs for d in dec], [d.labels for d in dec], f1,
-                  float(f1_cv), confusion(y, pred))
+    return Scored(member_f1, decoded, comb, opt, post, cal, post_info, [d.probs for d in dec], [d.labels for d in dec], f1,
+                  float(f1_cv), confusion(y, pred), combined_ece(comb, cal, P, frames_of, y))
 
 
 def run_ensemble(runs: Sequence[str | Path], method: str, store: str, labels_dir: str, out: str | Path,
@@ -205,7 +215,7 @@ def run_ensemble(runs: Sequence[str | Path], method: str, store: str, labels_dir
         scored[sel] = score(method, P, val_tracks, labels, optimistic, class_bias, cv_folds,
                             lambda comb, sel=sel: fixed_post(spec, lambda: training.combined(comb) if training
                                                              else shared_training(members, comb, cals, store, sel,
-                                                                                  device, reporter)),
+                                                                                  device, reporter), method != "vote"),
                             posts, weights)
         if sel == select:
             P_main = P
@@ -245,7 +255,10 @@ def run_ensemble(runs: Sequence[str | Path], method: str, store: str, labels_dir
         "calibration": [None if c is None else c.to_dict() for c in cals],
         # what the combined probabilities went through, in order (a bundle replays it exactly)
         "postprocess": ([main.opt.to_dict()] if main.opt is not None else [])
+        + ([main.cal.to_dict()] if main.cal is not None else [])
         + ([main.post.to_dict()] if main.post.kind != "none" else []),
+        # ECE of the combination on validation, before and after its own temperature (only scored)
+        "val_ece_before": main.ece[0], "val_ece_after": main.ece[1],
         "best_member_f1": float(max(main.member_f1)),
         "best_member_f1_decoded": float(max(main.member_f1_decoded)), "agreement": agreement.tolist(),
         "val_tracks": len(val_tracks), "val_frames": int((y >= 0).sum()),
@@ -274,7 +287,7 @@ def write_test(members: Sequence[Member], cals: Sequence[Calibration | None], ma
     if main.opt is not None:
         combined = [d.probs for d in apply_all(main.opt, combined)]
     items = []
-    for t, d in zip(tracks, apply_all(main.post, combined), strict=True):
+    for t, d in zip(tracks, apply_all(main.post, combined, main.cal), strict=True):
         atomic_write_bytes(out / "probs" / f"{t}.npy", _npy(d.probs.astype(np.float32)))
         items.append((t, d.labels))
     return write_submission(out / "submission.txt", items)

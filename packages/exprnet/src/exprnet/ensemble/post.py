@@ -23,7 +23,7 @@ from featurizer.core.annotations import find_annotations, read_annotation
 from ..config import N_CLASSES
 from ..data.tasks import expr_labels_dir
 from ..errors import DataError
-from ..postprocess.calibration import Calibration, read_calibration
+from ..postprocess.calibration import Calibration, ece, fit_calibration, read_calibration
 from ..postprocess.choice import TrainingTracks, fit_spec
 from ..postprocess.decoding import BALANCES, FITS, WEIGHTS, Spec
 from ..postprocess.processor import PostProcessor
@@ -96,16 +96,22 @@ def shared_training(members: Sequence[Member], comb: Combiner, cals: Sequence[Ca
     return member_training(members, cals, store, select, device, reporter).combined(comb)
 
 
-def fixed_post(spec: Spec, training: Callable[[], TrainingTracks]) -> tuple[PostProcessor, dict[str, Any] | None]:
+def fixed_post(spec: Spec, training: Callable[[], TrainingTracks], calibrate: bool = True
+               ) -> tuple[PostProcessor, dict[str, Any] | None, Calibration | None]:
     """``--smooth`` (not optimistic) for the fitted combination: fixed, or fitted on the shared
-    training tracks (:func:`~exprnet.postprocess.choice.fit_spec`)."""
+    training tracks (:func:`~exprnet.postprocess.choice.fit_spec`), after a temperature fitted on
+    the combination there (``calibrate``: averaged calibrated members are under-confident)."""
     if spec.kind == "none":
-        return SmoothSpec(), None
+        return SmoothSpec(), None, None
     if isinstance(spec, SmoothSpec) and not spec.auto:
-        return spec, {"kind": spec.kind, "width": spec.width, "chosen_on": "fixed"}
+        return spec, {"kind": spec.kind, "width": spec.width, "chosen_on": "fixed"}, None
     tr = training()
-    proc, info = fit_spec(spec, tr.probs, tr.labels, tr.names, tr.prior)
-    return proc, {**proc.to_dict(), **info, "probabilities": tr.source}
+    cal = fit_calibration(tr.probs, tr.labels, "temperature") if calibrate else None
+    probs = tr.probs if cal is None else [cal.calibrate(p) for p in tr.probs]
+    proc, info = fit_spec(spec, probs, tr.labels, tr.names, tr.prior)
+    rec = None if cal is None else {**cal.to_dict(), "fitted_on": tr.source, "train_ece_before": ece(tr.probs, tr.labels),
+                                    "train_ece_after": ece(probs, tr.labels)}
+    return proc, {**proc.to_dict(), **info, "probabilities": tr.source, "calibration": rec}, cal
 
 
 def optimistic_fitter(spec: Spec, chain_labels: Callable[[], list[np.ndarray]]
