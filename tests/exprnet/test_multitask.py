@@ -190,11 +190,15 @@ def test_cli_train_repeats_labels_and_refuses_va_in_expr_only_stages(three, tmp_
                             "--out", str(tmp_path / "r")], env={"COLUMNS": "200"})
     assert r.exit_code == 0, r.output
     assert "VA CCC" in r.output and "AU F1" in r.output
+    # the VA and AU baselines (exprnet.tasks.baselines) on the same data
     r = runner.invoke(app, ["baseline", "--store", str(three.store), "--features", ",".join(three.features),
-                            "--labels", str(three.va_dir), "--out", str(tmp_path / "b")])
-    assert r.exit_code == 2
-    line = [s for s in r.output.splitlines() if s.startswith("error")]
-    assert len(line) == 1 and "exprnet baseline handles EXPR labels only for now, not VA" in line[0]
+                            "--labels", str(three.va_dir), "--labels", str(three.au_dir), "--out", str(tmp_path / "b")],
+                      env={"COLUMNS": "200"})
+    assert r.exit_code == 0, r.output
+    mb = json.loads((tmp_path / "b" / "metrics.json").read_text())
+    assert mb["tasks"] == ["au", "va"] and {"val_va", "val_ccc_valence", "val_au_f1", "val_f1_AU12"} <= set(mb)
+    assert "smoothing" in mb["va"] and "postprocess" in mb["au"] and f"VA CCC {mb['val_va']:.4f}" in r.output
+    assert (tmp_path / "b" / "checkpoints" / "baseline_va.npz").exists()
     # predict: each task's submission, scored from exactly what the files hold
     r = runner.invoke(app, ["predict", "--run", str(tmp_path / "r"), "--store", str(three.store), "--tracks", "all",
                             "--out", str(tmp_path / "p"), "--labels", str(three.va_dir), "--labels", str(three.au_dir),
@@ -232,3 +236,15 @@ def test_task_presets(three, tmp_path):
             "train": {"device": "cpu", "threads": 1, "epochs": 1}, "model": {"segment": 32}}
     res = experiment.train(build_config(load_preset("recommended-va"), data), tmp_path / "va")
     assert set(res.scores) >= {"val_va", "val_ccc_valence", "val_ccc_arousal"} and "val_f1" not in res.scores
+
+
+def test_cv_of_a_multitask_run(three, tmp_path):
+    from exprnet.training.cv import run_cv
+
+    cfg = config_for(three, "mlp", data={"labels": [str(three.va_dir), str(three.au_dir)]}, train={"epochs": 1})
+    res = run_cv(cfg, tmp_path / "cv", 2)
+    assert len(res.rows) == 2 and res.pooled_f1 is None  # no EXPR among the tasks: no pooled EXPR F1
+    for r in res.rows:
+        m = json.loads((tmp_path / "cv" / f"fold{r['fold']}" / "metrics.json").read_text())
+        assert r["best_val_f1"] == m["best_val_score"] and r["val_va"] == m["val_va"] and r["val_au_f1"] == m["val_au_f1"]
+    assert res.mean_f1 == pytest.approx(np.mean([r["best_val_f1"] for r in res.rows]))

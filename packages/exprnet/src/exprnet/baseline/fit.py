@@ -17,6 +17,7 @@ confusion.png, ``oof/probs.npz``, and ``checkpoints/baseline.npz`` instead of a 
 from __future__ import annotations
 
 import io
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -215,7 +216,6 @@ def baseline_probs(clf: FrameClassifier, cfg: RunConfig, stats: Standardizer, ba
 
 def run_baseline(cfg: RunConfig, out: str | Path, reporter: Reporter | None = None) -> dict[str, Any]:
     """``exprnet baseline``: load the split, fit, score, write the run folder; returns its metrics."""
-    from ..data.prepare import expr_only
     from ..training.experiment import load_data
 
     reporter = reporter or NullReporter()
@@ -225,7 +225,18 @@ def run_baseline(cfg: RunConfig, out: str | Path, reporter: Reporter | None = No
     if cfg.baseline is None:
         cfg.baseline = BaselineConfig()
     prep = load_data(cfg, reporter)
-    expr_only(prep, "exprnet baseline")
+    if prep.tasks != ["expr"]:  # VA and AU: exprnet.tasks.baselines (EXPR's as below, where it is a task)
+        from .tasks import task_baselines, write_task_baselines
+
+        metrics, models = task_baselines(cfg, prep, reporter)
+        if "expr" in prep.tasks:
+            fit = evaluate_baseline(cfg, prep.bank, prep.split.train, prep.split.val, reporter)
+            write_baseline_run(cfg, out, fit, prep.bank, prep.split.train, prep.split.val)
+            metrics = {**fit.metrics, **metrics, "tasks": ["expr"]}
+        else:
+            RunFolder(out).create(cfg, list(prep.split.train), list(prep.split.val))
+        write_task_baselines(out, metrics, models)
+        return json.loads((Path(out) / "metrics.json").read_text())
     fit = evaluate_baseline(cfg, prep.bank, prep.split.train, prep.split.val, reporter)
     write_baseline_run(cfg, out, fit, prep.bank, prep.split.train, prep.split.val)
     return fit.metrics

@@ -127,6 +127,13 @@ def baseline(
                           seed=seed)
         cfg = build_config(cfg.to_dict(), extra, parse_set(set_), source="configuration")
         m = run_baseline(cfg, out_dir, RichReporter(io.err))
+        if "tasks" in m:  # VA / AU (and EXPR) baselines
+            from ..training.multitask import describe
+
+            say.message(io.out, f"{describe(m)}; post-processing chosen on out-of-fold training predictions; "
+                                f"run folder: {out_dir}")
+            if "per_class_f1" not in m:
+                return
         sm = m["smoothing"]
         io.out.print(classes_table(list(m["per_class_f1"].values()), f"val F1, {classifier} + {describe_record(sm)}"))
         say.message(io.out, f"val F1 {m['best_val_f1']:.4f} (unsmoothed {m['val_f1_raw']:.4f}); "
@@ -161,7 +168,9 @@ def cv(
                           device=device, steps=steps)
         res = run_cv(cfg, out_dir, folds, RichReporter(io.err), only_ids)
         t = Table(title=f"{folds}-fold cross-validation ({cfg.model.encoder}, {'+'.join(cfg.data.features)})")
-        for c in ("fold", "validated on", "train tracks", "val tracks", "val frames", "best epoch", "val F1"):
+        multi = any(k in r for r in res.rows for k in ("val_va", "val_au_f1"))
+        for c in ("fold", "validated on", "train tracks", "val tracks", "val frames", "best epoch",
+                  "val score (mean of tasks)" if multi else "val F1"):
             t.add_column(c, justify="right")
         for r in res.rows:
             t.add_row(str(r["fold"]), r["val_set"], str(r["train_tracks"]), str(r["val_tracks"]),
