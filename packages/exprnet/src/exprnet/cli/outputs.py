@@ -152,7 +152,7 @@ def ensemble(
             from ..deploy.make import bundle_from_ensemble
             from .deploy import bundle_summary
 
-            bundle_summary(bundle_from_ensemble(names, m, Path(out_dir), store, labels, bundle_dir, select, sign=key),
+            bundle_summary(bundle_from_ensemble(names, m, Path(out_dir), store, (labels or [""])[0], bundle_dir, select, sign=key),
                            key)
 
 
