@@ -16,7 +16,7 @@ runner = CliRunner()
 
 
 def test_default_smoothing_follows_the_method():
-    assert resolve_smooth("mean", "default") == DEFAULT_SMOOTH == "viterbi:auto"
+    assert resolve_smooth("mean", "default") == DEFAULT_SMOOTH == "auto"
     assert resolve_smooth("weighted", "DEFAULT") == DEFAULT_SMOOTH
     assert resolve_smooth("vote", "default") == "none"
     assert resolve_smooth("vote", "box:3") == "box:3" and resolve_smooth("mean", "none") == "none"
@@ -73,7 +73,10 @@ def test_default_ensemble_decodes_once_out_of_fold(small, baselines):
     assert r.exit_code == 0, r.output
     m = json.loads((out / "metrics.json").read_text())
     # members calibrated, weighted, the combination's own temperature, then the decoder
-    assert m["method"] == DEFAULT_METHOD == "oof" and [d["kind"] for d in m["postprocess"]] == ["calibration", "viterbi"]
+    assert m["method"] == DEFAULT_METHOD == "oof" and m["postprocess"][0]["kind"] == "calibration"
+    # the decoder kind with the best cross-validated F1 on the training tracks
+    cv = m["smooth"]["cv_f1_by_kind"]
+    assert set(cv) == {"viterbi", "hsmm"} and m["postprocess"][1]["kind"] == max(cv, key=cv.get)
     assert m["smooth"]["calibration"]["train_ece_after"] <= m["smooth"]["calibration"]["train_ece_before"]
     assert 0 <= m["val_ece_after"] <= 1
     assert m["weights_chosen"]["chosen_on"] == "training tracks, out of fold" and len(m["weights"]) == 2

@@ -58,7 +58,7 @@ def bundle(
     labels: Annotated[str, typer.Option(help="Annotation folder (the runs' validation tracks are scored).")] = "",
     out_dir: Annotated[str, typer.Option("--out", help="Bundle folder to write.")] = "",
     smooth: Annotated[str, typer.Option(help="Post-processing of the combined probabilities, as for "
-                                             "`exprnet ensemble --smooth` (default: viterbi:auto, none with "
+                                             "`exprnet ensemble --smooth` (default: auto, none with "
                                              "--method vote).")] = "default",
     select: Annotated[str, typer.Option(help="Each member's checkpoint: best or last.")] = "best",
     class_bias: Annotated[bool, typer.Option(help="Fit per-class biases on validation.")] = False,

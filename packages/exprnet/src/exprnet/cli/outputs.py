@@ -90,9 +90,9 @@ def ensemble(
                                              "box, gauss or median (:WIDTH), viterbi or hsmm (:WEIGHT), or "
                                              "KIND:auto (fitted on the runs' training tracks) or KIND:optimistic "
                                              "(chosen on the validation labels it is scored on, beside a "
-                                             "cross-validated estimate), e.g. viterbi:auto; default: viterbi:auto "
-                                             "(the chain fitted out of fold on the runs' training videos), none "
-                                             "with --method vote.")] = "default",
+                                             "cross-validated estimate), e.g. viterbi:auto, or auto (viterbi or hsmm, "
+                                             "whichever cross-validates better on the training videos); default: "
+                                             "auto, none with --method vote.")] = "default",
     bundle_dir: Annotated[str | None, typer.Option("--bundle", help="Also write the ensemble as a bundle folder "
                                                                     "(as `exprnet bundle`), for `exprnet infer`.")] = None,
     sign: Annotated[str | None, typer.Option("--sign", metavar="KEY", show_default=False,

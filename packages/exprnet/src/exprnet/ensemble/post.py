@@ -96,11 +96,17 @@ def shared_training(members: Sequence[Member], comb: Combiner, cals: Sequence[Ca
     return member_training(members, cals, store, select, device, reporter).combined(comb)
 
 
-def fixed_post(spec: Spec, training: Callable[[], TrainingTracks], calibrate: bool = True
+def fixed_post(spec: Spec | Sequence[Spec], training: Callable[[], TrainingTracks], calibrate: bool = True
                ) -> tuple[PostProcessor, dict[str, Any] | None, Calibration | None]:
     """``--smooth`` (not optimistic) for the fitted combination: fixed, or fitted on the shared
     training tracks (:func:`~exprnet.postprocess.choice.fit_spec`), after a temperature fitted on
-    the combination there (``calibrate``: averaged calibrated members are under-confident)."""
+    the combination there (``calibrate``: averaged calibrated members are under-confident). Several
+    ``auto`` decoders: the one with the best cross-validated F1 there."""
+    if isinstance(spec, Sequence):
+        got = [fixed_post(s, training, calibrate) for s in spec]
+        cv = {g[0].kind: float(g[1]["cv_f1"]) for g in got if g[1]}
+        best = max(got, key=lambda g: float(g[1]["cv_f1"]) if g[1] else -1.0)
+        return best[0], {**(best[1] or {}), "kind_chosen_on": "training tracks: best cv_f1", "cv_f1_by_kind": cv}, best[2]
     if spec.kind == "none":
         return SmoothSpec(), None, None
     if isinstance(spec, SmoothSpec) and not spec.auto:
