@@ -248,3 +248,12 @@ def test_cv_of_a_multitask_run(three, tmp_path):
         m = json.loads((tmp_path / "cv" / f"fold{r['fold']}" / "metrics.json").read_text())
         assert r["best_val_f1"] == m["best_val_score"] and r["val_va"] == m["val_va"] and r["val_au_f1"] == m["val_au_f1"]
     assert res.mean_f1 == pytest.approx(np.mean([r["best_val_f1"] for r in res.rows]))
+
+
+def test_multitask_run_resumes(three, tmp_path):
+    cfg = config_for(three, "mlp", data={"labels": [str(three.labels), str(three.va_dir)]}, train={"epochs": 1})
+    first = experiment.train(cfg, tmp_path / "r")
+    res = experiment.resume(tmp_path / "r", epochs=2)
+    m = json.loads((tmp_path / "r" / "metrics.json").read_text())
+    assert [h["epoch"] for h in res.history] == [1, 2] and m["tasks"] == ["expr", "va"]
+    assert m["best_val_score"] >= first.best_val_f1 and "val_ccc_valence" in m and res.scores
