@@ -44,7 +44,7 @@ demo: setup
 	$(RUN) exprnet train --preset demo $(DEMO_DATA) --no-baseline --out $(DEMO)/runs/lstm
 	$(RUN) exprnet train --preset demo-transformer $(DEMO_DATA) --no-baseline --out $(DEMO)/runs/transformer
 	$(RUN) exprnet ensemble $(DEMO)/runs/recommended $(DEMO)/runs/lstm $(DEMO)/runs/transformer $(DEMO)/runs/baseline \
-		--method vote $(DEMO_DATA) --out $(DEMO)/ensemble --bundle $(DEMO)/bundle
+		$(DEMO_DATA) --out $(DEMO)/ensemble --bundle $(DEMO)/bundle
 	$(RUN) exprnet report $(DEMO)/ensemble
 	$(RUN) exprnet infer $(DEMO)/data/heldout/videos --faces $(DEMO)/data/heldout/cropped_aligned \
 		--bundle $(DEMO)/bundle --labels $(DEMO)/data/heldout/annotations --out $(DEMO)/infer

@@ -59,7 +59,7 @@ def test_bundle_predicts_what_the_ensemble_wrote(small, made, tmp_path):
     shutil.move(made / "bundle", moved)
     b = Bundle.load(moved)
     assert [m.name for m in b.members] == ["lstm", "baseline"] and b.combiner.method == "mean"
-    assert [p.to_dict()["kind"] for p in b.post] == ["viterbi"]  # decoded once, after the combination
+    assert [p.to_dict()["kind"] for p in b.post] == ["calibration", "viterbi"]  # the combination calibrated, decoded once
     assert b.members[1].calibration is not None  # the baseline's out-of-fold temperature, before combining
     tracks = sorted(small.tracks)
     got = b.predict_store(str(small.store), tracks)

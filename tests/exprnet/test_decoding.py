@@ -342,7 +342,7 @@ def test_baseline_cli_and_ensemble_decode_once_as_a_replayable_chain(small, tmp_
     assert m["smooth"]["kind"] == "viterbi" and m["smooth"]["probabilities"].startswith("out of fold")
     assert [c["kind"] for c in m["calibration"]] == ["calibration", "calibration"]
     post = [processor_from_dict(d) for d in m["postprocess"]]
-    assert [p.kind for p in post] == ["viterbi"]
+    assert [p.kind for p in post] == ["calibration", "viterbi"]  # the combination's temperature, then the decoder
     # replay: the members' probabilities calibrated, averaged, decoded by the recorded chain
     val = sorted(t for t, s in small.tracks.items() if s == "Validation_Set")
     members = []
@@ -352,7 +352,7 @@ def test_baseline_cli_and_ensemble_decode_once_as_a_replayable_chain(small, tmp_
         c = Calibration.from_dict(cal)
         members.append({t: c.calibrate(np.load(tmp_path / f"p-{run.name}" / "probs" / f"{t}.npy")) for t in val})
     y = np.concatenate([small.label_arrays[t] for t in val])
-    labels = [post[0].apply(np.mean([mm[t] for mm in members], 0)).labels for t in val]
+    labels = [post[1].apply(post[0].apply(np.mean([mm[t] for mm in members], 0)).probs).labels for t in val]
     from exprnet.reports.metrics import macro_f1
     assert macro_f1(y, np.concatenate(labels)) == pytest.approx(m["val_f1"], abs=1e-9)
     opt = run_ensemble(runs, "mean", str(small.store), str(small.labels), tmp_path / "ens2",

@@ -219,7 +219,7 @@ def test_cli_train_repeats_labels_and_refuses_va_in_expr_only_stages(three, tmp_
     # the EXPR-only stages say so in one line
     r = runner.invoke(app, ["ensemble", str(tmp_path / "r"), str(tmp_path / "r"), "--store", str(three.store),
                             "--labels", str(three.labels), "--out", str(tmp_path / "e")])
-    assert r.exit_code == 2 and "is a multi-task run (va, au)" in r.output, r.output
+    assert r.exit_code == 2 and "holds labels of expr but the runs share va, au" in r.output, r.output
 
 
 def test_task_presets(three, tmp_path):

@@ -37,6 +37,7 @@ def test_sweep_skips_finished_runs_and_ensemble_beats_members(corpus, tmp_path):
     for method in ("greedy", "mean"):
         out = tmp_path / f"ens-{method}"
         r = runner.invoke(app, ["ensemble", "--runs-file", str(runs_file), "--method", method,
+                                *(["--smooth", "none"] if method == "greedy" else []),
                                 "--store", str(corpus.store), "--labels", str(corpus.labels), "--out", str(out),
                                 "--tracks", ",".join([t for t, s in sorted(corpus.tracks.items()) if s == "Validation_Set"][:2])])
         assert r.exit_code == 0, r.output

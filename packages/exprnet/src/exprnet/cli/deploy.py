@@ -52,14 +52,16 @@ def _require_extraction(command: str) -> None:
 @app.command()
 def bundle(
     folders: Annotated[list[str] | None, typer.Argument(help="Run folders (members).", show_default=False)] = None,
-    method: Annotated[str, typer.Option(help="vote, mean, weighted or greedy.")] = "vote",
+    method: Annotated[str, typer.Option(help="oof (the default), mean, weighted, greedy or vote, as for "
+                                             "`exprnet ensemble --method`.")] = "oof",
     store: Annotated[str, typer.Option(help="Feature store the runs were trained on.")] = "",
     labels: Annotated[list[str] | None, typer.Option(
         help="Annotation folder (the runs' validation tracks are scored); a run of VA or AU: one folder per task, "
              "repeatable (--labels EXPR_Set --labels VA_Set --labels AU_Set).")] = None,
     out_dir: Annotated[str, typer.Option("--out", help="Bundle folder to write.")] = "",
     smooth: Annotated[str, typer.Option(help="Post-processing of the combined probabilities, as for "
-                                             "`exprnet ensemble --smooth` (e.g. box:auto).")] = "none",
+                                             "`exprnet ensemble --smooth` (default: auto, none with "
+                                             "--method vote).")] = "default",
     select: Annotated[str, typer.Option(help="Each member's checkpoint: best or last.")] = "best",
     class_bias: Annotated[bool, typer.Option(help="Fit per-class biases on validation.")] = False,
     detector: DetectorOpt = None,

@@ -72,10 +72,14 @@ def ensemble(
                                                         show_default=False)] = None,
     runs: Annotated[list[str] | None, typer.Option("--runs", help="Run folders (repeatable, or comma-separated).")] = None,
     runs_file: Annotated[Path | None, typer.Option(help="File listing run folders (e.g. a sweep's runs.txt).")] = None,
-    method: Annotated[str, typer.Option(help="vote, mean, weighted or greedy.")] = "vote",
+    method: Annotated[str, typer.Option(help="oof (the default: calibrated probabilities, weighted as measured out of "
+                                             "fold on the training videos), mean, weighted or greedy (fitted on "
+                                             "validation), or vote (a plain vote of the members' labels).")] = "oof",
     select: Annotated[str, typer.Option(help="Each member's checkpoint: best (validation epoch) or last.")] = "best",
     store: Annotated[str, typer.Option(help="Feature store.")] = "",
-    labels: Annotated[str, typer.Option(help="Annotation folder (the runs' validation tracks are scored).")] = "",
+    labels: Annotated[list[str] | None, typer.Option(
+        help="Annotation folder (the runs' validation tracks are scored); runs with VA or AU heads: one folder "
+             "per task, repeatable.")] = None,
     out_dir: Annotated[str, typer.Option("--out", help="Output folder.")] = "",
     tracks: Annotated[str | None, typer.Option(help="Test tracks for a submission (list file, folder, names).")] = None,
     class_bias: Annotated[bool, typer.Option(help="Fit per-class biases on validation.")] = False,
@@ -86,7 +90,9 @@ def ensemble(
                                              "box, gauss or median (:WIDTH), viterbi or hsmm (:WEIGHT), or "
                                              "KIND:auto (fitted on the runs' training tracks) or KIND:optimistic "
                                              "(chosen on the validation labels it is scored on, beside a "
-                                             "cross-validated estimate), e.g. viterbi:auto.")] = "none",
+                                             "cross-validated estimate), e.g. viterbi:auto, or auto (viterbi or hsmm, "
+                                             "whichever cross-validates better on the training videos); default: "
+                                             "auto, none with --method vote.")] = "default",
     bundle_dir: Annotated[str | None, typer.Option("--bundle", help="Also write the ensemble as a bundle folder "
                                                                     "(as `exprnet bundle`), for `exprnet infer`.")] = None,
     sign: Annotated[str | None, typer.Option("--sign", metavar="KEY", show_default=False,
@@ -99,6 +105,7 @@ def ensemble(
     from ..ensemble.evaluate import run_ensemble
     from ..postprocess.choice import describe_record
     from ..prediction.predict import resolve_tracks
+    from ..prediction.tasks import run_tasks
 
     with user_errors():
         names = run_folders(folders, runs, runs_file)
@@ -111,16 +118,23 @@ def ensemble(
 
         key = signing_key(sign)
         test = resolve_tracks(tracks, FeatureStore(store, mode="r")) if tracks else None
-        m = run_ensemble(names, method, store, labels, out_dir, test, class_bias, cv_folds, device,
+        if any(run_tasks(n, select) != ["expr"] for n in names):  # VA / AU heads: every shared task
+            return _task_ensemble(names, store, labels or [], out_dir, test, select, device, allow_feature_mismatch,
+                                  bundle_dir)
+        if len(labels or []) != 1:
+            raise ConfigError("--labels", "an ensemble of EXPR runs takes one annotation folder",
+                              "pass --labels EXPR_Set once")
+        m = run_ensemble(names, method, store, (labels or [""])[0], out_dir, test, class_bias, cv_folds, device,
                          RichReporter(io.err), select=select, allow_feature_mismatch=allow_feature_mismatch,
                          smooth_spec=smooth)
         t = Table(title=f"ensemble ({method}) on {m['val_tracks']} validation tracks, {select} checkpoints")
-        for c in ("member", "encoder", "features", "weight", "val F1"):
-            t.add_column(c, justify="right" if c in ("weight", "val F1") else "left")
+        for c in ("member", "encoder", "features", "weight", "val F1 (argmax)", "val F1 (own post-processing)"):
+            t.add_column(c, justify="left" if c in ("member", "encoder", "features") else "right")
         wsum = sum(m["weights"]) or 1.0
         for mem, w in zip(m["members"], m["weights"], strict=True):
-            t.add_row(mem["name"], mem["encoder"], "+".join(mem["features"]), f"{w / wsum:.2f}", f"{mem['val_f1']:.4f}")
-        t.add_row(f"[bold]ensemble ({method})[/]", "", "", "", f"[bold]{m['val_f1']:.4f}[/]")
+            t.add_row(mem["name"], mem["encoder"], "+".join(mem["features"]), f"{w / wsum:.2f}", f"{mem['val_f1']:.4f}",
+                      f"{mem['val_f1_decoded']:.4f}")
+        t.add_row(f"[bold]ensemble ({method})[/]", "", "", "", "", f"[bold]{m['val_f1']:.4f}[/]")
         io.out.print(t)
         if m["fit_on_validation"]:
             say.message(io.out, f"val F1 {m['val_f1']:.4f} fit and scored on validation; cross-validated estimate "
@@ -132,13 +146,34 @@ def ensemble(
         sel = m["selection"]
         say.message(io.out, f"ensemble with members at their best epoch {sel['best']['val_f1']:.4f}, at their "
                             f"last epoch {sel['last']['val_f1']:.4f}")
-        say.message(io.out, f"best member {m['best_member_f1']:.4f} -> ensemble {m['val_f1']:.4f}; outputs in {out_dir}")
+        say.message(io.out, f"best member {m['best_member_f1_decoded']:.4f} (after its own post-processing) -> "
+                            f"ensemble {m['val_f1']:.4f}; outputs in {out_dir}")
         if bundle_dir:
             from ..deploy.make import bundle_from_ensemble
             from .deploy import bundle_summary
 
-            bundle_summary(bundle_from_ensemble(names, m, Path(out_dir), store, labels, bundle_dir, select, sign=key),
+            bundle_summary(bundle_from_ensemble(names, m, Path(out_dir), store, (labels or [""])[0], bundle_dir, select, sign=key),
                            key)
+
+
+def _task_ensemble(names: list[str], store: str, labels: list[str], out_dir: str, test: list[str] | None,
+                   select: str, device: str, allow_feature_mismatch: bool, bundle_dir: str | None) -> None:
+    """Runs with VA or AU heads: each shared task's ensemble, its scores beside the members'."""
+    from ..ensemble.tasks import run_task_ensemble
+
+    if bundle_dir:
+        raise ConfigError("--bundle", "bundles of multi-task runs are made by `exprnet bundle`", "leave out --bundle")
+    m = run_task_ensemble(names, store, labels, out_dir, test, select, device, RichReporter(io.err),
+                          allow_feature_mismatch)
+    t = Table(title=f"ensemble (mean) of {len(names)} runs on their validation tracks, {select} checkpoints")
+    for c in ("task", "metric", *[Path(n).name for n in names], "ensemble"):
+        t.add_column(c, justify="left" if c in ("task", "metric") else "right")
+    for task, v in m["per_task"].items():
+        key = next(k for k in v if k.startswith("val_"))
+        t.add_row(task.upper(), key, *[f"{x:.4f}" for x in v["member"]], f"[bold]{v[key]:.4f}[/]")
+    io.out.print(t)
+    say.message(io.out, f"submissions {', '.join(m['submissions'].values())} ({m['submission_tracks']} tracks); "
+                        f"outputs in {out_dir}")
 
 
 @app.command()

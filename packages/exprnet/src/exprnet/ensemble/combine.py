@@ -18,7 +18,7 @@ from ..reports.metrics import macro_f1
 
 Probs = dict[str, np.ndarray]
 Labels = dict[str, np.ndarray]
-METHODS = ("vote", "mean", "weighted", "greedy")
+METHODS = ("oof", "mean", "weighted", "greedy", "vote")  # oof: weights fitted on training tracks (.oof)
 
 
 def stack(members: Sequence[Probs], tracks: Sequence[str]) -> np.ndarray:
@@ -132,12 +132,16 @@ class Combiner:
         return Q
 
 
-def fit_combiner(method: str, P: np.ndarray, y: np.ndarray, class_bias: bool = False) -> Combiner:
-    """Fit ``method`` on validation members ``P`` (m, n, C) and labels ``y``."""
+def fit_combiner(method: str, P: np.ndarray, y: np.ndarray, class_bias: bool = False,
+                 weights: np.ndarray | None = None) -> Combiner:
+    """Fit ``method`` on validation members ``P`` (m, n, C) and labels ``y``; ``oof`` takes the
+    ``weights`` fitted on the training tracks (:func:`exprnet.ensemble.oof.fit_oof_weights`)."""
     m = len(P)
     if method not in METHODS:
         raise ValueError(f"unknown ensemble method {method!r}; choose from {', '.join(METHODS)}")
-    w = {"vote": lambda: np.ones(m), "mean": lambda: np.ones(m),
+    if method == "oof" and weights is None:
+        raise ValueError("--method oof needs the weights fitted on the training tracks")
+    w = {"oof": lambda: np.asarray(weights, np.float64), "vote": lambda: np.ones(m), "mean": lambda: np.ones(m),
          "weighted": lambda: fit_weights(P, y), "greedy": lambda: greedy_select(P, y)}[method]()
     comb = Combiner(method, w)
     if class_bias:

@@ -14,6 +14,7 @@ averages probabilities on one scale. ``--smooth`` then applies to the combinatio
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -22,7 +23,7 @@ from featurizer.core.annotations import find_annotations, read_annotation
 from ..config import N_CLASSES
 from ..data.tasks import expr_labels_dir
 from ..errors import DataError
-from ..postprocess.calibration import Calibration, read_calibration
+from ..postprocess.calibration import Calibration, ece, fit_calibration, read_calibration
 from ..postprocess.choice import TrainingTracks, fit_spec
 from ..postprocess.decoding import BALANCES, FITS, WEIGHTS, Spec
 from ..postprocess.processor import PostProcessor
@@ -44,14 +45,33 @@ def calibrated(probs: dict[str, np.ndarray], cal: Calibration | None) -> dict[st
     return probs if cal is None else {t: cal.calibrate(p) for t, p in probs.items()}
 
 
-def shared_training(members: Sequence[Member], comb: Combiner, cals: Sequence[Calibration | None], store: str,
-                    select: str, device: str, reporter: Reporter) -> TrainingTracks:
-    """The combined, calibrated probabilities on the training tracks every member shares."""
+@dataclass
+class MemberTraining:
+    """The training tracks every member shares: each member's calibrated probabilities there."""
+
+    names: list[str]
+    per_member: list[list[np.ndarray]]  # member -> track -> (n, C) calibrated
+    labels: list[np.ndarray]
+    out_of_fold: bool  # every member kept out-of-fold probabilities (RUN/oof/probs.npz)
+    source: str
+
+    def combined(self, comb: Combiner) -> TrainingTracks:
+        P = stack([dict(zip(self.names, m, strict=True)) for m in self.per_member], self.names)
+        offs = np.cumsum([0] + [len(v) for v in self.labels])
+        probs = [comb.combine(P[:, offs[i]:offs[i + 1]]) for i in range(len(self.names))]
+        return TrainingTracks(list(self.names), probs, list(self.labels), UNIFORM, self.source)
+
+
+def member_training(members: Sequence[Member], cals: Sequence[Calibration | None], store: str, select: str,
+                    device: str, reporter: Reporter) -> MemberTraining:
+    """Each member's calibrated probabilities on the training tracks all members share: out of fold
+    where the member kept them, its own (in-sample) predictions otherwise."""
     train = sorted(set.intersection(*[set(RunFolder(m.run).read_tracks()["train"]) for m in members]))
     if not train:
         raise DataError("--smooth auto", "the runs share no training track", "give a value, e.g. --smooth box:12")
     cfg = RunFolder(members[0].run).read_config()
-    files = find_annotations(expr_labels_dir(cfg.data.labels, "exprnet ensemble"), (cfg.data.train_split, cfg.data.val_split))
+    labels_dir = expr_labels_dir(cfg.data.labels, "exprnet ensemble")
+    files = find_annotations(labels_dir, (cfg.data.train_split, cfg.data.val_split))
     labels = {t: read_annotation(files[t].path) for t in train}
     per, kept = [], 0
     for m, cal in zip(members, cals, strict=True):
@@ -62,26 +82,42 @@ def shared_training(members: Sequence[Member], comb: Combiner, cals: Sequence[Ca
                 if all(f"p:{t}" in z.files and len(z[f"p:{t}"]) == len(labels[t]) for t in train):
                     got, kept = {t: z[f"p:{t}"] for t in train}, kept + 1
         if got is None:
-            got = member_probs(m, store, train, select, device, reporter, expr_labels_dir(cfg.data.labels, "exprnet ensemble"), labels)
-        per.append(calibrated(got, cal))
-    P = stack(per, train)
-    offs = np.cumsum([0] + [len(labels[t]) for t in train])
-    combined = [comb.combine(P[:, offs[i]:offs[i + 1]]) for i in range(len(train))]
+            got = member_probs(m, store, train, select, device, reporter, labels_dir, labels)
+        c = calibrated(got, cal)
+        per.append([c[t] for t in train])
     source = ("out of fold (every member kept them)" if kept == len(members)
               else f"in-sample for {len(members) - kept} of {len(members)} members")
-    return TrainingTracks(train, combined, [labels[t] for t in train], UNIFORM, source)
+    return MemberTraining(train, per, [labels[t] for t in train], kept == len(members), source)
 
 
-def fixed_post(spec: Spec, training: Callable[[], TrainingTracks]) -> tuple[PostProcessor, dict[str, Any] | None]:
+def shared_training(members: Sequence[Member], comb: Combiner, cals: Sequence[Calibration | None], store: str,
+                    select: str, device: str, reporter: Reporter) -> TrainingTracks:
+    """The combined, calibrated probabilities on the training tracks every member shares."""
+    return member_training(members, cals, store, select, device, reporter).combined(comb)
+
+
+def fixed_post(spec: Spec | Sequence[Spec], training: Callable[[], TrainingTracks], calibrate: bool = True
+               ) -> tuple[PostProcessor, dict[str, Any] | None, Calibration | None]:
     """``--smooth`` (not optimistic) for the fitted combination: fixed, or fitted on the shared
-    training tracks (:func:`~exprnet.postprocess.choice.fit_spec`)."""
+    training tracks (:func:`~exprnet.postprocess.choice.fit_spec`), after a temperature fitted on
+    the combination there (``calibrate``: averaged calibrated members are under-confident). Several
+    ``auto`` decoders: the one with the best cross-validated F1 there."""
+    if isinstance(spec, Sequence):
+        got = [fixed_post(s, training, calibrate) for s in spec]
+        cv = {g[0].kind: float(g[1]["cv_f1"]) for g in got if g[1]}
+        best = max(got, key=lambda g: float(g[1]["cv_f1"]) if g[1] else -1.0)
+        return best[0], {**(best[1] or {}), "kind_chosen_on": "training tracks: best cv_f1", "cv_f1_by_kind": cv}, best[2]
     if spec.kind == "none":
-        return SmoothSpec(), None
+        return SmoothSpec(), None, None
     if isinstance(spec, SmoothSpec) and not spec.auto:
-        return spec, {"kind": spec.kind, "width": spec.width, "chosen_on": "fixed"}
+        return spec, {"kind": spec.kind, "width": spec.width, "chosen_on": "fixed"}, None
     tr = training()
-    proc, info = fit_spec(spec, tr.probs, tr.labels, tr.names, tr.prior)
-    return proc, {**proc.to_dict(), **info, "probabilities": tr.source}
+    cal = fit_calibration(tr.probs, tr.labels, "temperature") if calibrate else None
+    probs = tr.probs if cal is None else [cal.calibrate(p) for p in tr.probs]
+    proc, info = fit_spec(spec, probs, tr.labels, tr.names, tr.prior)
+    rec = None if cal is None else {**cal.to_dict(), "fitted_on": tr.source, "train_ece_before": ece(tr.probs, tr.labels),
+                                    "train_ece_after": ece(probs, tr.labels)}
+    return proc, {**proc.to_dict(), **info, "probabilities": tr.source, "calibration": rec}, cal
 
 
 def optimistic_fitter(spec: Spec, chain_labels: Callable[[], list[np.ndarray]]
