@@ -49,6 +49,7 @@ def baseline_file(run: str | Path) -> Path:
 
 
 def is_baseline(run: str | Path) -> bool:
+    """An EXPR baseline's run folder (VA/AU baselines: :func:`exprnet.baseline.tasks.baseline_tasks`)."""
     return baseline_file(run).exists()
 
 
@@ -215,7 +216,6 @@ def baseline_probs(clf: FrameClassifier, cfg: RunConfig, stats: Standardizer, ba
 
 def run_baseline(cfg: RunConfig, out: str | Path, reporter: Reporter | None = None) -> dict[str, Any]:
     """``exprnet baseline``: load the split, fit, score, write the run folder; returns its metrics."""
-    from ..data.prepare import expr_only
     from ..training.experiment import load_data
 
     reporter = reporter or NullReporter()
@@ -225,7 +225,10 @@ def run_baseline(cfg: RunConfig, out: str | Path, reporter: Reporter | None = No
     if cfg.baseline is None:
         cfg.baseline = BaselineConfig()
     prep = load_data(cfg, reporter)
-    expr_only(prep, "exprnet baseline")
+    if prep.tasks != ["expr"]:  # VA and/or AU: one baseline per task in the run folder
+        from .multi import fit_tasks
+
+        return fit_tasks(cfg, prep.bank, prep.tasks, prep.split.train, prep.split.val, out, reporter)
     fit = evaluate_baseline(cfg, prep.bank, prep.split.train, prep.split.val, reporter)
     write_baseline_run(cfg, out, fit, prep.bank, prep.split.train, prep.split.val)
     return fit.metrics

@@ -127,6 +127,14 @@ def baseline(
                           seed=seed)
         cfg = build_config(cfg.to_dict(), extra, parse_set(set_), source="configuration")
         m = run_baseline(cfg, out_dir, RichReporter(io.err))
+        if m.get("tasks", ["expr"]) != ["expr"]:  # VA and/or AU: one baseline per task
+            from ..baseline.multi import describe_tasks
+
+            if "per_class_f1" in m:
+                io.out.print(classes_table(list(m["per_class_f1"].values()), "EXPR val F1"))
+            say.message(io.out, f"val {describe_tasks(m)}; post-processing chosen on training tracks out of "
+                                f"fold; run folder: {out_dir}")
+            return
         sm = m["smoothing"]
         io.out.print(classes_table(list(m["per_class_f1"].values()), f"val F1, {classifier} + {describe_record(sm)}"))
         say.message(io.out, f"val F1 {m['best_val_f1']:.4f} (unsmoothed {m['val_f1_raw']:.4f}); "
