@@ -6,13 +6,12 @@ import json
 
 import numpy as np
 import pytest
-from typer.testing import CliRunner
-
 from exprnet.cli import app
 from exprnet.data.synthetic import CorpusSpec, make_corpus
 from exprnet.tasks.metrics import va_scores
-from exprnet.tasks.submission import read_au_submission, read_va_submission
 from exprnet.tasks.names import AU_NAMES
+from exprnet.tasks.submission import read_au_submission, read_va_submission
+from typer.testing import CliRunner
 
 
 @pytest.fixture(scope="module")

@@ -31,7 +31,7 @@ from ..data.bank import FeatureBank, Standardizer
 from ..data.batches import BatchBuilder
 from ..data.provenance import feature_records
 from ..data.splits import track_groups
-from ..errors import DataError, RunError
+from ..errors import ConfigError, DataError, RunError
 from ..postprocess.calibration import Calibration, ece, resolve_mode, write_calibration
 from ..postprocess.choice import Fitted, apply_all, describe_record, fit_postprocess
 from ..postprocess.decoding import DecodeSpec, spec_from_config
@@ -225,10 +225,8 @@ def run_baseline(cfg: RunConfig, out: str | Path, reporter: Reporter | None = No
     if cfg.baseline is None:
         cfg.baseline = BaselineConfig()
     prep = load_data(cfg, reporter)
-    if prep.tasks != ["expr"]:  # VA and/or AU: one baseline per task in the run folder
-        from .multi import fit_tasks
-
-        return fit_tasks(cfg, prep.bank, prep.tasks, prep.split.train, prep.split.val, out, reporter)
+    if prep.tasks != ["expr"]:
+        raise ConfigError("--labels", "run_baseline fits EXPR alone", "VA/AU: exprnet.baseline.multi.run_baselines")
     fit = evaluate_baseline(cfg, prep.bank, prep.split.train, prep.split.val, reporter)
     write_baseline_run(cfg, out, fit, prep.bank, prep.split.train, prep.split.val)
     return fit.metrics

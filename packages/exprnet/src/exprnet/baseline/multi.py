@@ -13,15 +13,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from featurizer.core.annotations import folder_task
 
 from ..config import RunConfig
 from ..data.bank import FeatureBank, Standardizer
 from ..data.provenance import feature_records
+from ..data.tasks import label_dirs
 from ..errors import RunError
 from ..reports.progress import NullReporter, Reporter
 from ..tasks.registry import TASKS
 from ..training.runfolder import RunFolder
-from .fit import evaluate_baseline, is_baseline, write_baseline_run
+from .fit import evaluate_baseline, is_baseline, run_baseline, write_baseline_run
 from .tasks import baseline_tasks, fit_task, write_task
 
 
@@ -59,6 +61,23 @@ def fit_tasks(cfg: RunConfig, bank: FeatureBank, tasks: Sequence[str], train: Se
     if out is not None:
         RunFolder(out).write_metrics(metrics)
     return metrics
+
+
+def run_baselines(cfg: RunConfig, out: str | Path, reporter: Reporter | None = None) -> dict[str, Any]:
+    """``exprnet baseline``: EXPR alone as :func:`.fit.run_baseline`; with VA/AU, one baseline per task."""
+    from ..config import BaselineConfig
+    from ..training.experiment import load_data
+
+    reporter = reporter or NullReporter()
+    cfg = cfg.resolved()
+    if cfg.baseline is None:
+        cfg.baseline = BaselineConfig()
+    if len(label_dirs(cfg.data.labels)) == 1 and folder_task(label_dirs(cfg.data.labels)[0]) == "expr":
+        return run_baseline(cfg, out, reporter)
+    if RunFolder(out).in_use() or is_baseline(out) or baseline_tasks(out):
+        raise RunError(str(out), "holds a run already", "choose another --out")
+    prep = load_data(cfg, reporter)
+    return fit_tasks(cfg, prep.bank, prep.tasks, prep.split.train, prep.split.val, out, reporter)
 
 
 def describe_tasks(m: dict[str, Any]) -> str:

@@ -107,7 +107,7 @@ def baseline(
     config: ConfigFile = None, set_: Sets = None, preset: Preset = None, seed: Seed = None,
 ) -> None:
     """Per-frame classifier + calibration and smoothing or decoding (cross-validated on the training tracks)."""
-    from ..baseline.fit import run_baseline
+    from ..baseline.multi import run_baselines
     from ..config import build_config, parse_set
     from ..postprocess.choice import describe_record
     from ..postprocess.decoding import DecodeSpec, parse
@@ -126,7 +126,7 @@ def baseline(
         cfg = make_config(preset, config, (set_ or []), out_dir, store=store, labels=labels, features=features,
                           seed=seed)
         cfg = build_config(cfg.to_dict(), extra, parse_set(set_), source="configuration")
-        m = run_baseline(cfg, out_dir, RichReporter(io.err))
+        m = run_baselines(cfg, out_dir, RichReporter(io.err))
         if m.get("tasks", ["expr"]) != ["expr"]:  # VA and/or AU: one baseline per task
             from ..baseline.multi import describe_tasks
 

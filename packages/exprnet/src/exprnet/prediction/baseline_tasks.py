@@ -4,7 +4,8 @@ Per task: ``OUT/va/<track>.npy`` (n, 2) smoothed valence/arousal, ``OUT/au/<trac
 smoothed AU probabilities, the submissions (``submission_va.txt``; ``submission_au.txt`` 0/1 after
 the per-AU thresholds), all with the post-processing fitted out of fold on the training tracks. An
 EXPR baseline in the same folder predicts as an EXPR-only run (``probs/``, ``submission.txt``).
-With ``labels``, each given task is scored from what the submission files hold.
+The caller (:func:`exprnet.prediction.tasks.predict_tasks`) scores each given task from what
+the submission files hold.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from featurizer.core.files import atomic_write_bytes, atomic_write_json
+from featurizer.core.files import atomic_write_bytes
 from featurizer.core.store import FeatureStore
 
 from ..baseline.fit import is_baseline
@@ -33,10 +34,12 @@ def is_task_baseline(run: str | Path) -> bool:
 
 
 def predict_baseline_tasks(run_dir: str | Path, store: str, tracks: Sequence[str] | str, out: str | Path,
-                           labels: Sequence[str] | None = None, reporter: Reporter | None = None,
-                           allow_feature_mismatch: bool = False) -> dict[str, Any]:
+                           reporter: Reporter | None = None,
+                           allow_feature_mismatch: bool = False
+                           ) -> tuple[dict[str, Any], dict[str, dict[str, np.ndarray]], tuple[str, str]]:
+    """Write every task's arrays and submission; returns the summary, each task's per-track
+    predictions as the submissions hold them, and the run's (train, validation) split names."""
     from .predict import predict
-    from .tasks import score
 
     reporter = reporter or NullReporter()
     run = RunFolder(run_dir)
@@ -72,7 +75,4 @@ def predict_baseline_tasks(run_dir: str | Path, store: str, tracks: Sequence[str
         summary["frames"] = write(Path(out) / name, list(per_task[task].items()))
         summary["submissions"][task] = name
     summary["tracks"] = len(bank.tracks)
-    if labels:
-        summary.update(score(labels, per_task, cfg.data.train_split, cfg.data.val_split))
-        atomic_write_json(Path(out) / "metrics.json", summary)
-    return summary
+    return summary, per_task, (cfg.data.train_split, cfg.data.val_split)

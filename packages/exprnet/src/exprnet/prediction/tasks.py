@@ -58,8 +58,12 @@ def predict_tasks(run_dir: str | Path, store: str, tracks: Sequence[str] | str, 
                   reporter: Reporter | None = None, allow_feature_mismatch: bool = False) -> dict[str, Any]:
     from .baseline_tasks import is_task_baseline, predict_baseline_tasks
 
-    if is_task_baseline(run_dir):
-        return predict_baseline_tasks(run_dir, store, tracks, out, labels, reporter, allow_feature_mismatch)
+    if is_task_baseline(run_dir):  # a VA/AU baseline run folder
+        summary, per, (tr, va) = predict_baseline_tasks(run_dir, store, tracks, out, reporter, allow_feature_mismatch)
+        if labels:
+            summary.update(score(labels, per, tr, va))
+            atomic_write_json(Path(out) / "metrics.json", summary)
+        return summary
     reporter = reporter or NullReporter()
     run = RunFolder(run_dir)
     cfg = run.read_config().resolved()
