@@ -38,6 +38,13 @@ class MultiTaskLoss:
         self.pos_weight = (torch.tensor(au_pos_weight(list(au_train)), device=device)
                            if "au" in slices and cfg.loss.au_pos_weight and len(au_train) else None)
 
+    @classmethod
+    def of(cls, cfg: RunConfig, slices: Mapping[str, slice], expr: Criterion | None, bank: FeatureBank,
+           train_ids: Sequence[int], device: torch.device) -> MultiTaskLoss:
+        """The loss of a run on ``bank``'s training tracks (AU positive weights from their labels)."""
+        au = [bank.targets["au"][bank.rows(i)] for i in train_ids] if "au" in slices else []
+        return cls(cfg, slices, expr, au, device)
+
     def __call__(self, out1: torch.Tensor, out2: torch.Tensor | None, b: Batch) -> LossParts:
         c, w = self.cfg, self.cfg.task_weights
         out2 = out2 if c.rdrop else None
@@ -101,3 +108,12 @@ def describe(scores: Mapping[str, Any]) -> str:
     """One line: each task's primary validation score."""
     names = {"val_f1": "EXPR F1", "val_va": "VA CCC", "val_au_f1": "AU F1"}
     return "  ".join(f"val {names[k]} {scores[k]:.4f}" for k in names if k in scores)
+
+
+def metrics_fields(tasks: Sequence[str], best_score: float, scores: Mapping[str, Any], bank: FeatureBank,
+                   train_ids: Sequence[int]) -> dict[str, Any]:
+    """metrics.json's multi-task fields: the tasks, the best mean score, each task's scores at that
+    epoch (``best_val_f1`` EXPR's, None without EXPR) and each task's labelled training frames."""
+    return {"tasks": list(tasks), "best_val_score": best_score, "best_val_f1": scores.get("val_f1"),
+            **{k: v for k, v in scores.items() if k != "val_score"},
+            **{f"{t}_train_labelled_frames": bank.task_labelled(t, train_ids) for t in tasks}}

@@ -33,7 +33,7 @@ from ..reports.progress import NullReporter, Reporter
 from .augment import InputDropout
 from .ema import WeightAverage
 from .losses import class_counts, make_criterion
-from .multitask import MultiTaskLoss, describe, task_scores
+from .multitask import MultiTaskLoss, describe, metrics_fields, task_scores
 from .postfit import fit_after_training
 from .precision import MixedPrecision
 from .runfolder import RunFolder
@@ -100,8 +100,7 @@ class Trainer:
         expr = make_criterion(self.cfg, counts, labels, self.device) if "expr" in self.tasks else None
         self.criterion = expr
         if self.multi:
-            au = [self.bank.targets["au"][self.bank.rows(i)] for i in self.train_ids] if "au" in self.tasks else []
-            self.criterion = MultiTaskLoss(self.cfg, self.model.slices, expr, au, self.device)
+            self.criterion = MultiTaskLoss.of(self.cfg, self.model.slices, expr, self.bank, self.train_ids, self.device)
         self.input_dropout = InputDropout(self.bank.dims, flag_columns(self.bank, d.present_flags),
                                           d.feature_dropout, d.modality_dropout)
         if not resume:
@@ -328,8 +327,5 @@ class Trainer:
             "train_labelled_frames": self.bank.labelled(self.train_ids),
             "val_labelled_frames": self.bank.labelled(self.val_ids),
             "features": self.bank.features, "encoder": self.cfg.model.encoder,
-            **({"tasks": self.tasks, "best_val_score": best_f1, "best_val_f1": self.best_scores.get("val_f1"),
-                **{k: v for k, v in self.best_scores.items() if k != "val_score"},
-                **{f"{t}_train_labelled_frames": self.bank.task_labelled(t, self.train_ids) for t in self.tasks}}
-               if self.multi else {}),
+            **(metrics_fields(self.tasks, best_f1, self.best_scores, self.bank, self.train_ids) if self.multi else {}),
         })
