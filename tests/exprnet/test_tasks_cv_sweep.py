@@ -7,10 +7,9 @@ import json
 import numpy as np
 import pytest
 import yaml
-from typer.testing import CliRunner
-
 from exprnet.cli import app
 from exprnet.data.synthetic import CorpusSpec, make_corpus
+from typer.testing import CliRunner
 
 
 @pytest.fixture(scope="module")
