@@ -41,6 +41,12 @@ def test_va_au_baseline_run_and_predict(corpus, tmp_path):
               "checkpoints/baseline_au.npz", "oof/va.npz", "oof/au.npz", "stats.npz", "config.yaml"):
         assert (tmp_path / "b" / f).exists(), f
 
+    r = CliRunner().invoke(app, ["report", str(tmp_path / "b")])
+    assert r.exit_code == 0, r.output
+    rep = (tmp_path / "b" / "REPORT.md").read_text()
+    assert f"**{m['val_va']:.4f}**" in rep and f"**{m['val_au_f1']:.4f}**" in rep
+    assert "![AU: per-AU F1 (validation)](au_f1.png)" in rep and "(va_scatter.png)" in rep
+
     val = sorted(t for t, s in corpus.tracks.items() if s == "Validation_Set")
     lst = tmp_path / "val.txt"
     lst.write_text("\n".join(val) + "\n")

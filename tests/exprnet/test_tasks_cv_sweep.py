@@ -36,6 +36,13 @@ def test_cv_multitask(corpus, tmp_path):
     assert res["task_means"]["val_va"] == pytest.approx([np.mean(vas), np.std(vas)])
     assert res["mean_f1"] == pytest.approx(np.mean([row["val_score"] for row in res["folds"]]))
     assert "VA CCC" in r.output and "AU F1" in r.output
+    # report on a multi-task network run: every task's scores; the AU bars drawn from metrics.json
+    r = CliRunner().invoke(app, ["report", str(tmp_path / "cv" / "fold1")])
+    assert r.exit_code == 0, r.output
+    rep = (tmp_path / "cv" / "fold1" / "REPORT.md").read_text()
+    fold = json.loads((tmp_path / "cv" / "fold1" / "metrics.json").read_text())
+    assert f"**{fold['val_va']:.4f}**" in rep and f"{fold['val_f1_AU12']:.3f}" in rep
+    assert (tmp_path / "cv" / "fold1" / "au_f1.png").exists()
 
 
 def test_sweep_va(corpus, tmp_path):
