@@ -190,10 +190,16 @@ def test_cli_train_repeats_labels_and_predicts_each_task(three, tmp_path):
                             "--out", str(tmp_path / "r")], env={"COLUMNS": "200"})
     assert r.exit_code == 0, r.output
     assert "VA CCC" in r.output and "AU F1" in r.output
+    # the VA and AU baselines (exprnet.tasks.baselines) on the same data
     r = runner.invoke(app, ["baseline", "--store", str(three.store), "--features", ",".join(three.features),
-                            "--labels", str(three.va_dir), "--out", str(tmp_path / "b")])
-    assert r.exit_code == 0, r.output  # a VA baseline (tests/exprnet/test_task_baseline_run.py)
-    assert "val_va" in json.loads((tmp_path / "b" / "metrics.json").read_text())
+                            "--labels", str(three.va_dir), "--labels", str(three.au_dir), "--out", str(tmp_path / "b")],
+                      env={"COLUMNS": "200"})
+    assert r.exit_code == 0, r.output
+    mb = json.loads((tmp_path / "b" / "metrics.json").read_text())
+    assert mb["tasks"] == ["va", "au"] and {"val_va", "val_ccc_valence", "val_au_f1", "val_f1_AU12"} <= set(mb)
+    tb = mb["task_baselines"]
+    assert "smoothing" in tb["va"] and "postprocess" in tb["au"] and f"VA CCC {mb['val_va']:.4f}" in r.output
+    assert (tmp_path / "b" / "checkpoints" / "baseline_va.npz").exists()
     # predict: each task's submission, scored from exactly what the files hold
     r = runner.invoke(app, ["predict", "--run", str(tmp_path / "r"), "--store", str(three.store), "--tracks", "all",
                             "--out", str(tmp_path / "p"), "--labels", str(three.va_dir), "--labels", str(three.au_dir),
@@ -231,3 +237,25 @@ def test_task_presets(three, tmp_path):
             "train": {"device": "cpu", "threads": 1, "epochs": 1}, "model": {"segment": 32}}
     res = experiment.train(build_config(load_preset("recommended-va"), data), tmp_path / "va")
     assert set(res.scores) >= {"val_va", "val_ccc_valence", "val_ccc_arousal"} and "val_f1" not in res.scores
+
+
+def test_cv_of_a_multitask_run(three, tmp_path):
+    from exprnet.training.cv import run_cv
+
+    cfg = config_for(three, "mlp", data={"labels": [str(three.va_dir), str(three.au_dir)]}, train={"epochs": 1})
+    res = run_cv(cfg, tmp_path / "cv", 2)
+    assert len(res.rows) == 2 and res.pooled_f1 is None  # no EXPR among the tasks: no pooled EXPR F1
+    for r in res.rows:
+        m = json.loads((tmp_path / "cv" / f"fold{r['fold']}" / "metrics.json").read_text())
+        assert r["val_score"] == pytest.approx(m["best_val_score"]) and r["val_va"] == m["val_va"]
+        assert r["val_au_f1"] == m["val_au_f1"] and r["best_val_f1"] is None  # no EXPR
+    assert res.mean_f1 == pytest.approx(np.mean([r["val_score"] for r in res.rows]))
+
+
+def test_multitask_run_resumes(three, tmp_path):
+    cfg = config_for(three, "mlp", data={"labels": [str(three.labels), str(three.va_dir)]}, train={"epochs": 1})
+    first = experiment.train(cfg, tmp_path / "r")
+    res = experiment.resume(tmp_path / "r", epochs=2)
+    m = json.loads((tmp_path / "r" / "metrics.json").read_text())
+    assert [h["epoch"] for h in res.history] == [1, 2] and m["tasks"] == ["expr", "va"]
+    assert m["best_val_score"] >= first.best_val_f1 and "val_ccc_valence" in m and res.scores
