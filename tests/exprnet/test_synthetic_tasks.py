@@ -5,11 +5,10 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
-from featurizer.core.annotations import find_annotations, folder_task, read_labels
-
 from exprnet.data.synthetic import CorpusSpec, generate, make_corpus
 from exprnet.tasks.baselines import standardize_track
 from exprnet.tasks.metrics import ccc
+from featurizer.core.annotations import find_annotations, folder_task, read_labels
 
 SPEC = CorpusSpec(n_tracks=10, frames=8000, visual_dim=32, audio_dim=4, seed=5)
 
