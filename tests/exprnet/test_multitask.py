@@ -182,7 +182,7 @@ def test_train_three_tasks_writes_each_tasks_scores(three, tmp_path):
     assert (tmp_path / "run" / "curves.png").exists()
 
 
-def test_cli_train_repeats_labels_and_refuses_va_in_expr_only_stages(three, tmp_path):
+def test_cli_train_repeats_labels_and_predicts_each_task(three, tmp_path):
     runner = CliRunner()
     common = ["--store", str(three.store), "--features", ",".join(three.features), "--encoder", "mlp",
               "--epochs", "1", "--segment", "32", "--device", "cpu"]
@@ -196,8 +196,9 @@ def test_cli_train_repeats_labels_and_refuses_va_in_expr_only_stages(three, tmp_
                       env={"COLUMNS": "200"})
     assert r.exit_code == 0, r.output
     mb = json.loads((tmp_path / "b" / "metrics.json").read_text())
-    assert mb["tasks"] == ["au", "va"] and {"val_va", "val_ccc_valence", "val_au_f1", "val_f1_AU12"} <= set(mb)
-    assert "smoothing" in mb["va"] and "postprocess" in mb["au"] and f"VA CCC {mb['val_va']:.4f}" in r.output
+    assert mb["tasks"] == ["va", "au"] and {"val_va", "val_ccc_valence", "val_au_f1", "val_f1_AU12"} <= set(mb)
+    tb = mb["task_baselines"]
+    assert "smoothing" in tb["va"] and "postprocess" in tb["au"] and f"VA CCC {mb['val_va']:.4f}" in r.output
     assert (tmp_path / "b" / "checkpoints" / "baseline_va.npz").exists()
     # predict: each task's submission, scored from exactly what the files hold
     r = runner.invoke(app, ["predict", "--run", str(tmp_path / "r"), "--store", str(three.store), "--tracks", "all",
@@ -246,8 +247,9 @@ def test_cv_of_a_multitask_run(three, tmp_path):
     assert len(res.rows) == 2 and res.pooled_f1 is None  # no EXPR among the tasks: no pooled EXPR F1
     for r in res.rows:
         m = json.loads((tmp_path / "cv" / f"fold{r['fold']}" / "metrics.json").read_text())
-        assert r["best_val_f1"] == m["best_val_score"] and r["val_va"] == m["val_va"] and r["val_au_f1"] == m["val_au_f1"]
-    assert res.mean_f1 == pytest.approx(np.mean([r["best_val_f1"] for r in res.rows]))
+        assert r["val_score"] == pytest.approx(m["best_val_score"]) and r["val_va"] == m["val_va"]
+        assert r["val_au_f1"] == m["val_au_f1"] and r["best_val_f1"] is None  # no EXPR
+    assert res.mean_f1 == pytest.approx(np.mean([r["val_score"] for r in res.rows]))
 
 
 def test_multitask_run_resumes(three, tmp_path):

@@ -17,7 +17,6 @@ confusion.png, ``oof/probs.npz``, and ``checkpoints/baseline.npz`` instead of a 
 from __future__ import annotations
 
 import io
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +31,7 @@ from ..data.bank import FeatureBank, Standardizer
 from ..data.batches import BatchBuilder
 from ..data.provenance import feature_records
 from ..data.splits import track_groups
-from ..errors import DataError, RunError
+from ..errors import ConfigError, DataError, RunError
 from ..postprocess.calibration import Calibration, ece, resolve_mode, write_calibration
 from ..postprocess.choice import Fitted, apply_all, describe_record, fit_postprocess
 from ..postprocess.decoding import DecodeSpec, spec_from_config
@@ -50,6 +49,7 @@ def baseline_file(run: str | Path) -> Path:
 
 
 def is_baseline(run: str | Path) -> bool:
+    """An EXPR baseline's run folder (VA/AU baselines: :func:`exprnet.baseline.tasks.baseline_tasks`)."""
     return baseline_file(run).exists()
 
 
@@ -225,18 +225,8 @@ def run_baseline(cfg: RunConfig, out: str | Path, reporter: Reporter | None = No
     if cfg.baseline is None:
         cfg.baseline = BaselineConfig()
     prep = load_data(cfg, reporter)
-    if prep.tasks != ["expr"]:  # VA and AU: exprnet.tasks.baselines (EXPR's as below, where it is a task)
-        from .tasks import task_baselines, write_task_baselines
-
-        metrics, models = task_baselines(cfg, prep, reporter)
-        if "expr" in prep.tasks:
-            fit = evaluate_baseline(cfg, prep.bank, prep.split.train, prep.split.val, reporter)
-            write_baseline_run(cfg, out, fit, prep.bank, prep.split.train, prep.split.val)
-            metrics = {**fit.metrics, **metrics, "tasks": ["expr"]}
-        else:
-            RunFolder(out).create(cfg, list(prep.split.train), list(prep.split.val))
-        write_task_baselines(out, metrics, models)
-        return json.loads((Path(out) / "metrics.json").read_text())
+    if prep.tasks != ["expr"]:
+        raise ConfigError("--labels", "run_baseline fits EXPR alone", "VA/AU: exprnet.baseline.multi.run_baselines")
     fit = evaluate_baseline(cfg, prep.bank, prep.split.train, prep.split.val, reporter)
     write_baseline_run(cfg, out, fit, prep.bank, prep.split.train, prep.split.val)
     return fit.metrics

@@ -52,6 +52,9 @@ def _summary(history: list[dict[str, Any]], best_epoch: int, per_class: list[flo
     say.message(io.out, f"run folder: {run}")
 
 
+TASK_COLUMNS = {"val_f1": "EXPR F1", "val_va": "VA CCC", "val_au_f1": "AU F1", "val_score": "mean"}
+
+
 @app.command()
 def train(
     store: Store = None, labels: TaskLabels = None, features: Features = None, encoder: Encoder = None,
@@ -107,7 +110,7 @@ def baseline(
     config: ConfigFile = None, set_: Sets = None, preset: Preset = None, seed: Seed = None,
 ) -> None:
     """Per-frame classifier + calibration and smoothing or decoding (cross-validated on the training tracks)."""
-    from ..baseline.fit import run_baseline
+    from ..baseline.multi import run_baselines
     from ..config import build_config, parse_set
     from ..postprocess.choice import describe_record
     from ..postprocess.decoding import DecodeSpec, parse
@@ -126,14 +129,15 @@ def baseline(
         cfg = make_config(preset, config, (set_ or []), out_dir, store=store, labels=labels, features=features,
                           seed=seed)
         cfg = build_config(cfg.to_dict(), extra, parse_set(set_), source="configuration")
-        m = run_baseline(cfg, out_dir, RichReporter(io.err))
-        if "tasks" in m:  # VA / AU (and EXPR) baselines
-            from ..training.multitask import describe
+        m = run_baselines(cfg, out_dir, RichReporter(io.err))
+        if m.get("tasks", ["expr"]) != ["expr"]:  # VA and/or AU: one baseline per task
+            from ..baseline.multi import describe_tasks
 
-            say.message(io.out, f"{describe(m)}; post-processing chosen on out-of-fold training predictions; "
-                                f"run folder: {out_dir}")
-            if "per_class_f1" not in m:
-                return
+            if "per_class_f1" in m:
+                io.out.print(classes_table(list(m["per_class_f1"].values()), "EXPR val F1"))
+            say.message(io.out, f"val {describe_tasks(m)}; post-processing chosen on training tracks out of "
+                                f"fold; run folder: {out_dir}")
+            return
         sm = m["smoothing"]
         io.out.print(classes_table(list(m["per_class_f1"].values()), f"val F1, {classifier} + {describe_record(sm)}"))
         say.message(io.out, f"val F1 {m['best_val_f1']:.4f} (unsmoothed {m['val_f1_raw']:.4f}); "
@@ -152,7 +156,7 @@ def cv(
     segment: Segment = None, d_model: DModel = None, layers: Layers = None, heads: Heads = None,
     hidden: Hidden = None, device: Device = None, steps: Steps = None,
 ) -> None:
-    """Cross-validate: one run per fold, then the per-fold table and the mean F1."""
+    """Cross-validate: one run per fold, then the per-fold table and the mean F1 (with VA/AU: each task's primary score)."""
     from ..training.cv import run_cv
 
     with user_errors():
@@ -168,15 +172,19 @@ def cv(
                           device=device, steps=steps)
         res = run_cv(cfg, out_dir, folds, RichReporter(io.err), only_ids)
         t = Table(title=f"{folds}-fold cross-validation ({cfg.model.encoder}, {'+'.join(cfg.data.features)})")
-        multi = any(k in r for r in res.rows for k in ("val_va", "val_au_f1"))
-        for c in ("fold", "validated on", "train tracks", "val tracks", "val frames", "best epoch",
-                  "val score (mean of tasks)" if multi else "val F1"):
+        scores = [("best_val_f1", "val F1")] if res.task_means is None else (
+            [(k, TASK_COLUMNS[k]) for k in res.task_means] + [("val_score", "mean")])
+        for c in ("fold", "validated on", "train tracks", "val tracks", "val frames", "best epoch", *(c for _, c in scores)):
             t.add_column(c, justify="right")
         for r in res.rows:
             t.add_row(str(r["fold"]), r["val_set"], str(r["train_tracks"]), str(r["val_tracks"]),
-                      str(r["val_frames"]), str(r["best_epoch"]), f"{r['best_val_f1']:.4f}")
-        t.add_row("mean", "", "", "", "", "", f"[bold]{res.mean_f1:.4f}[/] ± {res.std_f1:.4f}")
-        if res.pooled_f1 is not None:
+                      str(r["val_frames"]), str(r["best_epoch"]), *(f"{r[k]:.4f}" for k, _ in scores))
+        if res.task_means is None:
+            t.add_row("mean", "", "", "", "", "", f"[bold]{res.mean_f1:.4f}[/] ± {res.std_f1:.4f}")
+        else:
+            t.add_row("mean", "", "", "", "", "", *(f"{m:.4f} ± {s:.4f}" for m, s in res.task_means.values()),
+                      f"[bold]{res.mean_f1:.4f}[/] ± {res.std_f1:.4f}")
+        if res.pooled_f1 is not None and res.task_means is None:
             t.add_row("pooled", "every track once", "", "", str(sum(r["val_frames"] for r in res.rows)), "",
                       f"{res.pooled_f1:.4f}")
         io.out.print(t)
@@ -198,11 +206,13 @@ def sweep(
     with user_errors():
         rows = run_sweep(grid, out_dir, executor, address, gpus_per_run, cpus_per_run, RichReporter(io.err))
         t = Table(title=f"sweep: {len(rows)} runs")
-        for c in ("run", "encoder", "features", "fold", "seed", "best epoch", "val F1", "status"):
+        keys = [k for k in TASK_COLUMNS if k != "val_score" and any(k in r for r in rows)]
+        scores = [("best_val_f1", "val F1")] if not keys else [(k, TASK_COLUMNS[k]) for k in keys] + [("score", "mean")]
+        for c in ("run", "tasks", "encoder", "features", "fold", "seed", "best epoch", *(c for _, c in scores), "status"):
             t.add_column(c)
         for r in rows:
-            t.add_row(r["run"], r["encoder"], r["features"], str(r["fold"]), str(r["seed"]), str(r["best_epoch"]),
-                      f"{r['best_val_f1']:.4f}", r["status"])
+            t.add_row(r["run"], r["tasks"], r["encoder"], r["features"], str(r["fold"]), str(r["seed"]),
+                      str(r["best_epoch"]), *("" if r.get(k) is None else f"{r[k]:.4f}" for k, _ in scores), r["status"])
         io.out.print(t)
         root = Path(rows[0]["path"]).parent if rows else Path(out_dir or ".")
         say.message(io.out, f"runs listed in {root / 'runs.txt'} (exprnet ensemble --runs-file {root / 'runs.txt'})")

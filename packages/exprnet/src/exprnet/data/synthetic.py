@@ -15,6 +15,8 @@ Written from the properties of the real data, not from any score measured on it:
   and offset, subject-specific prototypes and offsets, a slow drift (lighting, pose), noise that is
   partly correlated in time; frames without a face (runs of them) are filled from the nearest
   frame with one and flagged not present, as featurizer does.
+- **VA and AU** (:mod:`exprnet.data.synthetic_tasks`): from the expression, its intensity and slow
+  latents that also show in the visual rows; each task on its own subset of source videos.
 - **Audio feature**: the same recipe with a weaker signal, computed once per source video from
   the first track's expressions and shared by both faces of a two-face video.
 """
@@ -26,10 +28,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
-from featurizer.core.annotations import write_annotation
+from featurizer.core.annotations import write_annotation, write_au_annotation, write_va_annotation
 from featurizer.core.classes import EXPR_CLASSES
 from featurizer.core.store import FeatureStore
 from scipy.signal import lfilter
+
+from . import synthetic_tasks as st
 
 # Aff-Wild2 EXPR train+val frame counts per class (Neutral ... Other).
 AFFWILD2_COUNTS = np.array([262_610, 23_280, 16_300, 17_583, 129_285, 106_265, 42_977, 278_146], float)
@@ -57,6 +61,10 @@ class CorpusSpec:
     val_share: float = 0.25  # share of source videos in Validation_Set
     pair_share: float = 0.2  # share of source videos with two faces (_left/_right)
     seed: int = 0
+    task_gain: float = 0.35  # how strongly the VA/AU latents show in the visual rows (0: features as EXPR-only)
+    task_frames: float = 90.0  # time constant of the VA/AU latents
+    va_share: float = 0.7  # share of source videos annotated for VA (0: no VA_Set)
+    au_share: float = 0.6  # ... for AU
 
 
 SIZES: dict[str, CorpusSpec] = {
@@ -74,6 +82,16 @@ class Corpus:
     tracks: dict[str, str] = field(default_factory=dict)  # track -> split
     label_arrays: dict[str, np.ndarray] = field(default_factory=dict)
     features: dict[str, int] = field(default_factory=dict)  # name -> dim
+    va_arrays: dict[str, np.ndarray] = field(default_factory=dict)  # VA-annotated tracks: (n, 2), NaN unannotated
+    au_arrays: dict[str, np.ndarray] = field(default_factory=dict)  # AU-annotated tracks: (n, 12), -1 unannotated
+
+    @property
+    def va_labels(self) -> Path:
+        return self.root / "VA_Set"
+
+    @property
+    def au_labels(self) -> Path:
+        return self.root / "AU_Set"
 
 
 def expression_runs(n: int, rng: np.random.Generator) -> np.ndarray:
@@ -198,6 +216,8 @@ class SyntheticTrack:
     present: np.ndarray  # (n,) bool, a face was found
     audio: np.ndarray  # (n, audio_dim) float32, shared by the faces of one video
     source_video: str
+    va: np.ndarray | None = None  # (n, 2) float32, NaN unannotated; None: the track has no VA file
+    au: np.ndarray | None = None  # (n, 12) int8, -1 unannotated; None: no AU file
 
 
 def generate(spec: CorpusSpec) -> Iterator[SyntheticTrack]:
@@ -213,13 +233,26 @@ def generate(spec: CorpusSpec) -> Iterator[SyntheticTrack]:
     vis_shared = rng.standard_normal((8, spec.visual_dim)) * spec.gain
     aud_shared = rng.standard_normal((8, spec.audio_dim)) * spec.audio_gain
     aud_spec = replace(spec, correlated_noise=0.2)
+    proj = st.projection(spec.visual_dim, spec.seed)
+    annotates = st.task_videos(split_of, spec.va_share, spec.au_share, spec.seed)
     for v, names in enumerate(videos):
         n = int(lengths[v])
         audio = None
-        for name in names:
+        for face, name in enumerate(names):
             classes = expression_runs(n, rng)
             strength = intensity(classes, rng)
             vis = feature_rows(classes, strength, subject_protos(vis_shared, spec.subject_spread, rng), spec, rng)
+            trng = st.video_rng(spec.seed, v, face)
+            z = st.latents(n, spec.task_frames, trng)
+            if spec.task_gain:
+                vis = vis + spec.task_gain * (z @ proj)
+            va = au = None
+            if v in annotates["va"]:
+                va = np.where(unlabelled_mask(n, spec.unlabelled, trng)[:, None], np.nan,
+                              st.va_values(classes, strength, z)).astype(np.float32)
+            if v in annotates["au"]:
+                au = np.where(unlabelled_mask(n, spec.unlabelled, trng)[:, None], -1,
+                              st.au_values(classes, strength, z)).astype(np.int8)
             present = missing_runs(n, spec.missing, rng)
             if audio is None:  # the video's sound: from its first face's expressions
                 audio = feature_rows(classes, strength, subject_protos(aud_shared, spec.subject_spread, rng),
@@ -227,11 +260,12 @@ def generate(spec: CorpusSpec) -> Iterator[SyntheticTrack]:
             labels = np.where(unlabelled_mask(n, spec.unlabelled, rng), -1, classes).astype(np.int8)
             video = names[0].rsplit("_", 1)[0] if len(names) > 1 else name
             yield SyntheticTrack(name, split_of[v], labels, nearest_fill(vis, present).astype(np.float32),
-                                 present, audio, video)
+                                 present, audio, video, va, au)
 
 
 def make_corpus(root: str | Path, spec: CorpusSpec = SIZES["small"]) -> Corpus:
-    """Write the corpus below ``root`` (``features.zarr``, ``annotations/``); returns its facts."""
+    """Write the corpus below ``root`` (``features.zarr``, ``annotations/`` (EXPR), ``VA_Set/``,
+    ``AU_Set/``); returns its facts."""
     root = Path(root)
     store = FeatureStore(root / "features.zarr")
     corpus = Corpus(root, root / "features.zarr", root / "annotations", spec,
@@ -247,6 +281,12 @@ def make_corpus(root: str | Path, spec: CorpusSpec = SIZES["small"]) -> Corpus:
                                  "recipe_version": "synthetic-1", "timing": {"kind": "per_frame"}})
         corpus.tracks[tr.name] = tr.split
         corpus.label_arrays[tr.name] = tr.labels
+        if tr.va is not None:
+            write_va_annotation(corpus.va_labels / tr.split / f"{tr.name}.txt", tr.va)
+            corpus.va_arrays[tr.name] = tr.va
+        if tr.au is not None:
+            write_au_annotation(corpus.au_labels / tr.split / f"{tr.name}.txt", tr.au)
+            corpus.au_arrays[tr.name] = tr.au
     return corpus
 
 

@@ -40,6 +40,12 @@ FOLDERS = {"expr": "probs", "va": "va", "au": "au"}
 
 def run_tasks(run_dir: str | Path, checkpoint: str = "best") -> list[str]:
     """The tasks a run's checkpoint was trained on (``["expr"]`` for an EXPR-only run)."""
+    from ..baseline.tasks import baseline_tasks
+
+    if baseline_tasks(run_dir):  # a VA/AU baseline (EXPR too where checkpoints/baseline.npz is there)
+        from ..baseline.fit import is_baseline
+
+        return (["expr"] if is_baseline(run_dir) else []) + baseline_tasks(run_dir)
     run = RunFolder(run_dir)
     path = run.checkpoint(checkpoint)
     if not path.exists():
@@ -50,6 +56,14 @@ def run_tasks(run_dir: str | Path, checkpoint: str = "best") -> list[str]:
 def predict_tasks(run_dir: str | Path, store: str, tracks: Sequence[str] | str, out: str | Path,
                   checkpoint: str = "best", labels: Sequence[str] | None = None, device: str = "auto",
                   reporter: Reporter | None = None, allow_feature_mismatch: bool = False) -> dict[str, Any]:
+    from .baseline_tasks import is_task_baseline, predict_baseline_tasks
+
+    if is_task_baseline(run_dir):  # a VA/AU baseline run folder
+        summary, per, (tr, va) = predict_baseline_tasks(run_dir, store, tracks, out, reporter, allow_feature_mismatch)
+        if labels:
+            summary.update(score(labels, per, tr, va))
+            atomic_write_json(Path(out) / "metrics.json", summary)
+        return summary
     reporter = reporter or NullReporter()
     run = RunFolder(run_dir)
     cfg = run.read_config().resolved()

@@ -1,4 +1,5 @@
-"""``exprnet report``: a Markdown page for a run or an ensemble (REPORT.md in its folder)."""
+"""``exprnet report``: a Markdown page for a run or an ensemble (REPORT.md in its folder); a run with
+VA/AU labels shows every task's scores and figures (:mod:`.tasks`)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from ..config import CLASSES
 from ..errors import ConfigError
 from ..training.runfolder import RunFolder
 from .plots import plot_confusion
+from .tasks import is_multitask, task_lines
 
 
 def _per_class(pc: Any) -> list[float]:
@@ -119,6 +121,19 @@ def write_report(folder: str | Path) -> Path:
             merged.update({f: r for f, r in (RunFolder(mem["run"]).read_features() or {}).items() if f not in merged})
         lines += provenance_table(merged)
         pictures = [("confusion.png", "Confusion matrix (validation)"), ("agreement.png", "Member agreement")]
+    elif is_multitask(m):  # VA and/or AU (a multi-task network or a VA/AU baseline)
+        run = RunFolder(root)
+        cfg = run.read_config()
+        kind = "baseline" if m.get("kind") == "baseline" else f"{cfg.model.encoder}, best epoch {m.get('best_epoch')}"
+        lines += [f"Run **{cfg.name}** ({kind}) on {'+'.join(cfg.data.features)}: tasks "
+                  f"{', '.join(t.upper() for t in m['tasks'])}.", ""]
+        tl, pictures = task_lines(m, root)
+        lines += tl
+        if "expr" in m["tasks"]:
+            lines += postprocess_lines(m)
+        lines += provenance_table(run.read_features())
+        pictures = [("curves.png", "Training curves"), ("confusion.png", "EXPR confusion matrix (validation)"),
+                    *pictures]
     else:
         run = RunFolder(root)
         cfg = run.read_config()
@@ -131,7 +146,11 @@ def write_report(folder: str | Path) -> Path:
         if "confusion" in m and not (root / "confusion.png").exists():
             plot_confusion(m["confusion"], root / "confusion.png")
         pictures = [("curves.png", "Training curves"), ("confusion.png", "Confusion matrix (validation, best epoch)")]
-    lines += ["", "## Per-class F1", "", *_class_table(_per_class(m["per_class_f1"])), ""]
+    pc = m.get("per_class_f1") or m.get("val_per_class_f1")  # EXPR's (a multi-task network: val_per_class_f1)
+    if pc:
+        lines += ["", "## Per-class F1" + (" (EXPR)" if is_multitask(m) else ""), "", *_class_table(_per_class(pc)), ""]
+    else:
+        lines.append("")
     for f, title in pictures:
         if (root / f).exists():
             lines += [f"## {title}", "", f"![{title}]({f})", ""]

@@ -6,9 +6,10 @@ resumes a fold that was killed. Besides the folds' mean F1 (the paper's number),
 scores every track once, each by the fold that held it out (the folds' confusions summed): on
 small data it moves less with which subjects one fold happens to hold.
 
-A multi-task run's folds (several ``--labels``) are balanced by the frames any task labels; each
-fold's ``best_val_f1`` is then its best mean of the tasks' primary scores (``best_val_score``), with
-each task's score beside it, and the pooled F1 is EXPR's (where EXPR is a task).
+With VA and/or AU labels (multi-task or a single VA/AU task) each fold is scored on every task's
+primary metric (``val_f1``, ``val_va``, ``val_au_f1``, at the fold's best epoch by ``val_score``,
+their mean); the table gets one column per task, and ``task_means`` their mean and std over folds.
+Folds are balanced by frames with a label of any task. (The pooled score is EXPR's.)
 """
 
 from __future__ import annotations
@@ -30,24 +31,28 @@ from .experiment import Prepared, execute, load_data
 @dataclass
 class CVResult:
     rows: list[dict[str, Any]]
-    mean_f1: float
+    mean_f1: float  # EXPR alone: of best_val_f1; with VA/AU: of val_score (the mean of the tasks' primaries)
     std_f1: float
     out: Path
     pooled_f1: float | None = None  # every track once, by the fold that held it out (all folds run)
-
-
-def labelled_frames(prep: Prepared, ids: list[int]) -> int:
-    """Labelled frames of tracks ``ids``: EXPR's, or (multi-task) those any task labels."""
-    bank = prep.bank
-    if prep.tasks == ["expr"]:
-        return bank.labelled(ids)
-    return int(sum(np.count_nonzero(bank.any_label(bank.rows(i))) for i in ids))
+    tasks: tuple[str, ...] = ("expr",)
+    task_means: dict[str, tuple[float, float]] | None = None  # "val_va" -> (mean, std) over folds
 
 
 def folds_of(prep: Prepared, n_folds: int) -> list[Fold]:
     """Folds of Train_Set by source video (balanced by labelled frames) plus Validation_Set."""
     bank = prep.bank
-    return make_folds({t: labelled_frames(prep, [bank.index(t)]) for t in prep.split.train}, prep.split.val, n_folds)
+    if prep.tasks == ["expr"]:
+        return make_folds({t: bank.labelled([bank.index(t)]) for t in prep.split.train}, prep.split.val, n_folds)
+    return make_folds({t: int(bank.any_label(bank.rows(bank.index(t))).sum()) for t in prep.split.train},
+                      prep.split.val, n_folds)
+
+
+def task_keys(tasks: list[str]) -> list[str]:
+    """metrics.json's primary key of each task (``val_f1``, ``val_va``, ``val_au_f1``)."""
+    from ..tasks.registry import TASKS
+
+    return [f"val_{TASKS[t].primary}" for t in tasks]
 
 
 def fold_config(cfg: RunConfig, fold: Fold) -> RunConfig:
@@ -63,7 +68,8 @@ def run_cv(cfg: RunConfig, out: str | Path, n_folds: int = 5, reporter: Reporter
     cfg = cfg.resolved()
     out = Path(out)
     prep = load_data(cfg, reporter)
-    multi = prep.tasks != ["expr"]
+    tasks = prep.tasks
+    multi = tasks != ["expr"]
     bank = prep.bank
     folds = folds_of(prep, n_folds)
     out.mkdir(parents=True, exist_ok=True)
@@ -78,21 +84,28 @@ def run_cv(cfg: RunConfig, out: str | Path, n_folds: int = 5, reporter: Reporter
                              f"{len(fold.val)}")
         m = execute(fold_config(cfg, fold), out / fold.name, reporter, existing="skip", prepared=prep,
                     split=Split(fold.train, fold.val)).metrics
-        if m["val_confusion"]:
+        if m.get("val_confusion"):  # EXPR's (empty without EXPR)
             pooled += np.asarray(m["val_confusion"], np.int64)
         row = {"fold": fold.index, "val_set": "Validation_Set" if fold.index == n_folds else "Train_Set part",
                "train_tracks": len(fold.train), "val_tracks": len(fold.val),
-               "val_frames": labelled_frames(prep, bank.ids(fold.val)),
-               "best_val_f1": float(m["best_val_score"] if multi else m["best_val_f1"]), "best_epoch": int(m["best_epoch"])}
-        if multi:  # best_val_f1: the mean of the tasks' primary scores; each task's beside it
-            row.update({k: m[k] for k in ("val_f1", "val_va", "val_au_f1") if m.get(k) is not None})
+               "val_frames": sum(int(bank.any_label(bank.rows(i)).sum()) for i in bank.ids(fold.val))
+               if multi else bank.labelled(bank.ids(fold.val)),
+               "best_val_f1": None if m.get("best_val_f1") is None else float(m["best_val_f1"]),
+               "best_epoch": int(m["best_epoch"])}
+        if multi:
+            row.update({k: float(m[k]) for k in task_keys(tasks)})
+            row["val_score"] = float(np.mean([m[k] for k in task_keys(tasks)]))
         rows.append(row)
-    f1s = np.array([r["best_val_f1"] for r in rows]) if rows else np.zeros(1)
-    every = len(rows) == len(folds) and "expr" in prep.tasks
+    key = "val_score" if multi else "best_val_f1"
+    f1s = np.array([r[key] for r in rows]) if rows else np.zeros(1)
+    every = len(rows) == len(folds)
+    means = {k: (float(np.mean([r[k] for r in rows])), float(np.std([r[k] for r in rows])))
+             for k in task_keys(tasks)} if multi and rows else None
     result = CVResult(rows, float(f1s.mean()), float(f1s.std()), out,
-                      macro_f1_from_confusion(pooled) if every else None)
+                      macro_f1_from_confusion(pooled) if every and "expr" in tasks else None, tuple(tasks), means)
     atomic_write_json(out / "cv.json", {"folds": rows, "mean_f1": result.mean_f1, "std_f1": result.std_f1,
-                                        "pooled_f1": result.pooled_f1,
-                                        "pooled_confusion": pooled.tolist() if every else None})
+                                        "pooled_f1": result.pooled_f1, "tasks": list(tasks),
+                                        "task_means": means, "mean_score_key": key,
+                                        "pooled_confusion": pooled.tolist() if every and "expr" in tasks else None})
     atomic_write_csv(out / "cv.csv", rows)
     return result

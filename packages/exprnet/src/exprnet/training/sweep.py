@@ -17,7 +17,8 @@ Grid file (YAML)::
 Each combination is a run folder ``OUT/<preset>_<features>_<encoder>_<fold>_s<seed>`` (axes with
 one value are left out of the name). A finished run is skipped, a killed one resumed. The end
 table is written to OUT/sweep.csv and OUT/sweep.json; OUT/runs.txt lists the run folders for
-``exprnet ensemble --runs-file``.
+``exprnet ensemble --runs-file``. Runs with VA/AU labels (``base.data.labels`` a list of folders,
+or a preset's) are scored on each task's primary metric; ``score`` is their mean (EXPR alone: the F1).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from featurizer.core.files import atomic_write_csv, atomic_write_json, atomic_write_text
 
 from ..config import RunConfig, build_config, read_yaml
@@ -102,8 +104,7 @@ def expand(grid_doc: dict[str, Any]) -> list[SweepRun]:
 
 def run_one(run: SweepRun, root: str, reporter: Reporter | None = None) -> dict[str, Any]:
     """Train (or resume, or skip) one run; returns its row for the table."""
-    from ..data.prepare import expr_only
-    from .cv import fold_config, folds_of
+    from .cv import fold_config, folds_of, task_keys
     from .experiment import execute, load_data
 
     reporter = reporter or NullReporter()
@@ -114,15 +115,19 @@ def run_one(run: SweepRun, root: str, reporter: Reporter | None = None) -> dict[
         cfg = None  # kept as it is: no need to load the data to recompute its fold
     elif run.fold is not None and cfg is not None:
         prep = load_data(cfg, reporter)
-        expr_only(prep, "exprnet sweep")
         f = folds_of(prep, run.folds)[run.fold - 1]
         cfg, split = fold_config(cfg, f), Split(f.train, f.val)
     outcome = execute(cfg, folder.root, reporter, existing="skip", prepared=prep, split=split)
     m = outcome.metrics
     cfg = folder.read_config()
+    tasks = list(m.get("tasks", ["expr"]))
+    keys = task_keys(tasks) if tasks != ["expr"] else []
+    f1 = m.get("best_val_f1")
     return {"run": run.name, "encoder": cfg.model.encoder, "features": "+".join(cfg.data.features),
             "fold": "official" if run.fold is None else run.fold, "seed": cfg.train.seed,
-            "best_val_f1": float(m["best_val_f1"]), "best_epoch": int(m["best_epoch"]),
+            "best_val_f1": None if f1 is None else float(f1), "best_epoch": int(m["best_epoch"]),
+            "tasks": "+".join(tasks), **{k: float(m[k]) for k in keys},
+            "score": float(np.mean([m[k] for k in keys])) if keys else float(f1),
             "status": outcome.status, "path": str(folder.root)}
 
 
@@ -139,12 +144,20 @@ def run_sweep(grid_file: str | Path, out: str | Path | None = None, executor: st
     ex = Executor(executor, address, gpus_per_run, cpus_per_run)
 
     def done(i: int, row: dict[str, Any]) -> None:
-        reporter.message(f"[{i + 1}/{len(runs)}] {row['run']}: {row['status']}, val F1 {row['best_val_f1']:.4f}")
+        reporter.message(f"[{i + 1}/{len(runs)}] {row['run']}: {row['status']}, {score_text(row)}")
 
     local = reporter if ex.kind == "local" else None  # a Ray task reports nothing back
     rows = run_tasks(run_one, [(r, root, local) for r in runs], ex, done)
     write_table(rows, Path(root))
     return rows
+
+
+def score_text(row: dict[str, Any]) -> str:
+    """``val F1 0.41`` (EXPR alone) or each task's primary score and their mean."""
+    names = {"val_f1": "EXPR F1", "val_va": "VA CCC", "val_au_f1": "AU F1"}
+    if row["tasks"] == "expr":
+        return f"val F1 {row['best_val_f1']:.4f}"
+    return ", ".join(f"{v} {row[k]:.4f}" for k, v in names.items() if k in row) + f" (mean {row['score']:.4f})"
 
 
 def write_table(rows: list[dict[str, Any]], root: Path) -> None:

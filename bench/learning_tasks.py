@@ -1,0 +1,222 @@
+"""Learning benchmark for the three tasks: baselines beside networks, single- beside multi-task.
+
+On the synthetic corpus (:mod:`exprnet.data.synthetic`, which carries VA_Set and AU_Set: valence,
+arousal and AUs that follow the expressions and slow latents shown in the visual features, each
+task on its own subset of source videos) at both sizes, per task, on the validation tracks that
+task annotates (the official split):
+
+    VA    VA baseline (ridge + smoothing)       recommended-va      recommended-all (its VA head)
+    AU    AU baseline (logreg + thr/smoothing)  recommended-au      recommended-all (its AU head)
+    EXPR  EXPR baseline (logreg + box)          recommended (raw)   recommended-all (its EXPR head)
+
+Scores: VA CCC (mean of valence and arousal, pooled), AU F1 (mean of 12), EXPR F1 (mean of 8);
+mean +- sd over ``--seeds``. Nothing is chosen on validation: baselines fit their post-processing
+out of fold on training tracks; networks are scored at their *last* epoch (fixed budget), raw
+(no post-processing for any task, EXPR's `recommended` included, so single and multi compare
+like for like); ``+ post (train)`` rows add the task's post-processing (VA smoothing width; AU
+per-AU thresholds and smoothing) fitted on the network's own training-track predictions. Targets printed at the end: `recommended` for VA and AU >= its task's baseline;
+`recommended-all` within 0.02 of single-task on every task (or better).
+
+    uv run python bench/learning_tasks.py --size small --budget-frames 300000
+    uv run python bench/learning_tasks.py --size both --seeds 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import math
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from exprnet.baseline.fit import evaluate_baseline
+from exprnet.baseline.multi import fit_tasks
+from exprnet.config import BaselineConfig, build_config
+from exprnet.config.presets import load_preset
+from exprnet.data.synthetic import SIZES, make_corpus
+from exprnet.training import experiment
+from exprnet.training.experiment import prepare
+from exprnet.training.runfolder import RunFolder
+
+TASKS = {"va": ("val_va", "VA CCC"), "au": ("val_au_f1", "AU F1"), "expr": ("val_f1", "EXPR F1")}
+SINGLE = {"va": "recommended-va", "au": "recommended-au", "expr": "recommended"}
+POST = "+ post (train)"  # the task's post-processing fitted on the network's training-track predictions
+BUDGET = {"small": 540_000, "large": 400_000}  # training frames per network (bench/learning.py's budgets)
+
+
+def corpus(root: Path, size: str) -> Any:
+    spec = SIZES[size]
+    stamp = root / "spec.txt"
+    if stamp.exists() and stamp.read_text() == repr(spec):
+        from exprnet.data.synthetic import Corpus
+
+        return Corpus(root, root / "features.zarr", root / "annotations", spec)
+    shutil.rmtree(root, ignore_errors=True)
+    t0 = time.perf_counter()
+    c = make_corpus(root, spec)
+    stamp.write_text(repr(spec))
+    print(f"[{size}] generated {len(c.tracks)} tracks ({len(c.va_arrays)} with VA, {len(c.au_arrays)} with AU) "
+          f"in {time.perf_counter() - t0:.0f} s", flush=True)
+    return c
+
+
+def labels_of(c: Any, tasks: list[str]) -> list[str]:
+    d = {"expr": str(c.labels), "va": str(c.va_labels), "au": str(c.au_labels)}
+    return [d[t] for t in tasks]
+
+
+def data_layer(c: Any, tasks: list[str], threads: int) -> dict[str, Any]:
+    labels = labels_of(c, tasks)
+    return {"data": {"store": str(c.store), "labels": labels[0] if len(labels) == 1 else labels,
+                     "features": ["visual", "audio"]}, "train": {"device": "cpu", "threads": threads}}
+
+
+def baselines(c: Any, seeds: int, threads: int) -> dict[str, list[float]]:
+    """Each task's baseline, per seed (VA/AU: exprnet.baseline.multi; EXPR: logreg + box:auto)."""
+    torch.set_num_threads(threads)
+    out: dict[str, list[float]] = {t: [] for t in TASKS}
+    for seed in range(seeds):
+        cfg = build_config(data_layer(c, ["va", "au"], threads), {"train": {"seed": seed}}).resolved()
+        cfg.baseline = BaselineConfig()
+        prep = prepare(cfg)
+        m = fit_tasks(cfg, prep.bank, ["va", "au"], prep.split.train, prep.split.val)
+        out["va"].append(m["val_va"])
+        out["au"].append(m["val_au_f1"])
+        ecfg = build_config(data_layer(c, ["expr"], threads), {"train": {"seed": seed},
+                            "baseline": {"classifier": "logreg"}, "data": {"normalize": "track"},
+                            "smooth": {"kind": "box", "width": "auto", "calibrate": "none"}}).resolved()
+        eprep = prepare(ecfg)
+        out["expr"].append(evaluate_baseline(ecfg, eprep.bank, eprep.split.train, eprep.split.val).metrics["best_val_f1"])
+    return out
+
+
+def network(c: Any, preset: str, tasks: list[str], seed: int, frames: int, threads: int, out: Path,
+            sets: dict[str, Any]) -> dict[str, float]:
+    """Train ``preset`` on ``tasks`` for ``frames`` training frames; each task's score at the last epoch."""
+    layers = [load_preset(preset), data_layer(c, tasks, threads),
+              {"train": {"seed": seed}, "smooth": {"kind": "none", "calibrate": "none", "folds": 0}}, sets]
+    cfg = build_config(*layers).resolved()
+    steps = math.ceil(frames / (cfg.train.batch_size * (cfg.model.segment or 1)))
+    layers.append({"train": {"steps": steps}})
+    shutil.rmtree(out, ignore_errors=True)
+    t0 = time.perf_counter()
+    experiment.train(build_config(*layers), out)
+    with open(RunFolder(out).epochs_csv) as f:
+        last = list(csv.DictReader(f))[-1]
+    print(f"  {preset} on {'+'.join(tasks)} seed {seed}: {steps} steps in {time.perf_counter() - t0:.0f} s; last epoch "
+          + ", ".join(f"{TASKS[t][1]} {float(last[TASKS[t][0]]):.4f}" for t in tasks), flush=True)
+    return {t: float(last[TASKS[t][0]]) for t in tasks}
+
+
+def task_labels(c: Any, task: str) -> dict[str, tuple[str, np.ndarray]]:
+    """track -> (split, labels) of the tracks ``task`` annotates."""
+    from featurizer.core.annotations import find_annotations, read_labels
+
+    d = {"va": c.va_labels, "au": c.au_labels}[task]
+    return {t: (a.split, read_labels(a.path).values) for t, a in find_annotations(d).items()}
+
+
+def with_post(c: Any, run: Path, task: str) -> float:
+    """The network's last checkpoint, then its task's post-processing (VA smoothing width; AU per-AU
+    thresholds and smoothing) fitted on its own predictions of the training tracks (in sample:
+    nothing from validation); the validation score."""
+    from exprnet.prediction.tasks import predict_tasks
+    from exprnet.tasks.metrics import au_scores, va_scores
+    from exprnet.tasks.post import fit_au_post, fit_va_post
+
+    labels = task_labels(c, task)
+    out = run / "bench_predict"
+    predict_tasks(run, str(c.store), sorted(labels), out, checkpoint="last", device="cpu")
+    pred = {t: np.load(out / task / f"{t}.npy") for t in labels}
+    tr = [t for t, (s, _) in labels.items() if s == "Train_Set"]
+    va = [t for t, (s, _) in labels.items() if s != "Train_Set"]
+    y = np.concatenate([labels[t][1] for t in va])
+    if task == "va":
+        post = fit_va_post([pred[t] for t in tr], [labels[t][1] for t in tr])
+        return va_scores(np.concatenate(post.apply([pred[t] for t in va])), y)["va"]
+    post = fit_au_post([pred[t] for t in tr], [labels[t][1] for t in tr])
+    return au_scores(np.concatenate(post.apply([pred[t] for t in va])), y)["au_f1"]
+
+
+def run_size(size: str, args: argparse.Namespace, root: Path) -> list[dict[str, Any]]:
+    c = corpus(root / size, size)
+    frames = args.budget_frames or BUDGET[size]
+    sets = {"train": {"batch_size": args.batch_size}} if args.batch_size else {}
+    t0 = time.perf_counter()
+    base = baselines(c, args.seeds, args.threads)
+    print(f"[{size}] baselines in {time.perf_counter() - t0:.0f} s", flush=True)
+    single: dict[str, list[float]] = {t: [] for t in TASKS}
+    multi: dict[str, list[float]] = {t: [] for t in TASKS}
+    posted: dict[str, list[float]] = {t: [] for t in TASKS}
+    mposted: dict[str, list[float]] = {t: [] for t in TASKS}
+    for seed in range(args.seeds):
+        for t in args.tasks:
+            out = root / "runs" / f"{size}-{t}"
+            single[t].append(network(c, SINGLE[t], [t], seed, frames, args.threads, out, sets)[t])
+            if t != "expr":
+                posted[t].append(with_post(c, out, t))
+        out = root / "runs" / f"{size}-all"
+        m = network(c, "recommended-all", ["expr", "va", "au"], seed, frames, args.threads, out, sets)
+        for t in TASKS:
+            multi[t].append(m[t])
+            if t != "expr":
+                mposted[t].append(with_post(c, out, t))
+    rows = []
+    for t in args.tasks:
+        rows += [{"size": size, "task": t, "method": f"{t.upper()} baseline", "scores": base[t]},
+                 {"size": size, "task": t, "method": SINGLE[t], "scores": single[t]},
+                 {"size": size, "task": t, "method": "recommended-all", "scores": multi[t]}]
+        if t != "expr":
+            rows += [{"size": size, "task": t, "method": f"{SINGLE[t]} {POST}", "scores": posted[t]},
+                     {"size": size, "task": t, "method": f"recommended-all {POST}", "scores": mposted[t]}]
+    return rows
+
+
+def fmt(s: list[float]) -> str:
+    return f"{np.mean(s):.4f} +- {np.std(s):.4f}" if len(s) > 1 else f"{s[0]:.4f}"
+
+
+def report(rows: list[dict[str, Any]]) -> None:
+    print("\n| size | task | method | score |\n|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['size']} | {TASKS[r['task']][1]} | {r['method']} | {fmt(r['scores'])} |")
+    print("\nTargets (means over seeds):")
+    by = {(r["size"], r["task"], r["method"]): float(np.mean(r["scores"])) for r in rows}
+    for (size, task, method), v in by.items():
+        single = method.replace("recommended-all", SINGLE[task])
+        if method.startswith(SINGLE[task]) and task in ("va", "au"):
+            b = by[(size, task, f"{task.upper()} baseline")]
+            print(f"  [{size}] {method} {v:.4f} >= {task.upper()} baseline {b:.4f}: {'met' if v >= b else 'MISSED'} "
+                  f"({v - b:+.4f})")
+        if method.startswith("recommended-all") and (size, task, single) in by:
+            s = by[(size, task, single)]
+            print(f"  [{size}] {TASKS[task][1]}: {method} {v:.4f} vs {single} {s:.4f}: "
+                  f"{'met' if v >= s - 0.02 else 'MISSED'} ({v - s:+.4f}, target >= -0.02)")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--size", choices=("small", "large", "both"), default="both")
+    ap.add_argument("--seeds", type=int, default=1)
+    ap.add_argument("--budget-frames", type=int, default=None,
+                    help="training frames per network (default: small 540k = 12 epochs, large 400k)")
+    ap.add_argument("--batch-size", type=int, default=None)
+    ap.add_argument("--tasks", default="va,au,expr", help="which tasks' rows (recommended-all is trained on all three)")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--root", type=Path, default=None, help="where corpora and runs go (default: a temporary folder)")
+    args = ap.parse_args()
+    args.tasks = [t for t in args.tasks.split(",") if t]
+    root = args.root or Path(tempfile.mkdtemp(prefix="learning_tasks_"))
+    rows = []
+    for size in (("small", "large") if args.size == "both" else (args.size,)):
+        rows += run_size(size, args, root)
+        report(rows)
+
+
+if __name__ == "__main__":
+    main()
