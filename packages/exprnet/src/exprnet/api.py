@@ -47,8 +47,9 @@ def train(out: str | Path, *, store: str | Path | None = None, labels: str | Pat
     return experiment.train(cfg, out, reporter or NullReporter())
 
 
-def make_bundle(runs: Sequence[str | Path], out: str | Path, *, store: str | Path, labels: str | Path,
-                method: str = "vote", smooth: str = "none", select: str = "best", device: str = "cpu",
+def make_bundle(runs: Sequence[str | Path], out: str | Path, *, store: str | Path,
+                labels: str | Path | Sequence[str | Path],
+                method: str = "oof", smooth: str = "default", select: str = "best", device: str = "cpu",
                 detector: str | None = None, overwrite: bool = False, sign: str | Path | None = None) -> Any:
     """Fit the ensemble of ``runs`` on their validation split and write it as a bundle (as
     ``exprnet bundle``; ``sign``: an Ed25519 private key file, as ``--sign``); returns the loaded
@@ -58,6 +59,7 @@ def make_bundle(runs: Sequence[str | Path], out: str | Path, *, store: str | Pat
     from .deploy.make import make_bundle as write
 
     key = signing.load_private_key(sign) if sign is not None else None
-    path = write(list(runs), method, str(store), str(labels), out, smooth, select, device=device, detector=detector,
+    dirs = [str(x) for x in labels] if isinstance(labels, (list, tuple)) else str(labels)
+    path = write(list(runs), method, str(store), dirs, out, smooth, select, device=device, detector=detector,
                  overwrite=overwrite, sign=key)
     return Bundle.load(path, device=device, trusted_keys=None if key is None else [signing.public_of(key)])

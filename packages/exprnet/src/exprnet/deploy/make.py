@@ -68,7 +68,7 @@ def bundle_from_ensemble(runs: Sequence[str | Path], metrics: Mapping[str, Any],
 
 
 def make_bundle(runs: Sequence[str | Path], method: str, store: str, labels: str | Sequence[str], out: str | Path,
-                smooth: str = "none", select: str = "best", class_bias: bool = False, cv_folds: int = 4,
+                smooth: str = "default", select: str = "best", class_bias: bool = False, cv_folds: int = 4,
                 device: str = "auto", reporter: Reporter | None = None, detector: str | None = None,
                 overwrite: bool = False, allow_feature_mismatch: bool = False, sign: Any = None) -> Path:
     """``exprnet bundle``: fit the ensemble on the runs' validation split, then write the bundle
@@ -79,7 +79,7 @@ def make_bundle(runs: Sequence[str | Path], method: str, store: str, labels: str
 
     reporter = reporter or NullReporter()
     if any(run_tasks_of(r, select) != ["expr"] for r in runs):
-        if smooth != "none" or class_bias:
+        if smooth.strip().lower() not in ("default", "none") or class_bias:  # default: the task's own
             raise ConfigError("--smooth/--class-bias", "apply to EXPR-only ensembles; a run of VA or AU is bundled "
                               "with its own post-processing (VA smoothing, AU thresholds, fitted on its training "
                               "tracks)", "leave out --smooth and --class-bias")
