@@ -148,6 +148,33 @@ def test_every_bad_message_is_one_error_line_and_the_connection_goes_on(starter,
     assert len(rows) == 11 and msgs[-1]["type"] == "summary" and close["code"] == 1000  # still usable
 
 
+@pytest.mark.parametrize("fail_at", [7, N])  # mid-stream (raised by a later push), at the end (after close)
+def test_a_worker_error_is_one_error_message_and_every_decided_row_is_sent(starter, jpegs, monkeypatch, fail_at):
+    from exprnet.deploy.live import LiveEngine
+    from fastapi.testclient import TestClient
+
+    faces_of, seen = LiveEngine._faces_of, {"n": 0}
+
+    def failing(self, t, rgb):
+        seen["n"] += 1
+        if seen["n"] == fail_at:
+            raise RuntimeError("injected model failure")
+        return faces_of(self, t, rgb)
+
+    monkeypatch.setattr(LiveEngine, "_faces_of", failing)
+    with TestClient(app_for(starter)) as c, c.websocket_connect("/v1/live?api_key=k3y") as ws:
+        assert ws.receive_json()["type"] == "ready"
+        for i, j in enumerate(jpegs):
+            ws.send_text(frame(i / FPS, j))
+        ws.send_text(json.dumps({"type": "end"}))
+        msgs, close = until_closed(ws)
+    errors = [m["message"] for m in msgs if m["type"] == "error"]
+    assert len(errors) == 1 and "injected model failure" in errors[0] and "\n" not in errors[0], errors
+    rows = [m["frame"] for m in msgs if m["type"] == "row"]
+    assert rows == [n for n in range(1, N + 1) if n != fail_at]  # every frame but the failed one, once
+    assert msgs[-1]["type"] == "summary" and close["code"] == 1000
+
+
 def test_key_is_checked_before_any_work_and_sessions_are_capped(starter, jpegs, monkeypatch):
     import exprnet.deploy.live as live
     from fastapi.testclient import TestClient

@@ -8,7 +8,8 @@ memory). Two worker threads make a pipeline (the models release the GIL, so two 
 once): one tracks the faces and extracts each frame's visual features, the other the audio
 features over a rolling buffer, the members and the post-processing (a bounded queue between them
 holds the first back when the second falls behind). Rows decided since the last call come back
-from every call.
+from every call; a worker's error is raised by the next call (a :class:`LiveError`), the rows
+decided meanwhile kept for the call after it (or :meth:`close`), so none is lost.
 """
 
 from __future__ import annotations
@@ -152,8 +153,7 @@ class LiveEngine:
             self._q.put(("close", 0.0, None, 0.0))
             self._worker.join()
             self._rows_worker.join()
-        rows = self._take(raise_error=False)
-        return rows
+        return self._take(raise_error=False)  # a worker's error stays for take_error()
 
     def summary(self) -> dict:
         lat = np.asarray(self._latency) if self._latency else np.zeros(1)
@@ -168,12 +168,21 @@ class LiveEngine:
         if self._closed:
             raise LiveError("the live engine was closed; open a new one for another stream")
 
-    def _take(self, raise_error: bool = True) -> list[dict]:
+    def take_error(self) -> str | None:
+        """The workers' error not yet raised (one line), then None: after :meth:`close`, which
+        returns its rows rather than raising."""
         with self._lock:
-            rows, self._rows = self._rows, []
             err, self._error = self._error, None
-        if err and raise_error:
-            raise LiveError(err)
+        return err
+
+    def _take(self, raise_error: bool = True) -> list[dict]:
+        """Rows decided since the last call; a worker's error is raised instead, the rows kept for
+        the next call (no decided row is ever lost)."""
+        with self._lock:
+            if self._error is not None and raise_error:
+                err, self._error = self._error, None
+                raise LiveError(err)
+            rows, self._rows = self._rows, []
         return rows
 
     # --- the workers: faces and visual features | audio, members and post-processing ----------

@@ -87,7 +87,7 @@ class _Runner:
             if self.moments is not None:
                 i = r - self.buf.base
                 self.moments.add(b.bank.values[i], b.bank.present[i])
-                b.norm._tracks[0] = self.moments.affine()
+                b.norm.set_track_affine(0, self.moments.affine())
             yield b, r
 
     def push(self, values: np.ndarray, present: np.ndarray) -> np.ndarray:
@@ -187,7 +187,7 @@ class SegmentRunner(_Runner):
         if todo and self._last is not None:
             b = self.buf.builder(self.absent)
             if self.moments is not None:
-                b.norm._tracks[0] = self.moments.affine()
+                b.norm.set_track_affine(0, self.moments.affine())
             for s in todo:
                 self._run(b, s.start, s.length)
         return self._take(n)
