@@ -26,6 +26,7 @@ from .audio import MIN_CONTEXT_S, LiveAudio
 from .errors import LiveError
 from .faces import LiveFaces
 from .person import Person
+from .tasks import row_columns
 
 DEFAULT_LAG_S = 0.5  # a sequence decoder's fixed lag
 
@@ -86,9 +87,10 @@ class LiveEngine:
 
     # --- the caller's side -------------------------------------------------------------------
     def ready(self) -> dict:
-        """Classes, the declared lookahead (seconds a frame waits for later input), fps, sample rate."""
-        return {"classes": list(self.bundle.classes), "lookahead_s": self.lookahead_s, "fps": self.fps,
-                "sample_rate": self.sample_rate}
+        """Classes, tasks (``expr``, ``va``, ``au``: the rows' columns), the declared lookahead
+        (seconds a frame waits for later input), fps, sample rate."""
+        return {"classes": list(self.bundle.classes), "tasks": list(self.bundle.tasks),
+                "lookahead_s": self.lookahead_s, "fps": self.fps, "sample_rate": self.sample_rate}
 
     @property
     def lookahead_s(self) -> float:
@@ -281,9 +283,12 @@ class LiveEngine:
         for n, p in self.people.items():
             for (frame, t, arrival, face), probs, label in p.push(ready[n], closed):
                 now = time.perf_counter()
-                row = {"frame": frame, "time": round(t, 6), "track": n, "expression": self.bundle.classes[label],
-                       "face": face if self.visual else None}
-                row.update({c: float(probs[k]) for k, c in enumerate(self.bundle.classes)})
+                row = {"frame": frame, "time": round(t, 6), "track": n}
+                cols = row_columns(self.bundle, probs, label)
+                if "expression" in cols:
+                    row["expression"] = cols.pop("expression")
+                row["face"] = face if self.visual else None
+                row.update(cols)
                 row["latency_ms"] = round((now - arrival) * 1000, 1)
                 out.append(row)
         with self._lock:
