@@ -110,6 +110,65 @@ def test_live_socket_carries_what_the_engine_decides(starter, jpegs):
     assert s["frames"] == N and s["decided"] == N and s["dropped"] == 0 and s["latency_ms"]["p95"] >= 0
 
 
+@pytest.fixture(scope="module")
+def multitask(tmp_path_factory) -> Path:
+    """A small EXPR + VA + AU bundle (audio features: no face needed) from featurizer's demo corpus."""
+    from exprnet.cli import app as exprnet_app
+    from featurizer.cli import app as featurizer_app
+    from typer.testing import CliRunner
+
+    d = tmp_path_factory.mktemp("mt")
+    labels = ["--labels", d / "data" / "annotations", "--labels", d / "data" / "VA_Set", "--labels",
+              d / "data" / "AU_Set"]
+    for app, *args in (
+            (featurizer_app, "demo-data", d / "data", "--videos", "4", "--seconds", "2"),
+            (featurizer_app, "extract", d / "data" / "videos", "--model", "fbank", "--out", d / "f.zarr", *labels[:2]),
+            (exprnet_app, "train", "--store", d / "f.zarr", *labels, "--features", "fbank", "--encoder", "lstm",
+             "--d-model", "8", "--hidden", "8", "--segment", "8", "--set", "model.head=[8]", "--epochs", "1",
+             "--device", "cpu", "--no-baseline", "--out", d / "run"),
+            (exprnet_app, "bundle", d / "run", "--store", d / "f.zarr", *labels, "--out", d / "B", "--device", "cpu")):
+        r = CliRunner().invoke(app, [str(a) for a in args])
+        assert r.exit_code == 0, r.output
+    return d / "B"
+
+
+def test_live_rows_of_a_multitask_bundle_carry_valence_arousal_and_action_units(multitask, jpegs):
+    from exprnet.deploy.bundle import Bundle
+    from exprnet.deploy.infer import Inferencer
+    from exprnet.deploy.live import LiveEngine
+    from fastapi.testclient import TestClient
+    from featurizer.core.classes import AU_NAMES, VA_NAMES
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    pcm = (0.3 * np.sin(np.arange(int(N / FPS * 16000)) * 0.05) + 0.05 * rng.standard_normal(int(N / FPS * 16000)))
+    pcm = pcm.astype(np.float32)
+    chunk = 3200  # 0.2 s
+    with TestClient(app_for(multitask)) as c, c.websocket_connect("/v1/live?fps=25&sample_rate=16000&api_key=k3y") as ws:
+        ready = ws.receive_json()
+        for i, j in enumerate(jpegs):
+            if i % 5 == 0:
+                ws.send_text(audio(i / FPS, pcm[i * 640:i * 640 + chunk]))
+            ws.send_text(frame(i / FPS, j))
+        ws.send_text(json.dumps({"type": "end"}))
+        msgs, close = until_closed(ws)
+    assert ready["tasks"] == ["expr", "va", "au"] and close["code"] == 1000
+    rows = [m for m in msgs if m["type"] == "row"]
+    assert not [m for m in msgs if m["type"] == "error"]
+    cols = [*ready["classes"], *VA_NAMES, *[f"{a}_prob" for a in AU_NAMES], *AU_NAMES]
+    assert len(rows) == N and all(set(cols) <= set(r) for r in rows)
+    assert all(-1 <= r["valence"] <= 1 and r["AU12"] in (0, 1) for r in rows)
+    eng = LiveEngine(Inferencer(Bundle.load(multitask), {}, "cpu"), fps=FPS, sample_rate=16000)  # the oracle
+    want = []
+    for i, j in enumerate(jpegs):
+        if i % 5 == 0:
+            want += eng.push_audio(i / FPS, pcm[i * 640:i * 640 + chunk], 16000)
+        want += eng.push_frame(i / FPS, np.asarray(Image.open(io.BytesIO(j)).convert("RGB")), block=True)
+    want += eng.close()
+    assert [r["frame"] for r in rows] == [r["frame"] for r in want]
+    np.testing.assert_allclose([[r[k] for k in cols] for r in rows], [[r[k] for k in cols] for r in want], atol=1e-6)
+
+
 def test_every_bad_message_is_one_error_line_and_the_connection_goes_on(starter, jpegs):
     from fastapi.testclient import TestClient
 
