@@ -112,24 +112,9 @@ def test_live_socket_carries_what_the_engine_decides(starter, jpegs):
 
 @pytest.fixture(scope="module")
 def multitask(tmp_path_factory) -> Path:
-    """A small EXPR + VA + AU bundle (audio features: no face needed) from featurizer's demo corpus."""
-    from exprnet.cli import app as exprnet_app
-    from featurizer.cli import app as featurizer_app
-    from typer.testing import CliRunner
+    from ..tasks_bundle import small_multitask_bundle
 
-    d = tmp_path_factory.mktemp("mt")
-    labels = ["--labels", d / "data" / "annotations", "--labels", d / "data" / "VA_Set", "--labels",
-              d / "data" / "AU_Set"]
-    for app, *args in (
-            (featurizer_app, "demo-data", d / "data", "--videos", "4", "--seconds", "2"),
-            (featurizer_app, "extract", d / "data" / "videos", "--model", "fbank", "--out", d / "f.zarr", *labels[:2]),
-            (exprnet_app, "train", "--store", d / "f.zarr", *labels, "--features", "fbank", "--encoder", "lstm",
-             "--d-model", "8", "--hidden", "8", "--segment", "8", "--set", "model.head=[8]", "--epochs", "1",
-             "--device", "cpu", "--no-baseline", "--out", d / "run"),
-            (exprnet_app, "bundle", d / "run", "--store", d / "f.zarr", *labels, "--out", d / "B", "--device", "cpu")):
-        r = CliRunner().invoke(app, [str(a) for a in args])
-        assert r.exit_code == 0, r.output
-    return d / "B"
+    return small_multitask_bundle(tmp_path_factory.mktemp("mt"))
 
 
 def test_live_rows_of_a_multitask_bundle_carry_valence_arousal_and_action_units(multitask, jpegs):
