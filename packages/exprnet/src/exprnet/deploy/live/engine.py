@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 from featurizer import FeaturizerError, load_detector
 
-from .audio import MIN_CONTEXT_S, LiveAudio
+from .audio import MIN_CONTEXT_S, LiveAudio, frame_interval
 from .errors import LiveError
 from .faces import LiveFaces
 from .person import Person
@@ -261,7 +261,7 @@ class LiveEngine:
         ready: dict[str, list[dict]] = {n: [] for n in self.people}
         while self._frames:
             f = self._frames[0]
-            lo, hi = _edges(self._frames, self._prev_t if hasattr(self, "_prev_t") else None, closed)
+            lo, hi = frame_interval(self._frames, self._prev_t if hasattr(self, "_prev_t") else None, closed)
             if hi is None or (self.audio is not None and not self.audio.ready(hi) and not closed):
                 break
             self._frames.pop(0)
@@ -300,21 +300,6 @@ class LiveEngine:
             if out:
                 self._last_decision = time.perf_counter()
             self._rows.extend(out)
-
-
-def _edges(frames: list[dict], prev: float | None, closed: bool) -> tuple[float, float | None]:
-    """The first waiting frame's interval: midpoints to its neighbours (half a gap past the ends)."""
-    t = frames[0]["t"]
-    nxt = frames[1]["t"] if len(frames) > 1 else None
-    if nxt is None and not closed:
-        return t, None
-    if nxt is not None:
-        hi = (t + nxt) / 2
-        lo = (prev + t) / 2 if prev is not None else t - (nxt - t) / 2
-    else:
-        gap = t - prev if prev is not None else 0.0
-        lo, hi = t - gap / 2, t + gap / 2
-    return lo, hi
 
 
 def _time(t: Any, what: str) -> float:
