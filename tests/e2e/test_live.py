@@ -7,6 +7,7 @@ LiveError and the engine goes on; a tiny queue drops frames and counts them; buf
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import numpy as np
@@ -189,6 +190,51 @@ def test_bad_input_is_one_line_and_the_engine_goes_on(starter: Path, clip: Path)
         eng.push_frame(1.0, frames[0])
     with pytest.raises(LiveError, match="sample_rate 44100"):
         LiveEngine(Inferencer(Bundle.load(starter)), sample_rate=44_100)
+
+
+def _fail_on(eng: LiveEngine, number: int) -> None:
+    """The faces worker fails on the ``number``-th frame (1-based), as a model error would."""
+    faces_of, seen = eng._faces_of, {"n": 0}
+
+    def failing(t, rgb):
+        seen["n"] += 1
+        if seen["n"] == number:
+            raise RuntimeError(f"injected failure at\nframe {number}")
+        return faces_of(t, rgb)
+
+    eng._faces_of = failing
+
+
+def test_a_worker_error_is_raised_once_and_no_decided_row_is_lost(starter: Path, clip: Path):
+    eng = LiveEngine(Inferencer(Bundle.load(starter)), fps=FPS, sample_rate=None, name="e", decode_lag_s=0)
+    _fail_on(eng, 6)
+    frames = [(t, x) for kind, t, x in stream_media(clip) if kind == "frame"][:12]
+    rows = []
+    for t, x in frames[:10]:
+        rows += eng.push_frame(t, x, block=True)
+    deadline = time.monotonic() + 120
+    while eng.summary()["decided"] < 8 and time.monotonic() < deadline:  # 1-9 but the failed 6: decided, not taken
+        time.sleep(0.05)
+    assert eng.summary()["decided"] == 8
+    with pytest.raises(LiveError) as e:
+        eng.push_frame(*frames[10])
+    assert "processing the frame at" in str(e.value) and "injected failure at frame 6" in str(e.value)
+    assert "\n" not in str(e.value)
+    rows += eng.push_frame(*frames[11], block=True)  # the rows held back by the error come now
+    rows += eng.close()
+    assert eng.take_error() is None
+    assert [r["frame"] for r in rows] == [n for n in range(1, 13) if n != 6]
+
+
+def test_a_worker_error_at_the_end_is_kept_for_take_error(starter: Path, clip: Path):
+    eng = LiveEngine(Inferencer(Bundle.load(starter)), fps=FPS, sample_rate=None, name="e", decode_lag_s=0)
+    _fail_on(eng, 3)
+    rows = []
+    for t, x in [(t, x) for kind, t, x in stream_media(clip) if kind == "frame"][:3]:
+        rows += eng.push_frame(t, x, block=True)
+    rows += eng.close()  # the error came after the last push: close returns the rows, the error waits
+    assert [r["frame"] for r in rows] == [1, 2]
+    assert "injected failure at frame 3" in eng.take_error() and eng.take_error() is None
 
 
 def test_a_tiny_queue_drops_frames_and_counts_them(starter: Path, clip: Path):

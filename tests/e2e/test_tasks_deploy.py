@@ -143,6 +143,76 @@ def test_http_answers_every_task_as_infer_wrote(bundle: Path, inferred: Path, de
     assert track["expression"] == list(ref["expression"])
 
 
+def _smoothed(bundle: Path, out: Path) -> Path:
+    """The bundle with wider VA/AU smoothing (gauss VA, box AU of several widths): the live window's test."""
+    import shutil
+
+    from exprnet.deploy.bundle import bundle_id
+
+    shutil.copytree(bundle, out)
+    m = json.loads((out / "bundle.json").read_text())
+    m["task_post"]["va"].update(kind="gauss", width=3)
+    m["task_post"]["au"].update(kind="box", widths=[k % 4 for k in range(len(AU_NAMES))])
+    m["id"] = bundle_id(m)
+    (out / "bundle.json").write_text(json.dumps(m))
+    return out
+
+
+@pytest.fixture(scope="module")
+def causal_bundle(demo: Path) -> Path:
+    """A multi-task LSTM normalised with the training moments: every live row is decided causally
+    (``track`` normalisation would use the moments so far, see docs/live.md)."""
+    data = demo / "data"
+    ok(exprnet_app, "train", "--store", demo / "features.zarr", *_labels(data), *TINY, "--set",
+       "data.normalize=train", "--out", demo / "run-train-norm")
+    ok(exprnet_app, "bundle", demo / "run-train-norm", "--store", demo / "features.zarr", *_labels(data),
+       "--out", demo / "bundle-train-norm", "--device", "cpu")
+    return demo / "bundle-train-norm"
+
+
+def _same_tasks(rows: dict, want, thresholds: np.ndarray, atol: float) -> None:
+    """Live rows (columns) equal to an offline TrackPrediction in every task's columns."""
+    assert list(rows["frame"]) == want.frames.tolist() and list(rows["expression"]) == want.expression
+    np.testing.assert_allclose(np.stack([rows[c] for c in EXPR_CLASSES], 1), want.probabilities, atol=atol)
+    np.testing.assert_allclose(np.stack([rows[c] for c in VA_NAMES], 1), want.va, atol=atol)
+    np.testing.assert_allclose(np.stack([rows[f"{a}_prob"] for a in AU_NAMES], 1), want.au_probs, atol=atol)
+    on = np.stack([rows[a] for a in AU_NAMES], 1)
+    near = np.abs(want.au_probs - thresholds) < atol  # a threshold tie: either side
+    assert (on == want.au)[~near].all()
+
+
+def test_live_rows_carry_va_and_au_equal_to_infer(causal_bundle: Path, demo: Path, tmp_path: Path):
+    """A causal (LSTM) multi-task member through the live engine: VA and AU (after the bundle's
+    smoothing, within the declared lookahead, and thresholds) equal infer's, as EXPR does."""
+    from exprnet.deploy.bundle import Bundle
+    from exprnet.deploy.infer import Inferencer
+    from exprnet.deploy.live import LiveEngine
+    from featurizer import stream_media
+
+    video = demo / "data" / "heldout" / "videos" / "heldout-1.mp4"
+    b = Bundle.load(causal_bundle)
+    (want,) = b.predict(video)
+    # exprnet live's CSV: infer's columns for the bundle's tasks (+ latency, dropped), the same values
+    ok(exprnet_app, "live", "--bundle", causal_bundle, "--source", video, "--out", tmp_path / "live")
+    text = (tmp_path / "live" / "heldout-1.csv").read_text().splitlines()
+    assert text[0].split(",") == [*HEADER, "latency_ms", "dropped"]
+    _same_tasks(read_csv(tmp_path / "live" / "heldout-1.csv"), want, b.task_post.au.thresholds, 1e-5)
+    # wider smoothing: the engine declares it in its lookahead and still equals the offline rows
+    b2 = Bundle.load(_smoothed(causal_bundle, tmp_path / "B"))
+    (want2,) = b2.predict(video)
+    assert np.abs(want2.va - want.va).max() > 1e-3  # the wider smoothing shows
+    with stream_media(video) as s:
+        fps = s.fps
+        eng = LiveEngine(Inferencer(b2), fps=fps, max_pending=8, name="h")
+        assert eng.ready()["tasks"] == ["expr", "va", "au"]
+        assert eng.ready()["lookahead_s"] == pytest.approx(round(4 / fps + eng.audio.lookahead_s, 4))  # 3 VA/AU, 1 edge
+        rows = []
+        for kind, t, x in s:
+            rows += eng.push_frame(t, x, block=True) if kind == "frame" else eng.push_audio(t, x, 16_000)
+    rows += eng.close()
+    _same_tasks({k: np.array([r[k] for r in rows]) for k in rows[0]}, want2, b2.task_post.au.thresholds, 1e-5)
+
+
 def test_a_va_only_run_bundles_and_infers_without_expression_columns(demo: Path, tmp_path: Path):
     data = demo / "data"
     ok(exprnet_app, "train", "--store", demo / "features.zarr", "--labels", data / "VA_Set", *TINY,
@@ -164,6 +234,13 @@ def test_a_va_only_run_bundles_and_infers_without_expression_columns(demo: Path,
     scores = json.loads((tmp_path / "infer" / "scores.json").read_text())
     y = read_labels(held / "VA_Set" / "heldout-1.txt").values
     assert scores["va"] == pytest.approx(va_scores(np.stack([t["valence"], t["arousal"]], 1), y)["va"], abs=1e-6)
+    ok(exprnet_app, "live", "--bundle", tmp_path / "bundle", "--source", held / "videos" / "heldout-1.mp4",
+       "--out", tmp_path / "live")  # live: the same columns, the same values
+    lv = tmp_path / "live" / "heldout-1.csv"
+    assert lv.read_text().splitlines()[0] == "frame,time,face,valence,arousal,latency_ms,dropped"
+    assert list(read_csv(lv)["frame"]) == list(t["frame"])
+    for c in VA_NAMES:  # data.normalize: track, live with the moments so far: close, not equal (docs/live.md)
+        assert np.abs(read_csv(lv)[c] - t[c]).max() < 0.1, c
 
 
 def test_a_bundle_whose_tasks_disagree_with_its_format_or_heads_is_refused(bundle: Path, tmp_path: Path):

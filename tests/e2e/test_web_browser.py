@@ -195,3 +195,79 @@ def test_live_tab_streams_the_camera_and_shows_live_expressions(browser, server,
     assert not live["errors"], live["errors"]
     assert not problems, problems
     assert not outside, f"the page fetched from elsewhere: {outside}"
+
+
+@pytest.fixture(scope="module")
+def tasks_server(media, tmp_path_factory):
+    """The page on a multi-task bundle (EXPR, valence-arousal, action units; audio features)."""
+    import uvicorn
+    from exprnet.deploy.serve import create_expressions_app
+
+    from ..tasks_bundle import small_multitask_bundle
+
+    bundle = small_multitask_bundle(tmp_path_factory.mktemp("web-tasks"))
+    app = create_expressions_app(bundle, {}, "cpu", api_key="page-key", max_concurrency=1)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    th = threading.Thread(target=srv.run, daemon=True)
+    th.start()
+    deadline = time.monotonic() + 120
+    while not srv.started:
+        assert th.is_alive() and time.monotonic() < deadline, "exprnet serve did not start"
+        time.sleep(0.1)
+    yield f"http://127.0.0.1:{port}"
+    srv.should_exit = True
+    th.join(30)
+
+
+def _va_text(v: float, a: float) -> str:
+    f = lambda x: ("+" if x >= 0 else "") + f"{x:.2f}"  # noqa: E731
+    return f"valence {f(v)} · arousal {f(a)}"
+
+
+def test_page_shows_valence_arousal_and_action_units_in_both_tabs(browser, tasks_server, media):
+    import httpx
+    from exprnet.deploy.outputs import read_csv
+
+    page, problems, outside = open_page(browser, tasks_server)
+    page.set_input_files("#file", str(media["clip"]))
+    page.wait_for_selector("#clip-result:not([hidden])", timeout=180_000)
+    doc = page.evaluate("window.exprnet.clip")
+    (track,) = doc["tracks"]
+    page.evaluate("document.getElementById('clip-video').currentTime = 1.5")
+    until(page, "document.getElementById('clip-frame').textContent.startsWith('frame 38 ')")
+    assert page.is_visible("#clip-va") and page.is_visible("#clip-aus")
+    assert page.text_content("#clip-va") == _va_text(track["valence"][37], track["arousal"][37])
+    active = [a for a, on in zip(doc["action_units"], track["au"][37], strict=True) if on]
+    assert page.text_content("#clip-aus") == "action units: " + (" ".join(active) or "none active")
+    with page.expect_download() as dl:  # the CSV: the server's, VA and AU columns included
+        page.click("#download-csv")
+    mine = read_csv(dl.value.path())
+    r = httpx.post(tasks_server + "/v1/expressions?format=csv", headers={"X-API-Key": "page-key"},
+                   files={"file": ("astronaut.mp4", media["clip"].read_bytes())}, timeout=300)
+    path = media["clip"].with_suffix(".tasks.csv")
+    path.write_text(r.text)
+    theirs = read_csv(path)
+    assert list(mine) == list(theirs) and "valence" in theirs and "AU12" in theirs
+    for k in theirs:
+        if k == "expression":
+            assert list(mine[k]) == list(theirs[k])
+        else:
+            np.testing.assert_allclose(mine[k], theirs[k], rtol=1e-6, atol=1e-7)
+
+    page.click("#tab-live")
+    page.click("#live-start")
+    until(page, "window.exprnet.live.rows.length >= 10", 180)
+    live = page.evaluate("window.exprnet.live")
+    assert live["ready"]["tasks"] == ["expr", "va", "au"]
+    last = live["rows"][-1]
+    assert all(-1 <= r["valence"] <= 1 and r["AU12"] in (0, 1) for r in live["rows"])
+    assert page.is_visible("#live-va") and page.is_visible("#live-aus")
+    assert page.text_content("#live-va").startswith("valence ") and "action units:" in page.text_content("#live-aus")
+    page.click("#live-stop")
+    until(page, "window.exprnet.live.summary !== null", 60)
+    assert last["frame"] >= 10 and not live["errors"], live["errors"]
+    assert not problems, problems
+    assert not outside, f"the page fetched from elsewhere: {outside}"

@@ -110,6 +110,50 @@ def test_live_socket_carries_what_the_engine_decides(starter, jpegs):
     assert s["frames"] == N and s["decided"] == N and s["dropped"] == 0 and s["latency_ms"]["p95"] >= 0
 
 
+@pytest.fixture(scope="module")
+def multitask(tmp_path_factory) -> Path:
+    from ..tasks_bundle import small_multitask_bundle
+
+    return small_multitask_bundle(tmp_path_factory.mktemp("mt"))
+
+
+def test_live_rows_of_a_multitask_bundle_carry_valence_arousal_and_action_units(multitask, jpegs):
+    from exprnet.deploy.bundle import Bundle
+    from exprnet.deploy.infer import Inferencer
+    from exprnet.deploy.live import LiveEngine
+    from fastapi.testclient import TestClient
+    from featurizer.core.classes import AU_NAMES, VA_NAMES
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    pcm = (0.3 * np.sin(np.arange(int(N / FPS * 16000)) * 0.05) + 0.05 * rng.standard_normal(int(N / FPS * 16000)))
+    pcm = pcm.astype(np.float32)
+    chunk = 3200  # 0.2 s
+    with TestClient(app_for(multitask)) as c, c.websocket_connect("/v1/live?fps=25&sample_rate=16000&api_key=k3y") as ws:
+        ready = ws.receive_json()
+        for i, j in enumerate(jpegs):
+            if i % 5 == 0:
+                ws.send_text(audio(i / FPS, pcm[i * 640:i * 640 + chunk]))
+            ws.send_text(frame(i / FPS, j))
+        ws.send_text(json.dumps({"type": "end"}))
+        msgs, close = until_closed(ws)
+    assert ready["tasks"] == ["expr", "va", "au"] and close["code"] == 1000
+    rows = [m for m in msgs if m["type"] == "row"]
+    assert not [m for m in msgs if m["type"] == "error"]
+    cols = [*ready["classes"], *VA_NAMES, *[f"{a}_prob" for a in AU_NAMES], *AU_NAMES]
+    assert len(rows) == N and all(set(cols) <= set(r) for r in rows)
+    assert all(-1 <= r["valence"] <= 1 and r["AU12"] in (0, 1) for r in rows)
+    eng = LiveEngine(Inferencer(Bundle.load(multitask), {}, "cpu"), fps=FPS, sample_rate=16000)  # the oracle
+    want = []
+    for i, j in enumerate(jpegs):
+        if i % 5 == 0:
+            want += eng.push_audio(i / FPS, pcm[i * 640:i * 640 + chunk], 16000)
+        want += eng.push_frame(i / FPS, np.asarray(Image.open(io.BytesIO(j)).convert("RGB")), block=True)
+    want += eng.close()
+    assert [r["frame"] for r in rows] == [r["frame"] for r in want]
+    np.testing.assert_allclose([[r[k] for k in cols] for r in rows], [[r[k] for k in cols] for r in want], atol=1e-6)
+
+
 def test_every_bad_message_is_one_error_line_and_the_connection_goes_on(starter, jpegs):
     from fastapi.testclient import TestClient
 
@@ -146,6 +190,33 @@ def test_every_bad_message_is_one_error_line_and_the_connection_goes_on(starter,
     assert len(errors) == len(bad) + 2 and all("\n" not in e for e in errors)
     rows = [m for m in msgs if m["type"] == "row"]
     assert len(rows) == 11 and msgs[-1]["type"] == "summary" and close["code"] == 1000  # still usable
+
+
+@pytest.mark.parametrize("fail_at", [7, N])  # mid-stream (raised by a later push), at the end (after close)
+def test_a_worker_error_is_one_error_message_and_every_decided_row_is_sent(starter, jpegs, monkeypatch, fail_at):
+    from exprnet.deploy.live import LiveEngine
+    from fastapi.testclient import TestClient
+
+    faces_of, seen = LiveEngine._faces_of, {"n": 0}
+
+    def failing(self, t, rgb):
+        seen["n"] += 1
+        if seen["n"] == fail_at:
+            raise RuntimeError("injected model failure")
+        return faces_of(self, t, rgb)
+
+    monkeypatch.setattr(LiveEngine, "_faces_of", failing)
+    with TestClient(app_for(starter)) as c, c.websocket_connect("/v1/live?api_key=k3y") as ws:
+        assert ws.receive_json()["type"] == "ready"
+        for i, j in enumerate(jpegs):
+            ws.send_text(frame(i / FPS, j))
+        ws.send_text(json.dumps({"type": "end"}))
+        msgs, close = until_closed(ws)
+    errors = [m["message"] for m in msgs if m["type"] == "error"]
+    assert len(errors) == 1 and "injected model failure" in errors[0] and "\n" not in errors[0], errors
+    rows = [m["frame"] for m in msgs if m["type"] == "row"]
+    assert rows == [n for n in range(1, N + 1) if n != fail_at]  # every frame but the failed one, once
+    assert msgs[-1]["type"] == "summary" and close["code"] == 1000
 
 
 def test_key_is_checked_before_any_work_and_sessions_are_capped(starter, jpegs, monkeypatch):

@@ -59,3 +59,22 @@ def test_train_and_none_modes(bank):
 
     batch = train.build([Segment(2, 5, 8, False)])
     np.testing.assert_allclose(batch.x[0].numpy(), train.inputs(2, slice(5, 13)), atol=0)
+
+
+def test_set_track_affine_replaces_one_tracks_moments_and_only_in_track_mode(bank):
+    bank, _ = bank
+    stats = Standardizer.fit(bank, [0, 1])
+    b = BatchBuilder(bank, stats, 8, normalize="track")
+    before = [tuple(a.copy() for a in b.norm.affine(i)) for i in range(3)]
+    inv, shift = np.full(bank.dim, 2.0), np.full(bank.dim, -1.0)  # float64 in: kept as float32
+    b.norm.set_track_affine(1, (inv, shift))
+    got = b.norm.affine(1)
+    assert got[0].dtype == got[1].dtype == np.float32
+    np.testing.assert_array_equal(got[0], inv)
+    np.testing.assert_array_equal(got[1], shift)
+    for i in (0, 2):  # the other tracks keep theirs
+        np.testing.assert_array_equal(b.norm.affine(i)[0], before[i][0])
+    train = BatchBuilder(bank, stats, 8, normalize="train")
+    with pytest.raises(ValueError, match="only 'track' normalisation") as e:
+        train.norm.set_track_affine(0, (inv, shift))
+    assert "\n" not in str(e.value)

@@ -85,7 +85,9 @@ def live(
                 seen["n"] += len(rows)
                 if rows:
                     r = rows[-1]
-                    seen["last"] = f"{r['track']} {r['time']:.2f}s {r['expression']} ({r['latency_ms']:.0f} ms)"
+                    what = r.get("expression") or (f"V {r['valence']:+.2f} A {r['arousal']:+.2f}" if "valence" in r
+                                                   else "")
+                    seen["last"] = f"{r['track']} {r['time']:.2f}s {what} ({r['latency_ms']:.0f} ms)"
                 if time.perf_counter() - shown[0] > 0.5:
                     shown[0] = time.perf_counter()
                     status.update(f"{seen['n']} rows decided, {engine.summary()['dropped']} dropped; {seen['last']}")

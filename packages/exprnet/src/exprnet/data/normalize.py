@@ -75,3 +75,11 @@ class Normalizer:
 
     def affine(self, track: int) -> tuple[np.ndarray, np.ndarray]:
         return self._tracks[track] if self.mode == "track" else self._global
+
+    def set_track_affine(self, track: int, affine: tuple[np.ndarray, np.ndarray]) -> None:
+        """Use ``affine`` (inv, shift) for ``track`` from now on: moments computed elsewhere (a
+        live stream's rows so far). Only ``track`` normalisation has per-track moments."""
+        if self.mode != "track":
+            raise ValueError(f"set_track_affine on a {self.mode!r} normaliser; only 'track' normalisation is per track")
+        inv, shift = affine
+        self._tracks[track] = (np.asarray(inv, np.float32), np.asarray(shift, np.float32))

@@ -123,6 +123,9 @@ class Session:
                 if isinstance(item, End):
                     self.ended = True
                     await self.rows(await asyncio.to_thread(self.engine.close))
+                    err = self.engine.take_error()
+                    if err:
+                        await self.emit({"type": "error", "message": err})
                     await self.emit({"type": "summary", **await asyncio.to_thread(self.engine.summary)})
                     await self.emit(_STOP)
                     return

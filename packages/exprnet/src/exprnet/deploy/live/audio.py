@@ -172,3 +172,18 @@ class LiveAudio:
             self.base = cut
         for r in self.rows.values():
             r.trim(before - 1.0)
+
+
+def frame_interval(frames: list[dict], prev: float | None, closed: bool) -> tuple[float, float | None]:
+    """The first waiting frame's interval: midpoints to its neighbours (half a gap past the ends)."""
+    t = frames[0]["t"]
+    nxt = frames[1]["t"] if len(frames) > 1 else None
+    if nxt is None and not closed:
+        return t, None
+    if nxt is not None:
+        hi = (t + nxt) / 2
+        lo = (prev + t) / 2 if prev is not None else t - (nxt - t) / 2
+    else:
+        gap = t - prev if prev is not None else 0.0
+        lo, hi = t - gap / 2, t + gap / 2
+    return lo, hi

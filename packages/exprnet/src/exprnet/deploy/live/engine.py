@@ -8,7 +8,8 @@ memory). Two worker threads make a pipeline (the models release the GIL, so two 
 once): one tracks the faces and extracts each frame's visual features, the other the audio
 features over a rolling buffer, the members and the post-processing (a bounded queue between them
 holds the first back when the second falls behind). Rows decided since the last call come back
-from every call.
+from every call; a worker's error is raised by the next call (a :class:`LiveError`), the rows
+decided meanwhile kept for the call after it (or :meth:`close`), so none is lost.
 """
 
 from __future__ import annotations
@@ -21,10 +22,11 @@ from typing import Any
 import numpy as np
 from featurizer import FeaturizerError, load_detector
 
-from .audio import MIN_CONTEXT_S, LiveAudio
+from .audio import MIN_CONTEXT_S, LiveAudio, frame_interval
 from .errors import LiveError
 from .faces import LiveFaces
 from .person import Person
+from .tasks import row_columns
 
 DEFAULT_LAG_S = 0.5  # a sequence decoder's fixed lag
 
@@ -85,9 +87,10 @@ class LiveEngine:
 
     # --- the caller's side -------------------------------------------------------------------
     def ready(self) -> dict:
-        """Classes, the declared lookahead (seconds a frame waits for later input), fps, sample rate."""
-        return {"classes": list(self.bundle.classes), "lookahead_s": self.lookahead_s, "fps": self.fps,
-                "sample_rate": self.sample_rate}
+        """Classes, tasks (``expr``, ``va``, ``au``: the rows' columns), the declared lookahead
+        (seconds a frame waits for later input), fps, sample rate."""
+        return {"classes": list(self.bundle.classes), "tasks": list(self.bundle.tasks),
+                "lookahead_s": self.lookahead_s, "fps": self.fps, "sample_rate": self.sample_rate}
 
     @property
     def lookahead_s(self) -> float:
@@ -152,8 +155,7 @@ class LiveEngine:
             self._q.put(("close", 0.0, None, 0.0))
             self._worker.join()
             self._rows_worker.join()
-        rows = self._take(raise_error=False)
-        return rows
+        return self._take(raise_error=False)  # a worker's error stays for take_error()
 
     def summary(self) -> dict:
         lat = np.asarray(self._latency) if self._latency else np.zeros(1)
@@ -168,12 +170,21 @@ class LiveEngine:
         if self._closed:
             raise LiveError("the live engine was closed; open a new one for another stream")
 
-    def _take(self, raise_error: bool = True) -> list[dict]:
+    def take_error(self) -> str | None:
+        """The workers' error not yet raised (one line), then None: after :meth:`close`, which
+        returns its rows rather than raising."""
         with self._lock:
-            rows, self._rows = self._rows, []
             err, self._error = self._error, None
-        if err and raise_error:
-            raise LiveError(err)
+        return err
+
+    def _take(self, raise_error: bool = True) -> list[dict]:
+        """Rows decided since the last call; a worker's error is raised instead, the rows kept for
+        the next call (no decided row is ever lost)."""
+        with self._lock:
+            if self._error is not None and raise_error:
+                err, self._error = self._error, None
+                raise LiveError(err)
+            rows, self._rows = self._rows, []
         return rows
 
     # --- the workers: faces and visual features | audio, members and post-processing ----------
@@ -250,7 +261,7 @@ class LiveEngine:
         ready: dict[str, list[dict]] = {n: [] for n in self.people}
         while self._frames:
             f = self._frames[0]
-            lo, hi = _edges(self._frames, self._prev_t if hasattr(self, "_prev_t") else None, closed)
+            lo, hi = frame_interval(self._frames, self._prev_t if hasattr(self, "_prev_t") else None, closed)
             if hi is None or (self.audio is not None and not self.audio.ready(hi) and not closed):
                 break
             self._frames.pop(0)
@@ -272,9 +283,12 @@ class LiveEngine:
         for n, p in self.people.items():
             for (frame, t, arrival, face), probs, label in p.push(ready[n], closed):
                 now = time.perf_counter()
-                row = {"frame": frame, "time": round(t, 6), "track": n, "expression": self.bundle.classes[label],
-                       "face": face if self.visual else None}
-                row.update({c: float(probs[k]) for k, c in enumerate(self.bundle.classes)})
+                row = {"frame": frame, "time": round(t, 6), "track": n}
+                cols = row_columns(self.bundle, probs, label)
+                if "expression" in cols:
+                    row["expression"] = cols.pop("expression")
+                row["face"] = face if self.visual else None
+                row.update(cols)
                 row["latency_ms"] = round((now - arrival) * 1000, 1)
                 out.append(row)
         with self._lock:
@@ -286,21 +300,6 @@ class LiveEngine:
             if out:
                 self._last_decision = time.perf_counter()
             self._rows.extend(out)
-
-
-def _edges(frames: list[dict], prev: float | None, closed: bool) -> tuple[float, float | None]:
-    """The first waiting frame's interval: midpoints to its neighbours (half a gap past the ends)."""
-    t = frames[0]["t"]
-    nxt = frames[1]["t"] if len(frames) > 1 else None
-    if nxt is None and not closed:
-        return t, None
-    if nxt is not None:
-        hi = (t + nxt) / 2
-        lo = (prev + t) / 2 if prev is not None else t - (nxt - t) / 2
-    else:
-        gap = t - prev if prev is not None else 0.0
-        lo, hi = t - gap / 2, t + gap / 2
-    return lo, hi
 
 
 def _time(t: Any, what: str) -> float:

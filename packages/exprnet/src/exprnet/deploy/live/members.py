@@ -69,6 +69,8 @@ class _Runner:
         self.m, self.absent = member, absent
         self.buf = _Buffer(member, sum(member.lr.stats.dims), modalities)
         self.decided = 0  # rows decided so far
+        net = getattr(member.predictor, "_net", None) if member.lr.classifier is None else None
+        self.width = int(getattr(net, "n_outputs", 8)) if net is not None else 8  # a multi-task net: all its outputs
         reads_bank = member.lr.classifier is not None or getattr(member.predictor, "_net", None) is not None
         self.moments = None
         if reads_bank and member.lr.cfg.data.normalize == "track":
@@ -87,7 +89,7 @@ class _Runner:
             if self.moments is not None:
                 i = r - self.buf.base
                 self.moments.add(b.bank.values[i], b.bank.present[i])
-                b.norm._tracks[0] = self.moments.affine()
+                b.norm.set_track_affine(0, self.moments.affine())
             yield b, r
 
     def push(self, values: np.ndarray, present: np.ndarray) -> np.ndarray:
@@ -95,7 +97,7 @@ class _Runner:
         raise NotImplementedError
 
     def close(self) -> np.ndarray:
-        return np.zeros((0, 8), np.float32)
+        return np.zeros((0, self.width), np.float32)
 
 
 class FrameRunner(_Runner):
@@ -104,7 +106,7 @@ class FrameRunner(_Runner):
         if clf is not None:
             out = [clf.predict_proba(b.inputs(0, slice(r - self.buf.base, r - self.buf.base + 1)))
                    for b, r in self._rows(values, present)]
-            p = np.concatenate(out) if out else np.zeros((0, 8), np.float32)
+            p = np.concatenate(out) if out else np.zeros((0, self.width), np.float32)
         else:  # a pretrained classifier: its rows are its input's probabilities
             self.buf.add(values, present)
             p = self.m.predictor.probs(self.buf.builder(self.absent).bank)[0]
@@ -130,10 +132,10 @@ class StepRunner(_Runner):
         for b, r in self._rows(values, present):
             batch = b.build([Segment(0, r - self.buf.base, 1, first=r == 0)])
             logits, self.state = self.net(batch.x[:, :1], batch.mask[:, :1], self.state, batch.reset)
-            out.append(torch.softmax(logits.float(), dim=-1)[0, :1].numpy())
+            out.append(self.net.to_probs(logits)[0, :1].numpy())
         self.buf.trim(self.buf.end)
         self.decided += len(out)
-        return self._cal(np.concatenate(out) if out else np.zeros((0, 8), np.float32))
+        return self._cal(np.concatenate(out) if out else np.zeros((0, self.width), np.float32))
 
 
 class SegmentRunner(_Runner):
@@ -144,7 +146,7 @@ class SegmentRunner(_Runner):
         self.stride = int(cfg.infer_stride or self.seg)
         self.lookahead = self.seg - 1
         self.next = 0  # the next grid segment's first row
-        self.sums = np.zeros((0, 8), np.float64)  # rows [decided, ...)
+        self.sums = np.zeros((0, self.width), np.float64)  # rows [decided, ...)
         self.counts = np.zeros(0, np.float64)
         self._last: BatchBuilder | None = None
 
@@ -152,10 +154,10 @@ class SegmentRunner(_Runner):
     def _run(self, b: BatchBuilder, start: int, length: int) -> None:
         batch = b.build([Segment(0, start - self.buf.base, length, first=start == 0)])
         logits, _ = self.net(batch.x, batch.mask, None, batch.reset)
-        p = torch.softmax(logits.float(), dim=-1)[0, :length].numpy()
+        p = self.net.to_probs(logits)[0, :length].numpy()
         need = start + length - self.decided
         if need > len(self.counts):
-            self.sums = np.concatenate([self.sums, np.zeros((need - len(self.counts), 8))])
+            self.sums = np.concatenate([self.sums, np.zeros((need - len(self.counts), self.width))])
             self.counts = np.concatenate([self.counts, np.zeros(need - len(self.counts))])
         a = start - self.decided
         lo = max(0, -a)
@@ -165,7 +167,7 @@ class SegmentRunner(_Runner):
     def _take(self, upto: int) -> np.ndarray:
         k = upto - self.decided
         if k <= 0:
-            return np.zeros((0, 8), np.float32)
+            return np.zeros((0, self.width), np.float32)
         p = (self.sums[:k] / np.maximum(self.counts[:k], 1)[:, None]).astype(np.float32)
         self.sums, self.counts, self.decided = self.sums[k:], self.counts[k:], upto
         self.buf.trim(min(self.next, self.decided) - self.seg)
@@ -187,7 +189,7 @@ class SegmentRunner(_Runner):
         if todo and self._last is not None:
             b = self.buf.builder(self.absent)
             if self.moments is not None:
-                b.norm._tracks[0] = self.moments.affine()
+                b.norm.set_track_affine(0, self.moments.affine())
             for s in todo:
                 self._run(b, s.start, s.length)
         return self._take(n)

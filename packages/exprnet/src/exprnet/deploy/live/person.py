@@ -8,6 +8,7 @@ import numpy as np
 
 from .members import runner_for
 from .post import stage_for
+from .tasks import TaskWindow, is_multitask
 
 
 class Person:
@@ -17,8 +18,10 @@ class Person:
         self.name, self.bundle = name, bundle
         self.runners = [runner_for(m, [modalities[f] for f in m.features], absent & set(m.features))
                         for m in bundle.members]
-        self.out = [np.zeros((0, 8), np.float64) for _ in bundle.members]
-        self.stages = [stage_for(p, lag) for p in bundle.post]
+        self.out = [np.zeros((0, r.width), np.float64) for r in self.runners]
+        self.multitask = is_multitask(bundle)  # one member, its VA/AU post-processing as the last stage
+        self.stages = [stage_for(p, lag) for p in bundle.post] + ([stage_for(TaskWindow(bundle), lag)]
+                                                                   if self.multitask else [])
         self.meta: deque = deque()  # (frame, time, arrival, face) of rows not yet decided
 
     @property
@@ -28,7 +31,8 @@ class Person:
 
     def push(self, rows: list[dict], closed: bool = False) -> list[tuple]:
         """``rows``: {"features": {name: values}, "present": {name: bool}, "meta": (...)}; returns
-        (meta, probabilities, label) of each row decided now."""
+        (meta, probabilities, label) of each row decided now (a multi-task bundle: the member's
+        outputs side by side, VA/AU post-processed, in place of the probabilities)."""
         for r in rows:
             self.meta.append(r["meta"])
         for k, (m, run) in enumerate(zip(self.bundle.members, self.runners, strict=True)):
@@ -38,14 +42,17 @@ class Person:
                 pres = np.array([[r["present"][f] for f in m.features] for r in rows], bool)
                 p = run.push(vals, pres)
             else:
-                p = np.zeros((0, 8), np.float32)
+                p = np.zeros((0, run.width), np.float32)
             if closed:
                 p = np.concatenate([p, run.close()])
             self.out[k] = np.concatenate([self.out[k], p])
         n = min(len(o) for o in self.out)
         P = np.stack([o[:n] for o in self.out]).astype(np.float64)
         self.out = [o[n:] for o in self.out]
-        q = self.bundle.combiner.combine(P) if n else np.zeros((0, 8))
+        if self.multitask:
+            q = P[0]
+        else:
+            q = self.bundle.combiner.combine(P) if n else np.zeros((0, 8))
         labels = q.argmax(1) if n else np.zeros(0, np.int64)
         for s in self.stages:
             q, labels = s.push(q, closed)

@@ -19,7 +19,25 @@ from typing import IO, Any
 
 from featurizer import stream_media
 
+from ...tasks.names import AU_NAMES
 from .engine import LiveEngine
+from .errors import LiveError
+from .tasks import task_columns_of
+
+_INTS = {"frame", "dropped", *AU_NAMES}
+
+
+def _cell(name: str, v: Any) -> str:
+    """As ``exprnet infer``'s CSV writes the column (:func:`~exprnet.deploy.outputs.csv_text`)."""
+    if name == "time":
+        return f"{v:.6f}"
+    if name == "expression":
+        return str(v)
+    if name == "face":
+        return "" if v is None else str(int(v))
+    if name == "latency_ms":
+        return f"{v:.1f}"
+    return str(int(v)) if name in _INTS else f"{v:.7g}"
 
 
 def open_source(source: str, realtime: bool = False, audio: bool = True) -> Any:
@@ -28,11 +46,14 @@ def open_source(source: str, realtime: bool = False, audio: bool = True) -> Any:
 
 
 class RowWriter:
-    """One CSV per track, a line per decided row, flushed as written."""
+    """One CSV per track, a line per decided row, flushed as written; the columns of ``exprnet
+    infer``'s CSV for the bundle's tasks (:func:`.tasks.task_columns`), then latency_ms, dropped."""
 
-    def __init__(self, out: Path, classes: list[str]):
-        self.out, self.classes = out, classes
-        self.head = ["frame", "time", "expression", "face", *classes, "latency_ms", "dropped"]
+    def __init__(self, out: Path, classes: list[str], tasks: list[str] | None = None):
+        tasks = list(tasks or ["expr"])
+        self.out, self.classes = out, classes if "expr" in tasks else []
+        self.head = ["frame", "time", *(["expression"] if "expr" in tasks else []), "face", *self.classes,
+                     *task_columns_of(tasks), "latency_ms", "dropped"]
         self.files: dict[str, IO[str]] = {}
 
     def write(self, rows: list[dict]) -> None:
@@ -42,10 +63,7 @@ class RowWriter:
             if f is None:
                 f = self.files[r["track"]] = (self.out / f"{r['track']}.csv").open("w", encoding="utf-8")
                 f.write(",".join(self.head) + "\n")
-            face = "" if r["face"] is None else str(int(r["face"]))
-            probs = ",".join(f"{r[c]:.7g}" for c in self.classes)
-            f.write(f"{r['frame']},{r['time']:.6f},{r['expression']},{face},{probs},{r['latency_ms']:.1f},"
-                    f"{r['dropped']}\n")
+            f.write(",".join(_cell(h, r[h]) for h in self.head) + "\n")
             touched.add(r["track"])
         for t in touched:
             self.files[t].flush()
@@ -61,7 +79,8 @@ def play(engine: LiveEngine, stream: Any, out: Path, realtime: bool, seconds: fl
     returns the summary, also written to ``out/summary.json``. Interrupted (Ctrl-C), it stops
     feeding, flushes what the lookahead held back and still writes the summary."""
     out.mkdir(parents=True, exist_ok=True)
-    writer = RowWriter(out, engine.ready()["classes"])
+    ready = engine.ready()
+    writer = RowWriter(out, ready["classes"], ready["tasks"])
     live = realtime or getattr(stream, "camera", False)
     t0: float | None = None
     interrupted = False
@@ -89,5 +108,10 @@ def play(engine: LiveEngine, stream: Any, out: Path, realtime: bool, seconds: fl
     summary = {**engine.summary(), "source": str(stream.source), "realtime": live, "source_fps": stream.fps,
                "interrupted": interrupted, "tracks": sorted(writer.files),
                "written_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    err = engine.take_error()  # a worker's error after the last push: the rows are written, then it is raised
+    if err:
+        summary["error"] = err
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    if err:
+        raise LiveError(err)
     return summary

@@ -11,6 +11,9 @@ frames ``[d, e)``, replaying the offline ``apply`` on that window:
   track, so a decided frame differs only where a later frame, more than ``lag`` after it, would
   have changed the best path (the tests bound how often).
 
+- a multi-task bundle's VA/AU post-processing (:class:`.tasks.TaskWindow`): centred smoothing,
+  history and lookahead its widest half-width: equal rows.
+
 Lookaheads add up along the chain. Only ``history + lookahead`` frames are kept per stage.
 """
 
@@ -22,10 +25,10 @@ SMOOTHERS = ("none", "box", "gauss", "median")
 
 
 class Stage:
-    def __init__(self, proc, history: int, lookahead: int):
+    def __init__(self, proc, history: int, lookahead: int, width: int = 8):
         self.proc, self.history, self.lookahead = proc, history, lookahead
         self.base, self.decided = 0, 0  # rows [base, ...) kept; rows < decided given out
-        self.rows = np.zeros((0, 8), np.float64)
+        self.rows = np.zeros((0, width), np.float64)
 
     def push(self, probs: np.ndarray, closed: bool = False) -> tuple[np.ndarray, np.ndarray]:
         """New rows in; (probabilities, labels) of the rows decided now."""
@@ -34,7 +37,7 @@ class Stage:
         n = self.base + len(self.rows)
         e = n if closed else n - self.lookahead
         if e <= self.decided:
-            return np.zeros((0, 8), np.float32), np.zeros(0, np.int64)
+            return np.zeros((0, self.rows.shape[1]), np.float32), np.zeros(0, np.int64)
         lo = max(self.base, self.decided - self.history)
         hi = n if closed else min(n, e + self.lookahead)
         dec = self.proc.apply(self.rows[lo - self.base:hi - self.base])
@@ -48,6 +51,8 @@ class Stage:
 
 def stage_for(proc, lag: int) -> Stage:
     kind = getattr(proc, "kind", "")
+    if kind == "tasks":  # a multi-task bundle's VA/AU smoothing (:mod:`.tasks`): +-width frames
+        return Stage(proc, proc.width, proc.width, proc.n_outputs)
     if kind in SMOOTHERS:
         k = int(proc.width or 0) if kind != "none" else 0
         return Stage(proc, k, k)

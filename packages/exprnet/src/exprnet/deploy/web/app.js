@@ -44,6 +44,20 @@ function showProbs(el, classes, probs) {
   });
 }
 
+// valence/arousal and the active action units of one frame (bundles with those tasks; else hidden)
+function showTasks(vaEl, auEl, valence, arousal, active) {
+  const hasVa = valence !== undefined && valence !== null;
+  vaEl.hidden = !hasVa;
+  if (hasVa) {
+    const f = (x) => (x >= 0 ? "+" : "") + Number(x).toFixed(2);
+    vaEl.innerHTML = "valence <b></b> · arousal <b></b>";
+    vaEl.children[0].textContent = f(valence);
+    vaEl.children[1].textContent = f(arousal);
+  }
+  auEl.hidden = !active;
+  if (active) auEl.textContent = "action units: " + (active.length ? active.join(" ") : "none active");
+}
+
 function sizeCanvas(cv) {
   const r = window.devicePixelRatio || 1;
   const w = Math.max(1, Math.round(cv.clientWidth * r)), h = Math.max(1, Math.round(cv.clientHeight * r));
@@ -183,15 +197,21 @@ function syncClip() {
   const track = doc.tracks[state.clipTrack];
   const v = $("clip-video"), n = track.frames.length;
   const i = clipIndex(track, v.currentTime);
-  $("clip-expression").textContent = track.expression[i];
+  const hasExpr = !!track.expression;
+  $("clip-expression").textContent = hasExpr ? track.expression[i] : "–";
   const face = track.face ? (track.face[i] ? "face found" : "no face (filled)") : "";
   $("clip-frame").textContent = `frame ${track.frames[i]} of ${n} · ${track.time[i].toFixed(2)} s ${face ? "· " + face : ""}`;
-  showProbs($("clip-probs"), doc.classes, track.probabilities[i]);
+  $("clip-probs").hidden = !hasExpr;
+  if (hasExpr) showProbs($("clip-probs"), doc.classes, track.probabilities[i]);
+  const active = track.au ? doc.action_units.filter((a, k) => track.au[i][k]) : null;
+  showTasks($("clip-va"), $("clip-aus"), track.valence ? track.valence[i] : null, track.arousal ? track.arousal[i] : null, active);
   const cv = $("clip-timeline");
   const w = sizeCanvas(cv)[0];
   const ci = doc.classes;
-  drawTimeline(cv, n, (j) => w * j / n, (j) => ci.indexOf(track.expression[j]),
+  if (hasExpr) drawTimeline(cv, n, (j) => w * j / n, (j) => ci.indexOf(track.expression[j]),
     (j, k) => track.probabilities[j][k], ci.length, w * (i + 0.5) / n);
+  else drawTimeline(cv, n, (j) => w * j / n, () => 0, (j, k) => (1 + (k ? track.arousal[j] : track.valence[j])) / 2,
+    track.valence ? 2 : 0, w * (i + 0.5) / n); // VA only: valence and arousal as lines ([-1, 1])
 }
 
 function clipLoop() {
@@ -224,13 +244,19 @@ drop.addEventListener("drop", (e) => {
 
 function clipCsv(doc) { // the columns `exprnet infer` writes; a leading track column for two people
   const many = doc.tracks.length > 1;
-  const head = [...(many ? ["track"] : []), "frame", "time", "expression", "face", ...doc.classes];
+  const t0 = doc.tracks[0] || {}, expr = !!t0.expression, va = !!t0.valence, au = !!t0.au;
+  const aus = doc.action_units || [];
+  const head = [...(many ? ["track"] : []), "frame", "time", ...(expr ? ["expression"] : []), "face",
+    ...(expr ? doc.classes : []), ...(va ? ["valence", "arousal"] : []), ...(au ? aus.map((a) => a + "_prob") : []),
+    ...(au ? aus : [])];
+  const g = (x) => Number(Number(x).toPrecision(7));
   const lines = [head.join(",")];
   for (const t of doc.tracks) {
     t.frames.forEach((f, i) => {
       const face = t.face ? String(t.face[i]) : "";
-      const probs = t.probabilities[i].map((p) => Number(p.toPrecision(7)));
-      lines.push([...(many ? [t.track] : []), f, t.time[i].toFixed(6), t.expression[i], face, ...probs].join(","));
+      lines.push([...(many ? [t.track] : []), f, t.time[i].toFixed(6), ...(expr ? [t.expression[i]] : []), face,
+        ...(expr ? t.probabilities[i].map(g) : []), ...(va ? [g(t.valence[i]), g(t.arousal[i])] : []),
+        ...(au ? t.au_probabilities[i].map(g) : []), ...(au ? t.au[i] : [])].join(","));
     });
   }
   return lines.join("\n") + "\n";
@@ -269,12 +295,16 @@ function onLiveMessage(ev) {
     L.rows.push(m);
     if (L.rows.length > KEEP) L.rows.splice(0, L.rows.length - KEEP);
     live.decided = Math.max(live.decided, Number(m.frame) || 0);
-    $("live-expression").textContent = m.expression;
+    $("live-expression").textContent = m.expression === undefined ? "–" : m.expression;
     const who = m.track ? `${m.track} · ` : "";
     $("live-info").textContent = `${who}frame ${m.frame} · ${Number(m.time).toFixed(2)} s · latency ${Math.round(m.latency_ms)} ms · dropped ${m.dropped}` +
       (live.skipped ? ` · not sent ${live.skipped}` : "");
-    showProbs($("live-probs"), L.classes, L.classes.map((c) => Number(m[c])));
-    drawLive();
+    const tasks = (L.ready && L.ready.tasks) || ["expr"];
+    $("live-probs").hidden = !tasks.includes("expr");
+    if (tasks.includes("expr")) showProbs($("live-probs"), L.classes, L.classes.map((c) => Number(m[c])));
+    const active = tasks.includes("au") ? Object.keys(m).filter((k) => /^AU\d+$/.test(k) && Number(m[k]) === 1) : null;
+    showTasks($("live-va"), $("live-aus"), tasks.includes("va") ? m.valence : null, m.arousal, active);
+    if (tasks.includes("expr")) drawLive();
   } else if (m.type === "error") {
     L.errors.push(m.message);
     say($("live-status"), m.message, true);
