@@ -58,12 +58,12 @@ def media(tmp_path_factory) -> dict[str, Path]:
     return {"bundle": make_starter_bundle("fer", root / "B"), "clip": clip, "camera": camera, "mic": mic}
 
 
-@pytest.fixture(scope="module")
-def server(media):
+def _serve(bundle):
+    """`exprnet serve --bundle` (key page-key) in a thread on a free port; yields its URL."""
     import uvicorn
     from exprnet.deploy.serve import create_expressions_app
 
-    app = create_expressions_app(media["bundle"], {}, "cpu", api_key="page-key", max_concurrency=1)
+    app = create_expressions_app(bundle, {}, "cpu", api_key="page-key", max_concurrency=1)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -77,6 +77,11 @@ def server(media):
     yield f"http://127.0.0.1:{port}"
     srv.should_exit = True
     th.join(30)
+
+
+@pytest.fixture(scope="module")
+def server(media):
+    yield from _serve(media["bundle"])
 
 
 @pytest.fixture(scope="module")
@@ -200,26 +205,9 @@ def test_live_tab_streams_the_camera_and_shows_live_expressions(browser, server,
 @pytest.fixture(scope="module")
 def tasks_server(media, tmp_path_factory):
     """The page on a multi-task bundle (EXPR, valence-arousal, action units; audio features)."""
-    import uvicorn
-    from exprnet.deploy.serve import create_expressions_app
-
     from ..tasks_bundle import small_multitask_bundle
 
-    bundle = small_multitask_bundle(tmp_path_factory.mktemp("web-tasks"))
-    app = create_expressions_app(bundle, {}, "cpu", api_key="page-key", max_concurrency=1)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    th = threading.Thread(target=srv.run, daemon=True)
-    th.start()
-    deadline = time.monotonic() + 120
-    while not srv.started:
-        assert th.is_alive() and time.monotonic() < deadline, "exprnet serve did not start"
-        time.sleep(0.1)
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    th.join(30)
+    yield from _serve(small_multitask_bundle(tmp_path_factory.mktemp("web-tasks")))
 
 
 def _va_text(v: float, a: float) -> str:
