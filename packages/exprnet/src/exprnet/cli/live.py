@@ -106,7 +106,9 @@ def _name(source: str) -> str:
 
 
 def _table(s: dict) -> None:
-    t = Table(title="exprnet live", show_header=False)
+    t = Table(title="exprnet live", show_header=False, box=None)  # no borders: fits a 40-column log
+    t.add_column(no_wrap=True)
+    t.add_column(overflow="fold")
     lat = s["latency_ms"]
     for k, v in (("frames", s["frames"]), ("decided", s["decided"]), ("dropped", s["dropped"]),
                  ("fps sustained", f"{s['fps']:g} (source {s['source_fps']:g})"),
