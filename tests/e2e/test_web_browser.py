@@ -8,7 +8,9 @@ tab streams the camera over /v1/live and shows the expressions as they are decid
 from __future__ import annotations
 
 import os
+import shutil
 import socket
+import tempfile
 import threading
 import time
 import wave
@@ -89,14 +91,32 @@ def browser(media):
     from playwright.sync_api import sync_playwright
 
     assert CHROMIUM.is_file(), f"{CHROMIUM}: missing; `make test` installs Debian's chromium (apt-get install -y chromium), or set EXPRNET_CHROMIUM"
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=[
-            "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
-            f"--use-file-for-fake-video-capture={media['camera']}",
-            f"--use-file-for-fake-audio-capture={media['mic']}",
-            "--autoplay-policy=no-user-gesture-required"])
-        yield b
-        b.close()
+    # Chromium puts its profile's singleton socket under TMPDIR; a unix socket path holds at most
+    # 107 bytes, so a long TMPDIR (CI runs under one) kills it at launch: Playwright's driver and
+    # the browser get a short one, the rest of the suite keeps its own.
+    short = tempfile.mkdtemp(prefix="pw-", dir="/tmp" if os.path.isdir("/tmp") else None)
+    saved = os.environ.get("TMPDIR")
+    os.environ["TMPDIR"] = short
+    try:
+        with sync_playwright() as p:
+            b = p.chromium.launch(executable_path=str(CHROMIUM), env={**os.environ, "TMPDIR": short}, args=[
+                "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
+                f"--use-file-for-fake-video-capture={media['camera']}",
+                f"--use-file-for-fake-audio-capture={media['mic']}",
+                "--autoplay-policy=no-user-gesture-required"])
+            _restore_tmpdir(saved)
+            yield b
+            b.close()
+    finally:
+        _restore_tmpdir(saved)
+        shutil.rmtree(short, ignore_errors=True)
+
+
+def _restore_tmpdir(saved: str | None) -> None:
+    if saved is None:
+        os.environ.pop("TMPDIR", None)
+    else:
+        os.environ["TMPDIR"] = saved
 
 
 def until(page, js: str, timeout: float = 60.0) -> None:
