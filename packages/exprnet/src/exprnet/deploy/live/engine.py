@@ -23,7 +23,7 @@ import numpy as np
 from featurizer import FeaturizerError, load_detector
 
 from .audio import MIN_CONTEXT_S, LiveAudio, frame_interval
-from .errors import LiveError
+from .errors import LiveError, timestamp
 from .faces import LiveFaces
 from .person import Person
 from .tasks import row_columns
@@ -73,6 +73,7 @@ class LiveEngine:
         self._rows: list[dict] = []
         self._error: str | None = None
         self._last_t: float | None = None
+        self._prev_t: float | None = None  # the last frame given to its people
         self._audio_end: float | None = None
         self._n, self._dropped, self._decided = 0, 0, 0
         self._latency: list[float] = []
@@ -102,7 +103,7 @@ class LiveEngine:
         ``block``: wait for room in the queue instead of dropping the frame (a file read as fast
         as the machine goes, not a live source)."""
         self._check_open()
-        t = _time(t, "frame")
+        t = timestamp(t, "frame")
         a = np.asarray(rgb) if isinstance(rgb, np.ndarray) else None
         if a is None or a.ndim != 3 or a.shape[2] != 3 or a.dtype != np.uint8 or min(a.shape[:2]) < 8:
             what = f"an array of shape {a.shape} and dtype {a.dtype}" if a is not None else type(rgb).__name__
@@ -130,7 +131,7 @@ class LiveEngine:
         """Mono samples in [-1, 1] at ``rate`` Hz (the stream's), the first at ``t`` seconds on the
         frames' clock; rows decided since the last call."""
         self._check_open()
-        t = _time(t, "audio")
+        t = timestamp(t, "audio")
         if self.sample_rate is None:
             raise LiveError("audio pushed to an engine opened with sample_rate None; open it with sample_rate=16000")
         if rate != self.sample_rate:
@@ -261,7 +262,7 @@ class LiveEngine:
         ready: dict[str, list[dict]] = {n: [] for n in self.people}
         while self._frames:
             f = self._frames[0]
-            lo, hi = frame_interval(self._frames, self._prev_t if hasattr(self, "_prev_t") else None, closed)
+            lo, hi = frame_interval(self._frames, self._prev_t, closed)
             if hi is None or (self.audio is not None and not self.audio.ready(hi) and not closed):
                 break
             self._frames.pop(0)
@@ -300,13 +301,3 @@ class LiveEngine:
             if out:
                 self._last_decision = time.perf_counter()
             self._rows.extend(out)
-
-
-def _time(t: Any, what: str) -> float:
-    try:
-        v = float(t)
-    except (TypeError, ValueError):
-        raise LiveError(f"{what} timestamp {t!r} is not a number of seconds") from None
-    if not np.isfinite(v) or v < 0:
-        raise LiveError(f"{what} timestamp {t!r} must be a finite number of seconds, 0 or more")
-    return v

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import numpy as np
+
 from ...errors import ExprnetError
 
 
@@ -19,3 +23,14 @@ class LiveError(ExprnetError, ValueError):
 
     def __reduce__(self) -> tuple:
         return self.__class__, (self.reason,)
+
+
+def timestamp(t: Any, what: str) -> float:
+    """A pushed timestamp as seconds (finite, 0 or more), else a one-line LiveError naming it."""
+    try:
+        v = float(t)
+    except (TypeError, ValueError):
+        raise LiveError(f"{what} timestamp {t!r} is not a number of seconds") from None
+    if not np.isfinite(v) or v < 0:
+        raise LiveError(f"{what} timestamp {t!r} must be a finite number of seconds, 0 or more")
+    return v
