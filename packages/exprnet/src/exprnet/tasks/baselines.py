@@ -26,7 +26,7 @@ from ..data.splits import track_groups
 from ..errors import DataError
 from .metrics import au_scores, va_mask, va_scores
 from .names import N_AU
-from .post import AUPost, VAPost, fit_au_post, fit_va_post
+from .post import fit_au_post, fit_va_post
 
 M = TypeVar("M")
 
@@ -170,6 +170,13 @@ class TaskBaseline(Generic[M]):
     metrics: dict[str, Any]
 
 
+def _fitted(fit: Callable, predict: Callable, fit_post: Callable, train_xs: Sequence[np.ndarray],
+            train_ys: Sequence[np.ndarray], groups: Sequence[Sequence[int]], kind: str) -> tuple[list, Any, Any]:
+    """Out-of-fold training predictions, the post-processing chosen on them, the model on every training track."""
+    oof = out_of_fold(fit, predict, train_xs, train_ys, groups)
+    return oof, fit_post(oof, train_ys, kind), fit(list(train_xs), list(train_ys))
+
+
 def va_baseline(train_xs: Sequence[np.ndarray], train_ys: Sequence[np.ndarray], groups: Sequence[Sequence[int]],
                 val_xs: Sequence[np.ndarray] = (), val_ys: Sequence[np.ndarray] = (), alpha: float = 1.0,
                 kind: str = "box", seed: int = 0) -> TaskBaseline[VARidge]:
@@ -177,9 +184,7 @@ def va_baseline(train_xs: Sequence[np.ndarray], train_ys: Sequence[np.ndarray], 
     def fit(xs: list[np.ndarray], ys: list[np.ndarray]) -> VARidge:
         return VARidge.fit(xs, ys, alpha=alpha, seed=seed)
 
-    oof = out_of_fold(fit, VARidge.predict, train_xs, train_ys, groups)
-    post: VAPost = fit_va_post(oof, train_ys, kind)
-    model = fit(list(train_xs), list(train_ys))
+    oof, post, model = _fitted(fit, VARidge.predict, fit_va_post, train_xs, train_ys, groups, kind)
     metrics: dict[str, Any] = {"kind": "baseline", "model": "ridge", "alpha": alpha, "smoothing": post.to_dict(),
                                "train_oof_va": post.scores[post.width]}
     if len(val_xs):
@@ -198,9 +203,7 @@ def au_baseline(train_xs: Sequence[np.ndarray], train_ys: Sequence[np.ndarray], 
     def fit(xs: list[np.ndarray], ys: list[np.ndarray]) -> AULogistic:
         return AULogistic.fit(xs, ys, c=c, seed=seed)
 
-    oof = out_of_fold(fit, AULogistic.predict_proba, train_xs, train_ys, groups)
-    post: AUPost = fit_au_post(oof, train_ys, kind)
-    model = fit(list(train_xs), list(train_ys))
+    oof, post, model = _fitted(fit, AULogistic.predict_proba, fit_au_post, train_xs, train_ys, groups, kind)
     metrics: dict[str, Any] = {"kind": "baseline", "model": "logreg", "C": c, "postprocess": post.to_dict(),
                                "train_oof_au_f1": float(np.mean(post.train_f1))}
     if len(val_xs):
