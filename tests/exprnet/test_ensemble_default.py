@@ -101,3 +101,40 @@ def test_vote_is_a_plain_vote_of_labels(small, baselines):
     assert r.exit_code == 0, r.output
     m = json.loads((out / "metrics.json").read_text())
     assert m["method"] == "vote" and m["postprocess"] == [] and m["smooth"] is None
+
+
+def test_a_member_without_out_of_fold_probabilities_gets_weight_0(small, baselines):
+    """Two baselines kept out-of-fold probabilities, a network (smooth.folds 0) none: the weights are
+    chosen among the two exactly as an ensemble of those two alone chooses them, the network gets 0,
+    and the bundle's metrics and card name it and say why."""
+    from exprnet.training import experiment
+
+    from .conftest import config_for
+
+    root, runs = baselines
+    net = root / "net"
+    if not net.exists():
+        experiment.train(config_for(small, "lstm", train={"epochs": 1}), net)
+    assert not (net / "oof" / "probs.npz").exists()
+    two = root / "two"
+    r = runner.invoke(app, ["ensemble", *map(str, runs), "--store", str(small.store), "--labels", str(small.labels),
+                            "--out", str(two)])
+    assert r.exit_code == 0, r.output
+    ref = json.loads((two / "metrics.json").read_text())
+    b = root / "bundle3"
+    r = runner.invoke(app, ["bundle", *map(str, runs), str(net), "--store", str(small.store), "--labels",
+                            str(small.labels), "--out", str(b), "--device", "cpu"])
+    assert r.exit_code == 0, r.output
+    m = json.loads((b / "metrics.json").read_text())
+    w = np.asarray(m["weights"]) / sum(m["weights"])
+    assert w[2] == 0 and w[:2] == pytest.approx(np.asarray(ref["weights"]) / sum(ref["weights"]))
+    ch = m["weights_chosen"]
+    assert ch["oof_f1"] == pytest.approx(ref["weights_chosen"]["oof_f1"])
+    assert "among the 2 members" in ch["chosen_on"] and list(ch["left_out"]) == ["net"]
+    assert "out-of-fold" in ch["left_out"]["net"]
+    # every weighted member's training probabilities were out of fold: so is the decoder's fit
+    assert m["smooth"]["probabilities"].startswith("out of fold")
+    manifest = json.loads((b / "bundle.json").read_text())
+    assert manifest["combination"]["weights"][2] == 0
+    card = (b / "MODEL_CARD.md").read_text()
+    assert "- net left out: weight 0: kept no out-of-fold" in card

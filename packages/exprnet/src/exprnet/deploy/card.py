@@ -121,6 +121,10 @@ def model_card(name: str, recipe: Recipe, members: Sequence[Mapping[str, Any]],
     for m in members:
         lines.append(f"| {m['name']} | {m['kind']} | {m['encoder']} | {'+'.join(m['features'])} | "
                      f"{m.get('weight', 1.0):.2f} | {_f(m.get('val_f1'))} |")
+    chosen = metrics.get("weights_chosen") or {}
+    if chosen.get("chosen_on"):
+        lines += ["", f"Weights chosen on: {chosen['chosen_on']}."]
+    lines += [f"- {n} left out: {why}" for n, why in (chosen.get("left_out") or {}).items()]
     lines += ["", "## Features (the recipe `exprnet infer` extracts)", "",
               "| feature | modality | dim | weights | kind | stand-in | precision | licence | trained on |",
               "|---|---|---|---|---|---|---|---|---|"]

@@ -204,7 +204,8 @@ def run_ensemble(runs: Sequence[str | Path], method: str, store: str, labels_dir
     if method == "oof":
         training = member_training(members, cals, store, select, device, reporter)
         weights, chosen = fit_oof_weights(training, spec)
-        reporter.message(f"weights {np.round(weights, 2).tolist()} ({chosen['chosen_on']})")
+        reporter.message(f"weights {np.round(weights, 2).tolist()} ({chosen['chosen_on']})"
+                         + "".join(f"; {n}: {why}" for n, why in chosen.get("left_out", {}).items()))
     other = "last" if select == "best" else "best"
     scored: dict[str, Scored] = {}
     P_main = np.zeros(0)

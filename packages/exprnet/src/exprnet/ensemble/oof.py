@@ -8,8 +8,10 @@ other kind by the F1 of its output on the training tracks. The best vector is ke
 nearest equal weights). A member that measures worse out of fold gets a small weight or none; a
 much stronger one (a decoded baseline beside a network) can get all of it.
 
-Without out-of-fold probabilities for every member the members' own training predictions would
-favour whichever fits its training tracks best: the weights stay equal, and the record says why.
+A member without out-of-fold probabilities (a network trained with ``smooth.folds: 0``) has only
+its own training predictions, which would favour whichever fits its training tracks best: when two
+or more members kept out-of-fold probabilities, the weights are chosen among them and the others
+get weight 0 (the record names them and says why); with one or none, the weights stay equal.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from ..tasks.combine import simplex
 from .combine import Combiner
 from .post import MemberTraining
 
+LEFT_OUT = ("weight 0: kept no out-of-fold training probabilities (RUN/oof/probs.npz; a network: train with "
+            "smooth.folds > 0), so it cannot be weighed out of fold")
 MAX_CANDIDATES = 21  # weight vectors tried at most (each fits a decoder: 18 parameter pairs x 3 groups)
 
 
@@ -51,12 +55,24 @@ def fit_oof_weights(training: MemberTraining, spec: Spec) -> tuple[np.ndarray, d
     equal = np.full(m, 1.0 / m)
     if m == 1:
         return equal, {"chosen_on": "one member"}
-    if not training.out_of_fold:
+    kept = training.oof_members()
+    have = [i for i in range(m) if kept[i]]
+    if len(have) < 2:
         return equal, {"chosen_on": f"equal weights: {training.source}, so no out-of-fold choice"}
-    cands = grid(m)
+    names = training.members or [f"member {i + 1}" for i in range(m)]
+    sub = grid(len(have))
+    cands = np.zeros((len(sub), m))
+    cands[:, have] = sub
+    within = np.zeros(m)
+    within[have] = 1.0 / len(have)
     scores = [oof_score(spec, training.combined(Combiner("weighted", w))) for w in cands]
     best = max(scores)
     tied = [i for i, v in enumerate(scores) if v >= best - 1e-12]
-    pick = min(tied, key=lambda i: float(np.abs(cands[i] - equal).sum()))
-    return cands[pick], {"chosen_on": "training tracks, out of fold", "oof_f1": best,
-                         "oof_f1_by_weights": {",".join(f"{x:g}" for x in w): v for w, v in zip(cands, scores, strict=True)}}
+    pick = min(tied, key=lambda i: float(np.abs(cands[i] - within).sum()))
+    info: dict[str, Any] = {"chosen_on": "training tracks, out of fold", "oof_f1": best,
+                            "oof_f1_by_weights": {",".join(f"{x:g}" for x in w): v
+                                                  for w, v in zip(cands, scores, strict=True)}}
+    if len(have) < m:
+        info["chosen_on"] = f"training tracks, out of fold, among the {len(have)} members that kept them"
+        info["left_out"] = {names[i]: LEFT_OUT for i in range(m) if not kept[i]}
+    return cands[pick], info

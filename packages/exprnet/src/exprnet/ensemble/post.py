@@ -54,12 +54,21 @@ class MemberTraining:
     labels: list[np.ndarray]
     out_of_fold: bool  # every member kept out-of-fold probabilities (RUN/oof/probs.npz)
     source: str
+    kept: list[bool] | None = None  # per member: its probabilities are out of fold (None: as out_of_fold)
+    members: list[str] | None = None  # the members' names, for the record
+
+    def oof_members(self) -> list[bool]:
+        return list(self.kept) if self.kept is not None else [self.out_of_fold] * len(self.per_member)
 
     def combined(self, comb: Combiner) -> TrainingTracks:
         P = stack([dict(zip(self.names, m, strict=True)) for m in self.per_member], self.names)
         offs = np.cumsum([0] + [len(v) for v in self.labels])
         probs = [comb.combine(P[:, offs[i]:offs[i + 1]]) for i in range(len(self.names))]
-        return TrainingTracks(list(self.names), probs, list(self.labels), UNIFORM, self.source)
+        weighted = [k for k, w in zip(self.oof_members(), comb.weights, strict=True) if w > 0]
+        source = self.source
+        if comb.method != "vote" and weighted and all(weighted) and not self.out_of_fold:
+            source = "out of fold (every member with a weight kept them)"
+        return TrainingTracks(list(self.names), probs, list(self.labels), UNIFORM, source)
 
 
 def member_training(members: Sequence[Member], cals: Sequence[Calibration | None], store: str, select: str,
@@ -73,21 +82,24 @@ def member_training(members: Sequence[Member], cals: Sequence[Calibration | None
     labels_dir = expr_labels_dir(cfg.data.labels, "exprnet ensemble")
     files = find_annotations(labels_dir, (cfg.data.train_split, cfg.data.val_split))
     labels = {t: read_annotation(files[t].path) for t in train}
-    per, kept = [], 0
+    per, flags = [], []
     for m, cal in zip(members, cals, strict=True):
         cache = m.run / "oof" / "probs.npz"
         got = None
         if cache.exists():
             with np.load(cache) as z:
                 if all(f"p:{t}" in z.files and len(z[f"p:{t}"]) == len(labels[t]) for t in train):
-                    got, kept = {t: z[f"p:{t}"] for t in train}, kept + 1
+                    got = {t: z[f"p:{t}"] for t in train}
+        flags.append(got is not None)
         if got is None:
             got = member_probs(m, store, train, select, device, reporter, labels_dir, labels)
         c = calibrated(got, cal)
         per.append([c[t] for t in train])
+    kept = sum(flags)
     source = ("out of fold (every member kept them)" if kept == len(members)
               else f"in-sample for {len(members) - kept} of {len(members)} members")
-    return MemberTraining(train, per, [labels[t] for t in train], kept == len(members), source)
+    return MemberTraining(train, per, [labels[t] for t in train], kept == len(members), source, flags,
+                          [m.name for m in members])
 
 
 def shared_training(members: Sequence[Member], comb: Combiner, cals: Sequence[Calibration | None], store: str,
