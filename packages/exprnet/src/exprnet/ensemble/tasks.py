@@ -2,18 +2,19 @@
 
 Each member predicts its validation tracks (and ``--tracks``) with ``exprnet predict``'s multi-task
 path (:func:`~exprnet.prediction.tasks.predict_tasks`, kept in ``OUT/members/<k>/``); per task the
-members are combined as :mod:`exprnet.tasks.combine` says, with the decision rule the members were
-scored with (nothing fitted on validation):
+members are combined and post-processed as :mod:`.task_fit` fits it on their training tracks
+(out of fold where every member kept ``RUN/oof/tasks.npz``, else in-sample: the record says which;
+never on validation labels):
 
-- VA: the weighted mean (:func:`~exprnet.tasks.combine.combine_va`), equal weights: the runs keep
-  no out-of-fold VA predictions to fit weights on (:func:`~exprnet.tasks.combine.fit_va_weights`
-  on their own training predictions would favour the member that fits its training tracks best);
-- AU: the members' mean probability (:func:`~exprnet.tasks.combine.mean_probs`), then 0/1 at 0.5;
+- VA: the weighted mean, then the smoothing width;
+- AU: the members' mean probability, then per AU a smoothing width and a threshold;
 - EXPR: the members' mean probability, then its argmax.
 
     OUT/metrics.json       per task its ``val_`` keys (``val_va``, ``val_au_f1``, ``val_f1``, ...),
-                           each member's, the best member's, the weights
-    OUT/va/, OUT/au/, OUT/probs/   the ensemble's per-frame arrays (validation and --tracks)
+                           each member's (as ``exprnet predict`` decides: AU at 0.5), the best
+                           member's, the weights; ``task_post``: what was fitted, on what
+    OUT/va/, OUT/au/, OUT/probs/   the ensemble's per-frame arrays (validation and --tracks): VA
+                           values and AU probabilities after smoothing, EXPR probabilities
     OUT/submission_va.txt, submission_au.txt, submission.txt   for --tracks, else the validation tracks
 """
 
@@ -32,11 +33,10 @@ from ..errors import ConfigError, DataError
 from ..prediction.predict import write_submission
 from ..prediction.tasks import FOLDERS, predict_tasks, run_tasks
 from ..reports.progress import NullReporter, Reporter
-from ..tasks.combine import combine_va, mean_probs
-from ..tasks.names import N_VA
 from ..tasks.registry import TASKS
 from ..tasks.submission import AU_FILE, VA_FILE, write_au_submission, write_va_submission
 from ..training.runfolder import RunFolder
+from .task_fit import FITTED, TaskFit, fit_tasks, oof_tasks
 
 WRITERS = {"expr": (write_submission, "submission.txt"), "va": (write_va_submission, VA_FILE),
            "au": (write_au_submission, AU_FILE)}
@@ -51,18 +51,9 @@ def shared_tasks(runs: Sequence[str | Path], select: str) -> list[str]:
     return common
 
 
-def combine_task(task: str, preds: Sequence[np.ndarray]) -> np.ndarray:
-    """One track's ensemble output: VA values, AU mean probability, EXPR mean probability."""
-    if task == "va":
-        return combine_va(preds, np.full((len(preds), N_VA), 1.0 / len(preds)))
-    return mean_probs(preds)
-
-
 def decide(task: str, out: np.ndarray) -> np.ndarray:
-    """What a submission holds and the metric scores: EXPR labels, VA values, AU 0/1 at 0.5."""
-    if task == "expr":
-        return out.argmax(1)
-    return (out >= 0.5).astype(np.int8) if task == "au" else out
+    """A member's own decision, as ``exprnet predict`` makes it: EXPR labels, VA values, AU 0/1 at 0.5."""
+    return TaskFit(1).decide(task, out)
 
 
 def _npy(a: np.ndarray) -> bytes:
@@ -84,6 +75,37 @@ def member_outputs(runs: Sequence[str | Path], store: str, tracks: Sequence[str]
     return got
 
 
+def training_fit(runs: Sequence[Path], store: str, tasks: Sequence[str], tf: Any, out: Path, select: str,
+                 device: str, reporter: Reporter, allow_feature_mismatch: bool) -> TaskFit:
+    """:func:`.task_fit.fit_tasks` on the training tracks every member shares (see the module doc)."""
+    train = sorted(set.intersection(*[set(RunFolder(r).read_tracks()["train"]) for r in runs]))
+    preds: dict[str, list[list[np.ndarray]]] = {}
+    trues: dict[str, list[np.ndarray]] = {}
+    oof: dict[str, bool] = {}
+    own = None
+    for task in [t for t in FITTED if t in tasks and t in tf.tasks]:
+        ann = read_task_labels(tf, task, train)
+        have = [t for t in train if t in ann]
+        if not have:
+            continue
+        ys = [ann[t] for t in have]
+        got = [oof_tasks(r, task, have, [len(y) for y in ys]) for r in runs]
+        oof[task] = all(g is not None for g in got)
+        if not oof[task]:
+            own = own or member_outputs(runs, store, train, tasks, out, "train", select, device, reporter,
+                                        allow_feature_mismatch)
+            got = [[p[task][t] for t in have] for p in own]
+            for t, y, p in zip(have, ys, got[0], strict=True):
+                if len(y) != len(p):
+                    raise DataError(str(tf.files[task][t].path), f"{len(y)} frames but the members predict {len(p)} "
+                                    f"for track {t!r}", "use the labels the runs were trained with")
+        preds[task], trues[task] = got, ys  # type: ignore[assignment]
+    fit = fit_tasks(tasks, preds, trues, oof, len(runs))
+    for task, rec in fit.info.items():
+        reporter.message(f"{task.upper()}: post-processing fitted on {rec['chosen_on']}")
+    return fit
+
+
 def run_task_ensemble(runs: Sequence[str | Path], store: str, labels: Sequence[str], out: str | Path,
                       test_tracks: Sequence[str] | None = None, select: str = "best", device: str = "auto",
                       reporter: Reporter | None = None, allow_feature_mismatch: bool = False) -> dict[str, Any]:
@@ -100,11 +122,13 @@ def run_task_ensemble(runs: Sequence[str | Path], store: str, labels: Sequence[s
     val = sorted(set.intersection(*[set(RunFolder(r).read_tracks()["val"]) for r in runs]))
     if not val:
         raise DataError(str(runs[0]), "the runs share no validation track", "ensemble runs of one split")
+    fit = training_fit(runs, store, tasks, tf, out, select, device, reporter, allow_feature_mismatch)
     preds = member_outputs(runs, store, val, tasks, out, "val", select, device, reporter, allow_feature_mismatch)
     metrics: dict[str, Any] = {"kind": "ensemble", "method": "mean", "tasks": tasks, "select": select,
-                               "members": [{"run": str(r), "name": r.name} for r in runs], "per_task": {}}
+                               "members": [{"run": str(r), "name": r.name} for r in runs], "per_task": {},
+                               "task_post": fit.to_dict()}
     for task in tasks:
-        combined = {tr: combine_task(task, [p[task][tr] for p in preds]) for tr in val}
+        combined = {tr: fit.output(task, fit.combine(task, [p[task][tr] for p in preds])) for tr in val}
         (out / FOLDERS[task]).mkdir(parents=True, exist_ok=True)
         for tr, v in combined.items():
             atomic_write_bytes(out / FOLDERS[task] / f"{tr}.npy", _npy(v.astype(np.float32)))
@@ -121,21 +145,24 @@ def run_task_ensemble(runs: Sequence[str | Path], store: str, labels: Sequence[s
         y = np.concatenate([ann[tr] for tr in names])
         spec = TASKS[task]
         members = [spec.val_scores(np.concatenate([decide(task, p[task][tr]) for tr in names]), y) for p in preds]
-        ens = spec.val_scores(np.concatenate([decide(task, combined[tr]) for tr in names]), y)
+        ens = spec.val_scores(np.concatenate([fit.decide(task, combined[tr]) for tr in names]), y)
         key = f"val_{spec.primary}"
         best = max(m[key] for m in members)
         metrics.update(ens)
         metrics["per_task"][task] = {key: ens[key], "member": [m[key] for m in members], "best_member": best,
-                                     "tracks": len(names), "weights": [1.0 / len(runs)] * len(runs),
-                                     "decision": {"expr": "argmax of the mean probability", "va": "equal-weight mean",
-                                                  "au": "mean probability >= 0.5"}[task]}
+                                     "tracks": len(names), "weights": fit.weights().tolist() if task == "va"
+                                     else [1.0 / len(runs)] * len(runs),
+                                     "decision": {"expr": "argmax of the mean probability",
+                                                  "va": "weighted mean, smoothed (task_post)",
+                                                  "au": "mean probability, smoothed, per-AU thresholds (task_post)"
+                                                  }[task]}
         reporter.message(f"{task.upper()}: members {', '.join(f'{m[key]:.4f}' for m in members)} -> "
                          f"ensemble {ens[key]:.4f}")
     tracks, outputs = val, None
     if test_tracks:
         tracks = list(test_tracks)
         test = member_outputs(runs, store, tracks, tasks, out, "test", select, device, reporter, allow_feature_mismatch)
-        outputs = {t: {tr: combine_task(t, [p[t][tr] for p in test]) for tr in tracks} for t in tasks}
+        outputs = {t: {tr: fit.output(t, fit.combine(t, [p[t][tr] for p in test])) for tr in tracks} for t in tasks}
         for t in tasks:
             for tr, v in outputs[t].items():
                 atomic_write_bytes(out / FOLDERS[t] / f"{tr}.npy", _npy(v.astype(np.float32)))
@@ -143,7 +170,7 @@ def run_task_ensemble(runs: Sequence[str | Path], store: str, labels: Sequence[s
     for t in tasks:
         write, name = WRITERS[t]
         src = outputs[t] if outputs else {tr: np.load(out / FOLDERS[t] / f"{tr}.npy") for tr in tracks}
-        write(out / name, [(tr, decide(t, src[tr])) for tr in tracks])
+        write(out / name, [(tr, fit.decide(t, src[tr])) for tr in tracks])
         metrics["submissions"][t] = name
     metrics["submission_tracks"] = len(tracks)
     atomic_write_json(out / "metrics.json", metrics)
