@@ -262,3 +262,51 @@ def test_a_bundle_whose_tasks_disagree_with_its_format_or_heads_is_refused(bundl
         with pytest.raises(BundleError, match=said) as e:
             Bundle.load(b)
         assert "\n" not in str(e.value)
+
+
+def test_a_bundle_of_two_multitask_runs_is_their_ensemble(bundle: Path, demo: Path, tmp_path: Path):
+    """`exprnet bundle RUN1 RUN2` of multi-task runs: the ensemble `exprnet ensemble` fits (its VA
+    weights, VA smoothing and AU thresholds, its validation outputs), and infer's every task column."""
+    from exprnet.deploy.bundle import Bundle
+
+    data = demo / "data"
+    ok(exprnet_app, "train", "--store", demo / "features.zarr", *_labels(data), *TINY, "--seed", "1",
+       "--out", tmp_path / "run2")
+    runs = [demo / "run", tmp_path / "run2"]
+    out = ok(exprnet_app, "bundle", *runs, "--store", demo / "features.zarr", *_labels(data), "--out",
+             tmp_path / "b2", "--device", "cpu")
+    assert "2 member(s), tasks EXPR, VA, AU" in out
+    ok(exprnet_app, "ensemble", *runs, "--store", demo / "features.zarr", *_labels(data), "--out", tmp_path / "ens",
+       "--device", "cpu")
+    ens = json.loads((tmp_path / "ens" / "metrics.json").read_text())
+    manifest = json.loads((tmp_path / "b2" / "bundle.json").read_text())
+    assert manifest["tasks"] == ["expr", "va", "au"] and [m["tasks"] for m in manifest["members"]] == [
+        ["expr", "va", "au"]] * 2
+    tp = manifest["task_post"]
+    assert tp["va"] == ens["task_post"]["va"] and tp["au"] == ens["task_post"]["au"]
+    assert tp["va_weights"] == ens["task_post"]["va_weights"]
+    for k in ("val_f1", "val_va", "val_au_f1"):
+        assert manifest["validation"][k] == pytest.approx(ens[k], abs=1e-12), k
+    b = Bundle.load(tmp_path / "b2")
+    val = json.loads((demo / "run" / "tracks.json").read_text())["val"]
+    got = b.predict_outputs(str(demo / "features.zarr"), list(val))
+    for t in val:
+        np.testing.assert_allclose(got[t].va, np.load(tmp_path / "ens" / "va" / f"{t}.npy"), atol=1e-5)
+        np.testing.assert_allclose(got[t].au_probs, np.load(tmp_path / "ens" / "au" / f"{t}.npy"), atol=1e-5)
+        np.testing.assert_allclose(got[t].expr.probs, np.load(tmp_path / "ens" / "probs" / f"{t}.npy"), atol=1e-5)
+    card = (tmp_path / "b2" / "MODEL_CARD.md").read_text()
+    assert "An ensemble of 2 networks" in card and "members combined: VA their weighted mean" in card
+    held = data / "heldout"
+    ok(exprnet_app, "infer", held / "videos", "--bundle", tmp_path / "b2", "--out", tmp_path / "infer", *_labels(held))
+    path = tmp_path / "infer" / "heldout-1.csv"
+    assert path.read_text().splitlines()[0].split(",") == HEADER
+    t = read_csv(path)
+    scores = json.loads((tmp_path / "infer" / "scores.json").read_text())
+    va = np.stack([t[c] for c in VA_NAMES], 1)
+    au = np.stack([t[a] for a in AU_NAMES], 1)
+    np.testing.assert_array_equal(au, (np.stack([t[f"{a}_prob"] for a in AU_NAMES], 1) >= np.array(tp["au"]["thresholds"]))
+                                  .astype(int))
+    assert scores["va"] == pytest.approx(va_scores(va, read_labels(held / "VA_Set" / "heldout-1.txt").values)["va"],
+                                         abs=1e-6)
+    assert scores["au_f1"] == pytest.approx(au_scores(au, read_labels(held / "AU_Set" / "heldout-1.txt").values)["au_f1"],
+                                            abs=1e-9)

@@ -21,7 +21,6 @@ combination and the post-processing to tracks of a store: the same code as ``exp
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import tempfile
@@ -32,7 +31,6 @@ from typing import Any
 
 import numpy as np
 from featurizer.core.classes import EXPR_CLASSES
-from featurizer.core.classes import TASKS as TASK_NAMES
 from featurizer.core.files import atomic_write_bytes, atomic_write_json
 from featurizer.core.store import FeatureStore
 
@@ -45,28 +43,19 @@ from ..postprocess.processor import Decoded, PostProcessor, processor_from_dict
 from ..prediction.predict import LoadedRun, check_bank
 from ..reports.progress import NullReporter, Reporter
 from . import signing
-from .contents import MANIFEST, SIGNATURE, check_entry, read_inside, scan
+from .contents import MANIFEST, SIGNATURE
 from .members import Member, dropped, load_member, write_member
 from .recipe import Recipe
-from .tasks import TaskPost, TrackOutputs, task_outputs
-
-FORMAT_VERSION = 1
-TASKS_FORMAT_VERSION = 2  # a bundle with VA or AU (``tasks``, ``task_post``); EXPR-only bundles stay 1
-
-
-def sha256_bytes(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
-
-
-def _canonical(obj: Any) -> bytes:
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str).encode()
-
-
-def bundle_id(manifest: dict[str, Any]) -> str:
-    """The bundle's id: the sha256 of its manifest without ``id`` and ``created`` (which hold the
-    files' sha256s), so two bundles of the same content share it."""
-    core = {k: v for k, v in manifest.items() if k not in ("id", "created")}
-    return sha256_bytes(_canonical(core))[:16]
+from .tasks import TaskPost, TrackOutputs, check_member_tasks, task_outputs
+from .verify import (  # noqa: F401  (bundle_id, sha256_bytes, FORMAT_VERSION: this module's names too)
+    FORMAT_VERSION,
+    TASKS_FORMAT_VERSION,
+    bundle_id,
+    check_manifest,
+    read_manifest,
+    sha256_bytes,
+    verified_files,
+)
 
 
 # -- writing --------------------------------------------------------------------------------------
@@ -74,14 +63,16 @@ def write_bundle(out: str | Path, members: list[tuple[str, LoadedRun, float | No
                  post: list[PostProcessor], recipe: Recipe, extra_files: dict[str, bytes],
                  info: dict[str, Any], overwrite: bool = False,
                  calibrations: list[dict[str, Any] | None] | None = None, sign: Any = None,
-                 tasks: list[str] | None = None, task_post: TaskPost | None = None) -> Path:
+                 tasks: list[str] | None = None, task_post: TaskPost | None = None,
+                 member_tasks: list[list[str]] | None = None) -> Path:
     """Write the bundle into a temporary folder beside ``out``, then move it into place (a killed
     write leaves no half bundle). ``members``: (name, loaded run, validation F1); ``extra_files``:
     more files (the card, metrics, figures) by relative path; ``info``: what the manifest says
     about the training (``trained_on``, ``validation``); ``calibrations``: each member's
     calibration (a processor dict, or None), applied to its probabilities before the combination;
     ``sign``: an Ed25519 private key (:func:`.signing.load_private_key`) to sign the manifest with;
-    ``tasks``/``task_post``: a bundle of VA or AU (:mod:`.tasks`; its one member predicts them all)."""
+    ``tasks``/``task_post``: a bundle of VA or AU (:mod:`.tasks`); ``member_tasks``: each member's
+    own tasks (default: ``tasks``)."""
     multi = tasks is not None and list(tasks) != ["expr"]
     out = Path(out)
     if out.exists() and not overwrite:
@@ -91,10 +82,11 @@ def write_bundle(out: str | Path, members: list[tuple[str, LoadedRun, float | No
     try:
         entries = []
         cals = list(calibrations or [None] * len(members))
-        for k, ((name, lr, f1), cal) in enumerate(zip(members, cals, strict=True), start=1):
+        own = list(member_tasks or [list(tasks or [])] * len(members))
+        for k, ((name, lr, f1), cal, mt) in enumerate(zip(members, cals, own, strict=True), start=1):
             entry = write_member(tmp, f"members/{k}-{_safe(name)}", lr)
             entries.append({**entry, "name": name, "val_f1": f1, "calibration": cal,
-                            **({"tasks": list(tasks or [])} if multi else {})})
+                            **({"tasks": list(mt)} if multi else {})})
         atomic_write_json(tmp / "recipe.json", recipe.to_dict())
         for rel, data in extra_files.items():
             atomic_write_bytes(tmp / rel, data)
@@ -133,52 +125,6 @@ def _now() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
-# -- loading --------------------------------------------------------------------------------------
-@dataclass
-class Blobs:
-    """The bundle's verified files by relative path; a missing one is named."""
-
-    root: Path
-    data: dict[str, bytes]
-
-    def __getitem__(self, rel: str) -> bytes:
-        if rel not in self.data:
-            raise BundleError(str(self.root / rel), f"is not listed in {MANIFEST}",
-                              "rebuild the bundle with `exprnet bundle`")
-        return self.data[rel]
-
-
-def _read_verified(root: Path, rel: str, files: dict[str, str]) -> bytes:
-    """A listed file's bytes, checked against the manifest (read once: what is checked is used)."""
-    p = root / rel
-    data = read_inside(root, rel)
-    if data is None:
-        raise BundleError(str(p), "is missing from the bundle", "copy the whole bundle folder, or rebuild it")
-    if sha256_bytes(data) != files[rel]:
-        raise BundleError(str(p), f"was altered (sha256 {sha256_bytes(data)[:12]}, the bundle lists "
-                          f"{files[rel][:12]})", "restore the file from the original bundle, or rebuild it")
-    return data
-
-
-def _manifest(root: Path, trusted_keys: Any) -> tuple[dict[str, Any], str | None]:
-    """The manifest, read once (the bytes checked are the bytes parsed), and the fingerprint of
-    the trusted key that signed it (None when no key is required)."""
-    raw = read_inside(root, MANIFEST) if root.is_dir() else None
-    if raw is None:
-        raise BundleError(str(root), f"is not a bundle (no {MANIFEST})", "make one with `exprnet bundle`")
-    signer = None
-    if trusted_keys is not None:
-        keys = signing.load_trusted_keys(trusted_keys) if isinstance(trusted_keys, str | Path) else list(trusted_keys)
-        signer = signing.verify(root, raw, read_inside(root, SIGNATURE), keys).fingerprint
-    try:
-        manifest = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise BundleError(str(root / MANIFEST), f"is not JSON ({e})", "restore it from the original bundle") from None
-    if not isinstance(manifest, dict):
-        raise BundleError(str(root / MANIFEST), "is not a JSON object", "restore it from the original bundle")
-    return manifest, signer
-
-
 @dataclass
 class Bundle:
     root: Path
@@ -208,31 +154,9 @@ class Bundle:
         bundle must then be signed by one of them, its manifest unchanged since."""
         root = Path(path)
         mp = root / MANIFEST
-        manifest, signer = _manifest(root, trusted_keys)
-        version = manifest.get("format_version")
-        if version not in (FORMAT_VERSION, TASKS_FORMAT_VERSION):
-            raise BundleError(str(mp), f"has format_version {version!r}; this exprnet ({__version__}) reads "
-                              f"{FORMAT_VERSION} and {TASKS_FORMAT_VERSION}",
-                              "use the exprnet version that made the bundle, or rebuild it")
-        tasks = manifest.get("tasks", ["expr"])
-        if (not isinstance(tasks, list) or not tasks or any(t not in TASK_NAMES for t in tasks)
-                or (tasks != ["expr"]) != (version == TASKS_FORMAT_VERSION)):
-            raise BundleError(str(mp), f"lists tasks {tasks!r} (format_version {version})",
-                              f"tasks are some of {', '.join(TASK_NAMES)}; rebuild the bundle")
-        if manifest.get("id") != bundle_id(manifest):
-            raise BundleError(str(mp), "was altered (its content no longer matches its id)",
-                              "restore it from the original bundle, or rebuild it")
-        if list(manifest.get("classes", [])) != list(EXPR_CLASSES):
-            raise BundleError(str(mp), f"has classes {manifest.get('classes')}, not {', '.join(EXPR_CLASSES)}")
-        files = manifest.get("files") or {}
-        if not isinstance(files, dict) or not all(isinstance(v, str) for v in files.values()):
-            raise BundleError(str(mp), "has no valid files table", "restore it from the original bundle")
-        for rel in files:
-            check_entry(root, rel, "the file")
-        for e in manifest.get("members") or []:
-            check_entry(root, e.get("folder") if isinstance(e, dict) else e, "the member folder")
-        scan(root, files)  # no link, no file it does not list
-        blobs = Blobs(root, {rel: _read_verified(root, rel, files) for rel in files})  # all, before any is used
+        manifest, signer = read_manifest(root, trusted_keys)
+        tasks = check_manifest(root, manifest)
+        blobs = verified_files(root, manifest)
         recipe = Recipe.from_dict(json.loads(blobs["recipe.json"]), str(root / "recipe.json"))
         members = [load_member(blobs, e, recipe, device) for e in manifest["members"]]
         comb = manifest["combination"]
@@ -241,9 +165,8 @@ class Bundle:
                             None if bias is None else np.asarray(bias, np.float64))
         post = [processor_from_dict(d, f"{mp}: postprocess") for d in manifest.get("postprocess") or []]
         task_post = TaskPost.from_dict(manifest.get("task_post"), f"{mp}: task_post")
-        if tasks != ["expr"] and len(members) != 1:
-            raise BundleError(str(mp), f"has {len(members)} members for tasks {', '.join(tasks)}; a bundle of VA "
-                              "or AU holds one", "rebuild the bundle")
+        if tasks != ["expr"]:
+            check_member_tasks(manifest["members"], tasks, str(mp))
         return cls(root, manifest, recipe, members, combiner, post, device, signer, list(tasks), task_post)
 
     def predict(self, video: str | Path, weights: Mapping[str, str] | None = None, detector: str | None = None,

@@ -27,7 +27,7 @@ def _f(v: Any) -> str:
 
 
 def _expr_performance(metrics: Mapping[str, Any], sel: Mapping[str, Any]) -> list[str]:
-    if metrics.get("method") == "single":  # one multi-task network, its EXPR head
+    if metrics.get("method") == "single" or metrics.get("tasks", ["expr"]) != ["expr"]:  # multi-task networks
         pc = metrics.get("per_class_f1") or {}
         return ["", "## Expressions on the validation split", "",
                 f"Mean of the 8 per-class F1 (the challenge metric) on {metrics.get('val_tracks')} validation tracks "
@@ -87,7 +87,9 @@ def model_card(name: str, recipe: Recipe, members: Sequence[Mapping[str, Any]],
         f"# Model card: {name}", "",
         (f"An ensemble of {len(members)} model(s) ({metrics.get('method')} of the members' per-frame "
          "probabilities)" if tasks == ["expr"] else
-         f"One network with a head per task ({', '.join(t.upper() for t in tasks)}), its encoder shared,") +
+         (f"One network with a head per task ({', '.join(t.upper() for t in tasks)}), its encoder shared,"
+          if len(members) == 1 else f"An ensemble of {len(members)} networks, each with a head per task "
+          f"({', '.join(t.upper() for t in tasks)}), their outputs combined,")) +
         f" that gives each video frame {'; '.join(what[t] for t in tasks)} from the {' and '.join(mods)} features "
         "below. Its id and the sha256 of every file are in `bundle.json`.", "",
         "## Intended use", "",
@@ -114,7 +116,7 @@ def model_card(name: str, recipe: Recipe, members: Sequence[Mapping[str, Any]],
     if "expr" in tasks:
         lines += _expr_performance(metrics, sel)
     lines += _task_performance(metrics, tasks)
-    if metrics.get("method") != "single":
+    if tasks == ["expr"]:
         lines += ["", "![confusion matrix on validation](confusion.png)"]
     lines += ["", "## Members", "",
               "| member | kind | encoder | features | weight | val F1 |", "|---|---|---|---|---|---|"]

@@ -73,8 +73,10 @@ def make_bundle(runs: Sequence[str | Path], method: str, store: str, labels: str
                 overwrite: bool = False, allow_feature_mismatch: bool = False, sign: Any = None) -> Path:
     """``exprnet bundle``: fit the ensemble on the runs' validation split, then write the bundle
     (signed with ``sign``, an Ed25519 private key, when given). ``labels``: the annotation folder,
-    or one per task; a run of VA or AU makes a bundle of its tasks (:mod:`.make_tasks`)."""
+    or one per task; a run of VA or AU makes a bundle of its tasks (:mod:`.make_tasks`), several
+    runs with VA or AU heads a bundle of their ensemble (:mod:`.make_task_ensemble`)."""
     from ..data.tasks import expr_labels_dir, label_dirs
+    from .make_task_ensemble import make_task_ensemble_bundle
     from .tasks import run_tasks_of
 
     reporter = reporter or NullReporter()
@@ -83,8 +85,9 @@ def make_bundle(runs: Sequence[str | Path], method: str, store: str, labels: str
             raise ConfigError("--smooth/--class-bias", "apply to EXPR-only ensembles; a run of VA or AU is bundled "
                               "with its own post-processing (VA smoothing, AU thresholds, fitted on its training "
                               "tracks)", "leave out --smooth and --class-bias")
-        return make_task_bundle(runs, store, label_dirs(labels), out, select, device, reporter, detector, overwrite,
-                                allow_feature_mismatch, sign)
+        make = make_task_bundle if len(runs) == 1 else make_task_ensemble_bundle
+        return make(runs, store, label_dirs(labels), out, select, device, reporter, detector, overwrite,
+                    allow_feature_mismatch, sign)
     labels = expr_labels_dir(labels, "exprnet bundle of EXPR-only runs")
     with tempfile.TemporaryDirectory(prefix="exprnet-bundle-") as tmp:
         ev = Path(tmp)

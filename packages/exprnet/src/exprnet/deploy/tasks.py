@@ -1,13 +1,16 @@
 """A bundle's tasks beyond EXPR: valence-arousal (VA) and action units (AU).
 
-A bundle made from a multi-task run (or a VA- or AU-only one) holds that run as its one network
-member, its heads side by side in :data:`~featurizer.core.classes.TASKS` order (EXPR's 8
-probabilities, VA's 2 values, AU's 12 probabilities). Its manifest lists ``tasks`` and
-``task_post``: the VA smoothing width (:class:`~exprnet.tasks.post.VAPost`) and the AU per-AU
-smoothing and thresholds (:class:`~exprnet.tasks.post.AUPost`), fitted on the run's training
-tracks against training labels (the run's own predictions there; never validation labels).
-EXPR from such a run is the network's probabilities, each frame's most probable class (no
-calibration or decoding: those are fitted for EXPR-only ensembles).
+A bundle made from multi-task runs (or VA- or AU-only ones) holds each run as a network member,
+its heads side by side in :data:`~featurizer.core.classes.TASKS` order (EXPR's 8 probabilities,
+VA's 2 values, AU's 12 probabilities); each member's manifest entry lists its own ``tasks``. The
+manifest lists the bundle's ``tasks`` (those every member predicts) and ``task_post``: the VA
+weights of the members (``va_weights``, (members, 2); equal when absent), the VA smoothing width
+(:class:`~exprnet.tasks.post.VAPost`) and the AU per-AU smoothing and thresholds
+(:class:`~exprnet.tasks.post.AUPost`), fitted on the runs' training tracks against training labels
+(:mod:`exprnet.ensemble.task_fit`; never validation labels). The members are combined as
+``exprnet ensemble`` combines them: VA their weighted mean, AU and EXPR their mean probability;
+EXPR is then each frame's most probable class (no calibration or decoding: those are fitted for
+EXPR-only ensembles).
 """
 
 from __future__ import annotations
@@ -21,7 +24,8 @@ import numpy as np
 from featurizer.core.classes import TASKS
 from featurizer.core.store import FeatureStore
 
-from ..data.bank import Standardizer, load_bank
+from ..data.bank import FeatureBank, Standardizer, load_bank
+from ..ensemble.task_fit import TaskFit
 from ..errors import BundleError, DataError
 from ..postprocess.processor import Decoded
 from ..prediction.predict import LoadedRun, load_run
@@ -72,39 +76,61 @@ class TrackOutputs:
 
 @dataclass
 class TaskPost:
-    """The post-processing of VA and AU (None where the bundle lacks the task)."""
+    """The members' VA weights and the post-processing of VA and AU (None where the bundle lacks the task)."""
 
     va: VAPost | None = None
     au: AUPost | None = None
+    va_weights: np.ndarray | None = None  # (members, 2); None: equal
+
+    def fit(self, n_members: int) -> TaskFit:
+        return TaskFit(n_members, self.va_weights, self.va or VAPost(), self.au or AUPost())
 
     def outputs(self, row: np.ndarray, tasks: Sequence[str]) -> TrackOutputs:
-        """A track's network outputs (n, sum of widths) -> each task's post-processed predictions."""
-        s = slices(tasks)
+        """A track's outputs of one network (n, sum of widths) -> each task's post-processed predictions."""
+        return self.combined([row], [list(tasks)], tasks)
+
+    def combined(self, rows: Sequence[np.ndarray], member_tasks: Sequence[Sequence[str]], tasks: Sequence[str]
+                 ) -> TrackOutputs:
+        """A track's outputs of each member (its own ``member_tasks``' widths) -> the ``tasks``'
+        combined, post-processed predictions (as ``exprnet ensemble`` makes them)."""
+        fit = self.fit(len(rows))
+        parts = {t: [row[:, slices(mt)[t]] for row, mt in zip(rows, member_tasks, strict=True)] for t in tasks}
         out = TrackOutputs()
-        if "expr" in s:
-            q = np.asarray(row[:, s["expr"]], np.float64)
+        if "expr" in tasks:
+            q = np.asarray(fit.combine("expr", parts["expr"]), np.float64)
             out.expr = Decoded(q, q.argmax(1))
-        if "va" in s:
-            out.va = (self.va or VAPost()).apply_track(row[:, s["va"]])
-        if "au" in s:
-            post = self.au or AUPost()
-            out.au_probs = post.smooth_track(row[:, s["au"]])
-            out.au = post.binarize(out.au_probs)
+        if "va" in tasks:
+            out.va = fit.output("va", fit.combine("va", parts["va"]))
+        if "au" in tasks:
+            out.au_probs = fit.output("au", fit.combine("au", parts["au"]))
+            out.au = fit.decide("au", out.au_probs)
         return out
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: v.to_dict() for k, v in (("va", self.va), ("au", self.au)) if v is not None}
+        d: dict[str, Any] = {k: v.to_dict() for k, v in (("va", self.va), ("au", self.au)) if v is not None}
+        if self.va_weights is not None:
+            d["va_weights"] = np.asarray(self.va_weights, np.float64).tolist()
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any] | None, where: str) -> TaskPost:
         d = d or {}
         try:
-            return cls(VAPost.from_dict(d["va"]) if "va" in d else None, AUPost.from_dict(d["au"]) if "au" in d else None)
+            w = None if d.get("va_weights") is None else np.asarray(d["va_weights"], np.float64)
+            if w is not None and (w.ndim != 2 or w.shape[1] != 2):
+                raise ValueError(f"va_weights of shape {w.shape}")
+            return cls(VAPost.from_dict(d["va"]) if "va" in d else None,
+                       AUPost.from_dict(d["au"]) if "au" in d else None, w)
         except (KeyError, TypeError, ValueError, DataError) as e:
             raise BundleError(where, f"holds no valid task_post ({e})", "rebuild the bundle") from None
 
     def describe(self) -> list[str]:
         out = []
+        w = None if self.va_weights is None else np.asarray(self.va_weights)
+        if w is not None and len(w) > 1:
+            out.append(f"members combined: VA their weighted mean (valence weights "
+                       f"{', '.join(f'{x:.2f}' for x in w[:, 0])}; arousal {', '.join(f'{x:.2f}' for x in w[:, 1])}), "
+                       "AU and EXPR their mean probability")
         if self.va is not None:
             out.append(f"VA: {self.va.kind} smoothing of half-width {self.va.width} frames within each track, then "
                        "clipped to [-1, 1] (the width with the best pooled CCC on the training tracks)")
@@ -124,19 +150,41 @@ def fit_task_post(tasks: Sequence[str], preds: dict[str, list[np.ndarray]], true
     return TaskPost(va or (VAPost() if "va" in tasks else None), au or (AUPost() if "au" in tasks else None))
 
 
+def member_tasks(bundle: Any) -> list[list[str]]:
+    """Each member's own tasks (its manifest entry's; the bundle's where the entry lists none)."""
+    return [list(e.get("tasks") or bundle.tasks) for e in bundle.manifest["members"]]
+
+
+def check_member_tasks(entries: Sequence[dict[str, Any]], tasks: Sequence[str], where: str) -> None:
+    """Every member predicts every task of the bundle."""
+    for e in entries:
+        own = e.get("tasks") or list(tasks)
+        if not isinstance(own, list) or any(t not in TASKS for t in own) or any(t not in own for t in tasks):
+            raise BundleError(where, f"member {e.get('name')!r} lists tasks {own!r}, not all of the bundle's "
+                              f"{', '.join(tasks)}", "rebuild the bundle")
+
+
 def task_outputs(bundle: Any, store: str, tracks: Sequence[str], reporter: Reporter | None = None,
                  absent: dict[str, set[str]] | None = None) -> dict[str, TrackOutputs]:
-    """A multi-task bundle's one member on ``tracks`` of ``store``, each task post-processed."""
+    """A multi-task bundle's members on ``tracks`` of ``store``, combined, each task post-processed."""
     from ..prediction.predict import check_bank
     from .members import dropped
 
-    m = bundle.members[0]
-    bank = load_bank(FeatureStore(store, mode="r"), m.features, list(tracks), None, "error")
-    check_bank(m.lr, bank, store)
-    if absent:
-        bank = dropped(bank, m.lr.stats, absent)
-    rows = m.predictor.probs(bank, reporter or NullReporter())
-    return {t: bundle.task_post.outputs(rows[i], bundle.tasks) for i, t in enumerate(bank.tracks)}
+    reader = FeatureStore(store, mode="r")
+    banks: dict[tuple[str, ...], FeatureBank] = {}
+    per_member = []
+    for m in bundle.members:
+        key = tuple(m.features)
+        if key not in banks:
+            banks[key] = load_bank(reader, m.features, list(tracks), None, "error")
+        bank = banks[key]
+        check_bank(m.lr, bank, store)
+        if absent:
+            bank = dropped(bank, m.lr.stats, absent)
+        rows = m.predictor.probs(bank, reporter or NullReporter())
+        per_member.append({t: rows[i] for i, t in enumerate(bank.tracks)})
+    own = member_tasks(bundle)
+    return {t: bundle.task_post.combined([pm[t] for pm in per_member], own, bundle.tasks) for t in per_member[0]}
 
 
 OUTPUT_NAMES = {"va": list(VA_NAMES), "au": list(AU_NAMES)}

@@ -149,6 +149,11 @@ def run_task_ensemble(runs: Sequence[str | Path], store: str, labels: Sequence[s
         key = f"val_{spec.primary}"
         best = max(m[key] for m in members)
         metrics.update(ens)
+        frames = int(spec.annotated(y).sum())
+        metrics.update({f"val_{task}_tracks": len(names), f"val_{task}_frames": frames})
+        if task == "expr":
+            metrics["per_class_f1"] = {k[len("val_f1_"):]: v for k, v in ens.items() if k.startswith("val_f1_")}
+            metrics["val_tracks"], metrics["val_frames"] = len(names), frames
         metrics["per_task"][task] = {key: ens[key], "member": [m[key] for m in members], "best_member": best,
                                      "tracks": len(names), "weights": fit.weights().tolist() if task == "va"
                                      else [1.0 / len(runs)] * len(runs),
