@@ -11,7 +11,7 @@
     B/confusion.png, B/MODEL_CARD.md
     B/bundle.sig                  optional: an Ed25519 signature over bundle.json (:mod:`.signing`)
 
-Nothing is pickled. Loading reads nothing outside the folder and follows no link (:mod:`.contents`),
+Nothing is pickled. Loading (:mod:`.verify`) reads nothing outside the folder and follows no link (:mod:`.contents`),
 checks the signature when trusted keys are given, the format version, every file's sha256, the
 bundle id, the class list, and that each member's inputs have the recipe's widths (its weights load
 strictly into a network of that input width); each problem is one
