@@ -277,7 +277,11 @@ def test_a_bundle_of_two_multitask_runs_is_their_ensemble(bundle: Path, demo: Pa
              tmp_path / "b2", "--device", "cpu")
     assert "2 member(s), tasks EXPR, VA, AU" in out
     ok(exprnet_app, "ensemble", *runs, "--store", demo / "features.zarr", *_labels(data), "--out", tmp_path / "ens",
-       "--device", "cpu")
+       "--device", "cpu", "--bundle", tmp_path / "b-ens")
+    same = json.loads((tmp_path / "b-ens" / "bundle.json").read_text())["files"]  # `ensemble --bundle`: the same
+    assert {k: v for k, v in same.items() if k.startswith("members/")} == {
+        k: v for k, v in json.loads((tmp_path / "b2" / "bundle.json").read_text())["files"].items()
+        if k.startswith("members/")}
     ens = json.loads((tmp_path / "ens" / "metrics.json").read_text())
     manifest = json.loads((tmp_path / "b2" / "bundle.json").read_text())
     assert manifest["tasks"] == ["expr", "va", "au"] and [m["tasks"] for m in manifest["members"]] == [
@@ -287,6 +291,7 @@ def test_a_bundle_of_two_multitask_runs_is_their_ensemble(bundle: Path, demo: Pa
     assert tp["va_weights"] == ens["task_post"]["va_weights"]
     for k in ("val_f1", "val_va", "val_au_f1"):
         assert manifest["validation"][k] == pytest.approx(ens[k], abs=1e-12), k
+    assert json.loads((tmp_path / "b-ens" / "bundle.json").read_text())["task_post"] == tp
     b = Bundle.load(tmp_path / "b2")
     val = json.loads((demo / "run" / "tracks.json").read_text())["val"]
     got = b.predict_outputs(str(demo / "features.zarr"), list(val))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from featurizer.core import console as say
@@ -120,7 +120,7 @@ def ensemble(
         test = resolve_tracks(tracks, FeatureStore(store, mode="r")) if tracks else None
         if any(run_tasks(n, select) != ["expr"] for n in names):  # VA / AU heads: every shared task
             return _task_ensemble(names, store, labels or [], out_dir, test, select, device, allow_feature_mismatch,
-                                  bundle_dir)
+                                  bundle_dir, key)
         if len(labels or []) != 1:
             raise ConfigError("--labels", "an ensemble of EXPR runs takes one annotation folder",
                               "pass --labels EXPR_Set once")
@@ -157,12 +157,14 @@ def ensemble(
 
 
 def _task_ensemble(names: list[str], store: str, labels: list[str], out_dir: str, test: list[str] | None,
-                   select: str, device: str, allow_feature_mismatch: bool, bundle_dir: str | None) -> None:
+                   select: str, device: str, allow_feature_mismatch: bool, bundle_dir: str | None,
+                   sign_key: Any = None) -> None:
     """Runs with VA or AU heads: each shared task's ensemble, its scores beside the members'."""
     from ..ensemble.tasks import run_task_ensemble
 
-    if bundle_dir:
-        raise ConfigError("--bundle", "bundles of multi-task runs are made by `exprnet bundle`", "leave out --bundle")
+    if bundle_dir and len(names) == 1:
+        raise ConfigError("--bundle", "a bundle of one run with VA or AU is made by `exprnet bundle RUN`",
+                          "leave out --bundle")
     m = run_task_ensemble(names, store, labels, out_dir, test, select, device, RichReporter(io.err),
                           allow_feature_mismatch)
     t = Table(title=f"ensemble (mean) of {len(names)} runs on their validation tracks, {select} checkpoints")
@@ -174,6 +176,11 @@ def _task_ensemble(names: list[str], store: str, labels: list[str], out_dir: str
     io.out.print(t)
     say.message(io.out, f"submissions {', '.join(m['submissions'].values())} ({m['submission_tracks']} tracks); "
                         f"outputs in {out_dir}")
+    if bundle_dir:
+        from ..deploy.make_task_ensemble import bundle_from_task_ensemble
+        from .deploy import bundle_summary
+
+        bundle_summary(bundle_from_task_ensemble(names, m, store, labels, bundle_dir, select, sign=sign_key), sign_key)
 
 
 @app.command()

@@ -49,9 +49,16 @@ def make_task_ensemble_bundle(runs: Sequence[str | Path], store: str, labels: Se
         if RunFolder(r).read_config().resolved().baseline is not None:
             raise ConfigError(str(r), "is a baseline run; a bundle of VA or AU holds networks only",
                               "bundle the network runs (score baselines with `exprnet ensemble`)")
-    loaded = [load_task_run(r, select) for r in runs]
     with tempfile.TemporaryDirectory(prefix="exprnet-bundle-") as tmp:
         metrics = run_task_ensemble(runs, store, labels, tmp, None, select, device, reporter, allow_feature_mismatch)
+    return bundle_from_task_ensemble(runs, metrics, store, labels, out, select, detector, overwrite, sign)
+
+
+def bundle_from_task_ensemble(runs: Sequence[str | Path], metrics: dict[str, Any], store: str, labels: Sequence[str],
+                              out: str | Path, select: str = "best", detector: str | None = None,
+                              overwrite: bool = False, sign: Any = None) -> Path:
+    """A bundle of ``runs`` combined as ``metrics`` (``exprnet ensemble``'s of VA/AU runs) says."""
+    loaded = [load_task_run(r, select) for r in runs]
     tasks = list(metrics["tasks"])
     if tasks == ["expr"]:
         raise ConfigError("RUN...", "the runs share only EXPR", "bundle runs that share a VA or AU head, or "
