@@ -315,3 +315,43 @@ def test_a_bundle_of_two_multitask_runs_is_their_ensemble(bundle: Path, demo: Pa
                                          abs=1e-6)
     assert scores["au_f1"] == pytest.approx(au_scores(au, read_labels(held / "AU_Set" / "heldout-1.txt").values)["au_f1"],
                                             abs=1e-9)
+    # a member whose heads lack one of the bundle's tasks: one line naming the manifest
+    import shutil
+
+    from exprnet.deploy.bundle import bundle_id
+    from exprnet.errors import BundleError
+
+    shutil.copytree(tmp_path / "b2", tmp_path / "b3")
+    m = json.loads((tmp_path / "b3" / "bundle.json").read_text())
+    m["members"][1]["tasks"] = ["expr", "va"]
+    m["id"] = bundle_id(m)
+    (tmp_path / "b3" / "bundle.json").write_text(json.dumps(m))
+    with pytest.raises(BundleError, match="member 'run2' lists tasks") as e:
+        Bundle.load(tmp_path / "b3")
+    assert "\n" not in str(e.value) and "bundle.json" in str(e.value)
+
+
+def test_live_rows_of_a_two_run_task_bundle_equal_infer(causal_bundle: Path, demo: Path, tmp_path: Path):
+    """Two causal multi-task members: live combines them per task (VA weighted, AU/EXPR mean) as
+    offline does, then the VA/AU post-processing: the rows equal `Bundle.predict`'s."""
+    from exprnet.deploy.bundle import Bundle
+    from exprnet.deploy.infer import Inferencer
+    from exprnet.deploy.live import LiveEngine
+    from featurizer import stream_media
+
+    data = demo / "data"
+    ok(exprnet_app, "train", "--store", demo / "features.zarr", *_labels(data), *TINY, "--set",
+       "data.normalize=train", "--seed", "1", "--out", tmp_path / "run2")
+    ok(exprnet_app, "bundle", demo / "run-train-norm", tmp_path / "run2", "--store", demo / "features.zarr",
+       *_labels(data), "--out", tmp_path / "b2", "--device", "cpu")
+    video = data / "heldout" / "videos" / "heldout-1.mp4"
+    b = Bundle.load(tmp_path / "b2")
+    assert len(b.members) == 2 and b.task_post.va_weights is not None
+    (want,) = b.predict(video)
+    with stream_media(video) as s:
+        eng = LiveEngine(Inferencer(b), fps=s.fps, max_pending=8, name="h")
+        rows = []
+        for kind, t, x in s:
+            rows += eng.push_frame(t, x, block=True) if kind == "frame" else eng.push_audio(t, x, 16_000)
+    rows += eng.close()
+    _same_tasks({k: np.array([r[k] for r in rows]) for k in rows[0]}, want, b.task_post.au.thresholds, 1e-5)

@@ -85,26 +85,36 @@ class TaskPost:
     def fit(self, n_members: int) -> TaskFit:
         return TaskFit(n_members, self.va_weights, self.va or VAPost(), self.au or AUPost())
 
+    def combine_rows(self, rows: Sequence[np.ndarray], member_tasks: Sequence[Sequence[str]], tasks: Sequence[str]
+                     ) -> np.ndarray:
+        """A track's outputs of each member (its own ``member_tasks``' widths) -> one row per frame of
+        the ``tasks``' widths, the members combined as ``exprnet ensemble`` combines them (VA their
+        weighted mean, AU and EXPR their mean probability), before any post-processing."""
+        fit = self.fit(len(rows))
+        parts = [fit.combine(t, [np.asarray(row)[:, slices(mt)[t]] for row, mt in zip(rows, member_tasks, strict=True)])
+                 for t in slices(tasks)]
+        return np.concatenate(parts, axis=1).astype(np.float32)
+
     def outputs(self, row: np.ndarray, tasks: Sequence[str]) -> TrackOutputs:
-        """A track's outputs of one network (n, sum of widths) -> each task's post-processed predictions."""
-        return self.combined([row], [list(tasks)], tasks)
+        """A track's outputs of one network, or of the members combined (:meth:`combine_rows`),
+        (n, sum of widths) -> each task's post-processed predictions."""
+        fit = TaskFit(1, None, self.va or VAPost(), self.au or AUPost())
+        s = slices(tasks)
+        out = TrackOutputs()
+        if "expr" in s:
+            q = np.asarray(row[:, s["expr"]], np.float64)
+            out.expr = Decoded(q, q.argmax(1))
+        if "va" in s:
+            out.va = fit.output("va", row[:, s["va"]])
+        if "au" in s:
+            out.au_probs = fit.output("au", row[:, s["au"]])
+            out.au = fit.decide("au", out.au_probs)
+        return out
 
     def combined(self, rows: Sequence[np.ndarray], member_tasks: Sequence[Sequence[str]], tasks: Sequence[str]
                  ) -> TrackOutputs:
-        """A track's outputs of each member (its own ``member_tasks``' widths) -> the ``tasks``'
-        combined, post-processed predictions (as ``exprnet ensemble`` makes them)."""
-        fit = self.fit(len(rows))
-        parts = {t: [row[:, slices(mt)[t]] for row, mt in zip(rows, member_tasks, strict=True)] for t in tasks}
-        out = TrackOutputs()
-        if "expr" in tasks:
-            q = np.asarray(fit.combine("expr", parts["expr"]), np.float64)
-            out.expr = Decoded(q, q.argmax(1))
-        if "va" in tasks:
-            out.va = fit.output("va", fit.combine("va", parts["va"]))
-        if "au" in tasks:
-            out.au_probs = fit.output("au", fit.combine("au", parts["au"]))
-            out.au = fit.decide("au", out.au_probs)
-        return out
+        """:meth:`outputs` of the members' :meth:`combine_rows` (as ``exprnet ensemble`` makes them)."""
+        return self.outputs(self.combine_rows(rows, member_tasks, tasks), tasks)
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {k: v.to_dict() for k, v in (("va", self.va), ("au", self.au)) if v is not None}

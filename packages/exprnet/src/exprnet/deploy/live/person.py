@@ -6,6 +6,7 @@ from collections import deque
 
 import numpy as np
 
+from ..tasks import member_tasks
 from .members import runner_for
 from .post import stage_for
 from .tasks import TaskWindow, is_multitask
@@ -19,7 +20,7 @@ class Person:
         self.runners = [runner_for(m, [modalities[f] for f in m.features], absent & set(m.features))
                         for m in bundle.members]
         self.out = [np.zeros((0, r.width), np.float64) for r in self.runners]
-        self.multitask = is_multitask(bundle)  # one member, its VA/AU post-processing as the last stage
+        self.multitask = is_multitask(bundle)  # members combined per task, VA/AU post-processing last
         self.stages = [stage_for(p, lag) for p in bundle.post] + ([stage_for(TaskWindow(bundle), lag)]
                                                                    if self.multitask else [])
         self.meta: deque = deque()  # (frame, time, arrival, face) of rows not yet decided
@@ -47,12 +48,13 @@ class Person:
                 p = np.concatenate([p, run.close()])
             self.out[k] = np.concatenate([self.out[k], p])
         n = min(len(o) for o in self.out)
-        P = np.stack([o[:n] for o in self.out]).astype(np.float64)
+        P = [o[:n] for o in self.out]
         self.out = [o[n:] for o in self.out]
-        if self.multitask:
-            q = P[0]
+        if self.multitask:  # the members combined as offline combines them (one member: its rows)
+            q = (P[0] if len(P) == 1 else self.bundle.task_post.combine_rows(P, member_tasks(self.bundle),
+                                                                            self.bundle.tasks)).astype(np.float64)
         else:
-            q = self.bundle.combiner.combine(P) if n else np.zeros((0, 8))
+            q = self.bundle.combiner.combine(np.stack(P).astype(np.float64)) if n else np.zeros((0, 8))
         labels = q.argmax(1) if n else np.zeros(0, np.int64)
         for s in self.stages:
             q, labels = s.push(q, closed)

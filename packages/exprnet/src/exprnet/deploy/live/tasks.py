@@ -1,7 +1,8 @@
 """A multi-task bundle's VA and AU through live: its post-processing over a sliding window, and
 the row columns ``exprnet infer`` writes for that bundle.
 
-The bundle's one network member gives each frame its outputs side by side (:func:`..tasks.slices`).
+The bundle's members, combined per task (:meth:`~exprnet.deploy.tasks.TaskPost.combine_rows`; one member:
+its rows), give each frame its outputs side by side (:func:`..tasks.slices`).
 :class:`TaskWindow` replays the bundle's :class:`~exprnet.deploy.tasks.TaskPost` (VA: smoothing
 within the track then clipping; AU: per-AU smoothing) on a window as a
 :class:`~exprnet.deploy.live.post.Stage`: every smoothing is centred over +-k frames (box, or
