@@ -355,3 +355,32 @@ def test_live_rows_of_a_two_run_task_bundle_equal_infer(causal_bundle: Path, dem
             rows += eng.push_frame(t, x, block=True) if kind == "frame" else eng.push_audio(t, x, 16_000)
     rows += eng.close()
     _same_tasks({k: np.array([r[k] for r in rows]) for k in rows[0]}, want, b.task_post.au.thresholds, 1e-5)
+
+
+def test_a_run_that_kept_out_of_fold_task_predictions_is_fitted_on_them(bundle: Path, demo: Path, tmp_path: Path):
+    """RUN/oof/tasks.npz (written here by hand, as a run trained with smooth.folds keeps it): the
+    bundle's VA smoothing and AU thresholds are the fitters' on those arrays, and say so."""
+    import shutil
+
+    data = demo / "data"
+    run = tmp_path / "run"
+    shutil.copytree(demo / "run", run)
+    train = json.loads((run / "tracks.json").read_text())["train"]
+    rng = np.random.default_rng(0)
+    arrays, ys = {}, {"va": [], "au": []}
+    for task, folder in (("va", "VA_Set"), ("au", "AU_Set")):
+        for t in train:
+            f = data / folder / "Train_Set" / f"{t}.txt"
+            if f.exists():
+                y = read_labels(f).values
+                ys[task].append(y)
+                arrays[f"{task}:{t}"] = rng.uniform(-1 if task == "va" else 0, 1, y.shape).astype(np.float32)
+    (run / "oof").mkdir(exist_ok=True)
+    np.savez(run / "oof" / "tasks.npz", **arrays)
+    ok(exprnet_app, "bundle", run, "--store", demo / "features.zarr", *_labels(data), "--out", tmp_path / "b",
+       "--device", "cpu")
+    tp = json.loads((tmp_path / "b" / "bundle.json").read_text())["task_post"]
+    assert tp["va"] == fit_va_post([arrays[k] for k in arrays if k.startswith("va:")], ys["va"]).to_dict()
+    assert tp["au"] == fit_au_post([arrays[k] for k in arrays if k.startswith("au:")], ys["au"]).to_dict()
+    m = json.loads((tmp_path / "b" / "metrics.json").read_text())
+    assert m["task_post"]["fitted_on"] == {"va": "training tracks, out of fold", "au": "training tracks, out of fold"}

@@ -1,7 +1,8 @@
 """``exprnet bundle`` of a run with VA or AU: one member, each task's post-processing, every task's scores.
 
 The run predicts its training and validation tracks once; the VA smoothing and the AU
-thresholds and smoothing are fitted on the training tracks against training labels
+thresholds and smoothing are fitted on the training tracks against training labels (on the run's
+out-of-fold predictions there where it kept ``RUN/oof/tasks.npz``, else its own)
 (:func:`.tasks.fit_task_post`), then every task is scored on the validation tracks after them
 (:class:`~exprnet.tasks.registry.Task` scores: EXPR F1, VA CCC, AU F1), which metrics.json,
 the manifest and the model card report.
@@ -20,6 +21,7 @@ from featurizer.core.store import FeatureStore
 from ..data.bank import load_bank
 from ..data.tasks import find_task_files, read_task_labels
 from ..ensemble.combine import Combiner
+from ..ensemble.task_fit import oof_tasks
 from ..errors import ConfigError, DataError
 from ..models import build_model
 from ..prediction.predict import Predictor, check_bank
@@ -72,14 +74,19 @@ def make_task_bundle(runs: Sequence[str | Path], store: str, labels: Sequence[st
     lab = {task: read_task_labels(tf, task, names) for task in tasks}
     fit_preds: dict[str, list[np.ndarray]] = {}
     fit_trues: dict[str, list[np.ndarray]] = {}
+    fitted_on: dict[str, str] = {}
     for task in [t for t in tasks if t != "expr"]:
         have = [t for t in train if t in lab[task] and t in out_of]
-        fit_preds[task] = [out_of[t][:, s[task]] for t in have]
         fit_trues[task] = [lab[task][t] for t in have]
+        oof = oof_tasks(run_dir, task, have, [len(y) for y in fit_trues[task]])  # RUN/oof/tasks.npz, if kept
+        fit_preds[task] = oof if oof is not None else [out_of[t][:, s[task]] for t in have]
+        fitted_on[task] = "training tracks, " + ("out of fold" if oof is not None else "in-sample (the run's own "
+                                                                                          "predictions)")
     post = fit_task_post(tasks, fit_preds, fit_trues)
     metrics = _scores(tasks, post, out_of, lab, val)
     metrics.update({"method": "single", "members": [{"run": str(run_dir), "val_f1": metrics.get("val_f1")}],
-                    "tasks": tasks, "task_post": post.to_dict(), "weights": [1.0], "postprocess": []})
+                    "tasks": tasks, "task_post": {**post.to_dict(), "fitted_on": fitted_on}, "weights": [1.0],
+                    "postprocess": []})
     expr_lab = lab.get("expr", {})
     data = training_summary(train, val, expr_lab)
     data["tasks"] = {task: {split: sum(1 for t in tracks if t in lab[task]) for split, tracks in
