@@ -158,6 +158,8 @@ class Bundle:
         tasks = check_manifest(root, manifest)
         blobs = verified_files(root, manifest)
         recipe = Recipe.from_dict(json.loads(blobs["recipe.json"]), str(root / "recipe.json"))
+        if tasks != ["expr"]:
+            check_member_tasks(manifest["members"], tasks, str(mp))
         members = [load_member(blobs, e, recipe, device) for e in manifest["members"]]
         comb = manifest["combination"]
         bias = comb.get("class_bias")
@@ -165,8 +167,6 @@ class Bundle:
                             None if bias is None else np.asarray(bias, np.float64))
         post = [processor_from_dict(d, f"{mp}: postprocess") for d in manifest.get("postprocess") or []]
         task_post = TaskPost.from_dict(manifest.get("task_post"), f"{mp}: task_post")
-        if tasks != ["expr"]:
-            check_member_tasks(manifest["members"], tasks, str(mp))
         return cls(root, manifest, recipe, members, combiner, post, device, signer, list(tasks), task_post)
 
     def predict(self, video: str | Path, weights: Mapping[str, str] | None = None, detector: str | None = None,
