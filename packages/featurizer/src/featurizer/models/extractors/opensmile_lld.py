@@ -1,7 +1,16 @@
-"""openSMILE low-level descriptors: eGeMAPSv02 (25-d) and ComParE 2016 + deltas (130-d)."""
+"""openSMILE low-level descriptors: eGeMAPSv02 (25-d) and ComParE 2016 + deltas (130-d).
+
+``opensmile.Smile.process_signal`` sets a new openSMILE instance up for every signal (parses its
+configuration, builds every component) and frees it: most of the cost of a short signal (the live
+engine's 1 s windows). Here each thread keeps one configured instance per feature set, level and
+rate (``Smile``'s own configuration and options) and resets it between signals, as the SMILEapi
+allows: the same samples in (int16, converted as ``Smile`` converts them), the same rows out.
+"""
 
 from __future__ import annotations
 
+import os
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -32,9 +41,68 @@ class OpenSmileLLD(Extractor):
     def _one(self, wave: np.ndarray, sample_rate: int) -> np.ndarray:
         if len(wave) < int(self.timing.window * sample_rate):
             return np.zeros((0, self.dim), np.float32)
-        parts = [s.process_signal(wave, sample_rate).to_numpy(np.float32) for s in self._smiles]
+        parts = [_instance(s, sample_rate).run(wave) for s in self._smiles]
         n = min(len(p) for p in parts)  # deltas may carry extra clipped tail rows
         return np.ascontiguousarray(np.concatenate([p[:n] for p in parts], axis=1))
+
+
+_LOCAL = threading.local()  # per thread: (config, level, rate) -> _Instance
+
+
+def _instance(smile, rate: int) -> _Instance:
+    have = _LOCAL.__dict__.setdefault("instances", {})
+    key = (smile.config_path, str(smile.feature_level), int(rate))
+    if key not in have:
+        have[key] = _Instance(smile, int(rate))
+    return have[key]
+
+
+class _Instance:
+    """One configured openSMILE instance, run once per signal and reset after (what
+    ``Smile._extract`` does for one channel, without building the instance anew)."""
+
+    def __init__(self, smile, rate: int):
+        from opensmile.core.config import config
+
+        opts = smile._options()
+        opts.update(source=os.path.join(smile.default_config_root, config.EXTERNAL_INPUT_CONFIG),
+                    sampleRate=rate, nBits=16)
+        self.n_features = smile.num_features
+        self.source, self.sink = config.EXTERNAL_SOURCE_COMPONENT, config.EXTERNAL_OUTPUT_COMPONENT
+        self.smile, self.used = smile._smile(options=opts), False
+        self.rows: list[np.ndarray] = []
+
+    def _collect(self, data: np.ndarray, _meta) -> None:
+        self.rows.append(data.copy())
+
+    def run(self, wave: np.ndarray) -> np.ndarray:
+        x = np.atleast_2d(wave)[0].copy()
+        x *= 32768
+        x = x.astype(np.int16)
+        if self.used:
+            self.smile.reset()
+            del self.smile._callbacks[:]  # reset dropped the sink's callback: keep no dead ones
+        self.used, self.rows = True, []
+        try:
+            self.smile.external_sink_set_callback_ex(self.sink, self._collect)
+            self.smile.external_audio_source_write_data(self.source, bytes(x))
+            self.smile.external_audio_source_set_eoi(self.source)
+            self.smile.run()
+        except BaseException:
+            self.close()
+            _LOCAL.instances = {k: v for k, v in _LOCAL.instances.items() if v is not self}
+            raise
+        if not self.rows:  # as Smile: a signal too short for one row gives one row of NaN
+            return np.full((1, self.n_features), np.nan, np.float32)
+        return np.vstack(self.rows).astype(np.float32, copy=False)
+
+    def close(self) -> None:
+        if self.smile is not None:
+            self.smile.free()
+            self.smile = None
+
+    def __del__(self) -> None:
+        self.close()
 
 
 @register("egemaps", modality="audio", dim=25, timing=EGEMAPS_TIMING, recipe_version="1",
