@@ -23,10 +23,11 @@ import numpy as np
 from featurizer import FeaturizerError, load_detector
 
 from .audio import MIN_CONTEXT_S, LiveAudio, frame_interval
-from .errors import LiveError, timestamp
+from .errors import LiveError, image, samples, timestamp
 from .faces import LiveFaces
 from .person import Person
 from .tasks import row_columns
+from .warm import warm_faces, warm_rows
 
 DEFAULT_LAG_S = 0.5  # a sequence decoder's fixed lag
 
@@ -83,8 +84,15 @@ class LiveEngine:
         self._rows_q: queue.Queue = queue.Queue(maxsize=16)  # back-pressure: a slow second stage drops frames early
         self._worker = threading.Thread(target=self._work_faces, name="exprnet-live-faces", daemon=True)
         self._rows_worker = threading.Thread(target=self._work_rows, name="exprnet-live-rows", daemon=True)
+        self._warm_error: str | None = None
+        self._warmed = (threading.Event(), threading.Event())
         self._worker.start()
         self._rows_worker.start()
+        for ev in self._warmed:  # each worker warms its models first (.warm): ready() comes after
+            ev.wait()
+        if self._warm_error is not None:
+            self.close()
+            raise LiveError(self._warm_error)
 
     # --- the caller's side -------------------------------------------------------------------
     def ready(self) -> dict:
@@ -104,10 +112,7 @@ class LiveEngine:
         as the machine goes, not a live source)."""
         self._check_open()
         t = timestamp(t, "frame")
-        a = np.asarray(rgb) if isinstance(rgb, np.ndarray) else None
-        if a is None or a.ndim != 3 or a.shape[2] != 3 or a.dtype != np.uint8 or min(a.shape[:2]) < 8:
-            what = f"an array of shape {a.shape} and dtype {a.dtype}" if a is not None else type(rgb).__name__
-            raise LiveError(f"frame at {t:g} s is not an image ({what}); give an RGB uint8 array (height, width, 3)")
+        a = image(t, rgb)
         if self._last_t is not None and t <= self._last_t:
             raise LiveError(f"frame at {t:g} s comes after the frame at {self._last_t:g} s; timestamps must increase")
         self._last_t = t
@@ -137,10 +142,7 @@ class LiveEngine:
         if rate != self.sample_rate:
             raise LiveError(f"audio at {rate} Hz, but the stream was opened at {self.sample_rate} Hz; "
                             f"send {self.sample_rate} Hz mono")
-        x = np.asarray(pcm)
-        if x.ndim != 1 or x.dtype.kind != "f" or not np.isfinite(x).all():
-            raise LiveError(f"audio at {t:g} s is not mono float samples (shape {x.shape}, {x.dtype}); "
-                            "give a 1-D float32 array in [-1, 1]")
+        x = samples(t, pcm)
         if self._audio_end is not None and t < self._audio_end - 0.5 / rate:
             raise LiveError(f"audio at {t:g} s starts before the end of the audio already pushed "
                             f"({self._audio_end:g} s); timestamps must not go back")
@@ -193,8 +195,17 @@ class LiveEngine:
         with self._lock:
             self._error = f"processing the {kind} at {t:g} s failed: {' '.join(str(e).split())}"
 
+    def _warm(self, warm, k: int) -> None:
+        try:
+            warm(self)
+        except Exception as e:  # noqa: BLE001 - any model failing on dummy input fails the engine's start
+            self._warm_error = f"warming the live engine's models up failed: {' '.join(str(e).split())}"
+        finally:
+            self._warmed[k].set()
+
     def _work_faces(self) -> None:
         """Faces and visual features of each frame; audio and the end passed on in order."""
+        self._warm(warm_faces, 0)
         while True:
             kind, t, data, arrival = self._q.get()
             if kind == "frame":
@@ -213,6 +224,7 @@ class LiveEngine:
     def _work_rows(self) -> None:
         """Everything queued is taken in, then the audio rows computed and the rows resolved once
         (behind, the worker catches up in few long steps rather than many short ones)."""
+        self._warm(warm_rows, 1)
         while True:
             items = [self._rows_q.get()]
             while len(items) < 256:
