@@ -27,7 +27,7 @@ import numpy as np
 from ..errors import MediaError
 from .decode import SAMPLE_RATE, _open
 
-MAX_SKEW_S = 5.0  # a stream ahead of the other by more than this is let through (an audio track that ends early)
+MAX_SKEW_S = 2.0  # read ahead of the other stream at most this far (an audio track that ends early): decoded frames held
 
 
 def camera_device(source: str | int) -> tuple[str, str] | None:
