@@ -157,6 +157,10 @@ def main() -> None:
                  ("RSS growth over the 2nd half (MB)", f"{(half[-1] - half[0]) if half else 0:+.0f}", "~0")]
     for name, v, target in rows:
         print(f"{name:34}{v:>12}{target:>12}")
+    if samples:  # a plateau (allocator high-water mark) or a climb (something kept): the RSS over the run
+        span = samples[-1][0]
+        at = [min(samples, key=lambda s, x=x: abs(s[0] - x)) for x in np.linspace(0, span, 11)]
+        print("RSS over the run (s: MB): " + ", ".join(f"{t:.0f}: {m:.0f}" for t, m in at))
     ok = (s["fps"] >= TARGETS["fps"] and s["dropped"] == 0 and med <= TARGETS["median"] and p95 <= TARGETS["p95"])
     print("targets met" if ok else "targets NOT met")
 
