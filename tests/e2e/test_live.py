@@ -152,6 +152,20 @@ def test_every_model_is_warmed_up_before_the_engine_is_ready_and_no_state_is_kep
     assert eng.close() == []
 
 
+def test_a_model_failing_its_warm_up_fails_the_engine_on_one_line(starter: Path, monkeypatch):
+    inf = Inferencer(Bundle.load(starter))
+    inf.load()
+    (fer,) = [inf.cache.get(f.name) for f in inf.recipe.features if f.modality == "visual"]
+
+    def broken(crops):
+        raise RuntimeError("weights\nmissing")
+
+    monkeypatch.setattr(fer, "extract_faces", broken)
+    with pytest.raises(LiveError) as e:
+        LiveEngine(inf, fps=FPS, sample_rate=None, name="f")
+    assert str(e.value) == "warming the live engine's models up failed: weights missing"
+
+
 def test_track_normalisation_uses_the_moments_so_far_and_equals_infer_at_the_last_frame(
         runs: Path, live_store: Path, corpus: Corpus, clip: Path, tmp_path: Path):
     b = _bundle(runs, live_store, corpus, tmp_path / "B", ["baseline-track"], "none")

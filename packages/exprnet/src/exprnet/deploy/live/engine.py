@@ -27,7 +27,7 @@ from .errors import LiveError, image, samples, timestamp
 from .faces import LiveFaces
 from .person import Person
 from .tasks import row_columns
-from .warm import warm_faces, warm_rows
+from .warm import Warmup, warm_faces, warm_rows
 
 DEFAULT_LAG_S = 0.5  # a sequence decoder's fixed lag
 
@@ -84,15 +84,12 @@ class LiveEngine:
         self._rows_q: queue.Queue = queue.Queue(maxsize=16)  # back-pressure: a slow second stage drops frames early
         self._worker = threading.Thread(target=self._work_faces, name="exprnet-live-faces", daemon=True)
         self._rows_worker = threading.Thread(target=self._work_rows, name="exprnet-live-rows", daemon=True)
-        self._warm_error: str | None = None
-        self._warmed = (threading.Event(), threading.Event())
+        self._warmup = Warmup()
         self._worker.start()
         self._rows_worker.start()
-        for ev in self._warmed:  # each worker warms its models first (.warm): ready() comes after
-            ev.wait()
-        if self._warm_error is not None:
+        if (err := self._warmup.wait()) is not None:  # each worker warms its models first: ready() comes after
             self.close()
-            raise LiveError(self._warm_error)
+            raise LiveError(err)
 
     # --- the caller's side -------------------------------------------------------------------
     def ready(self) -> dict:
@@ -195,17 +192,9 @@ class LiveEngine:
         with self._lock:
             self._error = f"processing the {kind} at {t:g} s failed: {' '.join(str(e).split())}"
 
-    def _warm(self, warm, k: int) -> None:
-        try:
-            warm(self)
-        except Exception as e:  # noqa: BLE001 - any model failing on dummy input fails the engine's start
-            self._warm_error = f"warming the live engine's models up failed: {' '.join(str(e).split())}"
-        finally:
-            self._warmed[k].set()
-
     def _work_faces(self) -> None:
         """Faces and visual features of each frame; audio and the end passed on in order."""
-        self._warm(warm_faces, 0)
+        self._warmup.run(warm_faces, self)
         while True:
             kind, t, data, arrival = self._q.get()
             if kind == "frame":
@@ -224,7 +213,7 @@ class LiveEngine:
     def _work_rows(self) -> None:
         """Everything queued is taken in, then the audio rows computed and the rows resolved once
         (behind, the worker catches up in few long steps rather than many short ones)."""
-        self._warm(warm_rows, 1)
+        self._warmup.run(warm_rows, self)
         while True:
             items = [self._rows_q.get()]
             while len(items) < 256:

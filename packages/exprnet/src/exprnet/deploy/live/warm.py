@@ -9,6 +9,8 @@ warms the models it runs (openSMILE keeps one instance per thread) before the en
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 
 from .person import Person
@@ -45,3 +47,25 @@ def warm_rows(engine) -> None:
             for k in range(n)]
     p.push(rows[: n // 2])
     p.push(rows[n // 2:], closed=True)
+
+
+class Warmup:
+    """The two workers' warm-ups: each runs its part in its own thread; the engine waits for both."""
+
+    def __init__(self):
+        self.error: str | None = None
+        self.done = {warm_faces: threading.Event(), warm_rows: threading.Event()}
+
+    def run(self, part, engine) -> None:
+        try:
+            part(engine)
+        except Exception as e:  # noqa: BLE001 - any model failing on dummy input fails the engine's start
+            self.error = f"warming the live engine's models up failed: {' '.join(str(e).split())}"
+        finally:
+            self.done[part].set()
+
+    def wait(self) -> str | None:
+        """Once both parts ran: their error (one line), or None."""
+        for ev in self.done.values():
+            ev.wait()
+        return self.error
