@@ -94,6 +94,13 @@ def rss_mb(pid: int) -> float | None:
     return None
 
 
+def loadavg() -> str:
+    try:
+        return Path("/proc/loadavg").read_text().split()[0]
+    except OSError:
+        return "?"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seconds", type=float, default=20.0, help="clip length (seconds)")
@@ -115,6 +122,7 @@ def main() -> None:
     cmd = ["exprnet", "live", "--bundle", str(bundle), "--source", str(clip), "--realtime", "--out", str(out),
            "--detect-every", a.detect_every, "--threads", a.threads]
     print("$", " ".join(cmd), flush=True)
+    load0 = loadavg()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     samples: list[tuple[float, float]] = []  # (seconds since the first decided row, RSS MB)
     csv = out / f"{clip.stem}.csv"
@@ -133,7 +141,8 @@ def main() -> None:
     look = s["lookahead_s"] * 1000
     med, p95 = s["latency_ms"]["median"] - look, s["latency_ms"]["p95"] - look
     print(f"\nbundle {bundle} | clip {clip.name} ({seconds:g} s, 640x480, 30 fps) | "
-          f"detect every {a.detect_every}, torch threads {a.threads}")
+          f"detect every {a.detect_every}, torch threads {a.threads} | load average {load0} at start, "
+          f"{loadavg()} at end (2 cores: above ~2 the other jobs slow every stage)")
     print(f"{'':34}{'measured':>12}{'target':>12}")
     rows = [("frames decided per second", f"{s['fps']:.1f}", f">= {TARGETS['fps']:g}"),
             ("frames dropped", f"{s['dropped']} of {s['frames']}", "0"),
@@ -148,6 +157,10 @@ def main() -> None:
                  ("RSS growth over the 2nd half (MB)", f"{(half[-1] - half[0]) if half else 0:+.0f}", "~0")]
     for name, v, target in rows:
         print(f"{name:34}{v:>12}{target:>12}")
+    if samples:  # a plateau (allocator high-water mark) or a climb (something kept): the RSS over the run
+        span = samples[-1][0]
+        at = [min(samples, key=lambda s, x=x: abs(s[0] - x)) for x in np.linspace(0, span, 11)]
+        print("RSS over the run (s: MB): " + ", ".join(f"{t:.0f}: {m:.0f}" for t, m in at))
     ok = (s["fps"] >= TARGETS["fps"] and s["dropped"] == 0 and med <= TARGETS["median"] and p95 <= TARGETS["p95"])
     print("targets met" if ok else "targets NOT met")
 

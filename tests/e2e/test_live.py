@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import json
 import time
+from collections import Counter
 from pathlib import Path
 
+import featurizer
 import numpy as np
 import pytest
 from exprnet.cli import app as exprnet_app
 from exprnet.deploy.bundle import Bundle
 from exprnet.deploy.infer import Inferencer
 from exprnet.deploy.live import LiveEngine, LiveError
+from exprnet.deploy.live import engine as live_engine
 from exprnet.deploy.outputs import read_csv
 from featurizer import stream_media
 from featurizer.cli import app as featurizer_app
@@ -111,6 +114,56 @@ def test_causal_members_live_equal_infer(runs: Path, live_store: Path, corpus: C
     assert [r["face"] for r in rows] == p.face.tolist()
     assert np.allclose([r["time"] for r in rows], p.time)
     assert all(r["latency_ms"] >= 0 and r["dropped"] == 0 for r in rows)
+
+
+def test_every_model_is_warmed_up_before_the_engine_is_ready_and_no_state_is_kept(
+        runs: Path, live_store: Path, corpus: Corpus, clip: Path, tmp_path: Path, monkeypatch):
+    b = _bundle(runs, live_store, corpus, tmp_path / "B", ["lstm", "baseline-train"], "none")
+    inf = Inferencer(b, detect_every=1)
+    inf.load()
+    calls: Counter = Counter()
+
+    def counted(name: str, f):
+        def call(*a, **k):
+            calls[name] += 1
+            return f(*a, **k)
+        return call
+
+    for f in b.recipe.features:
+        e = inf.cache.get(f.name)
+        meth = "extract_faces" if f.modality == "visual" else "extract_audio" if e.timing.kind == "hop" \
+            else "extract_windows"
+        monkeypatch.setattr(e, meth, counted(f.name, getattr(e, meth)))
+    lstm, base = b.members
+    lstm.predictor._net.register_forward_hook(lambda *_: calls.update(["lstm"]))
+    monkeypatch.setattr(base.lr.classifier, "predict_proba", counted("baseline", base.lr.classifier.predict_proba))
+
+    def load_detector(*a, **k):
+        d = featurizer.load_detector(*a, **k)
+        monkeypatch.setattr(d, "detect", counted("detector", d.detect))
+        return d
+
+    monkeypatch.setattr(live_engine, "load_detector", load_detector)
+    eng = LiveEngine(inf, fps=FPS, name="w")
+    assert set(calls) == {*LIVE_MODELS.split(","), "lstm", "baseline", "detector"}  # each ran before ready()
+    assert eng.ready()["sample_rate"] == 16_000
+    assert eng.faces.tracker.detector_runs == 0 and eng.faces.slots == [] and eng.people == {}
+    assert eng.audio.start is None and len(eng.audio.buf) == 0 and eng.summary()["frames"] == 0
+    assert eng.close() == []
+
+
+def test_a_model_failing_its_warm_up_fails_the_engine_on_one_line(starter: Path, monkeypatch):
+    inf = Inferencer(Bundle.load(starter))
+    inf.load()
+    (fer,) = [inf.cache.get(f.name) for f in inf.recipe.features if f.modality == "visual"]
+
+    def broken(crops):
+        raise RuntimeError("weights\nmissing")
+
+    monkeypatch.setattr(fer, "extract_faces", broken)
+    with pytest.raises(LiveError) as e:
+        LiveEngine(inf, fps=FPS, sample_rate=None, name="f")
+    assert str(e.value) == "warming the live engine's models up failed: weights missing"
 
 
 def test_track_normalisation_uses_the_moments_so_far_and_equals_infer_at_the_last_frame(

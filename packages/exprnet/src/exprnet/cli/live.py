@@ -69,8 +69,9 @@ def live(
             inf.load()
         stream = open_source(source, realtime=realtime, audio=not no_audio)
         try:
-            engine = LiveEngine(inf, fps=stream.fps, sample_rate=16000 if stream.has_audio else None,
-                                max_pending=max_pending, name=_name(source), decode_lag_s=decode_lag)
+            with io.err.status("warming the models up (each runs once before the stream starts)"):
+                engine = LiveEngine(inf, fps=stream.fps, sample_rate=16000 if stream.has_audio else None,
+                                    max_pending=max_pending, name=_name(source), decode_lag_s=decode_lag)
         except BaseException:
             stream.close()
             raise

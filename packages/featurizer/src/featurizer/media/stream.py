@@ -4,13 +4,17 @@ live use (``exprnet live``).
 ``stream_media(source)`` opens it (its ``fps``, ``has_audio``); iterating yields ``("frame", t, rgb)`` (RGB uint8) and ``("audio", t, pcm)`` (mono
 float32 at 16 kHz, ``t`` its first sample's presentation time): the audio goes through one
 libswresample pass exactly as :func:`~featurizer.media.decode.load_audio` decodes it (the same
-samples, chunk by chunk), so a file streamed equals the file read whole. ``realtime``: paced at the
-source's own timestamps (a file played as a live source). A camera is a whole number (``/dev/videoN``
+samples, chunk by chunk), so a file streamed equals the file read whole. Items come in timestamp
+order, as a camera and a microphone deliver them: a file stores its audio up to a second or more
+away from the video of the same moment (its muxer's interleaving), so the streams are read ahead
+and merged (at most ``MAX_SKEW_S`` apart). ``realtime``: paced at the source's own timestamps (a
+file played as a live source: each item comes when its moment does). A camera is a whole number (``/dev/videoN``
 through v4l2 on Linux, the device index through AVFoundation on macOS) or a device path.
 """
 
 from __future__ import annotations
 
+import heapq
 import os
 import sys
 import time
@@ -22,6 +26,8 @@ import numpy as np
 
 from ..errors import MediaError
 from .decode import SAMPLE_RATE, _open
+
+MAX_SKEW_S = 2.0  # read ahead of the other stream at most this far (an audio track that ends early): decoded frames held
 
 
 def camera_device(source: str | int) -> tuple[str, str] | None:
@@ -107,20 +113,42 @@ class MediaStream:
                 pace(t)
                 yield "audio", t, pcm
 
-        try:
+        def demuxed() -> Iterator[tuple[str, float, np.ndarray]]:
             for packet in c.demux(*streams):
                 for frame in packet.decode():
                     if isinstance(frame, av.AudioFrame):
                         yield from chunks(frame)
                     elif frame.time is not None:
-                        pace(float(frame.time))
                         yield "frame", float(frame.time), frame.to_ndarray(format="rgb24")
             if resampler is not None:
                 yield from chunks(None)
+
+        try:
+            for kind, t, x in merged(demuxed(), len(streams)):
+                pace(t)
+                yield kind, t, x
         except av.error.FFmpegError as e:
             raise MediaError(str(self.source), f"decoding failed ({' '.join(str(e).split())})") from None
         finally:
             c.close()
+
+
+def merged(items: Iterator[tuple[str, float, np.ndarray]], n_kinds: int) -> Iterator[tuple[str, float, np.ndarray]]:
+    """Items of ``n_kinds`` kinds, each kind in time order, in time order overall: an item is let
+    out once every kind has reached its time (or another kind is ``MAX_SKEW_S`` past it)."""
+    heap: list[tuple[float, int, str, np.ndarray]] = []
+    last: dict[str, float] = {}
+    for k, (kind, t, x) in enumerate(items):
+        heapq.heappush(heap, (t, k, kind, x))
+        last[kind] = t
+        safe = min(last.values()) if len(last) == n_kinds else -np.inf
+        safe = max(safe, max(last.values()) - MAX_SKEW_S)
+        while heap and heap[0][0] <= safe:
+            t0, _, kind0, x0 = heapq.heappop(heap)
+            yield kind0, t0, x0
+    while heap:
+        t0, _, kind0, x0 = heapq.heappop(heap)
+        yield kind0, t0, x0
 
 
 def stream_media(source: str | int | os.PathLike, realtime: bool = False, audio: bool = True) -> MediaStream:

@@ -23,10 +23,11 @@ import numpy as np
 from featurizer import FeaturizerError, load_detector
 
 from .audio import MIN_CONTEXT_S, LiveAudio, frame_interval
-from .errors import LiveError, timestamp
+from .errors import LiveError, image, samples, timestamp
 from .faces import LiveFaces
 from .person import Person
 from .tasks import row_columns
+from .warm import Warmup, warm_faces, warm_rows
 
 DEFAULT_LAG_S = 0.5  # a sequence decoder's fixed lag
 
@@ -83,8 +84,12 @@ class LiveEngine:
         self._rows_q: queue.Queue = queue.Queue(maxsize=16)  # back-pressure: a slow second stage drops frames early
         self._worker = threading.Thread(target=self._work_faces, name="exprnet-live-faces", daemon=True)
         self._rows_worker = threading.Thread(target=self._work_rows, name="exprnet-live-rows", daemon=True)
+        self._warmup = Warmup()
         self._worker.start()
         self._rows_worker.start()
+        if (err := self._warmup.wait()) is not None:  # each worker warms its models first: ready() comes after
+            self.close()
+            raise LiveError(err)
 
     # --- the caller's side -------------------------------------------------------------------
     def ready(self) -> dict:
@@ -104,10 +109,7 @@ class LiveEngine:
         as the machine goes, not a live source)."""
         self._check_open()
         t = timestamp(t, "frame")
-        a = np.asarray(rgb) if isinstance(rgb, np.ndarray) else None
-        if a is None or a.ndim != 3 or a.shape[2] != 3 or a.dtype != np.uint8 or min(a.shape[:2]) < 8:
-            what = f"an array of shape {a.shape} and dtype {a.dtype}" if a is not None else type(rgb).__name__
-            raise LiveError(f"frame at {t:g} s is not an image ({what}); give an RGB uint8 array (height, width, 3)")
+        a = image(t, rgb)
         if self._last_t is not None and t <= self._last_t:
             raise LiveError(f"frame at {t:g} s comes after the frame at {self._last_t:g} s; timestamps must increase")
         self._last_t = t
@@ -137,10 +139,7 @@ class LiveEngine:
         if rate != self.sample_rate:
             raise LiveError(f"audio at {rate} Hz, but the stream was opened at {self.sample_rate} Hz; "
                             f"send {self.sample_rate} Hz mono")
-        x = np.asarray(pcm)
-        if x.ndim != 1 or x.dtype.kind != "f" or not np.isfinite(x).all():
-            raise LiveError(f"audio at {t:g} s is not mono float samples (shape {x.shape}, {x.dtype}); "
-                            "give a 1-D float32 array in [-1, 1]")
+        x = samples(t, pcm)
         if self._audio_end is not None and t < self._audio_end - 0.5 / rate:
             raise LiveError(f"audio at {t:g} s starts before the end of the audio already pushed "
                             f"({self._audio_end:g} s); timestamps must not go back")
@@ -195,6 +194,7 @@ class LiveEngine:
 
     def _work_faces(self) -> None:
         """Faces and visual features of each frame; audio and the end passed on in order."""
+        self._warmup.run(warm_faces, self)
         while True:
             kind, t, data, arrival = self._q.get()
             if kind == "frame":
@@ -213,6 +213,7 @@ class LiveEngine:
     def _work_rows(self) -> None:
         """Everything queued is taken in, then the audio rows computed and the rows resolved once
         (behind, the worker catches up in few long steps rather than many short ones)."""
+        self._warmup.run(warm_rows, self)
         while True:
             items = [self._rows_q.get()]
             while len(items) < 256:

@@ -8,6 +8,16 @@ const $ = (id) => document.getElementById(id);
 const state = { config: {}, clip: null, clipTrack: 0, live: { rows: [], classes: [], errors: [], summary: null } };
 window.exprnet = state; // for the browser test and the curious
 
+// the clip's and the live tab's view: one template (index.html), its parts named per tab
+for (const slot of document.querySelectorAll("[data-view]")) {
+  const view = $("view").content.cloneNode(true), name = slot.dataset.view;
+  const ids = Object.fromEntries((slot.dataset.ids || "").split(" ").filter(Boolean).map((p) => p.split(":")));
+  for (const el of view.querySelectorAll("[data-part]")) el.id = ids[el.dataset.part] || `${name}-${el.dataset.part}`;
+  view.querySelector("video").setAttribute(slot.dataset.video, "");
+  view.querySelector("canvas").setAttribute("aria-label", slot.dataset.timeline);
+  slot.replaceWith(view);
+}
+
 // -- helpers ---------------------------------------------------------------------------------------
 function apiKey() { return $("api-key").value.trim(); }
 
@@ -169,9 +179,9 @@ function showClip(file, doc) {
   const n = doc.tracks.reduce((a, t) => a + t.frames.length, 0);
   const warn = doc.warnings && doc.warnings.length ? " · " + doc.warnings.join(" · ") : "";
   say($("clip-status"), `${doc.video}: ${doc.tracks.length} person(s), ${n} frames in ${doc.timing.total.toFixed(1)} s${warn}`);
-  const sel = $("track");
+  const sel = $("clip-track");
   sel.replaceChildren(...doc.tracks.map((t, k) => new Option(t.track, String(k))));
-  $("track-box").hidden = doc.tracks.length < 2;
+  $("clip-track-box").hidden = doc.tracks.length < 2;
   const v = $("clip-video");
   if (v.src) URL.revokeObjectURL(v.src);
   v.src = URL.createObjectURL(file);
@@ -223,7 +233,7 @@ function clipLoop() {
 $("clip-video").addEventListener("play", clipLoop);
 $("clip-video").addEventListener("seeked", syncClip);
 $("clip-video").addEventListener("loadeddata", syncClip);
-$("track").addEventListener("change", (e) => { state.clipTrack = Number(e.target.value); syncClip(); });
+$("clip-track").addEventListener("change", (e) => { state.clipTrack = Number(e.target.value); syncClip(); });
 $("clip-timeline").addEventListener("click", (e) => {
   const doc = state.clip;
   if (!doc) return;
