@@ -19,7 +19,13 @@ from exprnet.tasks.submission import read_au_submission, read_va_submission
 from exprnet.training import experiment
 from exprnet.training.experiment import prepare
 from exprnet.training.runfolder import RunFolder
-from featurizer.core.annotations import find_annotations, read_labels, source_video, write_au_annotation, write_va_annotation
+from featurizer.core.annotations import (
+    find_annotations,
+    read_labels,
+    source_video,
+    write_au_annotation,
+    write_va_annotation,
+)
 
 from .conftest import config_for
 from .synth import make_corpus
