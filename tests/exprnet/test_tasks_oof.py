@@ -203,3 +203,28 @@ def test_in_sample_without_folds_says_so(three, tmp_path):
     experiment.train(_cfg(three, [three.va_dir], kind="none", calibrate="none", folds=0), out)
     rec = json.loads((out / "task_post.json").read_text())
     assert rec["source"].startswith("in-sample") and not (out / "oof").exists()
+
+
+def test_bundle_takes_the_runs_task_post_and_refits_for_runs_without(three, run_all, tmp_path):
+    from exprnet.deploy.make_tasks import make_task_bundle
+
+    labels = [str(three.labels), str(three.va_dir), str(three.au_dir)]
+    out = make_task_bundle([run_all], str(three.store), labels, tmp_path / "b", device="cpu")
+    rec = json.loads((run_all / "task_post.json").read_text())
+    post = json.loads((out / "bundle.json").read_text())["task_post"]
+    assert post == {"va": rec["va"], "au": rec["au"]}
+    # a run that kept none (made before this): fitted here on its in-sample training predictions
+    old = tmp_path / "old"
+    shutil.copytree(run_all, old)
+    (old / "task_post.json").unlink()
+    out = make_task_bundle([old], str(three.store), labels, tmp_path / "b2", device="cpu")
+    post = json.loads((out / "bundle.json").read_text())["task_post"]
+    prep = prepare(RunFolder(old).read_config())
+    train = RunFolder(old).read_tracks()["train"]
+    best, slices = _predict(old, "best", prep.bank, train)
+    va_files, au_files = find_annotations(three.va_dir), find_annotations(three.au_dir)
+    tv, ta = [t for t in train if t in va_files], [t for t in train if t in au_files]
+    va = fit_va_post([best[t][:, slices["va"]] for t in tv], [read_labels(va_files[t].path).values for t in tv])
+    au = fit_au_post([best[t][:, slices["au"]] for t in ta], [read_labels(au_files[t].path).values for t in ta])
+    assert post["va"]["width"] == va.width and post["au"]["widths"] == au.to_dict()["widths"]
+    np.testing.assert_allclose(post["au"]["thresholds"], au.thresholds)
