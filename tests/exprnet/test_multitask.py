@@ -191,6 +191,7 @@ def test_cli_train_repeats_labels_and_predicts_each_task(three, tmp_path):
                             "--out", str(tmp_path / "r")], env={"COLUMNS": "200"})
     assert r.exit_code == 0, r.output
     assert "VA CCC" in r.output and "AU F1" in r.output
+    assert "after post-processing fitted in-sample (the run's best checkpoint" in r.output  # smooth.folds 0
     # the VA and AU baselines (exprnet.tasks.baselines) on the same data
     r = runner.invoke(app, ["baseline", "--store", str(three.store), "--features", ",".join(three.features),
                             "--labels", str(three.va_dir), "--labels", str(three.au_dir), "--out", str(tmp_path / "b")],
