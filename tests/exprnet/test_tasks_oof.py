@@ -228,3 +228,18 @@ def test_bundle_takes_the_runs_task_post_and_refits_for_runs_without(three, run_
     au = fit_au_post([best[t][:, slices["au"]] for t in ta], [read_labels(au_files[t].path).values for t in ta])
     assert post["va"]["width"] == va.width and post["au"]["widths"] == au.to_dict()["widths"]
     np.testing.assert_allclose(post["au"]["thresholds"], au.thresholds)
+
+
+def test_a_broken_task_post_is_one_clear_error(run_all, tmp_path):
+    from exprnet.errors import RunError
+    from exprnet.prediction.run_post import RunPost
+
+    bad = tmp_path / "bad"
+    shutil.copytree(run_all, bad)
+    rec = json.loads((bad / "task_post.json").read_text())
+    rec["au"]["thresholds"] = rec["au"]["thresholds"][:5]
+    (bad / "task_post.json").write_text(json.dumps(rec))
+    with pytest.raises(RunError) as e:
+        RunPost.of(bad, ["expr", "va", "au"])
+    msg = str(e.value)
+    assert "task_post.json" in msg and "5 thresholds" in msg and "\n" not in msg

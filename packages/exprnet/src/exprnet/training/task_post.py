@@ -27,7 +27,7 @@ from featurizer.core.files import atomic_write_json
 
 from ..config import RunConfig
 from ..data.bank import FeatureBank
-from ..errors import ConfigError, RunError
+from ..errors import ConfigError, DataError, RunError
 from ..postprocess.calibration import resolve_mode
 from ..postprocess.smoothing import tracks_for_width
 from ..reports.progress import Reporter
@@ -50,9 +50,9 @@ def read_task_post(run_root: str | Path) -> dict[str, Any] | None:
         for task, cls in (("va", VAPost), ("au", AUPost)):
             if task in d:
                 cls.from_dict(d[task])
-    except (ValueError, KeyError, TypeError) as e:
+    except (ValueError, KeyError, TypeError, DataError) as e:
         raise RunError(str(path), f"holds no valid VA/AU post-processing ({e})",
-                       "delete it and refit: `exprnet train --resume` of the finished run does") from None
+                       "delete it (exprnet bundle then refits it in-sample), or train the run again") from None
     return d
 
 
@@ -67,14 +67,11 @@ def posts_of(rec: dict[str, Any] | None) -> dict[str, Post]:
     return out
 
 
-def scores_of(task: str, post: Post | None, preds: Sequence[np.ndarray], trues: Sequence[np.ndarray]) -> dict[str, float]:
-    """A task's pooled scores (the contract's keys) of predictions, raw (``post`` None: AU at 0.5) or post-processed."""
+def scores_of(task: str, post: Post, preds: Sequence[np.ndarray], trues: Sequence[np.ndarray]) -> dict[str, float]:
+    """A task's pooled scores (the contract's keys) of predictions after ``post``."""
     y = np.concatenate(trues)
-    if task == "va":
-        p = post.apply(preds) if post is not None else preds
-        return va_scores(np.concatenate(p), y)
-    p = post.apply(preds) if post is not None else [(q >= 0.5).astype(np.int8) for q in preds]
-    return au_scores(np.concatenate(p), y)
+    p = np.concatenate(post.apply(preds))
+    return va_scores(p, y) if task == "va" else au_scores(p, y)
 
 
 def fit_task_posts(preds: dict[str, list[np.ndarray]], trues: dict[str, list[np.ndarray]]) -> dict[str, Post]:
