@@ -2,7 +2,8 @@
 
 A multi-task run (the bank holds VA or AU targets) trains one head per task on the shared encoder
 with :class:`~exprnet.training.multitask.MultiTaskLoss` and keeps the checkpoint with the best
-mean of the tasks' validation scores; EXPR alone runs exactly as before.
+mean of the tasks' validation scores, then fits each task's post-processing on its training tracks
+(:mod:`~exprnet.training.task_post`); EXPR alone runs exactly as before.
 
 Everything a killed run needs to continue is saved at the end of each epoch (``last.pt``:
 weights, optimizer, scheduler, grad scaler, torch RNG, history); the batch order of epoch ``e``
