@@ -176,7 +176,7 @@ def run_size(size: str, args: argparse.Namespace, root: Path) -> list[dict[str, 
             oo[t].append(b)
 
     for seed in range(args.seeds):
-        for t in args.tasks:
+        for t in args.tasks if args.single else []:
             out = root / "runs" / f"{size}-{t}"
             folds = args.folds if t != "expr" else 0
             single[t].append(network(c, SINGLE[t], [t], seed, frames, args.threads, out, sets, folds)[t])
@@ -192,12 +192,13 @@ def run_size(size: str, args: argparse.Namespace, root: Path) -> list[dict[str, 
                 post_rows(out, t, mposted, moofed)
     rows = []
     for t in args.tasks:
-        rows += [{"size": size, "task": t, "method": f"{t.upper()} baseline", "scores": base[t]},
-                 {"size": size, "task": t, "method": SINGLE[t], "scores": single[t]}]
+        rows += [{"size": size, "task": t, "method": f"{t.upper()} baseline", "scores": base[t]}]
+        rows += [{"size": size, "task": t, "method": SINGLE[t], "scores": single[t]}] if args.single else []
         rows += [{"size": size, "task": t, "method": "recommended-all", "scores": multi[t]}] if args.multi else []
         if t == "expr":
             continue
-        for name, ins, oo in [(SINGLE[t], posted, oofed)] + ([("recommended-all", mposted, moofed)] if args.multi else []):
+        for name, ins, oo in ([(SINGLE[t], posted, oofed)] if args.single else []) + \
+                ([("recommended-all", mposted, moofed)] if args.multi else []):
             rows.append({"size": size, "task": t, "method": f"{name} {POST}", "scores": ins[t]})
             if oo[t]:
                 rows.append({"size": size, "task": t, "method": f"{name} {OOF}", "scores": oo[t]})
@@ -237,6 +238,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--folds", type=int, default=3, help="the VA/AU networks' out-of-fold sub-runs (0: none, no oof rows)")
     ap.add_argument("--no-multi", dest="multi", action="store_false", help="skip recommended-all")
+    ap.add_argument("--no-single", dest="single", action="store_false", help="skip the single-task networks")
     ap.add_argument("--root", type=Path, default=None, help="where corpora and runs go (default: a temporary folder)")
     args = ap.parse_args()
     args.tasks = [t for t in args.tasks.split(",") if t]
