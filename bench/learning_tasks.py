@@ -14,10 +14,13 @@ mean +- sd over ``--seeds``. Nothing is chosen on validation: baselines fit thei
 out of fold on training tracks; networks are scored at their *last* epoch (fixed budget), raw
 (no post-processing for any task, EXPR's `recommended` included, so single and multi compare
 like for like); ``+ post (train)`` rows add the task's post-processing (VA smoothing width; AU
-per-AU thresholds and smoothing) fitted on the network's own training-track predictions. Targets printed at the end: `recommended` for VA and AU >= its task's baseline;
+per-AU thresholds and smoothing) fitted on the network's own training-track predictions (in sample),
+``+ post (oof)`` rows the one the run fitted itself on ``--folds`` sub-runs' out-of-fold
+predictions (``smooth.folds``, RUN/task_post.json), both applied to the last checkpoint. Targets printed at the end: `recommended` for VA and AU >= its task's baseline;
 `recommended-all` within 0.02 of single-task on every task (or better).
 
     uv run python bench/learning_tasks.py --size small --budget-frames 300000
+    uv run python bench/learning_tasks.py --size small --tasks au --no-multi --budget-frames 120000
     uv run python bench/learning_tasks.py --size both --seeds 2
 """
 
@@ -46,6 +49,7 @@ from exprnet.training.runfolder import RunFolder
 TASKS = {"va": ("val_va", "VA CCC"), "au": ("val_au_f1", "AU F1"), "expr": ("val_f1", "EXPR F1")}
 SINGLE = {"va": "recommended-va", "au": "recommended-au", "expr": "recommended"}
 POST = "+ post (train)"  # the task's post-processing fitted on the network's training-track predictions
+OOF = "+ post (oof)"  # the one the run fitted on its sub-runs' out-of-fold predictions (smooth.folds)
 BUDGET = {"small": 540_000, "large": 400_000}  # training frames per network (bench/learning.py's budgets)
 
 
@@ -96,10 +100,12 @@ def baselines(c: Any, seeds: int, threads: int) -> dict[str, list[float]]:
 
 
 def network(c: Any, preset: str, tasks: list[str], seed: int, frames: int, threads: int, out: Path,
-            sets: dict[str, Any]) -> dict[str, float]:
-    """Train ``preset`` on ``tasks`` for ``frames`` training frames; each task's score at the last epoch."""
+            sets: dict[str, Any], folds: int = 0) -> dict[str, float]:
+    """Train ``preset`` on ``tasks`` for ``frames`` training frames; each task's score at the last
+    epoch. ``folds``: the run's VA/AU post-processing fitted on that many sub-runs' out-of-fold
+    predictions (each sub-run the same budget); EXPR's calibration and decoding stay off."""
     layers = [load_preset(preset), data_layer(c, tasks, threads),
-              {"train": {"seed": seed}, "smooth": {"kind": "none", "calibrate": "none", "folds": 0}}, sets]
+              {"train": {"seed": seed}, "smooth": {"kind": "none", "calibrate": "none", "folds": folds}}, sets]
     cfg = build_config(*layers).resolved()
     steps = math.ceil(frames / (cfg.train.batch_size * (cfg.model.segment or 1)))
     layers.append({"train": {"steps": steps}})
@@ -108,7 +114,8 @@ def network(c: Any, preset: str, tasks: list[str], seed: int, frames: int, threa
     experiment.train(build_config(*layers), out)
     with open(RunFolder(out).epochs_csv) as f:
         last = list(csv.DictReader(f))[-1]
-    print(f"  {preset} on {'+'.join(tasks)} seed {seed}: {steps} steps in {time.perf_counter() - t0:.0f} s; last epoch "
+    print(f"  {preset} on {'+'.join(tasks)} seed {seed}: {steps} steps{f' (+ {folds} sub-runs)' if folds else ''} in "
+          f"{time.perf_counter() - t0:.0f} s; last epoch "
           + ", ".join(f"{TASKS[t][1]} {float(last[TASKS[t][0]]):.4f}" for t in tasks), flush=True)
     return {t: float(last[TASKS[t][0]]) for t in tasks}
 
@@ -121,26 +128,31 @@ def task_labels(c: Any, task: str) -> dict[str, tuple[str, np.ndarray]]:
     return {t: (a.split, read_labels(a.path).values) for t, a in find_annotations(d).items()}
 
 
-def with_post(c: Any, run: Path, task: str) -> float:
-    """The network's last checkpoint, then its task's post-processing (VA smoothing width; AU per-AU
-    thresholds and smoothing) fitted on its own predictions of the training tracks (in sample:
-    nothing from validation); the validation score."""
+def with_post(c: Any, run: Path, task: str) -> tuple[float, float | None]:
+    """The network's last checkpoint on the validation tracks, then its task's post-processing (VA
+    smoothing width; AU per-AU thresholds and smoothing): fitted on its own predictions of the
+    training tracks (in sample), and the one the run fitted on out-of-fold predictions
+    (``RUN/task_post.json``, None without ``smooth.folds``); nothing from validation. The two
+    validation scores."""
     from exprnet.prediction.tasks import predict_tasks
     from exprnet.tasks.metrics import au_scores, va_scores
     from exprnet.tasks.post import fit_au_post, fit_va_post
+    from exprnet.training.task_post import posts_of, read_task_post
 
     labels = task_labels(c, task)
     out = run / "bench_predict"
-    predict_tasks(run, str(c.store), sorted(labels), out, checkpoint="last", device="cpu")
+    predict_tasks(run, str(c.store), sorted(labels), out, checkpoint="last", device="cpu", raw=True)
     pred = {t: np.load(out / task / f"{t}.npy") for t in labels}
     tr = [t for t, (s, _) in labels.items() if s == "Train_Set"]
     va = [t for t, (s, _) in labels.items() if s != "Train_Set"]
     y = np.concatenate([labels[t][1] for t in va])
-    if task == "va":
-        post = fit_va_post([pred[t] for t in tr], [labels[t][1] for t in tr])
-        return va_scores(np.concatenate(post.apply([pred[t] for t in va])), y)["va"]
-    post = fit_au_post([pred[t] for t in tr], [labels[t][1] for t in tr])
-    return au_scores(np.concatenate(post.apply([pred[t] for t in va])), y)["au_f1"]
+    rec = read_task_post(run)
+    oof = posts_of(rec).get(task) if rec and rec["source"].startswith("out of fold") else None
+    fit, score = (fit_va_post, lambda p: va_scores(p, y)["va"]) if task == "va" else \
+        (fit_au_post, lambda p: au_scores(p, y)["au_f1"])
+    in_sample = fit([pred[t] for t in tr], [labels[t][1] for t in tr])
+    return (score(np.concatenate(in_sample.apply([pred[t] for t in va]))),
+            None if oof is None else score(np.concatenate(oof.apply([pred[t] for t in va]))))
 
 
 def run_size(size: str, args: argparse.Namespace, root: Path) -> list[dict[str, Any]]:
@@ -154,26 +166,42 @@ def run_size(size: str, args: argparse.Namespace, root: Path) -> list[dict[str, 
     multi: dict[str, list[float]] = {t: [] for t in TASKS}
     posted: dict[str, list[float]] = {t: [] for t in TASKS}
     mposted: dict[str, list[float]] = {t: [] for t in TASKS}
+    oofed: dict[str, list[float]] = {t: [] for t in TASKS}
+    moofed: dict[str, list[float]] = {t: [] for t in TASKS}
+
+    def post_rows(out: Path, t: str, ins: dict[str, list[float]], oo: dict[str, list[float]]) -> None:
+        a, b = with_post(c, out, t)
+        ins[t].append(a)
+        if b is not None:
+            oo[t].append(b)
+
     for seed in range(args.seeds):
-        for t in args.tasks:
+        for t in args.tasks if args.single else []:
             out = root / "runs" / f"{size}-{t}"
-            single[t].append(network(c, SINGLE[t], [t], seed, frames, args.threads, out, sets)[t])
+            folds = args.folds if t != "expr" else 0
+            single[t].append(network(c, SINGLE[t], [t], seed, frames, args.threads, out, sets, folds)[t])
             if t != "expr":
-                posted[t].append(with_post(c, out, t))
+                post_rows(out, t, posted, oofed)
+        if not args.multi:
+            continue
         out = root / "runs" / f"{size}-all"
-        m = network(c, "recommended-all", ["expr", "va", "au"], seed, frames, args.threads, out, sets)
+        m = network(c, "recommended-all", ["expr", "va", "au"], seed, frames, args.threads, out, sets, args.folds)
         for t in TASKS:
             multi[t].append(m[t])
             if t != "expr":
-                mposted[t].append(with_post(c, out, t))
+                post_rows(out, t, mposted, moofed)
     rows = []
     for t in args.tasks:
-        rows += [{"size": size, "task": t, "method": f"{t.upper()} baseline", "scores": base[t]},
-                 {"size": size, "task": t, "method": SINGLE[t], "scores": single[t]},
-                 {"size": size, "task": t, "method": "recommended-all", "scores": multi[t]}]
-        if t != "expr":
-            rows += [{"size": size, "task": t, "method": f"{SINGLE[t]} {POST}", "scores": posted[t]},
-                     {"size": size, "task": t, "method": f"recommended-all {POST}", "scores": mposted[t]}]
+        rows += [{"size": size, "task": t, "method": f"{t.upper()} baseline", "scores": base[t]}]
+        rows += [{"size": size, "task": t, "method": SINGLE[t], "scores": single[t]}] if args.single else []
+        rows += [{"size": size, "task": t, "method": "recommended-all", "scores": multi[t]}] if args.multi else []
+        if t == "expr":
+            continue
+        for name, ins, oo in ([(SINGLE[t], posted, oofed)] if args.single else []) + \
+                ([("recommended-all", mposted, moofed)] if args.multi else []):
+            rows.append({"size": size, "task": t, "method": f"{name} {POST}", "scores": ins[t]})
+            if oo[t]:
+                rows.append({"size": size, "task": t, "method": f"{name} {OOF}", "scores": oo[t]})
     return rows
 
 
@@ -208,6 +236,9 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=None)
     ap.add_argument("--tasks", default="va,au,expr", help="which tasks' rows (recommended-all is trained on all three)")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--folds", type=int, default=3, help="the VA/AU networks' out-of-fold sub-runs (0: none, no oof rows)")
+    ap.add_argument("--no-multi", dest="multi", action="store_false", help="skip recommended-all")
+    ap.add_argument("--no-single", dest="single", action="store_false", help="skip the single-task networks")
     ap.add_argument("--root", type=Path, default=None, help="where corpora and runs go (default: a temporary folder)")
     args = ap.parse_args()
     args.tasks = [t for t in args.tasks.split(",") if t]

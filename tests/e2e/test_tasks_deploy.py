@@ -1,8 +1,8 @@
 """The three ABAW tasks through deployment, from the demo corpus's videos: `featurizer demo-data`
 (EXPR, VA_Set, AU_Set) -> `featurizer extract` -> a multi-task `exprnet train` -> `exprnet bundle`
 -> `exprnet infer --labels` x3 on the held-out video -> `/v1/expressions`. Checks each task's
-columns and fields, that the bundle's VA smoothing and AU thresholds are what the fitters choose
-on the run's training predictions and labels (never validation's), and that infer's scores are
+columns and fields, that the bundle's VA smoothing and AU thresholds are the run's, what the
+fitters choose on the run's training predictions and labels (never validation's), and that infer's scores are
 exprnet.tasks' metrics on what the CSV holds. Tiny settings (audio features: no face detection)."""
 
 from __future__ import annotations
@@ -65,12 +65,16 @@ def test_bundle_holds_every_task_fitted_on_training_tracks_only(bundle: Path, de
     assert manifest["format_version"] == 2 and manifest["tasks"] == ["expr", "va", "au"]
     assert manifest["members"][0]["tasks"] == ["expr", "va", "au"]
     post = manifest["task_post"]
-    # the independent path: the run's own predictions on its training tracks (exprnet predict), the
-    # training labels, the fitters: the bundle must hold exactly what they choose
+    # the bundle takes the run's own, fitted after training (smooth.folds 0 here: in-sample)
     run = demo / "run"
+    rec = json.loads((run / "task_post.json").read_text())
+    assert rec["source"].startswith("in-sample") and post == {"va": rec["va"], "au": rec["au"]}
+    # the independent path: the run's own raw predictions on its training tracks (exprnet predict
+    # without its post-processing), the training labels, the fitters: exactly what they choose
+    from exprnet.prediction.tasks import predict_tasks
+
     train = json.loads((run / "tracks.json").read_text())["train"]
-    ok(exprnet_app, "predict", "--run", run, "--store", demo / "features.zarr", "--tracks", ",".join(train),
-       "--out", demo / "pred-train", "--device", "cpu")
+    predict_tasks(run, str(demo / "features.zarr"), train, demo / "pred-train", device="cpu", raw=True)
     for task, folder, fit in (("va", "VA_Set", fit_va_post), ("au", "AU_Set", fit_au_post)):
         files = {p.stem: p for p in (demo / "data" / folder / "Train_Set").glob("*.txt")}
         have = [t for t in train if t in files]

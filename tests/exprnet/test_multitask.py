@@ -16,6 +16,7 @@ from exprnet.errors import DataError, LabelError
 from exprnet.models import build_model
 from exprnet.tasks.losses import au_loss, va_loss
 from exprnet.tasks.metrics import au_scores, va_scores
+from exprnet.tasks.post import AUPost
 from exprnet.tasks.submission import read_au_submission, read_va_submission
 from exprnet.training import experiment
 from exprnet.training.experiment import prepare
@@ -190,6 +191,7 @@ def test_cli_train_repeats_labels_and_predicts_each_task(three, tmp_path):
                             "--out", str(tmp_path / "r")], env={"COLUMNS": "200"})
     assert r.exit_code == 0, r.output
     assert "VA CCC" in r.output and "AU F1" in r.output
+    assert "after post-processing fitted in-sample (the run's best checkpoint" in r.output  # smooth.folds 0
     # the VA and AU baselines (exprnet.tasks.baselines) on the same data
     r = runner.invoke(app, ["baseline", "--store", str(three.store), "--features", ",".join(three.features),
                             "--labels", str(three.va_dir), "--labels", str(three.au_dir), "--out", str(tmp_path / "b")],
@@ -215,8 +217,9 @@ def test_cli_train_repeats_labels_and_predicts_each_task(three, tmp_path):
     want_au = au_scores(np.concatenate([au[t] for t in ta]), np.concatenate([read_labels(files["au"][t].path).values for t in ta]))
     assert m["va"] == want_va["va"] and m["ccc_arousal"] == want_va["ccc_arousal"] and m["au_f1"] == want_au["au_f1"]
     assert f"VA CCC {m['va']:.4f}" in r.output
-    prob = np.load(tmp_path / "p" / "au" / f"{ta[0]}.npy")
-    np.testing.assert_array_equal(au[ta[0]], (prob >= 0.5).astype(np.int8))
+    prob = np.load(tmp_path / "p" / "au" / f"{ta[0]}.npy")  # smoothed per AU, then the run's thresholds
+    post = AUPost.from_dict(json.loads((tmp_path / "r" / "task_post.json").read_text())["au"])
+    np.testing.assert_array_equal(au[ta[0]], post.binarize(prob))
     # the EXPR-only stages say so in one line
     r = runner.invoke(app, ["ensemble", str(tmp_path / "r"), str(tmp_path / "r"), "--store", str(three.store),
                             "--labels", str(three.labels), "--out", str(tmp_path / "e")])
@@ -231,12 +234,15 @@ def test_task_presets(three, tmp_path):
     assert (va.model.layers, va.model.segment, va.model.infer_stride, va.loss.va_mse) == (4, 150, 150, 0.0)
     for name in ("recommended-va", "recommended-au", "recommended-all"):
         cfg = build_config(load_preset(name)).resolved()
-        assert cfg.model.encoder == "bilstm" and cfg.smooth.kind == "none", name
+        assert cfg.model.encoder == "bilstm" and cfg.smooth.folds == 3, name  # post-processing out of fold
+        assert cfg.smooth.kind == ("viterbi" if name == "recommended-all" else "none"), name
         assert cfg.loss.crf == (1.0 if name == "recommended-all" else 0.0), name  # the CRF term is EXPR's
     data = {"data": {"store": str(three.store), "labels": str(three.va_dir), "features": list(three.features)},
             "train": {"device": "cpu", "threads": 1, "epochs": 1}, "model": {"segment": 32}}
     res = experiment.train(build_config(load_preset("recommended-va"), data), tmp_path / "va")
     assert set(res.scores) >= {"val_va", "val_ccc_valence", "val_ccc_arousal"} and "val_f1" not in res.scores
+    m = json.loads((tmp_path / "va" / "metrics.json").read_text())  # its VA width, chosen out of fold
+    assert m["task_post"]["source"].startswith("out of fold (3 sub-runs") and "val_va_post" in m
 
 
 def test_cv_of_a_multitask_run(three, tmp_path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -47,6 +48,10 @@ def _summary(history: list[dict[str, Any]], best_epoch: int, per_class: list[flo
         if "val_f1" in scores:
             io.out.print(classes_table(per_class, f"EXPR val F1, best epoch {best_epoch}"))
         say.message(io.out, f"best epoch {best_epoch}: {describe(scores)} (mean {scores['val_score']:.4f})")
+        m = json.loads((run / "metrics.json").read_text()) if (run / "metrics.json").exists() else {}
+        post = {k: m[f"{k}_post"] for k in ("val_f1", "val_va", "val_au_f1") if m.get(f"{k}_post") is not None}
+        if post:  # fitted on training tracks after training (exprnet.training.task_post)
+            say.message(io.out, f"after post-processing fitted {m['task_post']['source']}: {describe(post)}")
     else:
         io.out.print(classes_table(per_class, f"val F1, best epoch {best_epoch}"))
     say.message(io.out, f"run folder: {run}")

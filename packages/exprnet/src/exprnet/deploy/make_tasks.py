@@ -1,9 +1,10 @@
 """``exprnet bundle`` of a run with VA or AU: one member, each task's post-processing, every task's scores.
 
 The run predicts its training and validation tracks once; the VA smoothing and the AU
-thresholds and smoothing are fitted on the training tracks against training labels (on the run's
-out-of-fold predictions there where it kept ``RUN/oof/tasks.npz``, else its own)
-(:func:`.tasks.fit_task_post`), then every task is scored on the validation tracks after them
+thresholds and smoothing are the run's own (``RUN/task_post.json``, fitted after training, out of
+fold with ``smooth.folds``), or for a run that kept none fitted here on the training tracks against
+training labels (on the run's out-of-fold predictions where it kept ``RUN/oof/tasks.npz``, else its
+own; :func:`.tasks.fit_task_post`), then every task is scored on the validation tracks after them
 (:class:`~exprnet.tasks.registry.Task` scores: EXPR F1, VA CCC, AU F1), which metrics.json,
 the manifest and the model card report.
 """
@@ -26,8 +27,10 @@ from ..errors import ConfigError, DataError
 from ..models import build_model
 from ..prediction.predict import Predictor, check_bank
 from ..reports.progress import NullReporter, Reporter
+from ..tasks.post import AUPost, VAPost
 from ..tasks.registry import TASKS
 from ..training.runfolder import RunFolder
+from ..training.task_post import POST_FILE, read_task_post
 from .bundle import write_bundle
 from .card import model_card, training_summary
 from .recipe import recipe_from_store
@@ -82,7 +85,12 @@ def make_task_bundle(runs: Sequence[str | Path], store: str, labels: Sequence[st
         fit_preds[task] = oof if oof is not None else [out_of[t][:, s[task]] for t in have]
         fitted_on[task] = "training tracks, " + ("out of fold" if oof is not None else "in-sample (the run's own "
                                                                                           "predictions)")
-    post = fit_task_post(tasks, fit_preds, fit_trues)
+    post = run_task_post(run_dir, tasks)
+    if post is not None:
+        source = (read_task_post(run_dir) or {}).get("source", "the run's own (RUN/task_post.json)")
+        fitted_on = {task: str(source) for task in fitted_on}
+    else:
+        post = fit_task_post(tasks, fit_preds, fit_trues)
     metrics = _scores(tasks, post, out_of, lab, val)
     metrics.update({"method": "single", "members": [{"run": str(run_dir), "val_f1": metrics.get("val_f1")}],
                     "tasks": tasks, "task_post": {**post.to_dict(), "fitted_on": fitted_on}, "weights": [1.0],
@@ -102,6 +110,16 @@ def make_task_bundle(runs: Sequence[str | Path], store: str, labels: Sequence[st
             "validation": {k: v for k, v in metrics.items() if k.startswith("val_") or k in ("per_class_f1",)}}
     return write_bundle(out, [(name, lr, metrics.get("val_f1"))], Combiner("mean", np.ones(1)), [], recipe, files,
                         finite(info), overwrite, None, sign, tasks=tasks, task_post=post)
+
+
+def run_task_post(run_dir: str | Path, tasks: Sequence[str]) -> TaskPost | None:
+    """The VA/AU post-processing the run fitted after training (``RUN/task_post.json``:
+    :mod:`exprnet.training.task_post`, out of fold with ``smooth.folds``), None if it kept none."""
+    rec = read_task_post(run_dir)
+    if rec is None:
+        return None
+    post = TaskPost.from_dict(rec, str(Path(run_dir) / POST_FILE))
+    return TaskPost(post.va or (VAPost() if "va" in tasks else None), post.au or (AUPost() if "au" in tasks else None))
 
 
 def _scores(tasks: Sequence[str], post: TaskPost, out_of: dict[str, np.ndarray], lab: dict[str, dict[str, np.ndarray]],

@@ -1,13 +1,13 @@
 """Predict with a multi-task run: each task's per-frame arrays and ABAW submission file.
 
-    OUT/probs/<track>.npy     (n, 8) EXPR probabilities        OUT/submission.txt      (EXPR labels 0-7)
+    OUT/probs/<track>.npy     (n, 8) EXPR posteriors           OUT/submission.txt      (EXPR labels 0-7)
     OUT/va/<track>.npy        (n, 2) valence, arousal          OUT/submission_va.txt   (exprnet.tasks.submission)
-    OUT/au/<track>.npy        (n, 12) AU probabilities         OUT/submission_au.txt   (0/1, at 0.5)
+    OUT/au/<track>.npy        (n, 12) AU probabilities         OUT/submission_au.txt   (0/1 after the thresholds)
     OUT/metrics.json          only with --labels (one folder per task): each given task's score
 
-for the tasks the run was trained on. The predictions are the network's own: no calibration,
-decoding or thresholds fitted after training (those are EXPR-only runs' for now); AU 0/1 at 0.5,
-as validation scored them. The scores are computed from exactly what the files hold.
+for the tasks the run was trained on, after the post-processing the run fitted on its training
+tracks (:mod:`.run_post`: EXPR's calibration and decoding, VA's smoothing, AU's per-AU smoothing
+and thresholds; raw where it fitted none). The scores are computed from exactly what the files hold.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from ..tasks.metrics import au_scores, va_scores
 from ..tasks.submission import AU_FILE, VA_FILE, write_au_submission, write_va_submission
 from ..training.runfolder import RunFolder
 from .predict import _npy_bytes, resolve_tracks, track_probs, write_submission
+from .run_post import RunPost
 
 FOLDERS = {"expr": "probs", "va": "va", "au": "au"}
 
@@ -55,7 +56,9 @@ def run_tasks(run_dir: str | Path, checkpoint: str = "best") -> list[str]:
 
 def predict_tasks(run_dir: str | Path, store: str, tracks: Sequence[str] | str, out: str | Path,
                   checkpoint: str = "best", labels: Sequence[str] | None = None, device: str = "auto",
-                  reporter: Reporter | None = None, allow_feature_mismatch: bool = False) -> dict[str, Any]:
+                  reporter: Reporter | None = None, allow_feature_mismatch: bool = False, raw: bool = False
+                  ) -> dict[str, Any]:
+    """``raw``: the network's own outputs, without the run's post-processing (benchmarks)."""
     from .baseline_tasks import is_task_baseline, predict_baseline_tasks
 
     if is_task_baseline(run_dir):  # a VA/AU baseline run folder
@@ -86,17 +89,18 @@ def predict_tasks(run_dir: str | Path, store: str, tracks: Sequence[str] | str, 
         reporter.stop()
     out = Path(out)
     per_task: dict[str, dict[str, np.ndarray]] = {}
+    post = RunPost(tasks) if raw else RunPost.of(run_dir, tasks)
     for task, s in net.slices.items():
         (out / FOLDERS[task]).mkdir(parents=True, exist_ok=True)
+        got = post.apply(task, [preds[i][:, s].astype(np.float32) for i in range(len(bank.tracks))])
         per_task[task] = {}
-        for i, t in enumerate(bank.tracks):
-            v = preds[i][:, s].astype(np.float32)
-            atomic_write_bytes(out / FOLDERS[task] / f"{t}.npy", _npy_bytes(v))
-            per_task[task][t] = v.argmax(-1) if task == "expr" else (v >= 0.5).astype(np.int8) if task == "au" else v
+        for t, (kept, submitted) in zip(bank.tracks, got, strict=True):
+            atomic_write_bytes(out / FOLDERS[task] / f"{t}.npy", _npy_bytes(np.asarray(kept, np.float32)))
+            per_task[task][t] = submitted
     writers = {"expr": (write_submission, "submission.txt"), "va": (write_va_submission, VA_FILE),
                "au": (write_au_submission, AU_FILE)}
     summary: dict[str, Any] = {"tracks": len(bank.tracks), "run": str(run_dir), "checkpoint": checkpoint,
-                               "tasks": tasks, "submissions": {}}
+                               "tasks": tasks, "submissions": {}, **post.describe()}
     for task in tasks:
         write, name = writers[task]
         summary["frames"] = write(out / name, list(per_task[task].items()))

@@ -11,24 +11,17 @@ tracks are only scored (F1, ECE before and after calibration).
 
 from __future__ import annotations
 
-import io
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from featurizer.core.annotations import source_video
-from featurizer.core.files import atomic_write_bytes
 
 from ..config import CLASSES, N_CLASSES, RunConfig
-from ..data.bank import FeatureBank, Standardizer
-from ..data.batches import BatchBuilder
-from ..data.prepare import Prepared
-from ..data.splits import Split, track_groups
+from ..data.bank import FeatureBank
+from ..data.splits import track_groups
 from ..errors import ConfigError
-from ..models import build_model
-from ..models.inference import predict_probs
 from ..postprocess.calibration import ece, resolve_mode, write_calibration
 from ..postprocess.choice import apply_all, describe_record, fit_postprocess
 from ..postprocess.decoding import spec_from_config
@@ -37,66 +30,20 @@ from ..postprocess.smoothing import tracks_for_width
 from ..reports.metrics import confusion, per_class_f1
 from ..reports.progress import Reporter
 from .losses import class_counts
-from .runfolder import RunFolder
+from .oof import frame_labels, out_of_fold_outputs
 
 WIDTH_FRAMES = 200_000  # in-sample: training frames the post-processing is fitted on at most
 ProbsOf = Callable[[Sequence[int], str], dict[int, np.ndarray]]
 Labelled = dict[str, tuple[np.ndarray, np.ndarray]]  # track -> (probabilities, labels of those rows)
 
 
-def sub_config(cfg: RunConfig, train: Sequence[str], held: Sequence[str]) -> RunConfig:
-    """The run's configuration for one out-of-fold sub-run (no post-processing of its own)."""
-    sub = cfg.model_copy(deep=True)
-    sub.data.train_tracks, sub.data.val_tracks = list(train), list(held)
-    sub.smooth.kind, sub.smooth.calibrate, sub.smooth.folds = "none", "none", 0
-    return sub
-
-
-def frame_labels(bank: FeatureBank, i: int, views: dict[int, np.ndarray]) -> np.ndarray:
-    """Labels of the rows a model predicts of track ``i`` (only its labelled ones with ``data.unlabelled: drop``)."""
-    y = bank.track_labels(i)
-    return y[views[i]] if i in views else y
-
-
-def held_out_probs(sub: Path, bank: FeatureBank, held: Sequence[str]) -> Labelled:
-    """A sub-run's last checkpoint on the tracks it held out (standardised with its own statistics)."""
-    run = RunFolder(sub)
-    cfg = run.read_config().resolved()
-    d, m, t = cfg.data, cfg.model, cfg.train
-    builder = BatchBuilder(bank, Standardizer.load(run.stats), m.segment or 1, d.present_flags,
-                           unlabelled=d.unlabelled, pad=d.pad, normalize=d.normalize,
-                           speech_gate=d.speech_gate)
-    model = build_model(builder.input_dim, m)
-    model.load_state_dict(run.load("last")["model"])
-    ids = bank.ids(list(held))
-    probs = predict_probs(model, builder, bank, ids, m, t.eval_batch_size or t.batch_size, torch.device("cpu"))
-    return {bank.tracks[i]: (probs[i], frame_labels(bank, i, builder.views)) for i in ids}
-
-
 def out_of_fold(cfg: RunConfig, bank: FeatureBank, train: Sequence[str], root: Path, folds: int,
                 reporter: Reporter, execute: Callable[..., Any]) -> Labelled:
-    """Every training track's probabilities from a sub-run that did not train on its source video
-    (``execute``: :func:`exprnet.training.experiment.execute`, given by the caller: experiment
-    imports the trainer, which imports this)."""
-    cache = root / "probs.npz"
-    if cache.exists():
-        with np.load(cache) as z:
-            if set(z.files) == {f"{p}:{t}" for t in train for p in ("p", "y")}:
-                return {t: (z[f"p:{t}"], z[f"y:{t}"]) for t in train}
-    out: Labelled = {}
-    groups = track_groups(list(train), folds, source_video)
-    for k, g in enumerate(groups, start=1):
-        held = [train[i] for i in g]
-        rest = [t for t in train if t not in set(held)]
-        reporter.message(f"out-of-fold sub-run {k}/{len(groups)}: {len(rest)} training tracks, {len(held)} held out")
-        split = Split(rest, held)
-        execute(sub_config(cfg, rest, held), root / f"fold{k}", reporter, existing="skip",
-                prepared=Prepared(bank, split, {}), split=split)
-        out.update(held_out_probs(root / f"fold{k}", bank, held))
-    buf = io.BytesIO()
-    np.savez(buf, **{f"p:{t}": p for t, (p, _) in out.items()}, **{f"y:{t}": y for t, (_, y) in out.items()})
-    atomic_write_bytes(cache, buf.getvalue())
-    return out
+    """Every training track's EXPR probabilities from a sub-run that did not train on its source
+    video (:func:`.oof.out_of_fold_outputs`, which keeps every head's; ``execute``:
+    :func:`exprnet.training.experiment.execute`, given by the caller: experiment imports the
+    trainer, which imports this)."""
+    return out_of_fold_outputs(cfg, bank, train, root, folds, reporter, execute, ["expr"]).expr
 
 
 def fit_after_training(cfg: RunConfig, bank: FeatureBank, train_ids: Sequence[int], val_ids: Sequence[int],

@@ -2,7 +2,8 @@
 
 A multi-task run (the bank holds VA or AU targets) trains one head per task on the shared encoder
 with :class:`~exprnet.training.multitask.MultiTaskLoss` and keeps the checkpoint with the best
-mean of the tasks' validation scores; EXPR alone runs exactly as before.
+mean of the tasks' validation scores, then fits each task's post-processing on its training tracks
+(:mod:`~exprnet.training.task_post`); EXPR alone runs exactly as before.
 
 Everything a killed run needs to continue is saved at the end of each epoch (``last.pt``:
 weights, optimizer, scheduler, grad scaler, torch RNG, history); the batch order of epoch ``e``
@@ -39,6 +40,7 @@ from .precision import MixedPrecision
 from .runfolder import RunFolder
 from .sampling import POWERS, SegmentSampler
 from .schedule import Schedule
+from .task_post import fit_run_post
 
 
 @dataclass
@@ -266,8 +268,9 @@ class Trainer:
         finally:
             tb.close()
             self.reporter.stop()
-        smoothing = self.fit_smoothing() if history and not self.multi else None
-        self._write_metrics(history, best_f1, best_epoch, best_pc, best_cm, smoothing)
+        post = self.fit_task_post() if history and self.multi else {}
+        smoothing = self.fit_smoothing() if history and not self.multi else post.get("smoothing")
+        self._write_metrics(history, best_f1, best_epoch, best_pc, best_cm, smoothing, post)
         return TrainResult(best_f1, best_epoch, best_pc, history, self.run, smoothing,
                            self.best_scores if self.multi else None)
 
@@ -298,6 +301,13 @@ class Trainer:
         return fit_after_training(self.cfg, self.bank, self.train_ids, self.val_ids, self.probs, self.builder.views,
                                   self.run.root, self.reporter, self.sub_runs)
 
+    def fit_task_post(self) -> dict[str, Any]:
+        """A multi-task run's VA/AU post-processing and EXPR calibration and ``smooth:`` for the best
+        checkpoint (:func:`exprnet.training.task_post.fit_run_post`); metrics.json's fields."""
+        self.average.module.load_state_dict(self.run.load("best")["model"])
+        return fit_run_post(self.cfg, self.bank, self.train_ids, self.val_ids, self.probs, self.builder.views,
+                            self.model.slices, self.run.root, self.reporter, self.sub_runs)
+
     def _save_last(self, epoch: int, history: list[dict[str, Any]], best_f1: float, best_epoch: int,
                    best_pc: list[float], best_cm: list[list[int]]) -> None:
         self.run.save("last", {
@@ -311,7 +321,8 @@ class Trainer:
         })
 
     def _write_metrics(self, history: list[dict[str, Any]], best_f1: float, best_epoch: int,
-                       best_pc: list[float], best_cm: list[list[int]], smoothing: dict | None = None) -> None:
+                       best_pc: list[float], best_cm: list[list[int]], smoothing: dict | None = None,
+                       post: dict[str, Any] | None = None) -> None:
         if not history:
             return
         last, t = history[-1]["epoch"], self.cfg.train
@@ -328,4 +339,5 @@ class Trainer:
             "val_labelled_frames": self.bank.labelled(self.val_ids),
             "features": self.bank.features, "encoder": self.cfg.model.encoder,
             **(metrics_fields(self.tasks, best_f1, self.best_scores, self.bank, self.train_ids) if self.multi else {}),
+            **{k: v for k, v in (post or {}).items() if k != "smoothing"},
         })
