@@ -362,13 +362,15 @@ def test_live_rows_of_a_two_run_task_bundle_equal_infer(causal_bundle: Path, dem
 
 
 def test_a_run_that_kept_out_of_fold_task_predictions_is_fitted_on_them(bundle: Path, demo: Path, tmp_path: Path):
-    """RUN/oof/tasks.npz (written here by hand, as a run trained with smooth.folds keeps it): the
-    bundle's VA smoothing and AU thresholds are the fitters' on those arrays, and say so."""
+    """RUN/oof/tasks.npz (written here by hand, as a run trained with smooth.folds keeps it) in a run
+    that kept no post-processing of its own (no RUN/task_post.json): the bundle's VA smoothing and
+    AU thresholds are the fitters' on those arrays, and say so."""
     import shutil
 
     data = demo / "data"
     run = tmp_path / "run"
     shutil.copytree(demo / "run", run)
+    (run / "task_post.json").unlink(missing_ok=True)
     train = json.loads((run / "tracks.json").read_text())["train"]
     rng = np.random.default_rng(0)
     arrays, ys = {}, {"va": [], "au": []}

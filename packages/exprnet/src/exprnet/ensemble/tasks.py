@@ -70,7 +70,7 @@ def member_outputs(runs: Sequence[str | Path], store: str, tracks: Sequence[str]
     for k, run in enumerate(runs):
         d = out / "members" / f"{k}-{Path(run).name}" / part
         reporter.message(f"{Path(run).name}: predicting {len(tracks)} {part} tracks")
-        predict_tasks(run, store, list(tracks), d, select, None, device, reporter, allow_feature_mismatch)
+        predict_tasks(run, store, list(tracks), d, select, None, device, reporter, allow_feature_mismatch, raw=True)
         got.append({t: {tr: np.load(d / FOLDERS[t] / f"{tr}.npy") for tr in tracks} for t in tasks})
     return got
 
