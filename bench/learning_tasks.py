@@ -99,7 +99,7 @@ def network(c: Any, preset: str, tasks: list[str], seed: int, frames: int, threa
             sets: dict[str, Any]) -> dict[str, float]:
     """Train ``preset`` on ``tasks`` for ``frames`` training frames; each task's score at the last epoch."""
     layers = [load_preset(preset), data_layer(c, tasks, threads),
-              {"train": {"seed": seed}, "smooth": {"kind": "none", "calibrate": "none", "folds": 0}}, sets]
+              {"train": {"seed": seed}, "smooth": {"kind": "none", "calibrate": "none", "folds": 0, "baseline": "none"}}, sets]
     cfg = build_config(*layers).resolved()
     steps = math.ceil(frames / (cfg.train.batch_size * (cfg.model.segment or 1)))
     layers.append({"train": {"steps": steps}})
