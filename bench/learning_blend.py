@@ -29,6 +29,7 @@ from learning_runs import base_config, budget_layer, deep_run, recommended
 SLACK = 0.005  # issue 36: blended >= best decoded baseline - SLACK
 ECE = 0.05
 DECODERS = ("viterbi", "hsmm")
+BUILT_IN = ("logreg baseline", "mlp baseline")  # `exprnet baseline`'s classifiers (not the mixed rows)
 
 
 def blended_models(c: Any, size: str, seeds: int, threads: int, work: Path, budget: dict[str, int],
@@ -69,7 +70,7 @@ def blend_lines(size: str, models: dict[str, list[Model]]) -> str:
     if not blended or not hasattr(blended[0], "run_metrics"):
         return ""
     base = [(name, spec, float(np.mean([m.f1(spec) for m in ms])))
-            for name, ms in models.items() if name.endswith(" baseline") for spec in DECODERS if spec in ms[0].labels]
+            for name, ms in models.items() if name in BUILT_IN for spec in DECODERS if spec in ms[0].labels]
     best = max(base, key=lambda b: b[2])
     out = [f"| {size}: seed | network weight (out of fold) | OOF F1: network / baseline / chosen | "
            f"val F1 last ckpt, {DEFAULT}: blended / network alone | run's own (best ckpt): blended / network | "
