@@ -219,3 +219,29 @@ def test_a_multi_task_run_refuses_the_blend(tmp_path):
     with pytest.raises(ConfigError) as e:
         Trainer(cfg, Bank(), [], [], RunFolder(tmp_path))
     assert "smooth.baseline" in str(e.value) and "\n" not in str(e.value)
+
+
+def test_exprnet_train_says_the_weight_and_both_scores(small, tmp_path):
+    """A windowed encoder (BiLSTM) blended through the CLI; its summary names the weight and both F1s."""
+    from exprnet.cli import app
+    from typer.testing import CliRunner
+
+    out = tmp_path / "run"
+    r = CliRunner().invoke(app, [
+        "train", "--store", str(small.store), "--labels", str(small.labels), "--features", "vis,aud",
+        "--encoder", "bilstm", "--out", str(out), "--epochs", "1", "--segment", "16", "--d-model", "16",
+        "--hidden", "16", "--device", "cpu", "--no-baseline", "--set", "model.head=[16]",
+        "--set", "smooth.kind=viterbi", "--set", "smooth.folds=2", "--set", "smooth.baseline=auto"])
+    assert r.exit_code == 0, r.output
+    sm = json.loads((out / "metrics.json").read_text())["smoothing"]
+    assert f"network weight {sm['blend']['network_weight']:g} (out of fold)" in " ".join(r.output.split())
+    assert f"network alone {sm['val_f1_network']:.4f}" in " ".join(r.output.split())
+    # the windowed encoder's blend through predict equals the blend by hand (as the LSTM's above)
+    lr = load_run(out)
+    prep = prepare(lr.cfg)
+    plain, builder = _plain(out, prep, None)
+    got = Predictor(lr, "cpu").probs(prep.bank)
+    b = lr.blend
+    for i in prep.bank.ids(prep.split.val):
+        want = b.mix(plain[i], b.base_probs(builder.inputs(i)))
+        np.testing.assert_allclose(got[i], want, atol=2e-5)
