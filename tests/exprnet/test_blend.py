@@ -150,32 +150,48 @@ def test_the_module_keeps_the_networks_signature_and_state(blended):
     assert p.shape == (1, 60, 8) and torch.allclose(p.sum(-1), torch.ones(1, 60), atol=1e-5)
 
 
-def test_the_weight_is_chosen_blind_to_the_validation_labels(blended):
-    run, res = blended
-    cfg = RunFolder(run).read_config().resolved()
+def _refitter(run, cfg):
+    """fit_after_training on the run's best checkpoint (its sub-runs' predictions cached)."""
     prep = prepare(cfg)
     bank = prep.bank
     tids, vids = bank.ids(prep.split.train), bank.ids(prep.split.val)
     lr = load_run(run)
-    net = Predictor(dataclasses.replace(lr, blend=None), "cpu")
+    m = Predictor(dataclasses.replace(lr, blend=None), "cpu").model(bank)[0]
     stats = Standardizer.load(RunFolder(run).stats)
-    m = net.model(bank)[0]
 
     def probs(ids, name):
         got = track_probs(m, bank, stats, cfg, torch.device("cpu"), NullReporter())
         return {i: got[i] for i in ids}
 
-    def refit():
-        return fit_after_training(cfg, bank, tids, vids, probs, {}, run, NullReporter(), execute)
+    return bank, vids, lambda c: fit_after_training(c, bank, tids, vids, probs, {}, run, NullReporter(), execute)
 
-    first = refit()
+
+def test_the_weight_is_chosen_blind_to_the_validation_labels(blended):
+    run, res = blended
+    cfg = RunFolder(run).read_config().resolved()
+    bank, vids, refit = _refitter(run, cfg)
+    first = refit(cfg)
     for i in vids:  # scramble every validation label
         r = bank.rows(i)
         bank.labels[r] = np.random.default_rng(i).integers(-1, 8, r.stop - r.start)
-    second = refit()
+    second = refit(cfg)
     assert first["blend"] == second["blend"] == res.smoothing["blend"]
     assert first["calibration"]["temperature"] == second["calibration"]["temperature"]
     assert first["val_f1"] != second["val_f1"]  # the scores did read the scrambled labels
+
+
+def test_refitting_without_the_blend_restores_the_network(blended, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(blended[0], run)
+    with np.load(run / "oof" / "network.npz") as z:
+        net = {k: z[k] for k in z.files}
+    cfg = RunFolder(run).read_config().resolved()
+    cfg.smooth.baseline = "none"
+    rec = _refitter(run, cfg)[2](cfg)
+    assert "blend" not in rec and read_blend(run) is None and not (run / "oof" / "network.npz").exists()
+    with np.load(run / "oof" / "probs.npz") as z:
+        assert set(z.files) == set(net) and all(np.array_equal(z[k], net[k]) for k in net)
+    assert rec["val_f1"] == pytest.approx(blended[1].smoothing["val_f1_network"], abs=1e-9)
 
 
 def test_a_bundle_of_a_blended_run_predicts_the_blend_offline_and_live(blended, small, tmp_path):

@@ -96,5 +96,9 @@ def fit_blend(cfg: RunConfig, bank: FeatureBank, train_ids: Sequence[int], net_o
 
 
 def drop_stale(run_root: Path) -> None:
-    """A run refitted without a blend keeps none from an earlier fit."""
+    """A run refitted without a blend keeps none from an earlier fit: no ``blend.npz``, and the
+    network's out-of-fold probabilities back in ``oof/probs.npz``."""
     blend_path(run_root).unlink(missing_ok=True)
+    net = run_root / "oof" / "network.npz"
+    if net.exists():
+        net.replace(run_root / "oof" / "probs.npz")

@@ -116,6 +116,8 @@ def fit_after_training(cfg: RunConfig, bank: FeatureBank, train_ids: Sequence[in
     metrics.json records as ``smoothing``."""
     sm = cfg.smooth
     blending = sm.baseline == "auto"
+    if not blending:
+        drop_stale(run_root)
     if sm.folds:
         if execute is None:
             raise ConfigError("smooth.folds", "needs out-of-fold sub-runs, which only a run started by "
@@ -141,7 +143,6 @@ def fit_after_training(cfg: RunConfig, bank: FeatureBank, train_ids: Sequence[in
     y = [frame_labels(bank, i, views) for i in vids]
     net_score = _score(net_fit, [val[i] for i in vids], y)
     if not blending:
-        drop_stale(run_root)
         fitted, (pc, cm, before, after) = net_fit, net_score
         extra: dict[str, Any] = {}
     else:
