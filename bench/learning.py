@@ -26,7 +26,9 @@ the tables it prints whether each target is met, per table (bench/learning_targe
 
 The decoding table (bench/learning_decoding.py, printed first) runs every post-processing on the
 baselines and `recommended` with an oracle beside each row (true segments given), ECE before and
-after calibration and decoding/prediction time; its targets follow the others.
+after calibration and decoding/prediction time; its targets follow the others. `recommended`'s
+rows are the preset as shipped (blended with the logistic regression out of fold, issue 36), its
+network alone beside them, and a table of the weight each seed chose (bench/learning_blend.py).
 """
 
 from __future__ import annotations
