@@ -26,7 +26,9 @@ the tables it prints whether each target is met, per table (bench/learning_targe
 
 The decoding table (bench/learning_decoding.py, printed first) runs every post-processing on the
 baselines and `recommended` with an oracle beside each row (true segments given), ECE before and
-after calibration and decoding/prediction time; its targets follow the others.
+after calibration and decoding/prediction time; its targets follow the others. `recommended`'s
+rows are the preset as shipped (blended with the logistic regression out of fold, issue 36), its
+network alone beside them, and a table of the weight each seed chose (bench/learning_blend.py).
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from exprnet.baseline.fit import evaluate_baseline
 from exprnet.config import BaselineConfig, build_config
 from exprnet.training.experiment import prepare
 from exprnet.training.memory import tune_allocator
+from learning_blend import blend_lines, blended_models
 from learning_decoding import (
     DEFAULT,
     baseline_models,
@@ -184,16 +187,21 @@ def main() -> None:
             budget = {"frames": a.budget_frames}
         if a.only in (None, "decoding") and not a.no_decoding:
             models = baseline_models(c, a.seeds, a.threads)
-            models["recommended"] = network_models(c, size, max(a.seeds, a.vote_seeds), a.threads, a.work / "runs",
-                                                   budget, a.set, a.post_folds)
+            nets = network_models(c, size, max(a.seeds, a.vote_seeds), a.threads, a.work / "runs", budget, a.set,
+                                  a.post_folds)
+            shipped = blended_models(c, size, max(a.seeds, a.vote_seeds), a.threads, a.work / "runs", budget, a.set)
+            if shipped:  # issue 36: the preset blends; its network alone beside it
+                models["recommended: network alone"] = nets
+            models["recommended"] = shipped or nets
             if a.two_stage:
                 models["two-stage recommended"] = twostage_models(c, size, max(a.seeds, a.vote_seeds), a.threads,
                                                                   a.work / "runs", budget, a.post_folds)
-            models["recommended + logreg baseline"] = with_baseline(models["recommended"],
-                                                                    models["logreg baseline"][0])
-            ens = ensembles(models["recommended"]) if len(models["recommended"]) >= 3 else []
+            models["recommended + logreg baseline"] = with_baseline(nets, models["logreg baseline"][0])
+            ens = ensembles(nets) if len(nets) >= 3 else []
             summary = decoding_summary(models, ens)
             tables.append(decoding_table(f"{size}, decoding", summary))
+            if shipped:
+                tables[-1] += "\n\n" + blend_lines(size, models)
             decoded.append((f"{size}, decoding", summary))
             print(tables[-1], flush=True)
         if a.only not in ("oof", "decoding"):

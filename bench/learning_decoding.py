@@ -22,6 +22,7 @@ voting their labels, each triple against its best (decoded) member.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import time
 from pathlib import Path
@@ -149,7 +150,8 @@ def baseline_models(c: Any, seeds: int, threads: int) -> dict[str, list[Model]]:
 
 def network_models(c: Any, size: str, seeds: int, threads: int, work: Path, budget: dict[str, int],
                    sets: list[str], oof_folds: int) -> list[Model]:
-    """`recommended`'s seeds (trained as the preset says, reused from ``work``), last checkpoint."""
+    """`recommended`'s seeds (trained as the preset says, reused from ``work``), last checkpoint;
+    a blended run's network alone (its blend: bench/learning_blend.py)."""
     name, layers = recommended(list(sets))
     out = []
     for seed in range(seeds):
@@ -158,6 +160,9 @@ def network_models(c: Any, size: str, seeds: int, threads: int, work: Path, budg
         deep_run(c, [*ls, budget_layer(budget, ls)], run_dir)
         lr = load_run(run_dir, "last")
         cfg = lr.cfg
+        label = name
+        if lr.blend is not None:  # the network alone; its out-of-fold probabilities are oof/network.npz
+            lr, label, oof_folds = dataclasses.replace(lr, blend=None), f"{name}: network alone", cfg.smooth.folds
         tracks = lr.run.read_tracks()
         prep = prepare(cfg)
         bank = prep.bank
@@ -167,17 +172,18 @@ def network_models(c: Any, size: str, seeds: int, threads: int, work: Path, budg
         secs = time.perf_counter() - t0
         val = probs
         if oof_folds:
-            oof = out_of_fold(cfg, bank, tracks["train"], run_dir / "oof", oof_folds, NullReporter(), execute)
+            oof = out_of_fold(cfg, bank, tracks["train"], run_dir / "oof", oof_folds, NullReporter(), execute,
+                              "network.npz" if label != name else "probs.npz")
             train_p, train_y = [oof[t][0] for t in tracks["train"]], [oof[t][1] for t in tracks["train"]]
             source = f"out of fold ({oof_folds} sub-runs by source video)"
         else:
             train_p, train_y = [val[i] for i in tids], [bank.track_labels(i) for i in tids]
             source = "in-sample (the run's own predictions)"
         prior = trained_prior(cfg, class_counts([bank.track_labels(i) for i in tids]))
-        m = Model(name, train_p, train_y, list(tracks["train"]), [val[i] for i in vids],
+        m = Model(label, train_p, train_y, list(tracks["train"]), [val[i] for i in vids],
                   [bank.track_labels(i) for i in vids], prior, source, secs, seed).run((*SPECS, "box:raw"))
         m.time_decoding(list(probs.values()))
-        print(f"[{size}] {name} seed {seed} ({source}): " + ", ".join(f"{s} {m.f1(s):.4f}" for s in m.labels)
+        print(f"[{size}] {label} seed {seed} ({source}): " + ", ".join(f"{s} {m.f1(s):.4f}" for s in m.labels)
               + f"; oracle {m.oracle():.4f}; ECE {m.ece()[0]:.3f} -> {m.ece()[1]:.3f}", flush=True)
         out.append(m)
     return out

@@ -105,7 +105,7 @@ def network(c: Any, preset: str, tasks: list[str], seed: int, frames: int, threa
     epoch. ``folds``: the run's VA/AU post-processing fitted on that many sub-runs' out-of-fold
     predictions (each sub-run the same budget); EXPR's calibration and decoding stay off."""
     layers = [load_preset(preset), data_layer(c, tasks, threads),
-              {"train": {"seed": seed}, "smooth": {"kind": "none", "calibrate": "none", "folds": folds}}, sets]
+              {"train": {"seed": seed}, "smooth": {"kind": "none", "calibrate": "none", "folds": folds, "baseline": "none"}}, sets]
     cfg = build_config(*layers).resolved()
     steps = math.ceil(frames / (cfg.train.batch_size * (cfg.model.segment or 1)))
     layers.append({"train": {"steps": steps}})

@@ -216,7 +216,7 @@ def baseline_probs(clf: FrameClassifier, cfg: RunConfig, stats: Standardizer, ba
 
 def run_baseline(cfg: RunConfig, out: str | Path, reporter: Reporter | None = None) -> dict[str, Any]:
     """``exprnet baseline``: load the split, fit, score, write the run folder; returns its metrics."""
-    from ..training.experiment import load_data
+    from ..data.prepare import load_data
 
     reporter = reporter or NullReporter()
     if RunFolder(out).in_use() or is_baseline(out):

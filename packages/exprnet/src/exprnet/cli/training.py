@@ -97,6 +97,11 @@ def train(
                               hidden=hidden, device=device, steps=steps)
             result = experiment.train(cfg, out_dir, reporter)
         _summary(result.history, result.best_epoch, result.per_class_f1, result.run.root, result.scores)
+        blend = (result.smoothing or {}).get("blend")
+        if blend:  # smooth.baseline: auto
+            say.message(io.out, f"blended with the logistic regression: network weight {blend['network_weight']:g} "
+                        f"(out of fold); val F1 {result.smoothing['val_f1']:.4f}, network alone "
+                        f"{result.smoothing['val_f1_network']:.4f}")
         if baseline and not result.scores:  # the baseline is EXPR's (multi-task: not yet)
             from ..baseline.cache import cached_baseline, comparison_line
 

@@ -190,7 +190,9 @@ class SmoothConfig(_Strict):
     temperature fitted on them makes validation calibration worse, docs/learning.md). ``folds``:
     networks only: the training predictions calibration and ``auto`` are fitted on come from this
     many extra trainings, each without one group of training source videos (out of fold); 0: the
-    run's own, in-sample predictions.
+    run's own, in-sample predictions. ``baseline``: ``auto`` blends the network's EXPR probabilities
+    with a class-balanced logistic regression on the same inputs, the weight chosen out of fold on
+    the ``folds`` sub-runs' groups (:mod:`exprnet.training.blend`); ``none``: the network alone.
     """
 
     kind: Literal["none", "box", "gauss", "median", "viterbi", "hsmm"] = "box"
@@ -198,6 +200,7 @@ class SmoothConfig(_Strict):
     weight: float | Literal["auto"] = Field("auto")
     calibrate: Literal["auto", "none", "temperature", "bias"] = "auto"
     folds: int = Field(0, ge=0)
+    baseline: Literal["none", "auto"] = "none"
 
     @field_validator("width")
     @classmethod
@@ -219,6 +222,13 @@ class SmoothConfig(_Strict):
         if v == 1:
             raise ValueError("folds must be 0 (in-sample) or at least 2")
         return v
+
+    @model_validator(mode="after")
+    def _blend_out_of_fold(self) -> SmoothConfig:
+        if self.baseline == "auto" and self.folds < 2:
+            raise ValueError("baseline: auto chooses its weight out of fold and needs folds >= 2 (e.g. folds: 3), "
+                             "or set baseline: none")
+        return self
 
 
 class BaselineConfig(_Strict):

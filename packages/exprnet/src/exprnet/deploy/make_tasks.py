@@ -24,7 +24,7 @@ from ..data.tasks import find_task_files, read_task_labels
 from ..ensemble.combine import Combiner
 from ..ensemble.task_fit import oof_tasks
 from ..errors import ConfigError, DataError
-from ..models import build_model
+from ..models.blend import build_network
 from ..prediction.predict import Predictor, check_bank
 from ..reports.progress import NullReporter, Reporter
 from ..tasks.post import AUPost, VAPost
@@ -69,8 +69,7 @@ def make_task_bundle(runs: Sequence[str | Path], store: str, labels: Sequence[st
     bank = load_bank(reader, features, names, None, "error")
     check_bank(lr, bank, store, allow_feature_mismatch)
     width = int(lr.state["fusion.proj.weight"].shape[1])
-    net = build_model(width, cfg.model, tasks)
-    net.load_state_dict(lr.state)
+    net = build_network(width, cfg.model, tasks, lr.state, lr.blend)
     rows = Predictor(lr, device, net).probs(bank, reporter)
     out_of = {t: rows[i] for i, t in enumerate(bank.tracks)}
     s = slices(tasks)

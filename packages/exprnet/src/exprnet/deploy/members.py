@@ -18,13 +18,14 @@ from ..config import RunConfig, build_config
 from ..data.bank import FeatureBank, Standardizer
 from ..data.batches import flag_groups, input_dim
 from ..errors import BundleError
-from ..models import build_model
+from ..models.blend import ExprBlend, build_network
 from ..postprocess.processor import PostProcessor, processor_from_dict
 from ..prediction.predict import LoadedRun, Predictor
 from .contents import MANIFEST
 from .recipe import Recipe
 
 META_KEY = "exprnet"  # the one safetensors metadata key of a bundle file
+BLEND_TENSORS = "blend.safetensors"  # a blended network's partner (:class:`~exprnet.models.blend.ExprBlend`)
 # Member kinds beyond trained runs: kind -> loader(blobs, entry, recipe) -> Member (registered by
 # their modules, e.g. :mod:`.pretrained`); such a member to be written has a ``write(folder)``.
 MEMBER_KINDS: dict[str, Any] = {}
@@ -79,8 +80,11 @@ def write_member(root: Path, folder: str, lr: LoadedRun) -> dict[str, Any]:
         state = {k: v.detach().cpu().contiguous() for k, v in lr.state.items()}
         atomic_write_bytes(d / "weights.safetensors", save(state, metadata={"format": "pt"}))
         kind = "network"
+        if lr.blend is not None:  # the network's partner (smooth.baseline: auto)
+            _save_tensors(d / BLEND_TENSORS, {k: np.atleast_1d(v) for k, v in lr.blend.arrays().items()}, {})
     return {"name": Path(folder).name.split("-", 1)[-1], "folder": folder, "kind": kind,
-            "encoder": lr.cfg.model_name, "features": list(lr.cfg.data.features)}
+            "encoder": lr.cfg.model_name, "features": list(lr.cfg.data.features),
+            **({"blend": BLEND_TENSORS} if lr.classifier is None and lr.blend is not None else {})}
 
 
 def _load_tensors(path: Path, data: bytes) -> tuple[dict[str, np.ndarray], dict[str, str]]:
@@ -120,7 +124,7 @@ def load_member(blobs: Any, entry: dict[str, Any], recipe: Recipe, device: str =
     if list(stats.dims) != want or stats.features != list(cfg.data.features):
         raise BundleError(str(d / "stats.safetensors"), f"is for features {stats.features} of widths {stats.dims}; "
                           f"the recipe makes widths {want}", "rebuild the bundle from matching runs")
-    classifier, net = None, None
+    classifier, net, blend = None, None, None
     state: dict = {}
     if entry["kind"] == "baseline":
         rel = f"{folder}/classifier.safetensors"
@@ -130,7 +134,11 @@ def load_member(blobs: Any, entry: dict[str, Any], recipe: Recipe, device: str =
                                      [arr[f"b{k}"] for k in range(n)])
         width = classifier.weights[0].shape[0]
     else:
-        state, net = _network(blobs, f"{folder}/weights.safetensors", cfg, entry.get("tasks") or ["expr"])
+        blend = None
+        if entry.get("blend"):
+            rel = f"{folder}/{BLEND_TENSORS}"
+            blend = ExprBlend.from_arrays(_load_tensors(root / rel, blobs[rel])[0], str(root / rel))
+        state, net = _network(blobs, f"{folder}/weights.safetensors", cfg, entry.get("tasks") or ["expr"], blend)
         width = int(state["fusion.proj.weight"].shape[1])
     modalities = [recipe.feature(f).modality for f in cfg.data.features]
     expect = input_dim(sum(want), len(flag_groups(modalities, cfg.data.present_flags)))
@@ -138,15 +146,18 @@ def load_member(blobs: Any, entry: dict[str, Any], recipe: Recipe, device: str =
         what = "classifier.safetensors" if classifier is not None else "weights.safetensors"
         raise BundleError(str(d / what), f"takes inputs of width {width}; the recipe's features make {expect}",
                           "rebuild the bundle from matching runs")
-    lr = LoadedRun(cfg, stats, state, None, features, classifier, source=f"{root}/{folder}")
+    lr = LoadedRun(cfg, stats, state, None, features, classifier, source=f"{root}/{folder}",
+                   blend=None if classifier is not None else blend)
     cal = entry.get("calibration")
     calibration = None if cal is None else processor_from_dict(cal, f"{root / MANIFEST}: member {entry['name']}")
     return Member(entry["name"], folder, entry["kind"], entry.get("encoder", cfg.model_name), list(cfg.data.features),
                   entry.get("val_f1"), lr, calibration, Predictor(lr, device, net))
 
 
-def _network(blobs: Any, rel: str, cfg: RunConfig, tasks: list[str]) -> tuple[dict, Any]:
-    """The state dict (torch tensors) and the member's network, built and loaded strictly with it."""
+def _network(blobs: Any, rel: str, cfg: RunConfig, tasks: list[str], blend: ExprBlend | None = None
+             ) -> tuple[dict, Any]:
+    """The state dict (torch tensors) and the member's network, built and loaded strictly with it
+    (blended with its partner where the run had one)."""
     from safetensors import SafetensorError
     from safetensors.torch import load
 
@@ -158,9 +169,8 @@ def _network(blobs: Any, rel: str, cfg: RunConfig, tasks: list[str]) -> tuple[di
     w = state.get("fusion.proj.weight")
     if w is None:
         raise BundleError(str(root / rel), "holds no fusion layer (fusion.proj.weight)", "rebuild the bundle")
-    net = build_model(int(w.shape[1]), cfg.model, tasks)
     try:
-        net.load_state_dict(state)
+        net = build_network(int(w.shape[1]), cfg.model, tasks, state, blend)
     except RuntimeError as e:
         raise BundleError(str(root / rel), f"does not fit the member's network ({str(e).splitlines()[0]})",
                           "rebuild the bundle") from None

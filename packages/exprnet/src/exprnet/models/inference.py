@@ -52,8 +52,7 @@ def predict_probs(model: ExprNet, builder: BatchBuilder, bank: FeatureBank, ids:
         b = batch.to(device)
         with autocast(device, amp):
             logits, state = model(b.x, b.mask, state, b.reset)
-        probs = (model.to_probs(logits) if getattr(model, "multitask", False)
-                 else torch.softmax(logits.float(), dim=-1)).cpu().numpy()
+        probs = model.to_probs(logits).cpu().numpy()  # a blended run's: the blend (:mod:`.blend`)
         for k, s in enumerate(batch.segments):
             if s is None:
                 continue

@@ -30,7 +30,7 @@ from ..data.batches import BatchBuilder, flag_columns, input_dim
 from ..data.provenance import check_features
 from ..data.tasks import expr_labels_dir
 from ..errors import DataError, RunError
-from ..models import ExprNet, build_model
+from ..models.blend import ExprBlend, build_network, read_blend
 from ..models.inference import predict_probs
 from ..postprocess.calibration import read_calibration
 from ..postprocess.choice import TrainingTracks, apply_all, chain_dicts, post_for_run
@@ -56,6 +56,7 @@ class LoadedRun:
     features: dict[str, Any] | None = None
     classifier: FrameClassifier | None = None
     source: str = ""
+    blend: ExprBlend | None = None  # ``smooth.baseline: auto``: the network's partner (:mod:`exprnet.models.blend`)
 
     def __post_init__(self) -> None:
         self.source = self.source or (str(self.run.root) if self.run is not None else "model")
@@ -75,7 +76,8 @@ def load_run(run_dir: str | Path, checkpoint: str = "best") -> LoadedRun:
     if ckpt.get("tasks", ["expr"]) != ["expr"]:
         raise RunError(str(run_dir), f"is a multi-task run ({', '.join(ckpt['tasks'])}); predict, ensemble and bundle "
                                      "take EXPR-only runs for now", "its validation scores are in its metrics.json")
-    return LoadedRun(cfg, Standardizer.load(run.stats), ckpt["model"], run, run.read_features())
+    return LoadedRun(cfg, Standardizer.load(run.stats), ckpt["model"], run, run.read_features(),
+                     blend=read_blend(run.root))
 
 
 class Predictor:
@@ -83,16 +85,16 @@ class Predictor:
     first bank (its input width comes from the bank's features and present flags), or given as
     ``net`` (already loaded with ``lr.state``: a bundle member built once, when its weights were checked)."""
 
-    def __init__(self, lr: LoadedRun, device: str = "auto", net: ExprNet | None = None):
+    def __init__(self, lr: LoadedRun, device: str = "auto", net: torch.nn.Module | None = None):
         self.lr, self.device, self._net = lr, device, net
-        self._model: tuple[ExprNet, torch.device] | None = None
+        self._model: tuple[torch.nn.Module, torch.device] | None = None
         self._lock = threading.Lock()  # a server's threads share one Predictor
 
-    def model(self, bank: FeatureBank) -> tuple[ExprNet, torch.device]:
+    def model(self, bank: FeatureBank) -> tuple[torch.nn.Module, torch.device]:
         with self._lock:
             return self._build(bank)
 
-    def _build(self, bank: FeatureBank) -> tuple[ExprNet, torch.device]:
+    def _build(self, bank: FeatureBank) -> tuple[torch.nn.Module, torch.device]:
         if self._model is None:
             cfg = self.lr.cfg
             dev = resolve_device(self.device)
@@ -100,8 +102,8 @@ class Predictor:
                 torch.set_num_threads(cfg.train.threads)
             net = self._net
             if net is None:
-                net = build_model(input_dim(bank.dim, len(flag_columns(bank, cfg.data.present_flags))), cfg.model)
-                net.load_state_dict(self.lr.state)
+                net = build_network(input_dim(bank.dim, len(flag_columns(bank, cfg.data.present_flags))), cfg.model,
+                                    ["expr"], self.lr.state, self.lr.blend)
             self._model = (net.to(dev), dev)
         return self._model
 
@@ -262,7 +264,7 @@ def predict(run_dir: str | Path, store: str, tracks: Sequence[str] | str, out: s
     return summary
 
 
-def track_probs(model: ExprNet, bank: FeatureBank, stats: Standardizer, cfg: RunConfig, dev: torch.device,
+def track_probs(model: torch.nn.Module, bank: FeatureBank, stats: Standardizer, cfg: RunConfig, dev: torch.device,
                 reporter: Reporter) -> dict[int, np.ndarray]:
     """Probabilities of every row of every bank track. A run trained with ``data.unlabelled: drop``
     sees a labelled track's labelled frames only (as it was validated); its -1 frames, which no

@@ -27,7 +27,7 @@ from ..data.batches import flag_columns, input_dim
 from ..data.provenance import check_features
 from ..data.tasks import find_task_files
 from ..errors import DataError
-from ..models import build_model
+from ..models.blend import build_network, read_blend
 from ..reports.metrics import confusion, per_class_f1
 from ..reports.progress import NullReporter, Reporter
 from ..tasks.metrics import au_scores, va_scores
@@ -79,8 +79,8 @@ def predict_tasks(run_dir: str | Path, store: str, tracks: Sequence[str] | str, 
     check_features(run.read_features(), bank.identities, store, str(run_dir), allow_feature_mismatch)
     if list(bank.dims) != list(stats.dims):
         raise DataError(store, f"feature dims {bank.dims} differ from the run's {stats.dims}")
-    net = build_model(input_dim(bank.dim, len(flag_columns(bank, cfg.data.present_flags))), cfg.model, tasks)
-    net.load_state_dict(ckpt["model"])
+    net = build_network(input_dim(bank.dim, len(flag_columns(bank, cfg.data.present_flags))), cfg.model, tasks,
+                        ckpt["model"], read_blend(run_dir))
     dev = resolve_device(device)
     reporter.start("predict", None)
     try:

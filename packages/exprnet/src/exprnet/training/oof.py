@@ -70,6 +70,7 @@ def sub_config(cfg: RunConfig, train: Sequence[str], held: Sequence[str]) -> Run
     sub = cfg.model_copy(deep=True)
     sub.data.train_tracks, sub.data.val_tracks = list(train), list(held)
     sub.smooth.kind, sub.smooth.calibrate, sub.smooth.folds = "none", "none", 0
+    sub.smooth.baseline = "none"
     return sub
 
 
@@ -97,22 +98,23 @@ def held_out_outputs(sub: Path, bank: FeatureBank, held: Sequence[str]) -> tuple
     return {bank.tracks[i]: out[i] for i in ids}, dict(model.slices), builder.views
 
 
-def _expected(bank: FeatureBank, tasks: Sequence[str], train: Sequence[str]) -> dict[str, set[str]]:
+def _expected(bank: FeatureBank, tasks: Sequence[str], train: Sequence[str], expr_file: str = EXPR_FILE
+              ) -> dict[str, set[str]]:
     out = {}
     if "expr" in tasks:
-        out[EXPR_FILE] = {f"{p}:{t}" for t in task_tracks(bank, "expr", train) for p in ("p", "y")}
+        out[expr_file] = {f"{p}:{t}" for t in task_tracks(bank, "expr", train) for p in ("p", "y")}
     heads = [h for h in HEADS if h in tasks]
     if heads:
         out[TASKS_FILE] = {f"{p}{h}:{t}" for h in heads for t in task_tracks(bank, h, train) for p in ("", "y")}
     return out
 
 
-def read_cached(root: Path, bank: FeatureBank, train: Sequence[str], tasks: Sequence[str] | None = None
-                ) -> OutOfFold | None:
+def read_cached(root: Path, bank: FeatureBank, train: Sequence[str], tasks: Sequence[str] | None = None,
+                expr_file: str = EXPR_FILE) -> OutOfFold | None:
     """What an earlier call kept in ``root`` of ``tasks`` (default: the bank's) for these training
     tracks (None: nothing, or other tracks)."""
     tasks = bank.tasks if tasks is None else [t for t in tasks if t in bank.tasks]
-    want = _expected(bank, tasks, train)
+    want = _expected(bank, tasks, train, expr_file)
     got: dict[str, dict[str, np.ndarray]] = {}
     for name, keys in want.items():
         if not (root / name).exists():
@@ -122,7 +124,7 @@ def read_cached(root: Path, bank: FeatureBank, train: Sequence[str], tasks: Sequ
                 return None
             got[name] = {k: z[k] for k in z.files}
     oof = OutOfFold()
-    e = got.get(EXPR_FILE, {})
+    e = got.get(expr_file, {})
     oof.expr = {k[2:]: (e[k], e["y" + k[1:]]) for k in e if k.startswith("p:")}
     for h in HEADS:
         if h in tasks:
@@ -131,12 +133,13 @@ def read_cached(root: Path, bank: FeatureBank, train: Sequence[str], tasks: Sequ
 
 
 def out_of_fold_outputs(cfg: RunConfig, bank: FeatureBank, train: Sequence[str], root: Path, folds: int,
-                        reporter: Reporter, execute: Callable[..., Any], tasks: Sequence[str] | None = None
-                        ) -> OutOfFold:
+                        reporter: Reporter, execute: Callable[..., Any], tasks: Sequence[str] | None = None,
+                        expr_file: str = EXPR_FILE) -> OutOfFold:
     """Every training track's predictions, each from a sub-run that did not train on its source
     video (``execute``: :func:`exprnet.training.experiment.execute`, given by the caller);
-    ``tasks``: those whose kept predictions are enough (default: all the bank's)."""
-    cached = read_cached(root, bank, train, tasks)
+    ``tasks``: those whose kept predictions are enough (default: all the bank's); ``expr_file``:
+    where EXPR's are kept (a blended run: ``network.npz``, its ``probs.npz`` being the blend's)."""
+    cached = read_cached(root, bank, train, tasks, expr_file)
     if cached is not None:
         return cached
     rows: dict[str, np.ndarray] = {}
@@ -153,19 +156,19 @@ def out_of_fold_outputs(cfg: RunConfig, bank: FeatureBank, train: Sequence[str],
         got, slices, views = held_out_outputs(root / f"fold{k}", bank, held)
         rows.update(got)
         labels.update({t: frame_labels(bank, bank.index(t), views) for t in held})
-    write(root, bank, train, rows, labels, slices)
-    cached = read_cached(root, bank, train, tasks)
+    write(root, bank, train, rows, labels, slices, expr_file)
+    cached = read_cached(root, bank, train, tasks, expr_file)
     assert cached is not None
     return cached
 
 
 def write(root: Path, bank: FeatureBank, train: Sequence[str], rows: dict[str, np.ndarray],
-          labels: dict[str, np.ndarray], slices: dict[str, slice]) -> None:
-    """probs.npz (EXPR) and tasks.npz (VA/AU) of the module doc, from each track's output rows."""
+          labels: dict[str, np.ndarray], slices: dict[str, slice], expr_file: str = EXPR_FILE) -> None:
+    """probs.npz (EXPR; ``expr_file``) and tasks.npz (VA/AU) of the module doc, from each track's output rows."""
     if "expr" in slices:
         s = slices["expr"]
         ts = task_tracks(bank, "expr", train)
-        _save(root / EXPR_FILE, {**{f"p:{t}": rows[t][:, s] for t in ts}, **{f"y:{t}": labels[t] for t in ts}})
+        save_arrays(root / expr_file, {**{f"p:{t}": rows[t][:, s] for t in ts}, **{f"y:{t}": labels[t] for t in ts}})
     heads = [h for h in HEADS if h in slices]
     if heads:
         arrays = {}
@@ -173,10 +176,10 @@ def write(root: Path, bank: FeatureBank, train: Sequence[str], rows: dict[str, n
             for t in task_tracks(bank, h, train):
                 arrays[f"{h}:{t}"] = np.ascontiguousarray(rows[t][:, slices[h]], np.float32)
                 arrays[f"y{h}:{t}"] = task_truth(bank, h, t)
-        _save(root / TASKS_FILE, arrays)
+        save_arrays(root / TASKS_FILE, arrays)
 
 
-def _save(path: Path, arrays: dict[str, np.ndarray]) -> None:
+def save_arrays(path: Path, arrays: dict[str, np.ndarray]) -> None:
     buf = io.BytesIO()
     np.savez(buf, **arrays)
     atomic_write_bytes(path, buf.getvalue())

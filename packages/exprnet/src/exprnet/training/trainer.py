@@ -25,7 +25,7 @@ from ..config import CLASSES, N_CLASSES, RunConfig
 from ..data.bank import FeatureBank, Standardizer
 from ..data.batches import Batch, BatchBuilder, Prefetcher, flag_columns
 from ..data.segments import Segment, shuffled_segments, stream_plan
-from ..errors import TrainingError
+from ..errors import ConfigError, TrainingError
 from ..models import ExprNet, build_model
 from ..models.inference import predict_probs
 from ..postprocess.calibration import resolve_mode
@@ -70,6 +70,9 @@ class Trainer:
         self.amp = self.precision.dtype is not None
         self.tasks = bank.tasks
         self.multi = self.tasks != ["expr"]
+        if self.cfg.smooth.baseline == "auto" and self.multi:
+            raise ConfigError("smooth.baseline", f"auto blends an EXPR-only run's network; this run trains "
+                              f"{', '.join(t.upper() for t in self.tasks)}", "set smooth.baseline: none")
         self.best_scores: dict[str, Any] = {}
 
     # -- setup ---------------------------------------------------------------------------------
