@@ -217,6 +217,7 @@ def test_bundle_takes_the_runs_task_post_and_refits_for_runs_without(three, run_
     old = tmp_path / "old"
     shutil.copytree(run_all, old)
     (old / "task_post.json").unlink()
+    (old / "oof" / "tasks.npz").unlink(missing_ok=True)  # (with it kept: fitted on it, tests/e2e/test_tasks_deploy.py)
     out = make_task_bundle([old], str(three.store), labels, tmp_path / "b2", device="cpu")
     post = json.loads((out / "bundle.json").read_text())["task_post"]
     prep = prepare(RunFolder(old).read_config())

@@ -69,8 +69,8 @@ def sub_config(cfg: RunConfig, train: Sequence[str], held: Sequence[str]) -> Run
     """The run's configuration for one out-of-fold sub-run (no post-processing of its own)."""
     sub = cfg.model_copy(deep=True)
     sub.data.train_tracks, sub.data.val_tracks = list(train), list(held)
+    sub.smooth.baseline = "none"  # first: a blend needs folds
     sub.smooth.kind, sub.smooth.calibrate, sub.smooth.folds = "none", "none", 0
-    sub.smooth.baseline = "none"
     return sub
 
 
