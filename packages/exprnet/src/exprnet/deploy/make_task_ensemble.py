@@ -9,7 +9,6 @@ holds every run as a network member, the tasks they share, and that ``task_post`
 
 from __future__ import annotations
 
-import json
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -25,8 +24,7 @@ from ..reports.progress import NullReporter, Reporter
 from ..tasks.post import AUPost, VAPost
 from ..training.runfolder import RunFolder
 from .bundle import write_bundle
-from .card import model_card, training_summary
-from .make_tasks import finite
+from .make_tasks import bundle_texts
 from .recipe import recipe_from_store
 from .tasks import TaskPost, load_task_run
 
@@ -75,18 +73,10 @@ def bundle_from_task_ensemble(runs: Sequence[str | Path], metrics: dict[str, Any
     cfg = loaded[0][0].cfg
     tf = find_task_files(labels, (cfg.data.train_split, cfg.data.val_split))
     lab = {task: read_task_labels(tf, task, train + val) for task in tf.tasks}
-    data = training_summary(train, val, lab.get("expr", {}))
-    data["tasks"] = {task: {split: sum(1 for t in tracks if t in lab.get(task, {})) for split, tracks in
-                            (("train", train), ("validation", val))} for task in tasks}
     f1 = metrics["per_task"].get("expr", {}).get("member") or [None] * len(runs)
     entries = [{"name": n, "kind": "network", "encoder": lr.cfg.model_name, "features": list(lr.cfg.data.features),
                 "val_f1": v, "weight": 1.0 / len(runs)} for n, (lr, _), v in zip(names, loaded, f1, strict=True)]
-    title = Path(out).name
-    card = model_card(title, recipe, entries, metrics, data, post.describe())
-    files = {"MODEL_CARD.md": card.encode(), "metrics.json": (json.dumps(finite(metrics), indent=2) + "\n").encode()}
-    info = {"name": title, "select": select,
-            "trained_on": {**data, "store": str(store), "labels": [str(x) for x in labels]},
-            "validation": {k: v for k, v in metrics.items() if k.startswith("val_") or k in ("per_class_f1",)}}
+    files, info = bundle_texts(out, recipe, entries, metrics, post, tasks, lab, train, val, store, labels, select)
     members = [(n, lr, v) for n, (lr, _), v in zip(names, loaded, f1, strict=True)]
-    return write_bundle(out, members, Combiner("mean", np.ones(len(runs))), [], recipe, files, finite(info), overwrite,
+    return write_bundle(out, members, Combiner("mean", np.ones(len(runs))), [], recipe, files, info, overwrite,
                         None, sign, tasks=tasks, task_post=post, member_tasks=[t for _, t in loaded])

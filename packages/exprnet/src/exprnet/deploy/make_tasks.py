@@ -94,21 +94,29 @@ def make_task_bundle(runs: Sequence[str | Path], store: str, labels: Sequence[st
     metrics.update({"method": "single", "members": [{"run": str(run_dir), "val_f1": metrics.get("val_f1")}],
                     "tasks": tasks, "task_post": {**post.to_dict(), "fitted_on": fitted_on}, "weights": [1.0],
                     "postprocess": []})
-    expr_lab = lab.get("expr", {})
-    data = training_summary(train, val, expr_lab)
-    data["tasks"] = {task: {split: sum(1 for t in tracks if t in lab[task]) for split, tracks in
-                            (("train", train), ("validation", val))} for task in tasks}
     name = Path(run_dir).name
     entries = [{"name": name, "kind": "network", "encoder": cfg.model_name, "features": features,
                 "val_f1": metrics.get("val_f1"), "weight": 1.0}]
+    files, info = bundle_texts(out, recipe, entries, metrics, post, tasks, lab, train, val, store, labels, select)
+    return write_bundle(out, [(name, lr, metrics.get("val_f1"))], Combiner("mean", np.ones(1)), [], recipe, files,
+                        info, overwrite, None, sign, tasks=tasks, task_post=post)
+
+
+def bundle_texts(out: str | Path, recipe: Any, entries: list[dict[str, Any]], metrics: dict[str, Any], post: TaskPost,
+                 tasks: Sequence[str], lab: dict[str, dict[str, np.ndarray]], train: Sequence[str], val: Sequence[str],
+                 store: str, labels: Sequence[str], select: str) -> tuple[dict[str, bytes], dict[str, Any]]:
+    """A task bundle's model card and metrics.json, and its manifest's ``info`` (what it was trained
+    on: tracks per task and split; its validation scores)."""
+    data = training_summary(list(train), list(val), lab.get("expr", {}))
+    data["tasks"] = {task: {split: sum(1 for t in tracks if t in lab.get(task, {})) for split, tracks in
+                            (("train", train), ("validation", val))} for task in tasks}
     title = Path(out).name
     card = model_card(title, recipe, entries, metrics, data, post.describe())
     files = {"MODEL_CARD.md": card.encode(), "metrics.json": (json.dumps(finite(metrics), indent=2) + "\n").encode()}
     info = {"name": title, "select": select,
             "trained_on": {**data, "store": str(store), "labels": [str(x) for x in labels]},
             "validation": {k: v for k, v in metrics.items() if k.startswith("val_") or k in ("per_class_f1",)}}
-    return write_bundle(out, [(name, lr, metrics.get("val_f1"))], Combiner("mean", np.ones(1)), [], recipe, files,
-                        finite(info), overwrite, None, sign, tasks=tasks, task_post=post)
+    return files, finite(info)
 
 
 def run_task_post(run_dir: str | Path, tasks: Sequence[str]) -> TaskPost | None:
