@@ -38,7 +38,7 @@ SMOOTH = {"kind": "none", "calibrate": "none", "folds": 2, "baseline": "auto"}
 
 
 @pytest.fixture(scope="module")
-def corpus(tmp_path_factory):
+def tc(tmp_path_factory):
     c = make_corpus(tmp_path_factory.mktemp("tb"), n_train=6, n_val=2, frames=(120, 200), seed=5)
     _write_tasks(c, c.root, np.random.default_rng(2))
     c.va_dir, c.au_dir = c.root / "VA_Set", c.root / "AU_Set"
@@ -50,9 +50,9 @@ def _cfg(c, labels):
 
 
 @pytest.fixture(scope="module")
-def au_run(corpus, tmp_path_factory):
+def au_run(tc, tmp_path_factory):
     out = tmp_path_factory.mktemp("tbr") / "au"
-    experiment.train(_cfg(corpus, [corpus.au_dir]), out)
+    experiment.train(_cfg(tc, [tc.au_dir]), out)
     return out
 
 
@@ -124,46 +124,46 @@ def test_the_ends_of_the_grid_and_a_weight_inside_are_the_blend_by_hand(au_run, 
         np.testing.assert_allclose(got[i], w * plain[i] + (1 - w) * base, atol=2e-5)
 
 
-def test_predict_and_a_bundle_of_a_blended_au_run_give_the_blend_by_hand(corpus, au_run, tmp_path):
+def test_predict_and_a_bundle_of_a_blended_au_run_give_the_blend_by_hand(tc, au_run, tmp_path):
     cfg, prep, builder = _bank(au_run)
     val = list(prep.split.val)
     b = read_blend(au_run).tasks["au"]
     plain = _outputs(au_run, None, prep.bank)
     raw = tmp_path / "raw"
-    predict_tasks(au_run, str(corpus.store), val, raw, device="cpu", raw=True)
+    predict_tasks(au_run, str(tc.store), val, raw, device="cpu", raw=True)
     for t in val:
         i = prep.bank.index(t)
         want = b.network_weight * plain[i] + (1 - b.network_weight) * b.partner(builder.inputs(i))
         np.testing.assert_allclose(np.load(raw / "au" / f"{t}.npy"), want, atol=2e-5)
     out = tmp_path / "p"
-    s = predict_tasks(au_run, str(corpus.store), val, out, labels=[str(corpus.au_dir)], device="cpu")
+    s = predict_tasks(au_run, str(tc.store), val, out, labels=[str(tc.au_dir)], device="cpu")
     m = json.loads((au_run / "metrics.json").read_text())
     assert s["au_f1"] == pytest.approx(m["val_au_f1_post"], abs=1e-5)
-    bundle = make_task_bundle([au_run], str(corpus.store), [str(corpus.au_dir)], tmp_path / "b", device="cpu")
-    got = Bundle.load(bundle).predict_outputs(str(corpus.store), val)
+    bundle = make_task_bundle([au_run], str(tc.store), [str(tc.au_dir)], tmp_path / "b", device="cpu")
+    got = Bundle.load(bundle).predict_outputs(str(tc.store), val)
     for t in val:
         np.testing.assert_allclose(got[t].au_probs, np.load(out / "au" / f"{t}.npy"), atol=1e-5)
 
 
-def test_the_weight_is_blind_to_validation_labels(corpus, au_run, tmp_path):
+def test_the_weight_is_blind_to_validation_labels(tc, au_run, tmp_path):
     root = tmp_path / "other"
-    shutil.copytree(corpus.au_dir, root / "AU_Set")
+    shutil.copytree(tc.au_dir, root / "AU_Set")
     rng = np.random.default_rng(9)
-    for t, split in corpus.tracks.items():
+    for t, split in tc.tracks.items():
         if split == "Validation_Set":
-            n = len(corpus.label_arrays[t])
+            n = len(tc.label_arrays[t])
             write_au_annotation(root / "AU_Set" / split / f"{t}.txt", (rng.random((n, 12)) < 0.5).astype(np.int8))
     out = tmp_path / "run"
-    experiment.train(_cfg(corpus, [root / "AU_Set"]), out)
+    experiment.train(_cfg(tc, [root / "AU_Set"]), out)
     a, b = (json.loads((r / "task_post.json").read_text()) for r in (au_run, out))
     assert a["blend"] == b["blend"] and a["au"] == b["au"]
     ma, mb = (json.loads((r / "metrics.json").read_text()) for r in (au_run, out))
     assert ma["val_au_f1_post"] != mb["val_au_f1_post"]
 
 
-def test_a_va_run_blends_its_values_with_the_ridge(corpus, tmp_path):
+def test_a_va_run_blends_its_values_with_the_ridge(tc, tmp_path):
     out = tmp_path / "va"
-    experiment.train(_cfg(corpus, [corpus.va_dir]), out)
+    experiment.train(_cfg(tc, [tc.va_dir]), out)
     blend = read_blend(out)
     assert set(blend.tasks) == {"va"} and 0 <= blend.tasks["va"].network_weight <= 1
     cfg, prep, builder = _bank(out)
@@ -183,3 +183,20 @@ def test_a_va_run_blends_its_values_with_the_ridge(corpus, tmp_path):
         tracks = sorted(k[3:] for k in z.files if k.startswith("va:"))
         va = fit_va_post([z[f"va:{t}"] for t in tracks], [z[f"yva:{t}"] for t in tracks])
     assert VAPost.from_dict(rec["va"]).width == va.width
+
+
+def test_exprnet_train_says_each_heads_weight(tc, tmp_path):
+    from exprnet.cli import app
+    from typer.testing import CliRunner
+
+    out = tmp_path / "run"
+    r = CliRunner().invoke(app, [
+        "train", "--store", str(tc.store), "--labels", str(tc.au_dir), "--features", ",".join(tc.features),
+        "--encoder", "mlp", "--out", str(out), "--epochs", "1", "--d-model", "16", "--hidden", "16",
+        "--device", "cpu", "--no-baseline", "--set", "model.head=[16]", "--set", "smooth.kind=none",
+        "--set", "smooth.calibrate=none", "--set", "smooth.folds=2", "--set", "smooth.baseline=auto"])
+    assert r.exit_code == 0, r.output
+    b = json.loads((out / "metrics.json").read_text())["task_post"]["blend"]["au"]
+    said = " ".join(r.output.split())
+    assert f"AU blended with its baseline (logreg): network weight {b['network_weight']:g}" in said
+    assert f"network alone {b['network_oof']:.4f}, baseline alone {b['baseline_oof']:.4f}" in said
