@@ -200,3 +200,30 @@ def test_exprnet_train_says_each_heads_weight(tc, tmp_path):
     said = " ".join(r.output.split())
     assert f"AU blended with its baseline (logreg): network weight {b['network_weight']:g}" in said
     assert f"network alone {b['network_oof']:.4f}, baseline alone {b['baseline_oof']:.4f}" in said
+
+
+def test_a_bundle_member_of_a_blended_au_run_gives_the_blend_offline_and_live(tc, au_run, tmp_path):
+    """A copy of the run blended at 0.5 (both sides count): the bundle member's rows, offline and
+    through live's incremental runner (at the last frame, where its track moments are the
+    track's), equal the blend by hand."""
+    from exprnet.deploy.live.members import runner_for
+
+    run = tmp_path / "run"
+    shutil.copytree(au_run, run)
+    b = dataclasses.replace(read_blend(run).tasks["au"], network_weight=0.5)
+    RunBlend(None, {"au": b}).save(run / "checkpoints" / BLEND_FILE)
+    cfg, prep, builder = _bank(run)
+    plain = _outputs(run, None, prep.bank)
+    path = make_task_bundle([run], str(tc.store), [str(tc.au_dir)], tmp_path / "B", device="cpu")
+    member = Bundle.load(path).members[0]
+    assert member.lr.blend.tasks["au"].network_weight == 0.5
+    got = member.predictor.probs(prep.bank)
+    i = prep.bank.ids(prep.split.val)[0]
+    want = 0.5 * plain[i] + 0.5 * b.partner(builder.inputs(i))
+    np.testing.assert_allclose(got[i], want, atol=2e-5)
+    runner = runner_for(member, list(prep.bank.modalities), set())
+    r = prep.bank.rows(i)
+    live = np.concatenate([runner.push(prep.bank.values[r], prep.bank.present[r]), runner.close()])
+    assert live.shape == want.shape
+    # data.normalize: track standardises with the moments so far: the last frame's equal the track's
+    np.testing.assert_allclose(live[-1], want[-1], atol=2e-5)
