@@ -227,3 +227,28 @@ def test_a_bundle_member_of_a_blended_au_run_gives_the_blend_offline_and_live(tc
     assert live.shape == want.shape
     # data.normalize: track standardises with the moments so far: the last frame's equal the track's
     np.testing.assert_allclose(live[-1], want[-1], atol=2e-5)
+
+
+def test_a_va_and_au_run_blends_both_heads_and_a_refit_without_drops_the_blend(tc, tmp_path):
+    from exprnet.training.task_post import drop_stale_tasks
+
+    out = tmp_path / "both"
+    experiment.train(_cfg(tc, [tc.va_dir, tc.au_dir]), out)
+    blend = read_blend(out)
+    assert set(blend.tasks) == {"va", "au"}
+    assert set(json.loads((out / "task_post.json").read_text())["blend"]) == {"va", "au"}
+    cfg, prep, builder = _bank(out)
+    plain, got = _outputs(out, None, prep.bank), _outputs(out, blend, prep.bank)
+    i = prep.bank.ids(prep.split.val)[0]
+    x = builder.inputs(i)
+    for t, s in (("va", slice(0, 2)), ("au", slice(2, 14))):
+        w = blend.tasks[t].network_weight
+        np.testing.assert_allclose(got[i][:, s], w * plain[i][:, s] + (1 - w) * blend.tasks[t].partner(x), atol=2e-5)
+    with np.load(out / "oof" / "network_tasks.npz") as z:
+        net = {k: z[k] for k in z.files}
+    drop_stale_tasks(out)  # what a refit with smooth.baseline: none does first
+    assert read_blend(out) is None and not (out / "oof" / "network_tasks.npz").exists()
+    with np.load(out / "oof" / "tasks.npz") as z:
+        assert set(z.files) == set(net)
+        for k in net:  # (VA labels hold NaN: assert_array_equal takes NaN as equal)
+            np.testing.assert_array_equal(z[k], net[k])
