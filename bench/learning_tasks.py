@@ -103,9 +103,12 @@ def network(c: Any, preset: str, tasks: list[str], seed: int, frames: int, threa
             sets: dict[str, Any], folds: int = 0) -> dict[str, float]:
     """Train ``preset`` on ``tasks`` for ``frames`` training frames; each task's score at the last
     epoch. ``folds``: the run's VA/AU post-processing fitted on that many sub-runs' out-of-fold
-    predictions (each sub-run the same budget); EXPR's calibration and decoding stay off."""
+    predictions (each sub-run the same budget), and the preset's ``smooth.baseline`` kept (a VA/AU
+    preset's blend with its task baseline: the ``+ post`` rows are the blended run's; the last-epoch
+    row stays the network alone); EXPR's calibration and decoding stay off."""
     layers = [load_preset(preset), data_layer(c, tasks, threads),
-              {"train": {"seed": seed}, "smooth": {"kind": "none", "calibrate": "none", "folds": folds, "baseline": "none"}}, sets]
+              {"train": {"seed": seed}, "smooth": {"kind": "none", "calibrate": "none", "folds": folds,
+                                                  **({} if folds >= 2 else {"baseline": "none"})}}, sets]
     cfg = build_config(*layers).resolved()
     steps = math.ceil(frames / (cfg.train.batch_size * (cfg.model.segment or 1)))
     layers.append({"train": {"steps": steps}})

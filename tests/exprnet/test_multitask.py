@@ -237,12 +237,14 @@ def test_task_presets(three, tmp_path):
         assert cfg.model.encoder == "bilstm" and cfg.smooth.folds == 3, name  # post-processing out of fold
         assert cfg.smooth.kind == ("viterbi" if name == "recommended-all" else "none"), name
         assert cfg.loss.crf == (1.0 if name == "recommended-all" else 0.0), name  # the CRF term is EXPR's
+        assert cfg.smooth.baseline == ("none" if name == "recommended-all" else "auto"), name  # VA/AU: blended
     data = {"data": {"store": str(three.store), "labels": str(three.va_dir), "features": list(three.features)},
             "train": {"device": "cpu", "threads": 1, "epochs": 1}, "model": {"segment": 32}}
     res = experiment.train(build_config(load_preset("recommended-va"), data), tmp_path / "va")
     assert set(res.scores) >= {"val_va", "val_ccc_valence", "val_ccc_arousal"} and "val_f1" not in res.scores
     m = json.loads((tmp_path / "va" / "metrics.json").read_text())  # its VA width, chosen out of fold
     assert m["task_post"]["source"].startswith("out of fold (3 sub-runs") and "val_va_post" in m
+    assert 0 <= m["task_post"]["blend"]["va"]["network_weight"] <= 1 and "val_va_network" in m  # the ridge blend
 
 
 def test_cv_of_a_multitask_run(three, tmp_path):

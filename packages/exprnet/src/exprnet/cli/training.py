@@ -102,6 +102,12 @@ def train(
             say.message(io.out, f"blended with the logistic regression: network weight {blend['network_weight']:g} "
                         f"(out of fold); val F1 {result.smoothing['val_f1']:.4f}, network alone "
                         f"{result.smoothing['val_f1_network']:.4f}")
+        if result.scores:  # a VA/AU run's heads blended with their task baselines (smooth.baseline: auto)
+            for task, b in ((result.run.read_metrics().get("task_post") or {}).get("blend") or {}).items():
+                best = b["oof_score_by_weight"][f"{b['network_weight']:g}"]
+                say.message(io.out, f"{task.upper()} blended with its baseline ({b['partner']}): network weight "
+                            f"{b['network_weight']:g}, out of fold {best:.4f} (network alone {b['network_oof']:.4f}, "
+                            f"baseline alone {b['baseline_oof']:.4f})")
         if baseline and not result.scores:  # the baseline is EXPR's (multi-task: not yet)
             from ..baseline.cache import cached_baseline, comparison_line
 

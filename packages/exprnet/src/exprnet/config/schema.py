@@ -192,7 +192,8 @@ class SmoothConfig(_Strict):
     many extra trainings, each without one group of training source videos (out of fold); 0: the
     run's own, in-sample predictions. ``baseline``: ``auto`` blends the network's EXPR probabilities
     with a class-balanced logistic regression on the same inputs, the weight chosen out of fold on
-    the ``folds`` sub-runs' groups (:mod:`exprnet.training.blend`); ``none``: the network alone.
+    the ``folds`` sub-runs' groups (:mod:`exprnet.training.blend`); in a run without EXPR, each VA/AU
+    head with its task baseline (:mod:`exprnet.training.task_blend`); ``none``: the network alone.
     """
 
     kind: Literal["none", "box", "gauss", "median", "viterbi", "hsmm"] = "box"

@@ -18,14 +18,14 @@ from ..config import RunConfig, build_config
 from ..data.bank import FeatureBank, Standardizer
 from ..data.batches import flag_groups, input_dim
 from ..errors import BundleError
-from ..models.blend import ExprBlend, build_network
+from ..models.blend import Blend, build_network, parse_blend
 from ..postprocess.processor import PostProcessor, processor_from_dict
 from ..prediction.predict import LoadedRun, Predictor
 from .contents import MANIFEST
 from .recipe import Recipe
 
 META_KEY = "exprnet"  # the one safetensors metadata key of a bundle file
-BLEND_TENSORS = "blend.safetensors"  # a blended network's partner (:class:`~exprnet.models.blend.ExprBlend`)
+BLEND_TENSORS = "blend.safetensors"  # a blended network's partners (:mod:`exprnet.models.blend`)
 # Member kinds beyond trained runs: kind -> loader(blobs, entry, recipe) -> Member (registered by
 # their modules, e.g. :mod:`.pretrained`); such a member to be written has a ``write(folder)``.
 MEMBER_KINDS: dict[str, Any] = {}
@@ -137,7 +137,7 @@ def load_member(blobs: Any, entry: dict[str, Any], recipe: Recipe, device: str =
         blend = None
         if entry.get("blend"):
             rel = f"{folder}/{BLEND_TENSORS}"
-            blend = ExprBlend.from_arrays(_load_tensors(root / rel, blobs[rel])[0], str(root / rel))
+            blend = parse_blend(_load_tensors(root / rel, blobs[rel])[0], str(root / rel))
         state, net = _network(blobs, f"{folder}/weights.safetensors", cfg, entry.get("tasks") or ["expr"], blend)
         width = int(state["fusion.proj.weight"].shape[1])
     modalities = [recipe.feature(f).modality for f in cfg.data.features]
@@ -154,7 +154,7 @@ def load_member(blobs: Any, entry: dict[str, Any], recipe: Recipe, device: str =
                   entry.get("val_f1"), lr, calibration, Predictor(lr, device, net))
 
 
-def _network(blobs: Any, rel: str, cfg: RunConfig, tasks: list[str], blend: ExprBlend | None = None
+def _network(blobs: Any, rel: str, cfg: RunConfig, tasks: list[str], blend: Blend | None = None
              ) -> tuple[dict, Any]:
     """The state dict (torch tensors) and the member's network, built and loaded strictly with it
     (blended with its partner where the run had one)."""

@@ -27,6 +27,7 @@ from featurizer.core.store import FeatureStore
 from ..data.bank import FeatureBank, Standardizer, load_bank
 from ..ensemble.task_fit import TaskFit
 from ..errors import BundleError, DataError
+from ..models.blend import read_blend
 from ..postprocess.processor import Decoded
 from ..prediction.predict import LoadedRun, load_run
 from ..reports.progress import NullReporter, Reporter
@@ -61,7 +62,7 @@ def load_task_run(run_dir: str | Path, select: str = "best") -> tuple[LoadedRun,
     run = RunFolder(run_dir)
     ckpt = run.load(select)
     return LoadedRun(run.read_config().resolved(), Standardizer.load(run.stats), ckpt["model"], run,
-                     run.read_features()), tasks
+                     run.read_features(), blend=read_blend(run.root)), tasks
 
 
 @dataclass

@@ -14,18 +14,19 @@ by each partner's raw outputs, and :meth:`BlendedNet.to_probs` returns the netwo
 with each partnered task's slice replaced by the blend, so every caller that runs
 ``net(...)`` then ``net.to_probs(...)`` (prediction, bundles, live) gets the blend unchanged.
 
-VA and AU plug in the same way: a partner module per task (``partners[task]``) with ``width``
-raw outputs, ``logits(x)`` and ``mix(task_slice_of_network_predictions, raw)``: VA a ridge
-regression mixed as ``w * net + (1 - w) * ridge`` per dimension; AU a per-AU logistic
-regression mixed per AU on probabilities; stored beside the EXPR arrays under a task prefix.
-Only EXPR is built now (:class:`ExprPartner`).
+VA and AU plug in the same way (:mod:`.task_blend`): a partner module per task
+(``partners[task]``) with ``width`` raw outputs, ``logits(x)`` and
+``mix(task_slice_of_network_predictions, raw)``: VA a ridge regression mixed as
+``w * net + (1 - w) * ridge`` per dimension; AU a per-AU logistic regression mixed per AU on
+probabilities; stored beside the EXPR arrays under a task prefix (``va.``, ``au.``). A file with
+EXPR's arrays alone reads as an :class:`ExprBlend`; one with a task's as a :class:`RunBlend`.
 """
 
 from __future__ import annotations
 
 import io
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,7 @@ from ..config import N_CLASSES, ModelConfig
 from ..errors import RunError
 from ..postprocess.priors import FLOOR
 from . import ExprNet, build_model
+from .task_blend import TASKS, TaskBlend, TaskPartner
 
 BLEND_FILE = "blend.npz"  # in RUN/checkpoints/
 
@@ -194,12 +196,51 @@ class BlendedNet(nn.Module):
         return torch.cat(parts, -1)
 
 
-def attach(net: ExprNet, blend: ExprBlend | None) -> nn.Module:
+@dataclass(frozen=True)
+class RunBlend:
+    """A run's blends: EXPR's (if any) and each VA/AU head's (:class:`~.task_blend.TaskBlend`)."""
+
+    expr: ExprBlend | None = None
+    tasks: dict[str, TaskBlend] = field(default_factory=dict)
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        out = {} if self.expr is None else self.expr.arrays()
+        for b in self.tasks.values():
+            out.update(b.arrays())
+        return out
+
+    def save(self, path: str | Path) -> None:
+        buf = io.BytesIO()
+        np.savez(buf, **self.arrays())
+        atomic_write_bytes(path, buf.getvalue())
+
+
+Blend = ExprBlend | RunBlend
+
+
+def parse_blend(a: Any, where: str) -> Blend:
+    """The blend of ``blend.npz`` / ``blend.safetensors`` arrays: an :class:`ExprBlend` when they hold
+    EXPR's alone (files written before VA/AU blends), else a :class:`RunBlend`."""
+    tasks = {t: TaskBlend.from_arrays(t, a, where) for t in TASKS if f"{t}.network_weight" in a}
+    if not tasks:
+        return ExprBlend.from_arrays(a, where)
+    return RunBlend(ExprBlend.from_arrays(a, where) if "network_weight" in a else None, tasks)
+
+
+def partners_of(blend: Blend) -> dict[str, nn.Module]:
+    if isinstance(blend, ExprBlend):
+        return {"expr": ExprPartner(blend)}
+    out: dict[str, nn.Module] = {} if blend.expr is None else {"expr": ExprPartner(blend.expr)}
+    out.update({t: TaskPartner(b) for t, b in blend.tasks.items()})
+    return out
+
+
+def attach(net: ExprNet, blend: Blend | None) -> nn.Module:
     """``net`` blended with ``blend`` (the network itself without one)."""
-    return net if blend is None else BlendedNet(net, {"expr": ExprPartner(blend)})
+    return net if blend is None else BlendedNet(net, partners_of(blend))
 
 
-def build_network(input_dim: int, cfg: ModelConfig, tasks: Sequence[str], state: dict, blend: ExprBlend | None
+def build_network(input_dim: int, cfg: ModelConfig, tasks: Sequence[str], state: dict, blend: Blend | None
                   ) -> nn.Module:
     """The one way a trained network is built for prediction: built, its weights loaded strictly,
     its blend attached (if it has one)."""
@@ -212,10 +253,13 @@ def blend_path(run_dir: str | Path) -> Path:
     return Path(run_dir) / "checkpoints" / BLEND_FILE
 
 
-def read_blend(run_dir: str | Path) -> ExprBlend | None:
+def read_blend(run_dir: str | Path) -> Blend | None:
     """The blend a run folder keeps (``RUN/checkpoints/blend.npz``), or None."""
     p = blend_path(run_dir)
-    return ExprBlend.load(p) if p.exists() else None
+    if not p.exists():
+        return None
+    with np.load(p, allow_pickle=False) as z:
+        return parse_blend({k: z[k] for k in z.files}, str(p))
 
 
 def load_run_network(run_dir: str | Path, input_dim: int, cfg: ModelConfig, tasks: Sequence[str],

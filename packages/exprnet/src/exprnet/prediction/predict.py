@@ -30,7 +30,7 @@ from ..data.batches import BatchBuilder, flag_columns, input_dim
 from ..data.provenance import check_features
 from ..data.tasks import expr_labels_dir
 from ..errors import DataError, RunError
-from ..models.blend import ExprBlend, build_network, read_blend
+from ..models.blend import Blend, build_network, read_blend
 from ..models.inference import predict_probs
 from ..postprocess.calibration import read_calibration
 from ..postprocess.choice import TrainingTracks, apply_all, chain_dicts, post_for_run
@@ -56,7 +56,7 @@ class LoadedRun:
     features: dict[str, Any] | None = None
     classifier: FrameClassifier | None = None
     source: str = ""
-    blend: ExprBlend | None = None  # ``smooth.baseline: auto``: the network's partner (:mod:`exprnet.models.blend`)
+    blend: Blend | None = None  # ``smooth.baseline: auto``: the network's partner (:mod:`exprnet.models.blend`)
 
     def __post_init__(self) -> None:
         self.source = self.source or (str(self.run.root) if self.run is not None else "model")

@@ -9,7 +9,9 @@ run's tasks). What they predict is kept:
                         the training tracks with EXPR labels (every training track of an EXPR-only run)
     RUN/oof/tasks.npz   ``va:<track>`` (n, 2) float32 values and ``au:<track>`` (n, 12) float32
                         probabilities of the training tracks that task annotates, with their labels
-                        ``yva:<track>`` (n, 2, NaN unannotated) and ``yau:<track>`` (n, 12, -1 unannotated)
+                        ``yva:<track>`` (n, 2, NaN unannotated) and ``yau:<track>`` (n, 12, -1 unannotated);
+                        a blended run (``smooth.baseline: auto``): the blend's, the network's own in
+                        ``network_tasks.npz``
 
 A second call with the same training tracks reads them back (the sub-runs are not trained again).
 """
@@ -38,7 +40,7 @@ from ..models.inference import predict_probs
 from ..reports.progress import Reporter
 from .runfolder import RunFolder
 
-EXPR_FILE, TASKS_FILE = "probs.npz", "tasks.npz"
+EXPR_FILE, TASKS_FILE, NETWORK_TASKS = "probs.npz", "tasks.npz", "network_tasks.npz"
 HEADS = ("va", "au")
 
 
@@ -98,23 +100,23 @@ def held_out_outputs(sub: Path, bank: FeatureBank, held: Sequence[str]) -> tuple
     return {bank.tracks[i]: out[i] for i in ids}, dict(model.slices), builder.views
 
 
-def _expected(bank: FeatureBank, tasks: Sequence[str], train: Sequence[str], expr_file: str = EXPR_FILE
-              ) -> dict[str, set[str]]:
+def _expected(bank: FeatureBank, tasks: Sequence[str], train: Sequence[str], expr_file: str = EXPR_FILE,
+              tasks_file: str = TASKS_FILE) -> dict[str, set[str]]:
     out = {}
     if "expr" in tasks:
         out[expr_file] = {f"{p}:{t}" for t in task_tracks(bank, "expr", train) for p in ("p", "y")}
     heads = [h for h in HEADS if h in tasks]
     if heads:
-        out[TASKS_FILE] = {f"{p}{h}:{t}" for h in heads for t in task_tracks(bank, h, train) for p in ("", "y")}
+        out[tasks_file] = {f"{p}{h}:{t}" for h in heads for t in task_tracks(bank, h, train) for p in ("", "y")}
     return out
 
 
 def read_cached(root: Path, bank: FeatureBank, train: Sequence[str], tasks: Sequence[str] | None = None,
-                expr_file: str = EXPR_FILE) -> OutOfFold | None:
+                expr_file: str = EXPR_FILE, tasks_file: str = TASKS_FILE) -> OutOfFold | None:
     """What an earlier call kept in ``root`` of ``tasks`` (default: the bank's) for these training
     tracks (None: nothing, or other tracks)."""
     tasks = bank.tasks if tasks is None else [t for t in tasks if t in bank.tasks]
-    want = _expected(bank, tasks, train, expr_file)
+    want = _expected(bank, tasks, train, expr_file, tasks_file)
     got: dict[str, dict[str, np.ndarray]] = {}
     for name, keys in want.items():
         if not (root / name).exists():
@@ -128,18 +130,19 @@ def read_cached(root: Path, bank: FeatureBank, train: Sequence[str], tasks: Sequ
     oof.expr = {k[2:]: (e[k], e["y" + k[1:]]) for k in e if k.startswith("p:")}
     for h in HEADS:
         if h in tasks:
-            oof.tasks[h] = {k[len(h) + 1:]: v for k, v in got[TASKS_FILE].items() if k.startswith(f"{h}:")}
+            oof.tasks[h] = {k[len(h) + 1:]: v for k, v in got[tasks_file].items() if k.startswith(f"{h}:")}
     return oof
 
 
 def out_of_fold_outputs(cfg: RunConfig, bank: FeatureBank, train: Sequence[str], root: Path, folds: int,
                         reporter: Reporter, execute: Callable[..., Any], tasks: Sequence[str] | None = None,
-                        expr_file: str = EXPR_FILE) -> OutOfFold:
+                        expr_file: str = EXPR_FILE, tasks_file: str = TASKS_FILE) -> OutOfFold:
     """Every training track's predictions, each from a sub-run that did not train on its source
     video (``execute``: :func:`exprnet.training.experiment.execute`, given by the caller);
     ``tasks``: those whose kept predictions are enough (default: all the bank's); ``expr_file``:
-    where EXPR's are kept (a blended run: ``network.npz``, its ``probs.npz`` being the blend's)."""
-    cached = read_cached(root, bank, train, tasks, expr_file)
+    where EXPR's are kept (a blended run: ``network.npz``, its ``probs.npz`` being the blend's);
+    ``tasks_file``: where VA/AU's are (a blended run: ``network_tasks.npz``)."""
+    cached = read_cached(root, bank, train, tasks, expr_file, tasks_file)
     if cached is not None:
         return cached
     rows: dict[str, np.ndarray] = {}
@@ -156,14 +159,15 @@ def out_of_fold_outputs(cfg: RunConfig, bank: FeatureBank, train: Sequence[str],
         got, slices, views = held_out_outputs(root / f"fold{k}", bank, held)
         rows.update(got)
         labels.update({t: frame_labels(bank, bank.index(t), views) for t in held})
-    write(root, bank, train, rows, labels, slices, expr_file)
-    cached = read_cached(root, bank, train, tasks, expr_file)
+    write(root, bank, train, rows, labels, slices, expr_file, tasks_file)
+    cached = read_cached(root, bank, train, tasks, expr_file, tasks_file)
     assert cached is not None
     return cached
 
 
 def write(root: Path, bank: FeatureBank, train: Sequence[str], rows: dict[str, np.ndarray],
-          labels: dict[str, np.ndarray], slices: dict[str, slice], expr_file: str = EXPR_FILE) -> None:
+          labels: dict[str, np.ndarray], slices: dict[str, slice], expr_file: str = EXPR_FILE,
+          tasks_file: str = TASKS_FILE) -> None:
     """probs.npz (EXPR; ``expr_file``) and tasks.npz (VA/AU) of the module doc, from each track's output rows."""
     if "expr" in slices:
         s = slices["expr"]
@@ -176,7 +180,7 @@ def write(root: Path, bank: FeatureBank, train: Sequence[str], rows: dict[str, n
             for t in task_tracks(bank, h, train):
                 arrays[f"{h}:{t}"] = np.ascontiguousarray(rows[t][:, slices[h]], np.float32)
                 arrays[f"y{h}:{t}"] = task_truth(bank, h, t)
-        save_arrays(root / TASKS_FILE, arrays)
+        save_arrays(root / tasks_file, arrays)
 
 
 def save_arrays(path: Path, arrays: dict[str, np.ndarray]) -> None:

@@ -7,10 +7,12 @@
     RUN/checkpoints/best.pt    model weights of the best validation F1
     RUN/checkpoints/last.pt    weights + optimizer, scheduler, scaler, RNG, history (each epoch)
     RUN/checkpoints/blend.npz  smooth.baseline: auto: the network's weight, temperatures, the regression
+                               (VA/AU runs: per head ``va.``/``au.`` weight and partner arrays)
     RUN/metrics.json           best_val_f1, best_epoch, per_class_f1, confusion, finished, smoothing, ...
     RUN/calibration.json       temperature (and per-class biases) fitted on training predictions
     RUN/oof/                   smooth.folds: the out-of-fold sub-runs and their predictions
-                               (probs.npz: the run's; a blended run's network alone: network.npz)
+                               (probs.npz: the run's; a blended run's network alone: network.npz;
+                               VA/AU: tasks.npz, a blended run's network alone: network_tasks.npz)
     RUN/epochs.csv             one row per epoch
     RUN/tensorboard/           TensorBoard events
     RUN/curves.png             loss and F1 per epoch

@@ -10,6 +10,11 @@
   (:func:`.postfit.fit_after_training`, ``RUN/calibration.json``) on the EXPR slice, on the
   training and validation tracks EXPR annotates.
 
+``smooth.baseline: auto`` (a run without EXPR): each VA/AU head is first blended with its task
+baseline, the weight chosen out of fold (:mod:`.task_blend`, ``RUN/checkpoints/blend.npz``); the
+post-processing is then fitted on the chosen blend's out-of-fold outputs, kept in
+``RUN/oof/tasks.npz`` (the network's own in ``RUN/oof/network_tasks.npz``).
+
 The validation tracks are only scored: metrics.json gets ``val_va_post``, ``val_ccc_valence_post``,
 ``val_ccc_arousal_post``, ``val_au_f1_post``, ``val_f1_AU1_post``..., ``val_f1_post`` (EXPR after
 calibration and decoding) beside the raw ``val_`` scores, and ``task_post`` (what was fitted).
@@ -28,13 +33,23 @@ from featurizer.core.files import atomic_write_json
 from ..config import RunConfig
 from ..data.bank import FeatureBank
 from ..errors import ConfigError, DataError, RunError
+from ..models.blend import RunBlend, blend_path
 from ..postprocess.calibration import resolve_mode
 from ..postprocess.smoothing import tracks_for_width
 from ..reports.progress import Reporter
 from ..tasks.metrics import au_scores, va_scores
 from ..tasks.post import AUPost, VAPost, fit_au_post, fit_va_post
-from .oof import HEADS, out_of_fold_outputs, task_tracks, task_truth
+from .oof import (
+    HEADS,
+    NETWORK_TASKS,
+    TASKS_FILE,
+    out_of_fold_outputs,
+    save_arrays,
+    task_tracks,
+    task_truth,
+)
 from .postfit import WIDTH_FRAMES, ProbsOf, fit_after_training
+from .task_blend import FittedTaskBlends, fit_task_blends
 
 POST_FILE = "task_post.json"
 Post = VAPost | AUPost
@@ -95,12 +110,16 @@ def fit_run_post(cfg: RunConfig, bank: FeatureBank, train_ids: Sequence[int], va
 
     sm, heads = cfg.smooth, [t for t in HEADS if t in slices]
     train = [bank.tracks[i] for i in train_ids]
+    blending = sm.baseline == "auto" and sm.folds >= 2 and bool(heads)
+    if not blending:
+        drop_stale_tasks(run_root)
     if sm.folds >= 2:
         if execute is None:
             raise ConfigError("smooth.folds", "needs out-of-fold sub-runs, which only a run started by "
                               "exprnet.training.experiment (exprnet train, exprnet.train) makes",
                               "train through exprnet train, or set smooth.folds: 0")
-        oof = out_of_fold_outputs(cfg, bank, train, run_root / "oof", sm.folds, reporter, execute)
+        oof = out_of_fold_outputs(cfg, bank, train, run_root / "oof", sm.folds, reporter, execute,
+                                  tasks_file=NETWORK_TASKS if blending else TASKS_FILE)
         source = f"out of fold ({sm.folds} sub-runs by source video, last checkpoints)"
         fit_tracks = {h: list(oof.tasks[h]) for h in heads}
         preds = {h: [oof.tasks[h][t] for t in fit_tracks[h]] for h in heads}
@@ -112,16 +131,30 @@ def fit_run_post(cfg: RunConfig, bank: FeatureBank, train_ids: Sequence[int], va
         fit_tracks = {h: task_tracks(bank, h, [bank.tracks[i] for i in ids]) for h in heads}
         preds = {h: [got[bank.index(t)][:, slices[h]] for t in fit_tracks[h]] for h in heads}
     trues = {h: [task_truth(bank, h, t) for t in fit_tracks[h]] for h in heads}
+    fb: FittedTaskBlends | None = None
+    if blending:
+        fb = blend_heads(cfg, bank, train, fit_tracks, preds, trues, run_root, reporter)
+        preds = {h: [fb.train_preds[h][t] for t in fit_tracks[h]] for h in heads}
+        source += ", blended with the task baseline's out of fold"
     posts = fit_task_posts(preds, trues)
     rec: dict[str, Any] = {**{t: p.to_dict() for t, p in posts.items()}, "source": source,
-                           "train_tracks": {h: len(fit_tracks[h]) for h in heads}}
+                           "train_tracks": {h: len(fit_tracks[h]) for h in heads},
+                           **({"blend": fb.record} if fb is not None else {})}
     out: dict[str, Any] = {}
     val = [bank.tracks[i] for i in val_ids]
     for h in heads:
         tracks = task_tracks(bank, h, val)
         if not tracks or h not in posts:
             continue
-        got = cached(bank.ids(tracks), "post-processing: validation")
+        ids = bank.ids(tracks)
+        got = cached(ids, "post-processing: validation")
+        if fb is not None:
+            net_scores = va_scores if h == "va" else au_scores
+            y = np.concatenate([task_truth(bank, h, t) for t in tracks])
+            raw = np.concatenate([got[i][:, slices[h]] for i in ids])
+            out.update({f"val_{k}_network": v for k, v in net_scores(raw if h == "va" else (raw >= 0.5).astype(np.int8),
+                                                                        y).items()})
+            got = fb.outputs(ids, got, slices)
         vp, vt = [got[bank.index(t)][:, slices[h]] for t in tracks], [task_truth(bank, h, t) for t in tracks]
         out.update({f"val_{k}_post": v for k, v in scores_of(h, posts[h], vp, vt).items()})
     atomic_write_json(run_root / POST_FILE, rec)
@@ -133,6 +166,28 @@ def fit_run_post(cfg: RunConfig, bank: FeatureBank, train_ids: Sequence[int], va
         out.update(fit_expr_post(cfg, bank, train_ids, val_ids, cached, views, slices["expr"], run_root, reporter,
                                  execute))
     return out
+
+
+def blend_heads(cfg: RunConfig, bank: FeatureBank, train: Sequence[str], fit_tracks: dict[str, list[str]],
+                preds: dict[str, list[np.ndarray]], trues: dict[str, list[np.ndarray]], run_root: Path,
+                reporter: Reporter) -> FittedTaskBlends:
+    """Each head's blend (:mod:`.task_blend`), saved to ``blend.npz``; ``oof/tasks.npz`` gets the blend's outputs."""
+    net = {h: dict(zip(fit_tracks[h], preds[h], strict=True)) for h in fit_tracks}
+    fb = fit_task_blends(cfg, bank, train, net, run_root, reporter)
+    RunBlend(None, fb.blends).save(blend_path(run_root))
+    save_arrays(run_root / "oof" / TASKS_FILE,
+                {**{f"{h}:{t}": fb.train_preds[h][t] for h in fit_tracks for t in fit_tracks[h]},
+                 **{f"y{h}:{t}": y for h in fit_tracks for t, y in zip(fit_tracks[h], trues[h], strict=True)}})
+    return fb
+
+
+def drop_stale_tasks(run_root: Path) -> None:
+    """A run refitted without a blend keeps none from an earlier fit (the network's VA/AU
+    out-of-fold outputs back in ``oof/tasks.npz``)."""
+    blend_path(run_root).unlink(missing_ok=True)
+    net = run_root / "oof" / NETWORK_TASKS
+    if net.exists():
+        net.replace(run_root / "oof" / TASKS_FILE)
 
 
 def fit_expr_post(cfg: RunConfig, bank: FeatureBank, train_ids: Sequence[int], val_ids: Sequence[int], probs: ProbsOf,

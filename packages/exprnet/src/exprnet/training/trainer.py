@@ -70,9 +70,9 @@ class Trainer:
         self.amp = self.precision.dtype is not None
         self.tasks = bank.tasks
         self.multi = self.tasks != ["expr"]
-        if self.cfg.smooth.baseline == "auto" and self.multi:
-            raise ConfigError("smooth.baseline", f"auto blends an EXPR-only run's network; this run trains "
-                              f"{', '.join(t.upper() for t in self.tasks)}", "set smooth.baseline: none")
+        if self.cfg.smooth.baseline == "auto" and self.multi and "expr" in self.tasks:
+            raise ConfigError("smooth.baseline", f"auto blends an EXPR-only run's or a VA/AU run's heads; this run "
+                              f"trains {', '.join(t.upper() for t in self.tasks)}", "set smooth.baseline: none")
         self.best_scores: dict[str, Any] = {}
 
     # -- setup ---------------------------------------------------------------------------------
