@@ -39,7 +39,7 @@ from ..config import N_CLASSES, ModelConfig
 from ..errors import RunError
 from ..postprocess.priors import FLOOR
 from . import ExprNet, build_model
-from .task_blend import TASKS, TaskBlend, TaskPartner
+from .task_blend import TASKS, LinearPartner, TaskBlend, TaskPartner
 
 BLEND_FILE = "blend.npz"  # in RUN/checkpoints/
 
@@ -115,24 +115,15 @@ def _temper_t(p: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     return torch.softmax(torch.log(p.clamp_min(FLOOR)) / t, dim=-1)
 
 
-class ExprPartner(nn.Module):
+class ExprPartner(LinearPartner):
     """The EXPR partner: logistic regression outputs from the inputs, mixed with the network's
     softmax probabilities (both tempered)."""
 
     def __init__(self, blend: ExprBlend):
-        super().__init__()
+        super().__init__(blend.weight, blend.bias, blend.network_weight)
         self.blend = blend
-        k = blend.weight.shape[1]
-        self.width = k
-        self.register_buffer("weight", torch.from_numpy(np.ascontiguousarray(blend.weight, np.float32)))
-        self.register_buffer("bias", torch.from_numpy(np.ascontiguousarray(blend.bias, np.float32)))
         self.register_buffer("classes", torch.from_numpy(np.asarray(blend.classes, np.int64)))
         self.register_buffer("temps", torch.tensor([blend.net_temperature, blend.base_temperature], dtype=torch.float32))
-        self.w = float(blend.network_weight)
-
-    def logits(self, x: torch.Tensor) -> torch.Tensor:
-        with torch.autocast(device_type=x.device.type, enabled=False):
-            return x.float() @ self.weight + self.bias
 
     def mix(self, p_net: torch.Tensor, raw: torch.Tensor) -> torch.Tensor:
         h = raw.float()

@@ -65,21 +65,30 @@ class TaskBlend:
         return cls(task, w, coef, icpt)
 
 
-class TaskPartner(nn.Module):
-    """A VA/AU partner inside :class:`~exprnet.models.blend.BlendedNet`: raw linear outputs from the
-    inputs, mixed with the head's predictions (VA values; AU sigmoid probabilities)."""
+class LinearPartner(nn.Module):
+    """A partner inside :class:`~exprnet.models.blend.BlendedNet`: a linear map of the network's
+    inputs (``weight`` (in, k), ``bias`` (k,), in fp32 whatever the autocast), and the network's
+    weight ``w`` in the mix; subclasses say how the two mix."""
 
-    def __init__(self, blend: TaskBlend):
+    def __init__(self, weight: np.ndarray, bias: np.ndarray, w: float):
         super().__init__()
-        self.blend = blend
-        self.width = int(blend.coef.shape[1])
-        self.register_buffer("weight", torch.from_numpy(np.ascontiguousarray(blend.coef, np.float32)))
-        self.register_buffer("bias", torch.from_numpy(np.ascontiguousarray(blend.intercept, np.float32)))
-        self.w = float(blend.network_weight)
+        self.width = int(weight.shape[1])
+        self.register_buffer("weight", torch.from_numpy(np.ascontiguousarray(weight, np.float32)))
+        self.register_buffer("bias", torch.from_numpy(np.ascontiguousarray(bias, np.float32)))
+        self.w = float(w)
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         with torch.autocast(device_type=x.device.type, enabled=False):
             return x.float() @ self.weight + self.bias
+
+
+class TaskPartner(LinearPartner):
+    """A VA/AU partner: raw linear outputs from the inputs, mixed with the head's predictions (VA
+    values; AU sigmoid probabilities)."""
+
+    def __init__(self, blend: TaskBlend):
+        super().__init__(blend.coef, blend.intercept, blend.network_weight)
+        self.blend = blend
 
     def mix(self, p_net: torch.Tensor, raw: torch.Tensor) -> torch.Tensor:
         h = raw.float()
