@@ -11,6 +11,7 @@ May import: :mod:`exprnet.errors` and featurizer's core.
 """
 
 from .compose import FLAG_KEYS, load_run_config, make_config, parse_set, read_yaml
+from .layers import build_config, deep_merge
 from .schema import (
     CLASSES,
     ENCODER_DEFAULTS,
@@ -23,8 +24,6 @@ from .schema import (
     RunConfig,
     SmoothConfig,
     TrainConfig,
-    build_config,
-    deep_merge,
 )
 
 __all__ = ["CLASSES", "ENCODERS", "ENCODER_DEFAULTS", "FLAG_KEYS", "N_CLASSES", "BaselineConfig", "DataConfig", "LossConfig",

@@ -11,8 +11,9 @@ from typing import Any
 import yaml
 
 from ..errors import ConfigError
+from .layers import build_config
 from .presets import load_preset
-from .schema import RunConfig, build_config
+from .schema import RunConfig
 
 # the flags every training command takes, as (section, key) of the config
 FLAG_KEYS = {

@@ -6,12 +6,11 @@ and the resolved config is what a run folder records.
 
 from __future__ import annotations
 
-import copy
 from typing import Any, Literal
 
 from featurizer.core.classes import EXPR_CLASSES
 from featurizer.core.classes import N_CLASSES as N_EXPR
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ..errors import ConfigError
 
@@ -291,27 +290,3 @@ class RunConfig(_Strict):
 
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
-
-
-def deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
-    out = copy.deepcopy(base)
-    for k, v in over.items():
-        if isinstance(v, dict) and isinstance(out.get(k), dict) and k != "paper":
-            out[k] = deep_merge(out[k], v)
-        else:
-            out[k] = copy.deepcopy(v)
-    return out
-
-
-def build_config(*layers: dict[str, Any], source: str = "config") -> RunConfig:
-    """Merge layers left to right (later wins) and validate; errors name the offending key."""
-    merged: dict[str, Any] = {}
-    for layer in layers:
-        merged = deep_merge(merged, layer or {})
-    try:
-        return RunConfig.model_validate(merged)
-    except ValidationError as e:
-        problems = "; ".join(
-            f"{'.'.join(str(x) for x in err['loc']) or '(top)'}: {err['msg']}" for err in e.errors()
-        )
-        raise ConfigError(source, problems, "see docs/exprnet.md for the config keys") from None

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from featurizer.core.device import resolve_device
 
-from ..config import CLASSES, N_CLASSES, RunConfig
+from ..config import N_CLASSES, RunConfig
 from ..data.bank import FeatureBank, Standardizer
 from ..data.batches import Batch, BatchBuilder, Prefetcher, flag_columns
 from ..data.segments import Segment, shuffled_segments, stream_plan
@@ -34,9 +34,10 @@ from ..reports.progress import NullReporter, Reporter
 from .augment import InputDropout
 from .ema import WeightAverage
 from .losses import class_counts, make_criterion
-from .multitask import MultiTaskLoss, describe, metrics_fields, task_scores
+from .multitask import MultiTaskLoss, describe, task_scores
 from .postfit import fit_after_training
 from .precision import MixedPrecision
+from .record import save_last, write_metrics
 from .runfolder import RunFolder
 from .sampling import POWERS, SegmentSampler
 from .schedule import Schedule
@@ -259,9 +260,9 @@ class Trainer:
                     self.run.save("best", {"model": self.average.module.state_dict(), "epoch": epoch,
                                            "val_f1": best_f1, "in_dim": self.builder.input_dim,
                                            **({"tasks": self.tasks} if self.multi else {})})
-                self._save_last(epoch, history, best_f1, best_epoch, best_pc, best_cm)
+                save_last(self, epoch, history, best_f1, best_epoch, best_pc, best_cm)
                 tb.write(row, pc)
-                self._write_metrics(history, best_f1, best_epoch, best_pc, best_cm)
+                write_metrics(self, history, best_f1, best_epoch, best_pc, best_cm)
                 self.reporter.message(f"epoch {epoch}: loss {row['train_loss']:.4f}  " + (
                                       describe(scores) if self.multi else
                                       f"train F1 {row['train_f1']:.4f}  val F1 {row['val_f1']:.4f}")
@@ -273,7 +274,7 @@ class Trainer:
             self.reporter.stop()
         post = self.fit_task_post() if history and self.multi else {}
         smoothing = self.fit_smoothing() if history and not self.multi else post.get("smoothing")
-        self._write_metrics(history, best_f1, best_epoch, best_pc, best_cm, smoothing, post)
+        write_metrics(self, history, best_f1, best_epoch, best_pc, best_cm, smoothing, post)
         return TrainResult(best_f1, best_epoch, best_pc, history, self.run, smoothing,
                            self.best_scores if self.multi else None)
 
@@ -310,37 +311,3 @@ class Trainer:
         self.average.module.load_state_dict(self.run.load("best")["model"])
         return fit_run_post(self.cfg, self.bank, self.train_ids, self.val_ids, self.probs, self.builder.views,
                             self.model.slices, self.run.root, self.reporter, self.sub_runs)
-
-    def _save_last(self, epoch: int, history: list[dict[str, Any]], best_f1: float, best_epoch: int,
-                   best_pc: list[float], best_cm: list[list[int]]) -> None:
-        self.run.save("last", {
-            "model": self.average.module.state_dict(), **self.average.state_dict(),
-            "optimizer": self.opt.state_dict(), "scheduler": self.sched.state_dict(), "scaler": self.scaler.state_dict(),
-            "rng_cpu": torch.get_rng_state(),
-            "rng_cuda": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else [],
-            "epoch": epoch, "history": history, "best_val_f1": best_f1, "best_epoch": best_epoch,
-            "best_per_class": best_pc, "best_confusion": best_cm, "in_dim": self.builder.input_dim,
-            **({"tasks": self.tasks, "best_scores": self.best_scores} if self.multi else {}),
-        })
-
-    def _write_metrics(self, history: list[dict[str, Any]], best_f1: float, best_epoch: int,
-                       best_pc: list[float], best_cm: list[list[int]], smoothing: dict | None = None,
-                       post: dict[str, Any] | None = None) -> None:
-        if not history:
-            return
-        last, t = history[-1]["epoch"], self.cfg.train
-        self.run.write_history(history)
-        self.run.write_metrics({
-            "best_val_f1": best_f1, "best_epoch": best_epoch,
-            "per_class_f1": dict(zip(CLASSES, best_pc, strict=True)),
-            "val_confusion": best_cm, "last_epoch": last, "epochs": t.epochs, "steps": self.sched.step,
-            "finished": self.done(history, best_epoch),
-            "stopped_early": t.patience is not None and last - best_epoch >= t.patience,
-            "smoothing": smoothing, "val_f1_smoothed": smoothing["val_f1"] if smoothing else None,
-            "train_tracks": len(self.train_ids), "val_tracks": len(self.val_ids),
-            "train_labelled_frames": self.bank.labelled(self.train_ids),
-            "val_labelled_frames": self.bank.labelled(self.val_ids),
-            "features": self.bank.features, "encoder": self.cfg.model.encoder,
-            **(metrics_fields(self.tasks, best_f1, self.best_scores, self.bank, self.train_ids) if self.multi else {}),
-            **{k: v for k, v in (post or {}).items() if k != "smoothing"},
-        })

@@ -14,7 +14,7 @@ from typing import Any
 import yaml
 
 from ...errors import ConfigError
-from ..schema import build_config, deep_merge
+from ..layers import build_config, deep_merge
 
 
 def _files() -> dict[str, Any]:
