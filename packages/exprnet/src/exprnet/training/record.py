@@ -1,5 +1,5 @@
-"""What a training run records in its folder: the ``last`` checkpoint and metrics.json (with the
-run's history), from a :class:`~.trainer.Trainer`'s state (passed as ``self``)."""
+"""What a training run records in its folder, and reads back to resume: the ``last`` checkpoint and
+metrics.json (with the run's history), from a :class:`~.trainer.Trainer`'s state (passed as ``self``)."""
 
 from __future__ import annotations
 
@@ -23,6 +23,20 @@ def save_last(self: Any, epoch: int, history: list[dict[str, Any]], best_f1: flo
         "best_per_class": best_pc, "best_confusion": best_cm, "in_dim": self.builder.input_dim,
         **({"tasks": self.tasks, "best_scores": self.best_scores} if self.multi else {}),
     })
+
+
+def load_last(self: Any) -> dict[str, Any]:
+    """A resumed run: the ``last`` checkpoint's weights, optimiser, scheduler, scaler and RNG states
+    back in the trainer; the checkpoint (its history, best epoch and scores)."""
+    ckpt = self.run.load("last")
+    self.average.load_state_dict(ckpt)
+    self.opt.load_state_dict(ckpt["optimizer"])
+    self.sched.load_state_dict(ckpt["scheduler"])
+    self.scaler.load_state_dict(ckpt["scaler"])
+    torch.set_rng_state(ckpt["rng_cpu"])
+    if self.device.type == "cuda" and ckpt.get("rng_cuda"):
+        torch.cuda.set_rng_state_all(ckpt["rng_cuda"])
+    return ckpt
 
 
 def write_metrics(self: Any, history: list[dict[str, Any]], best_f1: float, best_epoch: int,

@@ -25,7 +25,7 @@ from ..config import N_CLASSES, RunConfig
 from ..data.bank import FeatureBank, Standardizer
 from ..data.batches import Batch, BatchBuilder, Prefetcher, flag_columns
 from ..data.segments import Segment, shuffled_segments, stream_plan
-from ..errors import ConfigError, TrainingError
+from ..errors import TrainingError
 from ..models import ExprNet, build_model
 from ..models.inference import predict_probs
 from ..postprocess.calibration import resolve_mode
@@ -34,10 +34,10 @@ from ..reports.progress import NullReporter, Reporter
 from .augment import InputDropout
 from .ema import WeightAverage
 from .losses import class_counts, make_criterion
-from .multitask import MultiTaskLoss, describe, task_scores
+from .multitask import MultiTaskLoss, check_blend, describe, expr_confusion, task_scores
 from .postfit import fit_after_training
 from .precision import MixedPrecision
-from .record import save_last, write_metrics
+from .record import load_last, save_last, write_metrics
 from .runfolder import RunFolder
 from .sampling import POWERS, SegmentSampler
 from .schedule import Schedule
@@ -71,9 +71,7 @@ class Trainer:
         self.amp = self.precision.dtype is not None
         self.tasks = bank.tasks
         self.multi = self.tasks != ["expr"]
-        if self.cfg.smooth.baseline == "auto" and self.multi and "expr" in self.tasks:
-            raise ConfigError("smooth.baseline", f"auto blends an EXPR-only run's or a VA/AU run's heads; this run "
-                              f"trains {', '.join(t.upper() for t in self.tasks)}", "set smooth.baseline: none")
+        check_blend(self.cfg, self.tasks)
         self.best_scores: dict[str, Any] = {}
 
     # -- setup ---------------------------------------------------------------------------------
@@ -113,15 +111,7 @@ class Trainer:
             self.run.create(self.cfg, self.train_tracks, self.val_tracks)
             self.stats.save(self.run.stats)
             return None
-        ckpt = self.run.load("last")
-        self.average.load_state_dict(ckpt)
-        self.opt.load_state_dict(ckpt["optimizer"])
-        self.sched.load_state_dict(ckpt["scheduler"])
-        self.scaler.load_state_dict(ckpt["scaler"])
-        torch.set_rng_state(ckpt["rng_cpu"])
-        if self.device.type == "cuda" and ckpt.get("rng_cuda"):
-            torch.cuda.set_rng_state_all(ckpt["rng_cuda"])
-        return ckpt
+        return load_last(self)
 
     # -- one epoch -----------------------------------------------------------------------------
     def _plan(self, epoch: int) -> list[list[Segment | None]]:
@@ -210,11 +200,6 @@ class Trainer:
                 "train_f1": macro_f1_from_confusion(cm), "seconds": secs,
                 "frames_per_s": tot["frames"] / max(secs, 1e-9), "data_wait": feed.wait_s / max(secs, 1e-9)}
 
-    def evaluate(self) -> np.ndarray:
-        """Validation confusion matrix (labelled frames of the validation tracks)."""
-        return sum((confusion(self.bank.track_labels(i), p.argmax(-1))
-                    for i, p in self.probs(self.val_ids, "validate").items()), np.zeros((N_CLASSES, N_CLASSES), np.int64))
-
     # -- the loop ------------------------------------------------------------------------------
     @property
     def planned_epochs(self) -> int:
@@ -280,10 +265,11 @@ class Trainer:
 
     def validate(self) -> tuple[dict[str, Any], np.ndarray | None]:
         """Each task's validation scores (multi-task; :func:`~.multitask.task_scores`) and the EXPR
-        confusion matrix (None without EXPR)."""
+        confusion matrix of the validation tracks' labelled frames (None without EXPR)."""
+        probs = self.probs(self.val_ids, "validate")
         if not self.multi:
-            return {}, self.evaluate()
-        return task_scores(self.bank, self.probs(self.val_ids, "validate"), self.model.slices, self.val_ids)
+            return {}, expr_confusion(self.bank, probs)
+        return task_scores(self.bank, probs, self.model.slices, self.val_ids)
 
     def probs(self, ids: Sequence[int], name: str) -> dict[int, np.ndarray]:
         """Per-frame probabilities of the current weights on tracks ``ids`` (progress as ``name``)."""

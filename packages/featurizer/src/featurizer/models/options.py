@@ -47,3 +47,17 @@ BATCH_SIZE = Option("batch_size", int, "crops or audio chunks per forward")
 PRECISION = Option("precision", str, "auto (default: bf16 where the device computes it natively, else "
                    "fp32), fp32, bf16 or fp16 (CUDA only)", choices=("auto", "fp32", "bf16", "fp16"))
 DEEP_OPTIONS = (WEIGHTS, DEVICE, BATCH_SIZE, PRECISION)
+
+
+def check_options(spec: Any, options: dict[str, Any]) -> dict[str, Any]:
+    """``options`` typed by the declarations of ``spec`` (an :class:`~.registry.ExtractorSpec`); one
+    it does not declare is an error."""
+    out = {}
+    for k, v in options.items():
+        opt = spec.option(k)
+        if opt is None:
+            takes = ", ".join(o.name for o in spec.options) or "no options"
+            raise UnknownModelError(f"{spec.name} option {k}", f"{spec.name} takes no option {k!r}",
+                                    f"it takes: {takes}")
+        out[k] = opt.parse(v, spec.name)
+    return out

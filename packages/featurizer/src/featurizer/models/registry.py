@@ -17,7 +17,7 @@ from typing import Any
 
 from ..errors import UnknownModelError
 from .extractor import STANDIN_KINDS, Extractor, Modality, Timing, TrainedOn, WeightsKind
-from .options import BATCH_SIZE, DEEP_OPTIONS, DEVICE, PRECISION, WEIGHTS, Option
+from .options import BATCH_SIZE, DEEP_OPTIONS, DEVICE, PRECISION, WEIGHTS, Option, check_options
 from .weights.sources import is_present
 from .weights.wheel import describe as describe_wheel
 from .weights.wheel import is_wheel_source
@@ -275,19 +275,6 @@ def get_spec(name: str) -> ExtractorSpec:
         raise UnknownModelError(name, f"bad {spec.variant_option} {value!r} ({e})",
                                 "see docs/extractors.md") from None
     return replace(spec, name=name, **changes)
-
-
-def check_options(spec: ExtractorSpec, options: dict[str, Any]) -> dict[str, Any]:
-    """``options`` typed by the spec's declarations; one it does not declare is an error."""
-    out = {}
-    for k, v in options.items():
-        opt = spec.option(k)
-        if opt is None:
-            takes = ", ".join(o.name for o in spec.options) or "no options"
-            raise UnknownModelError(f"{spec.name} option {k}", f"{spec.name} takes no option {k!r}",
-                                    f"it takes: {takes}")
-        out[k] = opt.parse(v, spec.name)
-    return out
 
 
 def parse_model_list(text: str | Sequence[str]) -> list[str]:

@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ..errors import UnknownModelError
-from .registry import PRECISION, Extractor, check_options, get_spec
+from .options import check_options
+from .registry import PRECISION, Extractor, get_spec
 
 
 def _flag(key: str, value: object) -> str:

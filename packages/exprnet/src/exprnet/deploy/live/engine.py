@@ -26,7 +26,7 @@ from .audio import MIN_CONTEXT_S, LiveAudio, frame_interval
 from .errors import LiveError, image, samples, timestamp
 from .faces import LiveFaces
 from .person import Person
-from .tasks import row_columns
+from .tasks import decided_row
 from .warm import Warmup, warm_faces, warm_rows
 
 DEFAULT_LAG_S = 0.5  # a sequence decoder's fixed lag
@@ -283,16 +283,8 @@ class LiveEngine:
             self.audio.trim(self._frames[0]["t"] - 1.0 if self._frames else self.audio.end_time - 1.0)
         out = []
         for n, p in self.people.items():
-            for (frame, t, arrival, face), probs, label in p.push(ready[n], closed):
-                now = time.perf_counter()
-                row = {"frame": frame, "time": round(t, 6), "track": n}
-                cols = row_columns(self.bundle, probs, label)
-                if "expression" in cols:
-                    row["expression"] = cols.pop("expression")
-                row["face"] = face if self.visual else None
-                row.update(cols)
-                row["latency_ms"] = round((now - arrival) * 1000, 1)
-                out.append(row)
+            for meta, probs, label in p.push(ready[n], closed):
+                out.append(decided_row(self.bundle, n, meta, probs, label, bool(self.visual)))
         with self._lock:
             for r in out:
                 r["dropped"] = self._dropped

@@ -13,6 +13,7 @@ equal rows, with a lookahead of k frames. Thresholds are per frame.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import numpy as np
@@ -84,3 +85,17 @@ def row_columns(bundle: Any, q: np.ndarray, label: int) -> dict[str, Any]:
         row.update({a: int(v) for a, v in zip(AU_NAMES, on, strict=True)})
     return row
 
+
+def decided_row(bundle, track: str, meta: tuple, probs: np.ndarray, label: int, visual: bool) -> dict:
+    """One decided frame's row: frame, time, track, expression, face, the task columns and its
+    latency from ``meta`` = (frame, time, arrival, face) (``dropped`` is added by the engine)."""
+    frame, t, arrival, face = meta
+    now = time.perf_counter()
+    row: dict = {"frame": frame, "time": round(t, 6), "track": track}
+    cols = row_columns(bundle, probs, label)
+    if "expression" in cols:
+        row["expression"] = cols.pop("expression")
+    row["face"] = face if visual else None
+    row.update(cols)
+    row["latency_ms"] = round((now - arrival) * 1000, 1)
+    return row
