@@ -39,6 +39,11 @@ from .locks import TIMELINE, StoreLocks
 FORMAT = "featurizer-store"
 FORMAT_VERSION = 1
 SUPPORTED_VERSIONS = (1,)
+# What a writer of a remote store meets when another writer of the same array deletes or makes its
+# group meanwhile (fsspec's memory:// also raises RuntimeError: its dict changed while listed); the
+# whole write is tried again (the last whole write wins).
+RACES = (KeyError, FileNotFoundError, RuntimeError, zarr.errors.ContainsGroupError, zarr.errors.ContainsArrayError)
+REMOTE_TRIES = 8
 @dataclass(frozen=True)
 class Feature:
     values: np.ndarray
@@ -218,7 +223,12 @@ class FeatureStore:
         """Write (n, dim) values and the present mask; mark complete last. Holds the array's lock
         (taken again if the caller holds it: an extraction's claim)."""
         with self.locks.held(track, model):
-            self._write_feature(track, model, values, present, provenance, dtype)
+            for attempt in range(REMOTE_TRIES):
+                try:
+                    return self._write_feature(track, model, values, present, provenance, dtype)
+                except RACES:  # a remote store (no lock): another writer deleted or made the group meanwhile
+                    if self.locks.store is not None or attempt == REMOTE_TRIES - 1:
+                        raise
 
     def _write_feature(self, track: str, model: str, values: np.ndarray, present: np.ndarray,
                        provenance: dict[str, Any], dtype: str) -> None:
@@ -231,10 +241,7 @@ class FeatureStore:
         feats = self._features(track)
         if model in feats:
             del feats[model]
-        try:
-            g = feats.create_group(model, attributes={"complete": False})
-        except (zarr.errors.ContainsGroupError, zarr.errors.ContainsArrayError):
-            g = feats[model]  # a remote store (no lock): another writer made it meanwhile; rewritten whole
+        g = feats.create_group(model, attributes={"complete": False})
         dt = cast.dtype
         vals = g.create_array("values", shape=values.shape, dtype=dt, dimension_names=DIMS["values"], overwrite=True,
                               chunks=(min(max(1, n), rows_per_chunk(values.shape[1], dt.itemsize)), values.shape[1]))
