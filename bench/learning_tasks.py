@@ -15,8 +15,10 @@ out of fold on training tracks; networks are scored at their *last* epoch (fixed
 (no post-processing for any task, EXPR's `recommended` included, so single and multi compare
 like for like); ``+ post (train)`` rows add the task's post-processing (VA smoothing width; AU
 per-AU thresholds and smoothing) fitted on the network's own training-track predictions (in sample),
-``+ post (oof)`` rows the one the run fitted itself on ``--folds`` sub-runs' out-of-fold
-predictions (``smooth.folds``, RUN/task_post.json), both applied to the last checkpoint. Targets printed at the end: `recommended` for VA and AU >= its task's baseline;
+``+ post (oof)`` rows the run as it predicts: with ``--folds`` >= 2 each preset runs its whole
+post-processing as shipped, fitted on that many sub-runs' out-of-fold predictions (every head
+blended with its task baseline, VA width, AU thresholds in RUN/task_post.json; EXPR's blend,
+calibration and HMM decoding), applied to the last checkpoint. Targets printed at the end: `recommended` for VA and AU >= its task's baseline;
 `recommended-all` within 0.02 of single-task on every task (or better).
 
     uv run python bench/learning_tasks.py --size small --budget-frames 300000
@@ -102,13 +104,12 @@ def baselines(c: Any, seeds: int, threads: int) -> dict[str, list[float]]:
 def network(c: Any, preset: str, tasks: list[str], seed: int, frames: int, threads: int, out: Path,
             sets: dict[str, Any], folds: int = 0) -> dict[str, float]:
     """Train ``preset`` on ``tasks`` for ``frames`` training frames; each task's score at the last
-    epoch. ``folds``: the run's VA/AU post-processing fitted on that many sub-runs' out-of-fold
-    predictions (each sub-run the same budget), and the preset's ``smooth.baseline`` kept (a VA/AU
-    preset's blend with its task baseline: the ``+ post`` rows are the blended run's; the last-epoch
-    row stays the network alone); EXPR's calibration and decoding stay off."""
-    layers = [load_preset(preset), data_layer(c, tasks, threads),
-              {"train": {"seed": seed}, "smooth": {"kind": "none", "calibrate": "none", "folds": folds,
-                                                  **({} if folds >= 2 else {"baseline": "none"})}}, sets]
+    epoch. ``folds`` >= 2: the preset's whole post-processing as shipped, fitted on that many
+    sub-runs' out-of-fold predictions (each sub-run the same budget): its blend of every head with
+    the task baseline, EXPR's calibration and decoding, VA's width, AU's thresholds (the ``+ post``
+    rows are the run as it predicts; the last-epoch row stays the network alone); otherwise none."""
+    smooth = {"folds": folds} if folds >= 2 else {"kind": "none", "calibrate": "none", "folds": 0, "baseline": "none"}
+    layers = [load_preset(preset), data_layer(c, tasks, threads), {"train": {"seed": seed}, "smooth": smooth}, sets]
     cfg = build_config(*layers).resolved()
     steps = math.ceil(frames / (cfg.train.batch_size * (cfg.model.segment or 1)))
     layers.append({"train": {"steps": steps}})
@@ -158,6 +159,21 @@ def with_post(c: Any, run: Path, task: str) -> tuple[float, float | None]:
             None if oof is None else score(np.concatenate(oof.apply([pred[t] for t in va]))))
 
 
+def expr_post(c: Any, run: Path, multi: bool) -> float:
+    """EXPR's validation F1 of the run as it predicts (its blend, calibration and decoding fitted out
+    of fold) at the last checkpoint (bench/learning.py's rule: nothing chosen on validation)."""
+    from exprnet.prediction.predict import predict
+    from exprnet.prediction.tasks import predict_tasks
+    from featurizer.core.annotations import find_annotations
+
+    val = sorted(t for t, a in find_annotations(c.labels).items() if a.split != "Train_Set")
+    out = run / "bench_expr"
+    if multi:
+        return float(predict_tasks(run, str(c.store), val, out, checkpoint="last", labels=[str(c.labels)],
+                                   device="cpu")["f1"])
+    return float(predict(run, str(c.store), val, out, checkpoint="last", labels_dir=str(c.labels), device="cpu")["f1"])
+
+
 def run_size(size: str, args: argparse.Namespace, root: Path) -> list[dict[str, Any]]:
     c = corpus(root / size, size)
     frames = args.budget_frames or BUDGET[size]
@@ -181,10 +197,11 @@ def run_size(size: str, args: argparse.Namespace, root: Path) -> list[dict[str, 
     for seed in range(args.seeds):
         for t in args.tasks if args.single else []:
             out = root / "runs" / f"{size}-{t}"
-            folds = args.folds if t != "expr" else 0
-            single[t].append(network(c, SINGLE[t], [t], seed, frames, args.threads, out, sets, folds)[t])
+            single[t].append(network(c, SINGLE[t], [t], seed, frames, args.threads, out, sets, args.folds)[t])
             if t != "expr":
                 post_rows(out, t, posted, oofed)
+            elif args.folds >= 2:
+                oofed[t].append(expr_post(c, out, False))
         if not args.multi:
             continue
         out = root / "runs" / f"{size}-all"
@@ -193,12 +210,17 @@ def run_size(size: str, args: argparse.Namespace, root: Path) -> list[dict[str, 
             multi[t].append(m[t])
             if t != "expr":
                 post_rows(out, t, mposted, moofed)
+            elif args.folds >= 2:
+                moofed[t].append(expr_post(c, out, True))
     rows = []
     for t in args.tasks:
         rows += [{"size": size, "task": t, "method": f"{t.upper()} baseline", "scores": base[t]}]
         rows += [{"size": size, "task": t, "method": SINGLE[t], "scores": single[t]}] if args.single else []
         rows += [{"size": size, "task": t, "method": "recommended-all", "scores": multi[t]}] if args.multi else []
         if t == "expr":
+            for name, oo in ([(SINGLE[t], oofed)] if args.single else []) + ([("recommended-all", moofed)] if args.multi else []):
+                if oo[t]:
+                    rows.append({"size": size, "task": t, "method": f"{name} {OOF}", "scores": oo[t]})
             continue
         for name, ins, oo in ([(SINGLE[t], posted, oofed)] if args.single else []) + \
                 ([("recommended-all", mposted, moofed)] if args.multi else []):
@@ -239,7 +261,8 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=None)
     ap.add_argument("--tasks", default="va,au,expr", help="which tasks' rows (recommended-all is trained on all three)")
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--folds", type=int, default=3, help="the VA/AU networks' out-of-fold sub-runs (0: none, no oof rows)")
+    ap.add_argument("--folds", type=int, default=3, help="every network's out-of-fold sub-runs, the presets' whole "
+                    "post-processing fitted on them (0: none, no post-processing, no oof rows)")
     ap.add_argument("--no-multi", dest="multi", action="store_false", help="skip recommended-all")
     ap.add_argument("--no-single", dest="single", action="store_false", help="skip the single-task networks")
     ap.add_argument("--root", type=Path, default=None, help="where corpora and runs go (default: a temporary folder)")

@@ -221,22 +221,6 @@ def test_a_bundle_of_a_blended_run_predicts_the_blend_offline_and_live(blended, 
     np.testing.assert_allclose(live, offline, atol=1e-5)
 
 
-def test_a_multi_task_run_refuses_the_blend(tmp_path):
-    from exprnet.training.trainer import Trainer
-
-    cfg = build_config({"smooth": SMOOTH})
-
-    class Bank:
-        tasks = ["expr", "va"]
-
-        def ids(self, names):
-            return []
-
-    with pytest.raises(ConfigError) as e:
-        Trainer(cfg, Bank(), [], [], RunFolder(tmp_path))
-    assert "smooth.baseline" in str(e.value) and "\n" not in str(e.value)
-
-
 def test_exprnet_train_says_the_weight_and_both_scores(small, tmp_path):
     """A windowed encoder (BiLSTM) blended through the CLI; its summary names the weight and both F1s."""
     from exprnet.cli import app

@@ -237,7 +237,7 @@ def test_task_presets(three, tmp_path):
         assert cfg.model.encoder == "bilstm" and cfg.smooth.folds == 3, name  # post-processing out of fold
         assert cfg.smooth.kind == ("viterbi" if name == "recommended-all" else "none"), name
         assert cfg.loss.crf == (1.0 if name == "recommended-all" else 0.0), name  # the CRF term is EXPR's
-        assert cfg.smooth.baseline == ("none" if name == "recommended-all" else "auto"), name  # VA/AU: blended
+        assert cfg.smooth.baseline == "auto", name  # every head blended with its task baseline
     data = {"data": {"store": str(three.store), "labels": str(three.va_dir), "features": list(three.features)},
             "train": {"device": "cpu", "threads": 1, "epochs": 1}, "model": {"segment": 32}}
     res = experiment.train(build_config(load_preset("recommended-va"), data), tmp_path / "va")

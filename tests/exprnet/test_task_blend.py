@@ -252,3 +252,32 @@ def test_a_va_and_au_run_blends_both_heads_and_a_refit_without_drops_the_blend(t
         assert set(z.files) == set(net)
         for k in net:  # (VA labels hold NaN: assert_array_equal takes NaN as equal)
             np.testing.assert_array_equal(z[k], net[k])
+
+
+def test_a_three_task_run_blends_every_head_and_keeps_them_in_one_file(tc, tmp_path):
+    """EXPR beside VA and AU: EXPR's logistic-regression blend (tempered probabilities) and each
+    head's task blend, saved together; the run predicts all three blends, and keeps the network's
+    out-of-fold outputs beside the blend's."""
+    out = tmp_path / "all"
+    smooth = {"kind": "viterbi", "weight": "auto", "calibrate": "auto", "folds": 2, "baseline": "auto"}
+    experiment.train(config_for(tc, "mlp", data={"labels": [str(tc.labels), str(tc.va_dir), str(tc.au_dir)]},
+                                train={"epochs": 2}, smooth=smooth), out)
+    blend = read_blend(out)
+    assert isinstance(blend, RunBlend) and blend.expr is not None and set(blend.tasks) == {"va", "au"}
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["smoothing"]["blend"]["network_weight"] == pytest.approx(blend.expr.network_weight)
+    assert set(m["task_post"]["blend"]) == {"va", "au"} and "val_f1_network" in m["smoothing"]
+    for mine, net in (("probs.npz", "network.npz"), ("tasks.npz", "network_tasks.npz")):
+        with np.load(out / "oof" / mine) as a, np.load(out / "oof" / net) as b:
+            assert set(a.files) == set(b.files)
+    cfg, prep, builder = _bank(out)
+    plain, got = _outputs(out, None, prep.bank), _outputs(out, blend, prep.bank)
+    slices = build_network(builder.input_dim, cfg.model, ["expr", "va", "au"],
+                           RunFolder(out).load("best")["model"], None).slices
+    i = prep.bank.ids(prep.split.val)[0]
+    x = builder.inputs(i)
+    e = slices["expr"]
+    np.testing.assert_allclose(got[i][:, e], blend.expr.mix(plain[i][:, e], blend.expr.base_probs(x)), atol=1e-4)
+    for t in ("va", "au"):
+        w, s = blend.tasks[t].network_weight, slices[t]
+        np.testing.assert_allclose(got[i][:, s], w * plain[i][:, s] + (1 - w) * blend.tasks[t].partner(x), atol=2e-5)

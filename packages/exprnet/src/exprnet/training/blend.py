@@ -27,11 +27,13 @@ from ..config import BaselineConfig, RunConfig
 from ..data.bank import FeatureBank, Standardizer
 from ..data.batches import BatchBuilder
 from ..ensemble.oof import oof_score
-from ..models.blend import ExprBlend, blend_path
+from ..models.blend import ExprBlend, RunBlend, blend_path
+from ..models.task_blend import TaskBlend
 from ..postprocess.calibration import fit_calibration
 from ..postprocess.choice import TrainingTracks
 from ..postprocess.decoding import Spec
 from ..reports.progress import Reporter
+from .oof import NETWORK_EXPR
 from .runfolder import RunFolder
 
 WEIGHTS = tuple(k / 10 for k in range(11))  # the network's weight, tried on the training tracks
@@ -60,7 +62,7 @@ def fit_blend(cfg: RunConfig, bank: FeatureBank, train_ids: Sequence[int], net_o
               labels: Sequence[np.ndarray], run_root: Path, spec: Spec, prior: np.ndarray, reporter: Reporter
               ) -> FittedBlend:
     """The blend of the run in ``run_root`` (``net_oof``: its out-of-fold probabilities of
-    ``train_ids``, with their ``labels``); written to ``RUN/checkpoints/blend.npz``."""
+    ``train_ids``, with their ``labels``); the caller saves it (:func:`save_blend`)."""
     seed, threads = cfg.train.seed, cfg.train.threads
     names = [bank.tracks[i] for i in train_ids]
     builder = make_builder(cfg, bank, Standardizer.load(RunFolder(run_root).stats))
@@ -83,7 +85,6 @@ def fit_blend(cfg: RunConfig, bank: FeatureBank, train_ids: Sequence[int], net_o
     best = max(scores)
     pick = max(k for k, v in enumerate(scores) if v >= best - 1e-12)  # ties: the larger network weight
     blend = cands[pick]
-    blend.save(blend_path(run_root))
     record = {"network_weight": blend.network_weight, "net_temperature": blend.net_temperature,
               "base_temperature": blend.base_temperature, "partner": "logreg",
               "chosen_on": f"training tracks, out of fold ({cfg.smooth.folds} source-video groups of the sub-runs)",
@@ -95,10 +96,15 @@ def fit_blend(cfg: RunConfig, bank: FeatureBank, train_ids: Sequence[int], net_o
     return FittedBlend(blend, builder, mixed, record)
 
 
+def save_blend(run_root: Path, expr: ExprBlend, tasks: dict[str, TaskBlend] | None = None) -> None:
+    """``RUN/checkpoints/blend.npz``: the EXPR blend alone, or with the VA/AU heads' of a multi-task run."""
+    (RunBlend(expr, tasks) if tasks else expr).save(blend_path(run_root))
+
+
 def drop_stale(run_root: Path) -> None:
     """A run refitted without a blend keeps none from an earlier fit: no ``blend.npz``, and the
     network's out-of-fold probabilities back in ``oof/probs.npz``."""
     blend_path(run_root).unlink(missing_ok=True)
-    net = run_root / "oof" / "network.npz"
+    net = run_root / "oof" / NETWORK_EXPR
     if net.exists():
         net.replace(run_root / "oof" / "probs.npz")

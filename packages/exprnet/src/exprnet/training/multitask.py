@@ -21,7 +21,6 @@ import torch
 from ..config import CLASSES, N_CLASSES, RunConfig
 from ..data.bank import FeatureBank
 from ..data.batches import Batch
-from ..errors import ConfigError
 from ..reports.metrics import confusion, per_class_f1
 from ..tasks.losses import au_loss, au_pos_weight, au_rdrop, va_loss, va_rdrop
 from ..tasks.metrics import au_scores, va_scores
@@ -118,14 +117,6 @@ def metrics_fields(tasks: Sequence[str], best_score: float, scores: Mapping[str,
     return {"tasks": list(tasks), "best_val_score": best_score, "best_val_f1": scores.get("val_f1"),
             **{k: v for k, v in scores.items() if k != "val_score"},
             **{f"{t}_train_labelled_frames": bank.task_labelled(t, train_ids) for t in tasks}}
-
-
-def check_blend(cfg: RunConfig, tasks: Sequence[str]) -> None:
-    """``smooth.baseline: auto`` blends an EXPR-only run's head or a VA/AU run's heads, not EXPR
-    trained beside VA/AU (one clear error)."""
-    if cfg.smooth.baseline == "auto" and len(tasks) > 1 and "expr" in tasks:
-        raise ConfigError("smooth.baseline", f"auto blends an EXPR-only run's or a VA/AU run's heads; this run "
-                          f"trains {', '.join(t.upper() for t in tasks)}", "set smooth.baseline: none")
 
 
 def expr_confusion(bank: FeatureBank, probs: Mapping[int, np.ndarray]) -> np.ndarray:

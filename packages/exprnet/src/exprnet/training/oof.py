@@ -40,7 +40,8 @@ from ..models.inference import predict_probs
 from ..reports.progress import Reporter
 from .runfolder import RunFolder
 
-EXPR_FILE, TASKS_FILE, NETWORK_TASKS = "probs.npz", "tasks.npz", "network_tasks.npz"
+EXPR_FILE, TASKS_FILE = "probs.npz", "tasks.npz"
+NETWORK_EXPR, NETWORK_TASKS = "network.npz", "network_tasks.npz"  # a blended run: the network's own
 HEADS = ("va", "au")
 
 

@@ -25,6 +25,7 @@ from ..config import CLASSES, N_CLASSES, RunConfig
 from ..data.bank import FeatureBank
 from ..data.splits import track_groups
 from ..errors import ConfigError
+from ..models.task_blend import TaskBlend
 from ..postprocess.calibration import ece, resolve_mode, write_calibration
 from ..postprocess.choice import Fitted, apply_all, describe_record, fit_postprocess
 from ..postprocess.decoding import spec_from_config
@@ -32,9 +33,9 @@ from ..postprocess.priors import trained_prior
 from ..postprocess.smoothing import tracks_for_width
 from ..reports.metrics import confusion, per_class_f1
 from ..reports.progress import Reporter
-from .blend import drop_stale, fit_blend
+from .blend import drop_stale, fit_blend, save_blend
 from .losses import class_counts
-from .oof import EXPR_FILE, frame_labels, out_of_fold_outputs, save_arrays
+from .oof import EXPR_FILE, NETWORK_EXPR, frame_labels, out_of_fold_outputs, save_arrays
 
 WIDTH_FRAMES = 200_000  # in-sample: training frames the post-processing is fitted on at most
 ProbsOf = Callable[[Sequence[int], str], dict[int, np.ndarray]]
@@ -57,10 +58,12 @@ def save_labelled(path: Path, out: Labelled) -> None:
 
 def fit_after_training(cfg: RunConfig, bank: FeatureBank, train_ids: Sequence[int], val_ids: Sequence[int],
                        probs: ProbsOf, views: dict[int, np.ndarray], run_root: Path, reporter: Reporter,
-                       execute: Callable[..., Any] | None = None) -> dict[str, Any]:
+                       execute: Callable[..., Any] | None = None, task_blends: dict[str, TaskBlend] | None = None
+                       ) -> dict[str, Any]:
     """Calibration and ``smooth:`` of the run in ``run_root`` (its best checkpoint's weights behind
     ``probs``; ``views``: the rows it predicts of tracks whose -1 frames it drops); returns what
-    metrics.json records as ``smoothing``."""
+    metrics.json records as ``smoothing``. ``task_blends``: a multi-task run's VA/AU blends, saved
+    with EXPR's in one ``blend.npz``."""
     sm = cfg.smooth
     blending = sm.baseline == "auto"
     if not blending:
@@ -72,7 +75,7 @@ def fit_after_training(cfg: RunConfig, bank: FeatureBank, train_ids: Sequence[in
                               "train through exprnet train, or set smooth.folds: 0")
         names = [bank.tracks[i] for i in train_ids]
         oof = out_of_fold(cfg, bank, names, run_root / "oof", sm.folds, reporter, execute,
-                          "network.npz" if blending else EXPR_FILE)
+                          NETWORK_EXPR if blending else EXPR_FILE)
         ids, source = list(train_ids), f"out of fold ({sm.folds} sub-runs by source video, last checkpoints)"
         train, labels = [oof[bank.tracks[i]][0] for i in ids], [oof[bank.tracks[i]][1] for i in ids]
     else:
@@ -94,6 +97,7 @@ def fit_after_training(cfg: RunConfig, bank: FeatureBank, train_ids: Sequence[in
         extra: dict[str, Any] = {}
     else:
         blend = fit_blend(cfg, bank, ids, train, labels, run_root, spec, prior, reporter)
+        save_blend(run_root, blend.blend, task_blends)
         save_labelled(run_root / "oof" / "probs.npz",
                       {bank.tracks[i]: (p, yy) for i, p, yy in zip(ids, blend.train_probs, labels, strict=True)})
         fitted = fit_postprocess(spec, mode, blend.train_probs, labels, groups, prior,

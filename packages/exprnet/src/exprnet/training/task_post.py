@@ -10,10 +10,12 @@
   (:func:`.postfit.fit_after_training`, ``RUN/calibration.json``) on the EXPR slice, on the
   training and validation tracks EXPR annotates.
 
-``smooth.baseline: auto`` (a run without EXPR): each VA/AU head is first blended with its task
-baseline, the weight chosen out of fold (:mod:`.task_blend`, ``RUN/checkpoints/blend.npz``); the
-post-processing is then fitted on the chosen blend's out-of-fold outputs, kept in
-``RUN/oof/tasks.npz`` (the network's own in ``RUN/oof/network_tasks.npz``).
+``smooth.baseline: auto``: each VA/AU head is first blended with its task baseline, the weight
+chosen out of fold (:mod:`.task_blend`, ``RUN/checkpoints/blend.npz``); the post-processing is
+then fitted on the chosen blend's out-of-fold outputs, kept in ``RUN/oof/tasks.npz`` (the
+network's own in ``RUN/oof/network_tasks.npz``). An EXPR head is blended with the logistic
+regression as an EXPR-only run's (:mod:`.blend`: ``RUN/oof/probs.npz`` the blend's,
+``network.npz`` the network's), and its blend is saved with the heads' in one ``blend.npz``.
 
 The validation tracks are only scored: metrics.json gets ``val_va_post``, ``val_ccc_valence_post``,
 ``val_ccc_arousal_post``, ``val_au_f1_post``, ``val_f1_AU1_post``..., ``val_f1_post`` (EXPR after
@@ -34,13 +36,16 @@ from ..config import RunConfig
 from ..data.bank import FeatureBank
 from ..errors import ConfigError, DataError, RunError
 from ..models.blend import RunBlend, blend_path
+from ..models.task_blend import TaskBlend
 from ..postprocess.calibration import resolve_mode
 from ..postprocess.smoothing import tracks_for_width
 from ..reports.progress import Reporter
 from ..tasks.metrics import au_scores, va_scores
 from ..tasks.post import AUPost, VAPost, fit_au_post, fit_va_post
 from .oof import (
+    EXPR_FILE,
     HEADS,
+    NETWORK_EXPR,
     NETWORK_TASKS,
     TASKS_FILE,
     out_of_fold_outputs,
@@ -119,6 +124,7 @@ def fit_run_post(cfg: RunConfig, bank: FeatureBank, train_ids: Sequence[int], va
                               "exprnet.training.experiment (exprnet train, exprnet.train) makes",
                               "train through exprnet train, or set smooth.folds: 0")
         oof = out_of_fold_outputs(cfg, bank, train, run_root / "oof", sm.folds, reporter, execute,
+                                  expr_file=NETWORK_EXPR if blending else EXPR_FILE,
                                   tasks_file=NETWORK_TASKS if blending else TASKS_FILE)
         source = f"out of fold ({sm.folds} sub-runs by source video, last checkpoints)"
         fit_tracks = {h: list(oof.tasks[h]) for h in heads}
@@ -162,9 +168,10 @@ def fit_run_post(cfg: RunConfig, bank: FeatureBank, train_ids: Sequence[int], va
     primary = {"va": ("val_va_post", "VA CCC"), "au": ("val_au_f1_post", "AU F1")}
     reporter.message(f"post-processing of {', '.join(h.upper() for h in posts)} fitted {source}: "
                      + "  ".join(f"val {n} {out[k]:.4f}" for k, n in primary.values() if k in out))
-    if "expr" in slices and (sm.kind != "none" or resolve_mode(sm.calibrate, bool(sm.folds)) != "none"):
+    if "expr" in slices and (sm.kind != "none" or sm.baseline == "auto"
+                             or resolve_mode(sm.calibrate, bool(sm.folds)) != "none"):
         out.update(fit_expr_post(cfg, bank, train_ids, val_ids, cached, views, slices["expr"], run_root, reporter,
-                                 execute))
+                                 execute, fb.blends if fb is not None else None))
     return out
 
 
@@ -192,9 +199,11 @@ def drop_stale_tasks(run_root: Path) -> None:
 
 def fit_expr_post(cfg: RunConfig, bank: FeatureBank, train_ids: Sequence[int], val_ids: Sequence[int], probs: ProbsOf,
                   views: dict[int, np.ndarray], s: slice, run_root: Path, reporter: Reporter,
-                  execute: Callable[..., Any] | None) -> dict[str, Any]:
+                  execute: Callable[..., Any] | None, task_blends: dict[str, TaskBlend] | None = None
+                  ) -> dict[str, Any]:
     """EXPR's calibration and ``smooth:`` on the EXPR slice, the tracks EXPR annotates (the
-    out-of-fold EXPR probabilities are those :func:`fit_run_post` kept)."""
+    out-of-fold EXPR probabilities are those :func:`fit_run_post` kept); with ``smooth.baseline:
+    auto`` EXPR's blend first, saved beside the heads' ``task_blends``."""
     def expr_ids(ids: Sequence[int]) -> list[int]:
         return [i for i in ids if (bank.track_labels(i) >= 0).any()]
 
@@ -202,5 +211,5 @@ def fit_expr_post(cfg: RunConfig, bank: FeatureBank, train_ids: Sequence[int], v
         return {i: p[:, s] for i, p in probs(ids, name).items()}
 
     rec = fit_after_training(cfg, bank, expr_ids(train_ids), expr_ids(val_ids), expr_probs, views, run_root,
-                             reporter, execute)
+                             reporter, execute, task_blends)
     return {"smoothing": rec, "val_f1_post": rec["val_f1"]}

@@ -34,7 +34,7 @@ from ..reports.progress import NullReporter, Reporter
 from .augment import InputDropout
 from .ema import WeightAverage
 from .losses import class_counts, make_criterion
-from .multitask import MultiTaskLoss, check_blend, describe, expr_confusion, task_scores
+from .multitask import MultiTaskLoss, describe, expr_confusion, task_scores
 from .postfit import fit_after_training
 from .precision import MixedPrecision
 from .record import load_last, save_last, write_metrics
@@ -71,7 +71,6 @@ class Trainer:
         self.amp = self.precision.dtype is not None
         self.tasks = bank.tasks
         self.multi = self.tasks != ["expr"]
-        check_blend(self.cfg, self.tasks)
         self.best_scores: dict[str, Any] = {}
 
     # -- setup ---------------------------------------------------------------------------------
