@@ -38,7 +38,6 @@ from .. import __version__
 from ..data.bank import FeatureBank, load_bank
 from ..ensemble.combine import Combiner
 from ..errors import BundleError, VideoError
-from ..postprocess.choice import apply_all
 from ..postprocess.processor import Decoded, PostProcessor, processor_from_dict
 from ..prediction.predict import LoadedRun, check_bank
 from ..reports.progress import NullReporter, Reporter
@@ -46,7 +45,15 @@ from . import signing
 from .contents import MANIFEST, SIGNATURE
 from .members import Member, dropped, load_member, write_member
 from .recipe import Recipe
-from .tasks import TaskPost, TrackOutputs, check_member_tasks, task_outputs
+from .tasks import (
+    TaskPost,
+    TrackOutputs,
+    check_member_tasks,
+    expr_sliced,
+    member_tasks_of,
+    run_chain,
+    task_outputs,
+)
 from .verify import (  # noqa: F401  (bundle_id, sha256_bytes, FORMAT_VERSION: this module's names too)
     FORMAT_VERSION,
     TASKS_FORMAT_VERSION,
@@ -167,6 +174,10 @@ class Bundle:
                             None if bias is None else np.asarray(bias, np.float64))
         post = [processor_from_dict(d, f"{mp}: postprocess") for d in manifest.get("postprocess") or []]
         task_post = TaskPost.from_dict(manifest.get("task_post"), f"{mp}: task_post")
+        if tasks != ["expr"]:  # EXPR's calibration and chain act on the EXPR slice of each row
+            post = [expr_sliced(p, tasks) for p in post]
+            for m, own in zip(members, member_tasks_of(manifest, tasks), strict=True):
+                m.calibration = expr_sliced(m.calibration, own)
         return cls(root, manifest, recipe, members, combiner, post, device, signer, list(tasks), task_post)
 
     def predict(self, video: str | Path, weights: Mapping[str, str] | None = None, detector: str | None = None,
@@ -222,9 +233,7 @@ class Bundle:
             cal = m.calibration
             per_member.append({bank.tracks[i]: p if cal is None else cal.apply(p).probs for i, p in probs.items()})
         combined = [self.combiner.combine(np.stack([pm[t] for pm in per_member]).astype(np.float64)) for t in tracks]
-        decoded = [Decoded(q, q.argmax(1)) for q in combined]
-        for proc in self.post:  # each stage over all tracks at once, as the ensemble applied it
-            decoded = apply_all(proc, [d.probs for d in decoded])
+        decoded = run_chain(self.post, [Decoded(q, q.argmax(1)) for q in combined])
         return dict(zip(tracks, decoded, strict=True))
 
     def predict_outputs(self, store: str, tracks: list[str], reporter: Reporter | None = None,

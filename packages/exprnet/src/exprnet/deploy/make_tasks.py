@@ -34,7 +34,7 @@ from ..training.task_post import POST_FILE, read_task_post
 from .bundle import write_bundle
 from .card import model_card, training_summary
 from .recipe import recipe_from_store
-from .tasks import TaskPost, fit_task_post, load_task_run, slices
+from .tasks import TaskPost, chain_outputs, expr_sliced, fit_task_post, load_task_run, slices
 
 
 def make_task_bundle(runs: Sequence[str | Path], store: str, labels: Sequence[str], out: str | Path,
@@ -90,28 +90,43 @@ def make_task_bundle(runs: Sequence[str | Path], store: str, labels: Sequence[st
         fitted_on = {task: str(source) for task in fitted_on}
     else:
         post = fit_task_post(tasks, fit_preds, fit_trues)
-    metrics = _scores(tasks, post, out_of, lab, val)
+    cal, chain = expr_chain(run_dir, tasks)
+    metrics = _scores(tasks, post, out_of, lab, val, cal, chain)
     metrics.update({"method": "single", "members": [{"run": str(run_dir), "val_f1": metrics.get("val_f1")}],
                     "tasks": tasks, "task_post": {**post.to_dict(), "fitted_on": fitted_on}, "weights": [1.0],
-                    "postprocess": []})
+                    "postprocess": [p.to_dict() for p in chain], **({"calibration": [cal.to_dict()]} if cal else {})})
     name = Path(run_dir).name
     entries = [{"name": name, "kind": "network", "encoder": cfg.model_name, "features": features,
                 "val_f1": metrics.get("val_f1"), "weight": 1.0}]
-    files, info = bundle_texts(out, recipe, entries, metrics, post, tasks, lab, train, val, store, labels, select)
-    return write_bundle(out, [(name, lr, metrics.get("val_f1"))], Combiner("mean", np.ones(1)), [], recipe, files,
-                        info, overwrite, None, sign, tasks=tasks, task_post=post)
+    files, info = bundle_texts(out, recipe, entries, metrics, post, tasks, lab, train, val, store, labels, select,
+                               [p.describe() for p in ([cal] if cal else []) + chain])
+    return write_bundle(out, [(name, lr, metrics.get("val_f1"))], Combiner("mean", np.ones(1)), chain, recipe, files,
+                        info, overwrite, [cal.to_dict() if cal else None], sign, tasks=tasks, task_post=post)
+
+
+def expr_chain(run_dir: str | Path, tasks: Sequence[str]) -> tuple[Any, list[Any]]:
+    """EXPR's calibration (None: none) and smoothing or decoder chain the run fitted after training
+    (:class:`~exprnet.prediction.run_post.RunPost`: what ``exprnet predict`` applies); none without EXPR."""
+    from ..prediction.run_post import RunPost
+
+    if "expr" not in tasks:
+        return None, []
+    rp = RunPost.of(run_dir, tasks)
+    cal = rp.cal if rp.cal is not None and not rp.cal.identity else None
+    return cal, [rp.proc] if rp.proc.kind != "none" else []
 
 
 def bundle_texts(out: str | Path, recipe: Any, entries: list[dict[str, Any]], metrics: dict[str, Any], post: TaskPost,
                  tasks: Sequence[str], lab: dict[str, dict[str, np.ndarray]], train: Sequence[str], val: Sequence[str],
-                 store: str, labels: Sequence[str], select: str) -> tuple[dict[str, bytes], dict[str, Any]]:
+                 store: str, labels: Sequence[str], select: str, expr_lines: Sequence[str] = ()
+                 ) -> tuple[dict[str, bytes], dict[str, Any]]:
     """A task bundle's model card and metrics.json, and its manifest's ``info`` (what it was trained
-    on: tracks per task and split; its validation scores)."""
+    on: tracks per task and split; its validation scores); ``expr_lines``: EXPR's chain, described."""
     data = training_summary(list(train), list(val), lab.get("expr", {}))
     data["tasks"] = {task: {split: sum(1 for t in tracks if t in lab.get(task, {})) for split, tracks in
                             (("train", train), ("validation", val))} for task in tasks}
     title = Path(out).name
-    card = model_card(title, recipe, entries, metrics, data, post.describe())
+    card = model_card(title, recipe, entries, metrics, data, [f"EXPR: {x}" for x in expr_lines] + post.describe())
     files = {"MODEL_CARD.md": card.encode(), "metrics.json": (json.dumps(finite(metrics), indent=2) + "\n").encode()}
     info = {"name": title, "select": select,
             "trained_on": {**data, "store": str(store), "labels": [str(x) for x in labels]},
@@ -130,15 +145,19 @@ def run_task_post(run_dir: str | Path, tasks: Sequence[str]) -> TaskPost | None:
 
 
 def _scores(tasks: Sequence[str], post: TaskPost, out_of: dict[str, np.ndarray], lab: dict[str, dict[str, np.ndarray]],
-            val: Sequence[str]) -> dict[str, Any]:
-    """Every task's validation scores (``val_`` keys) after the post-processing, and what they count."""
+            val: Sequence[str], cal: Any = None, chain: Sequence[Any] = ()) -> dict[str, Any]:
+    """Every task's validation scores (``val_`` keys) after the post-processing (EXPR: ``cal``, then
+    ``chain``, as the bundle applies them), and what they count."""
     got: dict[str, Any] = {}
+    cal_s = expr_sliced(cal, tasks)
     for task in tasks:
         have = [t for t in val if t in lab[task] and t in out_of]
         got[f"val_{task}_tracks"] = len(have)
         if not have:
             continue
-        outs = [post.outputs(out_of[t], tasks) for t in have]
+        rows = {t: out_of[t] if cal_s is None else cal_s.apply(out_of[t]).probs for t in have}
+        done = chain_outputs(post, rows, tasks, [expr_sliced(p, tasks) for p in chain])
+        outs = [done[t] for t in have]
         pred = np.concatenate([o.expr.labels if task == "expr" else o.va if task == "va" else o.au for o in outs])
         true = np.concatenate([lab[task][t] for t in have])
         keep = TASKS[task].annotated(true)

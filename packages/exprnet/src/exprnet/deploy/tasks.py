@@ -8,9 +8,13 @@ weights of the members (``va_weights``, (members, 2); equal when absent), the VA
 (:class:`~exprnet.tasks.post.VAPost`) and the AU per-AU smoothing and thresholds
 (:class:`~exprnet.tasks.post.AUPost`), fitted on the runs' training tracks against training labels
 (:mod:`exprnet.ensemble.task_fit`; never validation labels). The members are combined as
-``exprnet ensemble`` combines them: VA their weighted mean, AU and EXPR their mean probability;
-EXPR is then each frame's most probable class (no calibration or decoding: those are fitted for
-EXPR-only ensembles).
+``exprnet ensemble`` combines them: VA their weighted mean, AU and EXPR their mean probability.
+EXPR then goes through the bundle's ``postprocess`` chain, as an EXPR-only bundle's: a bundle of
+one run keeps the run's own calibration (its member's ``calibration``, applied before the
+combination) and smoothing or decoder (fitted out of fold on its training tracks,
+:mod:`exprnet.training.task_post`); each stage acts on the EXPR slice of the row alone
+(:class:`ExprSlice`). Without a chain, EXPR is each frame's most probable class (an ensemble of
+several multi-task runs: each member calibrated, no decoder).
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from ..data.bank import FeatureBank, Standardizer, load_bank
 from ..ensemble.task_fit import TaskFit
 from ..errors import BundleError, DataError
 from ..models.blend import read_blend
-from ..postprocess.processor import Decoded
+from ..postprocess.processor import Decoded, PostProcessor
 from ..prediction.predict import LoadedRun, load_run
 from ..reports.progress import NullReporter, Reporter
 from ..tasks.names import AU_NAMES, VA_NAMES
@@ -65,6 +69,72 @@ def load_task_run(run_dir: str | Path, select: str = "best") -> tuple[LoadedRun,
                      run.read_features(), blend=read_blend(run.root)), tasks
 
 
+@dataclass(frozen=True)
+class ExprSlice:
+    """An EXPR post-processor (calibration, smoothing, decoder) acting on the EXPR slice of a
+    multi-task row: the other tasks' outputs pass through; its labels are EXPR's."""
+
+    proc: PostProcessor
+    where: slice
+    n_outputs: int
+
+    @property
+    def kind(self) -> str:
+        return self.proc.kind
+
+    @property
+    def width(self) -> Any:
+        return getattr(self.proc, "width", None)
+
+    def _put(self, rows: np.ndarray, d: Decoded) -> Decoded:
+        out = np.array(rows, np.float64, copy=True)
+        out[:, self.where] = d.probs
+        return Decoded(out, np.asarray(d.labels))
+
+    def apply(self, rows: np.ndarray) -> Decoded:
+        return self._put(rows, self.proc.apply(np.asarray(rows)[:, self.where]))
+
+    def apply_many(self, tracks: Sequence[np.ndarray]) -> list[Decoded]:
+        """Every track at once (a decoder's vectorised pass), as :func:`~exprnet.postprocess.choice.apply_all`."""
+        from ..postprocess.choice import apply_all
+
+        got = apply_all(self.proc, [np.asarray(r)[:, self.where] for r in tracks])
+        return [self._put(r, d) for r, d in zip(tracks, got, strict=True)]
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.proc.to_dict()
+
+    def describe(self) -> str:
+        return self.proc.describe()
+
+
+def expr_sliced(proc: PostProcessor | None, tasks: Sequence[str]) -> Any:
+    """``proc`` on the EXPR slice of rows of ``tasks`` (None stays None; EXPR-only rows: ``proc`` itself)."""
+    if proc is None or list(tasks) == ["expr"]:
+        return proc
+    s = slices(tasks)
+    return ExprSlice(proc, s["expr"], max(x.stop for x in s.values()))
+
+
+def run_chain(chain: Sequence[PostProcessor], decoded: list[Decoded]) -> list[Decoded]:
+    """A bundle's post-processing chain, each stage over every track at once (as the ensemble applied it)."""
+    from ..postprocess.choice import apply_all
+
+    for proc in chain:
+        decoded = apply_all(proc, [d.probs for d in decoded])
+    return decoded
+
+
+def chain_outputs(task_post: TaskPost, rows: dict[str, np.ndarray], tasks: Sequence[str],
+                  chain: Sequence[PostProcessor]) -> dict[str, TrackOutputs]:
+    """Tracks' combined rows -> every task's outputs: EXPR through ``chain`` (:class:`ExprSlice`
+    stages), VA and AU through ``task_post``."""
+    names = list(rows)
+    dec = run_chain(chain, [Decoded(np.asarray(rows[t], np.float64), np.zeros(len(rows[t]), np.int64))
+                            for t in names])
+    return {t: task_post.outputs(d.probs, tasks, d.labels if chain else None) for t, d in zip(names, dec, strict=True)}
+
+
 @dataclass
 class TrackOutputs:
     """One track's predictions of every task the bundle has (None: not one of its tasks)."""
@@ -96,26 +166,22 @@ class TaskPost:
                  for t in slices(tasks)]
         return np.concatenate(parts, axis=1).astype(np.float32)
 
-    def outputs(self, row: np.ndarray, tasks: Sequence[str]) -> TrackOutputs:
+    def outputs(self, row: np.ndarray, tasks: Sequence[str], expr_labels: np.ndarray | None = None) -> TrackOutputs:
         """A track's outputs of one network, or of the members combined (:meth:`combine_rows`),
-        (n, sum of widths) -> each task's post-processed predictions."""
+        (n, sum of widths) -> each task's post-processed predictions; EXPR's labels: ``expr_labels``
+        (its chain's), else the most probable class."""
         fit = TaskFit(1, None, self.va or VAPost(), self.au or AUPost())
         s = slices(tasks)
         out = TrackOutputs()
         if "expr" in s:
             q = np.asarray(row[:, s["expr"]], np.float64)
-            out.expr = Decoded(q, q.argmax(1))
+            out.expr = Decoded(q, q.argmax(1) if expr_labels is None else np.asarray(expr_labels))
         if "va" in s:
             out.va = fit.output("va", row[:, s["va"]])
         if "au" in s:
             out.au_probs = fit.output("au", row[:, s["au"]])
             out.au = fit.decide("au", out.au_probs)
         return out
-
-    def combined(self, rows: Sequence[np.ndarray], member_tasks: Sequence[Sequence[str]], tasks: Sequence[str]
-                 ) -> TrackOutputs:
-        """:meth:`outputs` of the members' :meth:`combine_rows` (as ``exprnet ensemble`` makes them)."""
-        return self.outputs(self.combine_rows(rows, member_tasks, tasks), tasks)
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {k: v.to_dict() for k, v in (("va", self.va), ("au", self.au)) if v is not None}
@@ -161,9 +227,13 @@ def fit_task_post(tasks: Sequence[str], preds: dict[str, list[np.ndarray]], true
     return TaskPost(va or (VAPost() if "va" in tasks else None), au or (AUPost() if "au" in tasks else None))
 
 
+def member_tasks_of(manifest: dict[str, Any], tasks: Sequence[str]) -> list[list[str]]:
+    """Each member's own tasks (its manifest entry's; the bundle's ``tasks`` where the entry lists none)."""
+    return [list(e.get("tasks") or tasks) for e in manifest["members"]]
+
+
 def member_tasks(bundle: Any) -> list[list[str]]:
-    """Each member's own tasks (its manifest entry's; the bundle's where the entry lists none)."""
-    return [list(e.get("tasks") or bundle.tasks) for e in bundle.manifest["members"]]
+    return member_tasks_of(bundle.manifest, bundle.tasks)
 
 
 def check_member_tasks(entries: Sequence[dict[str, Any]], tasks: Sequence[str], where: str) -> None:
@@ -193,9 +263,11 @@ def task_outputs(bundle: Any, store: str, tracks: Sequence[str], reporter: Repor
         if absent:
             bank = dropped(bank, m.lr.stats, absent)
         rows = m.predictor.probs(bank, reporter or NullReporter())
-        per_member.append({t: rows[i] for i, t in enumerate(bank.tracks)})
+        cal = m.calibration  # EXPR's, on its slice (Bundle.load)
+        per_member.append({t: rows[i] if cal is None else cal.apply(rows[i]).probs for i, t in enumerate(bank.tracks)})
     own = member_tasks(bundle)
-    return {t: bundle.task_post.combined([pm[t] for pm in per_member], own, bundle.tasks) for t in per_member[0]}
+    combined = {t: bundle.task_post.combine_rows([pm[t] for pm in per_member], own, bundle.tasks) for t in per_member[0]}
+    return chain_outputs(bundle.task_post, combined, bundle.tasks, bundle.post)
 
 
 OUTPUT_NAMES = {"va": list(VA_NAMES), "au": list(AU_NAMES)}

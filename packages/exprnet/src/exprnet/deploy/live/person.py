@@ -20,9 +20,9 @@ class Person:
         self.runners = [runner_for(m, [modalities[f] for f in m.features], absent & set(m.features))
                         for m in bundle.members]
         self.out = [np.zeros((0, r.width), np.float64) for r in self.runners]
-        self.multitask = is_multitask(bundle)  # members combined per task, VA/AU post-processing last
-        self.stages = [stage_for(p, lag) for p in bundle.post] + ([stage_for(TaskWindow(bundle), lag)]
-                                                                   if self.multitask else [])
+        self.multitask = is_multitask(bundle)  # members combined per task, VA/AU post-processing, then EXPR's chain
+        self.stages = ([stage_for(TaskWindow(bundle), lag)] if self.multitask else []) + \
+            [stage_for(p, lag) for p in bundle.post]  # (a multi-task bundle's: on the EXPR slice, its labels last)
         self.meta: deque = deque()  # (frame, time, arrival, face) of rows not yet decided
 
     @property

@@ -12,7 +12,8 @@ frames ``[d, e)``, replaying the offline ``apply`` on that window:
   have changed the best path (the tests bound how often).
 
 - a multi-task bundle's VA/AU post-processing (:class:`.tasks.TaskWindow`): centred smoothing,
-  history and lookahead its widest half-width: equal rows.
+  history and lookahead its widest half-width: equal rows; its EXPR chain follows, each stage on
+  the EXPR slice (:class:`~exprnet.deploy.tasks.ExprSlice`), as above.
 
 Lookaheads add up along the chain. Only ``history + lookahead`` frames are kept per stage.
 """
@@ -50,12 +51,13 @@ class Stage:
 
 
 def stage_for(proc, lag: int) -> Stage:
-    kind = getattr(proc, "kind", "")
+    """``proc``'s stage; rows as wide as its ``n_outputs`` (a multi-task bundle's rows), else 8."""
+    kind, width = getattr(proc, "kind", ""), int(getattr(proc, "n_outputs", 8))
     if kind == "tasks":  # a multi-task bundle's VA/AU smoothing (:mod:`.tasks`): +-width frames
-        return Stage(proc, proc.width, proc.width, proc.n_outputs)
+        return Stage(proc, proc.width, proc.width, width)
     if kind in SMOOTHERS:
         k = int(proc.width or 0) if kind != "none" else 0
-        return Stage(proc, k, k)
+        return Stage(proc, k, k, width)
     if kind == "calibration":
-        return Stage(proc, 0, 0)
-    return Stage(proc, 4 * lag, lag)  # a sequence decoder: fixed lag
+        return Stage(proc, 0, 0, width)
+    return Stage(proc, 4 * lag, lag, width)  # a sequence decoder: fixed lag
