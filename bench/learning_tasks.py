@@ -24,6 +24,10 @@ calibration and HMM decoding), applied to the last checkpoint. Targets printed a
     uv run python bench/learning_tasks.py --size small --budget-frames 300000
     uv run python bench/learning_tasks.py --size small --tasks au --no-multi --budget-frames 120000
     uv run python bench/learning_tasks.py --size both --seeds 2
+    uv run python bench/learning_tasks.py --size small --seeds 2 --root R --reuse   # rescore kept runs
+
+With ``--seeds`` >= 2 and ``--folds`` >= 2 each preset's seeds are also combined by ``exprnet
+ensemble``'s default and set beside their best member (bench/learning_tasks_ensemble.py).
 """
 
 from __future__ import annotations
@@ -47,6 +51,7 @@ from exprnet.data.synthetic import SIZES, make_corpus
 from exprnet.training import experiment
 from exprnet.training.experiment import prepare
 from exprnet.training.runfolder import RunFolder
+from learning_tasks_ensemble import ensemble_rows, ensemble_targets
 
 TASKS = {"va": ("val_va", "VA CCC"), "au": ("val_au_f1", "AU F1"), "expr": ("val_f1", "EXPR F1")}
 SINGLE = {"va": "recommended-va", "au": "recommended-au", "expr": "recommended"}
@@ -102,7 +107,7 @@ def baselines(c: Any, seeds: int, threads: int) -> dict[str, list[float]]:
 
 
 def network(c: Any, preset: str, tasks: list[str], seed: int, frames: int, threads: int, out: Path,
-            sets: dict[str, Any], folds: int = 0) -> dict[str, float]:
+            sets: dict[str, Any], folds: int = 0, reuse: bool = False) -> dict[str, float]:
     """Train ``preset`` on ``tasks`` for ``frames`` training frames; each task's score at the last
     epoch. ``folds`` >= 2: the preset's whole post-processing as shipped, fitted on that many
     sub-runs' out-of-fold predictions (each sub-run the same budget): its blend of every head with
@@ -113,9 +118,10 @@ def network(c: Any, preset: str, tasks: list[str], seed: int, frames: int, threa
     cfg = build_config(*layers).resolved()
     steps = math.ceil(frames / (cfg.train.batch_size * (cfg.model.segment or 1)))
     layers.append({"train": {"steps": steps}})
-    shutil.rmtree(out, ignore_errors=True)
     t0 = time.perf_counter()
-    experiment.train(build_config(*layers), out)
+    if not (reuse and RunFolder(out).finished()):
+        shutil.rmtree(out, ignore_errors=True)
+        experiment.train(build_config(*layers), out)
     with open(RunFolder(out).epochs_csv) as f:
         last = list(csv.DictReader(f))[-1]
     print(f"  {preset} on {'+'.join(tasks)} seed {seed}: {steps} steps{f' (+ {folds} sub-runs)' if folds else ''} in "
@@ -194,18 +200,22 @@ def run_size(size: str, args: argparse.Namespace, root: Path) -> list[dict[str, 
         if b is not None:
             oo[t].append(b)
 
+    runs: dict[str, list[Path]] = {}
     for seed in range(args.seeds):
         for t in args.tasks if args.single else []:
-            out = root / "runs" / f"{size}-{t}"
-            single[t].append(network(c, SINGLE[t], [t], seed, frames, args.threads, out, sets, args.folds)[t])
+            out = root / "runs" / f"{size}-{t}-s{seed}"
+            runs.setdefault(SINGLE[t], []).append(out)
+            single[t].append(network(c, SINGLE[t], [t], seed, frames, args.threads, out, sets, args.folds, args.reuse)[t])
             if t != "expr":
                 post_rows(out, t, posted, oofed)
             elif args.folds >= 2:
                 oofed[t].append(expr_post(c, out, False))
         if not args.multi:
             continue
-        out = root / "runs" / f"{size}-all"
-        m = network(c, "recommended-all", ["expr", "va", "au"], seed, frames, args.threads, out, sets, args.folds)
+        out = root / "runs" / f"{size}-all-s{seed}"
+        runs.setdefault("recommended-all", []).append(out)
+        m = network(c, "recommended-all", ["expr", "va", "au"], seed, frames, args.threads, out, sets, args.folds,
+                    args.reuse)
         for t in TASKS:
             multi[t].append(m[t])
             if t != "expr":
@@ -227,6 +237,11 @@ def run_size(size: str, args: argparse.Namespace, root: Path) -> list[dict[str, 
             rows.append({"size": size, "task": t, "method": f"{name} {POST}", "scores": ins[t]})
             if oo[t]:
                 rows.append({"size": size, "task": t, "method": f"{name} {OOF}", "scores": oo[t]})
+    if args.folds >= 2:
+        every = {p: [t for t, q in SINGLE.items() if q == p] for p in SINGLE.values()}
+        every["recommended-all"] = ["expr", "va", "au"]
+        labels = {p: labels_of(c, ts) for p, ts in every.items()}
+        rows += ensemble_rows(size, str(c.store), labels, runs, every, args.tasks, root)
     return rows
 
 
@@ -240,13 +255,15 @@ def report(rows: list[dict[str, Any]]) -> None:
         print(f"| {r['size']} | {TASKS[r['task']][1]} | {r['method']} | {fmt(r['scores'])} |")
     print("\nTargets (means over seeds):")
     by = {(r["size"], r["task"], r["method"]): float(np.mean(r["scores"])) for r in rows}
+    for line in ensemble_targets({(r["size"], r["task"], r["method"]): r["scores"] for r in rows}, OOF):
+        print(line)
     for (size, task, method), v in by.items():
         single = method.replace("recommended-all", SINGLE[task])
         if method.startswith(SINGLE[task]) and task in ("va", "au"):
             b = by[(size, task, f"{task.upper()} baseline")]
             print(f"  [{size}] {method} {v:.4f} >= {task.upper()} baseline {b:.4f}: {'met' if v >= b else 'MISSED'} "
                   f"({v - b:+.4f})")
-        if method.startswith("recommended-all") and (size, task, single) in by:
+        if method.startswith("recommended-all") and not method.endswith("ensemble") and (size, task, single) in by:
             s = by[(size, task, single)]
             print(f"  [{size}] {TASKS[task][1]}: {method} {v:.4f} vs {single} {s:.4f}: "
                   f"{'met' if v >= s - 0.02 else 'MISSED'} ({v - s:+.4f}, target >= -0.02)")
@@ -266,6 +283,8 @@ def main() -> None:
     ap.add_argument("--no-multi", dest="multi", action="store_false", help="skip recommended-all")
     ap.add_argument("--no-single", dest="single", action="store_false", help="skip the single-task networks")
     ap.add_argument("--root", type=Path, default=None, help="where corpora and runs go (default: a temporary folder)")
+    ap.add_argument("--reuse", action="store_true", help="keep the finished runs under --root (refit nothing but "
+                    "the scores and ensembles)")
     args = ap.parse_args()
     args.tasks = [t for t in args.tasks.split(",") if t]
     root = args.root or Path(tempfile.mkdtemp(prefix="learning_tasks_"))
