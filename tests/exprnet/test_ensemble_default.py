@@ -22,6 +22,25 @@ def test_default_smoothing_follows_the_method():
     assert resolve_smooth("vote", "box:3") == "box:3" and resolve_smooth("mean", "none") == "none"
 
 
+def test_default_smoothing_keeps_the_members_own_decoder_kind(tmp_path):
+    """Seeds of one recipe that all decode with viterbi: the ensemble refits viterbi; members that
+    differ (or keep no decoder) leave the choice to the cross-validated ``auto``."""
+    def run(name, smoothing):
+        d = tmp_path / name
+        d.mkdir()
+        (d / "metrics.json").write_text(json.dumps({"smoothing": smoothing}))
+        return d
+
+    vit = {"kind": "viterbi", "weight": 0.5, "balance": 0.5}
+    a, b = run("a", vit), run("b", vit)
+    h, box, none = run("h", {"kind": "hsmm", "weight": 1.0}), run("box", {"kind": "box", "width": 4}), run("n", None)
+    assert resolve_smooth("oof", "default", [a, b]) == "viterbi:auto"
+    assert resolve_smooth("oof", "default", [h]) == "hsmm:auto"
+    assert resolve_smooth("oof", "default", [a, h]) == resolve_smooth("oof", "default", [a, box]) == DEFAULT_SMOOTH
+    assert resolve_smooth("oof", "default", [a, none]) == DEFAULT_SMOOTH
+    assert resolve_smooth("vote", "default", [a, b]) == "none" and resolve_smooth("oof", "box:3", [a, b]) == "box:3"
+
+
 def _training(out_of_fold: bool) -> MemberTraining:
     """A member right on every frame (0.65 on the true class) and one as sure of the next class:
     their mix is right exactly where the first weighs more than a half (worked out by hand)."""

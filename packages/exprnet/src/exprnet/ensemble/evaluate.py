@@ -53,14 +53,20 @@ DEFAULT_METHOD = "oof"  # the members' calibrated probabilities, weighted as mea
 DEFAULT_SMOOTH = "auto"  # ... then decoded once: viterbi or hsmm, chain and kind fitted out of fold on training videos
 
 
-def resolve_smooth(method: str, smooth_spec: str) -> str:
+def resolve_smooth(method: str, smooth_spec: str, runs: Sequence[str | Path] = ()) -> str:
     """``default``: a plain vote of labels (``--method vote``) is left as it is; any other method's
-    combination is decoded once with :data:`DEFAULT_SMOOTH` (issue 25's best: calibrated members
-    combined, one decoder; ``auto``: whichever of ``viterbi:auto`` and ``hsmm:auto`` has the better
-    cross-validated F1 on the training tracks)."""
+    combination is decoded once: with the members' own decoder (``KIND:auto``, refitted on the
+    combination) when every one of ``runs`` decodes with the same kind (seeds of one recipe: the
+    ensemble keeps the decoder they were tuned with, rather than switch kind on a cross-validated
+    difference of a few thousandths), else with :data:`DEFAULT_SMOOTH` (issue 25's best:
+    calibrated members combined, one decoder; ``auto``: whichever of ``viterbi:auto`` and
+    ``hsmm:auto`` has the better cross-validated F1 on the training tracks)."""
     if smooth_spec.strip().lower() != "default":
         return smooth_spec
-    return "none" if method == "vote" else DEFAULT_SMOOTH
+    if method == "vote":
+        return "none"
+    kinds = {(RunFolder(r).recorded_smoothing() or {}).get("kind") for r in runs}
+    return f"{kinds.pop()}:auto" if len(kinds) == 1 and kinds <= set(DECODERS) else DEFAULT_SMOOTH
 
 
 @dataclass
@@ -182,7 +188,7 @@ def run_ensemble(runs: Sequence[str | Path], method: str, store: str, labels_dir
     them), or ``KIND:optimistic`` (chosen on the validation labels it is scored on, beside a
     cross-validated estimate); see :mod:`exprnet.ensemble.post`. Members are calibrated first."""
     reporter = reporter or NullReporter()
-    smooth_spec = resolve_smooth(method, smooth_spec)
+    smooth_spec = resolve_smooth(method, smooth_spec, runs)
     kinds = [parse(f"{k}:auto") for k in DECODERS] if smooth_spec.strip().lower() == "auto" else None
     spec = kinds[0] if kinds else parse(smooth_spec, optimistic_ok=True)
     if method not in METHODS:
