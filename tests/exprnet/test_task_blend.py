@@ -31,18 +31,14 @@ from exprnet.training.task_blend import blend_score
 from featurizer.core.annotations import write_au_annotation
 
 from .conftest import config_for
-from .synth import make_corpus
-from .test_tasks_oof import _write_tasks
+from .test_tasks_oof import task_corpus
 
 SMOOTH = {"kind": "none", "calibrate": "none", "folds": 2, "baseline": "auto"}
 
 
 @pytest.fixture(scope="module")
 def tc(tmp_path_factory):
-    c = make_corpus(tmp_path_factory.mktemp("tb"), n_train=6, n_val=2, frames=(120, 200), seed=5)
-    _write_tasks(c, c.root, np.random.default_rng(2))
-    c.va_dir, c.au_dir = c.root / "VA_Set", c.root / "AU_Set"
-    return c
+    return task_corpus(tmp_path_factory.mktemp("tb"), 5, 2)
 
 
 def _cfg(c, labels):

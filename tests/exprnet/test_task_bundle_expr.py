@@ -19,18 +19,14 @@ from exprnet.training.runfolder import RunFolder
 from featurizer.core.store import FeatureStore
 
 from .conftest import config_for
-from .synth import make_corpus
-from .test_tasks_oof import _write_tasks
+from .test_tasks_oof import task_corpus
 
 SMOOTH = {"kind": "viterbi", "weight": "auto", "calibrate": "temperature", "folds": 2}
 
 
 @pytest.fixture(scope="module")
 def tc(tmp_path_factory):
-    c = make_corpus(tmp_path_factory.mktemp("tbx"), n_train=6, n_val=2, frames=(120, 200), seed=7)
-    _write_tasks(c, c.root, np.random.default_rng(4))
-    c.va_dir, c.au_dir = c.root / "VA_Set", c.root / "AU_Set"
-    return c
+    return task_corpus(tmp_path_factory.mktemp("tbx"), 7, 4)
 
 
 @pytest.fixture(scope="module")

@@ -50,14 +50,20 @@ def _write_tasks(c, root, rng, skip_va=(), skip_au=()):
             write_au_annotation(root / "AU_Set" / split / f"{t}.txt", au)
 
 
+def task_corpus(root, seed, labels_seed, skip_first=False):
+    """A small corpus with EXPR, VA_Set and AU_Set (``va_dir``, ``au_dir``); ``skip_first``: VA
+    left off the first training track, AU off the last."""
+    c = make_corpus(root, n_train=6, n_val=2, frames=(120, 200), seed=seed)
+    train = sorted(t for t, s in c.tracks.items() if s == "Train_Set")
+    _write_tasks(c, c.root, np.random.default_rng(labels_seed), *((train[:1], train[-1:]) if skip_first else ()))
+    c.va_dir, c.au_dir = c.root / "VA_Set", c.root / "AU_Set"
+    return c
+
+
 @pytest.fixture(scope="module")
 def three(tmp_path_factory):
     """EXPR on every track, VA on all but one training track, AU on all but another."""
-    c = make_corpus(tmp_path_factory.mktemp("oof"), n_train=6, n_val=2, frames=(120, 200), seed=3)
-    train = sorted(t for t, s in c.tracks.items() if s == "Train_Set")
-    _write_tasks(c, c.root, np.random.default_rng(1), skip_va=train[:1], skip_au=train[-1:])
-    c.va_dir, c.au_dir = c.root / "VA_Set", c.root / "AU_Set"
-    return c
+    return task_corpus(tmp_path_factory.mktemp("oof"), 3, 1, skip_first=True)
 
 
 def _cfg(c, labels, **smooth):
