@@ -31,9 +31,13 @@ def _expr_performance(metrics: Mapping[str, Any], sel: Mapping[str, Any]) -> lis
         pc = metrics.get("per_class_f1") or {}
         return ["", "## Expressions on the validation split", "",
                 f"Mean of the 8 per-class F1 (the challenge metric) on {metrics.get('val_tracks')} validation tracks "
-                f"({metrics.get('val_frames')} labelled frames), each frame's most probable class: "
-                f"**{_f(metrics.get('val_f1'))}**.", "", "| class | F1 |", "|---|---|",
-                *[f"| {c} | {_f(pc.get(c))} |" for c in EXPR_CLASSES]]
+                f"({metrics.get('val_frames')} labelled frames), "
+                + ("after the EXPR post-processing below" if metrics.get("postprocess") else
+                   "each frame's most probable class")
+                + f": **{_f(metrics.get('val_f1'))}**"
+                + (f" (best single member, after its own post-processing: {_f(metrics.get('best_member_f1'))})"
+                   if metrics.get("method") != "single" and metrics.get("best_member_f1") is not None else "")
+                + ".", "", "| class | F1 |", "|---|---|", *[f"| {c} | {_f(pc.get(c))} |" for c in EXPR_CLASSES]]
     honest = sel.get("last", {}).get("val_f1")
     lines = [
         "", "## Performance on the validation split", "",

@@ -2,9 +2,11 @@
 
 The combination and post-processing are exactly what ``exprnet ensemble`` fits and scores
 (:func:`~exprnet.ensemble.tasks.run_task_ensemble`: VA weights, VA smoothing and per-AU thresholds
-fitted on the members' training tracks, out of fold where every member kept them); the bundle
-holds every run as a network member, the tasks they share, and that ``task_post``
-(:mod:`.tasks`), so ``exprnet infer`` and ``exprnet serve`` give the ensemble's predictions.
+fitted on the members' training tracks, out of fold where every member kept them; EXPR's chain,
+:mod:`exprnet.ensemble.task_expr`); the bundle holds every run as a network member with its own
+EXPR calibration, the tasks they share, that ``task_post`` (:mod:`.tasks`) and EXPR's chain as its
+``postprocess`` (a temperature, then the decoder or smoother, on the EXPR slice of the combined
+rows), so ``exprnet infer`` and ``exprnet serve`` give the ensemble's predictions.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import numpy as np
 
 from ..data.tasks import find_task_files, read_task_labels
 from ..ensemble.combine import Combiner
+from ..ensemble.task_expr import ExprChain
 from ..ensemble.tasks import run_task_ensemble
 from ..errors import ConfigError
 from ..reports.progress import NullReporter, Reporter
@@ -76,7 +79,10 @@ def bundle_from_task_ensemble(runs: Sequence[str | Path], metrics: dict[str, Any
     f1 = metrics["per_task"].get("expr", {}).get("member") or [None] * len(runs)
     entries = [{"name": n, "kind": "network", "encoder": lr.cfg.model_name, "features": list(lr.cfg.data.features),
                 "val_f1": v, "weight": 1.0 / len(runs)} for n, (lr, _), v in zip(names, loaded, f1, strict=True)]
-    files, info = bundle_texts(out, recipe, entries, metrics, post, tasks, lab, train, val, store, labels, select)
+    expr = ExprChain.from_metrics(metrics if "expr" in tasks else {}, len(runs))
+    files, info = bundle_texts(out, recipe, entries, metrics, post, tasks, lab, train, val, store, labels, select,
+                               expr.describe() if "expr" in tasks else ())
     members = [(n, lr, v) for n, (lr, _), v in zip(names, loaded, f1, strict=True)]
-    return write_bundle(out, members, Combiner("mean", np.ones(len(runs))), [], recipe, files, info, overwrite,
-                        None, sign, tasks=tasks, task_post=post, member_tasks=[t for _, t in loaded])
+    return write_bundle(out, members, Combiner("mean", np.ones(len(runs))), expr.chain, recipe, files, info, overwrite,
+                        [None if c is None else c.to_dict() for c in expr.cals], sign, tasks=tasks, task_post=post,
+                        member_tasks=[t for _, t in loaded])

@@ -13,8 +13,9 @@ EXPR then goes through the bundle's ``postprocess`` chain, as an EXPR-only bundl
 one run keeps the run's own calibration (its member's ``calibration``, applied before the
 combination) and smoothing or decoder (fitted out of fold on its training tracks,
 :mod:`exprnet.training.task_post`); each stage acts on the EXPR slice of the row alone
-(:class:`ExprSlice`). Without a chain, EXPR is each frame's most probable class (an ensemble of
-several multi-task runs: each member calibrated, no decoder).
+(:class:`ExprSlice`); a bundle of several keeps each member's calibration and the chain
+``exprnet ensemble`` fitted on the combination (a temperature, then the members' decoder or
+smoother: :mod:`exprnet.ensemble.task_expr`). Without a chain, EXPR is each frame's most probable class.
 """
 
 from __future__ import annotations

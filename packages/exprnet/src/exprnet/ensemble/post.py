@@ -95,11 +95,15 @@ def member_training(members: Sequence[Member], cals: Sequence[Calibration | None
             got = member_probs(m, store, train, select, device, reporter, labels_dir, labels)
         c = calibrated(got, cal)
         per.append([c[t] for t in train])
-    kept = sum(flags)
-    source = ("out of fold (every member kept them)" if kept == len(members)
-              else f"in-sample for {len(members) - kept} of {len(members)} members")
-    return MemberTraining(train, per, [labels[t] for t in train], kept == len(members), source, flags,
+    return MemberTraining(train, per, [labels[t] for t in train], all(flags), training_source(flags), flags,
                           [m.name for m in members])
+
+
+def training_source(flags: Sequence[bool]) -> str:
+    """What members' training probabilities are, ``flags``: per member whether its are out of fold."""
+    kept = sum(flags)
+    return ("out of fold (every member kept them)" if kept == len(flags)
+            else f"in-sample for {len(flags) - kept} of {len(flags)} members")
 
 
 def shared_training(members: Sequence[Member], comb: Combiner, cals: Sequence[Calibration | None], store: str,

@@ -1,20 +1,23 @@
 """``exprnet ensemble`` of multi-task runs (and VA-only / AU-only runs): every task they share.
 
 Each member predicts its validation tracks (and ``--tracks``) with ``exprnet predict``'s multi-task
-path (:func:`~exprnet.prediction.tasks.predict_tasks`, kept in ``OUT/members/<k>/``); per task the
-members are combined and post-processed as :mod:`.task_fit` fits it on their training tracks
-(out of fold where every member kept ``RUN/oof/tasks.npz``, else in-sample: the record says which;
-never on validation labels):
+path without its post-processing (:func:`~exprnet.prediction.tasks.predict_tasks`, ``raw``; kept
+in ``OUT/members/<k>/``); per task the members are combined and post-processed as fitted on their
+training tracks (out of fold where every member kept its out-of-fold predictions, else in-sample:
+the record says which; never on validation labels):
 
-- VA: the weighted mean, then the smoothing width;
-- AU: the members' mean probability, then per AU a smoothing width and a threshold;
-- EXPR: the members' mean probability, then its argmax.
+- VA: the weighted mean, then the smoothing width (:mod:`.task_fit`);
+- AU: the members' mean probability, then per AU a smoothing width and a threshold (:mod:`.task_fit`);
+- EXPR: each member calibrated with its own calibration, their mean probability, then one
+  temperature and the members' ``smooth.kind`` decoder or smoother (:mod:`.task_expr`, as the
+  EXPR-only default).
 
     OUT/metrics.json       per task its ``val_`` keys (``val_va``, ``val_au_f1``, ``val_f1``, ...),
-                           each member's (as ``exprnet predict`` decides: AU at 0.5), the best
-                           member's, the weights; ``task_post``: what was fitted, on what
+                           each member's (as ``exprnet predict`` decides: EXPR after the run's own
+                           calibration and decoding, AU at 0.5), the best member's, the weights;
+                           ``task_post``: what was fitted, on what; ``per_task.expr``: EXPR's chain
     OUT/va/, OUT/au/, OUT/probs/   the ensemble's per-frame arrays (validation and --tracks): VA
-                           values and AU probabilities after smoothing, EXPR probabilities
+                           values and AU probabilities after smoothing, EXPR posteriors after the chain
     OUT/submission_va.txt, submission_au.txt, submission.txt   for --tracks, else the validation tracks
 """
 
@@ -31,11 +34,13 @@ from featurizer.core.files import atomic_write_bytes, atomic_write_json
 from ..data.tasks import find_task_files, read_task_labels
 from ..errors import ConfigError, DataError
 from ..prediction.predict import write_submission
+from ..prediction.run_post import RunPost
 from ..prediction.tasks import FOLDERS, predict_tasks, run_tasks
 from ..reports.progress import NullReporter, Reporter
 from ..tasks.registry import TASKS
 from ..tasks.submission import AU_FILE, VA_FILE, write_au_submission, write_va_submission
 from ..training.runfolder import RunFolder
+from .task_expr import ExprChain, expr_training, fit_expr_chain, member_calibrations
 from .task_fit import FITTED, TaskFit, fit_tasks, oof_tasks
 
 WRITERS = {"expr": (write_submission, "submission.txt"), "va": (write_va_submission, VA_FILE),
@@ -76,13 +81,27 @@ def member_outputs(runs: Sequence[str | Path], store: str, tracks: Sequence[str]
 
 
 def training_fit(runs: Sequence[Path], store: str, tasks: Sequence[str], tf: Any, out: Path, select: str,
-                 device: str, reporter: Reporter, allow_feature_mismatch: bool) -> TaskFit:
-    """:func:`.task_fit.fit_tasks` on the training tracks every member shares (see the module doc)."""
+                 device: str, reporter: Reporter, allow_feature_mismatch: bool) -> tuple[TaskFit, ExprChain | None]:
+    """:func:`.task_fit.fit_tasks` and EXPR's :func:`.task_expr.fit_expr_chain` on the training
+    tracks every member shares (see the module doc); the members predict them (raw) once, and only
+    where one of them lacks out-of-fold predictions."""
     train = sorted(set.intersection(*[set(RunFolder(r).read_tracks()["train"]) for r in runs]))
     preds: dict[str, list[list[np.ndarray]]] = {}
     trues: dict[str, list[np.ndarray]] = {}
     oof: dict[str, bool] = {}
-    own = None
+    predicted: list[dict[str, dict[str, np.ndarray]]] = []
+
+    def own(task: str, have: Sequence[str], ys: Sequence[np.ndarray]) -> list[list[np.ndarray]]:
+        if not predicted:
+            predicted.extend(member_outputs(runs, store, train, tasks, out, "train", select, device, reporter,
+                                            allow_feature_mismatch))
+        got = [[p[task][t] for t in have] for p in predicted]
+        for t, y, p in zip(have, ys, got[0], strict=True):
+            if len(y) != len(p):
+                raise DataError(str(tf.files[task][t].path), f"{len(y)} frames but the members predict {len(p)} "
+                                f"for track {t!r}", "use the labels the runs were trained with")
+        return got
+
     for task in [t for t in FITTED if t in tasks and t in tf.tasks]:
         ann = read_task_labels(tf, task, train)
         have = [t for t in train if t in ann]
@@ -91,19 +110,47 @@ def training_fit(runs: Sequence[Path], store: str, tasks: Sequence[str], tf: Any
         ys = [ann[t] for t in have]
         got = [oof_tasks(r, task, have, [len(y) for y in ys]) for r in runs]
         oof[task] = all(g is not None for g in got)
-        if not oof[task]:
-            own = own or member_outputs(runs, store, train, tasks, out, "train", select, device, reporter,
-                                        allow_feature_mismatch)
-            got = [[p[task][t] for t in have] for p in own]
-            for t, y, p in zip(have, ys, got[0], strict=True):
-                if len(y) != len(p):
-                    raise DataError(str(tf.files[task][t].path), f"{len(y)} frames but the members predict {len(p)} "
-                                    f"for track {t!r}", "use the labels the runs were trained with")
-        preds[task], trues[task] = got, ys  # type: ignore[assignment]
+        preds[task], trues[task] = (got if oof[task] else own(task, have, ys)), ys  # type: ignore[assignment]
     fit = fit_tasks(tasks, preds, trues, oof, len(runs))
+    chain = None
+    if "expr" in tasks:
+        ann = read_task_labels(tf, "expr", train) if "expr" in tf.tasks else {}
+        have = [t for t in train if t in ann]
+        ys = [ann[t] for t in have]
+        cals = member_calibrations(runs)
+        chain = fit_expr_chain(RunFolder(runs[0]).read_config().smooth, cals, lambda: expr_training(
+            runs, have, ys, cals, lambda k: own("expr", have, ys)[k]) if have else None)
+        fit.info["expr"] = {"chosen_on": chain.fitted_on, "tracks": len(have)}
     for task, rec in fit.info.items():
         reporter.message(f"{task.upper()}: post-processing fitted on {rec['chosen_on']}")
-    return fit
+    return fit, chain
+
+
+def outputs(task: str, fit: TaskFit, chain: ExprChain | None, preds: Sequence[dict[str, dict[str, np.ndarray]]],
+            tracks: Sequence[str]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Per track the ensemble's (kept per frame, decided) of ``task`` from the members' raw outputs."""
+    if task == "expr" and chain is not None:
+        dec = chain.apply([chain.combine([p[task][tr] for p in preds]) for tr in tracks])
+        return {tr: (d.probs, d.labels) for tr, d in zip(tracks, dec, strict=True)}
+    got = {tr: fit.output(task, fit.combine(task, [p[task][tr] for p in preds])) for tr in tracks}
+    return {tr: (v, fit.decide(task, v)) for tr, v in got.items()}
+
+
+def member_decisions(task: str, runs: Sequence[Path], preds: Sequence[dict[str, dict[str, np.ndarray]]],
+                     tracks: Sequence[str], select: str) -> list[np.ndarray]:
+    """Each member's decisions on ``tracks``, concatenated, as ``exprnet predict`` makes them (EXPR
+    after the run's own calibration and decoding: :class:`~exprnet.prediction.run_post.RunPost`)."""
+    if task != "expr":
+        return [np.concatenate([decide(task, p[task][tr]) for tr in tracks]) for p in preds]
+    return [np.concatenate([lab for _, lab in RunPost.of(r, run_tasks(r, select)).apply(task, [p[task][tr] for tr in
+                                                                                                 tracks])])
+            for r, p in zip(runs, preds, strict=True)]
+
+
+def _write(out: Path, task: str, got: dict[str, tuple[np.ndarray, np.ndarray]]) -> None:
+    (out / FOLDERS[task]).mkdir(parents=True, exist_ok=True)
+    for tr, (v, _) in got.items():
+        atomic_write_bytes(out / FOLDERS[task] / f"{tr}.npy", _npy(np.asarray(v, np.float32)))
 
 
 def run_task_ensemble(runs: Sequence[str | Path], store: str, labels: Sequence[str], out: str | Path,
@@ -122,16 +169,17 @@ def run_task_ensemble(runs: Sequence[str | Path], store: str, labels: Sequence[s
     val = sorted(set.intersection(*[set(RunFolder(r).read_tracks()["val"]) for r in runs]))
     if not val:
         raise DataError(str(runs[0]), "the runs share no validation track", "ensemble runs of one split")
-    fit = training_fit(runs, store, tasks, tf, out, select, device, reporter, allow_feature_mismatch)
+    fit, chain = training_fit(runs, store, tasks, tf, out, select, device, reporter, allow_feature_mismatch)
     preds = member_outputs(runs, store, val, tasks, out, "val", select, device, reporter, allow_feature_mismatch)
     metrics: dict[str, Any] = {"kind": "ensemble", "method": "mean", "tasks": tasks, "select": select,
                                "members": [{"run": str(r), "name": r.name} for r in runs], "per_task": {},
                                "task_post": fit.to_dict()}
+    if chain is not None:  # what the EXPR combination went through, as an EXPR-only ensemble records it
+        metrics.update({k: v for k, v in chain.to_dict().items() if k in ("calibration", "postprocess", "smooth")})
+    done = {}
     for task in tasks:
-        combined = {tr: fit.output(task, fit.combine(task, [p[task][tr] for p in preds])) for tr in val}
-        (out / FOLDERS[task]).mkdir(parents=True, exist_ok=True)
-        for tr, v in combined.items():
-            atomic_write_bytes(out / FOLDERS[task] / f"{tr}.npy", _npy(v.astype(np.float32)))
+        done[task] = outputs(task, fit, chain, preds, val)
+        _write(out, task, done[task])
         if task not in scored:
             continue
         ann = read_task_labels(tf, task, val)
@@ -139,43 +187,46 @@ def run_task_ensemble(runs: Sequence[str | Path], store: str, labels: Sequence[s
         if not names:
             raise DataError(tf.folders[task], "annotates none of the runs' validation tracks")
         for tr in names:
-            if len(ann[tr]) != len(combined[tr]):
+            if len(ann[tr]) != len(done[task][tr][1]):
                 raise DataError(str(tf.files[task][tr].path), f"{len(ann[tr])} frames but the members predict "
-                                f"{len(combined[tr])} for track {tr!r}", "use the labels the runs were trained with")
+                                f"{len(done[task][tr][1])} for track {tr!r}", "use the labels the runs were "
+                                "trained with")
         y = np.concatenate([ann[tr] for tr in names])
         spec = TASKS[task]
-        members = [spec.val_scores(np.concatenate([decide(task, p[task][tr]) for tr in names]), y) for p in preds]
-        ens = spec.val_scores(np.concatenate([fit.decide(task, combined[tr]) for tr in names]), y)
+        members = [spec.val_scores(d, y) for d in member_decisions(task, runs, preds, names, select)]
+        ens = spec.val_scores(np.concatenate([done[task][tr][1] for tr in names]), y)
         key = f"val_{spec.primary}"
         best = max(m[key] for m in members)
         metrics.update(ens)
         frames = int(spec.annotated(y).sum())
         metrics.update({f"val_{task}_tracks": len(names), f"val_{task}_frames": frames})
+        rec: dict[str, Any] = {key: ens[key], "member": [m[key] for m in members], "best_member": best,
+                               "tracks": len(names), "weights": fit.weights().tolist() if task == "va"
+                               else [1.0 / len(runs)] * len(runs)}
         if task == "expr":
             metrics["per_class_f1"] = {k[len("val_f1_"):]: v for k, v in ens.items() if k.startswith("val_f1_")}
             metrics["val_tracks"], metrics["val_frames"] = len(names), frames
-        metrics["per_task"][task] = {key: ens[key], "member": [m[key] for m in members], "best_member": best,
-                                     "tracks": len(names), "weights": fit.weights().tolist() if task == "va"
-                                     else [1.0 / len(runs)] * len(runs),
-                                     "decision": {"expr": "argmax of the mean probability",
-                                                  "va": "weighted mean, smoothed (task_post)",
-                                                  "au": "mean probability, smoothed, per-AU thresholds (task_post)"
-                                                  }[task]}
+            metrics["best_member_f1"] = best
+            raw = [spec.val_scores(np.concatenate([p[task][tr].argmax(1) for tr in names]), y)[key] for p in preds]
+            rec.update({"member_argmax": raw, "decision": chain.decision() if chain else "",
+                        **(chain.to_dict() if chain else {})})
+        else:
+            rec["decision"] = {"va": "weighted mean, smoothed (task_post)",
+                               "au": "mean probability, smoothed, per-AU thresholds (task_post)"}[task]
+        metrics["per_task"][task] = rec
         reporter.message(f"{task.upper()}: members {', '.join(f'{m[key]:.4f}' for m in members)} -> "
                          f"ensemble {ens[key]:.4f}")
-    tracks, outputs = val, None
+    tracks = val
     if test_tracks:
         tracks = list(test_tracks)
         test = member_outputs(runs, store, tracks, tasks, out, "test", select, device, reporter, allow_feature_mismatch)
-        outputs = {t: {tr: fit.output(t, fit.combine(t, [p[t][tr] for p in test])) for tr in tracks} for t in tasks}
+        done = {t: outputs(t, fit, chain, test, tracks) for t in tasks}
         for t in tasks:
-            for tr, v in outputs[t].items():
-                atomic_write_bytes(out / FOLDERS[t] / f"{tr}.npy", _npy(v.astype(np.float32)))
+            _write(out, t, done[t])
     metrics["submissions"] = {}
     for t in tasks:
         write, name = WRITERS[t]
-        src = outputs[t] if outputs else {tr: np.load(out / FOLDERS[t] / f"{tr}.npy") for tr in tracks}
-        write(out / name, [(tr, fit.decide(t, src[tr])) for tr in tracks])
+        write(out / name, [(tr, done[t][tr][1]) for tr in tracks])
         metrics["submissions"][t] = name
     metrics["submission_tracks"] = len(tracks)
     atomic_write_json(out / "metrics.json", metrics)
