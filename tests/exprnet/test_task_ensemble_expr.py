@@ -31,8 +31,7 @@ from featurizer.core.annotations import read_annotation, write_annotation
 from sklearn.metrics import f1_score
 
 from .conftest import config_for
-from .synth import make_corpus
-from .test_tasks_oof import _write_tasks
+from .test_tasks_oof import task_corpus
 
 SMOOTH = {"kind": "viterbi", "weight": "auto", "calibrate": "temperature", "folds": 2}
 
@@ -44,9 +43,7 @@ def _f1(y: np.ndarray, pred: np.ndarray) -> float:
 
 @pytest.fixture(scope="module")
 def tc(tmp_path_factory):
-    c = make_corpus(tmp_path_factory.mktemp("tex"), n_train=6, n_val=2, frames=(120, 200), seed=11)
-    _write_tasks(c, c.root, np.random.default_rng(5))
-    c.va_dir, c.au_dir = c.root / "VA_Set", c.root / "AU_Set"
+    c = task_corpus(tmp_path_factory.mktemp("tex"), 11, 5)
     c.label_list = [str(c.labels), str(c.va_dir), str(c.au_dir)]
     return c
 
@@ -108,13 +105,15 @@ def test_the_expr_chain_is_fitted_on_the_members_out_of_fold_probabilities(tc, r
     for t, d in zip(val, dec, strict=True):
         np.testing.assert_allclose(np.load(out / "probs" / f"{t}.npy"), d.probs, atol=1e-5)
         np.testing.assert_array_equal(sub[t], d.labels)
-    # each member as `exprnet predict` decides (its own calibration and decoder)
+    # each member as `exprnet predict` decides (its own calibration and decoder, VA width, AU thresholds)
     for k, r in enumerate(runs):
         own = predict_tasks(r, str(tc.store), val, tmp_path / f"own{k}", device="cpu", labels=tc.label_list)
         assert expr["member"][k] == pytest.approx(own["f1"], abs=1e-9)
+        assert m["per_task"]["va"]["member"][k] == pytest.approx(own["va"], abs=1e-6)
+        assert m["per_task"]["au"]["member"][k] == pytest.approx(own["au_f1"], abs=1e-9)
         assert own["postprocess"][-1]["kind"] == "viterbi"
     assert expr["best_member"] == max(expr["member"]) and m["best_member_f1"] == expr["best_member"]
-    assert len(expr["member_argmax"]) == 2 and "viterbi" in expr["decision"]
+    assert len(expr["member_raw"]) == 2 and "viterbi" in expr["decision"]
 
 
 def test_validation_labels_do_not_change_the_chain(tc, runs, ens, tmp_path):
@@ -183,3 +182,19 @@ def test_a_member_config_without_expr_post_processing_keeps_the_argmax():
     q = chain.combine(p)
     np.testing.assert_allclose(q, (cals[0].calibrate(p[0]) + p[1]) / 2, atol=1e-6)
     np.testing.assert_array_equal(chain.apply([q])[0].labels, q.argmax(1))
+
+
+def test_exprnet_report_shows_each_task_beside_the_members(ens):
+    from exprnet.cli import app
+    from typer.testing import CliRunner
+
+    out, m = ens
+    r = CliRunner().invoke(app, ["report", str(out)])
+    assert r.exit_code == 0, r.output
+    text = (out / "REPORT.md").read_text()
+    assert "## Ensemble beside its members (validation)" in text
+    for task, key in (("EXPR", "val_f1"), ("VA", "val_va"), ("AU", "val_au_f1")):
+        rec = m["per_task"][task.lower()]
+        row = next(line for line in text.splitlines() if line.startswith(f"| {task} |"))
+        assert f"{rec['best_member']:.4f}" in row and f"**{rec[key]:.4f}**" in row
+    assert "## Action units (F1 per AU)" in text and (out / "au_f1.png").exists()

@@ -138,10 +138,9 @@ def outputs(task: str, fit: TaskFit, chain: ExprChain | None, preds: Sequence[di
 
 def member_decisions(task: str, runs: Sequence[Path], preds: Sequence[dict[str, dict[str, np.ndarray]]],
                      tracks: Sequence[str], select: str) -> list[np.ndarray]:
-    """Each member's decisions on ``tracks``, concatenated, as ``exprnet predict`` makes them (EXPR
-    after the run's own calibration and decoding: :class:`~exprnet.prediction.run_post.RunPost`)."""
-    if task != "expr":
-        return [np.concatenate([decide(task, p[task][tr]) for tr in tracks]) for p in preds]
+    """Each member's decisions on ``tracks``, concatenated, as ``exprnet predict`` makes them: after
+    the run's own post-processing (:class:`~exprnet.prediction.run_post.RunPost`: EXPR calibrated and
+    decoded, VA smoothed, AU smoothed and thresholded per AU; raw where the run fitted none)."""
     return [np.concatenate([lab for _, lab in RunPost.of(r, run_tasks(r, select)).apply(task, [p[task][tr] for tr in
                                                                                                  tracks])])
             for r, p in zip(runs, preds, strict=True)]
@@ -200,16 +199,16 @@ def run_task_ensemble(runs: Sequence[str | Path], store: str, labels: Sequence[s
         metrics.update(ens)
         frames = int(spec.annotated(y).sum())
         metrics.update({f"val_{task}_tracks": len(names), f"val_{task}_frames": frames})
+        raw = [spec.val_scores(np.concatenate([decide(task, p[task][tr]) for tr in names]), y)[key] for p in preds]
         rec: dict[str, Any] = {key: ens[key], "member": [m[key] for m in members], "best_member": best,
+                               "member_raw": raw,
                                "tracks": len(names), "weights": fit.weights().tolist() if task == "va"
                                else [1.0 / len(runs)] * len(runs)}
         if task == "expr":
             metrics["per_class_f1"] = {k[len("val_f1_"):]: v for k, v in ens.items() if k.startswith("val_f1_")}
             metrics["val_tracks"], metrics["val_frames"] = len(names), frames
             metrics["best_member_f1"] = best
-            raw = [spec.val_scores(np.concatenate([p[task][tr].argmax(1) for tr in names]), y)[key] for p in preds]
-            rec.update({"member_argmax": raw, "decision": chain.decision() if chain else "",
-                        **(chain.to_dict() if chain else {})})
+            rec.update({"decision": chain.decision() if chain else "", **(chain.to_dict() if chain else {})})
         else:
             rec["decision"] = {"va": "weighted mean, smoothed (task_post)",
                                "au": "mean probability, smoothed, per-AU thresholds (task_post)"}[task]

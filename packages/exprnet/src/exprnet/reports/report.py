@@ -14,7 +14,7 @@ from ..config import CLASSES
 from ..errors import ConfigError
 from ..training.runfolder import RunFolder
 from .plots import plot_confusion
-from .tasks import is_multitask, task_lines
+from .tasks import is_multitask, is_task_ensemble, task_ensemble_lines, task_lines
 
 
 def _per_class(pc: Any) -> list[float]:
@@ -100,7 +100,12 @@ def write_report(folder: str | Path) -> Path:
         raise ConfigError(str(root), "has no metrics.json", "pass a run folder or an `exprnet ensemble` --out")
     m = json.loads(mpath.read_text())
     lines = [f"# Report: {root.name}", ""]
-    if m.get("kind") == "ensemble":
+    if is_task_ensemble(m):  # runs with VA or AU heads
+        tl, pictures = task_ensemble_lines(m, root)
+        lines += tl
+        if m.get("postprocess"):
+            lines += postprocess_lines(m)
+    elif m.get("kind") == "ensemble":
         lines += [f"Ensemble of {len(m['members'])} runs by **{m['method']}** on {m['val_tracks']} validation "
                   f"tracks ({m['val_frames']} labelled frames).", "",
                   f"- validation F1: **{m['val_f1']:.4f}**" + (

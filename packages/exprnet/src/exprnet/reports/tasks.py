@@ -18,8 +18,6 @@ def is_multitask(m: dict[str, Any]) -> bool:
 
 def task_lines(m: dict[str, Any], root: Path) -> tuple[list[str], list[tuple[str, str]]]:
     """Markdown lines (a score per task, VA's two CCCs, the per-AU F1 table) and the figures to show."""
-    from ..tasks.plots import plot_au_f1
-
     tasks = list(m.get("tasks", []))
     what = "baseline" if m.get("kind") == "baseline" else f"best epoch {m.get('best_epoch')}"
     out = ["## Tasks (validation)", "", f"| task | metric | score ({what}) |", "|---|---|---|"]
@@ -29,6 +27,15 @@ def task_lines(m: dict[str, Any], root: Path) -> tuple[list[str], list[tuple[str
             out.append(f"| {t.upper()} | {name} | **{m[key]:.4f}** |")
     if len(tasks) > 1 and m.get("val_score") is not None:
         out.append(f"| all | mean of the tasks' scores | {m['val_score']:.4f} |")
+    more, pictures = task_details(m, root)
+    return out + more, pictures
+
+
+def task_details(m: dict[str, Any], root: Path) -> tuple[list[str], list[tuple[str, str]]]:
+    """VA's two CCCs and the per-AU F1 table (with how they were post-processed), and the figures."""
+    from ..tasks.plots import plot_au_f1
+
+    out: list[str] = []
     pictures: list[tuple[str, str]] = []
     if "val_va" in m:
         out += ["", "## Valence and arousal", "", "| valence CCC | arousal CCC | VA CCC |", "|---|---|---|",
@@ -52,3 +59,29 @@ def task_lines(m: dict[str, Any], root: Path) -> tuple[list[str], list[tuple[str
             plot_au_f1(m, root / "au_f1.png")
         pictures.append(("au_f1.png", "AU: per-AU F1 (validation)"))
     return out, pictures
+
+
+def is_task_ensemble(m: dict[str, Any]) -> bool:
+    """An ``exprnet ensemble`` of runs with VA or AU heads (metrics.json with ``per_task``)."""
+    return m.get("kind") == "ensemble" and "per_task" in m
+
+
+def task_ensemble_lines(m: dict[str, Any], root: Path) -> tuple[list[str], list[tuple[str, str]]]:
+    """Markdown lines of a task ensemble: per task the ensemble beside each member and the best one,
+    how it was combined, then each task's details (:func:`task_lines`); and the figures to show."""
+    members = [mem["name"] for mem in m["members"]]
+    out = [f"Ensemble of {len(members)} runs ({', '.join(members)}), {m.get('select', 'best')} checkpoints: tasks "
+           f"{', '.join(t.upper() for t in m['tasks'])}.", "",
+           "## Ensemble beside its members (validation)", "",
+           "| task | metric | " + " | ".join(members) + " | best member | ensemble | combined as |",
+           "|---|---|" + "---|" * len(members) + "---|---|---|"]
+    for t, rec in m["per_task"].items():
+        key, name = PRIMARY[t]
+        out.append(f"| {t.upper()} | {name} | " + " | ".join(f"{v:.4f}" for v in rec["member"])
+                   + f" | {rec['best_member']:.4f} | **{rec[key]:.4f}** | {rec.get('decision', '')} |")
+    fitted = (m.get("task_post") or {}).get("fitted_on") or {}
+    if fitted:
+        out += ["", "Fitted on: " + "; ".join(f"{t.upper()} {v.get('chosen_on', v) if isinstance(v, dict) else v}"
+                                              for t, v in fitted.items())]
+    more, pictures = task_details(m, root)
+    return out + more, pictures
