@@ -33,6 +33,7 @@ from ..postprocess.smoothing import SmoothSpec
 from ..tasks.combine import mean_probs
 from .combine import Combiner
 from .post import MemberTraining, fixed_post, training_source
+from .task_fit import kept_arrays
 
 OOF_EXPR = Path("oof") / "probs.npz"
 
@@ -46,15 +47,7 @@ def member_calibrations(runs: Sequence[str | Path]) -> list[Calibration | None]:
 def oof_expr(run: str | Path, tracks: Sequence[str], lengths: Sequence[int]) -> list[np.ndarray] | None:
     """A run's out-of-fold EXPR training probabilities on ``tracks`` (None unless it kept all, each
     as long as its labels)."""
-    path = Path(run) / OOF_EXPR
-    if not path.exists():
-        return None
-    with np.load(path) as z:
-        keys = [f"p:{t}" for t in tracks]
-        if not all(k in z.files for k in keys):
-            return None
-        got = [np.asarray(z[k], np.float32) for k in keys]
-    return got if all(len(g) == n for g, n in zip(got, lengths, strict=True)) else None
+    return kept_arrays(Path(run) / OOF_EXPR, "p:", tracks, lengths)
 
 
 def expr_training(runs: Sequence[str | Path], tracks: Sequence[str], labels: Sequence[np.ndarray],

@@ -36,11 +36,16 @@ FITTED = ("va", "au")  # the tasks whose combination or post-processing is fitte
 def oof_tasks(run: str | Path, task: str, tracks: Sequence[str], lengths: Sequence[int]) -> list[np.ndarray] | None:
     """A run's out-of-fold training predictions of ``task`` on ``tracks`` (None unless it kept all,
     each as long as its labels)."""
-    path = Path(run) / OOF_TASKS
+    return kept_arrays(Path(run) / OOF_TASKS, f"{task}:", tracks, lengths)
+
+
+def kept_arrays(path: Path, prefix: str, tracks: Sequence[str], lengths: Sequence[int]) -> list[np.ndarray] | None:
+    """``prefix<track>`` of each of ``tracks`` from the npz at ``path`` as float32 (None unless it
+    holds all, each of its length)."""
     if not path.exists():
         return None
     with np.load(path) as z:
-        keys = [f"{task}:{t}" for t in tracks]
+        keys = [f"{prefix}{t}" for t in tracks]
         if not all(k in z.files for k in keys):
             return None
         got = [np.asarray(z[k], np.float32) for k in keys]
