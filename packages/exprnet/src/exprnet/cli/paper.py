@@ -40,9 +40,11 @@ def presets(json_: Annotated[bool, typer.Option("--json", help="Print a JSON lis
 
 @app.command()
 def reproduce(
-    table: Annotated[str, typer.Argument(help="1, 2, 3, 4 or all.")],
+    table: Annotated[str, typer.Argument(help="1, 2, 3, 4 or all (the paper's EXPR tables; --labels EXPR_Set), or "
+                                               "va (the authors' VA model, preset va-paper; --labels VA_Set).")],
     store: Annotated[str, typer.Option(help="Feature store with the paper's features (or stand-ins).")],
-    labels: Annotated[str, typer.Option(help="Annotation folder (Train_Set/, Validation_Set/ below it).")],
+    labels: Annotated[str, typer.Option(help="Annotation folder (Train_Set/, Validation_Set/ below it): EXPR_Set "
+                                             "for tables 1-4, VA_Set for va.")],
     out_dir: Annotated[str, typer.Option("--out", help="Folder for the runs, REPORT.md and results.csv.")],
     seeds: Annotated[int, typer.Option(help="Trainings per row (seeds s, s+1, ...).")] = 1,
     rows: Annotated[str | None, typer.Option(help="Only these rows of the table(s), e.g. t1-r8,t3-r9.")] = None,
@@ -59,7 +61,8 @@ def reproduce(
     gpus_per_run: Annotated[float, typer.Option(help="GPUs per run on Ray.")] = 0.0,
     cpus_per_run: Annotated[float, typer.Option(help="CPUs per run on Ray.")] = 1.0,
 ) -> None:
-    """Train the paper's table rows (N seeds each), Table 2's CV and Table 3's vote; REPORT.md beside the paper."""
+    """Train the paper's table rows (N seeds each), Table 2's CV and Table 3's vote, or the authors' VA model;
+    REPORT.md beside the paper."""
     from ..config import parse_set
     from ..paper.plan import make_plan, parse_standins
     from ..paper.reproduce import reproduce as run_plan
@@ -83,12 +86,14 @@ def show_plan(plan: Plan, videos: str | None, faces: str | None) -> None:
     t = Table(title=f"reproduce: table(s) {', '.join(plan.tables)}, {plan.seeds} seed(s) per row")
     for c in ("row", "preset", "encoder", "features", "paper F1", "runs"):
         t.add_column(c)
-    rows = [(f"T{rp.row.table} r{rp.row.row}", rp, rp.row.f1) for rp in plan.rows]
+    rows = [(f"T{rp.row.table} r{rp.row.row}" if rp.row.table != "va" else "VA (authors' model)", rp, rp.row.f1)
+            for rp in plan.rows]
     if plan.cv:
         rows.append(("T2 (cv mean)", plan.cv, table_rows("2")[-1].f1))
     for label, rp, f1 in rows:
         done = sum(RunFolder(f).finished() or (f / "cv.json").exists() for _, f in rp.runs)
-        t.add_row(label, rp.preset, rp.row.encoder, ",".join(rp.features), f"{f1:.5f}", f"{done}/{len(rp.runs)} done")
+        paper = f"{f1:.5f}" if f1 == f1 else "- (no VA figure)"  # NaN: the paper has no VA table
+        t.add_row(label, rp.preset, rp.row.encoder, ",".join(rp.features), paper, f"{done}/{len(rp.runs)} done")
     io.out.print(t)
     if "3" in plan.tables:
         say.message(io.out, f"Table 3: vote over t3-r1..t3-r9 per seed -> {plan.out / 'table3-vote'}")

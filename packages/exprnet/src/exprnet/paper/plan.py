@@ -4,6 +4,10 @@ features they need, and which of those the store lacks.
 Runs are named by their configuration (``runs/<encoder>-<digest>-s<seed>``), so rows that share a
 configuration (Table 3 repeats rows of Tables 1 and 4) share their runs, and a run whose config
 changed is a new folder, never a stale one.
+
+``va`` is the authors' released valence-arousal model (preset ``va-paper``), planned as one more
+row: the paper has no VA table, so its row carries no paper figure. Tables 1-4 need an EXPR
+annotation folder and ``va`` a VA_Set folder (the task each folder's header says).
 """
 
 from __future__ import annotations
@@ -14,20 +18,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from featurizer.core.annotations import find_annotations
+from featurizer.core.annotations import find_annotations, folder_task
 from featurizer.core.store import FeatureStore
 
 from ..config import RunConfig, build_config
 from ..config.presets import load_preset
 from ..data.extraction import extract_command
-from ..errors import ConfigError
+from ..errors import ConfigError, LabelError
 from ..training.experiment import RUNTIME_KEYS
-from .tables import TABLE2_PRESET, TABLES, PaperRow, model_rows, paper_rows
+from .tables import TABLE2_PRESET, TABLES, PaperRow, modality, model_rows, paper_rows
 
 # `--standin demo`: the demo store's weight-free features in place of the paper's deep ones
 # (egemaps, compare and fbank are the paper's own names and need no stand-in).
 DEMO_STANDINS = {"densenet": "hog", "mae": "hog", "ires100": "hog", "fau": "hog", "mobilenet": "hog",
                  "wav2vec": "fbank", "vggish": "fbank", "ecapatdnn": "compare", "hubert": "egemaps"}
+VA_TABLE, VA_PRESET = "va", "va-paper"  # the authors' released VA model: no paper figure
 
 
 @dataclass
@@ -47,7 +52,7 @@ class Plan:
     out: Path
     store: str
     labels: str
-    rows: list[RowPlan]  # the model rows of Tables 1, 3, 4 asked for
+    rows: list[RowPlan]  # the model rows of Tables 1, 3, 4 asked for, or VA's one row
     cv: RowPlan | None  # Table 2: the configuration it cross-validates, one cv folder per seed
     overrides: dict[str, Any]
     standins: dict[str, str]
@@ -103,15 +108,38 @@ def with_seed(cfg: RunConfig, seed: int, name: str) -> RunConfig:
     return c
 
 
+def va_row() -> PaperRow:
+    """The authors' VA release as a row of its own (``va``): the preset's encoder and features, no
+    paper figure (``f1`` NaN)."""
+    cfg = build_config(load_preset(VA_PRESET)).resolved()
+    feats = cfg.data.features
+    return PaperRow(VA_TABLE, VA_TABLE, cfg.model.encoder, tuple(f for f in feats if modality(f) == "visual"),
+                    tuple(f for f in feats if modality(f) != "visual"), float("nan"))
+
+
+def check_task(table: str, labels: str) -> None:
+    """Tables 1-4 train EXPR and need an EXPR folder; ``va`` a VA_Set folder (one line otherwise)."""
+    task, want = folder_task(labels), ("va" if table == VA_TABLE else "expr")
+    if task == want:
+        return
+    hint = ("TABLE va trains the authors' VA model: pass a VA_Set folder, whose files' header is valence,arousal"
+            if want == "va" else f"table {table} is EXPR: pass the EXPR_Set folder (header Neutral,Anger,...), "
+            "or TABLE va for the authors' VA model")
+    raise LabelError(f"--labels {labels}", f"its annotation files' header says {task.upper()} labels", hint)
+
+
 def make_plan(table: str, store: str, labels: str, out: str | Path, seeds: int = 1,
               standins: dict[str, str] | None = None, overrides: dict[str, Any] | None = None,
               device: str | None = None, only: list[str] | None = None) -> Plan:
-    """The plan of ``table`` (1-4 or all); ``only``: just these model rows (presets) of it."""
+    """The plan of ``table`` (1-4, all or va); ``only``: just these model rows (presets) of it."""
     tables = list(TABLES) if table == "all" else [table]
-    if any(t not in TABLES for t in tables):
-        raise ConfigError(f"TABLE {table}", "choose 1, 2, 3, 4 or all")
-    chosen = [r for r in model_rows(tuple(t for t in tables if t != "2")) if r.preset]
-    unknown = sorted(set(only or []) - {r.preset for r in chosen})
+    if any(t not in (*TABLES, VA_TABLE) for t in tables):
+        raise ConfigError(f"TABLE {table}", "choose 1, 2, 3, 4, all (the paper's EXPR tables) or va (the "
+                          "authors' VA model)")
+    check_task(table, labels)
+    chosen = ([(va_row(), VA_PRESET)] if table == VA_TABLE else
+              [(r, r.preset) for r in model_rows(tuple(t for t in tables if t != "2")) if r.preset])
+    unknown = sorted(set(only or []) - {p for _, p in chosen})
     if unknown:
         raise ConfigError(f"--rows {','.join(unknown)}", f"not a row of table {table}",
                           "`exprnet reproduce TABLE --dry-run` lists its rows")
@@ -121,7 +149,7 @@ def make_plan(table: str, store: str, labels: str, out: str | Path, seeds: int =
     layers = [overrides, {"data": {"store": store, "labels": labels}}]
     if device:
         layers.append({"train": {"device": device}})
-    rows = [row_plan(r, r.preset, standins, layers) for r in chosen if r.preset and (not only or r.preset in only)]
+    rows = [row_plan(r, p, standins, layers) for r, p in chosen if not only or p in only]
     for rp in rows:
         for k in range(seeds):
             seed = rp.config.train.seed + k

@@ -1,5 +1,6 @@
 """OUT/REPORT.md and OUT/results.csv of a reproduction: per table row the paper's F1, the measured
-mean ± sd over seeds, their difference, and how every feature used was made.
+mean ± sd over seeds, their difference, and how every feature used was made; for the authors' VA
+model (``va``, no paper figure) each seed's validation CCCs and their mean ± sd.
 
 Everything is read back from the run folders, so the report of a resumed or partly finished
 reproduction shows what exists (a row without finished runs is reported as not run).
@@ -19,10 +20,11 @@ from featurizer.core.identity import describe_identity
 from featurizer.core.store import FeatureStore
 
 from ..training.runfolder import RunFolder
-from .plan import Plan, RowPlan
+from .plan import VA_TABLE, Plan, RowPlan
 from .tables import TITLES, table_rows
 
 NOT_RUN = "not run"
+VA_METRICS = {"val_va": "VA CCC", "val_ccc_valence": "valence CCC", "val_ccc_arousal": "arousal CCC"}
 
 
 def mean_sd(values: Sequence[float]) -> tuple[float | None, float | None]:
@@ -45,6 +47,18 @@ def finished(folder: Path) -> dict[str, Any] | None:
         return None
     history = run.read_history()
     return {"best": float(run.read_metrics()["best_val_f1"]), "last": history[-1]["val_f1"] if history else None}
+
+
+def va_finished(folder: Path) -> dict[str, Any] | None:
+    """A finished VA run's best epoch and its CCCs there (``VA_METRICS``); ``last``: VA CCC at the
+    last epoch (the history records the mean CCC per epoch, not valence and arousal)."""
+    run = RunFolder(folder)
+    if not run.finished():
+        return None
+    m, history = run.read_metrics(), run.read_history()
+    last = history[-1].get("val_va") if history else None
+    return {"best_epoch": int(m["best_epoch"]), "last": None if last in (None, "") else float(last),
+            **{k: float(m[k]) for k in VA_METRICS}}
 
 
 def provenance(plan: Plan) -> dict[str, dict[str, Any]]:
@@ -77,7 +91,7 @@ def row_record(rp: RowPlan, prov: dict[str, dict[str, Any]]) -> dict[str, Any]:
     last, _ = mean_sd([r["last"] for r in got])
     return {"table": rp.row.table, "row": rp.row.row, "preset": rp.preset, "encoder": rp.row.encoder,
             "paper_features": "+".join(rp.row.features), "features_used": "+".join(rp.features),
-            "paper_f1": rp.row.f1, "measured_mean": best, "measured_sd": sd, "seeds_done": len(got),
+            "metric": "val_f1", "paper_f1": rp.row.f1, "measured_mean": best, "measured_sd": sd, "seeds_done": len(got),
             "difference": None if best is None else best - rp.row.f1, "measured_last_epoch_mean": last,
             "runs": " ".join(str(f) for _, f in rp.runs), "provenance": provenance_text(rp.features, prov)}
 
@@ -97,7 +111,7 @@ def cv_records(plan: Plan, prov: dict[str, dict[str, Any]]) -> list[dict[str, An
         best, sd = mean_sd(per_fold.get(r.row, []))
         out.append({"table": "2", "row": r.row, "preset": plan.cv.preset, "encoder": plan.cv.row.encoder,
                     "paper_features": "+".join(plan.cv.row.features), "features_used": "+".join(plan.cv.features),
-                    "paper_f1": r.f1, "measured_mean": best, "measured_sd": sd,
+                    "metric": "val_f1", "paper_f1": r.f1, "measured_mean": best, "measured_sd": sd,
                     "seeds_done": len(per_fold.get(r.row, [])), "difference": None if best is None else best - r.f1,
                     "measured_last_epoch_mean": None, "runs": " ".join(str(f) for _, f in plan.cv.runs),
                     "provenance": provenance_text(plan.cv.features, prov)})
@@ -111,10 +125,51 @@ def vote_record(plan: Plan) -> dict[str, Any]:
     best, sd = mean_sd([g["best"]["val_f1"] for g in got])
     last, _ = mean_sd([g["last"]["val_f1"] for g in got])
     return {"table": "3", "row": "ensemble", "preset": "vote over t3-r1..t3-r9", "encoder": "vote",
-            "paper_features": "", "features_used": "", "paper_f1": paper.f1, "measured_mean": best,
+            "paper_features": "", "features_used": "", "metric": "val_f1", "paper_f1": paper.f1, "measured_mean": best,
             "measured_sd": sd, "seeds_done": len(got), "difference": None if best is None else best - paper.f1,
             "measured_last_epoch_mean": last,
             "runs": " ".join(str(plan.vote_folder(k)) for k in range(plan.seeds)), "provenance": ""}
+
+
+def va_records(plan: Plan, prov: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """One results.csv row per VA metric (``metric`` names it); no paper figure, so no difference."""
+    out = []
+    for rp in (r for r in plan.rows if r.row.table == VA_TABLE):
+        got = [r for _, folder in rp.runs if (r := va_finished(folder))]
+        for key in VA_METRICS:
+            mean, sd = mean_sd([r[key] for r in got])
+            out.append({"table": VA_TABLE, "row": rp.row.row, "preset": rp.preset, "encoder": rp.row.encoder,
+                        "paper_features": "+".join(rp.row.features), "features_used": "+".join(rp.features),
+                        "metric": key, "paper_f1": None, "measured_mean": mean, "measured_sd": sd,
+                        "seeds_done": len(got), "difference": None,
+                        "measured_last_epoch_mean": mean_sd([r["last"] for r in got])[0] if key == "val_va" else None,
+                        "runs": " ".join(str(f) for _, f in rp.runs), "provenance": provenance_text(rp.features, prov)})
+    return out
+
+
+def va_markdown(plan: Plan) -> list[str]:
+    """REPORT.md's VA section: per seed and mean ± sd the validation CCCs, best and last epoch."""
+    lines = ["", "## VA (the authors' released model)", "",
+             "**The paper publishes no VA figure** (its tables are EXPR only): nothing here is compared with the "
+             "paper. Validation concordance correlation coefficients over every annotated frame of the validation "
+             "tracks; VA CCC = the mean of the valence and arousal CCC (the challenge metric). *Best epoch*: the "
+             "epoch with the best VA CCC (chosen on the validation labels, so optimistic), with its valence and "
+             "arousal CCC; *last epoch*: the VA CCC at the last epoch (no selection)."]
+    for rp in (r for r in plan.rows if r.row.table == VA_TABLE):
+        lines += ["", f"Preset `{rp.preset}`: {rp.row.encoder} on {', '.join(rp.row.features)} (features used: "
+                      f"{', '.join(rp.features)}); loss (1 - CCC valence) + (1 - CCC arousal).", "",
+                  "| seed | run | best epoch | VA CCC | valence CCC | arousal CCC | VA CCC, last epoch |",
+                  "|---|---|---|---|---|---|---|"]
+        got = []
+        for seed, folder in rp.runs:
+            r = va_finished(folder)
+            got += [r] if r else []
+            lines.append(f"| {seed} | `{folder.name}` | " + (" | ".join(
+                [str(r["best_epoch"]), *(fmt(r[k], None) for k in VA_METRICS), fmt(r["last"], None)]) if r else
+                " | ".join([NOT_RUN] * 5)) + " |")
+        stats = [fmt(*mean_sd([r[k] for r in got])) for k in [*VA_METRICS, "last"]]
+        lines.append(f"| mean ± sd ({len(got)} of {len(rp.runs)}) | | | " + " | ".join(stats) + " |")
+    return lines
 
 
 def write_report(plan: Plan) -> Path:
@@ -123,6 +178,9 @@ def write_report(plan: Plan) -> Path:
     for table in plan.tables:
         if table == "2":
             records += cv_records(plan, prov)
+            continue
+        if table == VA_TABLE:
+            records += va_records(plan, prov)
             continue
         records += [row_record(rp, prov) for rp in plan.rows if rp.row.table == table]
         if table == "3":
@@ -135,13 +193,15 @@ def write_report(plan: Plan) -> Path:
 
 def markdown(plan: Plan, records: list[dict[str, Any]], prov: dict[str, dict[str, Any]]) -> list[str]:
     seeds = sorted({s for rp in [*plan.rows, *([plan.cv] if plan.cv else [])] for s, _ in rp.runs})
-    lines = ["# Reproducing the paper's tables", "",
-             'Liu et al., "Multi-modal Expression Recognition with Ensemble Method" (ABAW5, CVPR-W 2023): '
-             "validation F1 (mean of the 8 per-class F1) of each table row, beside ours.", "",
-             f"- store `{plan.store}`, labels `{plan.labels}` ({plan.n_tracks} tracks); {plan.seeds} seed(s) per row, "
-             f"counting up from the preset's seed (seeds used: {', '.join(map(str, seeds))}); measured = validation "
-             "F1 at the best epoch, mean ± sample sd over seeds; difference = measured - paper; *last epoch* = "
-             "the F1 at the last epoch (no selection on the validation labels)."]
+    va = plan.tables == [VA_TABLE]
+    lines = ["# Reproducing the paper's tables" if not va else "# Reproducing the authors' VA model", "",
+             'Liu et al., "Multi-modal Expression Recognition with Ensemble Method" (ABAW5, CVPR-W 2023): ' + (
+                 "the authors' released valence-arousal model, which the paper does not report on: our validation "
+                 "CCCs only." if va else "validation F1 (mean of the 8 per-class F1) of each table row, beside ours."),
+             "", f"- store `{plan.store}`, labels `{plan.labels}` ({plan.n_tracks} tracks); {plan.seeds} seed(s) per "
+             f"row, counting up from the preset's seed (seeds used: {', '.join(map(str, seeds))})" + ("." if va else
+             "; measured = validation F1 at the best epoch, mean ± sample sd over seeds; difference = measured - "
+             "paper; *last epoch* = the F1 at the last epoch (no selection on the validation labels).")]
     if plan.standins:
         lines.append("- **Stand-in features**: these runs do NOT use the paper's features; each paper feature "
                      "is replaced by a store feature (" + ", ".join(f"{p} -> {s}" for p, s in plan.standins.items())
@@ -150,6 +210,9 @@ def markdown(plan: Plan, records: list[dict[str, Any]], prov: dict[str, dict[str
     if plan.overrides:
         lines.append(f"- **Overrides of the authors' settings** (`--set`): `{json.dumps(plan.overrides)}`.")
     for table in plan.tables:
+        if table == VA_TABLE:
+            lines += va_markdown(plan)
+            continue
         rows = [r for r in records if r["table"] == table]
         lines += ["", f"## {TITLES[table]}", ""]
         if table == "2":

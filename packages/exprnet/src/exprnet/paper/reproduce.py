@@ -1,5 +1,6 @@
 """Train a reproduction plan: every row's runs (shared where rows share a configuration), Table 2's
-cross-validation, Table 3's vote; then the report. Finished runs are kept, killed ones resumed.
+cross-validation, Table 3's vote (or the VA model's runs); then the report. Finished runs are kept,
+killed ones resumed.
 """
 
 from __future__ import annotations
@@ -26,10 +27,15 @@ def train_run(cfg: dict[str, Any], folder: str) -> dict[str, Any]:
 
 
 def run_result(folder: str | Path, status: str = "") -> dict[str, Any]:
+    """A finished run's primary validation score (EXPR F1, or VA CCC for a VA run) at its best and
+    last epoch, named in ``metric``."""
     run = RunFolder(folder)
     m, history = run.read_metrics(), run.read_history()
-    return {"folder": str(folder), "status": status, "best_val_f1": float(m["best_val_f1"]),
-            "best_epoch": int(m["best_epoch"]), "last_val_f1": float(history[-1]["val_f1"]) if history else None}
+    key, name = ("val_va", "VA CCC") if m.get("best_val_f1") is None and "val_va" in m else ("val_f1", "F1")
+    last = history[-1].get(key) if history else None
+    return {"folder": str(folder), "status": status, "metric": name,
+            "best": float(m["val_va" if key == "val_va" else "best_val_f1"]), "best_epoch": int(m["best_epoch"]),
+            "last": None if last in (None, "") else float(last)}
 
 
 def require_features(plan: Plan, videos: str | None, faces: str | None) -> None:
@@ -55,8 +61,8 @@ def reproduce(plan: Plan, executor: Executor | None = None, reporter: Reporter |
     local = executor.kind == "local"
 
     def done(i: int, r: dict[str, Any]) -> None:
-        reporter.message(f"[{i + 1}/{len(order)}] {Path(r['folder']).name}: {r['status']}, best val F1 "
-                         f"{r['best_val_f1']:.4f}")
+        reporter.message(f"[{i + 1}/{len(order)}] {Path(r['folder']).name}: {r['status']}, best val "
+                         f"{r['metric']} {r['best']:.4f}")
 
     if local:  # here the runs share the progress display
         results = []
