@@ -134,3 +134,20 @@ def test_va_end_to_end_report_equals_the_runs_metrics(va_like, tmp_path):
     r = runner.invoke(app, argv)  # resumes: finished runs are kept, the report rewritten
     assert r.exit_code == 0 and "2 kept, 0 trained" in r.output
     assert (out / "REPORT.md").read_text() == report
+
+
+@pytest.mark.heavy  # a local Ray cluster: about a minute on 2 shared cores
+def test_va_on_ray_reports_each_run_as_it_finishes(va_like, tmp_path, monkeypatch):
+    pytest.importorskip("ray")
+    monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
+    out = tmp_path / "out"
+    argv = args(va_like, va_like.va_dir, out, "--standin", "demo", *SMALL)
+    r = runner.invoke(app, [*argv, "--executor", "ray"])
+    assert r.exit_code == 0, r.output
+    (run,) = (out / "runs").iterdir()
+    m = json.loads((run / "metrics.json").read_text())
+    assert f"[1/1] {run.name}: trained, best val VA CCC {m['val_va']:.4f}" in r.output
+    with (out / "results.csv").open() as f:
+        assert float(next(csv.DictReader(f))["measured_mean"]) == m["val_va"]  # one seed: the run's own
+    r = runner.invoke(app, argv)  # and kept by a local re-run
+    assert r.exit_code == 0 and "1 kept, 0 trained" in r.output
