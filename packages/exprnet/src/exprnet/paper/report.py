@@ -51,13 +51,15 @@ def finished(folder: Path) -> dict[str, Any] | None:
 
 def va_finished(folder: Path) -> dict[str, Any] | None:
     """A finished VA run's best epoch and its CCCs there (``VA_METRICS``); ``last``: VA CCC at the
-    last epoch (the history records the mean CCC per epoch, not valence and arousal)."""
+    last epoch, ``last_<metric>`` each CCC there (None where the history lacks it: runs before
+    valence and arousal were recorded per epoch)."""
     run = RunFolder(folder)
     if not run.finished():
         return None
     m, history = run.read_metrics(), run.read_history()
-    last = history[-1].get("val_va") if history else None
-    return {"best_epoch": int(m["best_epoch"]), "last": None if last in (None, "") else float(last),
+    end = history[-1] if history else {}
+    lasts = {f"last_{k}": None if end.get(k) in (None, "") else float(end[k]) for k in VA_METRICS}
+    return {"best_epoch": int(m["best_epoch"]), "last": lasts["last_val_va"], **lasts,
             **{k: float(m[k]) for k in VA_METRICS}}
 
 
@@ -142,7 +144,7 @@ def va_records(plan: Plan, prov: dict[str, dict[str, Any]]) -> list[dict[str, An
                         "paper_features": "+".join(rp.row.features), "features_used": "+".join(rp.features),
                         "metric": key, "paper_f1": None, "measured_mean": mean, "measured_sd": sd,
                         "seeds_done": len(got), "difference": None,
-                        "measured_last_epoch_mean": mean_sd([r["last"] for r in got])[0] if key == "val_va" else None,
+                        "measured_last_epoch_mean": mean_sd([r[f"last_{key}"] for r in got])[0],
                         "runs": " ".join(str(f) for _, f in rp.runs), "provenance": provenance_text(rp.features, prov)})
     return out
 

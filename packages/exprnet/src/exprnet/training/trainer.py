@@ -235,7 +235,8 @@ class Trainer:
                 row = {k: row[k] for k in ("epoch", "train_loss", "train_ce", "train_kl", "train_f1",
                                            "val_f1", "lr", "seconds", "frames_per_s", "data_wait")}
                 if self.multi:
-                    row.update({k: v for k, v in scores.items() if k in ("val_score", "val_va", "val_au_f1")})
+                    row.update({k: v for k, v in scores.items() if k in ("val_score", "val_va", "val_ccc_valence",
+                                                                           "val_ccc_arousal", "val_au_f1")})
                 history.append(row)
                 score = scores["val_score"] if self.multi else row["val_f1"]
                 if score > best_f1:
