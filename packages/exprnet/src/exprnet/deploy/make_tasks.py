@@ -113,7 +113,8 @@ def expr_chain(run_dir: str | Path, tasks: Sequence[str]) -> tuple[Any, list[Any
         return None, []
     rp = RunPost.of(run_dir, tasks)
     cal = rp.cal if rp.cal is not None and not rp.cal.identity else None
-    return cal, [rp.proc] if rp.proc.kind != "none" else []
+    identity = rp.proc.kind == "none" or getattr(rp.proc, "width", None) == 0  # e.g. box +-0
+    return cal, [] if identity else [rp.proc]
 
 
 def bundle_texts(out: str | Path, recipe: Any, entries: list[dict[str, Any]], metrics: dict[str, Any], post: TaskPost,
