@@ -6,9 +6,9 @@ import json
 import numpy as np
 import pytest
 from exprnet.cli import app
-from exprnet.ensemble.evaluate import DEFAULT_METHOD, DEFAULT_SMOOTH, resolve_smooth
+from exprnet.ensemble.evaluate import DEFAULT_METHOD
 from exprnet.ensemble.oof import fit_oof_weights, grid
-from exprnet.ensemble.post import MemberTraining
+from exprnet.ensemble.post import DEFAULT_SMOOTH, MemberTraining, resolve_smooth
 from exprnet.postprocess.decoding import parse
 from typer.testing import CliRunner
 

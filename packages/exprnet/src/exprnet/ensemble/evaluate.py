@@ -43,32 +43,14 @@ from .post import (
     fixed_post,
     member_training,
     optimistic_fitter,
+    resolve_smooth,
     shared_training,
 )
 
 OptimisticFit = Callable[[list[np.ndarray], list[np.ndarray]], PostProcessor]
 
 SELECTIONS = ("best", "last")
-DEFAULT_METHOD = "oof"  # the members' calibrated probabilities, weighted as measured out of fold ...
-DEFAULT_SMOOTH = "auto"  # ... then decoded once: viterbi or hsmm, chain and kind fitted out of fold on training videos
-
-
-def resolve_smooth(method: str, smooth_spec: str, runs: Sequence[str | Path] = ()) -> str:
-    """``default``: a plain vote of labels (``--method vote``) is left as it is; any other method's
-    combination is decoded once: with the members' own decoder (``KIND:auto``, refitted on the
-    combination) when every one of ``runs`` decodes with the same kind (seeds of one recipe: the
-    ensemble keeps the decoder they were tuned with, rather than switch kind on a cross-validated
-    difference of a few thousandths), else with :data:`DEFAULT_SMOOTH` (issue 25's best:
-    calibrated members combined, one decoder; ``auto``: whichever of ``viterbi:auto`` and
-    ``hsmm:auto`` has the better cross-validated F1 on the training tracks)."""
-    if smooth_spec.strip().lower() != "default":
-        return smooth_spec
-    if method == "vote":
-        return "none"
-    kinds = {(RunFolder(r).recorded_smoothing() or {}).get("kind") for r in runs}
-    return f"{kinds.pop()}:auto" if len(kinds) == 1 and kinds <= set(DECODERS) else DEFAULT_SMOOTH
-
-
+DEFAULT_METHOD = "oof"  # the members' calibrated probabilities, weighted as measured out of fold, then post.DEFAULT_SMOOTH
 @dataclass
 class Scored:
     """One checkpoint selection's ensemble on validation."""

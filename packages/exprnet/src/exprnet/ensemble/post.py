@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -25,7 +26,7 @@ from ..data.tasks import expr_labels_dir
 from ..errors import DataError
 from ..postprocess.calibration import Calibration, ece, fit_calibration, read_calibration
 from ..postprocess.choice import TrainingTracks, fit_spec
-from ..postprocess.decoding import BALANCES, FITS, WEIGHTS, Spec
+from ..postprocess.decoding import BALANCES, DECODERS, FITS, WEIGHTS, Spec
 from ..postprocess.processor import PostProcessor
 from ..postprocess.smoothing import SmoothSpec, choose_k
 from ..reports.metrics import macro_f1
@@ -35,6 +36,25 @@ from .combine import Combiner, stack
 from .members import Member, member_probs
 
 UNIFORM = np.full(N_CLASSES, 1.0 / N_CLASSES)  # members are class-balanced: their combination too
+# ``exprnet ensemble``'s default decoding of a combination: viterbi or hsmm, chain and kind
+# fitted out of fold on training videos
+DEFAULT_SMOOTH = "auto"
+
+
+def resolve_smooth(method: str, smooth_spec: str, runs: Sequence[str | Path] = ()) -> str:
+    """``default``: a plain vote of labels (``--method vote``) is left as it is; any other method's
+    combination is decoded once: with the members' own decoder (``KIND:auto``, refitted on the
+    combination) when every one of ``runs`` decodes with the same kind (seeds of one recipe: the
+    ensemble keeps the decoder they were tuned with, rather than switch kind on a cross-validated
+    difference of a few thousandths), else with :data:`DEFAULT_SMOOTH` (issue 25's best:
+    calibrated members combined, one decoder; ``auto``: whichever of ``viterbi:auto`` and
+    ``hsmm:auto`` has the better cross-validated F1 on the training tracks)."""
+    if smooth_spec.strip().lower() != "default":
+        return smooth_spec
+    if method == "vote":
+        return "none"
+    kinds = {(RunFolder(r).recorded_smoothing() or {}).get("kind") for r in runs}
+    return f"{kinds.pop()}:auto" if len(kinds) == 1 and kinds <= set(DECODERS) else DEFAULT_SMOOTH
 
 
 def calibrations(members: Sequence[Member]) -> list[Calibration | None]:
