@@ -151,13 +151,14 @@ def _scores(tasks: Sequence[str], post: TaskPost, out_of: dict[str, np.ndarray],
     ``chain``, as the bundle applies them), and what they count."""
     got: dict[str, Any] = {}
     cal_s = expr_sliced(cal, tasks)
+    scored = [t for t in val if t in out_of and any(t in lab[task] for task in tasks)]
+    rows = {t: out_of[t] if cal_s is None else cal_s.apply(out_of[t]).probs for t in scored}
+    done = chain_outputs(post, rows, tasks, [expr_sliced(p, tasks) for p in chain])  # every track once
     for task in tasks:
         have = [t for t in val if t in lab[task] and t in out_of]
         got[f"val_{task}_tracks"] = len(have)
         if not have:
             continue
-        rows = {t: out_of[t] if cal_s is None else cal_s.apply(out_of[t]).probs for t in have}
-        done = chain_outputs(post, rows, tasks, [expr_sliced(p, tasks) for p in chain])
         outs = [done[t] for t in have]
         pred = np.concatenate([o.expr.labels if task == "expr" else o.va if task == "va" else o.au for o in outs])
         true = np.concatenate([lab[task][t] for t in have])

@@ -136,14 +136,13 @@ def outputs(task: str, fit: TaskFit, chain: ExprChain | None, preds: Sequence[di
     return {tr: (v, fit.decide(task, v)) for tr, v in got.items()}
 
 
-def member_decisions(task: str, runs: Sequence[Path], preds: Sequence[dict[str, dict[str, np.ndarray]]],
-                     tracks: Sequence[str], select: str) -> list[np.ndarray]:
+def member_decisions(task: str, posts: Sequence[RunPost], preds: Sequence[dict[str, dict[str, np.ndarray]]],
+                     tracks: Sequence[str]) -> list[np.ndarray]:
     """Each member's decisions on ``tracks``, concatenated, as ``exprnet predict`` makes them: after
     the run's own post-processing (:class:`~exprnet.prediction.run_post.RunPost`: EXPR calibrated and
     decoded, VA smoothed, AU smoothed and thresholded per AU; raw where the run fitted none)."""
-    return [np.concatenate([lab for _, lab in RunPost.of(r, run_tasks(r, select)).apply(task, [p[task][tr] for tr in
-                                                                                                 tracks])])
-            for r, p in zip(runs, preds, strict=True)]
+    return [np.concatenate([lab for _, lab in post.apply(task, [p[task][tr] for tr in tracks])])
+            for post, p in zip(posts, preds, strict=True)]
 
 
 def _write(out: Path, task: str, got: dict[str, tuple[np.ndarray, np.ndarray]]) -> None:
@@ -176,6 +175,7 @@ def run_task_ensemble(runs: Sequence[str | Path], store: str, labels: Sequence[s
     if chain is not None:  # what the EXPR combination went through, as an EXPR-only ensemble records it
         metrics.update({k: v for k, v in chain.to_dict().items() if k in ("calibration", "postprocess", "smooth")})
     done = {}
+    posts = [RunPost.of(r, run_tasks(r, select)) for r in runs]  # each member's own post-processing, read once
     for task in tasks:
         done[task] = outputs(task, fit, chain, preds, val)
         _write(out, task, done[task])
@@ -192,7 +192,7 @@ def run_task_ensemble(runs: Sequence[str | Path], store: str, labels: Sequence[s
                                 "trained with")
         y = np.concatenate([ann[tr] for tr in names])
         spec = TASKS[task]
-        members = [spec.val_scores(d, y) for d in member_decisions(task, runs, preds, names, select)]
+        members = [spec.val_scores(d, y) for d in member_decisions(task, posts, preds, names)]
         ens = spec.val_scores(np.concatenate([done[task][tr][1] for tr in names]), y)
         key = f"val_{spec.primary}"
         best = max(m[key] for m in members)
