@@ -34,10 +34,12 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import math
 import shutil
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -60,8 +62,10 @@ OOF = "+ post (oof)"  # the one the run fitted on its sub-runs' out-of-fold pred
 BUDGET = {"small": 540_000, "large": 400_000}  # training frames per network (bench/learning.py's budgets)
 
 
-def corpus(root: Path, size: str) -> Any:
-    spec = SIZES[size]
+def corpus(root: Path, size: str, draw: int = 0) -> Any:
+    """The corpus of ``size``; ``draw`` > 0 another independent draw of it (other subjects, tracks and
+    validation split), to judge a size on more validation tracks than one draw holds."""
+    spec = replace(SIZES[size], seed=draw) if draw else SIZES[size]
     stamp = root / "spec.txt"
     if stamp.exists() and stamp.read_text() == repr(spec):
         from exprnet.data.synthetic import Corpus
@@ -181,7 +185,7 @@ def expr_post(c: Any, run: Path, multi: bool) -> float:
 
 
 def run_size(size: str, args: argparse.Namespace, root: Path) -> list[dict[str, Any]]:
-    c = corpus(root / size, size)
+    c = corpus(root / size, size, args.corpus_seed)
     frames = args.budget_frames or BUDGET[size]
     sets = {"train": {"batch_size": args.batch_size}} if args.batch_size else {}
     t0 = time.perf_counter()
@@ -285,6 +289,9 @@ def main() -> None:
     ap.add_argument("--root", type=Path, default=None, help="where corpora and runs go (default: a temporary folder)")
     ap.add_argument("--reuse", action="store_true", help="keep the finished runs under --root (refit nothing but "
                     "the scores and ensembles)")
+    ap.add_argument("--corpus-seed", type=int, default=0, help="another independent draw of each corpus size "
+                    "(0: the shipped one); run several to judge a size on more validation tracks")
+    ap.add_argument("--rows-json", type=Path, default=None, help="also write the rows (every seed's score) here")
     args = ap.parse_args()
     args.tasks = [t for t in args.tasks.split(",") if t]
     root = args.root or Path(tempfile.mkdtemp(prefix="learning_tasks_"))
@@ -292,6 +299,8 @@ def main() -> None:
     for size in (("small", "large") if args.size == "both" else (args.size,)):
         rows += run_size(size, args, root)
         report(rows)
+        if args.rows_json:
+            args.rows_json.write_text(json.dumps(rows, indent=1))
 
 
 if __name__ == "__main__":
