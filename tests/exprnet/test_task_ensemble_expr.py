@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -175,7 +174,7 @@ def test_a_member_config_without_expr_post_processing_keeps_the_argmax():
     """smooth.kind none: no temperature, no decoder; the calibrated mean's most probable class."""
     rng = np.random.default_rng(1)
     cals = [Calibration(0.5), None]
-    chain = fit_expr_chain(SimpleNamespace(kind="none", width="auto", weight="auto"), cals,
+    chain = fit_expr_chain("none", cals,
                            lambda: pytest.fail("nothing is fitted"))
     assert chain.chain == [] and chain.to_dict()["postprocess"] == []
     p = [rng.dirichlet(np.ones(8), 50).astype(np.float32) for _ in range(2)]

@@ -88,6 +88,12 @@ def make_bundle(runs: Sequence[str | Path], method: str, store: str, labels: str
         make = make_task_bundle if len(runs) == 1 else make_task_ensemble_bundle
         return make(runs, store, label_dirs(labels), out, select, device, reporter, detector, overwrite,
                     allow_feature_mismatch, sign)
+    from ..baseline.tasks import baseline_tasks
+
+    for r in runs:
+        if left := baseline_tasks(r):
+            reporter.message(f"{r}: its {' and '.join(t.upper() for t in left)} baseline left out (a bundle holds "
+                             "VA and AU networks only); the bundle predicts EXPR")
     labels = expr_labels_dir(labels, "exprnet bundle of EXPR-only runs")
     with tempfile.TemporaryDirectory(prefix="exprnet-bundle-") as tmp:
         ev = Path(tmp)

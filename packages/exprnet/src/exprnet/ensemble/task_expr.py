@@ -3,12 +3,12 @@
 Each member's raw EXPR probabilities (``exprnet predict``'s multi-task path without its
 post-processing) are calibrated with the member's own calibration (``RUN/calibration.json``; none
 for a run without one), averaged, then go through ONE chain fitted by :func:`.post.fixed_post`: a
-temperature on the combination, then the first member's ``smooth.kind`` with its ``auto``
-parameters (:func:`~exprnet.postprocess.decoding.spec_from_config`). Both are fitted on the
+temperature on the combination, then a decoder with its ``auto`` parameters, of the kind the
+EXPR-only default picks (:func:`expr_spec`: the members' own kind when they share one). Both are fitted on the
 training tracks every member shares and EXPR annotates: on the members' out-of-fold probabilities
 where every member kept ``RUN/oof/probs.npz`` (``p:<track>``), else on each member's own
 (in-sample) predictions for those that kept none (the record says which); never on validation
-labels. ``smooth.kind: none`` (or no EXPR training labels): the calibrated mean's argmax.
+labels. Every member ``smooth.kind: none`` (or no EXPR training labels): the calibrated mean's argmax.
 
 Each member is scored as ``exprnet predict`` decides (:class:`~exprnet.prediction.run_post.RunPost`:
 its own calibration, smoothing or decoder): the best member the ensemble must not lose to. A
@@ -27,12 +27,13 @@ import numpy as np
 
 from ..postprocess.calibration import Calibration, read_calibration
 from ..postprocess.choice import apply_all
-from ..postprocess.decoding import spec_from_config
+from ..postprocess.decoding import DECODERS, Spec, parse
 from ..postprocess.processor import Decoded, PostProcessor, processor_from_dict
 from ..postprocess.smoothing import SmoothSpec
 from ..tasks.combine import mean_probs
+from ..training.runfolder import RunFolder
 from .combine import Combiner
-from .post import MemberTraining, fixed_post, training_source
+from .post import DEFAULT_SMOOTH, MemberTraining, fixed_post, resolve_smooth, training_source
 from .task_fit import kept_arrays
 
 OOF_EXPR = Path("oof") / "probs.npz"
@@ -118,19 +119,29 @@ class ExprChain:
                 "postprocess": [p.to_dict() for p in self.chain], "smooth": self.record, "fitted_on": self.fitted_on}
 
 
-def fit_expr_chain(smooth: Any, cals: Sequence[Calibration | None], training: Callable[[], MemberTraining | None]
+def expr_spec(runs: Sequence[str | Path]) -> str:
+    """The EXPR decoding of an ensemble of ``runs``: ``none`` (the calibrated mean's most probable
+    class) when every member's config says ``smooth.kind: none``, else the EXPR-only default
+    (:func:`.post.resolve_smooth`: the members' own decoder kind when they share one, refitted on
+    the combination; otherwise whichever of Viterbi and HSMM cross-validates better)."""
+    if all(RunFolder(r).read_config().smooth.kind == "none" for r in runs):
+        return "none"
+    return resolve_smooth("mean", "default", runs)
+
+
+def fit_expr_chain(spec: str, cals: Sequence[Calibration | None], training: Callable[[], MemberTraining | None]
                    ) -> ExprChain:
-    """``smooth``: the first member's ``smooth:`` config; ``training``: :func:`expr_training`'s, or
+    """``spec``: :func:`expr_spec`'s (or any ``--smooth``); ``training``: :func:`expr_training`'s, or
     None when no EXPR labels of the shared training tracks were given."""
-    spec = spec_from_config(smooth.kind, smooth.width, smooth.weight)
-    if spec.kind == "none" or (isinstance(spec, SmoothSpec) and not spec.auto):
-        proc, rec, _ = fixed_post(spec, _nothing)
-        return ExprChain(list(cals), None, proc, rec, "nothing: smooth.kind " + spec.kind)
+    parsed: Spec | list[Spec] = [parse(f"{k}:auto") for k in DECODERS] if spec == DEFAULT_SMOOTH else parse(spec)
+    if isinstance(parsed, Spec) and (parsed.kind == "none" or (isinstance(parsed, SmoothSpec) and not parsed.auto)):
+        proc, rec, _ = fixed_post(parsed, _nothing)
+        return ExprChain(list(cals), None, proc, rec, "nothing: " + spec)
     tr = training()
     if tr is None:
         return ExprChain(list(cals), None, SmoothSpec(), None, "nothing: no EXPR labels of the members' shared "
                          "training tracks given (the calibrated mean's most probable class)")
-    proc, rec, temp = fixed_post(spec, lambda: tr.combined(Combiner("mean", np.ones(len(cals)))))
+    proc, rec, temp = fixed_post(parsed, lambda: tr.combined(Combiner("mean", np.ones(len(cals)))))
     return ExprChain(list(cals), temp, proc, rec, f"{len(tr.names)} training tracks, {tr.source}")
 
 

@@ -9,8 +9,8 @@ the record says which; never on validation labels):
 - VA: the weighted mean, then the smoothing width (:mod:`.task_fit`);
 - AU: the members' mean probability, then per AU a smoothing width and a threshold (:mod:`.task_fit`);
 - EXPR: each member calibrated with its own calibration, their mean probability, then one
-  temperature and the members' ``smooth.kind`` decoder or smoother (:mod:`.task_expr`, as the
-  EXPR-only default).
+  temperature and the EXPR-only default's decoder (the members' own kind when they share one;
+  :mod:`.task_expr`).
 
     OUT/metrics.json       per task its ``val_`` keys (``val_va``, ``val_au_f1``, ``val_f1``, ...),
                            each member's (as ``exprnet predict`` decides: EXPR after the run's own
@@ -40,7 +40,7 @@ from ..reports.progress import NullReporter, Reporter
 from ..tasks.registry import TASKS
 from ..tasks.submission import AU_FILE, VA_FILE, write_au_submission, write_va_submission
 from ..training.runfolder import RunFolder
-from .task_expr import ExprChain, expr_training, fit_expr_chain, member_calibrations
+from .task_expr import ExprChain, expr_spec, expr_training, fit_expr_chain, member_calibrations
 from .task_fit import FITTED, TaskFit, fit_tasks, oof_tasks
 
 WRITERS = {"expr": (write_submission, "submission.txt"), "va": (write_va_submission, VA_FILE),
@@ -118,7 +118,7 @@ def training_fit(runs: Sequence[Path], store: str, tasks: Sequence[str], tf: Any
         have = [t for t in train if t in ann]
         ys = [ann[t] for t in have]
         cals = member_calibrations(runs)
-        chain = fit_expr_chain(RunFolder(runs[0]).read_config().smooth, cals, lambda: expr_training(
+        chain = fit_expr_chain(expr_spec(runs), cals, lambda: expr_training(
             runs, have, ys, cals, lambda k: own("expr", have, ys)[k]) if have else None)
         fit.info["expr"] = {"chosen_on": chain.fitted_on, "tracks": len(have)}
     for task, rec in fit.info.items():

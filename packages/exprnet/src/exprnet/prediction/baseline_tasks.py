@@ -5,7 +5,9 @@ smoothed AU probabilities, the submissions (``submission_va.txt``; ``submission_
 the per-AU thresholds), all with the post-processing fitted out of fold on the training tracks. An
 EXPR baseline in the same folder predicts as an EXPR-only run (``probs/``, ``submission.txt``).
 The caller (:func:`exprnet.prediction.tasks.predict_tasks`) scores each given task from what
-the submission files hold.
+the submission files hold. ``raw`` (an ensemble's members): the models' own outputs without that
+post-processing (VA values, AU probabilities, EXPR probabilities before calibration and decoding),
+which :meth:`exprnet.prediction.run_post.RunPost.of` applies once.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ def is_task_baseline(run: str | Path) -> bool:
 
 def predict_baseline_tasks(run_dir: str | Path, store: str, tracks: Sequence[str] | str, out: str | Path,
                            reporter: Reporter | None = None,
-                           allow_feature_mismatch: bool = False
+                           allow_feature_mismatch: bool = False, raw: bool = False
                            ) -> tuple[dict[str, Any], dict[str, dict[str, np.ndarray]], tuple[str, str]]:
     """Write every task's arrays and submission; returns the summary, each task's per-track
     predictions as the submissions hold them, and the run's (train, validation) split names."""
@@ -49,7 +51,8 @@ def predict_baseline_tasks(run_dir: str | Path, store: str, tracks: Sequence[str
     summary: dict[str, Any] = {"run": str(run_dir), "tasks": tasks, "submissions": {}}
     per_task: dict[str, dict[str, np.ndarray]] = {}
     if "expr" in tasks:
-        s = predict(run_dir, store, names, out, reporter=reporter, allow_feature_mismatch=allow_feature_mismatch)
+        s = predict(run_dir, store, names, out, reporter=reporter, allow_feature_mismatch=allow_feature_mismatch,
+                    smooth="none" if raw else "run")
         summary.update(tracks=s["tracks"], frames=s["frames"])
         summary["submissions"]["expr"] = "submission.txt"
         from .predict import read_submission
@@ -64,13 +67,13 @@ def predict_baseline_tasks(run_dir: str | Path, store: str, tracks: Sequence[str
     ids = list(range(len(bank.tracks)))
     writers = {"va": (write_va_submission, VA_FILE), "au": (write_au_submission, AU_FILE)}
     for task, lt in loaded.items():
-        raw = lt.raw(bank, ids)
+        got = lt.raw(bank, ids)
         (Path(out) / task).mkdir(parents=True, exist_ok=True)
         per_task[task] = {}
         for i, t in enumerate(bank.tracks):
-            smoothed = lt.post.apply_track(raw[i]) if task == "va" else lt.post.smooth_track(raw[i])
-            atomic_write_bytes(Path(out) / task / f"{t}.npy", _npy_bytes(smoothed.astype(np.float32)))
-            per_task[task][t] = smoothed if task == "va" else lt.post.binarize(smoothed)
+            kept = got[i] if raw else lt.post.apply_track(got[i]) if task == "va" else lt.post.smooth_track(got[i])
+            atomic_write_bytes(Path(out) / task / f"{t}.npy", _npy_bytes(kept.astype(np.float32)))
+            per_task[task][t] = kept if task == "va" else (kept >= 0.5).astype(np.int8) if raw else lt.post.binarize(kept)
         write, name = writers[task]
         summary["frames"] = write(Path(out) / name, list(per_task[task].items()))
         summary["submissions"][task] = name

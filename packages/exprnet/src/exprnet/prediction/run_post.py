@@ -3,7 +3,8 @@
 What the run fitted after training on its training tracks (:mod:`exprnet.training.task_post`):
 EXPR's calibration (``RUN/calibration.json``) and recorded smoothing or decoder (metrics.json
 ``smoothing``), VA's smoothing width and AU's per-AU smoothing and thresholds
-(``RUN/task_post.json``). A task the run fitted nothing for predicts raw: EXPR the most probable
+(``RUN/task_post.json``; a VA/AU baseline run folder's: the post-processing in its
+``checkpoints/baseline_<task>.npz``). A task the run fitted nothing for predicts raw: EXPR the most probable
 class, VA the head's values, AU each probability at 0.5 (as validation scored them).
 """
 
@@ -39,7 +40,7 @@ class RunPost:
         run = RunFolder(run_dir)
         cal = read_calibration(run.root) if "expr" in tasks else None
         proc, smoothing = post_for_run(run.recorded_smoothing() if "expr" in tasks else None, "run", _no_refit, cal)
-        return cls(list(tasks), read_task_post(run.root), cal, proc, smoothing)
+        return cls(list(tasks), read_task_post(run.root) or baseline_post(run.root), cal, proc, smoothing)
 
     @property
     def posts(self) -> dict[str, VAPost | AUPost]:
@@ -65,6 +66,17 @@ class RunPost:
         if "expr" in self.tasks:
             out.update({"smoothing": self.smoothing, "postprocess": chain_dicts(self.cal, self.proc)})
         return out
+
+
+def baseline_post(run_dir: str | Path) -> dict[str, Any] | None:
+    """A VA/AU baseline run folder's post-processing as a ``RUN/task_post.json`` record (None: not one)."""
+    from ..baseline.tasks import baseline_tasks, load_task
+
+    tasks = baseline_tasks(run_dir)
+    if not tasks:
+        return None
+    return {"source": "out of fold (the baseline's cross-validation)",
+            **{t: load_task(run_dir, t).post.to_dict() for t in tasks}}
 
 
 def _no_refit() -> Any:

@@ -62,7 +62,8 @@ def predict_tasks(run_dir: str | Path, store: str, tracks: Sequence[str] | str, 
     from .baseline_tasks import is_task_baseline, predict_baseline_tasks
 
     if is_task_baseline(run_dir):  # a VA/AU baseline run folder
-        summary, per, (tr, va) = predict_baseline_tasks(run_dir, store, tracks, out, reporter, allow_feature_mismatch)
+        summary, per, (tr, va) = predict_baseline_tasks(run_dir, store, tracks, out, reporter, allow_feature_mismatch,
+                                                            raw)
         if labels:
             summary.update(score(labels, per, tr, va))
             atomic_write_json(Path(out) / "metrics.json", summary)
