@@ -53,12 +53,11 @@ from exprnet.data.synthetic import SIZES, make_corpus
 from exprnet.training import experiment
 from exprnet.training.experiment import prepare
 from exprnet.training.runfolder import RunFolder
-from learning_tasks_ensemble import ensemble_rows, ensemble_targets
+from learning_tasks_ensemble import ensemble_rows
+from learning_tasks_targets import OOF, SINGLE, pool, print_targets
 
 TASKS = {"va": ("val_va", "VA CCC"), "au": ("val_au_f1", "AU F1"), "expr": ("val_f1", "EXPR F1")}
-SINGLE = {"va": "recommended-va", "au": "recommended-au", "expr": "recommended"}
 POST = "+ post (train)"  # the task's post-processing fitted on the network's training-track predictions
-OOF = "+ post (oof)"  # the one the run fitted on its sub-runs' out-of-fold predictions (smooth.folds)
 BUDGET = {"small": 540_000, "large": 400_000}  # training frames per network (bench/learning.py's budgets)
 
 
@@ -257,20 +256,7 @@ def report(rows: list[dict[str, Any]]) -> None:
     print("\n| size | task | method | score |\n|---|---|---|---|")
     for r in rows:
         print(f"| {r['size']} | {TASKS[r['task']][1]} | {r['method']} | {fmt(r['scores'])} |")
-    print("\nTargets (means over seeds):")
-    by = {(r["size"], r["task"], r["method"]): float(np.mean(r["scores"])) for r in rows}
-    for line in ensemble_targets({(r["size"], r["task"], r["method"]): r["scores"] for r in rows}, OOF):
-        print(line)
-    for (size, task, method), v in by.items():
-        single = method.replace("recommended-all", SINGLE[task])
-        if method.startswith(SINGLE[task]) and task in ("va", "au"):
-            b = by[(size, task, f"{task.upper()} baseline")]
-            print(f"  [{size}] {method} {v:.4f} >= {task.upper()} baseline {b:.4f}: {'met' if v >= b else 'MISSED'} "
-                  f"({v - b:+.4f})")
-        if method.startswith("recommended-all") and not method.endswith("ensemble") and (size, task, single) in by:
-            s = by[(size, task, single)]
-            print(f"  [{size}] {TASKS[task][1]}: {method} {v:.4f} vs {single} {s:.4f}: "
-                  f"{'met' if v >= s - 0.02 else 'MISSED'} ({v - s:+.4f}, target >= -0.02)")
+    print_targets(rows)
 
 
 def main() -> None:
@@ -292,7 +278,11 @@ def main() -> None:
     ap.add_argument("--corpus-seed", type=int, default=0, help="another independent draw of each corpus size "
                     "(0: the shipped one); run several to judge a size on more validation tracks")
     ap.add_argument("--rows-json", type=Path, default=None, help="also write the rows (every seed's score) here")
+    ap.add_argument("--pool", type=Path, nargs="+", default=None, help="train nothing: the targets pooled over "
+                    "these --rows-json files (one per corpus draw)")
     args = ap.parse_args()
+    if args.pool:
+        return pool(args.pool)
     args.tasks = [t for t in args.tasks.split(",") if t]
     root = args.root or Path(tempfile.mkdtemp(prefix="learning_tasks_"))
     rows = []

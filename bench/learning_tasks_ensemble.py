@@ -43,19 +43,3 @@ def ensemble_rows(size: str, store: str, labels: dict[str, list[str]], runs: dic
         rows += [{"size": size, "task": t, "method": f"{preset} ensemble", "scores": [v]}
                  for t, v in got.items() if t in shown]
     return rows
-
-
-def ensemble_targets(by: dict[tuple[str, str, str], list[float]], oof: str) -> list[str]:
-    """``default ensemble >= its best member - 0.005``: the best member is the best seed's ``oof`` row."""
-    out = []
-    for (size, task, method), v in by.items():
-        if not method.endswith(" ensemble"):
-            continue
-        preset = method[: -len(" ensemble")]
-        members = by.get((size, task, f"{preset} {oof}"))
-        if not members:
-            continue
-        best = max(members)
-        out.append(f"  [{size}] {task.upper()} {method} {v[0]:.4f} vs its best member {best:.4f}: "
-                   f"{'met' if v[0] >= best - 0.005 else 'MISSED'} ({v[0] - best:+.4f}, target >= -0.005)")
-    return out
