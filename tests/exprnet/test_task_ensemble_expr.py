@@ -1,5 +1,5 @@
 """`exprnet ensemble` of multi-task runs: EXPR as the EXPR-only default (members calibrated with
-their own calibration, combined with weights chosen out of fold, one temperature and decoder fitted on the shared training tracks'
+their own calibration, combined, one temperature and decoder fitted on the shared training tracks'
 out-of-fold probabilities), members scored after their own post-processing, and its bundle.
 
 Oracles: the chain recomputed by hand (MemberTraining / fixed_post on the runs' RUN/oof/probs.npz),
@@ -16,7 +16,6 @@ import pytest
 from exprnet.deploy.bundle import Bundle
 from exprnet.deploy.make_task_ensemble import make_task_ensemble_bundle
 from exprnet.ensemble.combine import Combiner
-from exprnet.ensemble.oof import fit_oof_weights
 from exprnet.ensemble.post import MemberTraining, fixed_post
 from exprnet.ensemble.task_expr import expr_training, fit_expr_chain
 from exprnet.ensemble.tasks import run_task_ensemble
@@ -85,14 +84,8 @@ def test_the_expr_chain_is_fitted_on_the_members_out_of_fold_probabilities(tc, r
     assert not list(out.glob("members/*/train"))  # nothing predicted in-sample
     assert [p["kind"] for p in m["postprocess"]] == ["calibration", "viterbi"]
     tr = _training(tc, runs)
-    # the members' weights as the EXPR-only default chooses them: the out-of-fold grid's best
-    w, _ = fit_oof_weights(tr, spec_from_config("viterbi", "auto", "auto"))
-    chosen = m["weights_chosen"]
-    assert chosen["chosen_on"] == "training tracks, out of fold" and chosen["oof_f1"] == max(chosen["oof_f1_by_weights"].values())
-    assert chosen["oof_f1_by_weights"][",".join(f"{x:g}" for x in w)] == chosen["oof_f1"]
-    assert m["expr_weights"] == pytest.approx(w.tolist()) and expr["weights"] == m["expr_weights"]
     proc, info, temp = fixed_post(spec_from_config("viterbi", "auto", "auto"),
-                                  lambda: tr.combined(Combiner("weighted", w)))
+                                  lambda: tr.combined(Combiner("mean", np.ones(2))))
     assert m["postprocess"] == json.loads(json.dumps([temp.to_dict(), proc.to_dict()]))
     assert expr["postprocess"] == m["postprocess"] and m["smooth"]["weight"] == info["weight"]
     assert m["calibration"] == [read_calibration(r).to_dict() for r in runs]
@@ -103,8 +96,7 @@ def test_the_expr_chain_is_fitted_on_the_members_out_of_fold_probabilities(tc, r
         predict_tasks(r, str(tc.store), val, tmp_path / f"raw{k}", device="cpu", raw=True)
         cal = read_calibration(r)
         raw.append([cal.calibrate(np.load(tmp_path / f"raw{k}" / "probs" / f"{t}.npy")) for t in val])
-    mix = [(w[0] * q[0] + w[1] * q[1]) / w.sum() for q in zip(*raw, strict=True)]
-    dec = apply_all(proc, [x.astype(np.float32).astype(np.float64) for x in mix], temp)
+    dec = apply_all(proc, [np.mean(np.stack(q), 0).astype(np.float64) for q in zip(*raw, strict=True)], temp)
     y = np.concatenate([read_annotation(tc.labels / "Validation_Set" / f"{t}.txt") for t in val])
     pred = np.concatenate([d.labels for d in dec])
     assert m["val_f1"] == pytest.approx(_f1(y, pred), abs=1e-9)
@@ -132,7 +124,7 @@ def test_validation_labels_do_not_change_the_chain(tc, runs, ens, tmp_path):
         write_annotation(f, rng.integers(0, 8, len(read_annotation(f))))
     m2 = run_task_ensemble(runs, str(tc.store), [str(labels), str(tc.va_dir), str(tc.au_dir)], tmp_path / "e2",
                            device="cpu")
-    for k in ("postprocess", "calibration", "smooth", "expr_weights"):
+    for k in ("postprocess", "calibration", "smooth"):
         assert m2[k] == m[k], k
     assert m2["val_f1"] != m["val_f1"]  # the labels did change what is scored
     for f in sorted((out / "probs").glob("*.npy")):
@@ -146,9 +138,6 @@ def test_a_bundle_of_the_runs_predicts_what_the_ensemble_scored(tc, runs, ens, t
     assert manifest["postprocess"] == m["postprocess"]
     assert [e["calibration"] for e in manifest["members"]] == m["calibration"]
     assert [e["val_f1"] for e in manifest["members"]] == m["per_task"]["expr"]["member"]
-    w = np.asarray(m["expr_weights"])
-    assert manifest["task_post"]["expr_weights"] == m["expr_weights"] and len(set(w)) == 2  # unequal: the test tells
-    assert manifest["combination"]["weights"] == pytest.approx((w / w.sum()).tolist())
     val = RunFolder(runs[0]).read_tracks()["val"]
     got = Bundle.load(path).predict_outputs(str(tc.store), list(val))
     sub = read_submission(out / "submission.txt")

@@ -35,11 +35,9 @@ from .tasks import TaskPost, load_task_run
 def task_post_of(metrics: dict[str, Any], tasks: Sequence[str]) -> TaskPost:
     """The ensemble's recorded ``task_post`` as the bundle's."""
     tp = metrics["task_post"]
-    ew = metrics.get("expr_weights") if "expr" in tasks else None
     return TaskPost(VAPost.from_dict(tp["va"]) if "va" in tasks else None,
                     AUPost.from_dict(tp["au"]) if "au" in tasks else None,
-                    np.asarray(tp["va_weights"], np.float64) if "va" in tasks else None,
-                    None if ew is None else np.asarray(ew, np.float64))
+                    np.asarray(tp["va_weights"], np.float64) if "va" in tasks else None)
 
 
 def make_task_ensemble_bundle(runs: Sequence[str | Path], store: str, labels: Sequence[str], out: str | Path,
@@ -79,14 +77,12 @@ def bundle_from_task_ensemble(runs: Sequence[str | Path], metrics: dict[str, Any
     tf = find_task_files(labels, (cfg.data.train_split, cfg.data.val_split))
     lab = {task: read_task_labels(tf, task, train + val) for task in tf.tasks}
     f1 = metrics["per_task"].get("expr", {}).get("member") or [None] * len(runs)
-    expr = ExprChain.from_metrics(metrics if "expr" in tasks else {}, len(runs))
-    weights = np.full(len(runs), 1.0 / len(runs)) if expr.weights is None else expr.weights / expr.weights.sum()
     entries = [{"name": n, "kind": "network", "encoder": lr.cfg.model_name, "features": list(lr.cfg.data.features),
-                "val_f1": v, "weight": float(w)} for n, (lr, _), v, w in zip(names, loaded, f1, weights, strict=True)]
+                "val_f1": v, "weight": 1.0 / len(runs)} for n, (lr, _), v in zip(names, loaded, f1, strict=True)]
+    expr = ExprChain.from_metrics(metrics if "expr" in tasks else {}, len(runs))
     files, info = bundle_texts(out, recipe, entries, metrics, post, tasks, lab, train, val, store, labels, select,
                                expr.describe() if "expr" in tasks else ())
     members = [(n, lr, v) for n, (lr, _), v in zip(names, loaded, f1, strict=True)]
-    combiner = Combiner("mean", np.ones(len(runs))) if expr.weights is None else Combiner("weighted", weights)
-    return write_bundle(out, members, combiner, expr.chain, recipe, files, info, overwrite,
+    return write_bundle(out, members, Combiner("mean", np.ones(len(runs))), expr.chain, recipe, files, info, overwrite,
                         [None if c is None else c.to_dict() for c in expr.cals], sign, tasks=tasks, task_post=post,
                         member_tasks=[t for _, t in loaded])

@@ -153,17 +153,15 @@ class TaskPost:
     va: VAPost | None = None
     au: AUPost | None = None
     va_weights: np.ndarray | None = None  # (members, 2); None: equal
-    expr_weights: np.ndarray | None = None  # (members,): EXPR's mean, weighted as chosen out of fold; None: equal
 
     def fit(self, n_members: int) -> TaskFit:
-        return TaskFit(n_members, self.va_weights, self.expr_weights, self.va or VAPost(), self.au or AUPost())
+        return TaskFit(n_members, self.va_weights, self.va or VAPost(), self.au or AUPost())
 
     def combine_rows(self, rows: Sequence[np.ndarray], member_tasks: Sequence[Sequence[str]], tasks: Sequence[str]
                      ) -> np.ndarray:
         """A track's outputs of each member (its own ``member_tasks``' widths) -> one row per frame of
         the ``tasks``' widths, the members combined as ``exprnet ensemble`` combines them (VA their
-        weighted mean, AU their mean probability, EXPR its (weighted) mean probability), before any
-        post-processing."""
+        weighted mean, AU and EXPR their mean probability), before any post-processing."""
         fit = self.fit(len(rows))
         parts = [fit.combine(t, [np.asarray(row)[:, slices(mt)[t]] for row, mt in zip(rows, member_tasks, strict=True)])
                  for t in slices(tasks)]
@@ -173,7 +171,7 @@ class TaskPost:
         """A track's outputs of one network, or of the members combined (:meth:`combine_rows`),
         (n, sum of widths) -> each task's post-processed predictions; EXPR's labels: ``expr_labels``
         (its chain's), else the most probable class."""
-        fit = TaskFit(1, va=self.va or VAPost(), au=self.au or AUPost())
+        fit = TaskFit(1, None, self.va or VAPost(), self.au or AUPost())
         s = slices(tasks)
         out = TrackOutputs()
         if "expr" in s:
@@ -188,9 +186,8 @@ class TaskPost:
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {k: v.to_dict() for k, v in (("va", self.va), ("au", self.au)) if v is not None}
-        for key, w in (("va_weights", self.va_weights), ("expr_weights", self.expr_weights)):
-            if w is not None:
-                d[key] = np.asarray(w, np.float64).tolist()
+        if self.va_weights is not None:
+            d["va_weights"] = np.asarray(self.va_weights, np.float64).tolist()
         return d
 
     @classmethod
@@ -200,24 +197,18 @@ class TaskPost:
             w = None if d.get("va_weights") is None else np.asarray(d["va_weights"], np.float64)
             if w is not None and (w.ndim != 2 or w.shape[1] != 2):
                 raise ValueError(f"va_weights of shape {w.shape}")
-            ew = None if d.get("expr_weights") is None else np.asarray(d["expr_weights"], np.float64)
-            if ew is not None and (ew.ndim != 1 or not (ew >= 0).all() or ew.sum() <= 0):
-                raise ValueError(f"expr_weights {ew.tolist()} are not non-negative weights of the members")
             return cls(VAPost.from_dict(d["va"]) if "va" in d else None,
-                       AUPost.from_dict(d["au"]) if "au" in d else None, w, ew)
+                       AUPost.from_dict(d["au"]) if "au" in d else None, w)
         except (KeyError, TypeError, ValueError, DataError) as e:
             raise BundleError(where, f"holds no valid task_post ({e})", "rebuild the bundle") from None
 
     def describe(self) -> list[str]:
         out = []
         w = None if self.va_weights is None else np.asarray(self.va_weights)
-        ew = self.expr_weights
-        expr = "EXPR their mean probability" if ew is None else \
-            f"EXPR their weighted mean probability (weights {', '.join(f'{x:.2f}' for x in ew / ew.sum())})"
         if w is not None and len(w) > 1:
             out.append(f"members combined: VA their weighted mean (valence weights "
                        f"{', '.join(f'{x:.2f}' for x in w[:, 0])}; arousal {', '.join(f'{x:.2f}' for x in w[:, 1])}), "
-                       f"AU their mean probability, {expr}")
+                       "AU and EXPR their mean probability")
         if self.va is not None:
             out.append(f"VA: {self.va.kind} smoothing of half-width {self.va.width} frames within each track, then "
                        "clipped to [-1, 1] (the width with the best pooled CCC on the training tracks)")

@@ -2,12 +2,10 @@
 
 Each member's raw EXPR probabilities (``exprnet predict``'s multi-task path without its
 post-processing) are calibrated with the member's own calibration (``RUN/calibration.json``; none
-for a run without one), averaged with weights chosen out of fold as the EXPR-only default's
-(:func:`.oof.fit_oof_weights`: equal unless two or more members kept out-of-fold probabilities),
-then go through ONE chain fitted by :func:`.post.fixed_post`: a temperature on the combination,
-then a decoder with its ``auto`` parameters, of the kind the EXPR-only default picks
-(:func:`expr_spec`: the members' own kind when they share one). All are fitted on the training
-tracks every member shares and EXPR annotates: on the members' out-of-fold probabilities
+for a run without one), averaged, then go through ONE chain fitted by :func:`.post.fixed_post`: a
+temperature on the combination, then a decoder with its ``auto`` parameters, of the kind the
+EXPR-only default picks (:func:`expr_spec`: the members' own kind when they share one). Both are fitted on the
+training tracks every member shares and EXPR annotates: on the members' out-of-fold probabilities
 where every member kept ``RUN/oof/probs.npz`` (``p:<track>``), else on each member's own
 (in-sample) predictions for those that kept none (the record says which); never on validation
 labels. Every member ``smooth.kind: none`` (or no EXPR training labels): the calibrated mean's argmax.
@@ -15,8 +13,7 @@ labels. Every member ``smooth.kind: none`` (or no EXPR training labels): the cal
 Each member is scored as ``exprnet predict`` decides (:class:`~exprnet.prediction.run_post.RunPost`:
 its own calibration, smoothing or decoder): the best member the ensemble must not lose to. A
 bundle replays the chain exactly (:mod:`exprnet.deploy.make_task_ensemble`: the member
-calibrations, the weights (``task_post.expr_weights``), then ``postprocess`` on the EXPR slice of
-the combined rows).
+calibrations, then ``postprocess`` on the EXPR slice of the combined rows).
 """
 
 from __future__ import annotations
@@ -36,7 +33,6 @@ from ..postprocess.smoothing import SmoothSpec
 from ..tasks.combine import mean_probs
 from ..training.runfolder import RunFolder
 from .combine import Combiner
-from .oof import fit_oof_weights
 from .post import DEFAULT_SMOOTH, MemberTraining, fixed_post, resolve_smooth, training_source
 from .task_fit import kept_arrays
 
@@ -75,18 +71,15 @@ class ExprChain:
     """How the members' raw EXPR probabilities become the ensemble's posteriors and labels."""
 
     cals: list[Calibration | None]  # each member's own, before the mean
-    weights: np.ndarray | None = None  # (M,) the members' weights in the mean, chosen out of fold; None: equal
-    weights_chosen: dict[str, Any] | None = None  # :func:`~.oof.fit_oof_weights`' record
     temperature: Calibration | None = None  # the combination's, before ``proc``
     proc: PostProcessor = field(default_factory=SmoothSpec)
     record: dict[str, Any] | None = None  # fixed_post's: how ``proc`` and the temperature were chosen
     fitted_on: str = "nothing fitted"
 
     def combine(self, preds: Sequence[np.ndarray]) -> np.ndarray:
-        """One track's members' raw probabilities -> each calibrated, their (weighted) mean (float32, as
-        a bundle combines the rows)."""
-        return mean_probs([p if c is None else c.calibrate(p) for p, c in zip(preds, self.cals, strict=True)],
-                          self.weights)
+        """One track's members' raw probabilities -> each calibrated, their mean (float32, as a bundle
+        combines the rows)."""
+        return mean_probs([p if c is None else c.calibrate(p) for p, c in zip(preds, self.cals, strict=True)])
 
     def apply(self, combined: Sequence[np.ndarray]) -> list[Decoded]:
         """Tracks' combinations -> the chain's posteriors and labels (decoders over all tracks at once)."""
@@ -106,10 +99,8 @@ class ExprChain:
     def describe(self) -> list[str]:
         """The model card's EXPR lines."""
         temps = ", ".join("none" if c is None else f"{c.temperature:.3f}" for c in self.cals)
-        mean = "their mean" if self.weights is None else \
-            f"their weighted mean (weights {', '.join(f'{w:.2f}' for w in self.weights)}, chosen out of fold)"
         return [f"each member's probabilities calibrated with its own calibration (temperatures {temps}), then "
-                f"{mean}"] + [f"{p.describe()} (fitted on {self.fitted_on})" for p in self.chain]
+                "their mean"] + [f"{p.describe()} (fitted on {self.fitted_on})" for p in self.chain]
 
     @classmethod
     def from_metrics(cls, metrics: dict[str, Any], n_members: int) -> ExprChain:
@@ -121,14 +112,10 @@ class ExprChain:
         chain = [processor_from_dict(d, f"{where}: postprocess") for d in metrics.get("postprocess") or []]
         temp = chain.pop(0) if chain and isinstance(chain[0], Calibration) else None
         on = ((metrics.get("task_post") or {}).get("fitted_on") or {}).get("expr", {}).get("chosen_on", "nothing fitted")
-        w = metrics.get("expr_weights")
-        return cls(cals, None if w is None else np.asarray(w, np.float64), metrics.get("weights_chosen"), temp,
-                   chain[0] if chain else SmoothSpec(), metrics.get("smooth"), str(on))
+        return cls(cals, temp, chain[0] if chain else SmoothSpec(), metrics.get("smooth"), str(on))
 
     def to_dict(self) -> dict[str, Any]:
         return {"calibration": [None if c is None else c.to_dict() for c in self.cals],
-                "expr_weights": None if self.weights is None else [float(w) for w in self.weights],
-                "weights_chosen": self.weights_chosen,
                 "postprocess": [p.to_dict() for p in self.chain], "smooth": self.record, "fitted_on": self.fitted_on}
 
 
@@ -149,17 +136,13 @@ def fit_expr_chain(spec: str, cals: Sequence[Calibration | None], training: Call
     parsed: Spec | list[Spec] = [parse(f"{k}:auto") for k in DECODERS] if spec == DEFAULT_SMOOTH else parse(spec)
     if isinstance(parsed, Spec) and (parsed.kind == "none" or (isinstance(parsed, SmoothSpec) and not parsed.auto)):
         proc, rec, _ = fixed_post(parsed, _nothing)
-        return ExprChain(list(cals), proc=proc, record=rec, fitted_on="nothing: " + spec)
+        return ExprChain(list(cals), None, proc, rec, "nothing: " + spec)
     tr = training()
     if tr is None:
-        return ExprChain(list(cals), fitted_on="nothing: no EXPR labels of the members' shared training "
-                         "tracks given (the calibrated mean's most probable class)")
-    weights, chosen = None, None
-    if len(cals) > 1:  # as the EXPR-only default (--method oof): weights scored with the decoder they feed
-        weights, chosen = fit_oof_weights(tr, parsed[0] if isinstance(parsed, list) else parsed)
-    proc, rec, temp = fixed_post(parsed, lambda: tr.combined(Combiner("weighted", np.ones(len(cals)) if weights is None
-                                                                      else weights)))
-    return ExprChain(list(cals), weights, chosen, temp, proc, rec, f"{len(tr.names)} training tracks, {tr.source}")
+        return ExprChain(list(cals), None, SmoothSpec(), None, "nothing: no EXPR labels of the members' shared "
+                         "training tracks given (the calibrated mean's most probable class)")
+    proc, rec, temp = fixed_post(parsed, lambda: tr.combined(Combiner("mean", np.ones(len(cals)))))
+    return ExprChain(list(cals), temp, proc, rec, f"{len(tr.names)} training tracks, {tr.source}")
 
 
 def _nothing() -> Any:

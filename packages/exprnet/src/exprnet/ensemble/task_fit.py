@@ -59,7 +59,6 @@ class TaskFit:
 
     n_members: int
     va_weights: np.ndarray | None = None  # (M, 2); None: equal
-    expr_weights: np.ndarray | None = None  # (M,): EXPR's, chosen out of fold (ensemble.task_expr); None: equal
     va: VAPost = field(default_factory=VAPost)
     au: AUPost = field(default_factory=AUPost)
     info: dict[str, Any] = field(default_factory=dict)  # per task: what it was fitted on
@@ -69,11 +68,8 @@ class TaskFit:
                 else np.asarray(self.va_weights, np.float64))
 
     def combine(self, task: str, preds: Sequence[np.ndarray]) -> np.ndarray:
-        """One track's combination of the members' outputs (VA weighted mean; EXPR mean probability,
-        weighted where ``expr_weights``; AU mean probability)."""
-        if task == "va":
-            return combine_va(preds, self.weights())
-        return mean_probs(preds, self.expr_weights if task == "expr" else None)
+        """One track's combination of the members' raw outputs (VA weighted mean, else mean probability)."""
+        return combine_va(preds, self.weights()) if task == "va" else mean_probs(preds)
 
     def output(self, task: str, combined: np.ndarray) -> np.ndarray:
         """What the ensemble keeps per frame: smoothed VA values, smoothed AU probabilities, EXPR probabilities."""

@@ -173,8 +173,7 @@ def run_task_ensemble(runs: Sequence[str | Path], store: str, labels: Sequence[s
                                "members": [{"run": str(r), "name": r.name} for r in runs], "per_task": {},
                                "task_post": fit.to_dict()}
     if chain is not None:  # what the EXPR combination went through, as an EXPR-only ensemble records it
-        metrics.update({k: v for k, v in chain.to_dict().items() if k in ("calibration", "postprocess", "smooth",
-                                                                           "expr_weights", "weights_chosen")})
+        metrics.update({k: v for k, v in chain.to_dict().items() if k in ("calibration", "postprocess", "smooth")})
     done = {}
     posts = [RunPost.of(r, run_tasks(r, select)) for r in runs]  # each member's own post-processing, read once
     for task in tasks:
@@ -204,7 +203,6 @@ def run_task_ensemble(runs: Sequence[str | Path], store: str, labels: Sequence[s
         rec: dict[str, Any] = {key: ens[key], "member": [m[key] for m in members], "best_member": best,
                                "member_raw": raw,
                                "tracks": len(names), "weights": fit.weights().tolist() if task == "va"
-                               else chain.weights.tolist() if task == "expr" and chain and chain.weights is not None
                                else [1.0 / len(runs)] * len(runs)}
         if task == "expr":
             metrics["per_class_f1"] = {k[len("val_f1_"):]: v for k, v in ens.items() if k.startswith("val_f1_")}

@@ -85,14 +85,9 @@ def combine_va(preds: Sequence[np.ndarray], weights: np.ndarray | None = None) -
     return (p * w[:, None, :]).sum(0).astype(np.float32)
 
 
-def mean_probs(probs: Sequence[np.ndarray], weights: np.ndarray | None = None) -> np.ndarray:
-    """One track's mean of the members' probabilities (AU (n, 12), EXPR (n, 8)), weighted by
-    ``weights`` (M,) where given (EXPR's out-of-fold member weights), as float32."""
-    stacked = np.stack([np.asarray(a, np.float32) for a in probs])
-    if weights is None:
-        return np.mean(stacked, axis=0)
-    w = np.asarray(weights, np.float64)
-    return np.tensordot(w / w.sum(), stacked, axes=1).astype(np.float32)
+def mean_probs(probs: Sequence[np.ndarray]) -> np.ndarray:
+    """One track's mean of the members' (n, 12) AU probabilities."""
+    return np.mean(np.stack([np.asarray(a, np.float32) for a in probs]), axis=0)
 
 
 def fit_au_ensemble(members: Sequence[Sequence[np.ndarray]], trues: Sequence[np.ndarray], kind: str = "box") -> AUPost:
