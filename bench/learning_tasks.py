@@ -25,6 +25,8 @@ calibration and HMM decoding), applied to the last checkpoint. Targets printed a
     uv run python bench/learning_tasks.py --size small --tasks au --no-multi --budget-frames 120000
     uv run python bench/learning_tasks.py --size both --seeds 2
     uv run python bench/learning_tasks.py --size small --seeds 2 --root R --reuse   # rescore kept runs
+    uv run python bench/learning_tasks.py --size small --seeds 2 --corpus-seed 1 --rows-json d1.json
+    uv run python bench/learning_tasks.py --pool d0.json d1.json d2.json   # targets over corpus draws
 
 With ``--seeds`` >= 2 and ``--folds`` >= 2 each preset's seeds are also combined by ``exprnet
 ensemble``'s default and set beside their best member (bench/learning_tasks_ensemble.py).
