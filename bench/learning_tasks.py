@@ -56,9 +56,9 @@ from exprnet.training import experiment
 from exprnet.training.experiment import prepare
 from exprnet.training.runfolder import RunFolder
 from learning_tasks_ensemble import ensemble_rows
-from learning_tasks_targets import OOF, SINGLE, pool, print_targets
+from learning_tasks_targets import NAMES, OOF, SINGLE, pool, print_targets
 
-TASKS = {"va": ("val_va", "VA CCC"), "au": ("val_au_f1", "AU F1"), "expr": ("val_f1", "EXPR F1")}
+TASKS = {t: (key, NAMES[t]) for t, key in (("va", "val_va"), ("au", "val_au_f1"), ("expr", "val_f1"))}
 POST = "+ post (train)"  # the task's post-processing fitted on the network's training-track predictions
 BUDGET = {"small": 540_000, "large": 400_000}  # training frames per network (bench/learning.py's budgets)
 

@@ -44,6 +44,11 @@ def task_file(run: str | Path, task: str) -> Path:
     return Path(run) / "checkpoints" / f"baseline_{task}.npz"
 
 
+def oof_file(run: str | Path, task: str) -> Path:
+    """Where a run folder keeps the task's out-of-fold training predictions (``p:<track>``, ``y:<track>``)."""
+    return Path(run) / "oof" / f"{task}.npz"
+
+
 def baseline_tasks(run: str | Path) -> list[str]:
     """The VA/AU tasks a baseline run folder holds a model for (EXPR: ``checkpoints/baseline.npz``)."""
     return [t for t in MODELS if task_file(run, t).exists()]
@@ -114,7 +119,7 @@ def write_task(out: str | Path, fit: TaskFit, bank: FeatureBank) -> None:
     y = bank.targets[fit.task]
     buf = io.BytesIO()
     np.savez(buf, **{f"p:{t}": p for t, p in fit.oof.items()}, **{f"y:{t}": y[bank.rows(bank.index(t))] for t in fit.oof})
-    atomic_write_bytes(out / "oof" / f"{fit.task}.npz", buf.getvalue())
+    atomic_write_bytes(oof_file(out, fit.task), buf.getvalue())
     trues = {t: y[bank.rows(bank.index(t))] for t in fit.val_pred}
     if fit.task == "va":
         plot_va_scatter(np.concatenate(list(fit.val_pred.values())), np.concatenate(list(trues.values())),
@@ -169,5 +174,5 @@ def load_task(run: str | Path, task: str) -> LoadedTask:
 
 def read_oof(run: str | Path, task: str) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """``(predictions, labels)`` per training track, out of fold (what the post-processing was fitted on)."""
-    with np.load(Path(run) / "oof" / f"{task}.npz") as z:
+    with np.load(oof_file(run, task)) as z:
         return ({k[2:]: z[k] for k in z.files if k.startswith("p:")}, {k[2:]: z[k] for k in z.files if k.startswith("y:")})

@@ -26,7 +26,7 @@ from ..config import CLASSES
 from ..errors import ConfigError, DataError
 from ..postprocess.calibration import Calibration, ece
 from ..postprocess.choice import apply_all
-from ..postprocess.decoding import DECODERS, parse
+from ..postprocess.decoding import parse
 from ..postprocess.processor import Decoded, PostProcessor, processor_from_dict
 from ..postprocess.smoothing import SmoothSpec
 from ..prediction.predict import write_submission
@@ -38,6 +38,7 @@ from .combine import METHODS, Combiner, cross_validated, fit_combiner, fits_on_v
 from .members import Member, member_info, member_probs
 from .oof import fit_oof_weights
 from .post import (
+    auto_kinds,
     calibrated,
     calibrations,
     fixed_post,
@@ -51,6 +52,8 @@ OptimisticFit = Callable[[list[np.ndarray], list[np.ndarray]], PostProcessor]
 
 SELECTIONS = ("best", "last")
 DEFAULT_METHOD = "oof"  # the members' calibrated probabilities, weighted as measured out of fold, then post.DEFAULT_SMOOTH
+
+
 @dataclass
 class Scored:
     """One checkpoint selection's ensemble on validation."""
@@ -171,7 +174,7 @@ def run_ensemble(runs: Sequence[str | Path], method: str, store: str, labels_dir
     cross-validated estimate); see :mod:`exprnet.ensemble.post`. Members are calibrated first."""
     reporter = reporter or NullReporter()
     smooth_spec = resolve_smooth(method, smooth_spec, runs)
-    kinds = [parse(f"{k}:auto") for k in DECODERS] if smooth_spec.strip().lower() == "auto" else None
+    kinds = auto_kinds(smooth_spec)
     spec = kinds[0] if kinds else parse(smooth_spec, optimistic_ok=True)
     if method not in METHODS:
         raise ConfigError(f"--method {method}", f"choose from {', '.join(METHODS)}")

@@ -26,7 +26,7 @@ from ..data.tasks import expr_labels_dir
 from ..errors import DataError
 from ..postprocess.calibration import Calibration, ece, fit_calibration, read_calibration
 from ..postprocess.choice import TrainingTracks, fit_spec
-from ..postprocess.decoding import BALANCES, DECODERS, FITS, WEIGHTS, Spec
+from ..postprocess.decoding import BALANCES, DECODERS, FITS, WEIGHTS, Spec, parse
 from ..postprocess.processor import PostProcessor
 from ..postprocess.smoothing import SmoothSpec, choose_k
 from ..reports.metrics import macro_f1
@@ -55,6 +55,12 @@ def resolve_smooth(method: str, smooth_spec: str, runs: Sequence[str | Path] = (
         return "none"
     kinds = {(RunFolder(r).recorded_smoothing() or {}).get("kind") for r in runs}
     return f"{kinds.pop()}:auto" if len(kinds) == 1 and kinds <= set(DECODERS) else DEFAULT_SMOOTH
+
+
+def auto_kinds(smooth_spec: str) -> list[Spec] | None:
+    """:data:`DEFAULT_SMOOTH` (``auto``) as the decoders it chooses between (each ``KIND:auto``; the
+    better cross-validated F1 wins: :func:`fixed_post`); None for any other spec."""
+    return [parse(f"{k}:auto") for k in DECODERS] if smooth_spec.strip().lower() == DEFAULT_SMOOTH else None
 
 
 def calibrations(members: Sequence[Member]) -> list[Calibration | None]:

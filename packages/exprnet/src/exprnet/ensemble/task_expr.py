@@ -27,13 +27,13 @@ import numpy as np
 
 from ..postprocess.calibration import Calibration, read_calibration
 from ..postprocess.choice import apply_all
-from ..postprocess.decoding import DECODERS, Spec, parse
+from ..postprocess.decoding import Spec, parse
 from ..postprocess.processor import Decoded, PostProcessor, processor_from_dict
 from ..postprocess.smoothing import SmoothSpec
 from ..tasks.combine import mean_probs
 from ..training.runfolder import RunFolder
 from .combine import Combiner
-from .post import DEFAULT_SMOOTH, MemberTraining, fixed_post, resolve_smooth, training_source
+from .post import MemberTraining, auto_kinds, fixed_post, resolve_smooth, training_source
 from .task_fit import kept_arrays
 
 OOF_EXPR = Path("oof") / "probs.npz"
@@ -133,7 +133,7 @@ def fit_expr_chain(spec: str, cals: Sequence[Calibration | None], training: Call
                    ) -> ExprChain:
     """``spec``: :func:`expr_spec`'s (or any ``--smooth``); ``training``: :func:`expr_training`'s, or
     None when no EXPR labels of the shared training tracks were given."""
-    parsed: Spec | list[Spec] = [parse(f"{k}:auto") for k in DECODERS] if spec == DEFAULT_SMOOTH else parse(spec)
+    parsed: Spec | list[Spec] = auto_kinds(spec) or parse(spec)
     if isinstance(parsed, Spec) and (parsed.kind == "none" or (isinstance(parsed, SmoothSpec) and not parsed.auto)):
         proc, rec, _ = fixed_post(parsed, _nothing)
         return ExprChain(list(cals), None, proc, rec, "nothing: " + spec)

@@ -36,8 +36,10 @@ FITTED = ("va", "au")  # the tasks whose combination or post-processing is fitte
 def oof_tasks(run: str | Path, task: str, tracks: Sequence[str], lengths: Sequence[int]) -> list[np.ndarray] | None:
     """A run's out-of-fold training predictions of ``task`` on ``tracks`` (None unless it kept all,
     each as long as its labels): a network's ``RUN/oof/tasks.npz``, a VA/AU baseline's ``RUN/oof/<task>.npz``."""
+    from ..baseline.tasks import oof_file
+
     got = kept_arrays(Path(run) / OOF_TASKS, f"{task}:", tracks, lengths)
-    return got if got is not None else kept_arrays(Path(run) / "oof" / f"{task}.npz", "p:", tracks, lengths)
+    return got if got is not None else kept_arrays(oof_file(run, task), "p:", tracks, lengths)
 
 
 def kept_arrays(path: Path, prefix: str, tracks: Sequence[str], lengths: Sequence[int]) -> list[np.ndarray] | None:

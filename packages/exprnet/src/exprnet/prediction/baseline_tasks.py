@@ -29,6 +29,7 @@ from ..reports.progress import NullReporter, Reporter
 from ..tasks.submission import AU_FILE, VA_FILE, write_au_submission, write_va_submission
 from ..training.runfolder import RunFolder
 from .predict import _npy_bytes, resolve_tracks
+from .run_post import RunPost, baseline_record
 
 
 def is_task_baseline(run: str | Path) -> bool:
@@ -66,14 +67,14 @@ def predict_baseline_tasks(run_dir: str | Path, store: str, tracks: Sequence[str
         raise DataError(store, f"feature dims {bank.dims} differ from the run's")
     ids = list(range(len(bank.tracks)))
     writers = {"va": (write_va_submission, VA_FILE), "au": (write_au_submission, AU_FILE)}
+    post = RunPost(list(loaded), None if raw else baseline_record({t: lt.post for t, lt in loaded.items()}))
     for task, lt in loaded.items():
         got = lt.raw(bank, ids)
         (Path(out) / task).mkdir(parents=True, exist_ok=True)
         per_task[task] = {}
-        for i, t in enumerate(bank.tracks):
-            kept = got[i] if raw else lt.post.apply_track(got[i]) if task == "va" else lt.post.smooth_track(got[i])
-            atomic_write_bytes(Path(out) / task / f"{t}.npy", _npy_bytes(kept.astype(np.float32)))
-            per_task[task][t] = kept if task == "va" else (kept >= 0.5).astype(np.int8) if raw else lt.post.binarize(kept)
+        for t, (kept, submitted) in zip(bank.tracks, post.apply(task, [got[i] for i in ids]), strict=True):
+            atomic_write_bytes(Path(out) / task / f"{t}.npy", _npy_bytes(np.asarray(kept, np.float32)))
+            per_task[task][t] = submitted
         write, name = writers[task]
         summary["frames"] = write(Path(out) / name, list(per_task[task].items()))
         summary["submissions"][task] = name

@@ -73,10 +73,12 @@ def baseline_post(run_dir: str | Path) -> dict[str, Any] | None:
     from ..baseline.tasks import baseline_tasks, load_task
 
     tasks = baseline_tasks(run_dir)
-    if not tasks:
-        return None
-    return {"source": "out of fold (the baseline's cross-validation)",
-            **{t: load_task(run_dir, t).post.to_dict() for t in tasks}}
+    return baseline_record({t: load_task(run_dir, t).post for t in tasks}) if tasks else None
+
+
+def baseline_record(posts: dict[str, VAPost | AUPost]) -> dict[str, Any]:
+    """A VA/AU baseline's fitted post-processing (per task) as a ``RUN/task_post.json`` record."""
+    return {"source": "out of fold (the baseline's cross-validation)", **{t: p.to_dict() for t, p in posts.items()}}
 
 
 def _no_refit() -> Any:
